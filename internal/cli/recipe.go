@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kalla-recon/kalla/internal/engine"
+	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/sources"
+)
+
+func (e *env) recipeCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "recipe", Short: "Work with recipes"}
+	cmd.AddCommand(e.recipeCheckCmd())
+	return cmd
+}
+
+func (e *env) recipeCheckCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "check RECIPE",
+		Short: "Validate a recipe against its real sources without running it",
+		Long: `Check that the recipe is well formed, both sources are readable, the primary
+keys exist, the match SQL binds against the real schemas, and its output lets
+Kalla tell which records matched. Every problem is listed with what to change.
+Exit code 0 when the recipe is ready to run, 2 when it has problems.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			rec, base, err := readRecipe(args[0])
+			if err != nil {
+				var ke *kalla.Error
+				if asJSON && errors.As(err, &ke) {
+					e.printCheckJSON(&engine.Check{Problems: []string{ke.Error()}})
+				}
+				return err
+			}
+			mgr := sources.New(sources.Config{Logger: e.log})
+			defer mgr.Close()
+			srcs, errs := openSides(ctx, mgr, rec, base)
+			for _, s := range srcs {
+				if s != nil {
+					defer s.Close()
+				}
+			}
+			eng, err := engine.Open(ctx, engine.Options{Logger: e.log})
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			chk, err := eng.CheckRecipe(ctx, rec, srcs[0], srcs[1], errs)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				e.printCheckJSON(chk)
+			} else if chk.OK() {
+				fmt.Fprintf(e.stdout, "Recipe %s is ready to run.\n", rec.RecipeID)
+				fmt.Fprintf(e.stdout, "  left   %s: %d columns, key %v\n", rec.Sources.Left.Alias, len(chk.LeftColumns), rec.Sources.Left.PrimaryKey)
+				fmt.Fprintf(e.stdout, "  right  %s: %d columns, key %v\n", rec.Sources.Right.Alias, len(chk.RightColumns), rec.Sources.Right.PrimaryKey)
+				fmt.Fprintf(e.stdout, "  match  output columns: %s\n", kalla.ColumnNames(chk.OutputColumns))
+			} else {
+				fmt.Fprintf(e.stdout, "Recipe %s has %d problem(s):\n", rec.RecipeID, len(chk.Problems))
+				for _, p := range chk.Problems {
+					fmt.Fprintf(e.stdout, "  - %s\n", p)
+				}
+			}
+			if !chk.OK() {
+				return fmt.Errorf("%w: %d problem(s)", errInvalidRecipe, len(chk.Problems))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func (e *env) printCheckJSON(c *engine.Check) {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	enc.Encode(struct {
+		OK bool `json:"ok"`
+		*engine.Check
+	}{c.OK(), c})
+}

@@ -1,0 +1,257 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/kalla-recon/kalla/internal/connector"
+	"github.com/kalla-recon/kalla/internal/engine"
+	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/sources"
+)
+
+// runFlags are the settings of a local run.
+type runFlags struct {
+	recipe      string
+	out         string
+	format      string
+	json        bool
+	memoryLimit string
+	threads     int
+	tempDir     string
+}
+
+func (f *runFlags) engineOptions(e *env) engine.Options {
+	return engine.Options{MemoryLimit: f.memoryLimit, Threads: f.threads, TempDir: f.tempDir, Logger: e.log}
+}
+
+func (e *env) runCmd() *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run --recipe RECIPE --out DIR",
+		Short: "Reconcile two sources by a recipe and write the evidence",
+		Long: `Reconcile the recipe's two sources and write into DIR:
+  matched.parquet          one row per matched pair, with both records' keys
+  unmatched_left.parquet   the full rows of left records no match used
+  unmatched_right.parquet  the same for the right side
+  summary.json             counts, timings and a SHA-256 of every file (written last)`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.recipe == "" {
+				return usagef("--recipe is required")
+			}
+			if f.out == "" {
+				return usagef("--out is required")
+			}
+			rec, base, err := readRecipe(f.recipe)
+			if err != nil {
+				return err
+			}
+			return e.run(cmd.Context(), rec, base, f)
+		},
+	}
+	cmd.Flags().StringVar(&f.recipe, "recipe", "", "recipe file (JSON or YAML)")
+	cmd.Flags().StringVar(&f.out, "out", "", "folder for the outputs")
+	addEngineFlags(cmd, f)
+	return cmd
+}
+
+func addEngineFlags(cmd *cobra.Command, f *runFlags) {
+	cmd.Flags().StringVar(&f.format, "format", "parquet", "output formats: parquet, csv or parquet,csv")
+	cmd.Flags().BoolVar(&f.json, "json", false, "print the summary as JSON")
+	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "DuckDB memory limit, e.g. 4GB (beyond it, DuckDB spills to disk)")
+	cmd.Flags().IntVar(&f.threads, "threads", 0, "DuckDB worker threads (0: one per core)")
+	cmd.Flags().StringVar(&f.tempDir, "temp-dir", "", "folder DuckDB spills to (default: a temporary folder)")
+}
+
+// readRecipe reads and validates a recipe file; relative source paths in it
+// are resolved against the file's folder.
+func readRecipe(path string) (*kalla.Recipe, string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, "", usagef("recipe file %s does not exist", path)
+		}
+		return nil, "", fmt.Errorf("read recipe: %w", err)
+	}
+	rec, err := kalla.ParseRecipe(data)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, errors.Join(errInvalidRecipe, err))
+	}
+	base, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, "", fmt.Errorf("resolve recipe folder: %w", err)
+	}
+	return rec, base, nil
+}
+
+func parseFormats(s string) ([]string, error) {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		p = strings.ToLower(strings.TrimSpace(p))
+		switch p {
+		case engine.FormatParquet, engine.FormatCSV:
+			out = append(out, p)
+		case "":
+		default:
+			return nil, usagef("--format: unknown format %q (use parquet, csv or parquet,csv)", p)
+		}
+	}
+	if len(out) == 0 {
+		return nil, usagef("--format: give parquet, csv or parquet,csv")
+	}
+	return out, nil
+}
+
+// run executes a recipe locally and prints the summary.
+func (e *env) run(ctx context.Context, rec *kalla.Recipe, base string, f *runFlags) error {
+	formats, err := parseFormats(f.format)
+	if err != nil {
+		return err
+	}
+	mgr := sources.New(sources.Config{Logger: e.log})
+	defer mgr.Close()
+	left, err := mgr.Open(ctx, rec.Sources.Left, base)
+	if err != nil {
+		return fmt.Errorf("left source %s: %w", rec.Sources.Left.Alias, err)
+	}
+	defer left.Close()
+	right, err := mgr.Open(ctx, rec.Sources.Right, base)
+	if err != nil {
+		return fmt.Errorf("right source %s: %w", rec.Sources.Right.Alias, err)
+	}
+	defer right.Close()
+	eng, err := engine.Open(ctx, f.engineOptions(e))
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	prog := newProgress(e.stderr, f.json)
+	sum, err := eng.Execute(ctx, engine.Run{
+		Recipe: rec, Left: left, Right: right, OutDir: f.out, Formats: formats,
+		Progress: prog.event,
+	})
+	prog.finish()
+	if err != nil {
+		return err
+	}
+	if f.json {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(sum)
+	}
+	printSummary(e.stdout, sum, f.out)
+	return nil
+}
+
+// progress shows a run's progress on stderr: a bar on a terminal, a plain
+// line per finished stage otherwise, nothing with --json.
+type progress struct {
+	w     io.Writer
+	bar   *progressbar.ProgressBar
+	plain bool
+	start time.Time
+}
+
+func newProgress(w io.Writer, quiet bool) *progress {
+	p := &progress{w: w, start: time.Now()}
+	if quiet {
+		return p
+	}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.bar = progressbar.NewOptions(1000,
+			progressbar.OptionSetWriter(w),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionSetDescription("starting"),
+			progressbar.OptionClearOnFinish(),
+			progressbar.OptionThrottle(100*time.Millisecond),
+		)
+		return p
+	}
+	p.plain = true
+	return p
+}
+
+func (p *progress) event(ev engine.Event) {
+	switch {
+	case p.bar != nil:
+		desc := ev.Stage
+		if ev.Rows > 0 {
+			desc = fmt.Sprintf("%s %s rows", ev.Stage, thousands(ev.Rows))
+		}
+		p.bar.Describe(desc)
+		p.bar.Set(int(ev.Fraction * 1000))
+	case p.plain && ev.Done:
+		if ev.Rows > 0 || strings.HasPrefix(ev.Stage, "stage_") {
+			fmt.Fprintf(p.w, "%-12s done  %s rows  (%.1fs)\n", ev.Stage, thousands(ev.Rows), time.Since(p.start).Seconds())
+		} else {
+			fmt.Fprintf(p.w, "%-12s done  (%.1fs)\n", ev.Stage, time.Since(p.start).Seconds())
+		}
+	}
+}
+
+func (p *progress) finish() {
+	if p.bar != nil {
+		p.bar.Finish()
+		p.bar.Clear()
+	}
+}
+
+func printSummary(w io.Writer, s *kalla.Summary, out string) {
+	pct := func(r float64) string { return fmt.Sprintf("%.1f%%", r*100) }
+	fmt.Fprintf(w, "Recipe     %s\n", s.RecipeID)
+	fmt.Fprintf(w, "Left       %-10s %12s rows   matched %s (%s)   unmatched %s\n", s.Sources.Left.Alias, thousands(s.LeftCount), thousands(s.MatchedLeftRecords), pct(s.MatchRateLeft), thousands(s.UnmatchedLeftCount))
+	fmt.Fprintf(w, "Right      %-10s %12s rows   matched %s (%s)   unmatched %s\n", s.Sources.Right.Alias, thousands(s.RightCount), thousands(s.MatchedRightRecords), pct(s.MatchRateRight), thousands(s.UnmatchedRightCount))
+	fmt.Fprintf(w, "Pairs      %s matched pairs\n", thousands(s.MatchedCount))
+	var st []string
+	for _, x := range s.Stages {
+		st = append(st, fmt.Sprintf("%s %s", x.Name, (time.Duration(x.DurationMS)*time.Millisecond).String()))
+	}
+	fmt.Fprintf(w, "Time       %s (total %s)\n", strings.Join(st, ", "), (time.Duration(s.DurationMS) * time.Millisecond).String())
+	for _, x := range s.Warnings {
+		fmt.Fprintf(w, "Warning    %s\n", x.Message)
+	}
+	var names []string
+	for _, o := range s.Outputs {
+		names = append(names, o.Name)
+	}
+	fmt.Fprintf(w, "Output     %s: %s, %s\n", out, strings.Join(names, ", "), engine.SummaryFile)
+}
+
+// thousands formats n with comma separators.
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// openSides opens both sources of a recipe, for commands that check rather
+// than run; an error opening a side is returned in errs, not as a failure.
+func openSides(ctx context.Context, mgr *sources.Manager, rec *kalla.Recipe, base string) (srcs [2]connector.Source, errs [2]error) {
+	for i, spec := range []kalla.SourceSpec{rec.Sources.Left, rec.Sources.Right} {
+		srcs[i], errs[i] = mgr.Open(ctx, spec, base)
+	}
+	return srcs, errs
+}

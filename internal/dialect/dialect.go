@@ -1,0 +1,126 @@
+package dialect
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+// Dialect is one of the SQL dialects Kalla speaks. The zero value is not a
+// dialect: methods that return SQL text panic on it, so a forgotten
+// initialisation fails loudly instead of quoting with the wrong character.
+type Dialect int
+
+// The dialects. MySQL covers MariaDB too: both quote with backticks, use `?`
+// placeholders and accept the casts this package writes.
+const (
+	Postgres Dialect = iota + 1
+	MySQL
+	DuckDB
+)
+
+// String returns the dialect's lowercase name, as ParseDialect reads it and
+// as error messages show it.
+func (d Dialect) String() string {
+	switch d {
+	case Postgres:
+		return "postgres"
+	case MySQL:
+		return "mysql"
+	case DuckDB:
+		return "duckdb"
+	}
+	return "Dialect(" + strconv.Itoa(int(d)) + ")"
+}
+
+// ParseDialect returns the dialect called name ("postgres" or "postgresql",
+// "mysql" or "mariadb", "duckdb"; case-insensitive), so that configuration
+// and URI schemes map to a dialect in one place. An unknown name is an
+// EINVALID error.
+func ParseDialect(name string) (Dialect, error) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "postgres", "postgresql":
+		return Postgres, nil
+	case "mysql", "mariadb":
+		return MySQL, nil
+	case "duckdb":
+		return DuckDB, nil
+	}
+	return 0, kalla.Errorf(kalla.EINVALID, "unknown SQL dialect %q (use postgres, mysql or duckdb)", name)
+}
+
+func (d Dialect) valid() bool { return d == Postgres || d == MySQL || d == DuckDB }
+
+func (d Dialect) mustBeValid() {
+	if !d.valid() {
+		panic("dialect: invalid Dialect " + d.String())
+	}
+}
+
+// QuoteIdent returns name as one quoted identifier: "name" with embedded
+// double quotes doubled for Postgres and DuckDB, `name` with embedded
+// backticks doubled for MySQL. It is the only place this package (and, by
+// convention, Kalla) writes an identifier into SQL, so no name can close
+// its quotes and continue the statement.
+//
+// QuoteIdent never fails. No dialect allows a NUL byte in an identifier and
+// the Postgres wire protocol cannot carry one in a statement, so NUL bytes
+// are dropped: the result is always a single well-formed quoted identifier.
+// Where never relies on that: it refuses column names that contain NUL or are
+// not valid UTF-8. The quoted name is case-sensitive in Postgres; MySQL and
+// DuckDB compare column names case-insensitively whatever the quoting.
+func (d Dialect) QuoteIdent(name string) string {
+	d.mustBeValid()
+	q := byte('"')
+	if d == MySQL {
+		q = '`'
+	}
+	var b strings.Builder
+	b.Grow(len(name) + 2)
+	b.WriteByte(q)
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; c {
+		case 0:
+			// Dropped; see the doc comment.
+		case q:
+			b.WriteByte(q)
+			b.WriteByte(q)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte(q)
+	return b.String()
+}
+
+// QuoteQualified quotes each part with QuoteIdent and joins them with dots,
+// for names such as schema.table or catalog.schema.table. Empty parts are
+// skipped, so an optional schema can be passed as "" and yields just the
+// quoted table name; with no non-empty part it returns "".
+func (d Dialect) QuoteQualified(parts ...string) string {
+	d.mustBeValid()
+	quoted := make([]string, 0, len(parts))
+	for _, p := range parts {
+		if p != "" {
+			quoted = append(quoted, d.QuoteIdent(p))
+		}
+	}
+	return strings.Join(quoted, ".")
+}
+
+// Placeholder returns the SQL text for the n-th bound parameter (1-based):
+// $n for Postgres and DuckDB, ? for MySQL, whose placeholders are
+// positional. DuckDB accepts both styles; numbered ones are used so that a
+// statement's parameters can be numbered the same way as in Postgres. It
+// panics when n < 1, which is a programming error.
+func (d Dialect) Placeholder(n int) string {
+	d.mustBeValid()
+	if n < 1 {
+		panic("dialect: placeholder number " + strconv.Itoa(n) + " is not 1-based")
+	}
+	if d == MySQL {
+		return "?"
+	}
+	return "$" + strconv.Itoa(n)
+}

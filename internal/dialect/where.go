@@ -1,0 +1,340 @@
+package dialect
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+// Where renders filters as a WHERE clause for a statement over a source
+// whose real columns are cols. It is WhereFor without a source name; use
+// WhereFor when the source has one, so that an unknown column is reported
+// against it.
+func (d Dialect) Where(filters []kalla.Filter, cols []kalla.Column, argStart int) (clause string, args []any, err error) {
+	return d.WhereFor("", filters, cols, argStart)
+}
+
+// WhereFor renders filters as " WHERE (cond) AND (cond) ...", to be appended
+// to a statement over the source named source whose real columns are cols.
+// With no filters it returns "" and nil args.
+//
+// Every filter is first checked with kalla.ValidateFilters (operator, value
+// shape, column existence), then each value is checked against the column's
+// type in Go, so that bad input is an EINVALID error naming the condition
+// before any query runs: "abc" for a numeric column, 2024-02-30 for a date,
+// a LIKE pattern ending in a lone backslash. A column is written under its
+// real name from cols (kalla.FindColumn matches case-insensitively), quoted
+// by QuoteIdent; values are only ever bound parameters, numbered from
+// argStart ($argStart, $argStart+1, ... for Postgres and DuckDB; MySQL's ?
+// are positional, so its args must follow those of any placeholder written
+// before the clause). args holds one string per placeholder, in order; a
+// number keeps its exact decimal text and never passes through float64.
+//
+// Each value is bound through a fixed cast chosen from the column's type
+// class (see DESIGN.md), never through a type name read from metadata:
+// casting to the column's own type would round 100.005 to 100.01 in a
+// numeric(12,2) column and make eq match a value the column never held.
+//
+// Operators: eq (=), neq (<>), gt (>), gte (>=), lt (<), lte (<=),
+// between (BETWEEN low AND high, inclusive; low > high matches nothing),
+// in (IN (...)) and like (LIKE: % any run, _ one character, \ escapes the
+// next character; non-text columns are matched on their text form).
+//
+// NULL follows SQL's three-valued logic in every dialect: a row whose column
+// is NULL matches no operator, so neq excludes NULLs and a row passes
+// neither {x eq v} nor {x neq v}. Filter values cannot be null (the JSON
+// form has no null value), so there is no way to ask for NULL rows here.
+// Text comparisons and LIKE follow the column's collation: case-sensitive in
+// Postgres and DuckDB by default, case-insensitive under MySQL's default
+// collations.
+//
+// Errors are EINVALID for filters that are wrong for these columns and
+// EINTERNAL for an invalid Dialect or argStart < 1.
+func (d Dialect) WhereFor(source string, filters []kalla.Filter, cols []kalla.Column, argStart int) (clause string, args []any, err error) {
+	if !d.valid() {
+		return "", nil, kalla.Errorf(kalla.EINTERNAL, "dialect: invalid %s", d)
+	}
+	if argStart < 1 {
+		return "", nil, kalla.Errorf(kalla.EINTERNAL, "dialect: argStart %d is not 1-based", argStart)
+	}
+	if len(filters) == 0 {
+		return "", nil, nil
+	}
+	if err := kalla.ValidateFilters(source, filters, cols); err != nil {
+		return "", nil, err
+	}
+	var b strings.Builder
+	b.WriteString(" WHERE ")
+	for i, f := range filters {
+		col := cols[kalla.FindColumn(cols, f.Column)]
+		if col.Name == "" || strings.IndexByte(col.Name, 0) >= 0 || !utf8.ValidString(col.Name) {
+			return "", nil, kalla.Errorf(kalla.EINVALID, "filter %s: column name %q cannot be used in SQL", f, col.Name)
+		}
+		cond, condArgs, err := d.condition(f, col, argStart+len(args))
+		if err != nil {
+			return "", nil, err
+		}
+		if i > 0 {
+			b.WriteString(" AND ")
+		}
+		b.WriteByte('(')
+		b.WriteString(cond)
+		b.WriteByte(')')
+		args = append(args, condArgs...)
+	}
+	return b.String(), args, nil
+}
+
+// condition renders one validated filter on col, its first placeholder
+// numbered n.
+func (d Dialect) condition(f kalla.Filter, col kalla.Column, n int) (string, []any, error) {
+	ct := d.classify(col)
+	lhs := d.QuoteIdent(col.Name)
+
+	if f.Op == kalla.OpLike {
+		p := f.Values[0].Text
+		if err := d.checkText(p); err != nil {
+			return "", nil, valueError(f, col, ct, p, err)
+		}
+		if err := checkLikePattern(p); err != nil {
+			return "", nil, kalla.Errorf(kalla.EINVALID, "filter %s: like pattern %q %v", f, p, err)
+		}
+		return d.likeOperand(ct, lhs) + " LIKE " + d.Placeholder(n) + d.likeEscape(), []any{p}, nil
+	}
+
+	if ct.class == classJSON {
+		lhs = d.jsonOperand(ct, lhs)
+	}
+	exprs := make([]string, len(f.Values))
+	args := make([]any, len(f.Values))
+	for i, s := range f.Values {
+		expr, arg, err := d.value(f, col, ct, s, d.Placeholder(n+i))
+		if err != nil {
+			return "", nil, err
+		}
+		exprs[i], args[i] = expr, arg
+	}
+	var op string
+	switch f.Op {
+	case kalla.OpEq:
+		op = " = "
+	case kalla.OpNeq:
+		op = " <> "
+	case kalla.OpGt:
+		op = " > "
+	case kalla.OpGte:
+		op = " >= "
+	case kalla.OpLt:
+		op = " < "
+	case kalla.OpLte:
+		op = " <= "
+	case kalla.OpBetween:
+		return lhs + " BETWEEN " + exprs[0] + " AND " + exprs[1], args, nil
+	case kalla.OpIn:
+		return lhs + " IN (" + strings.Join(exprs, ", ") + ")", args, nil
+	default:
+		// kalla.ValidateFilters accepted an operator this package does not
+		// know: the two are out of step.
+		return "", nil, kalla.Errorf(kalla.EINTERNAL, "filter %s: dialect cannot render operator %q", f, f.Op)
+	}
+	return lhs + op + exprs[0], args, nil
+}
+
+// checkText refuses text no dialect can bind: invalid UTF-8 (rejected by
+// Postgres and DuckDB, mangled by MySQL) and, for Postgres, NUL bytes, which
+// its text types cannot hold.
+func (d Dialect) checkText(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("is not valid UTF-8")
+	}
+	if d == Postgres && strings.IndexByte(s, 0) >= 0 {
+		return errors.New("contains a NUL byte, which Postgres text cannot hold")
+	}
+	return nil
+}
+
+// value checks one filter value against the column's type class and returns
+// the SQL expression for placeholder ph and the argument to bind to it.
+func (d Dialect) value(f kalla.Filter, col kalla.Column, ct colType, s kalla.Scalar, ph string) (string, any, error) {
+	text := s.Text
+	if err := d.checkText(text); err != nil {
+		return "", nil, valueError(f, col, ct, text, err)
+	}
+	switch ct.class {
+	case classInteger, classDecimal, classFloat:
+		num, err := parseDecimal(text)
+		if err != nil && ct.boolInt {
+			if b, ok := parseBool(text); ok {
+				num, err = decimal{}, nil // false is 0
+				if b {
+					num.intPart = "1"
+				}
+			}
+		}
+		if err != nil {
+			return "", nil, valueError(f, col, ct, text, err)
+		}
+		expr, err := d.numberExpr(ct, num, ph)
+		if err != nil {
+			return "", nil, valueError(f, col, ct, text, err)
+		}
+		return expr, num.String(), nil
+	case classBool:
+		b, ok := parseBool(text)
+		if !ok {
+			return "", nil, valueError(f, col, ct, text, errors.New("is not a boolean (true or false)"))
+		}
+		return d.cast(ph, "boolean", "", "BOOLEAN"), strconv.FormatBool(b), nil
+	case classDate:
+		v, err := normalizeDate(text)
+		if err != nil {
+			return "", nil, valueError(f, col, ct, text, err)
+		}
+		return d.cast(ph, "date", "DATE", "DATE"), v, nil
+	case classTimestamp, classTimestampTZ:
+		tz := ct.class == classTimestampTZ
+		v, err := normalizeTimestamp(text, tz)
+		if err != nil {
+			return "", nil, valueError(f, col, ct, text, err)
+		}
+		if tz {
+			return d.cast(ph, "timestamptz", "", "TIMESTAMPTZ"), v, nil
+		}
+		return d.cast(ph, "timestamp", "DATETIME(6)", "TIMESTAMP"), v, nil
+	case classUUID:
+		v, ok := normalizeUUID(text)
+		if !ok {
+			return "", nil, valueError(f, col, ct, text, errors.New("is not a UUID"))
+		}
+		// MariaDB's UUID type converts the text itself; MySQL has no UUID type.
+		return d.cast(ph, "uuid", "", "UUID"), v, nil
+	case classJSON:
+		if !validJSON(text) {
+			return "", nil, valueError(f, col, ct, text, errors.New("is not valid JSON"))
+		}
+		switch d {
+		case Postgres:
+			return "CAST(" + ph + " AS jsonb)", text, nil
+		case MySQL:
+			return "JSON_EXTRACT(" + ph + ", '$')", text, nil
+		default:
+			return "json(" + ph + ")", text, nil
+		}
+	}
+	// Text and types this package does not know: bind the text as written;
+	// the server converts it to the column's type (Postgres infers the
+	// parameter's type from the column) or reports why it cannot.
+	return ph, text, nil
+}
+
+// numberExpr returns the expression binding num for a numeric column. The
+// cast types are chosen from the number's own digits, so the value reaches
+// the comparison exactly:
+//
+//   - Postgres: bigint for integers that fit, else numeric (the server would
+//     otherwise type the parameter as the column's int4 and reject 1.5 or
+//     3000000000); numeric for numeric columns; floats are left to
+//     parameter inference so that a real column is compared as real.
+//   - MySQL: DECIMAL(p,s) with the number's own precision, since MySQL
+//     compares a string with a number as double.
+//   - DuckDB: BIGINT, HUGEINT or DECIMAL(p,s) with the number's own
+//     precision, since DuckDB casts a parameter to the column's type and
+//     DECIMAL(12,2) would round 100.005 to 100.01.
+func (d Dialect) numberExpr(ct colType, num decimal, ph string) (string, error) {
+	if ct.class == classFloat {
+		return ph, nil
+	}
+	p, s := num.precision()
+	switch d {
+	case Postgres:
+		if ct.class == classInteger && num.fitsInt64() {
+			return "CAST(" + ph + " AS bigint)", nil
+		}
+		return "CAST(" + ph + " AS numeric)", nil
+	case MySQL:
+		if p > 65 || s > 30 {
+			return "", errors.New("has more digits than MySQL's DECIMAL holds (65 digits, 30 after the point)")
+		}
+		return "CAST(" + ph + " AS DECIMAL(" + strconv.Itoa(p) + "," + strconv.Itoa(s) + "))", nil
+	default:
+		if ct.class == classInteger && num.fitsInt64() {
+			return "CAST(" + ph + " AS BIGINT)", nil
+		}
+		if ct.class == classInteger && num.fitsInt128() {
+			return "CAST(" + ph + " AS HUGEINT)", nil
+		}
+		if p > 38 {
+			return "", errors.New("has more digits than DuckDB's DECIMAL holds (38)")
+		}
+		return "CAST(" + ph + " AS DECIMAL(" + strconv.Itoa(p) + "," + strconv.Itoa(s) + "))", nil
+	}
+}
+
+// cast wraps ph in CAST(ph AS t), t being this dialect's type among the
+// fixed names given, or returns ph alone when that name is "" (the server
+// converts the text itself).
+func (d Dialect) cast(ph, pg, my, duck string) string {
+	t := map[Dialect]string{Postgres: pg, MySQL: my, DuckDB: duck}[d]
+	if t == "" {
+		return ph
+	}
+	return "CAST(" + ph + " AS " + t + ")"
+}
+
+// likeOperand returns the column expression LIKE applies to: Postgres and
+// DuckDB have LIKE only for text, so other columns are matched on their
+// text form; MySQL converts any column itself.
+func (d Dialect) likeOperand(ct colType, lhs string) string {
+	if ct.class == classText || d == MySQL {
+		return lhs
+	}
+	if d == Postgres {
+		return "CAST(" + lhs + " AS text)"
+	}
+	return "CAST(" + lhs + " AS VARCHAR)"
+}
+
+// likeEscape returns the ESCAPE clause that makes \ the escape character.
+// Postgres uses \ by default. DuckDB has no default escape. MySQL uses \
+// by default unless the server runs with NO_BACKSLASH_ESCAPES, which would
+// also change how a '\\' literal reads, so the character is written as
+// CHAR(92), which means \ in every sql_mode.
+func (d Dialect) likeEscape() string {
+	switch d {
+	case DuckDB:
+		return ` ESCAPE '\'`
+	case MySQL:
+		return " ESCAPE CHAR(92)"
+	}
+	return ""
+}
+
+// jsonOperand returns the column expression a JSON value is compared with:
+// Postgres json has no comparison operators, so it is compared as jsonb;
+// MySQL compares JSON_EXTRACT(col, '$'), a JSON value in MySQL and the
+// normalized text in MariaDB (whose JSON is text); DuckDB compares json()'s
+// minified text.
+func (d Dialect) jsonOperand(ct colType, lhs string) string {
+	switch d {
+	case Postgres:
+		if ct.jsonb {
+			return lhs
+		}
+		return "CAST(" + lhs + " AS jsonb)"
+	case MySQL:
+		return "JSON_EXTRACT(" + lhs + ", '$')"
+	}
+	return "json(" + lhs + ")"
+}
+
+// valueError is the EINVALID error for a value that does not fit its column.
+func valueError(f kalla.Filter, col kalla.Column, ct colType, value string, err error) error {
+	typ := ct.name
+	if typ == "" {
+		typ = "of unknown type"
+	}
+	return kalla.Errorf(kalla.EINVALID, "filter %s: column %q is %s; value %q %v", f, col.Name, typ, value, err)
+}

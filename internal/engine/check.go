@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/kalla-recon/kalla/internal/connector"
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+// Check is the result of checking a recipe without running it.
+type Check struct {
+	// Problems lists everything to fix, each with what to change. Empty
+	// means the recipe would run.
+	Problems []string `json:"problems"`
+	// Columns of each side and of the match output, as far as they could be
+	// learned.
+	LeftColumns   []kalla.Column `json:"left_columns,omitempty"`
+	RightColumns  []kalla.Column `json:"right_columns,omitempty"`
+	OutputColumns []kalla.Column `json:"output_columns,omitempty"`
+}
+
+// OK reports whether the recipe has no problems.
+func (c *Check) OK() bool { return len(c.Problems) == 0 }
+
+// CheckRecipe validates a recipe against its real sources without reading
+// them into a run: each source must be readable (a nil source means it could
+// not be opened; openErrs says why), its primary key must exist, its filters
+// must fit its columns, the match SQL must bind against the real schemas,
+// and its output must let Kalla tell which records matched. Problems are
+// collected, not returned as errors; an error means the check itself failed.
+func (e *Engine) CheckRecipe(ctx context.Context, rec *kalla.Recipe, left, right connector.Source, openErrs [2]error) (*Check, error) {
+	c := &Check{Problems: []string{}}
+	sides := []*side{
+		{name: "left", names: sideNames{"left_src", rec.Sources.Left.Alias}, spec: rec.Sources.Left, table: "__kalla_left"},
+		{name: "right", names: sideNames{"right_src", rec.Sources.Right.Alias}, spec: rec.Sources.Right, table: "__kalla_right"},
+	}
+	ready := true
+	for i, src := range []connector.Source{left, right} {
+		s := sides[i]
+		if src == nil {
+			ready = false
+			c.Problems = append(c.Problems, fmt.Sprintf("sources.%s: %s", s.name, kalla.ErrorMessage(openErrs[i])))
+			continue
+		}
+		cols, err := src.Columns(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			ready = false
+			c.Problems = append(c.Problems, fmt.Sprintf("sources.%s: %s", s.name, kalla.ErrorMessage(err)))
+			continue
+		}
+		if i == 0 {
+			c.LeftColumns = cols
+		} else {
+			c.RightColumns = cols
+		}
+		if err := kalla.ValidateFilters(s.spec.Alias, s.spec.Filters, cols); err != nil {
+			c.Problems = append(c.Problems, fmt.Sprintf("sources.%s.filters: %s", s.name, kalla.ErrorMessage(err)))
+		}
+		defs := make([]string, len(cols))
+		for j, col := range cols {
+			typ := col.EngineType
+			if typ == "" {
+				typ = "VARCHAR"
+			}
+			defs[j] = qi(col.Name) + " " + typ
+		}
+		if _, err := e.exec(ctx, "CREATE OR REPLACE TABLE "+qi(s.table)+" ("+strings.Join(defs, ", ")+")"); err != nil {
+			return nil, fmt.Errorf("create empty %s table: %w", s.name, err)
+		}
+		s.cols = cols
+		if err := e.defineViews(ctx, s); err != nil {
+			ready = false
+			c.Problems = append(c.Problems, kalla.ErrorMessage(err))
+		}
+	}
+	if !ready {
+		c.Problems = append(c.Problems, "match_sql: not checked until the problems above are fixed")
+		return c, nil
+	}
+	m, err := e.match(ctx, rec.MatchSQL, sides[0], sides[1])
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		c.Problems = append(c.Problems, kalla.ErrorMessage(err))
+		return c, nil
+	}
+	out, err := e.describe(ctx, m.table)
+	if err != nil {
+		return nil, err
+	}
+	for _, col := range out {
+		if !strings.HasPrefix(col.Name, "__kalla_") {
+			c.OutputColumns = append(c.OutputColumns, col)
+		}
+	}
+	if _, err := e.matchedSelect(m, sides[0], sides[1]); err != nil {
+		c.Problems = append(c.Problems, kalla.ErrorMessage(err))
+	}
+	return c, nil
+}

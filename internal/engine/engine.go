@@ -1,0 +1,226 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/kalla-recon/kalla/internal/connector"
+	"github.com/kalla-recon/kalla/internal/dialect"
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+// Options configure the DuckDB database of a run.
+type Options struct {
+	// MemoryLimit caps DuckDB's memory (for example "4GB"); beyond it DuckDB
+	// spills to TempDir. Empty keeps DuckDB's default (80% of RAM).
+	MemoryLimit string
+	// TempDir is where DuckDB spills. Empty means a folder under the
+	// system temporary directory, removed on Close.
+	TempDir string
+	// Threads limits DuckDB's worker threads; 0 means one per core.
+	Threads int
+	// Logger receives debug lines (SQL as run, timings). Nil discards.
+	Logger *slog.Logger
+}
+
+// Engine is one DuckDB database, used for one run or one recipe check.
+type Engine struct {
+	db      *sql.DB
+	conn    *sql.Conn
+	log     *slog.Logger
+	tempDir string
+	ownTemp bool
+}
+
+// toleranceMacro defines tolerance_match(a, b, t): true when |a - b| <= t.
+// Every argument is cast to a wide DECIMAL so that money compares exactly at
+// its scale (0.30 vs 0.29 within 0.01 is true; in DOUBLE it is false) and
+// integer, decimal, float and numeric-text columns all work. It is written
+// as a range rather than ABS(...) so DuckDB can keep hash and range joins.
+const toleranceMacro = `CREATE OR REPLACE MACRO tolerance_match(a, b, t) AS
+  CAST(a AS DECIMAL(38,10)) >= CAST(b AS DECIMAL(38,10)) - CAST(t AS DECIMAL(38,10))
+  AND CAST(a AS DECIMAL(38,10)) <= CAST(b AS DECIMAL(38,10)) + CAST(t AS DECIMAL(38,10))`
+
+// Open starts a fresh in-memory DuckDB database with the given limits.
+func Open(ctx context.Context, opts Options) (*Engine, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{log: log, tempDir: opts.TempDir}
+	if e.tempDir == "" {
+		d, err := os.MkdirTemp("", "kalla-duckdb-")
+		if err != nil {
+			return nil, fmt.Errorf("create temp dir: %w", err)
+		}
+		e.tempDir, e.ownTemp = d, true
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		e.removeTemp()
+		return nil, fmt.Errorf("open duckdb: %w", err)
+	}
+	e.db = db
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		e.Close()
+		return nil, fmt.Errorf("connect duckdb: %w", err)
+	}
+	e.conn = conn
+	settings := []string{
+		"SET temp_directory = " + sqlString(e.tempDir),
+		"SET preserve_insertion_order = true",
+		toleranceMacro,
+	}
+	if opts.MemoryLimit != "" {
+		settings = append(settings, "SET memory_limit = "+sqlString(opts.MemoryLimit))
+	}
+	if opts.Threads > 0 {
+		settings = append(settings, fmt.Sprintf("SET threads = %d", opts.Threads))
+	}
+	for _, q := range settings {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			e.Close()
+			if strings.HasPrefix(q, "SET memory_limit") {
+				return nil, kalla.WrapError(kalla.EINVALID, err, "invalid memory limit %q (use a size such as 4GB or 512MB)", opts.MemoryLimit)
+			}
+			return nil, fmt.Errorf("configure duckdb: %w", err)
+		}
+	}
+	return e, nil
+}
+
+// Close closes the database and removes its spill folder if Open made it.
+func (e *Engine) Close() error {
+	var err error
+	if e.conn != nil {
+		err = e.conn.Close()
+	}
+	if e.db != nil {
+		if cerr := e.db.Close(); err == nil {
+			err = cerr
+		}
+	}
+	e.removeTemp()
+	return err
+}
+
+func (e *Engine) removeTemp() {
+	if e.ownTemp {
+		os.RemoveAll(e.tempDir)
+	}
+}
+
+// Version returns DuckDB's version.
+func (e *Engine) Version(ctx context.Context) string {
+	var v string
+	if err := e.conn.QueryRowContext(ctx, "SELECT version()").Scan(&v); err != nil {
+		return "unknown"
+	}
+	return "duckdb " + v
+}
+
+func (e *Engine) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	e.log.Debug("duckdb exec", "sql", q)
+	return e.conn.ExecContext(ctx, q, args...)
+}
+
+// sqlString renders s as a DuckDB string literal, for settings and COPY
+// targets that cannot be bound as parameters; the values are Kalla's own
+// paths, never user filter values.
+func sqlString(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+func qi(name string) string { return dialect.DuckDB.QuoteIdent(name) }
+
+// sink stages one source into one table of the engine.
+type sink struct {
+	e        *Engine
+	table    string // unquoted
+	progress func(rows int64)
+}
+
+var _ connector.Sink = (*sink)(nil)
+
+func (s *sink) Table() string { return qi(s.table) }
+
+func (s *sink) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return s.e.exec(ctx, q, args...)
+}
+
+func (s *sink) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return s.e.conn.QueryRowContext(ctx, q, args...)
+}
+
+// progressEvery is how many appended rows pass between progress reports.
+const progressEvery = 65536
+
+// Append creates the table and appends rows through DuckDB's appender, the
+// fastest path from Go (about 3M rows/s here).
+func (s *sink) Append(ctx context.Context, cols []kalla.Column, fill func(w connector.RowWriter) error) (int64, error) {
+	defs := make([]string, len(cols))
+	for i, c := range cols {
+		if c.EngineType == "" {
+			return 0, fmt.Errorf("column %q has no engine type", c.Name)
+		}
+		defs[i] = qi(c.Name) + " " + c.EngineType
+	}
+	if _, err := s.e.exec(ctx, "CREATE TABLE "+s.Table()+" ("+strings.Join(defs, ", ")+")"); err != nil {
+		return 0, fmt.Errorf("create staging table: %w", err)
+	}
+	var n int64
+	err := s.e.conn.Raw(func(dc any) error {
+		app, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", s.table)
+		if err != nil {
+			return fmt.Errorf("open appender: %w", err)
+		}
+		w := &rowWriter{ctx: ctx, app: app, n: &n, progress: s.progress}
+		ferr := fill(w)
+		cerr := app.Close()
+		if ferr != nil {
+			return ferr
+		}
+		if cerr != nil {
+			return fmt.Errorf("flush appender: %w", cerr)
+		}
+		return nil
+	})
+	if err != nil {
+		return n, err
+	}
+	if s.progress != nil {
+		s.progress(n)
+	}
+	return n, nil
+}
+
+type rowWriter struct {
+	ctx      context.Context
+	app      *duckdb.Appender
+	n        *int64
+	progress func(int64)
+}
+
+func (w *rowWriter) WriteRow(values ...driver.Value) error {
+	if err := w.app.AppendRow(values...); err != nil {
+		return fmt.Errorf("append row %d: %w", *w.n+1, err)
+	}
+	*w.n++
+	if *w.n%progressEvery == 0 {
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		if w.progress != nil {
+			w.progress(*w.n)
+		}
+	}
+	return nil
+}

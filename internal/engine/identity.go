@@ -1,0 +1,159 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+// Names of the hidden identity columns.
+const (
+	ridCol   = "__kalla_rid"  // row id of a staged record
+	leftRid  = "__kalla_lrid" // left record of a match output row
+	rightRid = "__kalla_rrid" // right record of a match output row
+)
+
+// sideNames are the names under which one side is visible to the match SQL.
+type sideNames struct {
+	view  string // left_src or right_src
+	alias string // the recipe's alias
+}
+
+func (n sideNames) is(table string) bool {
+	return strings.EqualFold(table, n.view) || strings.EqualFold(table, n.alias)
+}
+
+// withIdentity returns the match SQL with the left and right row ids added to
+// its select list, so each output row says which records it pairs. It uses
+// DuckDB's own parser, so any SQL DuckDB accepts is read the same way DuckDB
+// reads it. Errors are EINVALID and say what to change: a syntax error (with
+// its line and column), or a shape whose rows cannot be traced to one left
+// and one right record.
+func (e *Engine) withIdentity(ctx context.Context, matchSQL string, left, right sideNames) (string, error) {
+	var raw string
+	if err := e.conn.QueryRowContext(ctx, "SELECT CAST(json_serialize_sql(CAST(? AS VARCHAR)) AS VARCHAR)", matchSQL).Scan(&raw); err != nil {
+		return "", fmt.Errorf("parse match sql: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
+	dec.UseNumber()
+	var tree map[string]any
+	if err := dec.Decode(&tree); err != nil {
+		return "", fmt.Errorf("read parsed match sql: %w", err)
+	}
+	if isErr, _ := tree["error"].(bool); isErr {
+		msg, _ := tree["error_message"].(string)
+		if p, err := strconv.Atoi(fmt.Sprint(tree["position"])); err == nil {
+			line, col := lineCol(matchSQL, p)
+			return "", kalla.Errorf(kalla.EINVALID, "match_sql: %s (line %d, column %d)", msg, line, col)
+		}
+		return "", kalla.Errorf(kalla.EINVALID, "match_sql: %s", msg)
+	}
+	stmts, _ := tree["statements"].([]any)
+	if len(stmts) != 1 {
+		return "", kalla.Errorf(kalla.EINVALID, "match_sql must be exactly one SELECT statement, found %d statements", len(stmts))
+	}
+	node, _ := stmts[0].(map[string]any)["node"].(map[string]any)
+	if node == nil || node["type"] != "SELECT_NODE" {
+		kind := "a statement that is not a plain SELECT"
+		if node != nil {
+			kind = fmt.Sprint(node["type"])
+		}
+		return "", kalla.Errorf(kalla.EINVALID, "match_sql: Kalla cannot tell which records each output row pairs in %s (a UNION, INTERSECT or EXCEPT at the top level): write one SELECT ... FROM left_src l JOIN right_src r ON ..., and put alternatives in the ON condition with OR", kind)
+	}
+	if g, _ := node["group_expressions"].([]any); len(g) > 0 {
+		return "", kalla.Errorf(kalla.EINVALID, "match_sql: the top-level SELECT has GROUP BY, so an output row stands for a group, not for one left and one right record: aggregate in a subquery and join it back to left_src and right_src")
+	}
+	ctes := map[string]bool{}
+	if cm, _ := node["cte_map"].(map[string]any); cm != nil {
+		if m, _ := cm["map"].([]any); m != nil {
+			for _, entry := range m {
+				if kv, _ := entry.(map[string]any); kv != nil {
+					if k, _ := kv["key"].(string); k != "" {
+						ctes[strings.ToLower(k)] = true
+					}
+				}
+			}
+		}
+	}
+	var lrefs, rrefs []string
+	var walk func(t map[string]any)
+	walk = func(t map[string]any) {
+		if t == nil {
+			return
+		}
+		switch t["type"] {
+		case "JOIN":
+			l, _ := t["left"].(map[string]any)
+			r, _ := t["right"].(map[string]any)
+			walk(l)
+			walk(r)
+		case "BASE_TABLE":
+			name, _ := t["table_name"].(string)
+			schema, _ := t["schema_name"].(string)
+			if schema != "" || ctes[strings.ToLower(name)] {
+				return
+			}
+			ref, _ := t["alias"].(string)
+			if ref == "" {
+				ref = name
+			}
+			switch {
+			case left.is(name):
+				lrefs = append(lrefs, ref)
+			case right.is(name):
+				rrefs = append(rrefs, ref)
+			}
+		}
+	}
+	from, _ := node["from_table"].(map[string]any)
+	walk(from)
+	for _, s := range []struct {
+		side  string
+		names sideNames
+		refs  []string
+	}{{"left", left, lrefs}, {"right", right, rrefs}} {
+		switch len(s.refs) {
+		case 1:
+		case 0:
+			return "", kalla.Errorf(kalla.EINVALID, "match_sql: %s (or %s) must appear in the top-level FROM clause, so that each output row names one %s record; a reference only inside a subquery or CTE cannot be traced", s.names.view, s.names.alias, s.side)
+		default:
+			return "", kalla.Errorf(kalla.EINVALID, "match_sql: %s appears %d times in the top-level FROM clause (%s), so Kalla cannot tell which occurrence is the matched %s record: join it once, and use a subquery for any other use", s.names.view, len(s.refs), strings.Join(s.refs, ", "), s.side)
+		}
+	}
+	list, _ := node["select_list"].([]any)
+	node["select_list"] = append(list, columnRef(lrefs[0], ridCol, leftRid), columnRef(rrefs[0], ridCol, rightRid))
+	out, err := json.Marshal(tree)
+	if err != nil {
+		return "", fmt.Errorf("encode match sql: %w", err)
+	}
+	var rewritten string
+	if err := e.conn.QueryRowContext(ctx, "SELECT json_deserialize_sql(CAST(? AS JSON))", string(out)).Scan(&rewritten); err != nil {
+		return "", fmt.Errorf("render match sql: %w", err)
+	}
+	return rewritten, nil
+}
+
+func columnRef(table, column, alias string) map[string]any {
+	return map[string]any{
+		"class":          "COLUMN_REF",
+		"type":           "COLUMN_REF",
+		"alias":          alias,
+		"query_location": json.Number("18446744073709551615"),
+		"column_names":   []any{table, column},
+	}
+}
+
+// lineCol turns a byte offset into a 1-based line and column.
+func lineCol(s string, pos int) (int, int) {
+	if pos > len(s) {
+		pos = len(s)
+	}
+	line := 1 + strings.Count(s[:pos], "\n")
+	col := pos - strings.LastIndex(s[:pos], "\n")
+	return line, col
+}

@@ -1,0 +1,534 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kalla-recon/kalla/internal/connector"
+	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/version"
+)
+
+// Stage names, in the order a run passes them.
+const (
+	StageLeft  = "stage_left"
+	StageRight = "stage_right"
+	StageMatch = "match"
+	StageWrite = "write"
+)
+
+// Event reports a run's progress.
+type Event struct {
+	Stage string `json:"stage"`
+	// Rows and Total count rows staged for a staging stage (Total is 0 when
+	// the source cannot tell its size in advance).
+	Rows  int64 `json:"rows"`
+	Total int64 `json:"total"`
+	// Fraction is the run's overall progress in [0, 1].
+	Fraction float64 `json:"fraction"`
+	// Done marks the end of the stage.
+	Done bool `json:"done"`
+}
+
+// stage weights in the overall fraction: staging dominates a run.
+var stageSpan = map[string][2]float64{
+	StageLeft:  {0, 0.35},
+	StageRight: {0.35, 0.70},
+	StageMatch: {0.70, 0.85},
+	StageWrite: {0.85, 1},
+}
+
+// Formats an output can be written in.
+const (
+	FormatParquet = "parquet"
+	FormatCSV     = "csv"
+)
+
+// Run is one reconciliation to execute.
+type Run struct {
+	Recipe *kalla.Recipe
+	// Left and Right are the opened sources of the recipe's two sides.
+	Left, Right connector.Source
+	// LeftFilters and RightFilters scope the sides; nil means the recipe's.
+	LeftFilters, RightFilters []kalla.Filter
+	// LeftTotal and RightTotal are the sides' expected row counts for
+	// progress, 0 when unknown.
+	LeftTotal, RightTotal int64
+	// OutDir receives the outputs; Formats lists "parquet" and/or "csv".
+	OutDir  string
+	Formats []string
+	RunID   string
+	// Progress, when set, receives events as the run advances.
+	Progress func(Event)
+}
+
+// Output tables.
+const (
+	TableMatched        = "matched"
+	TableUnmatchedLeft  = "unmatched_left"
+	TableUnmatchedRight = "unmatched_right"
+)
+
+// SummaryFile is the name of the summary, written last: its presence marks a
+// complete set of outputs.
+const SummaryFile = "summary.json"
+
+// side is one staged source.
+type side struct {
+	name  string // "left" or "right"
+	names sideNames
+	spec  kalla.SourceSpec
+	table string // staging table, unquoted
+	cols  []kalla.Column
+	pk    []string // real column names of the primary key
+	count int64
+	stage string
+}
+
+// ErrRecipe marks errors that are the recipe's fault (its SQL, its keys)
+// rather than the data's or the system's; the CLI exits 2 for them.
+var ErrRecipe = errors.New("invalid recipe")
+
+// recipeErr marks err as the recipe's fault.
+func recipeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrRecipe, err)
+}
+
+// Execute stages both sources, matches them and writes the outputs. The
+// returned summary is also written to OutDir/summary.json. Errors: EINVALID
+// for recipe or data problems (naming the source, column or SQL position at
+// fault), EUNAVAILABLE for unreachable sources, context errors when
+// cancelled.
+func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
+	start := time.Now()
+	rec := r.Recipe
+	if len(r.Formats) == 0 {
+		r.Formats = []string{FormatParquet}
+	}
+	for _, f := range r.Formats {
+		if f != FormatParquet && f != FormatCSV {
+			return nil, kalla.Errorf(kalla.EINVALID, "unknown output format %q (use parquet, csv or parquet,csv)", f)
+		}
+	}
+	if err := os.MkdirAll(r.OutDir, 0o755); err != nil {
+		return nil, kalla.WrapError(kalla.EINVALID, err, "cannot create output folder %s", r.OutDir)
+	}
+	// A summary from an earlier run must not vouch for this run's files.
+	if err := os.Remove(filepath.Join(r.OutDir, SummaryFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove old summary: %w", err)
+	}
+	emit := func(ev Event) {
+		if r.Progress == nil {
+			return
+		}
+		span := stageSpan[ev.Stage]
+		frac := 0.0
+		switch {
+		case ev.Done:
+			frac = 1
+		case ev.Total > 0:
+			frac = min(1, float64(ev.Rows)/float64(ev.Total))
+		}
+		ev.Fraction = span[0] + frac*(span[1]-span[0])
+		r.Progress(ev)
+	}
+	sum := &kalla.Summary{
+		RecipeID:     rec.RecipeID,
+		RunID:        r.RunID,
+		KallaVersion: version.Version,
+		StartedAt:    start.UTC(),
+		Warnings:     []kalla.Warning{},
+	}
+	sum.EngineVersion = e.Version(ctx)
+	timed := func(name string, f func() error) error {
+		t0 := time.Now()
+		err := f()
+		sum.Stages = append(sum.Stages, kalla.StageTiming{Name: name, DurationMS: time.Since(t0).Milliseconds()})
+		return err
+	}
+
+	lf, rf := r.LeftFilters, r.RightFilters
+	if lf == nil {
+		lf = rec.Sources.Left.Filters
+	}
+	if rf == nil {
+		rf = rec.Sources.Right.Filters
+	}
+	left := &side{name: "left", names: sideNames{"left_src", rec.Sources.Left.Alias}, spec: rec.Sources.Left, table: "__kalla_left", stage: StageLeft}
+	right := &side{name: "right", names: sideNames{"right_src", rec.Sources.Right.Alias}, spec: rec.Sources.Right, table: "__kalla_right", stage: StageRight}
+	for _, s := range []struct {
+		sd    *side
+		src   connector.Source
+		flt   []kalla.Filter
+		total int64
+	}{{left, r.Left, lf, r.LeftTotal}, {right, r.Right, rf, r.RightTotal}} {
+		if err := timed(s.sd.stage, func() error {
+			emit(Event{Stage: s.sd.stage, Total: s.total})
+			return e.stageSide(ctx, s.sd, s.src, s.flt, func(n int64) { emit(Event{Stage: s.sd.stage, Rows: n, Total: s.total}) })
+		}); err != nil {
+			return nil, err
+		}
+		emit(Event{Stage: s.sd.stage, Rows: s.sd.count, Total: s.sd.count, Done: true})
+	}
+	sum.LeftCount, sum.RightCount = left.count, right.count
+	sum.Sources.Left = sideSummary(left, lf)
+	sum.Sources.Right = sideSummary(right, rf)
+
+	var m *matchResult
+	if err := timed(StageMatch, func() error {
+		emit(Event{Stage: StageMatch})
+		for _, sd := range []*side{left, right} {
+			w, err := e.keyWarnings(ctx, sd)
+			if err != nil {
+				return err
+			}
+			sum.Warnings = append(sum.Warnings, w...)
+		}
+		var err error
+		m, err = e.match(ctx, rec.MatchSQL, left, right)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	emit(Event{Stage: StageMatch, Done: true})
+	sum.MatchedCount = m.pairs
+	sum.MatchedLeftRecords, sum.MatchedRightRecords = m.leftRecords, m.rightRecords
+	sum.UnmatchedLeftCount = left.count - m.leftRecords
+	sum.UnmatchedRightCount = right.count - m.rightRecords
+	if left.count > 0 {
+		sum.MatchRateLeft = float64(m.leftRecords) / float64(left.count)
+	}
+	if right.count > 0 {
+		sum.MatchRateRight = float64(m.rightRecords) / float64(right.count)
+	}
+	if m.outerRows > 0 {
+		sum.Warnings = append(sum.Warnings, kalla.Warning{Code: kalla.WarnOuterRows, Count: m.outerRows,
+			Message: fmt.Sprintf("%d rows of the match output lack a left or a right record (an outer join?); they are not counted as matches", m.outerRows)})
+	}
+
+	if err := timed(StageWrite, func() error {
+		emit(Event{Stage: StageWrite})
+		outs, err := e.writeOutputs(ctx, r, m, left, right, sum)
+		sum.Outputs = outs
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	sum.Status = "completed"
+	sum.FinishedAt = time.Now().UTC()
+	sum.DurationMS = time.Since(start).Milliseconds()
+	if err := writeJSONAtomic(filepath.Join(r.OutDir, SummaryFile), sum); err != nil {
+		return nil, err
+	}
+	emit(Event{Stage: StageWrite, Done: true})
+	return sum, nil
+}
+
+func sideSummary(s *side, filters []kalla.Filter) kalla.SummarySource {
+	return kalla.SummarySource{
+		Alias: s.spec.Alias, Type: s.spec.SourceType(), URI: kalla.RedactURI(s.spec.URI),
+		PrimaryKey: s.pk, Filters: filters, Columns: s.cols,
+	}
+}
+
+// stageSide loads one source and defines its views: left_src/right_src with
+// the hidden row id, and the recipe's alias.
+func (e *Engine) stageSide(ctx context.Context, s *side, src connector.Source, filters []kalla.Filter, progress func(int64)) error {
+	n, err := src.Stage(ctx, filters, &sink{e: e, table: s.table, progress: progress})
+	if err != nil {
+		return fmt.Errorf("stage %s source %s: %w", s.name, s.spec.Alias, err)
+	}
+	s.count = n
+	if s.cols, err = e.describe(ctx, s.table); err != nil {
+		return err
+	}
+	return e.defineViews(ctx, s)
+}
+
+// defineViews checks the primary key against the staged columns and creates
+// the side's views.
+func (e *Engine) defineViews(ctx context.Context, s *side) error {
+	for _, c := range s.cols {
+		if strings.HasPrefix(strings.ToLower(c.Name), "__kalla_") {
+			return kalla.Errorf(kalla.EINVALID, "source %s: column %q uses the prefix __kalla_, which Kalla reserves", s.spec.Alias, c.Name)
+		}
+	}
+	s.pk = s.pk[:0]
+	for _, k := range s.spec.PrimaryKey {
+		i := kalla.FindColumn(s.cols, k)
+		if i < 0 {
+			return recipeErr(kalla.Errorf(kalla.EINVALID, "sources.%s.primary_key: source %s has no column %q (columns: %s)", s.name, s.spec.Alias, k, kalla.ColumnNames(s.cols)))
+		}
+		s.pk = append(s.pk, s.cols[i].Name)
+	}
+	stmts := []string{
+		fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT *, rowid AS %s FROM %s", qi(s.names.view), ridCol, qi(s.table)),
+		fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM %s", qi(s.names.alias), qi(s.names.view)),
+	}
+	for _, q := range stmts {
+		if _, err := e.exec(ctx, q); err != nil {
+			return fmt.Errorf("define views of %s: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) describe(ctx context.Context, table string) ([]kalla.Column, error) {
+	rows, err := e.conn.QueryContext(ctx, "SELECT column_name, column_type, \"null\" FROM (DESCRIBE "+qi(table)+")")
+	if err != nil {
+		return nil, fmt.Errorf("describe %s: %w", table, err)
+	}
+	defer rows.Close()
+	var cols []kalla.Column
+	for rows.Next() {
+		var c kalla.Column
+		var null string
+		if err := rows.Scan(&c.Name, &c.DataType, &null); err != nil {
+			return nil, fmt.Errorf("describe %s: %w", table, err)
+		}
+		c.EngineType, c.Nullable = c.DataType, null != "NO"
+		cols = append(cols, c)
+	}
+	return cols, rows.Err()
+}
+
+// keyWarnings reports duplicate and NULL primary keys. Records are never
+// merged: each row stays its own record, identified by its row id.
+func (e *Engine) keyWarnings(ctx context.Context, s *side) ([]kalla.Warning, error) {
+	keys := make([]string, len(s.pk))
+	nulls := make([]string, len(s.pk))
+	for i, k := range s.pk {
+		keys[i] = qi(k)
+		nulls[i] = qi(k) + " IS NULL"
+	}
+	list := strings.Join(keys, ", ")
+	var groups, rows, nullRows int64
+	q := fmt.Sprintf(`SELECT count(*), coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM %s WHERE NOT (%s) GROUP BY %s HAVING count(*) > 1)`,
+		qi(s.table), strings.Join(nulls, " OR "), list)
+	if err := e.conn.QueryRowContext(ctx, q).Scan(&groups, &rows); err != nil {
+		return nil, fmt.Errorf("check duplicate keys of %s: %w", s.name, err)
+	}
+	if err := e.conn.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE %s", qi(s.table), strings.Join(nulls, " OR "))).Scan(&nullRows); err != nil {
+		return nil, fmt.Errorf("check null keys of %s: %w", s.name, err)
+	}
+	var w []kalla.Warning
+	if groups > 0 {
+		w = append(w, kalla.Warning{Code: kalla.WarnDuplicateKeys, Side: s.name, Count: rows,
+			Message: fmt.Sprintf("%s: %d rows share %d primary key values (%s); each row is kept as its own record", s.spec.Alias, rows, groups, strings.Join(s.pk, ", "))})
+	}
+	if nullRows > 0 {
+		w = append(w, kalla.Warning{Code: kalla.WarnNullKeys, Side: s.name, Count: nullRows,
+			Message: fmt.Sprintf("%s: %d rows have a NULL in the primary key (%s); each is kept as its own record", s.spec.Alias, nullRows, strings.Join(s.pk, ", "))})
+	}
+	return w, nil
+}
+
+// matchResult is the match output held in the engine.
+type matchResult struct {
+	table                     string
+	userCols                  []string // columns the match SQL produced
+	pairs                     int64
+	leftRecords, rightRecords int64
+	outerRows                 int64
+}
+
+// match runs the match SQL with identity columns into a table and counts
+// pairs and matched records.
+func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side) (*matchResult, error) {
+	q, err := e.withIdentity(ctx, matchSQL, left.names, right.names)
+	if err != nil {
+		return nil, recipeErr(err)
+	}
+	m := &matchResult{table: "__kalla_match"}
+	if _, err := e.exec(ctx, "CREATE OR REPLACE TABLE "+qi(m.table)+" AS "+q); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, recipeErr(sqlError(err, matchSQL))
+	}
+	cols, err := e.describe(ctx, m.table)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cols {
+		if !strings.HasPrefix(strings.ToLower(c.Name), "__kalla_") {
+			m.userCols = append(m.userCols, c.Name)
+		}
+	}
+	q = fmt.Sprintf(`SELECT count(*) FILTER (WHERE %[1]s IS NOT NULL AND %[2]s IS NOT NULL),
+		count(DISTINCT %[1]s) FILTER (WHERE %[2]s IS NOT NULL),
+		count(DISTINCT %[2]s) FILTER (WHERE %[1]s IS NOT NULL),
+		count(*) FILTER (WHERE %[1]s IS NULL OR %[2]s IS NULL) FROM %[3]s`, leftRid, rightRid, qi(m.table))
+	if err := e.conn.QueryRowContext(ctx, q).Scan(&m.pairs, &m.leftRecords, &m.rightRecords, &m.outerRows); err != nil {
+		return nil, fmt.Errorf("count matches: %w", err)
+	}
+	return m, nil
+}
+
+// sqlError turns a DuckDB error from the match SQL into a user error with the
+// SQL position when DuckDB gives one.
+func sqlError(err error, matchSQL string) error {
+	msg := err.Error()
+	lines := strings.Split(msg, "\n")
+	head := strings.TrimSpace(lines[0])
+	if strings.Contains(msg, ridCol) || strings.Contains(msg, leftRid) || strings.Contains(msg, rightRid) {
+		return kalla.Errorf(kalla.EINVALID, "match_sql: Kalla cannot tell which records each output row pairs (%s): select plain rows from left_src and right_src without aggregating them", head)
+	}
+	return kalla.Errorf(kalla.EINVALID, "match_sql: %s", head)
+}
+
+// writeOutputs streams the three tables from DuckDB to files under temporary
+// names and renames them once all are complete.
+func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, right *side, sum *kalla.Summary) ([]kalla.OutputFile, error) {
+	matchedSQL, err := e.matchedSelect(m, left, right)
+	if err != nil {
+		return nil, err
+	}
+	queries := []struct {
+		table string
+		q     string
+		rows  int64
+	}{
+		{TableMatched, matchedSQL, m.pairs},
+		{TableUnmatchedLeft, unmatchedQuery(left, m, leftRid), left.count - m.leftRecords},
+		{TableUnmatchedRight, unmatchedQuery(right, m, rightRid), right.count - m.rightRecords},
+	}
+	var outs []kalla.OutputFile
+	var done [][2]string // partial, final
+	defer func() {
+		for _, d := range done {
+			os.Remove(d[0]) // no-op once renamed
+		}
+	}()
+	for _, q := range queries {
+		for _, f := range r.Formats {
+			name := q.table + "." + f
+			final := filepath.Join(r.OutDir, name)
+			partial := filepath.Join(r.OutDir, "."+name+".partial")
+			done = append(done, [2]string{partial, final})
+			opts := "FORMAT parquet, COMPRESSION zstd"
+			if f == FormatCSV {
+				opts = "FORMAT csv, HEADER true"
+			}
+			res, err := e.exec(ctx, fmt.Sprintf("COPY (%s) TO %s (%s)", q.q, sqlString(partial), opts))
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				return nil, fmt.Errorf("write %s: %w", name, err)
+			}
+			if n, err := res.RowsAffected(); err == nil && n != q.rows {
+				return nil, fmt.Errorf("write %s: wrote %d rows, expected %d", name, n, q.rows)
+			}
+			size, digest, err := fileDigest(partial)
+			if err != nil {
+				return nil, err
+			}
+			outs = append(outs, kalla.OutputFile{Name: name, Table: q.table, Format: f, Rows: q.rows, Bytes: size, SHA256: digest})
+		}
+	}
+	for _, d := range done {
+		if err := os.Rename(d[0], d[1]); err != nil {
+			return nil, fmt.Errorf("finish %s: %w", filepath.Base(d[1]), err)
+		}
+	}
+	return outs, nil
+}
+
+// matchedSelect builds the query for matched pairs: the match's own columns,
+// then each record's primary key and row number, the rule and the score.
+func (e *Engine) matchedSelect(m *matchResult, left, right *side) (string, error) {
+	sel := make([]string, 0, len(m.userCols)+2*len(left.pk)+6)
+	for _, c := range m.userCols {
+		sel = append(sel, "m."+qi(c))
+	}
+	taken := map[string]bool{}
+	for _, c := range m.userCols {
+		taken[strings.ToLower(c)] = true
+	}
+	add := func(expr, name string) error {
+		if taken[strings.ToLower(name)] {
+			return recipeErr(kalla.Errorf(kalla.EINVALID, "match_sql: output column %q clashes with a column Kalla adds to matched pairs; rename it with AS", name))
+		}
+		taken[strings.ToLower(name)] = true
+		sel = append(sel, expr+" AS "+qi(name))
+		return nil
+	}
+	for _, k := range left.pk {
+		if err := add("l."+qi(k), "_left_"+k); err != nil {
+			return "", err
+		}
+	}
+	for _, k := range right.pk {
+		if err := add("r."+qi(k), "_right_"+k); err != nil {
+			return "", err
+		}
+	}
+	for _, x := range [][2]string{
+		{"m." + leftRid + " + 1", "_left_row"},
+		{"m." + rightRid + " + 1", "_right_row"},
+		{"'match_sql'", "_rule"},
+		{"CAST(1.0 AS DOUBLE)", "_score"},
+	} {
+		if err := add(x[0], x[1]); err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf(`SELECT %s FROM %s m JOIN %s l ON l.%s = m.%s JOIN %s r ON r.%s = m.%s ORDER BY m.%s, m.%s`,
+		strings.Join(sel, ", "), qi(m.table), qi("left_src"), ridCol, leftRid, qi("right_src"), ridCol, rightRid, leftRid, rightRid), nil
+}
+
+// unmatchedQuery selects the full original rows of a side's records that no
+// match used, in source order.
+func unmatchedQuery(s *side, m *matchResult, ridOfSide string) string {
+	cols := make([]string, len(s.cols))
+	for i, c := range s.cols {
+		cols[i] = "s." + qi(c.Name)
+	}
+	return fmt.Sprintf(`SELECT %s FROM %s s ANTI JOIN (SELECT %s FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL) m ON s.%s = m.%s ORDER BY s.%s`,
+		strings.Join(cols, ", "), qi(s.names.view), ridOfSide, qi(m.table), leftRid, rightRid, ridCol, ridOfSide, ridCol)
+}
+
+func fileDigest(path string) (int64, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, "", fmt.Errorf("checksum: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return 0, "", fmt.Errorf("checksum %s: %w", filepath.Base(path), err)
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writeJSONAtomic writes v as indented JSON to a temporary file and renames
+// it into place, so a reader never sees half a summary.
+func writeJSONAtomic(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
+	}
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".partial")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("finish %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}

@@ -1,0 +1,314 @@
+package file
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/kalla-recon/kalla/internal/dialect"
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+// csvPlan is what was learned about a CSV file before loading it.
+type csvPlan struct {
+	header []string
+	// readTypes are the types DuckDB parses each column as; numeric
+	// columns are read as VARCHAR and refined after loading.
+	readTypes []string
+	numeric   []bool
+}
+
+func (s *Source) delimiter() rune {
+	if s.opts.CSV != nil && s.opts.CSV.Delimiter != "" {
+		r, _ := utf8.DecodeRuneInString(s.opts.CSV.Delimiter)
+		return r
+	}
+	return ','
+}
+
+// typeCandidates are the types the sniffer may choose. DOUBLE is only a
+// marker for "numeric with a fraction": such columns are re-typed exactly.
+const typeCandidates = "['BOOLEAN', 'BIGINT', 'DOUBLE', 'DATE', 'TIMESTAMP', 'VARCHAR']"
+
+// csvOptions are the read_csv settings shared by sniffing and loading: Kalla
+// reads strictly and never lets DuckDB guess the dialect.
+func (s *Source) csvOptions() string {
+	return fmt.Sprintf("header = true, delim = %s, quote = '\"', escape = '\"', strict_mode = true, null_padding = false, ignore_errors = false",
+		quoteLiteral(string(s.delimiter())))
+}
+
+// quoteLiteral renders s as a DuckDB string literal. It is used only for
+// read_csv options that cannot be bound as parameters (struct keys, the
+// delimiter), never for filter values.
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// prepare checks the file and learns its header and column types.
+func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
+	s.mu.Lock()
+	p := s.plan
+	s.mu.Unlock()
+	if p != nil {
+		return p, nil
+	}
+	header, err := s.checkFile()
+	if err != nil {
+		return nil, err
+	}
+	var raw string
+	q := "SELECT CAST(to_json(Columns) AS VARCHAR) FROM sniff_csv(?, " + s.csvOptions() + ", auto_type_candidates = " + typeCandidates + ")"
+	if err := x.QueryRowContext(ctx, q, s.path).Scan(&raw); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, s.locateError(err)
+	}
+	var sniffed []struct{ Name, Type string }
+	if err := json.Unmarshal([]byte(raw), &sniffed); err != nil {
+		return nil, fmt.Errorf("read sniffer result: %w", err)
+	}
+	if len(sniffed) != len(header) {
+		if err := s.locateError(nil); err != nil {
+			return nil, err
+		}
+		return nil, kalla.Errorf(kalla.EINVALID, "source %s: the header has %d columns but DuckDB read %d; check the delimiter and quoting", s.name(), len(header), len(sniffed))
+	}
+	p = &csvPlan{header: header, readTypes: make([]string, len(header)), numeric: make([]bool, len(header))}
+	for i, c := range sniffed {
+		switch c.Type {
+		case "BIGINT", "DOUBLE", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "FLOAT":
+			p.readTypes[i], p.numeric[i] = "VARCHAR", true
+		default:
+			p.readTypes[i] = c.Type
+		}
+	}
+	cols := make([]kalla.Column, len(header))
+	for i, h := range header {
+		cols[i] = kalla.Column{Name: h}
+	}
+	for name, typ := range s.opts.Schema {
+		i := kalla.FindColumn(cols, name)
+		if i < 0 {
+			return nil, kalla.Errorf(kalla.EINVALID, "source %s: schema names column %q, which the file does not have (columns: %s)", s.name(), name, kalla.ColumnNames(cols))
+		}
+		p.readTypes[i], p.numeric[i] = typ, false
+	}
+	s.mu.Lock()
+	s.plan = p
+	s.mu.Unlock()
+	return p, nil
+}
+
+// checkFile rejects what DuckDB would read leniently: an empty file, NUL
+// bytes, a header with blank or repeated names. It returns the header.
+func (s *Source) checkFile() ([]string, error) {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot open file", s.name())
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot stat file", s.name())
+	}
+	if st.Size() == 0 {
+		return nil, kalla.Errorf(kalla.EINVALID, "source %s: the file is empty: a CSV source needs at least a header row", s.name())
+	}
+	// A NUL byte is never valid CSV text; DuckDB would read it as a space.
+	buf := make([]byte, 1<<20)
+	line := 1
+	for {
+		n, err := f.Read(buf)
+		if i := bytes.IndexByte(buf[:n], 0); i >= 0 {
+			line += bytes.Count(buf[:i], []byte{'\n'})
+			return nil, kalla.Errorf(kalla.EINVALID, "source %s: line %d contains a NUL byte: the file is binary or not UTF-8 text", s.name(), line)
+		}
+		line += bytes.Count(buf[:n], []byte{'\n'})
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: read file", s.name())
+		}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("rewind: %w", err)
+	}
+	r := csv.NewReader(bufio.NewReader(f))
+	r.Comma = s.delimiter()
+	header, err := r.Read()
+	if err != nil {
+		return nil, kalla.Errorf(kalla.EINVALID, "source %s: cannot read the header row: %v", s.name(), err)
+	}
+	if len(header) > 0 {
+		header[0] = strings.TrimPrefix(header[0], "\ufeff")
+	}
+	seen := map[string]int{}
+	for i, h := range header {
+		if strings.TrimSpace(h) == "" {
+			return nil, kalla.Errorf(kalla.EINVALID, "source %s: header column %d has no name", s.name(), i+1)
+		}
+		if j, dup := seen[strings.ToLower(h)]; dup {
+			return nil, kalla.Errorf(kalla.EINVALID, "source %s: header names column %q twice (columns %d and %d)", s.name(), h, j+1, i+1)
+		}
+		seen[strings.ToLower(h)] = i
+	}
+	return header, nil
+}
+
+// locateError explains a CSV that DuckDB refused, finding the first bad line
+// with Go's strict reader; DuckDB's sniffer errors do not say where. With a
+// nil duckErr it returns nil when Go finds nothing wrong either.
+func (s *Source) locateError(duckErr error) error {
+	f, err := os.Open(s.path)
+	if err == nil {
+		defer f.Close()
+		r := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
+		r.Comma = s.delimiter()
+		r.ReuseRecord = true
+		for {
+			_, err := r.Read()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				var pe *csv.ParseError
+				if errors.As(err, &pe) {
+					return kalla.Errorf(kalla.EINVALID, "source %s: line %d: %s", s.name(), pe.StartLine, csvProblem(pe))
+				}
+				return kalla.Errorf(kalla.EINVALID, "source %s: %v", s.name(), err)
+			}
+		}
+	}
+	if duckErr == nil {
+		return nil
+	}
+	return kalla.WrapError(kalla.EINVALID, cleanDuckErr(duckErr), "source %s: cannot read CSV", s.name())
+}
+
+func csvProblem(pe *csv.ParseError) string {
+	switch {
+	case errors.Is(pe.Err, csv.ErrFieldCount):
+		return "the row has a different number of fields than the header"
+	case errors.Is(pe.Err, csv.ErrQuote):
+		return fmt.Sprintf("extraneous or missing \" in a quoted field (column %d)", pe.Column)
+	case errors.Is(pe.Err, csv.ErrBareQuote):
+		return fmt.Sprintf("bare \" in an unquoted field (column %d): quote the field and double the quote", pe.Column)
+	}
+	return pe.Err.Error()
+}
+
+// loadCSV creates table from the file and returns its columns.
+func (s *Source) loadCSV(ctx context.Context, x execer, table string) ([]kalla.Column, error) {
+	p, err := s.prepare(ctx, x)
+	if err != nil {
+		return nil, err
+	}
+	var spec strings.Builder
+	spec.WriteString("{")
+	for i, h := range p.header {
+		if i > 0 {
+			spec.WriteString(", ")
+		}
+		spec.WriteString(quoteLiteral(h) + ": " + quoteLiteral(p.readTypes[i]))
+	}
+	spec.WriteString("}")
+	q := "CREATE TABLE " + table + " AS SELECT * FROM read_csv(?, " + s.csvOptions() + ", columns = " + spec.String() + ")"
+	if _, err := x.ExecContext(ctx, q, s.path); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if strings.Contains(err.Error(), "Could not convert") || strings.Contains(err.Error(), "Conversion Error") {
+			return nil, kalla.WrapError(kalla.EINVALID, cleanDuckErr(err), "source %s: a value does not fit its column's type (override it with the recipe's schema)", s.name())
+		}
+		return nil, s.locateError(err)
+	}
+	if err := s.refineNumeric(ctx, x, table, p); err != nil {
+		return nil, err
+	}
+	return describe(ctx, x, table)
+}
+
+// refineNumeric converts the numeric columns (loaded as text) to the
+// narrowest exact type that holds every value: BIGINT when no value has a
+// fraction, DECIMAL(18|38, scale) otherwise, DOUBLE only for values written
+// in exponent notation or too wide for DECIMAL(38).
+func (s *Source) refineNumeric(ctx context.Context, x execer, table string, p *csvPlan) error {
+	var idx []int
+	var sel []string
+	for i, num := range p.numeric {
+		if !num {
+			continue
+		}
+		c := dialect.DuckDB.QuoteIdent(p.header[i])
+		t := "trim(" + c + ")"
+		idx = append(idx, i)
+		sel = append(sel,
+			fmt.Sprintf("coalesce(max(CASE WHEN strpos(%[1]s, '.') > 0 THEN length(%[1]s) - strpos(%[1]s, '.') ELSE 0 END), 0)", t),
+			fmt.Sprintf("coalesce(max(CASE WHEN strpos(%[1]s, '.') > 0 THEN strpos(%[1]s, '.') - 1 ELSE length(%[1]s) END), 0)", t),
+			fmt.Sprintf("coalesce(bool_or(contains(lower(%s), 'e')), false)", t),
+			fmt.Sprintf("coalesce(bool_or(length(%[1]s) > 1 AND starts_with(ltrim(%[1]s, '+-'), '0') AND NOT starts_with(ltrim(%[1]s, '+-'), '0.')), false)", t))
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	vals := make([]any, len(sel))
+	scale := make([]int64, len(idx))
+	intDigits := make([]int64, len(idx))
+	expo := make([]bool, len(idx))
+	zeros := make([]bool, len(idx))
+	for k := range idx {
+		vals[4*k], vals[4*k+1], vals[4*k+2], vals[4*k+3] = &scale[k], &intDigits[k], &expo[k], &zeros[k]
+	}
+	if err := x.QueryRowContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+table).Scan(vals...); err != nil {
+		return fmt.Errorf("measure numeric columns: %w", err)
+	}
+	for k, i := range idx {
+		if zeros[k] {
+			// Leading zeros ("00123") mark a code, not a number: keep the text.
+			continue
+		}
+		typ := "BIGINT"
+		switch digits := intDigits[k] + scale[k]; {
+		case expo[k] || digits > 38:
+			typ = "DOUBLE"
+		case scale[k] == 0 && intDigits[k] <= 18:
+			typ = "BIGINT"
+		case digits <= 18:
+			typ = fmt.Sprintf("DECIMAL(18,%d)", scale[k])
+		default:
+			typ = fmt.Sprintf("DECIMAL(38,%d)", scale[k])
+		}
+		q := fmt.Sprintf("ALTER TABLE %s ALTER %s TYPE %s USING CAST(trim(%s) AS %s)", table, dialect.DuckDB.QuoteIdent(p.header[i]), typ, dialect.DuckDB.QuoteIdent(p.header[i]), typ)
+		if _, err := x.ExecContext(ctx, q); err != nil {
+			return kalla.WrapError(kalla.EINVALID, cleanDuckErr(err), "source %s: column %q looked numeric but a value is not a number (override its type with the recipe's schema)", s.name(), p.header[i])
+		}
+	}
+	return nil
+}
+
+// parseDescribe reads the JSON list made by describe.
+func parseDescribe(raw string) ([]kalla.Column, error) {
+	var rows []struct {
+		Name string `json:"name"`
+		Type string `json:"type"`
+		Null string `json:"null"`
+	}
+	if err := json.Unmarshal([]byte(raw), &rows); err != nil {
+		return nil, fmt.Errorf("read column list: %w", err)
+	}
+	cols := make([]kalla.Column, len(rows))
+	for i, r := range rows {
+		cols[i] = kalla.Column{Name: r.Name, DataType: r.Type, EngineType: r.Type, Nullable: r.Null != "NO"}
+	}
+	return cols, nil
+}

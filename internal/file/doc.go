@@ -1,0 +1,15 @@
+// Package file is the connector for CSV and Parquet files: local paths and
+// file:// URIs, and remote objects (s3://, https://) that a Fetcher first
+// streams to a local temporary file. DuckDB reads the file itself, so rows
+// never pass through Go memory.
+//
+// CSV is read strictly: a header row, RFC 4180 quoting, every row with as many
+// fields as the header. DuckDB's own CSV defaults are lenient in ways a
+// reconciliation tool must not be (a ragged file collapses into one text
+// column, an unclosed quote becomes a stray character, "1.5" is rounded into
+// an integer column), so the package checks what the sniffer decided and
+// infers numeric types itself: every column DuckDB calls numeric is staged as
+// text, measured, and converted to an exact DECIMAL wide enough for every
+// value (or BIGINT when no value has a fraction). Money therefore compares
+// exactly at its scale and no digit is ever lost.
+package file

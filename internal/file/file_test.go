@@ -1,0 +1,166 @@
+package file_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kalla-recon/kalla/internal/file"
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func open(t *testing.T, path string, opts file.Options) *file.Source {
+	t.Helper()
+	s, err := file.Open(context.Background(), path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func colTypes(t *testing.T, s *file.Source) map[string]string {
+	t.Helper()
+	cols, err := s.Columns(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, c := range cols {
+		m[c.Name] = c.DataType
+	}
+	return m
+}
+
+func TestCSVTypeInference(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("id,code,amount,wide,sci,issued,flag,note\n")
+	// More rows than DuckDB's sniffer samples, so late values are only seen
+	// by Kalla's own pass over the whole column.
+	for i := 1; i <= 25000; i++ {
+		fmt.Fprintf(&b, "%d,%05d,%d.50,1.5,1e3,2026-01-%02d,true,n%d\n", i, i, i, i%28+1, i)
+	}
+	b.WriteString("25001,00001,0.30,12345678901.123456789,2.5e-7,2026-02-01,false,\"quoted, with comma\"\n")
+	b.WriteString("25002,12,1.005,0.1,3,2026-02-02,false,last\n")
+	s := open(t, writeFile(t, "t.csv", b.String()), file.Options{})
+	got := colTypes(t, s)
+	want := map[string]string{
+		"id":     "BIGINT",
+		"code":   "VARCHAR",       // leading zeros: a code, not a number
+		"amount": "DECIMAL(18,3)", // 1.005 seen late: scale 3, no rounding
+		"wide":   "DECIMAL(38,9)", // 11 integer digits + 9 decimals
+		"sci":    "DOUBLE",        // exponent notation
+		"issued": "DATE",
+		"flag":   "BOOLEAN",
+		"note":   "VARCHAR",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("column %s: type %s, want %s", k, got[k], v)
+		}
+	}
+	f := func(col, op, v string) kalla.Filter {
+		return kalla.Filter{Column: col, Op: kalla.Op(op), Values: []kalla.Scalar{{Text: v, IsNumber: true}}}
+	}
+	// Exact values survive: the late 1.005 and the 9-decimal value.
+	rows, err := s.Sample(context.Background(), []kalla.Filter{f("id", "gte", "25001")}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || *rows[0][3] != "12345678901.123456789" || *rows[1][2] != "1.005" || *rows[0][2] != "0.300" {
+		t.Errorf("rows = %v", deref(rows))
+	}
+	n, err := s.Count(context.Background(), []kalla.Filter{f("amount", "lte", "1.005")})
+	if err != nil || n != 2 {
+		t.Errorf("count amount <= 1.005 = %d, %v; want 2", n, err)
+	}
+}
+
+func deref(rows [][]*string) [][]string {
+	out := make([][]string, len(rows))
+	for i, r := range rows {
+		for _, v := range r {
+			if v == nil {
+				out[i] = append(out[i], "<nil>")
+			} else {
+				out[i] = append(out[i], *v)
+			}
+		}
+	}
+	return out
+}
+
+func TestCSVSchemaOverride(t *testing.T) {
+	p := writeFile(t, "o.csv", "id,amount\n1,10\n2,20.5\n")
+	s := open(t, p, file.Options{Schema: map[string]string{"id": "VARCHAR", "amount": "DECIMAL(12,4)"}})
+	got := colTypes(t, s)
+	if got["id"] != "VARCHAR" || got["amount"] != "DECIMAL(12,4)" {
+		t.Errorf("types = %v", got)
+	}
+	s2 := open(t, p, file.Options{Schema: map[string]string{"nope": "VARCHAR"}})
+	if _, err := s2.Columns(context.Background()); err == nil || !strings.Contains(err.Error(), `schema names column "nope"`) {
+		t.Errorf("unknown schema column: %v", err)
+	}
+}
+
+func TestCSVStrictErrors(t *testing.T) {
+	many := "id,name\n" + strings.Repeat("1,a\n", 30) + "2,b,c\n"
+	cases := []struct {
+		name, content, want string
+	}{
+		{"empty", "", "the file is empty"},
+		{"nul", "id,name\n1,a\x00b\n", "line 2 contains a NUL byte"},
+		{"ragged", "id,name\n1,a\n2,b,c\n", "line 3: the row has a different number of fields"},
+		{"ragged late", many, "line 32: the row has a different number of fields"},
+		{"unclosed quote", "id,name\n1,\"abc\n2,d\n", "line 2"},
+		{"duplicate header", "id,ID\n1,2\n", `names column "ID" twice`},
+		{"blank header", "id,\n1,2\n", "header column 2 has no name"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := open(t, writeFile(t, "bad.csv", c.content), file.Options{})
+			_, err := s.Columns(context.Background())
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, c.want)
+			}
+			if !strings.Contains(err.Error(), "bad.csv") {
+				t.Errorf("error does not name the file: %v", err)
+			}
+		})
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	_, err := file.Open(context.Background(), "/no/such/file.csv", file.Options{})
+	if kalla.ErrorCode(err) != kalla.ENOTFOUND || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing file: %v", err)
+	}
+	_, err = file.Open(context.Background(), "s3://b/k.csv", file.Options{})
+	if kalla.ErrorCode(err) != kalla.EINVALID {
+		t.Errorf("remote without fetcher: %v", err)
+	}
+	_, err = file.Open(context.Background(), t.TempDir()+"/x.xlsx", file.Options{})
+	if kalla.ErrorCode(err) != kalla.EINVALID {
+		t.Errorf("unknown type: %v", err)
+	}
+}
+
+func TestCSVBOMAndDelimiter(t *testing.T) {
+	s := open(t, writeFile(t, "semi.csv", "\ufeffid;amount\n1;2.50\n"), file.Options{CSV: &kalla.CSVOptions{Delimiter: ";"}})
+	got := colTypes(t, s)
+	if got["id"] != "BIGINT" || got["amount"] != "DECIMAL(18,2)" {
+		t.Errorf("types = %v", got)
+	}
+}

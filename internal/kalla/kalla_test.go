@@ -1,0 +1,194 @@
+package kalla_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+const originalRecipe = `{"recipe_id": "invoice-payment-match", "name": "Invoices", "description": "d",
+ "match_sql": "SELECT l.invoice_id, r.payment_id FROM left_src l JOIN right_src r ON l.invoice_id = r.reference_number AND tolerance_match(l.amount, r.paid_amount, 0.02)",
+ "match_description": "m",
+ "sources": {"left":  {"alias": "invoices", "type": "csv", "uri": "data/invoices.csv", "primary_key": ["invoice_id"]},
+             "right": {"alias": "payments", "type": "csv", "uri": "data/payments.csv", "primary_key": ["payment_id"]}}}`
+
+func TestParseRecipeOriginalFormat(t *testing.T) {
+	r, err := kalla.ParseRecipe([]byte(originalRecipe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RecipeID != "invoice-payment-match" || r.Sources.Left.Alias != "invoices" || r.Sources.Right.PrimaryKey[0] != "payment_id" {
+		t.Fatalf("parsed wrong: %+v", r)
+	}
+}
+
+func TestParseRecipeYAML(t *testing.T) {
+	y := `recipe_id: ledger-bank
+match_sql: |
+  SELECT * FROM left_src l JOIN right_src r ON l.ref = r.ref
+sources:
+  left:
+    alias: ledger
+    uri: ledger.parquet
+    primary_key: [entry_id, line]
+    filters:
+      - {column: amount, op: between, value: ["10", "20"]}
+  right:
+    alias: bank
+    uri: file:///data/bank.csv
+    primary_key: [txn_id]
+    schema: {amount: "DECIMAL(18,2)"}
+`
+	r, err := kalla.ParseRecipe([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Sources.Left.SourceType(); got != kalla.SourceParquet {
+		t.Errorf("left type = %q, want parquet", got)
+	}
+	if got := r.Sources.Right.SourceType(); got != kalla.SourceCSV {
+		t.Errorf("right type = %q, want csv", got)
+	}
+	f := r.Sources.Left.Filters[0]
+	if !f.IsArray || len(f.Values) != 2 || f.Values[1].Text != "20" {
+		t.Errorf("between filter lost its array: %+v", f)
+	}
+	if len(r.Sources.Left.PrimaryKey) != 2 {
+		t.Errorf("composite key lost: %v", r.Sources.Left.PrimaryKey)
+	}
+}
+
+func TestParseRecipeProblems(t *testing.T) {
+	cases := []struct {
+		name, json string
+		want       []string
+	}{
+		{"missing fields", `{"sources": {"left": {}, "right": {}}}`, []string{`"recipe_id" is required`, `"match_sql" is required`, "sources.left.alias is required", "sources.right.uri is required", "sources.left.primary_key is required"}},
+		{"unknown field", strings.Replace(originalRecipe, `"primary_key": ["invoice_id"]`, `"primary_keys": ["invoice_id"]`, 1), []string{`unknown field "primary_keys"`}},
+		{"same alias", strings.Replace(originalRecipe, `"alias": "payments"`, `"alias": "Invoices"`, 1), []string{"same alias"}},
+		{"reserved alias", strings.Replace(originalRecipe, `"alias": "payments"`, `"alias": "left_src"`, 1), []string{"reserved"}},
+		{"bad type", strings.Replace(originalRecipe, `"type": "csv", "uri": "data/payments.csv"`, `"type": "xlsx", "uri": "data/payments.csv"`, 1), []string{`type "xlsx" is not supported`}},
+		{"syntax", `{"recipe_id": "x",` + "\n" + `"match_sql": }`, []string{"invalid JSON at line 2"}},
+		{"wrong type", strings.Replace(originalRecipe, `"primary_key": ["invoice_id"]`, `"primary_key": "invoice_id"`, 1), []string{`field "sources.left.primary_key"`}},
+		{"bad filter", strings.Replace(originalRecipe, `"primary_key": ["invoice_id"]`, `"primary_key": ["invoice_id"], "filters": [{"column": "amount", "op": "between", "value": 5}]`, 1), []string{`"between" takes an array of exactly two values`}},
+		{"empty", ``, []string{"recipe is empty"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := kalla.ParseRecipe([]byte(c.json))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if kalla.ErrorCode(err) != kalla.EINVALID {
+				t.Errorf("code = %s, want invalid", kalla.ErrorCode(err))
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestFilterJSON(t *testing.T) {
+	cases := []struct {
+		in      string
+		wantErr string // substring of Validate's error, "" for valid
+		values  int
+		array   bool
+	}{
+		{`{"column":"amount","op":"gte","value":100.10}`, "", 1, false},
+		{`{"column":"name","op":"eq","value":"O'Brien"}`, "", 1, false},
+		{`{"column":"d","op":"between","value":["2024-01-01","2024-12-31"]}`, "", 2, true},
+		{`{"column":"c","op":"in","value":["a","b"]}`, "", 2, true},
+		{`{"column":"c","op":"in","value":["a"]}`, "", 1, true},
+		{`{"column":"c","op":"in","value":[]}`, `"in" takes an array of one or more`, 0, true},
+		{`{"column":"c","op":"between","value":["a"]}`, `exactly two`, 1, true},
+		{`{"column":"c","op":"between","value":["a","b","c"]}`, `exactly two`, 3, true},
+		{`{"column":"c","op":"eq","value":["a","b"]}`, `takes exactly one value`, 2, true},
+		{`{"column":"c","op":"gt"}`, `takes exactly one value`, 0, false},
+		{`{"column":"c","op":"like","value":5}`, `string pattern`, 1, false},
+		{`{"column":"c","op":"regex","value":"x"}`, `unknown op "regex"`, 1, false},
+		{`{"column":"","op":"eq","value":"x"}`, `column is required`, 1, false},
+	}
+	for _, c := range cases {
+		var f kalla.Filter
+		if err := json.Unmarshal([]byte(c.in), &f); err != nil {
+			t.Fatalf("%s: %v", c.in, err)
+		}
+		if len(f.Values) != c.values || f.IsArray != c.array {
+			t.Errorf("%s: parsed %d values (array %v), want %d (%v)", c.in, len(f.Values), f.IsArray, c.values, c.array)
+		}
+		err := f.Validate()
+		switch {
+		case c.wantErr == "" && err != nil:
+			t.Errorf("%s: unexpected error %v", c.in, err)
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+			t.Errorf("%s: error %v, want it to mention %q", c.in, err, c.wantErr)
+		}
+		// The form read is the form written back.
+		if c.wantErr == "" {
+			b, _ := json.Marshal(f)
+			var back kalla.Filter
+			if err := json.Unmarshal(b, &back); err != nil || back.IsArray != f.IsArray || len(back.Values) != len(f.Values) {
+				t.Errorf("%s: round trip gave %s", c.in, b)
+			}
+		}
+	}
+	// Numbers keep their exact text: never through float64.
+	var f kalla.Filter
+	json.Unmarshal([]byte(`{"column":"a","op":"eq","value":12345678901234567.10}`), &f)
+	if f.Values[0].Text != "12345678901234567.10" || !f.Values[0].IsNumber {
+		t.Errorf("number text = %q", f.Values[0].Text)
+	}
+	if err := json.Unmarshal([]byte(`{"column":"a","op":"eq","value":{"x":1}}`), &f); err == nil {
+		t.Error("object value accepted")
+	}
+	if err := json.Unmarshal([]byte(`{"column":"a","op":"eq","value":true}`), &f); err == nil {
+		t.Error("boolean value accepted")
+	}
+}
+
+func TestValidateFiltersUnknownColumn(t *testing.T) {
+	var f kalla.Filter
+	json.Unmarshal([]byte(`{"column":"amout","op":"gte","value":1}`), &f)
+	err := kalla.ValidateFilters("invoices", []kalla.Filter{f}, []kalla.Column{{Name: "amount"}, {Name: "id"}})
+	if err == nil || !strings.Contains(err.Error(), `no column "amout"`) || !strings.Contains(err.Error(), "amount, id") {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+func TestRedactURI(t *testing.T) {
+	cases := map[string]string{
+		"postgres://alice:s3cret@db:5432/x?table=t":       "postgres://alice:xxxxx@db:5432/x?table=t",
+		"mysql://root:p%40ss@127.0.0.1:3306/db?table=p":   "mysql://root:xxxxx@127.0.0.1:3306/db?table=p",
+		"postgres://alice@db/x?table=t":                   "postgres://alice@db/x?table=t",
+		"postgres://db/x?table=t&password=hunter2":        "postgres://db/x?password=xxxxx&table=t",
+		"data/invoices.csv":                               "data/invoices.csv",
+		"s3://bucket/key.csv":                             "s3://bucket/key.csv",
+		"not a url postgres://bob:pw@host/db with spaces": "not a url postgres://bob:xxxxx@host/db with spaces",
+	}
+	for in, want := range cases {
+		got := kalla.RedactURI(in)
+		if got != want {
+			t.Errorf("RedactURI(%q) = %q, want %q", in, got, want)
+		}
+		for _, secret := range []string{"s3cret", "p%40ss", "hunter2", ":pw@"} {
+			if strings.Contains(got, secret) {
+				t.Errorf("RedactURI(%q) leaks %q", in, secret)
+			}
+		}
+	}
+}
+
+func TestHTTPStatusTable(t *testing.T) {
+	want := map[string]int{kalla.EINVALID: 400, kalla.EUNAUTHORIZED: 401, kalla.ENOTFOUND: 404, kalla.ECONFLICT: 409, kalla.EUNAVAILABLE: 502, kalla.EINTERNAL: 500}
+	for code, st := range want {
+		if got := kalla.HTTPStatus(code); got != st {
+			t.Errorf("HTTPStatus(%s) = %d, want %d", code, got, st)
+		}
+	}
+}

@@ -1,0 +1,47 @@
+package kalla
+
+import (
+	"errors"
+	"net/url"
+	"regexp"
+)
+
+func asErr[T any](err error, target *T) bool { return errors.As(err, target) }
+
+var userinfoPattern = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://)([^/@\s]*)@`)
+var secretParam = regexp.MustCompile(`(?i)((?:password|passwd|pwd|secret|secret_key|token|access_key|sslpassword)=)[^&\s]*`)
+
+// RedactURI returns uri with any password (and secret-looking query
+// parameters) replaced by "xxxxx". Every URI Kalla prints, logs or returns
+// goes through it.
+func RedactURI(uri string) string {
+	if u, err := url.Parse(uri); err == nil && u.Scheme != "" {
+		if _, has := u.User.Password(); u.User != nil && has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		q := u.Query()
+		changed := false
+		for k := range q {
+			if secretParam.MatchString(k + "=") {
+				q.Set(k, "xxxxx")
+				changed = true
+			}
+		}
+		if changed {
+			u.RawQuery = q.Encode()
+		}
+		return u.String()
+	}
+	// Not parseable as a URL: redact anything that looks like user:pass@.
+	out := userinfoPattern.ReplaceAllStringFunc(uri, func(m string) string {
+		sub := userinfoPattern.FindStringSubmatch(m)
+		user := sub[2]
+		for i := 0; i < len(user); i++ {
+			if user[i] == ':' {
+				return sub[1] + user[:i] + ":xxxxx@"
+			}
+		}
+		return m
+	})
+	return secretParam.ReplaceAllString(out, "${1}xxxxx")
+}
