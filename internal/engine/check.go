@@ -33,8 +33,8 @@ func (c *Check) OK() bool { return len(c.Problems) == 0 }
 func (e *Engine) CheckRecipe(ctx context.Context, rec *kalla.Recipe, left, right connector.Source, openErrs [2]error) (*Check, error) {
 	c := &Check{Problems: []string{}}
 	sides := []*side{
-		{name: "left", names: sideNames{"left_src", rec.Sources.Left.Alias}, spec: rec.Sources.Left, table: "__kalla_left"},
-		{name: "right", names: sideNames{"right_src", rec.Sources.Right.Alias}, spec: rec.Sources.Right, table: "__kalla_right"},
+		{name: "left", names: sideNames{view: "left_src", alias: rec.Sources.Left.Alias}, spec: rec.Sources.Left, table: "__kalla_left"},
+		{name: "right", names: sideNames{view: "right_src", alias: rec.Sources.Right.Alias}, spec: rec.Sources.Right, table: "__kalla_right"},
 	}
 	ready := true
 	for i, src := range []connector.Source{left, right} {
@@ -99,7 +99,7 @@ func (e *Engine) CheckRecipe(ctx context.Context, rec *kalla.Recipe, left, right
 			c.OutputColumns = append(c.OutputColumns, col)
 		}
 	}
-	if _, err := e.matchedSelect(m, sides[0], sides[1]); err != nil {
+	if _, err := matchedSelect(m, sides[0], sides[1]); err != nil {
 		c.Problems = append(c.Problems, kalla.ErrorMessage(err))
 	}
 	return c, nil

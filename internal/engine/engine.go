@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
 
@@ -128,8 +129,10 @@ func (e *Engine) Version(ctx context.Context) string {
 }
 
 func (e *Engine) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	e.log.Debug("duckdb exec", "sql", q)
-	return e.conn.ExecContext(ctx, q, args...)
+	t0 := time.Now()
+	res, err := e.conn.ExecContext(ctx, q, args...)
+	e.log.Debug("duckdb exec", "sql", q, "took", time.Since(t0), "err", err)
+	return res, err
 }
 
 // sqlString renders s as a DuckDB string literal, for settings and COPY

@@ -18,10 +18,13 @@ const (
 	rightRid = "__kalla_rrid" // right record of a match output row
 )
 
-// sideNames are the names under which one side is visible to the match SQL.
+// sideNames are the names under which one side is visible to the match SQL,
+// and its primary-key columns, which are carried into the match output so
+// matched pairs need no join back to the sources.
 type sideNames struct {
 	view  string // left_src or right_src
 	alias string // the recipe's alias
+	pk    []string
 }
 
 func (n sideNames) is(table string) bool {
@@ -126,7 +129,14 @@ func (e *Engine) withIdentity(ctx context.Context, matchSQL string, left, right 
 		}
 	}
 	list, _ := node["select_list"].([]any)
-	node["select_list"] = append(list, columnRef(lrefs[0], ridCol, leftRid), columnRef(rrefs[0], ridCol, rightRid))
+	list = append(list, columnRef(lrefs[0], ridCol, leftRid), columnRef(rrefs[0], ridCol, rightRid))
+	for i, k := range left.pk {
+		list = append(list, columnRef(lrefs[0], k, pkCol("l", i)))
+	}
+	for i, k := range right.pk {
+		list = append(list, columnRef(rrefs[0], k, pkCol("r", i)))
+	}
+	node["select_list"] = list
 	out, err := json.Marshal(tree)
 	if err != nil {
 		return "", fmt.Errorf("encode match sql: %w", err)
@@ -137,6 +147,9 @@ func (e *Engine) withIdentity(ctx context.Context, matchSQL string, left, right 
 	}
 	return rewritten, nil
 }
+
+// pkCol names the match output column carrying key column i of a side.
+func pkCol(side string, i int) string { return fmt.Sprintf("__kalla_%spk%d", side, i) }
 
 func columnRef(table, column, alias string) map[string]any {
 	return map[string]any{

@@ -18,7 +18,7 @@ func openTest(t *testing.T) *Engine {
 
 func TestWithIdentity(t *testing.T) {
 	e := openTest(t)
-	left, right := sideNames{"left_src", "invoices"}, sideNames{"right_src", "payments"}
+	left, right := sideNames{view: "left_src", alias: "invoices"}, sideNames{view: "right_src", alias: "payments"}
 	cases := []struct {
 		name, sql string
 		want      []string // substrings of the rewritten SQL
