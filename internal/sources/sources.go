@@ -12,12 +12,17 @@ import (
 	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/file"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/objstore"
 )
 
 // Config configures the connector layer.
 type Config struct {
 	// Logger receives connector logs; URIs are always redacted. Nil discards.
 	Logger *slog.Logger
+	// Remote says how s3:// and https:// file sources are fetched: the S3
+	// server and keys, the hosts https:// may reach (none by default), the
+	// temporary folder and size limit.
+	Remote objstore.FetcherConfig
 }
 
 // Manager opens sources. It is safe for concurrent use; Close releases the
@@ -45,7 +50,8 @@ func (m *Manager) Close() error { return nil }
 func (m *Manager) Open(ctx context.Context, spec kalla.SourceSpec, baseDir string) (connector.Source, error) {
 	switch t := spec.SourceType(); t {
 	case kalla.SourceCSV, kalla.SourceParquet:
-		return file.Open(ctx, spec.URI, file.Options{Type: t, Schema: spec.Schema, CSV: spec.CSV, BaseDir: baseDir})
+		fetcher := objstore.NewFetcher(m.cfg.Remote) // no I/O; used only for remote URIs
+		return file.Open(ctx, spec.URI, file.Options{Type: t, Schema: spec.Schema, CSV: spec.CSV, BaseDir: baseDir, Fetcher: fetcher})
 	case "":
 		return nil, kalla.Errorf(kalla.EINVALID, "source %s: cannot tell its type from the URI: give a type (csv, parquet, postgres, mysql)", kalla.RedactURI(spec.URI))
 	default:
