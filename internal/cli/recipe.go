@@ -9,7 +9,6 @@ import (
 
 	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
-	"github.com/kalla-recon/kalla/internal/sources"
 )
 
 func (e *env) recipeCmd() *cobra.Command {
@@ -38,7 +37,10 @@ Exit code 0 when the recipe is ready to run, 2 when it has problems.`,
 				}
 				return err
 			}
-			mgr := sources.New(sources.Config{Logger: e.log})
+			mgr, err := e.newSources()
+			if err != nil {
+				return err
+			}
 			defer mgr.Close()
 			srcs, errs := openSides(ctx, mgr, rec, base)
 			for _, s := range srcs {

@@ -120,7 +120,10 @@ func (e *env) run(ctx context.Context, rec *kalla.Recipe, base string, f *runFla
 	if err != nil {
 		return err
 	}
-	mgr := sources.New(sources.Config{Logger: e.log})
+	mgr, err := e.newSources()
+	if err != nil {
+		return err
+	}
 	defer mgr.Close()
 	left, err := mgr.Open(ctx, rec.Sources.Left, base)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/kalla"
-	"github.com/kalla-recon/kalla/internal/sources"
 )
 
 func (e *env) sourcesCmd() *cobra.Command {
@@ -72,7 +71,10 @@ ops eq, neq, gt, gte, lt, lte, between ([low, high]), in ([...]), like.`,
 			if limit < 0 || limit > connector.MaxLimit {
 				return usagef("--limit must be between 1 and %d", connector.MaxLimit)
 			}
-			mgr := sources.New(sources.Config{Logger: e.log})
+			mgr, err := e.newSources()
+			if err != nil {
+				return err
+			}
 			defer mgr.Close()
 			src, err := mgr.OpenURI(ctx, args[0])
 			if err != nil {
