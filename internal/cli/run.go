@@ -137,6 +137,9 @@ func (e *env) run(ctx context.Context, rec *kalla.Recipe, base string, f *runFla
 	defer right.Close()
 	eng, err := engine.Open(ctx, f.engineOptions(e))
 	if err != nil {
+		if kalla.ErrorCode(err) == kalla.EINVALID {
+			return usageError{err} // a bad --memory-limit
+		}
 		return err
 	}
 	defer eng.Close()
