@@ -15,8 +15,14 @@ type Dialect int
 // The dialects. MySQL covers MariaDB too: both quote with backticks, use `?`
 // placeholders and accept the casts this package writes.
 const (
+	// Postgres is PostgreSQL, spoken through pgx: $n placeholders, "quoted"
+	// identifiers.
 	Postgres Dialect = iota + 1
+	// MySQL is MySQL and MariaDB, spoken through go-sql-driver/mysql: ?
+	// placeholders, `quoted` identifiers.
 	MySQL
+	// DuckDB is Kalla's engine and file reader, spoken through duckdb-go's
+	// database/sql driver: $n placeholders, "quoted" identifiers.
 	DuckDB
 )
 

@@ -2,6 +2,7 @@ package dialect
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -51,8 +52,9 @@ func (d Dialect) Where(filters []kalla.Filter, cols []kalla.Column, argStart int
 // Postgres and DuckDB by default, case-insensitive under MySQL's default
 // collations.
 //
-// Errors are EINVALID for filters that are wrong for these columns and
-// EINTERNAL for an invalid Dialect or argStart < 1.
+// Errors are EINVALID for filters that are wrong for these columns (or that
+// would need more than 65535 bound parameters, the Postgres and MySQL
+// limit) and EINTERNAL for an invalid Dialect or argStart < 1.
 func (d Dialect) WhereFor(source string, filters []kalla.Filter, cols []kalla.Column, argStart int) (clause string, args []any, err error) {
 	if !d.valid() {
 		return "", nil, kalla.Errorf(kalla.EINTERNAL, "dialect: invalid %s", d)
@@ -71,7 +73,7 @@ func (d Dialect) WhereFor(source string, filters []kalla.Filter, cols []kalla.Co
 	for i, f := range filters {
 		col := cols[kalla.FindColumn(cols, f.Column)]
 		if col.Name == "" || strings.IndexByte(col.Name, 0) >= 0 || !utf8.ValidString(col.Name) {
-			return "", nil, kalla.Errorf(kalla.EINVALID, "filter %s: column name %q cannot be used in SQL", f, col.Name)
+			return "", nil, kalla.Errorf(kalla.EINVALID, "filter %s: column name %q cannot be used in SQL", describe(f), col.Name)
 		}
 		cond, condArgs, err := d.condition(f, col, argStart+len(args))
 		if err != nil {
@@ -85,8 +87,15 @@ func (d Dialect) WhereFor(source string, filters []kalla.Filter, cols []kalla.Co
 		b.WriteByte(')')
 		args = append(args, condArgs...)
 	}
+	if last := argStart - 1 + len(args); d != DuckDB && last > maxParams {
+		return "", nil, kalla.Errorf(kalla.EINVALID, "filters need %d values, more than the %d bound parameters a %s statement can hold", last, maxParams, d)
+	}
 	return b.String(), args, nil
 }
+
+// maxParams is the most bound parameters Postgres's protocol (a 16-bit
+// count) and MySQL's prepared statements accept in one statement.
+const maxParams = 65535
 
 // condition renders one validated filter on col, its first placeholder
 // numbered n.
@@ -100,7 +109,7 @@ func (d Dialect) condition(f kalla.Filter, col kalla.Column, n int) (string, []a
 			return "", nil, valueError(f, col, ct, p, err)
 		}
 		if err := checkLikePattern(p); err != nil {
-			return "", nil, kalla.Errorf(kalla.EINVALID, "filter %s: like pattern %q %v", f, p, err)
+			return "", nil, kalla.Errorf(kalla.EINVALID, "filter %s: like pattern %q %s", describe(f), p, err.Error())
 		}
 		return d.likeOperand(ct, lhs) + " LIKE " + d.Placeholder(n) + d.likeEscape(), []any{p}, nil
 	}
@@ -138,7 +147,7 @@ func (d Dialect) condition(f kalla.Filter, col kalla.Column, n int) (string, []a
 	default:
 		// kalla.ValidateFilters accepted an operator this package does not
 		// know: the two are out of step.
-		return "", nil, kalla.Errorf(kalla.EINTERNAL, "filter %s: dialect cannot render operator %q", f, f.Op)
+		return "", nil, kalla.Errorf(kalla.EINTERNAL, "filter %s: dialect cannot render operator %q", describe(f), f.Op)
 	}
 	return lhs + op + exprs[0], args, nil
 }
@@ -297,11 +306,12 @@ func (d Dialect) likeOperand(ct colType, lhs string) string {
 	return "CAST(" + lhs + " AS VARCHAR)"
 }
 
-// likeEscape returns the ESCAPE clause that makes \ the escape character.
-// Postgres uses \ by default. DuckDB has no default escape. MySQL uses \
-// by default unless the server runs with NO_BACKSLASH_ESCAPES, which would
-// also change how a '\\' literal reads, so the character is written as
-// CHAR(92), which means \ in every sql_mode.
+// likeEscape returns the ESCAPE clause that makes \ the escape character
+// in every dialect. Postgres uses \ by default. DuckDB has no default
+// escape. MySQL and MariaDB use \ by default, but a '\\' literal would
+// read differently under sql_mode NO_BACKSLASH_ESCAPES, so the character is
+// written as CHAR(92), which needs no string literal (measured on MariaDB
+// 10.11 with and without that mode, prepared and interpolated).
 func (d Dialect) likeEscape() string {
 	switch d {
 	case DuckDB:
@@ -330,11 +340,22 @@ func (d Dialect) jsonOperand(ct colType, lhs string) string {
 	return "json(" + lhs + ")"
 }
 
-// valueError is the EINVALID error for a value that does not fit its column.
-func valueError(f kalla.Filter, col kalla.Column, ct colType, value string, err error) error {
+// valueError is the EINVALID error for a value that does not fit its
+// column; problem's text completes the sentence "value %q ...".
+func valueError(f kalla.Filter, col kalla.Column, ct colType, value string, problem error) error {
 	typ := ct.name
 	if typ == "" {
 		typ = "of unknown type"
 	}
-	return kalla.Errorf(kalla.EINVALID, "filter %s: column %q is %s; value %q %v", f, col.Name, typ, value, err)
+	return kalla.Errorf(kalla.EINVALID, "filter %s: column %q is %s; value %q %s", describe(f), col.Name, typ, value, problem.Error())
+}
+
+// describe renders f for a message. kalla.Filter.String is empty when a
+// value marked as a number is not one (possible only for filters built in
+// Go), so this falls back to the raw fields rather than lose the condition.
+func describe(f kalla.Filter) string {
+	if s := f.String(); s != "" {
+		return s
+	}
+	return fmt.Sprintf("{column %q, op %q, values %+v}", f.Column, f.Op, f.Values)
 }
