@@ -13,11 +13,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kalla-recon/kalla/internal/engine"
-	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/version"
 )
 
@@ -92,15 +92,11 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 var errInvalidRecipe = errors.New("invalid recipe")
 
-// message renders an error for the terminal: Kalla's own errors carry their
-// message; anything else is shown whole, since the CLI user owns the
-// machine (the server shows less).
+// message renders an error for the terminal whole, with the context each
+// layer added (which side, which source): the CLI user owns the machine
+// (the server shows less). Credentials never reach an error text.
 func message(err error) string {
-	var ke *kalla.Error
-	if errors.As(err, &ke) {
-		return ke.Error()
-	}
-	return err.Error()
+	return strings.TrimPrefix(err.Error(), engine.ErrRecipe.Error()+": ")
 }
 
 func isUnknownCommand(err error) bool {

@@ -41,13 +41,18 @@ type Engine struct {
 }
 
 // toleranceMacro defines tolerance_match(a, b, t): true when |a - b| <= t.
-// Every argument is cast to a wide DECIMAL so that money compares exactly at
-// its scale (0.30 vs 0.29 within 0.01 is true; in DOUBLE it is false) and
-// integer, decimal, float and numeric-text columns all work. It is written
-// as a range rather than ABS(...) so DuckDB can keep hash and range joins.
-const toleranceMacro = `CREATE OR REPLACE MACRO tolerance_match(a, b, t) AS
-  CAST(a AS DECIMAL(38,10)) >= CAST(b AS DECIMAL(38,10)) - CAST(t AS DECIMAL(38,10))
-  AND CAST(a AS DECIMAL(38,10)) <= CAST(b AS DECIMAL(38,10)) + CAST(t AS DECIMAL(38,10))`
+// Every argument is brought to DECIMAL(38,18) so that money compares exactly
+// at its scale and integer, decimal and numeric-text columns all work, up to
+// 18 decimals. Binary floats have no scale of their own: they are rounded to
+// 10 decimals first, so a DOUBLE 0.29 is 0.29 (compared in DOUBLE,
+// 0.30 - 0.29 <= 0.01 is false). It is written as a range rather than
+// ABS(...) so DuckDB can keep hash and range joins.
+const toleranceMacro = `CREATE OR REPLACE MACRO __kalla_exact(x) AS CAST(
+    CASE WHEN typeof(x) IN ('DOUBLE', 'FLOAT') THEN CAST(CAST(x AS DECIMAL(38,10)) AS DECIMAL(38,18))
+         ELSE CAST(x AS DECIMAL(38,18)) END AS DECIMAL(38,18));
+CREATE OR REPLACE MACRO tolerance_match(a, b, t) AS
+  __kalla_exact(a) >= __kalla_exact(b) - __kalla_exact(t)
+  AND __kalla_exact(a) <= __kalla_exact(b) + __kalla_exact(t)`
 
 // Open starts a fresh in-memory DuckDB database with the given limits.
 func Open(ctx context.Context, opts Options) (*Engine, error) {

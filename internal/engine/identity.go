@@ -13,7 +13,6 @@ import (
 
 // Names of the hidden identity columns.
 const (
-	ridCol   = "__kalla_rid"  // row id of a staged record
 	leftRid  = "__kalla_lrid" // left record of a match output row
 	rightRid = "__kalla_rrid" // right record of a match output row
 )
@@ -26,6 +25,10 @@ type sideNames struct {
 	alias string // the recipe's alias
 	pk    []string
 }
+
+// rid is the hidden row-id column of the side's view. Each side has its own
+// name so that a NATURAL JOIN or USING never joins on it.
+func (n sideNames) rid() string { return "__kalla_" + strings.TrimSuffix(n.view, "_src") + "_rid" }
 
 func (n sideNames) is(table string) bool {
 	return strings.EqualFold(table, n.view) || strings.EqualFold(table, n.alias)
@@ -129,7 +132,7 @@ func (e *Engine) withIdentity(ctx context.Context, matchSQL string, left, right 
 		}
 	}
 	list, _ := node["select_list"].([]any)
-	list = append(list, columnRef(lrefs[0], ridCol, leftRid), columnRef(rrefs[0], ridCol, rightRid))
+	list = append(list, columnRef(lrefs[0], left.rid(), leftRid), columnRef(rrefs[0], right.rid(), rightRid))
 	for i, k := range left.pk {
 		list = append(list, columnRef(lrefs[0], k, pkCol("l", i)))
 	}

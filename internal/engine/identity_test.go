@@ -24,11 +24,11 @@ func TestWithIdentity(t *testing.T) {
 		want      []string // substrings of the rewritten SQL
 		err       string   // substring of the error, "" for success
 	}{
-		{"join", "SELECT l.id FROM left_src l JOIN right_src r ON l.id = r.ref", []string{"l.__kalla_rid AS __kalla_lrid", "r.__kalla_rid AS __kalla_rrid"}, ""},
-		{"aliases", "SELECT i.id FROM invoices i, payments AS p WHERE i.id = p.ref", []string{"i.__kalla_rid AS __kalla_lrid", "p.__kalla_rid AS __kalla_rrid"}, ""},
-		{"no table alias", "SELECT left_src.id FROM left_src JOIN right_src USING (id)", []string{"left_src.__kalla_rid", "right_src.__kalla_rid"}, ""},
-		{"subquery beside", "SELECT l.id FROM left_src l JOIN (SELECT ref, sum(a) s FROM right_src GROUP BY ref) t ON t.ref = l.id JOIN right_src r ON r.ref = l.id", []string{"r.__kalla_rid AS __kalla_rrid"}, ""},
-		{"star", "SELECT * FROM left_src l JOIN right_src r ON true", []string{"l.__kalla_rid"}, ""},
+		{"join", "SELECT l.id FROM left_src l JOIN right_src r ON l.id = r.ref", []string{"l.__kalla_left_rid AS __kalla_lrid", "r.__kalla_right_rid AS __kalla_rrid"}, ""},
+		{"aliases", "SELECT i.id FROM invoices i, payments AS p WHERE i.id = p.ref", []string{"i.__kalla_left_rid AS __kalla_lrid", "p.__kalla_right_rid AS __kalla_rrid"}, ""},
+		{"no table alias", "SELECT left_src.id FROM left_src JOIN right_src USING (id)", []string{"left_src.__kalla_left_rid", "right_src.__kalla_right_rid"}, ""},
+		{"subquery beside", "SELECT l.id FROM left_src l JOIN (SELECT ref, sum(a) s FROM right_src GROUP BY ref) t ON t.ref = l.id JOIN right_src r ON r.ref = l.id", []string{"r.__kalla_right_rid AS __kalla_rrid"}, ""},
+		{"star", "SELECT * FROM left_src l JOIN right_src r ON true", []string{"l.__kalla_left_rid"}, ""},
 		{"syntax", "SELECT l.id FROM left_src l JOIN right_src r ON\n  l.id = = r.ref", nil, "line 2, column"},
 		{"two statements", "SELECT 1; SELECT 2", nil, "exactly one SELECT statement"},
 		{"union", "SELECT l.id FROM left_src l JOIN right_src r ON l.id=r.ref UNION SELECT 1", nil, "UNION"},

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -92,6 +93,9 @@ type side struct {
 	pk    []string // real column names of the primary key
 	count int64
 	stage string
+	// out lists, per column, the expression that yields the column as the
+	// source has it (renamed back where Kalla had to rename it).
+	out []string
 }
 
 // ErrRecipe marks errors that are the recipe's fault (its SQL, its keys)
@@ -213,6 +217,10 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 	if right.count > 0 {
 		sum.MatchRateRight = float64(m.rightRecords) / float64(right.count)
 	}
+	if m.repeats > 0 {
+		sum.Warnings = append(sum.Warnings, kalla.Warning{Code: kalla.WarnRepeatedPairs, Count: m.repeats,
+			Message: fmt.Sprintf("the match SQL produced %d rows that repeat an already matched pair; each pair is reported once", m.repeats)})
+	}
 	if m.outerRows > 0 {
 		sum.Warnings = append(sum.Warnings, kalla.Warning{Code: kalla.WarnOuterRows, Count: m.outerRows,
 			Message: fmt.Sprintf("%d rows of the match output lack a left or a right record (an outer join?); they are not counted as matches", m.outerRows)})
@@ -258,7 +266,12 @@ func (e *Engine) stageSide(ctx context.Context, s *side, src connector.Source, f
 }
 
 // defineViews checks the primary key against the staged columns and creates
-// the side's views.
+// the side's views: left_src/right_src with the hidden row id, and the
+// recipe's alias. Two things in a source would otherwise break identity or
+// binding: a column named rowid hides DuckDB's row id, so it is renamed in
+// the staging table and named back in the view; and a text column with no
+// value at all (a header-only CSV) has no real type, so the view exposes it
+// as an untyped NULL, which binds in any expression, instead of as VARCHAR.
 func (e *Engine) defineViews(ctx context.Context, s *side) error {
 	for _, c := range s.cols {
 		if strings.HasPrefix(strings.ToLower(c.Name), "__kalla_") {
@@ -274,8 +287,48 @@ func (e *Engine) defineViews(ctx context.Context, s *side) error {
 		s.pk = append(s.pk, s.cols[i].Name)
 	}
 	s.names.pk = s.pk
+	var text []string
+	for _, c := range s.cols {
+		if c.EngineType == "VARCHAR" {
+			text = append(text, c.Name)
+		}
+	}
+	empty := map[string]bool{}
+	if len(text) > 0 {
+		counts := make([]string, len(text))
+		for i, c := range text {
+			counts[i] = "count(" + qi(c) + ")"
+		}
+		n := make([]int64, len(text))
+		ptrs := make([]any, len(text))
+		for i := range n {
+			ptrs[i] = &n[i]
+		}
+		if err := e.conn.QueryRowContext(ctx, "SELECT "+strings.Join(counts, ", ")+" FROM "+qi(s.table)).Scan(ptrs...); err != nil {
+			return fmt.Errorf("count values of %s: %w", s.name, err)
+		}
+		for i, c := range text {
+			empty[c] = n[i] == 0
+		}
+	}
+	view := make([]string, len(s.cols))
+	s.out = make([]string, len(s.cols))
+	for i, c := range s.cols {
+		phys := c.Name
+		if strings.EqualFold(c.Name, "rowid") {
+			phys = "__kalla_col_" + c.Name
+			if _, err := e.exec(ctx, fmt.Sprintf("ALTER TABLE %s RENAME %s TO %s", qi(s.table), qi(c.Name), qi(phys))); err != nil {
+				return fmt.Errorf("rename rowid column of %s: %w", s.name, err)
+			}
+		}
+		s.out[i] = qi(phys) + " AS " + qi(c.Name)
+		view[i] = s.out[i]
+		if empty[c.Name] {
+			view[i] = "NULL AS " + qi(c.Name)
+		}
+	}
 	stmts := []string{
-		fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT *, rowid AS %s FROM %s", qi(s.names.view), ridCol, qi(s.table)),
+		fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s, rowid AS %s FROM %s", qi(s.names.view), strings.Join(view, ", "), s.names.rid(), qi(s.table)),
 		fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM %s", qi(s.names.alias), qi(s.names.view)),
 	}
 	for _, q := range stmts {
@@ -341,6 +394,7 @@ type matchResult struct {
 	table                     string
 	userCols                  []string // columns the match SQL produced
 	pairs                     int64
+	repeats                   int64 // output rows that repeated a pair
 	leftRecords, rightRecords int64
 	outerRows                 int64
 }
@@ -368,15 +422,33 @@ func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side) 
 			m.userCols = append(m.userCols, c.Name)
 		}
 	}
+	var rows int64
 	q = fmt.Sprintf(`SELECT count(*) FILTER (WHERE %[1]s IS NOT NULL AND %[2]s IS NOT NULL),
+		count(DISTINCT CAST(%[1]s AS HUGEINT) * 18446744073709551616 + %[2]s),
 		count(DISTINCT %[1]s) FILTER (WHERE %[2]s IS NOT NULL),
 		count(DISTINCT %[2]s) FILTER (WHERE %[1]s IS NOT NULL),
 		count(*) FILTER (WHERE %[1]s IS NULL OR %[2]s IS NULL) FROM %[3]s`, leftRid, rightRid, qi(m.table))
-	if err := e.conn.QueryRowContext(ctx, q).Scan(&m.pairs, &m.leftRecords, &m.rightRecords, &m.outerRows); err != nil {
+	if err := e.conn.QueryRowContext(ctx, q).Scan(&rows, &m.pairs, &m.leftRecords, &m.rightRecords, &m.outerRows); err != nil {
 		return nil, fmt.Errorf("count matches: %w", err)
+	}
+	if m.repeats = rows - m.pairs; m.repeats > 0 {
+		// The SQL produced some pairs more than once (a join fanning out
+		// through a non-unique subquery): a pair is one pair, so keep the
+		// first of each by a total order, which makes the choice stable.
+		order := []string{leftRid, rightRid}
+		for _, c := range m.userCols {
+			order = append(order, qi(c))
+		}
+		q = fmt.Sprintf("CREATE OR REPLACE TABLE %[1]s AS SELECT DISTINCT ON (%[2]s, %[3]s) * FROM %[1]s ORDER BY %[4]s",
+			qi(m.table), leftRid, rightRid, strings.Join(order, ", "))
+		if _, err := e.exec(ctx, q); err != nil {
+			return nil, fmt.Errorf("remove repeated pairs: %w", err)
+		}
 	}
 	return m, nil
 }
+
+var internalName = regexp.MustCompile(`"?[A-Za-z_]*\.?__kalla_[a-z_0-9]+"?`)
 
 // sqlError turns a DuckDB error from the match SQL into a user error with the
 // SQL position when DuckDB gives one.
@@ -384,7 +456,8 @@ func sqlError(err error, matchSQL string) error {
 	msg := err.Error()
 	lines := strings.Split(msg, "\n")
 	head := strings.TrimSpace(lines[0])
-	if strings.Contains(msg, ridCol) || strings.Contains(msg, leftRid) || strings.Contains(msg, rightRid) {
+	if strings.Contains(msg, "__kalla_") {
+		head = internalName.ReplaceAllString(head, "the record id")
 		return kalla.Errorf(kalla.EINVALID, "match_sql: Kalla cannot tell which records each output row pairs (%s): select plain rows from left_src and right_src without aggregating them", head)
 	}
 	return kalla.Errorf(kalla.EINVALID, "match_sql: %s", head)
@@ -493,14 +566,11 @@ func matchedSelect(m *matchResult, left, right *side) (string, error) {
 }
 
 // unmatchedQuery selects the full original rows of a side's records that no
-// match used, in source order.
+// match used, in source order, from the staging table itself (the view may
+// show an empty column as untyped NULL).
 func unmatchedQuery(s *side, m *matchResult, ridOfSide string) string {
-	cols := make([]string, len(s.cols))
-	for i, c := range s.cols {
-		cols[i] = "s." + qi(c.Name)
-	}
-	return fmt.Sprintf(`SELECT %s FROM %s s ANTI JOIN (SELECT %s FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL) m ON s.%s = m.%s ORDER BY s.%s`,
-		strings.Join(cols, ", "), qi(s.names.view), ridOfSide, qi(m.table), leftRid, rightRid, ridCol, ridOfSide, ridCol)
+	return fmt.Sprintf(`SELECT %s FROM %s s ANTI JOIN (SELECT %s FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL) m ON s.rowid = m.%s ORDER BY s.rowid`,
+		strings.Join(s.out, ", "), qi(s.table), ridOfSide, qi(m.table), leftRid, rightRid, ridOfSide)
 }
 
 func fileDigest(path string) (int64, string, error) {

@@ -164,24 +164,15 @@ func (s *Source) load(ctx context.Context, x execer, table string, filters []kal
 		return 0, err
 	}
 	if len(filters) > 0 {
+		// Deleting rows outside the scope keeps the row ids of the rest, so
+		// a record's row number stays its position in the file.
 		where, args, err := dialect.DuckDB.Where(filters, cols, 1)
 		if err != nil {
 			return 0, err
 		}
-		tmp := dialect.DuckDB.QuoteIdent(strings.Trim(table, `"`) + "__filtered")
-		stmts := []string{
-			"CREATE TABLE " + tmp + " AS SELECT * FROM " + table + where,
-			"DROP TABLE " + table,
-			"ALTER TABLE " + tmp + " RENAME TO " + table,
-		}
-		for i, q := range stmts {
-			a := args
-			if i > 0 {
-				a = nil
-			}
-			if _, err := x.ExecContext(ctx, q, a...); err != nil {
-				return 0, s.queryError(err, "apply filters")
-			}
+		cond := strings.TrimPrefix(where, " WHERE ")
+		if _, err := x.ExecContext(ctx, "DELETE FROM "+table+" WHERE NOT coalesce(("+cond+"), false)", args...); err != nil {
+			return 0, s.queryError(err, "apply filters")
 		}
 	}
 	var n int64

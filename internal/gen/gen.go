@@ -188,7 +188,7 @@ JOIN (SELECT reference_number, sum(paid_amount) AS paid_total
       FROM right_src GROUP BY reference_number) t
   ON t.reference_number = l.invoice_id
 JOIN right_src r ON r.reference_number = l.invoice_id
-WHERE tolerance_match(l.amount, t.paid_total, l.amount * 0.02)`
+WHERE tolerance_match(l.amount, t.paid_total, abs(l.amount) * 0.02)`
 
 // Recipe returns the bundled invoice/payment recipe over the given files.
 func Recipe(f Files) *kalla.Recipe {

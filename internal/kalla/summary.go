@@ -82,4 +82,5 @@ const (
 	WarnDuplicateKeys = "duplicate_primary_key"
 	WarnNullKeys      = "null_primary_key"
 	WarnOuterRows     = "match_rows_without_record"
+	WarnRepeatedPairs = "repeated_pair"
 )

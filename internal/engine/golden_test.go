@@ -1,0 +1,787 @@
+package engine_test
+
+// Golden scenarios pin Kalla's reconciliation behaviour end to end: each
+// folder under testdata/scenarios holds two small inputs, a recipe, and the
+// answer worked out by hand from the inputs (never copied from a run), and
+// each folder under testdata/errors holds a recipe that must fail, with the
+// exit code and the words its message must contain. The runs go through
+// cli.Main exactly as a user types `kalla run`, so the CLI, the recipe
+// parser, the file connector and the engine are all under test.
+//
+// Layout of a scenario folder:
+//
+//	recipe.json                 the recipe, with URIs relative to the folder
+//	left.csv|left.parquet       the inputs the recipe names
+//	right.csv
+//	README.md                   how the expected answer was worked out
+//	expected/summary.json       the counts and warnings ({code, side, count}) only
+//	expected/matched.csv        the identity columns of matched.csv only:
+//	                            _left_<pk>..., _right_<pk>..., _left_row, _right_row
+//	expected/unmatched_left.csv   full rows, as Kalla's CSV writer renders them
+//	expected/unmatched_right.csv
+//	expected/matched_columns.txt  optional: the full header of matched.csv, one per line
+//
+// An error folder holds recipe.json, its inputs and expected_error.txt: lines
+// starting with # are comments, "exit N" gives the exit code, and every other
+// non-empty line is a substring the message on stderr must contain.
+//
+// How outputs are compared:
+//
+//   - summary.json: the seven counts exactly; warnings as a multiset of
+//     (code, side, count), since their order is not part of the contract and
+//     their messages are prose.
+//   - matched.csv: the identity columns, row by row in order (the contract
+//     orders pairs by left row, then right row), after checking that they sit
+//     at the end of the header just before _rule and _score, that every _rule
+//     is match_sql and every _score is 1. The match SQL's own columns are only
+//     checked when matched_columns.txt exists.
+//   - unmatched_*.csv: both files are parsed with encoding/csv and compared
+//     header and field by field, in order. Parsing first makes the comparison
+//     blind to quoting style and line endings, which the writer may choose;
+//     the field text is compared exactly, without trimming or numeric
+//     normalisation, because the rendered text (10.50, 2026-01-05, 1.0, empty
+//     for NULL) is what a user reads as evidence, and a change in it (say a
+//     DECIMAL becoming a DOUBLE) is a change worth a failing test. One thing
+//     the parse cannot see: an empty string and NULL both read as "".
+//   - Parquet: every .parquet output is read back with DuckDB and must hold
+//     the same columns and, cast to text, the same rows as its CSV twin.
+//   - Integrity: every output listed in summary.json exists with the listed
+//     size, row count and SHA-256; the folder holds exactly the six outputs and
+//     summary.json, and no .partial file is left.
+//
+// Regenerate expectations with
+//
+//	go test ./internal/engine -run Golden -update
+//
+// which rewrites expected/ from actual output (but not from a run that fails
+// or breaks the integrity checks). It copies whatever the engine wrote, bugs
+// included, so every regenerated file must be reviewed by hand against the
+// inputs and the README before it is kept. expected_error.txt is never
+// rewritten: its substrings are chosen by hand.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	_ "github.com/duckdb/duckdb-go/v2" // the "duckdb" driver, to read Parquet outputs back
+
+	"github.com/kalla-recon/kalla/internal/cli"
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden scenarios' expected files from actual output (then review them by hand against the inputs)")
+
+const (
+	scenariosDir = "testdata/scenarios"
+	errorsDir    = "testdata/errors"
+)
+
+// updateHint ends every failed comparison with expected/.
+const updateHint = "if the engine is right and the expectation wrong, regenerate with\n" +
+	"\tgo test ./internal/engine -run Golden -update\n" +
+	"and then review every regenerated file under internal/engine/testdata by hand against the scenario's inputs and README: " +
+	"-update copies whatever the engine wrote, bugs included"
+
+// tables are the outputs of a run, each written in both formats.
+var tables = []string{"matched", "unmatched_left", "unmatched_right"}
+
+// expectedSummary is the part of summary.json a scenario pins.
+type expectedSummary struct {
+	LeftCount           int64             `json:"left_count"`
+	RightCount          int64             `json:"right_count"`
+	MatchedCount        int64             `json:"matched_count"`
+	MatchedLeftRecords  int64             `json:"matched_left_records"`
+	MatchedRightRecords int64             `json:"matched_right_records"`
+	UnmatchedLeftCount  int64             `json:"unmatched_left_count"`
+	UnmatchedRightCount int64             `json:"unmatched_right_count"`
+	Warnings            []expectedWarning `json:"warnings"`
+}
+
+// expectedWarning is a warning without its prose.
+type expectedWarning struct {
+	Code  string `json:"code"`
+	Side  string `json:"side,omitempty"`
+	Count int64  `json:"count"`
+}
+
+// String renders a warning for messages.
+func (w expectedWarning) String() string {
+	return fmt.Sprintf("{code: %s, side: %q, count: %d}", w.Code, w.Side, w.Count)
+}
+
+// csvTable is a parsed CSV file.
+type csvTable struct {
+	header []string
+	rows   [][]string
+}
+
+// run is one finished `kalla run`.
+type run struct {
+	out            string
+	code           int
+	stdout, stderr string
+}
+
+// runKalla runs `kalla run` on a recipe into a fresh folder, the way a user
+// does.
+func runKalla(t *testing.T, recipe string) run {
+	t.Helper()
+	r := run{out: t.TempDir()}
+	var stdout, stderr bytes.Buffer
+	r.code = cli.Main(t.Context(), []string{"run", "--recipe", recipe, "--out", r.out, "--format", "parquet,csv", "--json"},
+		strings.NewReader(""), &stdout, &stderr)
+	r.stdout, r.stderr = stdout.String(), stderr.String()
+	return r
+}
+
+// caseDirs lists the case folders under dir.
+func caseDirs(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		t.Fatalf("no cases under %s", dir)
+	}
+	return names
+}
+
+// TestGoldenScenarios runs every scenario and compares its outputs with the
+// hand-worked expectations.
+func TestGoldenScenarios(t *testing.T) {
+	for _, name := range caseDirs(t, scenariosDir) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(scenariosDir, name)
+			r := runKalla(t, filepath.Join(dir, "recipe.json"))
+			if r.code != 0 {
+				t.Fatalf("kalla run exited %d (expected a completed run; -update cannot regenerate from a failed run):\n%s", r.code, r.stderr)
+			}
+			sum, out := readOutputs(t, r)
+			if !*update {
+				// First the comparison that -update can regenerate, so the
+				// hint is given only when it applies.
+				compareExpected(t, dir, sum, out)
+				if t.Failed() {
+					t.Error(updateHint)
+				}
+			}
+			// Then what holds for every run whatever the expectation;
+			// -update refuses to bless a run that breaks it.
+			checkPrinted(t, r, sum)
+			checkIntegrity(t, r.out, sum, out)
+			checkParquet(t, r.out, out)
+			checkMatchedShape(t, out["matched"])
+			if *update && !t.Failed() {
+				writeExpected(t, dir, r.out, sum, out)
+			}
+		})
+	}
+}
+
+// TestGoldenErrors runs every error case and checks the exit code, the
+// message, and that the failed run left no output behind.
+func TestGoldenErrors(t *testing.T) {
+	for _, name := range caseDirs(t, errorsDir) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(errorsDir, name)
+			code, subs := readExpectedError(t, filepath.Join(dir, "expected_error.txt"))
+			r := runKalla(t, filepath.Join(dir, "recipe.json"))
+			if r.code != code {
+				t.Errorf("exit code %d, want %d", r.code, code)
+			}
+			for _, s := range subs {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("message lacks %q", s)
+				}
+			}
+			if r.stdout != "" {
+				t.Errorf("a failed run printed to stdout:\n%s", r.stdout)
+			}
+			entries, err := os.ReadDir(r.out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				t.Errorf("a failed run left %s in the output folder", e.Name())
+			}
+			if t.Failed() {
+				t.Errorf("stderr was:\n%s\nexpected_error.txt is written by hand (-update does not touch it): fix the engine, or edit the file if the new message is better", r.stderr)
+			}
+		})
+	}
+}
+
+// TestGoldenDeterministic runs scenarios twice and requires byte-identical
+// outputs, so that the checksums in summary.json can serve as evidence.
+func TestGoldenDeterministic(t *testing.T) {
+	for _, name := range []string{"split_sum", "unicode_quoted", "parquet_left"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			recipe := filepath.Join(scenariosDir, name, "recipe.json")
+			var digests [2]map[string]string
+			var listed [2][]kalla.OutputFile
+			for i := range digests {
+				r := runKalla(t, recipe)
+				if r.code != 0 {
+					t.Fatalf("run %d exited %d:\n%s", i+1, r.code, r.stderr)
+				}
+				var sum kalla.Summary
+				readJSON(t, filepath.Join(r.out, "summary.json"), &sum)
+				listed[i] = sum.Outputs
+				digests[i] = map[string]string{}
+				for _, tb := range tables {
+					for _, f := range []string{"csv", "parquet"} {
+						name := tb + "." + f
+						digests[i][name] = fileSHA256(t, filepath.Join(r.out, name))
+					}
+				}
+			}
+			for name, d := range digests[0] {
+				if digests[1][name] != d {
+					t.Errorf("%s differs between two runs of the same recipe on the same inputs: sha256 %s, then %s", name, d, digests[1][name])
+				}
+			}
+			if !reflect.DeepEqual(listed[0], listed[1]) {
+				t.Errorf("summary outputs differ between runs:\n%+v\n%+v", listed[0], listed[1])
+			}
+		})
+	}
+}
+
+// readOutputs reads summary.json and the CSV outputs of a run.
+func readOutputs(t *testing.T, r run) (*kalla.Summary, map[string]csvTable) {
+	t.Helper()
+	var sum kalla.Summary
+	readJSON(t, filepath.Join(r.out, "summary.json"), &sum)
+	out := map[string]csvTable{}
+	for _, tb := range tables {
+		out[tb] = readCSV(t, filepath.Join(r.out, tb+".csv"))
+	}
+	return &sum, out
+}
+
+// checkPrinted checks the summary printed with --json against summary.json.
+func checkPrinted(t *testing.T, r run, sum *kalla.Summary) {
+	t.Helper()
+	var printed kalla.Summary
+	if err := json.Unmarshal([]byte(r.stdout), &printed); err != nil {
+		t.Errorf("--json printed no summary: %v\n%s", err, r.stdout)
+	} else if !reflect.DeepEqual(&printed, sum) {
+		t.Errorf("the summary printed with --json differs from summary.json")
+	}
+	if sum.Status != "completed" {
+		t.Errorf("summary status %q, want completed", sum.Status)
+	}
+}
+
+// checkIntegrity checks the output folder against summary.json: exactly the
+// expected files, no .partial left, and each output's size, rows and SHA-256
+// as listed.
+func checkIntegrity(t *testing.T, outDir string, sum *kalla.Summary, out map[string]csvTable) {
+	t.Helper()
+	var outputs []string
+	for _, tb := range tables {
+		outputs = append(outputs, tb+".csv", tb+".parquet")
+	}
+	slices.Sort(outputs)
+	want := append(slices.Clone(outputs), "summary.json")
+	entries, err := os.ReadDir(outDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".partial") {
+			t.Errorf("%s was left behind", e.Name())
+		}
+		got = append(got, e.Name())
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("output folder holds %v, want %v", got, want)
+	}
+	var listed []string
+	for _, o := range sum.Outputs {
+		listed = append(listed, o.Name)
+		path := filepath.Join(outDir, o.Name)
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Errorf("summary lists %s: %v", o.Name, err)
+			continue
+		}
+		if st.Size() != o.Bytes {
+			t.Errorf("%s: %d bytes, summary says %d", o.Name, st.Size(), o.Bytes)
+		}
+		if d := fileSHA256(t, path); d != o.SHA256 {
+			t.Errorf("%s: sha256 %s, summary says %s", o.Name, d, o.SHA256)
+		}
+		if o.Format == "csv" {
+			if n := int64(len(out[o.Table].rows)); n != o.Rows {
+				t.Errorf("%s: %d rows, summary says %d", o.Name, n, o.Rows)
+			}
+		}
+	}
+	slices.Sort(listed)
+	if !slices.Equal(listed, outputs) {
+		t.Errorf("summary lists outputs %v, want %v", listed, outputs)
+	}
+	counts := map[string]int64{"matched": sum.MatchedCount, "unmatched_left": sum.UnmatchedLeftCount, "unmatched_right": sum.UnmatchedRightCount}
+	for tb, n := range counts {
+		if got := int64(len(out[tb].rows)); got != n {
+			t.Errorf("%s.csv has %d rows, summary counts %d", tb, got, n)
+		}
+	}
+	if sum.MatchedLeftRecords+sum.UnmatchedLeftCount != sum.LeftCount || sum.MatchedRightRecords+sum.UnmatchedRightCount != sum.RightCount {
+		t.Errorf("summary counts do not add up: %v", summaryCounts(sum).counts())
+	}
+}
+
+// checkParquet reads each Parquet output back with DuckDB and requires the
+// same columns and rows (cast to text, NULL as "") as its CSV twin.
+func checkParquet(t *testing.T, outDir string, out map[string]csvTable) {
+	t.Helper()
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, tb := range tables {
+		path := filepath.Join(outDir, tb+".parquet")
+		src := "read_parquet(" + sqlString(path) + ")"
+		rows, err := db.QueryContext(t.Context(), "SELECT column_name FROM (DESCRIBE SELECT * FROM "+src+")")
+		if err != nil {
+			t.Errorf("read %s.parquet: %v", tb, err)
+			continue
+		}
+		var cols, sel []string
+		for rows.Next() {
+			var c string
+			if err := rows.Scan(&c); err != nil {
+				t.Fatal(err)
+			}
+			cols = append(cols, c)
+			sel = append(sel, "CAST("+quoteIdent(c)+" AS VARCHAR)")
+		}
+		rows.Close()
+		want := out[tb]
+		if !slices.Equal(cols, want.header) {
+			t.Errorf("%s.parquet has columns %v, %s.csv has %v", tb, cols, tb, want.header)
+			continue
+		}
+		var got [][]string
+		if len(sel) > 0 {
+			rows, err = db.QueryContext(t.Context(), "SELECT "+strings.Join(sel, ", ")+" FROM "+src)
+			if err != nil {
+				t.Errorf("read %s.parquet: %v", tb, err)
+				continue
+			}
+			for rows.Next() {
+				vals := make([]sql.NullString, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				row := make([]string, len(cols))
+				for i, v := range vals {
+					row[i] = v.String
+				}
+				got = append(got, row)
+			}
+			rows.Close()
+		}
+		if len(got) != len(want.rows) {
+			t.Errorf("%s.parquet has %d rows, %s.csv has %d", tb, len(got), tb, len(want.rows))
+			continue
+		}
+		for i := range got {
+			if !slices.Equal(got[i], want.rows[i]) {
+				t.Errorf("%s row %d: parquet %q, csv %q", tb, i+1, got[i], want.rows[i])
+				break
+			}
+		}
+	}
+}
+
+// checkMatchedShape checks what every matched.csv must satisfy whatever the
+// scenario: _left_row, _right_row, _rule and _score close the header, every
+// _rule is match_sql, every _score is 1, and pairs are ordered by left row,
+// then right row.
+func checkMatchedShape(t *testing.T, m csvTable) {
+	t.Helper()
+	tail := []string{"_left_row", "_right_row", "_rule", "_score"}
+	if len(m.header) < len(tail) || !slices.Equal(m.header[len(m.header)-len(tail):], tail) {
+		t.Errorf("matched.csv header %v does not end with %v", m.header, tail)
+		return
+	}
+	n := len(m.header)
+	var prev [2]int
+	for i, row := range m.rows {
+		if row[n-2] != "match_sql" {
+			t.Errorf("matched row %d: _rule %q, want match_sql", i+1, row[n-2])
+		}
+		if s, err := strconv.ParseFloat(row[n-1], 64); err != nil || s != 1 {
+			t.Errorf("matched row %d: _score %q, want 1", i+1, row[n-1])
+		}
+		l, errL := strconv.Atoi(row[n-4])
+		r, errR := strconv.Atoi(row[n-3])
+		if errL != nil || errR != nil || l < 1 || r < 1 {
+			t.Errorf("matched row %d: _left_row %q, _right_row %q are not row numbers", i+1, row[n-4], row[n-3])
+			continue
+		}
+		if cur := [2]int{l, r}; i > 0 && (cur[0] < prev[0] || cur[0] == prev[0] && cur[1] < prev[1]) {
+			t.Errorf("matched row %d (%d, %d) comes after (%d, %d): pairs must be ordered by left row, then right row", i+1, l, r, prev[0], prev[1])
+		}
+		prev = [2]int{l, r}
+	}
+}
+
+// compareExpected compares a run's outputs with the scenario's expected/.
+func compareExpected(t *testing.T, dir string, sum *kalla.Summary, out map[string]csvTable) {
+	t.Helper()
+	exp := filepath.Join(dir, "expected")
+
+	var want expectedSummary
+	readJSON(t, filepath.Join(exp, "summary.json"), &want)
+	got := summaryCounts(sum)
+	if w := sortedWarnings(want.Warnings); !slices.Equal(w, got.Warnings) {
+		t.Errorf("warnings:\n  got  %v\n  want %v", got.Warnings, w)
+	}
+	if g, w := got.counts(), want.counts(); g != w {
+		t.Errorf("summary counts (left, right, pairs, matched left, matched right, unmatched left, unmatched right):\n  got  %v\n  want %v", g, w)
+	}
+
+	wantM := readCSV(t, filepath.Join(exp, "matched.csv"))
+	checkExpectedMatched(t, wantM, want)
+	if gotM, ok := identityColumns(t, out["matched"], wantM.header); ok {
+		compareTables(t, "matched.csv (identity columns)", wantM, gotM)
+	}
+	if cols, err := os.ReadFile(filepath.Join(exp, "matched_columns.txt")); err == nil {
+		if w := strings.Fields(string(cols)); !slices.Equal(out["matched"].header, w) {
+			t.Errorf("matched.csv columns:\n  got  %v\n  want %v", out["matched"].header, w)
+		}
+	}
+	for _, tb := range []string{"unmatched_left", "unmatched_right"} {
+		wantU := readCSV(t, filepath.Join(exp, tb+".csv"))
+		compareTables(t, tb+".csv", wantU, out[tb])
+	}
+	if n := int64(len(readCSV(t, filepath.Join(exp, "unmatched_left.csv")).rows)); n != want.UnmatchedLeftCount {
+		t.Errorf("expected/unmatched_left.csv has %d rows but expected/summary.json says %d: the expectation contradicts itself", n, want.UnmatchedLeftCount)
+	}
+	if n := int64(len(readCSV(t, filepath.Join(exp, "unmatched_right.csv")).rows)); n != want.UnmatchedRightCount {
+		t.Errorf("expected/unmatched_right.csv has %d rows but expected/summary.json says %d: the expectation contradicts itself", n, want.UnmatchedRightCount)
+	}
+}
+
+// checkExpectedMatched catches mistakes in a hand-written expected
+// matched.csv: its header must end with _left_row, _right_row, its rows must
+// be ordered and as many as matched_count, and its distinct row numbers must
+// agree with the matched record counts.
+func checkExpectedMatched(t *testing.T, m csvTable, s expectedSummary) {
+	t.Helper()
+	n := len(m.header)
+	if n < 4 || m.header[n-2] != "_left_row" || m.header[n-1] != "_right_row" {
+		t.Fatalf("expected/matched.csv header %v must be _left_<pk>..., _right_<pk>..., _left_row, _right_row", m.header)
+	}
+	left, right := map[string]bool{}, map[string]bool{}
+	for _, row := range m.rows {
+		left[row[n-2]], right[row[n-1]] = true, true
+	}
+	if int64(len(m.rows)) != s.MatchedCount || int64(len(left)) != s.MatchedLeftRecords || int64(len(right)) != s.MatchedRightRecords {
+		t.Errorf("expected/matched.csv has %d pairs of %d left and %d right records, but expected/summary.json says %d, %d, %d: the expectation contradicts itself",
+			len(m.rows), len(left), len(right), s.MatchedCount, s.MatchedLeftRecords, s.MatchedRightRecords)
+	}
+}
+
+// identityColumns projects matched.csv onto the expected identity columns,
+// after checking that they sit just before _rule and _score.
+func identityColumns(t *testing.T, m csvTable, want []string) (csvTable, bool) {
+	t.Helper()
+	tail := append(slices.Clone(want), "_rule", "_score")
+	if len(m.header) < len(tail) || !slices.Equal(m.header[len(m.header)-len(tail):], tail) {
+		t.Errorf("matched.csv header %v must end with %v", m.header, tail)
+		return csvTable{}, false
+	}
+	off := len(m.header) - len(tail)
+	p := csvTable{header: want}
+	for _, row := range m.rows {
+		p.rows = append(p.rows, row[off:off+len(want)])
+	}
+	return p, true
+}
+
+// compareTables compares two parsed CSV files field by field, in order, and
+// reports the differing rows both in order and as a multiset difference.
+func compareTables(t *testing.T, name string, want, got csvTable) {
+	t.Helper()
+	if !slices.Equal(got.header, want.header) {
+		t.Errorf("%s header:\n  got  %q\n  want %q", name, got.header, want.header)
+		return
+	}
+	if slices.EqualFunc(got.rows, want.rows, slices.Equal) {
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s differs (%d rows, want %d):\n", name, len(got.rows), len(want.rows))
+	for i := range max(len(got.rows), len(want.rows)) {
+		var g, w []string
+		if i < len(got.rows) {
+			g = got.rows[i]
+		}
+		if i < len(want.rows) {
+			w = want.rows[i]
+		}
+		mark := " "
+		if !slices.Equal(g, w) {
+			mark = "!"
+		}
+		fmt.Fprintf(&b, "  %s row %d: got %s want %s\n", mark, i+1, csvLine(g), csvLine(w))
+	}
+	missing, extra := multisetDiff(want.rows, got.rows)
+	for _, r := range missing {
+		fmt.Fprintf(&b, "  - missing %s\n", csvLine(r))
+	}
+	for _, r := range extra {
+		fmt.Fprintf(&b, "  + extra   %s\n", csvLine(r))
+	}
+	if len(missing) == 0 && len(extra) == 0 {
+		b.WriteString("  same rows, different order\n")
+	}
+	t.Error(b.String())
+}
+
+// multisetDiff returns the rows of a not in b and of b not in a, counting
+// repeats.
+func multisetDiff(a, b [][]string) (onlyA, onlyB [][]string) {
+	count := map[string]int{}
+	for _, r := range b {
+		count[csvLine(r)]++
+	}
+	for _, r := range a {
+		k := csvLine(r)
+		if count[k] > 0 {
+			count[k]--
+		} else {
+			onlyA = append(onlyA, r)
+		}
+	}
+	seen := map[string]int{}
+	for _, r := range a {
+		seen[csvLine(r)]++
+	}
+	for _, r := range b {
+		k := csvLine(r)
+		if seen[k] > 0 {
+			seen[k]--
+		} else {
+			onlyB = append(onlyB, r)
+		}
+	}
+	return onlyA, onlyB
+}
+
+// writeExpected rewrites a scenario's expected/ from a run (-update).
+func writeExpected(t *testing.T, dir, outDir string, sum *kalla.Summary, out map[string]csvTable) {
+	t.Helper()
+	exp := filepath.Join(dir, "expected")
+	if err := os.MkdirAll(exp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := summaryCounts(sum)
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(exp, "summary.json"), append(b, '\n'))
+
+	var ids []string
+	for _, k := range sum.Sources.Left.PrimaryKey {
+		ids = append(ids, "_left_"+k)
+	}
+	for _, k := range sum.Sources.Right.PrimaryKey {
+		ids = append(ids, "_right_"+k)
+	}
+	ids = append(ids, "_left_row", "_right_row")
+	m, ok := identityColumns(t, out["matched"], ids)
+	if !ok {
+		t.Fatal("cannot regenerate expected/matched.csv")
+	}
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.Write(m.header)
+	w.WriteAll(m.rows)
+	writeFile(t, filepath.Join(exp, "matched.csv"), buf.Bytes())
+
+	if _, err := os.Stat(filepath.Join(exp, "matched_columns.txt")); err == nil {
+		writeFile(t, filepath.Join(exp, "matched_columns.txt"), []byte(strings.Join(out["matched"].header, "\n")+"\n"))
+	}
+	for _, tb := range []string{"unmatched_left", "unmatched_right"} {
+		data, err := os.ReadFile(filepath.Join(outDir, tb+".csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(exp, tb+".csv"), data)
+	}
+	t.Logf("rewrote %s: review it by hand against the inputs before keeping it", exp)
+}
+
+// summaryCounts is the pinned part of a run's summary, warnings sorted.
+func summaryCounts(s *kalla.Summary) expectedSummary {
+	e := expectedSummary{
+		LeftCount: s.LeftCount, RightCount: s.RightCount, MatchedCount: s.MatchedCount,
+		MatchedLeftRecords: s.MatchedLeftRecords, MatchedRightRecords: s.MatchedRightRecords,
+		UnmatchedLeftCount: s.UnmatchedLeftCount, UnmatchedRightCount: s.UnmatchedRightCount,
+		Warnings: []expectedWarning{},
+	}
+	for _, w := range s.Warnings {
+		e.Warnings = append(e.Warnings, expectedWarning{Code: w.Code, Side: w.Side, Count: w.Count})
+	}
+	e.Warnings = sortedWarnings(e.Warnings)
+	return e
+}
+
+// counts lists the seven counts in the order of summary.json.
+func (e expectedSummary) counts() [7]int64 {
+	return [7]int64{e.LeftCount, e.RightCount, e.MatchedCount, e.MatchedLeftRecords, e.MatchedRightRecords, e.UnmatchedLeftCount, e.UnmatchedRightCount}
+}
+
+// sortedWarnings orders warnings by side, then code, since their order in
+// summary.json is not part of the contract.
+func sortedWarnings(ws []expectedWarning) []expectedWarning {
+	out := append([]expectedWarning{}, ws...)
+	slices.SortFunc(out, func(a, b expectedWarning) int {
+		return strings.Compare(a.Side+"\x00"+a.Code, b.Side+"\x00"+b.Code)
+	})
+	return out
+}
+
+// readExpectedError reads expected_error.txt: the exit code and the
+// substrings the message must contain.
+func readExpectedError(t *testing.T, path string) (int, []string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := -1
+	var subs []string
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+		case strings.HasPrefix(line, "exit "):
+			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "exit ")))
+			if err != nil {
+				t.Fatalf("%s: bad exit line %q", path, line)
+			}
+			code = n
+		default:
+			subs = append(subs, line)
+		}
+	}
+	if code < 1 || len(subs) == 0 {
+		t.Fatalf("%s needs an \"exit N\" line (N >= 1) and at least one substring", path)
+	}
+	return code, subs
+}
+
+// readCSV parses a CSV file with a header row.
+func readCSV(t *testing.T, path string) csvTable {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	if len(recs) == 0 {
+		t.Fatalf("%s has no header row", path)
+	}
+	return csvTable{header: recs[0], rows: recs[1:]}
+}
+
+// readJSON decodes a JSON file into v; an expected summary must not carry
+// unknown (misspelt) fields.
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, ok := v.(*expectedSummary); ok {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+}
+
+// writeFile writes an expected file (-update).
+func writeFile(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fileSHA256 returns the hex SHA-256 of a file.
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// csvLine renders a row as one CSV line, for messages.
+func csvLine(row []string) string {
+	if row == nil {
+		return "(none)"
+	}
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write(row)
+	w.Flush()
+	return strings.ReplaceAll(strings.TrimSuffix(b.String(), "\n"), "\n", `\n`)
+}
+
+// sqlString renders s as a DuckDB string literal (for our own temp paths).
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// quoteIdent renders s as a DuckDB identifier.
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
