@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -41,8 +42,23 @@ const typeCandidates = "['BOOLEAN', 'BIGINT', 'DOUBLE', 'DATE', 'TIMESTAMP', 'VA
 // csvOptions are the read_csv settings shared by sniffing and loading: Kalla
 // reads strictly and never lets DuckDB guess the dialect.
 func (s *Source) csvOptions() string {
-	return fmt.Sprintf("header = true, delim = %s, quote = '\"', escape = '\"', strict_mode = true, null_padding = false, ignore_errors = false",
+	o := fmt.Sprintf("header = true, delim = %s, quote = '\"', escape = '\"', strict_mode = true, null_padding = false, ignore_errors = false",
 		quoteLiteral(string(s.delimiter())))
+	if c := s.opts.CSV; c != nil {
+		if c.DateFormat != "" {
+			o += ", dateformat = " + quoteLiteral(c.DateFormat)
+		}
+		if c.TimestampFormat != "" {
+			o += ", timestampformat = " + quoteLiteral(c.TimestampFormat)
+		}
+	}
+	return o
+}
+
+// isoFormat reports whether a sniffed date or timestamp format is ISO 8601,
+// the only one Kalla reads without being told.
+func isoFormat(f string) bool {
+	return f == "" || strings.HasPrefix(f, "%Y-%m-%d")
 }
 
 // quoteLiteral renders s as a DuckDB string literal. It is used only for
@@ -65,8 +81,9 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 		return nil, err
 	}
 	var raw string
-	q := "SELECT CAST(to_json(Columns) AS VARCHAR) FROM sniff_csv(?, " + s.csvOptions() + ", auto_type_candidates = " + typeCandidates + ")"
-	if err := x.QueryRowContext(ctx, q, s.path).Scan(&raw); err != nil {
+	var dateFmt, tsFmt sql.NullString
+	q := "SELECT CAST(to_json(Columns) AS VARCHAR), DateFormat, TimestampFormat FROM sniff_csv(?, " + s.csvOptions() + ", auto_type_candidates = " + typeCandidates + ")"
+	if err := x.QueryRowContext(ctx, q, s.path).Scan(&raw, &dateFmt, &tsFmt); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -83,10 +100,21 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 		return nil, kalla.Errorf(kalla.EINVALID, "source %s: the header has %d columns but DuckDB read %d; check the delimiter and quoting", s.name(), len(header), len(sniffed))
 	}
 	p = &csvPlan{header: header, readTypes: make([]string, len(header)), numeric: make([]bool, len(header))}
+	given := func(f func(*kalla.CSVOptions) string) bool { return s.opts.CSV != nil && f(s.opts.CSV) != "" }
+	guessedDate := !isoFormat(dateFmt.String) && !given(func(c *kalla.CSVOptions) string { return c.DateFormat })
+	guessedTS := !isoFormat(tsFmt.String) && !given(func(c *kalla.CSVOptions) string { return c.TimestampFormat })
 	for i, c := range sniffed {
 		switch c.Type {
 		case "BIGINT", "DOUBLE", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "FLOAT":
 			p.readTypes[i], p.numeric[i] = "VARCHAR", true
+		case "DATE":
+			if p.readTypes[i] = c.Type; guessedDate {
+				p.readTypes[i] = "VARCHAR" // a guessed non-ISO date order: see CSVOptions
+			}
+		case "TIMESTAMP", "TIMESTAMP WITH TIME ZONE":
+			if p.readTypes[i] = c.Type; guessedTS {
+				p.readTypes[i] = "VARCHAR"
+			}
 		default:
 			p.readTypes[i] = c.Type
 		}

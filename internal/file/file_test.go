@@ -164,3 +164,26 @@ func TestCSVBOMAndDelimiter(t *testing.T) {
 		t.Errorf("types = %v", got)
 	}
 }
+
+// TestCSVDatesNotGuessed: dates in a non-ISO order are text unless the
+// recipe says the format; 04/03/2026 must not silently become a date.
+func TestCSVDatesNotGuessed(t *testing.T) {
+	content := "id,d,ts\n1,04/03/2026,03/04/2026 10:00:00\n2,05/06/2026,2026-06-05\n"
+	p := writeFile(t, "d.csv", content)
+	got := colTypes(t, open(t, p, file.Options{}))
+	if got["d"] != "VARCHAR" {
+		t.Errorf("ambiguous date column typed %s, want VARCHAR", got["d"])
+	}
+	s := open(t, p, file.Options{CSV: &kalla.CSVOptions{DateFormat: "%d/%m/%Y"}})
+	if got := colTypes(t, s); got["d"] != "DATE" {
+		t.Errorf("with date_format: %s, want DATE", got["d"])
+	}
+	rows, err := s.Sample(context.Background(), nil, 5)
+	if err != nil || *rows[0][1] != "2026-03-04" {
+		t.Errorf("day-first date read as %v, %v", deref(rows), err)
+	}
+	iso := open(t, writeFile(t, "iso.csv", "id,d\n1,2026-04-03\n"), file.Options{})
+	if got := colTypes(t, iso); got["d"] != "DATE" {
+		t.Errorf("ISO date typed %s, want DATE", got["d"])
+	}
+}

@@ -57,6 +57,12 @@ type SourceSpec struct {
 // strictly (RFC 4180, a header row, comma delimiter) unless told otherwise.
 type CSVOptions struct {
 	Delimiter string `json:"delimiter,omitempty"`
+	// DateFormat and TimestampFormat read dates written other than ISO
+	// 8601, in strftime notation ("%d/%m/%Y"). Without them such columns
+	// stay text: 04/03/2026 is the 4th of March or the 3rd of April, and
+	// Kalla does not guess.
+	DateFormat      string `json:"date_format,omitempty"`
+	TimestampFormat string `json:"timestamp_format,omitempty"`
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
