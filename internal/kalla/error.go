@@ -18,9 +18,10 @@ const (
 
 // Error is a user-facing error: Code says what kind of failure it is and
 // Message says, in words a user can act on, what went wrong. Err keeps the
-// underlying cause for logs and errors.Is; it is never shown to users, since
-// it may carry details (such as driver messages) that were not checked for
-// secrets.
+// underlying cause for errors.Is, and its text is part of Error() because it
+// usually says exactly what is wrong (DuckDB's conversion error, the line of
+// a CSV). So every layer that wraps a cause must first make sure it carries
+// no secret: connectors redact driver messages before wrapping them.
 type Error struct {
 	Code    string
 	Message string

@@ -8,11 +8,16 @@ package sources
 import (
 	"context"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/kalla-recon/kalla/internal/connector"
+	"github.com/kalla-recon/kalla/internal/dbpool"
 	"github.com/kalla-recon/kalla/internal/file"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/mysql"
 	"github.com/kalla-recon/kalla/internal/objstore"
+	"github.com/kalla-recon/kalla/internal/postgres"
 )
 
 // Config configures the connector layer.
@@ -23,6 +28,17 @@ type Config struct {
 	// server and keys, the hosts https:// may reach (none by default), the
 	// temporary folder and size limit.
 	Remote objstore.FetcherConfig
+	// Pools bounds the connection pools of database sources (Postgres,
+	// MySQL): connections per database, idle time before a pool is
+	// closed, time to set up a connection. Zero fields take dbpool's
+	// defaults (4, 5 minutes, 10 seconds).
+	Pools dbpool.Options
+	// PreviewTimeout is the statement timeout of database sources'
+	// columns, counts and samples; zero means 30 seconds.
+	PreviewTimeout time.Duration
+	// StageTimeout is the statement timeout of staging a database source
+	// for a run, streaming included; zero means 5 minutes.
+	StageTimeout time.Duration
 }
 
 // Manager opens sources. It is safe for concurrent use; Close releases the
@@ -30,6 +46,10 @@ type Config struct {
 type Manager struct {
 	cfg Config
 	log *slog.Logger
+
+	poolsMu sync.Mutex
+	pools   *dbpool.Cache // created on the first database source
+	closed  bool
 }
 
 // New returns a Manager.
@@ -41,8 +61,69 @@ func New(cfg Config) *Manager {
 	return &Manager{cfg: cfg, log: log}
 }
 
-// Close releases cached connection pools.
-func (m *Manager) Close() error { return nil }
+// Close closes the cached connection pools of database sources and stops
+// their janitor; call it after running work has stopped, since closing a
+// Postgres pool waits for its connections in use to be returned. A
+// database source opened after Close fails with EUNAVAILABLE. It is
+// idempotent.
+func (m *Manager) Close() error {
+	m.poolsMu.Lock()
+	defer m.poolsMu.Unlock()
+	m.closed = true
+	if m.pools == nil {
+		return nil
+	}
+	return m.pools.Close()
+}
+
+// dbPools returns the pool cache, creating it (and its janitor goroutine)
+// on first use, so that a Manager that only ever reads files starts none.
+func (m *Manager) dbPools() (*dbpool.Cache, error) {
+	m.poolsMu.Lock()
+	defer m.poolsMu.Unlock()
+	if m.closed {
+		return nil, dbpool.ErrClosed
+	}
+	if m.pools == nil {
+		opts := m.cfg.Pools
+		if opts.Logger == nil {
+			opts.Logger = m.log
+		}
+		m.pools = dbpool.New(opts)
+	}
+	return m.pools, nil
+}
+
+// PoolStats describes the open connection pools of database sources, for
+// metrics: connections open now and the most ever open at once per source
+// database, against the cap.
+func (m *Manager) PoolStats() []dbpool.Stat {
+	m.poolsMu.Lock()
+	p := m.pools
+	m.poolsMu.Unlock()
+	if p == nil {
+		return nil
+	}
+	return p.Stats()
+}
+
+// openDB opens a Postgres or MySQL source through the shared pools.
+func (m *Manager) openDB(ctx context.Context, typ string, spec kalla.SourceSpec) (connector.Source, error) {
+	if len(spec.Schema) > 0 {
+		return nil, kalla.Errorf(kalla.EINVALID, "source %s: schema overrides apply to file sources; a %s table's types come from its catalog", kalla.RedactURI(spec.URI), typ)
+	}
+	if spec.CSV != nil {
+		return nil, kalla.Errorf(kalla.EINVALID, "source %s: csv settings apply to CSV files, not to a %s table", kalla.RedactURI(spec.URI), typ)
+	}
+	pools, err := m.dbPools()
+	if err != nil {
+		return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s", kalla.RedactURI(spec.URI))
+	}
+	if typ == kalla.SourcePostgres {
+		return postgres.Open(ctx, spec.URI, postgres.Options{Pools: pools, PreviewTimeout: m.cfg.PreviewTimeout, StageTimeout: m.cfg.StageTimeout, Logger: m.log})
+	}
+	return mysql.Open(ctx, spec.URI, mysql.Options{Pools: pools, PreviewTimeout: m.cfg.PreviewTimeout, StageTimeout: m.cfg.StageTimeout, Logger: m.log})
+}
 
 // Open opens the source a recipe side describes. Relative file paths are
 // resolved against baseDir (the recipe's folder). Errors are *kalla.Error
@@ -52,6 +133,8 @@ func (m *Manager) Open(ctx context.Context, spec kalla.SourceSpec, baseDir strin
 	case kalla.SourceCSV, kalla.SourceParquet:
 		fetcher := objstore.NewFetcher(m.cfg.Remote) // no I/O; used only for remote URIs
 		return file.Open(ctx, spec.URI, file.Options{Type: t, Schema: spec.Schema, CSV: spec.CSV, BaseDir: baseDir, Fetcher: fetcher})
+	case kalla.SourcePostgres, kalla.SourceMySQL:
+		return m.openDB(ctx, t, spec)
 	case "":
 		return nil, kalla.Errorf(kalla.EINVALID, "source %s: cannot tell its type from the URI: give a type (csv, parquet, postgres, mysql)", kalla.RedactURI(spec.URI))
 	default:

@@ -1,0 +1,103 @@
+package mysql
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+// fail turns an error from the driver into a *kalla.Error naming the
+// source by its redacted URI; what says what was being done. A cancelled
+// or expired ctx is returned as ctx.Err(). The driver's text is kept as the
+// cause with every secret of the URI removed.
+func (s *Source) fail(ctx context.Context, err error, what string) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	var ke *kalla.Error
+	if errors.As(err, &ke) {
+		return err
+	}
+	cause := redact(err, s.secrets)
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1045, 1698: // access denied (using password), plugin refused
+			return kalla.WrapError(kalla.EUNAVAILABLE, cause, "source %s: the server rejected the user name or password", s.name)
+		case 1049: // unknown database
+			return kalla.WrapError(kalla.ENOTFOUND, cause, "source %s: the database does not exist", s.name)
+		case 1146: // table does not exist (dropped since Open)
+			return kalla.WrapError(kalla.ENOTFOUND, cause, "source %s: table %s not found in database %s", s.name, s.table, s.db)
+		case 1044, 1142, 1143: // database, table or column access denied
+			return kalla.WrapError(kalla.EUNAVAILABLE, cause, "source %s: %s: permission denied", s.name, what)
+		case 1969, 3024, 1317, 1028: // MariaDB and MySQL statement time limits, interrupted query, sort aborted
+			return kalla.WrapError(kalla.EUNAVAILABLE, cause, "source %s: %s: the statement ran past its time limit or was interrupted", s.name, what)
+		case 1292, 1366, 1264, 1265, 1367, 1690: // bad or out-of-range values
+			return kalla.WrapError(kalla.EINVALID, cause, "source %s: %s", s.name, what)
+		case 1040, 1203, 1226, 2006, 2013: // too many connections, limits, server gone
+			return kalla.WrapError(kalla.EUNAVAILABLE, cause, "source %s: %s", s.name, what)
+		}
+		return kalla.WrapError(kalla.EINTERNAL, cause, "source %s: %s", s.name, what)
+	}
+	var op *net.OpError
+	if (errors.As(err, &op) && op.Op == "dial") || errors.Is(err, context.DeadlineExceeded) {
+		return kalla.WrapError(kalla.EUNAVAILABLE, cause, "cannot reach source %s: %s", s.name, reason(err))
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return kalla.WrapError(kalla.EUNAVAILABLE, cause, "source %s: %s: the connection failed", s.name, what)
+	}
+	return kalla.WrapError(kalla.EINTERNAL, cause, "source %s: %s", s.name, what)
+}
+
+// reason says in a few words why a connection could not be made.
+func reason(err error) string {
+	var dns *net.DNSError
+	var op *net.OpError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "no answer within the connect timeout"
+	case errors.As(err, &dns):
+		return "host " + dns.Name + " not found"
+	case errors.As(err, &op) && op.Err != nil:
+		if errors.Is(op.Err, context.DeadlineExceeded) || op.Timeout() {
+			return "no answer within the connect timeout"
+		}
+		return op.Err.Error()
+	}
+	return "connection failed"
+}
+
+// redact returns err with every secret removed from its text, keeping it
+// in the chain for errors.Is and errors.As.
+func redact(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	return &redactedError{err: err, secrets: secrets}
+}
+
+type redactedError struct {
+	err     error
+	secrets []string
+}
+
+func (r *redactedError) Error() string {
+	msg := r.err.Error()
+	for _, s := range r.secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "xxxxx")
+		}
+	}
+	return msg
+}
+
+func (r *redactedError) Unwrap() error { return r.err }
