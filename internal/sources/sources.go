@@ -44,8 +44,9 @@ type Config struct {
 // Manager opens sources. It is safe for concurrent use; Close releases the
 // pools it caches.
 type Manager struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	fetcher *objstore.Fetcher // one per manager, so fetches share HTTP connections
 
 	poolsMu sync.Mutex
 	pools   *dbpool.Cache // created on the first database source
@@ -58,7 +59,7 @@ func New(cfg Config) *Manager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{cfg: cfg, log: log}
+	return &Manager{cfg: cfg, log: log, fetcher: objstore.NewFetcher(cfg.Remote)}
 }
 
 // Close closes the cached connection pools of database sources and stops
@@ -131,8 +132,7 @@ func (m *Manager) openDB(ctx context.Context, typ string, spec kalla.SourceSpec)
 func (m *Manager) Open(ctx context.Context, spec kalla.SourceSpec, baseDir string) (connector.Source, error) {
 	switch t := spec.SourceType(); t {
 	case kalla.SourceCSV, kalla.SourceParquet:
-		fetcher := objstore.NewFetcher(m.cfg.Remote) // no I/O; used only for remote URIs
-		return file.Open(ctx, spec.URI, file.Options{Type: t, Schema: spec.Schema, CSV: spec.CSV, BaseDir: baseDir, Fetcher: fetcher})
+		return file.Open(ctx, spec.URI, file.Options{Type: t, Schema: spec.Schema, CSV: spec.CSV, BaseDir: baseDir, Fetcher: m.fetcher})
 	case kalla.SourcePostgres, kalla.SourceMySQL:
 		return m.openDB(ctx, t, spec)
 	case "":
