@@ -69,7 +69,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(e.runCmd(), e.demoCmd(), e.recipeCmd(), e.sourcesCmd(), e.versionCmd())
+	root.AddCommand(e.runCmd(), e.demoCmd(), e.recipeCmd(), e.sourcesCmd(), e.versionCmd(), e.serveCmd(), e.migrateCmd())
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK

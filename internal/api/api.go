@@ -1,0 +1,191 @@
+// Package api is Kalla's HTTP API: JSON over stdlib ServeMux method
+// patterns, one route table (routes.go), one file per resource, handlers as
+// methods of Handler returning (data, error) and one writer that turns an
+// error into {"error": {"code", "message"}} with the status its kalla error
+// code stands for.
+//
+// The handler owns no background work and no source data: registered
+// sources, recipes and runs live in the metadata store (Store), source rows
+// are read through the connector layer (Sources) from the source's own URI,
+// and runs are executed by the runner pool (Runs), which the handler only
+// wakes, cancels and listens to. Every dependency is a small interface
+// declared here, so tests can hand in fakes.
+package api
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/kalla-recon/kalla/internal/connector"
+	"github.com/kalla-recon/kalla/internal/engine"
+	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/store"
+)
+
+// Store is what the API needs of the metadata store. Errors are
+// *kalla.Error values: ENOTFOUND for a missing alias, recipe or run,
+// ECONFLICT for a recipe id taken or a run already finished.
+type Store interface {
+	Ping(ctx context.Context) error
+
+	UpsertSource(ctx context.Context, src *kalla.RegisteredSource) error
+	GetSource(ctx context.Context, alias string) (*kalla.RegisteredSource, error)
+	ListSources(ctx context.Context) ([]*kalla.RegisteredSource, error)
+	DeleteSource(ctx context.Context, alias string) error
+
+	CreateRecipe(ctx context.Context, r *kalla.StoredRecipe) error
+	PutRecipe(ctx context.Context, r *kalla.StoredRecipe) error
+	GetRecipe(ctx context.Context, id string) (*kalla.StoredRecipe, error)
+	ListRecipes(ctx context.Context) ([]*kalla.StoredRecipe, error)
+	DeleteRecipe(ctx context.Context, id string) error
+
+	CreateRun(ctx context.Context, r *kalla.RunRecord) error
+	GetRun(ctx context.Context, id string) (*kalla.RunRecord, error)
+	ListRuns(ctx context.Context, q store.RunQuery) ([]*kalla.RunRecord, error)
+	// RequestCancel cancels a queued run or flags a running one and
+	// returns the status afterwards; ECONFLICT when the run has finished.
+	RequestCancel(ctx context.Context, id string) (kalla.RunStatus, error)
+}
+
+// Sources opens sources through the connector layer (*sources.Manager).
+type Sources interface {
+	Open(ctx context.Context, spec kalla.SourceSpec, baseDir string) (connector.Source, error)
+}
+
+// Runs is the runner pool as the API sees it (*runner.Pool).
+type Runs interface {
+	// Wake makes an idle worker look for queued runs now.
+	Wake()
+	// Cancel stops a run this process executes; false when it does not.
+	Cancel(id string) bool
+	// Subscribe signals changes of a run made in this process.
+	Subscribe(id string) (<-chan struct{}, func())
+	// Notify signals a change made outside the pool.
+	Notify(id string)
+}
+
+// Uploader stores uploaded files in object storage (*objstore.Store).
+type Uploader interface {
+	Put(ctx context.Context, key string, r io.Reader, size int64) (uri string, err error)
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxBodyBytes   = 1 << 20 // JSON bodies: recipes and filters are small
+	DefaultMaxUploadBytes = 1 << 30
+	DefaultSSEPoll        = time.Second
+	DefaultSSEKeepAlive   = 15 * time.Second
+)
+
+// Config configures a Handler.
+type Config struct {
+	// DataDir is the server's data folder: run outputs under runs/<id>,
+	// local uploads under uploads/<id>.
+	DataDir string
+	// Roots confines file-source paths given through the API. Required.
+	Roots *Roots
+	// Token, when set, must be sent as "Authorization: Bearer <token>" on
+	// every /api/ route.
+	Token string
+	// MaxBodyBytes caps JSON request bodies; MaxUploadBytes caps uploads.
+	MaxBodyBytes   int64
+	MaxUploadBytes int64
+	// Uploads, when set, receives uploads (S3); nil keeps them under
+	// DataDir. UploadBucket and UploadPrefix say where in S3 they go: only
+	// csv_uri values under s3://UploadBucket/UploadPrefix are loaded.
+	Uploads      Uploader
+	UploadBucket string
+	UploadPrefix string
+	// Engine configures the DuckDB used to validate recipes.
+	Engine engine.Options
+	// Metrics serves /metrics; nil answers 404.
+	Metrics http.Handler
+	// SSEPoll is how often an event stream re-reads its run when no
+	// in-process signal arrives (runs executed by another process);
+	// SSEKeepAlive is how often an idle stream sends a comment so proxies
+	// keep it open.
+	SSEPoll      time.Duration
+	SSEKeepAlive time.Duration
+	// Logger receives request errors. Nil discards.
+	Logger *slog.Logger
+}
+
+// Handler serves the API. Create it with New; Shutdown ends its event
+// streams and Close releases its resources.
+type Handler struct {
+	store   Store
+	sources Sources
+	runs    Runs
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	routes  []route
+
+	closing   chan struct{}
+	closeOnce sync.Once
+
+	resultsMu sync.Mutex
+	resultsDB *sql.DB // DuckDB reading run outputs, opened on first use
+}
+
+// New returns a Handler.
+func New(store Store, sources Sources, runs Runs, cfg Config) *Handler {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if cfg.SSEPoll <= 0 {
+		cfg.SSEPoll = DefaultSSEPoll
+	}
+	if cfg.SSEKeepAlive <= 0 {
+		cfg.SSEKeepAlive = DefaultSSEKeepAlive
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{store: store, sources: sources, runs: runs, cfg: cfg, log: log, closing: make(chan struct{})}
+	h.mux = http.NewServeMux()
+	h.routes = h.routeTable()
+	for _, rt := range h.routes {
+		h.mux.Handle(rt.Method+" "+rt.Path, h.serve(rt))
+	}
+	return h
+}
+
+// ServeHTTP routes the request. Unknown /api/ paths and methods get the
+// JSON error body like every other API error, not the mux's plain text.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		h.noRoute(w, r)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// BeginShutdown ends every open event stream, so that the HTTP server's
+// graceful shutdown is not held up by clients following runs. Streams end
+// without a final event; clients reconnect to another instance or later.
+func (h *Handler) BeginShutdown() {
+	h.closeOnce.Do(func() { close(h.closing) })
+}
+
+// Close ends event streams and closes the results database.
+func (h *Handler) Close() error {
+	h.BeginShutdown()
+	h.resultsMu.Lock()
+	defer h.resultsMu.Unlock()
+	if h.resultsDB != nil {
+		err := h.resultsDB.Close()
+		h.resultsDB = nil
+		return err
+	}
+	return nil
+}

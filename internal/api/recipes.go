@@ -1,0 +1,200 @@
+package api
+
+import (
+	"net/http"
+	"regexp"
+
+	"github.com/kalla-recon/kalla/internal/connector"
+	"github.com/kalla-recon/kalla/internal/engine"
+	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/runner"
+)
+
+var recipeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// redactRecipe returns a copy of rec whose source URIs carry no password:
+// recipes are shown, never their credentials.
+func redactRecipe(rec kalla.Recipe) kalla.Recipe {
+	rec.Sources.Left.URI = kalla.RedactURI(rec.Sources.Left.URI)
+	rec.Sources.Right.URI = kalla.RedactURI(rec.Sources.Right.URI)
+	return rec
+}
+
+func redactStored(r *kalla.StoredRecipe) *kalla.StoredRecipe {
+	c := *r
+	c.Recipe = redactRecipe(r.Recipe)
+	return &c
+}
+
+// parseRecipeBody reads a recipe in the original JSON format (or YAML) from
+// the request body and validates its fields and file-source paths.
+// Errors: EINVALID listing every problem.
+func (h *Handler) parseRecipeBody(r *http.Request) (*kalla.Recipe, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := kalla.ParseRecipe(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.checkRecipeSources(rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+func (h *Handler) checkRecipeSources(rec *kalla.Recipe) error {
+	for _, s := range []kalla.SourceSpec{rec.Sources.Left, rec.Sources.Right} {
+		if err := h.cfg.Roots.CheckSpec(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listRecipes lists stored recipes.
+func (h *Handler) listRecipes(w http.ResponseWriter, r *http.Request) (any, error) {
+	list, err := h.store.ListRecipes(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*kalla.StoredRecipe, 0, len(list))
+	for _, x := range list {
+		out = append(out, redactStored(x))
+	}
+	return map[string]any{"recipes": out}, nil
+}
+
+// createRecipe stores a new recipe under its recipe_id. Errors: 400 for an
+// invalid recipe, 409 when the id is taken.
+func (h *Handler) createRecipe(w http.ResponseWriter, r *http.Request) (any, error) {
+	rec, err := h.parseRecipeBody(r)
+	if err != nil {
+		return nil, err
+	}
+	sr := &kalla.StoredRecipe{ID: rec.RecipeID, Name: rec.Name, Recipe: *rec}
+	if err := h.store.CreateRecipe(r.Context(), sr); err != nil {
+		if kalla.ErrorCode(err) == kalla.ECONFLICT {
+			return nil, kalla.Errorf(kalla.ECONFLICT, "a recipe with id %q exists already: change it with PUT /api/recipes/%s", rec.RecipeID, rec.RecipeID)
+		}
+		return nil, err
+	}
+	return status(http.StatusCreated, h.storedOrSelf(r, sr)), nil
+}
+
+// storedOrSelf re-reads a recipe for its timestamps.
+func (h *Handler) storedOrSelf(r *http.Request, sr *kalla.StoredRecipe) *kalla.StoredRecipe {
+	if got, err := h.store.GetRecipe(r.Context(), sr.ID); err == nil {
+		sr = got
+	}
+	return redactStored(sr)
+}
+
+// getRecipe returns one recipe, source URIs redacted. Errors: 404.
+func (h *Handler) getRecipe(w http.ResponseWriter, r *http.Request) (any, error) {
+	sr, err := h.lookupRecipe(r, r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	return redactStored(sr), nil
+}
+
+func (h *Handler) lookupRecipe(r *http.Request, id string) (*kalla.StoredRecipe, error) {
+	if !recipeIDPattern.MatchString(id) {
+		return nil, kalla.Errorf(kalla.ENOTFOUND, "no recipe has id %q", id)
+	}
+	sr, err := h.store.GetRecipe(r.Context(), id)
+	if err != nil {
+		if kalla.ErrorCode(err) == kalla.ENOTFOUND {
+			return nil, kalla.Errorf(kalla.ENOTFOUND, "no recipe has id %q", id)
+		}
+		return nil, err
+	}
+	return sr, nil
+}
+
+// putRecipe creates or replaces the recipe {id}; the body's recipe_id must
+// be the same or empty. Runs already queued keep the recipe they were
+// queued with. Errors: 400.
+func (h *Handler) putRecipe(w http.ResponseWriter, r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	if !recipeIDPattern.MatchString(id) {
+		return nil, kalla.Errorf(kalla.EINVALID, "recipe id %q may contain only letters, digits, \".\", \"_\" and \"-\" (at most 128)", id)
+	}
+	rec, err := h.parseRecipeBody(r)
+	if err != nil {
+		return nil, err
+	}
+	if rec.RecipeID != id {
+		return nil, kalla.Errorf(kalla.EINVALID, "the body's recipe_id %q differs from the path's %q", rec.RecipeID, id)
+	}
+	sr := &kalla.StoredRecipe{ID: id, Name: rec.Name, Recipe: *rec}
+	if err := h.store.PutRecipe(r.Context(), sr); err != nil {
+		return nil, err
+	}
+	return h.storedOrSelf(r, sr), nil
+}
+
+// deleteRecipe removes a recipe; its runs keep their snapshot. Errors: 404.
+func (h *Handler) deleteRecipe(w http.ResponseWriter, r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	if _, err := h.lookupRecipe(r, id); err != nil {
+		return nil, err
+	}
+	if err := h.store.DeleteRecipe(r.Context(), id); err != nil {
+		return nil, err
+	}
+	return status(http.StatusNoContent, nil), nil
+}
+
+// validateResponse is the answer of POST /api/recipes/validate, the same
+// as `kalla recipe check --json`.
+type validateResponse struct {
+	OK bool `json:"ok"`
+	*engine.Check
+}
+
+// validateRecipe checks a recipe against its real sources without running
+// it, like `kalla recipe check`: a well-formed request always answers 200,
+// with ok=false and the problems when the recipe would not run.
+func (h *Handler) validateRecipe(w http.ResponseWriter, r *http.Request) (any, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := kalla.ParseRecipe(body)
+	if err != nil {
+		if kalla.ErrorCode(err) == kalla.EINVALID {
+			return validateResponse{OK: false, Check: &engine.Check{Problems: []string{kalla.ErrorMessage(err)}}}, nil
+		}
+		return nil, err
+	}
+	ctx := r.Context()
+	var srcs [2]connector.Source
+	var errs [2]error
+	for i, spec := range []kalla.SourceSpec{rec.Sources.Left, rec.Sources.Right} {
+		if errs[i] = h.cfg.Roots.CheckSpec(spec); errs[i] != nil {
+			continue
+		}
+		srcs[i], errs[i] = h.sources.Open(ctx, spec, "")
+		if errs[i] != nil {
+			errs[i] = scrub(errs[i], spec.URI)
+		} else {
+			defer srcs[i].Close()
+		}
+	}
+	eng, err := engine.Open(ctx, h.cfg.Engine)
+	if err != nil {
+		return nil, err
+	}
+	defer eng.Close()
+	chk, err := eng.CheckRecipe(ctx, rec, srcs[0], srcs[1], errs)
+	if err != nil {
+		return nil, scrub(err, rec.Sources.Left.URI, rec.Sources.Right.URI)
+	}
+	for i, p := range chk.Problems {
+		chk.Problems[i] = runner.Redact(p, rec.Sources.Left.URI, rec.Sources.Right.URI)
+	}
+	return validateResponse{OK: chk.OK(), Check: chk}, nil
+}

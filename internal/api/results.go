@@ -1,0 +1,157 @@
+package api
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	_ "github.com/duckdb/duckdb-go/v2" // the "duckdb" driver
+
+	"github.com/kalla-recon/kalla/internal/dialect"
+	"github.com/kalla-recon/kalla/internal/engine"
+	"github.com/kalla-recon/kalla/internal/file"
+	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/runner"
+)
+
+// Paging bounds of GET /api/runs/{id}/results/{table}.
+const (
+	defaultResultRows = 100
+	maxResultRows     = 1000
+)
+
+// resultsMemory caps the DuckDB that reads run outputs: paging reads a few
+// row groups of a Parquet file, never a whole table, so a little suffices
+// and the runs keep the memory.
+const resultsMemory = "512MB"
+
+// resultsPage is one page of a run's output table. Values are text, as the
+// original Kalla returned them (so decimals keep their digits), null for
+// NULL.
+type resultsPage struct {
+	RunID     string         `json:"run_id"`
+	Table     string         `json:"table"`
+	Columns   []kalla.Column `json:"columns"`
+	Rows      [][]*string    `json:"rows"`
+	TotalRows int64          `json:"total_rows"`
+	Offset    int            `json:"offset"`
+	Limit     int            `json:"limit"`
+}
+
+// runResults pages through one output table of a completed run, read from
+// its Parquet file by DuckDB, in the order the run wrote it. Errors: 400
+// bad table or paging, 404 unknown run, 409 run not completed.
+func (h *Handler) runResults(w http.ResponseWriter, r *http.Request) (any, error) {
+	id, table := r.PathValue("id"), r.PathValue("table")
+	switch table {
+	case engine.TableMatched, engine.TableUnmatchedLeft, engine.TableUnmatchedRight:
+	default:
+		return nil, kalla.Errorf(kalla.EINVALID, "results table %q is not one of matched, unmatched_left, unmatched_right", table)
+	}
+	offset, err := queryInt(r, "offset", 0)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := queryInt(r, "limit", defaultResultRows)
+	if err != nil {
+		return nil, err
+	}
+	limit = min(max(limit, 1), maxResultRows)
+	rec, err := h.lookupRun(r, id)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Status != kalla.RunCompleted || rec.Summary == nil {
+		return nil, kalla.Errorf(kalla.ECONFLICT, "run %s is %s: results are available once it has completed", id, rec.Status)
+	}
+	path := filepath.Join(runner.OutDir(h.cfg.DataDir, rec.ID), table+"."+engine.FormatParquet)
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, kalla.Errorf(kalla.ENOTFOUND, "the %s results of run %s are no longer in the data folder", table, id)
+		}
+		return nil, fmt.Errorf("stat results: %w", err)
+	}
+	db, err := h.results()
+	if err != nil {
+		return nil, err
+	}
+	page, err := readPage(r.Context(), db, path, offset, limit)
+	if err != nil {
+		return nil, err
+	}
+	page.RunID, page.Table = rec.ID, table
+	return page, nil
+}
+
+// results returns the shared DuckDB that reads run outputs, opening it on
+// first use.
+func (h *Handler) results() (*sql.DB, error) {
+	h.resultsMu.Lock()
+	defer h.resultsMu.Unlock()
+	if h.resultsDB != nil {
+		return h.resultsDB, nil
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return nil, fmt.Errorf("open results database: %w", err)
+	}
+	db.SetMaxOpenConns(4)
+	for _, q := range []string{"SET memory_limit = '" + resultsMemory + "'", "SET threads = 2"} {
+		if _, err := db.Exec(q); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("configure results database: %w", err)
+		}
+	}
+	h.resultsDB = db
+	return db, nil
+}
+
+// readPage reads rows [offset, offset+limit) of a Parquet file as text.
+func readPage(ctx context.Context, db *sql.DB, path string, offset, limit int) (*resultsPage, error) {
+	src := "read_parquet('" + strings.ReplaceAll(path, "'", "''") + "')"
+	page := &resultsPage{Offset: offset, Limit: limit}
+	rows, err := db.QueryContext(ctx, `SELECT column_name, column_type, "null" FROM (DESCRIBE SELECT * FROM `+src+`)`)
+	if err != nil {
+		return nil, fmt.Errorf("describe results: %w", err)
+	}
+	for rows.Next() {
+		var c kalla.Column
+		var null string
+		if err := rows.Scan(&c.Name, &c.DataType, &null); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("describe results: %w", err)
+		}
+		c.Nullable = null != "NO"
+		page.Columns = append(page.Columns, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("describe results: %w", err)
+	}
+	// The row count is in the Parquet footer: no scan.
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+src).Scan(&page.TotalRows); err != nil {
+		return nil, fmt.Errorf("count results: %w", err)
+	}
+	sel := make([]string, len(page.Columns))
+	for i, c := range page.Columns {
+		sel[i] = "CAST(" + dialect.DuckDB.QuoteIdent(c.Name) + " AS VARCHAR)"
+	}
+	if len(sel) == 0 {
+		page.Rows = [][]*string{}
+		return page, nil
+	}
+	data, err := db.QueryContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+src+" LIMIT ? OFFSET ?", limit, offset)
+	if err != nil {
+		return nil, fmt.Errorf("read results: %w", err)
+	}
+	defer data.Close()
+	if page.Rows, err = file.ScanStrings(data, len(sel)); err != nil {
+		return nil, fmt.Errorf("read results: %w", err)
+	}
+	return page, nil
+}

@@ -1,0 +1,120 @@
+package api
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+// route is one entry of the route table.
+type route struct {
+	Method string
+	Path   string // ServeMux pattern path, also the OpenAPI path
+	// Public routes skip the bearer token: probes and metrics, which
+	// orchestrators call without credentials and which reveal no data.
+	Public bool
+	// MaxBody caps the request body; 0 means Config.MaxBodyBytes.
+	MaxBody int64
+	Handle  apiFunc
+}
+
+// routeTable is every route the API serves. openapi.json documents exactly
+// these (TestOpenAPIMatchesRoutes).
+func (h *Handler) routeTable() []route {
+	return []route{
+		{Method: "GET", Path: "/healthz", Public: true, Handle: h.healthz},
+		{Method: "GET", Path: "/readyz", Public: true, Handle: h.readyz},
+		{Method: "GET", Path: "/metrics", Public: true, Handle: h.metrics},
+		{Method: "GET", Path: "/api/openapi.json", Handle: h.openapi},
+
+		{Method: "GET", Path: "/api/sources", Handle: h.listSources},
+		{Method: "POST", Path: "/api/sources", Handle: h.createSource},
+		{Method: "GET", Path: "/api/sources/{alias}", Handle: h.getSource},
+		{Method: "DELETE", Path: "/api/sources/{alias}", Handle: h.deleteSource},
+		{Method: "GET", Path: "/api/sources/{alias}/preview", Handle: h.previewSource},
+		{Method: "POST", Path: "/api/sources/{alias}/load-scoped", Handle: h.loadScoped},
+
+		{Method: "GET", Path: "/api/recipes", Handle: h.listRecipes},
+		{Method: "POST", Path: "/api/recipes", Handle: h.createRecipe},
+		{Method: "POST", Path: "/api/recipes/validate", Handle: h.validateRecipe},
+		{Method: "GET", Path: "/api/recipes/{id}", Handle: h.getRecipe},
+		{Method: "PUT", Path: "/api/recipes/{id}", Handle: h.putRecipe},
+		{Method: "DELETE", Path: "/api/recipes/{id}", Handle: h.deleteRecipe},
+
+		{Method: "GET", Path: "/api/runs", Handle: h.listRuns},
+		{Method: "POST", Path: "/api/runs", Handle: h.createRun},
+		{Method: "GET", Path: "/api/runs/{id}", Handle: h.getRun},
+		{Method: "POST", Path: "/api/runs/{id}/cancel", Handle: h.cancelRun},
+		{Method: "GET", Path: "/api/runs/{id}/events", Handle: h.runEvents},
+		{Method: "GET", Path: "/api/runs/{id}/results/{table}", Handle: h.runResults},
+		{Method: "GET", Path: "/api/runs/{id}/files/{name}", Handle: h.runFile},
+
+		{Method: "POST", Path: "/api/uploads", MaxBody: -1, Handle: h.upload},
+	}
+}
+
+// serve wraps a route's handler with the token check, the body limit and
+// the one response writer.
+func (h *Handler) serve(rt route) http.Handler {
+	limit := rt.MaxBody
+	switch {
+	case limit == 0:
+		limit = h.cfg.MaxBodyBytes
+	case limit < 0:
+		limit = h.cfg.MaxUploadBytes
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !rt.Public && !h.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="kalla"`)
+			h.writeError(w, r, kalla.Errorf(kalla.EUNAUTHORIZED, "missing or wrong API token: send \"Authorization: Bearer <token>\""))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		data, err := rt.Handle(w, r)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		h.writeData(w, data)
+	})
+}
+
+// authorized checks the bearer token in constant time.
+func (h *Handler) authorized(r *http.Request) bool {
+	if h.cfg.Token == "" {
+		return true
+	}
+	auth := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(auth) <= len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(auth[len(prefix):]), []byte(h.cfg.Token)) == 1
+}
+
+// noRoute answers a request no pattern matches: 405 when the path exists
+// under another method, 404 otherwise; JSON under /api/.
+func (h *Handler) noRoute(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/") && !h.authorized(r) {
+		// Do not tell unauthenticated callers which paths exist.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="kalla"`)
+		h.writeError(w, r, kalla.Errorf(kalla.EUNAUTHORIZED, "missing or wrong API token: send \"Authorization: Bearer <token>\""))
+		return
+	}
+	var allowed []string
+	for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, p := h.mux.Handler(probe); p != "" {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody(kalla.EINVALID, r.Method+" is not allowed on "+r.URL.Path+" (use "+strings.Join(allowed, ", ")+")"))
+		return
+	}
+	writeJSON(w, http.StatusNotFound, errorBody(kalla.ENOTFOUND, "no such API route: "+r.Method+" "+r.URL.Path))
+}

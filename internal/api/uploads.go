@@ -1,0 +1,161 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+// uploadResponse is the answer of POST /api/uploads: where the file now
+// is, as a source URI a recipe or csv_uri can name, and what it holds.
+type uploadResponse struct {
+	UploadID   string         `json:"upload_id"`
+	URI        string         `json:"uri"`
+	Filename   string         `json:"filename"`
+	SourceType string         `json:"source_type"`
+	Columns    []kalla.Column `json:"columns"`
+	RowCount   int64          `json:"row_count"`
+}
+
+func (h *Handler) uploadDir() string { return filepath.Join(h.cfg.DataDir, "uploads") }
+
+// upload streams the multipart field "file" to the upload storage (the
+// data folder's uploads/<id>/, or S3 when configured) without holding it in
+// memory, then opens it through the connector layer to report its columns
+// and row count, so a client learns at once whether the file is usable. A
+// file that cannot be read as CSV or Parquet is refused and removed.
+// Errors: 400 not multipart, no file field, unsupported extension or
+// unreadable file; 413 over the upload limit; 502 storage unreachable.
+func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (any, error) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, kalla.Errorf(kalla.EINVALID, "send the file as multipart/form-data in a field named \"file\"")
+	}
+	var part io.ReadCloser
+	var filename string
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return nil, kalla.Errorf(kalla.EINVALID, "the form has no field named \"file\"")
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, err
+			}
+			return nil, kalla.WrapError(kalla.EINVALID, err, "cannot read the multipart form")
+		}
+		if p.FormName() == "file" {
+			part, filename = p, p.FileName()
+			break
+		}
+		p.Close()
+	}
+	defer part.Close()
+	name, typ, err := uploadName(filename)
+	if err != nil {
+		return nil, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("new upload id: %w", err)
+	}
+	uploadID := id.String()
+	ctx := r.Context()
+	var uri string
+	remove := func() {}
+	if h.cfg.Uploads != nil {
+		uri, err = h.cfg.Uploads.Put(ctx, uploadID+"/"+name, part, -1)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		dir := filepath.Join(h.uploadDir(), uploadID)
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("create upload folder: %w", err)
+		}
+		remove = func() { os.RemoveAll(dir) }
+		uri = filepath.Join(dir, name)
+		if err := writeFileAtomic(uri, part); err != nil {
+			remove()
+			return nil, err
+		}
+	}
+	src, err := h.sources.Open(ctx, kalla.SourceSpec{Alias: "upload", Type: typ, URI: uri}, "")
+	if err != nil {
+		remove()
+		return nil, scrub(err, uri)
+	}
+	defer src.Close()
+	cols, err := src.Columns(ctx)
+	if err != nil {
+		remove()
+		return nil, scrub(err, uri)
+	}
+	n, err := src.Count(ctx, nil)
+	if err != nil {
+		remove()
+		return nil, scrub(err, uri)
+	}
+	return status(http.StatusCreated, uploadResponse{UploadID: uploadID, URI: uri, Filename: name, SourceType: typ, Columns: cols, RowCount: n}), nil
+}
+
+// uploadName makes a client's file name safe to use as a path element and
+// an object key, and tells its type from its extension. Errors: EINVALID.
+func uploadName(filename string) (name, typ string, err error) {
+	base := filepath.Base(strings.ReplaceAll(filename, `\`, "/"))
+	var b strings.Builder
+	for _, c := range base {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-', c == '_':
+			b.WriteRune(c)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	name = strings.TrimLeft(b.String(), ".")
+	if len(name) > 128 {
+		name = name[len(name)-128:]
+	}
+	typ = kalla.TypeFromURI(name)
+	if name == "" || typ == "" {
+		return "", "", kalla.Errorf(kalla.EINVALID, "upload a .csv, .tsv, .csv.gz or .parquet file (got %q)", filename)
+	}
+	return name, typ, nil
+}
+
+// writeFileAtomic streams r to path through a temporary name, so a broken
+// upload never leaves a file that looks complete.
+func writeFileAtomic(path string, r io.Reader) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".partial")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return fmt.Errorf("create upload file: %w", err)
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return kalla.WrapError(kalla.EINVALID, err, "the upload broke off")
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write upload file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("finish upload file: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kalla-recon/kalla/internal/server"
+)
+
+// serveFlags are the flags of `kalla serve` and `kalla migrate`; each
+// overrides its environment variable when given.
+type serveFlags struct {
+	addr            string
+	dataDir         string
+	databaseURL     string
+	maxRuns         int
+	fileRoots       []string
+	shutdownTimeout time.Duration
+	memoryLimit     string
+	threads         int
+}
+
+// serverConfig reads the server configuration once: defaults, then the
+// environment, then the flags the user gave, then the connector layer's
+// settings. It validates nothing; server.Main does.
+func (e *env) serverConfig(cmd *cobra.Command, f *serveFlags) (server.Config, error) {
+	cfg := server.DefaultConfig()
+	if err := cfg.FromEnv(os.Getenv); err != nil {
+		return cfg, usageError{err}
+	}
+	flags := cmd.Flags()
+	if flags.Changed("addr") {
+		cfg.Addr = f.addr
+	}
+	if flags.Changed("data-dir") {
+		cfg.DataDir = f.dataDir
+	}
+	if flags.Changed("database-url") {
+		cfg.DatabaseURL = f.databaseURL
+	}
+	if flags.Changed("max-concurrent-runs") {
+		cfg.MaxConcurrentRuns = f.maxRuns
+	}
+	if flags.Changed("file-root") {
+		cfg.FileRoots = append(cfg.FileRoots, f.fileRoots...)
+	}
+	if flags.Changed("shutdown-timeout") {
+		cfg.ShutdownTimeout = f.shutdownTimeout
+	}
+	if flags.Changed("memory-limit") {
+		cfg.Engine.MemoryLimit = f.memoryLimit
+	}
+	if flags.Changed("threads") {
+		cfg.Engine.Threads = f.threads
+	}
+	src, err := e.sourcesConfig()
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Sources = src
+	return cfg, nil
+}
+
+// serverLogger logs at info level: a server's lifecycle (listening, runs
+// started and finished) is what its operator reads; KALLA_DEBUG adds SQL.
+func (e *env) serverLogger() *slog.Logger {
+	level := slog.LevelInfo
+	if os.Getenv("KALLA_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func (e *env) serveCmd() *cobra.Command {
+	f := &serveFlags{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the HTTP API and run queued reconciliations in the background",
+		Long: `Serve Kalla's HTTP API (see GET /api/openapi.json) and execute queued runs with a
+bounded pool of workers. Sources, recipes and runs are kept in the metadata store:
+a SQLite file in the data folder by default, or PostgreSQL given as
+KALLA_DATABASE_URL. Runs left running by a previous process are marked failed
+("interrupted") at start.
+
+Environment: KALLA_ADDR, KALLA_DATA_DIR, KALLA_DATABASE_URL, KALLA_API_TOKEN,
+KALLA_MAX_CONCURRENT_RUNS, KALLA_FILE_ROOTS (folders API clients may read files
+from besides the data folder, separated by ':'), KALLA_UPLOAD_BUCKET and
+KALLA_UPLOAD_PREFIX (keep uploads in S3), KALLA_SHUTDOWN_TIMEOUT,
+KALLA_MEMORY_LIMIT, and the S3_* and KALLA_HTTP_ALLOW settings of the
+connector layer. Flags override the environment.
+
+The server listens on 127.0.0.1 unless told otherwise; on any other address it
+refuses to start without KALLA_API_TOKEN, which clients then send as
+"Authorization: Bearer <token>". On SIGTERM it stops accepting requests, lets
+running runs finish for up to --shutdown-timeout, then cancels them.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := e.serverConfig(cmd, f)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = e.serverLogger()
+			cfg.Sources.Logger = cfg.Logger
+			return e.serve(cmd.Context(), cfg)
+		},
+	}
+	cmd.Flags().StringVar(&f.addr, "addr", server.DefaultAddr, "host:port to listen on")
+	addStoreFlags(cmd, f)
+	cmd.Flags().IntVar(&f.maxRuns, "max-concurrent-runs", server.DefaultMaxConcurrentRuns, "runs executed at once")
+	cmd.Flags().StringArrayVar(&f.fileRoots, "file-root", nil, "a folder API clients may read source files from, besides the data folder (repeatable)")
+	cmd.Flags().DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long running runs may finish after SIGTERM before they are cancelled")
+	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "DuckDB memory limit per run, e.g. 4GB (beyond it, DuckDB spills to disk)")
+	cmd.Flags().IntVar(&f.threads, "threads", 0, "DuckDB worker threads per run (0: one per core)")
+	return cmd
+}
+
+// addStoreFlags adds the flags that say where the server keeps its data.
+func addStoreFlags(cmd *cobra.Command, f *serveFlags) {
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", server.DefaultDataDir, "folder for the SQLite store, run outputs and uploads")
+	cmd.Flags().StringVar(&f.databaseURL, "database-url", "", "metadata store: a SQLite path or postgres:// URL (default: <data-dir>/kalla.db)")
+}
+
+// serve runs the server until ctx ends (SIGINT or SIGTERM), then shuts it
+// down gracefully.
+func (e *env) serve(ctx context.Context, cfg server.Config) error {
+	m := server.NewMain(cfg)
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "kalla: serving on %s (data folder %s)\n", m.URL(), cfg.DataDir)
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		fmt.Fprintf(e.stderr, "kalla: shutting down: waiting up to %s for running runs\n", cfg.ShutdownTimeout)
+	case serveErr = <-m.Errors():
+	}
+	if err := m.Close(); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	return serveErr
+}

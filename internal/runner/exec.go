@@ -1,0 +1,319 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/kalla-recon/kalla/internal/connector"
+	"github.com/kalla-recon/kalla/internal/engine"
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+// finishTimeout bounds each attempt to record a run's outcome; the run's
+// own context may be cancelled by then, so the store calls get their own.
+const finishTimeout = 10 * time.Second
+
+// execute runs one claimed run to its end and records the outcome. It never
+// panics the worker: a panic in the engine is recorded as a failure.
+func (p *Pool) execute(rec *kalla.RunRecord) {
+	ctx, cancel := context.WithCancelCause(p.runCtx)
+	p.mu.Lock()
+	p.running[rec.ID] = cancel
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.running, rec.ID)
+		p.mu.Unlock()
+		cancel(nil)
+	}()
+	log := p.log.With("run", rec.ID, "recipe", rec.RecipeID)
+	log.Info("run started")
+	p.cfg.Metrics.runStarted()
+	p.hub.notify(rec.ID)
+	// Timed by this process's clock: a shared store's may be skewed.
+	start := time.Now()
+
+	tr := &tracker{pool: p, rec: rec, cancel: cancel, sender: p.cb.sender(rec)}
+	tr.start()
+	sum, err := p.safeRun(ctx, rec, tr)
+	tr.stop()
+
+	status, msg := kalla.RunCompleted, ""
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		cause := context.Cause(ctx)
+		if errors.Is(cause, ErrCancelled) {
+			status, msg = kalla.RunCancelled, ErrCancelled.Error()
+		} else {
+			status, msg = kalla.RunFailed, ErrShutdown.Error()
+		}
+		sum = nil
+	default:
+		status, msg = kalla.RunFailed, failureMessage(err, rec)
+		sum = nil
+	}
+	if status != kalla.RunCompleted {
+		// Partial outputs must never look finished; the API serves files
+		// of completed runs only, and this keeps the disk clean too.
+		if rmErr := os.RemoveAll(OutDir(p.cfg.DataDir, rec.ID)); rmErr != nil {
+			log.Warn("remove outputs of unfinished run", "err", rmErr)
+		}
+	}
+	p.finish(rec.ID, status, sum, msg, log)
+	p.cfg.Metrics.runFinished(status, time.Since(start))
+	p.hub.notify(rec.ID)
+	switch status {
+	case kalla.RunCompleted:
+		log.Info("run completed", "matched", sum.MatchedCount, "unmatched_left", sum.UnmatchedLeftCount,
+			"unmatched_right", sum.UnmatchedRightCount, "took", time.Since(start).Round(time.Millisecond))
+		tr.sender.complete(sum)
+	case kalla.RunCancelled:
+		log.Info("run cancelled")
+		tr.sender.fail(status, msg, tr.stage())
+	default:
+		switch {
+		case ctx.Err() != nil:
+			log.Warn("run interrupted by shutdown")
+		case kalla.ErrorCode(err) == kalla.EINTERNAL && !errors.Is(err, engine.ErrRecipe):
+			log.Error("run failed", "err", msg)
+		default:
+			log.Info("run failed", "reason", msg)
+		}
+		tr.sender.fail(status, msg, tr.stage())
+	}
+}
+
+// finish records the outcome, retrying briefly: losing it would leave the
+// run "running" until the next restart.
+func (p *Pool) finish(id string, status kalla.RunStatus, sum *kalla.Summary, msg string, log *slog.Logger) {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
+		err = p.store.FinishRun(ctx, id, status, sum, msg)
+		cancel()
+		if err == nil {
+			return
+		}
+		if c := kalla.ErrorCode(err); c == kalla.ECONFLICT || c == kalla.ENOTFOUND {
+			// Someone else settled the run (a restart marked it
+			// interrupted): its record stands.
+			break
+		}
+		time.Sleep(time.Duration(attempt+1) * 500 * time.Millisecond)
+	}
+	log.Error("record run outcome", "status", status, "err", err)
+}
+
+// safeRun is run with a recovered panic turned into an error.
+func (p *Pool) safeRun(ctx context.Context, rec *kalla.RunRecord, tr *tracker) (sum *kalla.Summary, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("run panicked", "run", rec.ID, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("run panicked: %v", r)
+		}
+	}()
+	return p.run(ctx, rec, tr)
+}
+
+// run opens both sources and executes the recipe into the run's folder.
+func (p *Pool) run(ctx context.Context, rec *kalla.RunRecord, tr *tracker) (*kalla.Summary, error) {
+	recipe := rec.Recipe
+	var lf, rf []kalla.Filter
+	if rec.Filters != nil {
+		lf, rf = rec.Filters.Left, rec.Filters.Right
+	}
+	specs := []kalla.SourceSpec{recipe.Sources.Left, recipe.Sources.Right}
+	filters := [][]kalla.Filter{lf, rf}
+	var srcs [2]connector.Source
+	var totals [2]int64
+	defer func() {
+		for _, s := range srcs {
+			if s != nil {
+				s.Close()
+			}
+		}
+	}()
+	for i, spec := range specs {
+		side := [2]string{"left", "right"}[i]
+		if p.cfg.CheckSource != nil {
+			if err := p.cfg.CheckSource(spec); err != nil {
+				return nil, fmt.Errorf("%s source %s: %w", side, spec.Alias, err)
+			}
+		}
+		src, err := p.open.Open(ctx, spec, "")
+		if err != nil {
+			return nil, fmt.Errorf("%s source %s: %w", side, spec.Alias, err)
+		}
+		srcs[i] = src
+		// Database sources stage row by row and report progress, so a
+		// count gives the fraction a meaning; file sources are loaded by
+		// one DuckDB scan, and counting them would read them twice.
+		if t := spec.SourceType(); t == kalla.SourcePostgres || t == kalla.SourceMySQL {
+			f := filters[i]
+			if f == nil {
+				f = spec.Filters
+			}
+			n, err := src.Count(ctx, f)
+			if err != nil {
+				return nil, fmt.Errorf("count %s source %s: %w", side, spec.Alias, err)
+			}
+			totals[i] = n
+		}
+	}
+	out := OutDir(p.cfg.DataDir, rec.ID)
+	tmp := filepath.Join(p.cfg.DataDir, "tmp", rec.ID)
+	if err := os.MkdirAll(tmp, 0o750); err != nil {
+		return nil, fmt.Errorf("create spill folder: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	opts := p.cfg.Engine
+	opts.TempDir = tmp
+	if opts.Logger == nil {
+		opts.Logger = p.log
+	}
+	eng, err := engine.Open(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer eng.Close()
+	return eng.Execute(ctx, engine.Run{
+		Recipe:       &recipe,
+		Left:         srcs[0],
+		Right:        srcs[1],
+		LeftFilters:  lf,
+		RightFilters: rf,
+		LeftTotal:    totals[0],
+		RightTotal:   totals[1],
+		OutDir:       out,
+		Formats:      p.cfg.Formats,
+		RunID:        rec.ID,
+		Progress:     tr.event,
+	})
+}
+
+// failureMessage is the reason a failed run records: the user-facing
+// message of a classified error, the error text otherwise (a run's failure
+// must say what went wrong), with every secret of the run's source URIs
+// removed either way.
+func failureMessage(err error, rec *kalla.RunRecord) string {
+	var ke *kalla.Error
+	msg := err.Error()
+	if errors.As(err, &ke) {
+		msg = kalla.ErrorMessage(err)
+	}
+	return Redact(msg, rec.Recipe.Sources.Left.URI, rec.Recipe.Sources.Right.URI, rec.CallbackURL)
+}
+
+// tracker carries a run's progress from engine events to the store, the
+// subscribers and the callback URL, at most once per ProgressInterval, and
+// polls the store for a cancel requested through another process.
+type tracker struct {
+	pool   *Pool
+	rec    *kalla.RunRecord
+	cancel context.CancelCauseFunc
+	sender *sender
+
+	mu       sync.Mutex
+	cur      progress
+	seq      uint64 // bumped by every event
+	staged   [2]int64
+	done     chan struct{}
+	finished sync.WaitGroup
+}
+
+// progress is a run's position.
+type progress struct {
+	Stage    string
+	Fraction float64
+	Rows     [2]int64
+}
+
+func (t *tracker) event(ev engine.Event) {
+	t.mu.Lock()
+	t.cur.Stage, t.cur.Fraction = ev.Stage, ev.Fraction
+	var side string
+	var delta int64
+	switch ev.Stage {
+	case engine.StageLeft:
+		side, delta = "left", ev.Rows-t.staged[0]
+		t.cur.Rows[0], t.staged[0] = ev.Rows, max(ev.Rows, t.staged[0])
+	case engine.StageRight:
+		side, delta = "right", ev.Rows-t.staged[1]
+		t.cur.Rows[1], t.staged[1] = ev.Rows, max(ev.Rows, t.staged[1])
+	}
+	t.seq++
+	t.mu.Unlock()
+	if delta > 0 {
+		t.pool.cfg.Metrics.rowsStaged(side, delta)
+	}
+}
+
+func (t *tracker) stage() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cur.Stage
+}
+
+func (t *tracker) start() {
+	t.done = make(chan struct{})
+	t.finished.Add(1)
+	go t.loop()
+}
+
+// stop ends the loop after one last flush, so that no progress write can
+// land after the run's final record.
+func (t *tracker) stop() {
+	close(t.done)
+	t.finished.Wait()
+}
+
+func (t *tracker) loop() {
+	defer t.finished.Done()
+	p := t.pool
+	tick := time.NewTicker(p.cfg.ProgressInterval)
+	defer tick.Stop()
+	var written uint64
+	lastCheck := time.Now()
+	for {
+		stopping := false
+		select {
+		case <-t.done:
+			stopping = true
+		case <-tick.C:
+		}
+		t.mu.Lock()
+		cur, seq := t.cur, t.seq
+		t.mu.Unlock()
+		if seq != written {
+			written = seq
+			ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
+			err := p.store.UpdateRunProgress(ctx, t.rec.ID, cur.Stage, cur.Fraction, cur.Rows[0], cur.Rows[1])
+			cancel()
+			if err != nil {
+				p.log.Warn("record run progress", "run", t.rec.ID, "err", err)
+			}
+			p.hub.notify(t.rec.ID)
+			t.sender.progress(cur, t.rec.Recipe)
+		}
+		if stopping {
+			return
+		}
+		if time.Since(lastCheck) >= p.cfg.CancelCheckInterval {
+			lastCheck = time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
+			r, err := p.store.GetRun(ctx, t.rec.ID)
+			cancel()
+			if err == nil && r.CancelRequested {
+				t.cancel(ErrCancelled)
+			}
+		}
+	}
+}

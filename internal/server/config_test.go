@@ -1,0 +1,64 @@
+package server
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+func TestConfigFromEnv(t *testing.T) {
+	env := map[string]string{
+		EnvAddr: "0.0.0.0:9000", EnvDataDir: "/srv/kalla", EnvDatabaseURL: "postgres://k:pw@db/kalla",
+		EnvAPIToken: "tok", EnvMaxConcurrentRuns: "4", EnvFileRoots: "/a:/b", EnvShutdownTimeout: "1m",
+		EnvUploadBucket: "bkt", EnvMemoryLimit: "4GB",
+	}
+	c := DefaultConfig()
+	if err := c.FromEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "0.0.0.0:9000" || c.DataDir != "/srv/kalla" || c.DatabaseURL != env[EnvDatabaseURL] || c.APIToken != "tok" ||
+		c.MaxConcurrentRuns != 4 || strings.Join(c.FileRoots, ",") != "/a,/b" || c.ShutdownTimeout != time.Minute ||
+		c.UploadBucket != "bkt" || c.UploadPrefix != DefaultUploadPrefix || c.Engine.MemoryLimit != "4GB" {
+		t.Errorf("config: %+v", c)
+	}
+	for _, bad := range []map[string]string{{EnvMaxConcurrentRuns: "two"}, {EnvShutdownTimeout: "soon"}} {
+		c := DefaultConfig()
+		if err := c.FromEnv(func(k string) string { return bad[k] }); kalla.ErrorCode(err) != kalla.EINVALID {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []struct {
+		addr, token string
+		ok          bool
+	}{
+		{"127.0.0.1:8080", "", true},
+		{"localhost:8080", "", true},
+		{"[::1]:8080", "", true},
+		{"127.0.0.2:0", "", true},
+		{":8080", "", false},
+		{"0.0.0.0:8080", "", false},
+		{"[::]:8080", "", false},
+		{"10.1.2.3:8080", "", false},
+		{"kalla.internal:8080", "", false},
+		{"0.0.0.0:8080", "tok", true},
+		{"0.0.0.0:8080", "   ", false},
+		{"no-port", "", false},
+	} {
+		cfg := DefaultConfig()
+		cfg.Addr, cfg.APIToken = c.addr, c.token
+		err := cfg.Validate()
+		if (err == nil) != c.ok {
+			t.Errorf("%q token %q: %v", c.addr, c.token, err)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.MaxConcurrentRuns = 0
+	if cfg.Validate() == nil {
+		t.Errorf("zero workers accepted")
+	}
+}

@@ -1,0 +1,273 @@
+// Package server builds `kalla serve`'s object graph in one place, in the
+// manner of WTF Dial's cmd/wtfd: Main opens the metadata store, fails runs a
+// previous process left running, starts the connector layer, the run pool
+// and the HTTP API, and Close takes them down in the reverse order. The
+// command line only reads the Config and waits for a signal; tests start a
+// Main on 127.0.0.1:0 with a temporary data folder.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kalla-recon/kalla/internal/api"
+	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/objstore"
+	"github.com/kalla-recon/kalla/internal/runner"
+	"github.com/kalla-recon/kalla/internal/sources"
+	"github.com/kalla-recon/kalla/internal/store"
+)
+
+// The concrete types must satisfy the interfaces their consumers declare.
+var (
+	_ api.Store     = (*store.Store)(nil)
+	_ runner.Store  = (*store.Store)(nil)
+	_ api.Sources   = (*sources.Manager)(nil)
+	_ runner.Opener = (*sources.Manager)(nil)
+	_ api.Runs      = (*runner.Pool)(nil)
+	_ api.Uploader  = (*objstore.Store)(nil)
+)
+
+// InterruptedReason is the error recorded on runs that were running when a
+// previous server process stopped without finishing them.
+const InterruptedReason = "interrupted: the server stopped while the run was in progress"
+
+// httpShutdownTimeout bounds the wait for in-flight requests at shutdown;
+// event streams are ended at once, so only ordinary requests remain.
+const httpShutdownTimeout = 10 * time.Second
+
+// Main is a running server.
+type Main struct {
+	cfg Config
+	log *slog.Logger
+
+	// The parts, exposed for tests.
+	Store   *store.Store
+	Sources *sources.Manager
+	Pool    *runner.Pool
+	API     *api.Handler
+
+	dataDir  string
+	srv      *http.Server
+	ln       net.Listener
+	serveErr chan error
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewMain returns a server for cfg; Run starts it. Zero fields of cfg take
+// DefaultConfig's values.
+func NewMain(cfg Config) *Main {
+	def := DefaultConfig()
+	if cfg.Addr == "" {
+		cfg.Addr = def.Addr
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = def.DataDir
+	}
+	if cfg.MaxConcurrentRuns == 0 {
+		cfg.MaxConcurrentRuns = def.MaxConcurrentRuns
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = def.ShutdownTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Main{cfg: cfg, log: log, serveErr: make(chan error, 1)}
+}
+
+// Run starts the server and returns once it is listening: the HTTP server
+// and the run pool work in the background until Close. On error everything
+// Run started is released. Errors: EINVALID for a bad configuration,
+// EUNAVAILABLE when the metadata store cannot be opened, and listen errors.
+func (m *Main) Run(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	cfg := m.cfg
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if m.dataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	for _, d := range []string{m.dataDir, filepath.Join(m.dataDir, "runs"), filepath.Join(m.dataDir, "uploads")} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return kalla.WrapError(kalla.EINVALID, err, "cannot create the data folder %s", d)
+		}
+	}
+	// Spill files of runs a dead process left behind.
+	os.RemoveAll(filepath.Join(m.dataDir, "tmp"))
+
+	dbURL := cfg.DatabaseURL
+	if dbURL == "" {
+		dbURL = filepath.Join(m.dataDir, "kalla.db")
+	}
+	if m.Store, err = store.Open(ctx, dbURL); err != nil {
+		return fmt.Errorf("open metadata store: %w", err)
+	}
+	if err := m.failInterrupted(ctx); err != nil {
+		return err
+	}
+
+	srcCfg := cfg.Sources
+	if srcCfg.Logger == nil {
+		srcCfg.Logger = m.log
+	}
+	m.Sources = sources.New(srcCfg)
+	roots, err := api.NewRoots(append([]string{m.dataDir}, cfg.FileRoots...)...)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newStoreCollector(m.Store, m.log),
+		newPoolCollector(m.Sources, cfg.Sources.Pools.MaxConns),
+	)
+	engineOpts := cfg.Engine
+	if engineOpts.Logger == nil {
+		engineOpts.Logger = m.log
+	}
+	m.Pool = runner.New(m.Store, m.Sources, runner.Config{
+		Workers:          cfg.MaxConcurrentRuns,
+		DataDir:          m.dataDir,
+		PollInterval:     cfg.PollInterval,
+		ProgressInterval: cfg.ProgressInterval,
+		Engine:           engineOpts,
+		CheckSource:      roots.CheckSpec,
+		Logger:           m.log,
+		Metrics:          runner.NewMetrics(reg),
+	})
+	m.Pool.Start()
+
+	apiCfg := api.Config{
+		DataDir:        m.dataDir,
+		Roots:          roots,
+		Token:          cfg.APIToken,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		MaxUploadBytes: cfg.MaxUploadBytes,
+		Engine:         engineOpts,
+		Metrics:        promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn)}),
+		SSEPoll:        cfg.SSEPoll,
+		Logger:         m.log,
+	}
+	if cfg.UploadBucket != "" {
+		up, err := objstore.NewStore(cfg.Sources.Remote.S3, cfg.UploadBucket, cfg.UploadPrefix)
+		if err != nil {
+			return err
+		}
+		apiCfg.Uploads, apiCfg.UploadBucket, apiCfg.UploadPrefix = up, cfg.UploadBucket, cfg.UploadPrefix
+	}
+	m.API = api.New(m.Store, m.Sources, m.Pool, apiCfg)
+
+	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	m.srv = &http.Server{
+		Handler:           m.API,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := m.srv.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.serveErr <- err
+		}
+	}()
+	m.log.Info("kalla serving", "url", m.URL(), "data_dir", m.dataDir, "store", m.Store.Backend(),
+		"max_concurrent_runs", cfg.MaxConcurrentRuns, "token", cfg.APIToken != "")
+	return nil
+}
+
+// failInterrupted records runs a previous process left "running" as failed
+// and removes their partial outputs: nothing can finish them, and their
+// files must never be mistaken for results. (This assumes one server per
+// store; see store.MarkInterrupted.)
+func (m *Main) failInterrupted(ctx context.Context) error {
+	left, err := m.Store.ListRuns(ctx, store.RunQuery{Status: kalla.RunRunning})
+	if err != nil {
+		return fmt.Errorf("list interrupted runs: %w", err)
+	}
+	n, err := m.Store.MarkInterrupted(ctx, InterruptedReason)
+	if err != nil {
+		return fmt.Errorf("mark interrupted runs: %w", err)
+	}
+	for _, r := range left {
+		if rec, err := m.Store.GetRun(ctx, r.ID); err == nil && rec.Status == kalla.RunFailed {
+			os.RemoveAll(runner.OutDir(m.dataDir, r.ID))
+		}
+	}
+	if n > 0 {
+		m.log.Warn("runs left running by a previous process marked failed", "runs", n)
+	}
+	return nil
+}
+
+// URL is the server's base URL, such as http://127.0.0.1:41234.
+func (m *Main) URL() string {
+	if m.ln == nil {
+		return ""
+	}
+	return "http://" + m.ln.Addr().String()
+}
+
+// Errors delivers an error if the HTTP server stops on its own.
+func (m *Main) Errors() <-chan error { return m.serveErr }
+
+// Close shuts the server down in order: stop accepting connections and end
+// event streams; let in-flight requests finish (up to 10 s); let running
+// runs finish up to ShutdownTimeout, then cancel them (they record
+// "failed", "interrupted: …"); release the connector layer and the store.
+// It is safe to call more than once.
+func (m *Main) Close() error {
+	m.closeOnce.Do(func() {
+		var errs []error
+		if m.API != nil {
+			m.API.BeginShutdown()
+		}
+		if m.srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+			if err := m.srv.Shutdown(ctx); err != nil {
+				m.srv.Close()
+			}
+			cancel()
+		}
+		if m.Pool != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), m.cfg.ShutdownTimeout)
+			if err := m.Pool.Shutdown(ctx); err != nil {
+				m.log.Warn("runs were cancelled at shutdown", "timeout", m.cfg.ShutdownTimeout)
+			}
+			cancel()
+		}
+		if m.API != nil {
+			errs = append(errs, m.API.Close())
+		}
+		if m.Sources != nil {
+			errs = append(errs, m.Sources.Close())
+		}
+		if m.Store != nil {
+			errs = append(errs, m.Store.Close())
+		}
+		m.closeErr = errors.Join(errs...)
+	})
+	return m.closeErr
+}
