@@ -13,7 +13,7 @@ import (
 	"github.com/kalla-recon/kalla/internal/gen"
 )
 
-func kalla(t *testing.T, args ...string) (code int, stdout, stderr string) {
+func runKalla(t testing.TB, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code = cli.Main(context.Background(), args, strings.NewReader(""), &out, &errb)
@@ -24,7 +24,7 @@ func kalla(t *testing.T, args ...string) (code int, stdout, stderr string) {
 // its counts against what the generator decided while writing the data.
 func TestDemoAgreesWithGroundTruth(t *testing.T) {
 	dir := t.TempDir()
-	code, out, errs := kalla(t, "demo", "--dir", dir, "--invoices", "500", "--json")
+	code, out, errs := runKalla(t, "demo", "--dir", dir, "--invoices", "500", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -58,7 +58,7 @@ func TestDemoAgreesWithGroundTruth(t *testing.T) {
 		}
 	}
 	// Human output names the counts and where the files are.
-	code, out, _ = kalla(t, "demo", "--dir", t.TempDir())
+	code, out, _ = runKalla(t, "demo", "--dir", t.TempDir())
 	if code != 0 || !strings.Contains(out, "matched pairs") || !strings.Contains(out, "unmatched_left.parquet") {
 		t.Errorf("demo output (exit %d):\n%s", code, out)
 	}
@@ -66,7 +66,7 @@ func TestDemoAgreesWithGroundTruth(t *testing.T) {
 
 func TestExitCodes(t *testing.T) {
 	dir := t.TempDir()
-	if code, _, _ := kalla(t, "demo", "--dir", dir); code != 0 {
+	if code, _, _ := runKalla(t, "demo", "--dir", dir); code != 0 {
 		t.Fatalf("demo failed")
 	}
 	recipe := filepath.Join(dir, "recipe.json")
@@ -89,7 +89,7 @@ func TestExitCodes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			code, _, errs := kalla(t, c.args...)
+			code, _, errs := runKalla(t, c.args...)
 			if code != c.code {
 				t.Errorf("exit %d, want %d; stderr: %s", code, c.code, errs)
 			}
@@ -102,7 +102,7 @@ func TestExitCodes(t *testing.T) {
 	bad := filepath.Join(dir, "bad.json")
 	b, _ := os.ReadFile(recipe)
 	os.WriteFile(bad, bytes.Replace(b, []byte(`"invoice_id"`), []byte(`"inv_id"`), 1), 0o644)
-	code, out, _ := kalla(t, "recipe", "check", bad)
+	code, out, _ := runKalla(t, "recipe", "check", bad)
 	if code != 2 || !strings.Contains(out, `no column "inv_id"`) {
 		t.Errorf("check of bad recipe: exit %d\n%s", code, out)
 	}
@@ -110,10 +110,10 @@ func TestExitCodes(t *testing.T) {
 
 func TestPreviewJSON(t *testing.T) {
 	dir := t.TempDir()
-	if code, _, _ := kalla(t, "demo", "--dir", dir); code != 0 {
+	if code, _, _ := runKalla(t, "demo", "--dir", dir); code != 0 {
 		t.Fatal("demo failed")
 	}
-	code, out, errs := kalla(t, "sources", "preview", filepath.Join(dir, "invoices.csv"), "--json", "--limit", "3",
+	code, out, errs := runKalla(t, "sources", "preview", filepath.Join(dir, "invoices.csv"), "--json", "--limit", "3",
 		"--where", `[{"column":"amount","op":"gte","value":1000},{"column":"currency","op":"in","value":["EUR"]}]`)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
