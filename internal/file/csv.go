@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -272,33 +273,54 @@ func (s *Source) loadCSV(ctx context.Context, x execer, table string) ([]kalla.C
 // in exponent notation or too wide for DECIMAL(38).
 func (s *Source) refineNumeric(ctx context.Context, x execer, table string, p *csvPlan) error {
 	var idx []int
-	var sel []string
 	for i, num := range p.numeric {
-		if !num {
-			continue
+		if num {
+			idx = append(idx, i)
 		}
-		c := dialect.DuckDB.QuoteIdent(p.header[i])
-		t := "trim(" + c + ")"
-		idx = append(idx, i)
-		sel = append(sel,
-			fmt.Sprintf("coalesce(max(CASE WHEN strpos(%[1]s, '.') > 0 THEN length(%[1]s) - strpos(%[1]s, '.') ELSE 0 END), 0)", t),
-			fmt.Sprintf("coalesce(max(CASE WHEN strpos(%[1]s, '.') > 0 THEN strpos(%[1]s, '.') - 1 ELSE length(%[1]s) END), 0)", t),
-			fmt.Sprintf("coalesce(bool_or(contains(lower(%s), 'e')), false)", t),
-			fmt.Sprintf("coalesce(bool_or(length(%[1]s) > 1 AND starts_with(ltrim(%[1]s, '+-'), '0') AND NOT starts_with(ltrim(%[1]s, '+-'), '0.')), false)", t))
 	}
 	if len(idx) == 0 {
 		return nil
 	}
-	vals := make([]any, len(sel))
-	scale := make([]int64, len(idx))
-	intDigits := make([]int64, len(idx))
-	expo := make([]bool, len(idx))
-	zeros := make([]bool, len(idx))
-	for k := range idx {
-		vals[4*k], vals[4*k+1], vals[4*k+2], vals[4*k+3] = &scale[k], &intDigits[k], &expo[k], &zeros[k]
+	// The measure runs over every value, so it uses the cheapest string
+	// functions that are still exact. Blanks around a value can only make
+	// the scale or digit count larger (a wider type, never a lost digit),
+	// except for spotting leading zeros: if any value is padded, measure
+	// again on trimmed values.
+	measure := func(trimmed bool) ([]int64, []int64, []bool, []bool, []bool, error) {
+		var sel []string
+		for _, i := range idx {
+			c := dialect.DuckDB.QuoteIdent(p.header[i])
+			if trimmed {
+				c = "trim(" + c + ")"
+			}
+			sel = append(sel,
+				fmt.Sprintf("coalesce(max(CASE WHEN strpos(%[1]s, '.') > 0 THEN strlen(%[1]s) - strpos(%[1]s, '.') ELSE 0 END), 0)", c),
+				fmt.Sprintf("coalesce(max(CASE WHEN strpos(%[1]s, '.') > 0 THEN strpos(%[1]s, '.') - 1 ELSE strlen(%[1]s) END), 0)", c),
+				fmt.Sprintf("coalesce(bool_or(contains(%[1]s, 'e') OR contains(%[1]s, 'E')), false)", c),
+				fmt.Sprintf(`coalesce(bool_or(strlen(%[1]s) > 1 AND (starts_with(%[1]s, '0') OR starts_with(%[1]s, '-0') OR starts_with(%[1]s, '+0'))
+					AND NOT (starts_with(%[1]s, '0.') OR starts_with(%[1]s, '-0.') OR starts_with(%[1]s, '+0.'))), false)`, c),
+				fmt.Sprintf("coalesce(bool_or(starts_with(%[1]s, ' ') OR ends_with(%[1]s, ' ') OR contains(%[1]s, chr(9))), false)", c))
+		}
+		n := len(idx)
+		scale, intDigits := make([]int64, n), make([]int64, n)
+		expo, zeros, padded := make([]bool, n), make([]bool, n), make([]bool, n)
+		vals := make([]any, 0, 5*n)
+		for k := range idx {
+			vals = append(vals, &scale[k], &intDigits[k], &expo[k], &zeros[k], &padded[k])
+		}
+		if err := x.QueryRowContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+table).Scan(vals...); err != nil {
+			return nil, nil, nil, nil, nil, fmt.Errorf("measure numeric columns: %w", err)
+		}
+		return scale, intDigits, expo, zeros, padded, nil
 	}
-	if err := x.QueryRowContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+table).Scan(vals...); err != nil {
-		return fmt.Errorf("measure numeric columns: %w", err)
+	scale, intDigits, expo, zeros, padded, err := measure(false)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(padded, true) {
+		if scale, intDigits, expo, zeros, _, err = measure(true); err != nil {
+			return err
+		}
 	}
 	for k, i := range idx {
 		if zeros[k] {
@@ -316,7 +338,8 @@ func (s *Source) refineNumeric(ctx context.Context, x execer, table string, p *c
 		default:
 			typ = fmt.Sprintf("DECIMAL(38,%d)", scale[k])
 		}
-		q := fmt.Sprintf("ALTER TABLE %s ALTER %s TYPE %s USING CAST(trim(%s) AS %s)", table, dialect.DuckDB.QuoteIdent(p.header[i]), typ, dialect.DuckDB.QuoteIdent(p.header[i]), typ)
+		// CAST accepts blanks around a number itself.
+		q := fmt.Sprintf("ALTER TABLE %s ALTER %s TYPE %s", table, dialect.DuckDB.QuoteIdent(p.header[i]), typ)
 		if _, err := x.ExecContext(ctx, q); err != nil {
 			return kalla.WrapError(kalla.EINVALID, cleanDuckErr(err), "source %s: column %q looked numeric but a value is not a number (override its type with the recipe's schema)", s.name(), p.header[i])
 		}
