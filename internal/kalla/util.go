@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/url"
 	"regexp"
+	"strings"
 )
 
 func asErr[T any](err error, target *T) bool { return errors.As(err, target) }
@@ -45,3 +46,31 @@ func RedactURI(uri string) string {
 	})
 	return secretParam.ReplaceAllString(out, "${1}xxxxx")
 }
+
+// RedactError returns err with every one of secrets replaced by "xxxxx" in
+// its text, keeping err in the chain for errors.Is and errors.As. Connectors
+// wrap driver errors with it before anything shows them: a driver may echo
+// its DSN, password included.
+func RedactError(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	return &redactedError{err: err, secrets: secrets}
+}
+
+type redactedError struct {
+	err     error
+	secrets []string
+}
+
+func (r *redactedError) Error() string {
+	msg := r.err.Error()
+	for _, s := range r.secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "xxxxx")
+		}
+	}
+	return msg
+}
+
+func (r *redactedError) Unwrap() error { return r.err }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"strings"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -25,7 +24,7 @@ func (s *Source) fail(ctx context.Context, err error, what string) error {
 	if errors.As(err, &ke) {
 		return err
 	}
-	cause := redact(err, s.secrets)
+	cause := kalla.RedactError(err, s.secrets...)
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		switch me.Number {
@@ -75,29 +74,3 @@ func reason(err error) string {
 	}
 	return "connection failed"
 }
-
-// redact returns err with every secret removed from its text, keeping it
-// in the chain for errors.Is and errors.As.
-func redact(err error, secrets []string) error {
-	if err == nil {
-		return nil
-	}
-	return &redactedError{err: err, secrets: secrets}
-}
-
-type redactedError struct {
-	err     error
-	secrets []string
-}
-
-func (r *redactedError) Error() string {
-	msg := r.err.Error()
-	for _, s := range r.secrets {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, "xxxxx")
-		}
-	}
-	return msg
-}
-
-func (r *redactedError) Unwrap() error { return r.err }

@@ -86,7 +86,7 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 		if errors.Is(err, dbpool.ErrClosed) {
 			return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s", s.name)
 		}
-		return nil, kalla.WrapError(kalla.EINVALID, redact(err, s.secrets), "source %s: invalid connection settings", s.name)
+		return nil, kalla.WrapError(kalla.EINVALID, kalla.RedactError(err, s.secrets...), "source %s: invalid connection settings", s.name)
 	}
 	if err := s.describe(ctx, schema, table); err != nil {
 		s.lease.Release()
