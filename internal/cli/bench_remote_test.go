@@ -134,4 +134,3 @@ func BenchmarkRunPostgresS3(b *testing.B) {
 	}
 	fmt.Println()
 }
-
