@@ -3,7 +3,7 @@
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/kalla-recon/kalla/internal/version.Version=$(VERSION)
 
-.PHONY: build test lint bench services-start services-stop
+.PHONY: build test lint bench services-start services-stop screenshots
 
 ## build: compile bin/kalla, stamped with VERSION (git describe, else "dev")
 build:
@@ -32,3 +32,7 @@ services-start:
 ## services-stop: stop the services that services-start started
 services-stop:
 	bash scripts/services.sh stop
+
+## screenshots: save one PNG per page of the web UI into ./screenshots (needs chromium)
+screenshots:
+	KALLA_SCREENSHOT_DIR=$(CURDIR)/screenshots go test -count=1 -run '^TestScreenshots$$' -v ./internal/ui

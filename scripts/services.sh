@@ -17,7 +17,8 @@
 #
 # Knobs (environment): KALLA_SERVICES_DIR, KALLA_S3_PORT (7070), KALLA_MYSQL_PORT (3306),
 # KALLA_TEST_PASSWORD, KALLA_S3_ACCESS_KEY, KALLA_S3_SECRET_KEY.
-# Needs root (or sudo) the first time, to apt-get install postgresql and mariadb-server.
+# Needs root (or sudo) the first time, to apt-get install postgresql, mariadb-server and
+# chromium (the browser the web UI's tests drive).
 set -euo pipefail
 
 STATE_DIR=${KALLA_SERVICES_DIR:-/tmp/kalla-services}
@@ -143,6 +144,10 @@ install_packages() {
 	if [[ -z $(mariadbd_bin) ]] || ! command -v mariadb-install-db >/dev/null 2>&1 ||
 		! command -v mariadb >/dev/null 2>&1; then
 		pkgs+=(mariadb-server mariadb-client)
+	fi
+	# Headless Chromium for the web UI's browser tests (internal/ui).
+	if [[ ! -x /usr/bin/chromium ]]; then
+		pkgs+=(chromium)
 	fi
 	((${#pkgs[@]})) || return 0
 	command -v apt-get >/dev/null 2>&1 || die "missing ${pkgs[*]} and no apt-get to install them"

@@ -92,6 +92,11 @@ type Config struct {
 	// Token, when set, must be sent as "Authorization: Bearer <token>" on
 	// every /api/ route.
 	Token string
+	// Authorize, when set, may admit a request that carries no bearer
+	// token: the web UI's session cookie (ui.Handler.Authorized), since a
+	// browser's EventSource and download links cannot send headers and the
+	// token must never be written into a page.
+	Authorize func(r *http.Request) bool
 	// MaxBodyBytes caps JSON request bodies; MaxUploadBytes caps uploads.
 	MaxBodyBytes   int64
 	MaxUploadBytes int64

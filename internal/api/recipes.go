@@ -27,7 +27,8 @@ func redactStored(r *kalla.StoredRecipe) *kalla.StoredRecipe {
 }
 
 // parseRecipeBody reads a recipe in the original JSON format (or YAML) from
-// the request body and validates its fields and file-source paths.
+// the request body, restores source URIs sent back masked (restoreSecrets)
+// and validates its fields and file-source paths.
 // Errors: EINVALID listing every problem.
 func (h *Handler) parseRecipeBody(r *http.Request) (*kalla.Recipe, error) {
 	body, err := readBody(r)
@@ -36,6 +37,9 @@ func (h *Handler) parseRecipeBody(r *http.Request) (*kalla.Recipe, error) {
 	}
 	rec, err := kalla.ParseRecipe(body)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.restoreSecrets(r.Context(), rec); err != nil {
 		return nil, err
 	}
 	if err := h.checkRecipeSources(rec); err != nil {
@@ -171,6 +175,12 @@ func (h *Handler) validateRecipe(w http.ResponseWriter, r *http.Request) (any, e
 		return nil, err
 	}
 	ctx := r.Context()
+	if err := h.restoreSecrets(ctx, rec); err != nil {
+		if kalla.ErrorCode(err) == kalla.EINVALID {
+			return validateResponse{OK: false, Check: &engine.Check{Problems: []string{kalla.ErrorMessage(err)}}}, nil
+		}
+		return nil, err
+	}
 	var srcs [2]connector.Source
 	var errs [2]error
 	for i, spec := range []kalla.SourceSpec{rec.Sources.Left, rec.Sources.Right} {
@@ -179,6 +189,8 @@ func (h *Handler) validateRecipe(w http.ResponseWriter, r *http.Request) (any, e
 		}
 		srcs[i], errs[i] = h.sources.Open(ctx, spec, "")
 		if errs[i] != nil {
+			// A failed Open may return a typed nil; the check must see none.
+			srcs[i] = nil
 			errs[i] = scrub(errs[i], spec.URI)
 		} else {
 			defer srcs[i].Close()

@@ -23,6 +23,7 @@ import (
 const (
 	defaultResultRows = 100
 	maxResultRows     = 1000
+	maxSearchBytes    = 200
 )
 
 // resultsMemory caps the DuckDB that reads run outputs: paging reads a few
@@ -41,11 +42,16 @@ type resultsPage struct {
 	TotalRows int64          `json:"total_rows"`
 	Offset    int            `json:"offset"`
 	Limit     int            `json:"limit"`
+	// Query is the search text the rows were narrowed by, if any;
+	// TotalRows then counts the rows that contain it.
+	Query string `json:"q,omitempty"`
 }
 
 // runResults pages through one output table of a completed run, read from
-// its Parquet file by DuckDB, in the order the run wrote it. Errors: 400
-// bad table or paging, 404 unknown run, 409 run not completed.
+// its Parquet file by DuckDB, in the order the run wrote it. With q, only
+// rows where some column's text contains q (ignoring case) are paged, so a
+// user can find one record among many. Errors: 400 bad table or paging,
+// 404 unknown run, 409 run not completed.
 func (h *Handler) runResults(w http.ResponseWriter, r *http.Request) (any, error) {
 	id, table := r.PathValue("id"), r.PathValue("table")
 	switch table {
@@ -62,6 +68,10 @@ func (h *Handler) runResults(w http.ResponseWriter, r *http.Request) (any, error
 		return nil, err
 	}
 	limit = min(max(limit, 1), maxResultRows)
+	q := r.URL.Query().Get("q")
+	if len(q) > maxSearchBytes {
+		return nil, kalla.Errorf(kalla.EINVALID, "query parameter q is longer than %d bytes", maxSearchBytes)
+	}
 	rec, err := h.lookupRun(r, id)
 	if err != nil {
 		return nil, err
@@ -80,7 +90,7 @@ func (h *Handler) runResults(w http.ResponseWriter, r *http.Request) (any, error
 	if err != nil {
 		return nil, err
 	}
-	page, err := readPage(r.Context(), db, path, offset, limit)
+	page, err := readPage(r.Context(), db, path, offset, limit, q)
 	if err != nil {
 		return nil, err
 	}
@@ -111,10 +121,11 @@ func (h *Handler) results() (*sql.DB, error) {
 	return db, nil
 }
 
-// readPage reads rows [offset, offset+limit) of a Parquet file as text.
-func readPage(ctx context.Context, db *sql.DB, path string, offset, limit int) (*resultsPage, error) {
+// readPage reads rows [offset, offset+limit) of a Parquet file as text,
+// of the rows containing q when q is not empty.
+func readPage(ctx context.Context, db *sql.DB, path string, offset, limit int, q string) (*resultsPage, error) {
 	src := "read_parquet('" + strings.ReplaceAll(path, "'", "''") + "')"
-	page := &resultsPage{Offset: offset, Limit: limit}
+	page := &resultsPage{Offset: offset, Limit: limit, Query: q}
 	rows, err := db.QueryContext(ctx, `SELECT column_name, column_type, "null" FROM (DESCRIBE SELECT * FROM `+src+`)`)
 	if err != nil {
 		return nil, fmt.Errorf("describe results: %w", err)
@@ -133,19 +144,29 @@ func readPage(ctx context.Context, db *sql.DB, path string, offset, limit int) (
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("describe results: %w", err)
 	}
-	// The row count is in the Parquet footer: no scan.
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+src).Scan(&page.TotalRows); err != nil {
-		return nil, fmt.Errorf("count results: %w", err)
-	}
 	sel := make([]string, len(page.Columns))
 	for i, c := range page.Columns {
 		sel[i] = "CAST(" + dialect.DuckDB.QuoteIdent(c.Name) + " AS VARCHAR)"
+	}
+	// Without q the row count is in the Parquet footer: no scan. The
+	// search is a bound parameter, matched as plain text (no wildcards).
+	where, args := "", []any{}
+	if q != "" && len(sel) > 0 {
+		conds := make([]string, len(sel))
+		for i, s := range sel {
+			conds[i] = "contains(lower(coalesce(" + s + ", '')), ?)"
+			args = append(args, strings.ToLower(q))
+		}
+		where = " WHERE " + strings.Join(conds, " OR ")
+	}
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+src+where, args...).Scan(&page.TotalRows); err != nil {
+		return nil, fmt.Errorf("count results: %w", err)
 	}
 	if len(sel) == 0 {
 		page.Rows = [][]*string{}
 		return page, nil
 	}
-	data, err := db.QueryContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+src+" LIMIT ? OFFSET ?", limit, offset)
+	data, err := db.QueryContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+src+where+" LIMIT ? OFFSET ?", append(args, limit, offset)...)
 	if err != nil {
 		return nil, fmt.Errorf("read results: %w", err)
 	}

@@ -39,6 +39,7 @@ func (h *Handler) routeTable() []route {
 		{Method: "GET", Path: "/api/recipes", Handle: h.listRecipes},
 		{Method: "POST", Path: "/api/recipes", Handle: h.createRecipe},
 		{Method: "POST", Path: "/api/recipes/validate", Handle: h.validateRecipe},
+		{Method: "POST", Path: "/api/recipes/preview", Handle: h.previewRecipe},
 		{Method: "GET", Path: "/api/recipes/{id}", Handle: h.getRecipe},
 		{Method: "PUT", Path: "/api/recipes/{id}", Handle: h.putRecipe},
 		{Method: "DELETE", Path: "/api/recipes/{id}", Handle: h.deleteRecipe},
@@ -81,12 +82,16 @@ func (h *Handler) serve(rt route) http.Handler {
 	})
 }
 
-// authorized checks the bearer token in constant time.
+// authorized checks the bearer token in constant time; a request without
+// one may be admitted by Config.Authorize.
 func (h *Handler) authorized(r *http.Request) bool {
 	if h.cfg.Token == "" {
 		return true
 	}
 	auth := r.Header.Get("Authorization")
+	if auth == "" && h.cfg.Authorize != nil {
+		return h.cfg.Authorize(r)
+	}
 	const prefix = "Bearer "
 	if len(auth) <= len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
 		return false

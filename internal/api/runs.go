@@ -139,6 +139,9 @@ func (h *Handler) createRun(w http.ResponseWriter, r *http.Request) (any, error)
 		if err != nil {
 			return nil, err
 		}
+		if err := h.restoreSecrets(r.Context(), rec); err != nil {
+			return nil, err
+		}
 		if err := h.checkRecipeSources(rec); err != nil {
 			return nil, err
 		}

@@ -64,6 +64,7 @@ func (e *env) runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.recipe, "recipe", "", "recipe file (JSON or YAML)")
 	cmd.Flags().StringVar(&f.out, "out", "", "folder for the outputs")
 	addEngineFlags(cmd, f)
+	e.addDryRun(cmd, f)
 	return cmd
 }
 
@@ -158,6 +159,7 @@ func (e *env) run(ctx context.Context, rec *kalla.Recipe, base string, f *runFla
 		return enc.Encode(sum)
 	}
 	printSummary(e.stdout, sum, f.out)
+	printRulesReport(e.stdout, sum)
 	return nil
 }
 

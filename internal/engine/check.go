@@ -79,15 +79,27 @@ func (e *Engine) CheckRecipe(ctx context.Context, rec *kalla.Recipe, left, right
 		}
 	}
 	if !ready {
-		c.Problems = append(c.Problems, "match_sql: not checked until the problems above are fixed")
+		what := "match_sql"
+		if len(rec.Rules) > 0 {
+			what = "rules"
+		}
+		c.Problems = append(c.Problems, what+": not checked until the problems above are fixed")
 		return c, nil
 	}
-	m, err := e.match(ctx, rec.MatchSQL, sides[0], sides[1])
+	var m *matchResult
+	var err error
+	if len(rec.Rules) > 0 {
+		// The rules run on the empty staged tables: every statement binds
+		// against the real schemas, and no data is read.
+		m, err = e.matchRules(ctx, rec, sides[0], sides[1])
+	} else {
+		m, err = e.match(ctx, rec.MatchSQL, sides[0], sides[1])
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		c.Problems = append(c.Problems, kalla.ErrorMessage(err))
+		c.Problems = append(c.Problems, splitProblems(kalla.ErrorMessage(err))...)
 		return c, nil
 	}
 	out, err := e.describe(ctx, m.table)
@@ -103,4 +115,14 @@ func (e *Engine) CheckRecipe(ctx context.Context, rec *kalla.Recipe, left, right
 		c.Problems = append(c.Problems, kalla.ErrorMessage(err))
 	}
 	return c, nil
+}
+
+// splitProblems turns a message listing several problems ("invalid
+// rules:\n  - a\n  - b") into one problem each, so a check lists them flat.
+func splitProblems(msg string) []string {
+	_, rest, ok := strings.Cut(msg, ":\n  - ")
+	if !ok {
+		return []string{msg}
+	}
+	return strings.Split(rest, "\n  - ")
 }

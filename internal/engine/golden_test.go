@@ -21,6 +21,14 @@ package engine_test
 //	expected/unmatched_right.csv
 //	expected/matched_columns.txt  optional: the full header of matched.csv, one per line
 //
+// A scenario whose recipe has rules (the rules_* folders) differs in three
+// ways: its expected/matched.csv may add any of _rule, _score, _status after
+// _right_row (compared by name); its unmatched rows end with _reason and
+// _closest_candidate, compared like every other field; and its run also
+// writes breaks.csv/.parquet, compared with expected/breaks.csv when that
+// file exists. Large rules scenarios carry the generator and the plain SQL
+// that computed their expectations (generate.py, expected.sql).
+//
 // An error folder holds recipe.json, its inputs and expected_error.txt: lines
 // starting with # are comments, "exit N" gives the exit code, and every other
 // non-empty line is a substring the message on stderr must contain.
@@ -99,6 +107,15 @@ const updateHint = "if the engine is right and the expectation wrong, regenerate
 // tables are the outputs of a run, each written in both formats.
 var tables = []string{"matched", "unmatched_left", "unmatched_right"}
 
+// outputTables are the outputs of a scenario's run: a rules recipe also
+// writes breaks.
+func outputTables(rules []string) []string {
+	if rules == nil {
+		return tables
+	}
+	return append(slices.Clone(tables), "breaks")
+}
+
 // expectedSummary is the part of summary.json a scenario pins.
 type expectedSummary struct {
 	LeftCount           int64             `json:"left_count"`
@@ -174,15 +191,16 @@ func TestGoldenScenarios(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir := filepath.Join(scenariosDir, name)
+			rules := scenarioRules(t, dir)
 			r := runKalla(t, filepath.Join(dir, "recipe.json"))
 			if r.code != 0 {
 				t.Fatalf("kalla run exited %d (expected a completed run; -update cannot regenerate from a failed run):\n%s", r.code, r.stderr)
 			}
-			sum, out := readOutputs(t, r)
+			sum, out := readOutputs(t, r, rules)
 			if !*update {
 				// First the comparison that -update can regenerate, so the
 				// hint is given only when it applies.
-				compareExpected(t, dir, sum, out)
+				compareExpected(t, dir, sum, out, rules)
 				if t.Failed() {
 					t.Error(updateHint)
 				}
@@ -190,11 +208,11 @@ func TestGoldenScenarios(t *testing.T) {
 			// Then what holds for every run whatever the expectation;
 			// -update refuses to bless a run that breaks it.
 			checkPrinted(t, r, sum)
-			checkIntegrity(t, r.out, sum, out)
-			checkParquet(t, r.out, out)
-			checkMatchedShape(t, out["matched"])
+			checkIntegrity(t, r.out, sum, out, rules)
+			checkParquet(t, r.out, out, rules)
+			checkMatchedShape(t, out["matched"], rules)
 			if *update && !t.Failed() {
-				writeExpected(t, dir, r.out, sum, out)
+				writeExpected(t, dir, r.out, sum, out, rules)
 			}
 		})
 	}
@@ -237,10 +255,11 @@ func TestGoldenErrors(t *testing.T) {
 // TestGoldenDeterministic runs scenarios twice and requires byte-identical
 // outputs, so that the checksums in summary.json can serve as evidence.
 func TestGoldenDeterministic(t *testing.T) {
-	for _, name := range []string{"split_sum", "unicode_quoted", "parquet_left"} {
+	for _, name := range []string{"split_sum", "unicode_quoted", "parquet_left", "rules_ties", "rules_duplicates", "rules_best_choice"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			recipe := filepath.Join(scenariosDir, name, "recipe.json")
+			rules := scenarioRules(t, filepath.Join(scenariosDir, name))
 			var digests [2]map[string]string
 			var listed [2][]kalla.OutputFile
 			for i := range digests {
@@ -252,7 +271,7 @@ func TestGoldenDeterministic(t *testing.T) {
 				readJSON(t, filepath.Join(r.out, "summary.json"), &sum)
 				listed[i] = sum.Outputs
 				digests[i] = map[string]string{}
-				for _, tb := range tables {
+				for _, tb := range outputTables(rules) {
 					for _, f := range []string{"csv", "parquet"} {
 						name := tb + "." + f
 						digests[i][name] = fileSHA256(t, filepath.Join(r.out, name))
@@ -272,12 +291,12 @@ func TestGoldenDeterministic(t *testing.T) {
 }
 
 // readOutputs reads summary.json and the CSV outputs of a run.
-func readOutputs(t *testing.T, r run) (*kalla.Summary, map[string]csvTable) {
+func readOutputs(t *testing.T, r run, rules []string) (*kalla.Summary, map[string]csvTable) {
 	t.Helper()
 	var sum kalla.Summary
 	readJSON(t, filepath.Join(r.out, "summary.json"), &sum)
 	out := map[string]csvTable{}
-	for _, tb := range tables {
+	for _, tb := range outputTables(rules) {
 		out[tb] = readCSV(t, filepath.Join(r.out, tb+".csv"))
 	}
 	return &sum, out
@@ -300,10 +319,10 @@ func checkPrinted(t *testing.T, r run, sum *kalla.Summary) {
 // checkIntegrity checks the output folder against summary.json: exactly the
 // expected files, no .partial left, and each output's size, rows and SHA-256
 // as listed.
-func checkIntegrity(t *testing.T, outDir string, sum *kalla.Summary, out map[string]csvTable) {
+func checkIntegrity(t *testing.T, outDir string, sum *kalla.Summary, out map[string]csvTable, rules []string) {
 	t.Helper()
 	var outputs []string
-	for _, tb := range tables {
+	for _, tb := range outputTables(rules) {
 		outputs = append(outputs, tb+".csv", tb+".parquet")
 	}
 	slices.Sort(outputs)
@@ -361,14 +380,14 @@ func checkIntegrity(t *testing.T, outDir string, sum *kalla.Summary, out map[str
 
 // checkParquet reads each Parquet output back with DuckDB and requires the
 // same columns and rows (cast to text, NULL as "") as its CSV twin.
-func checkParquet(t *testing.T, outDir string, out map[string]csvTable) {
+func checkParquet(t *testing.T, outDir string, out map[string]csvTable, rules []string) {
 	t.Helper()
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, tb := range tables {
+	for _, tb := range outputTables(rules) {
 		path := filepath.Join(outDir, tb+".parquet")
 		src := "read_parquet(" + sqlString(path) + ")"
 		rows, err := db.QueryContext(t.Context(), "SELECT column_name FROM (DESCRIBE SELECT * FROM "+src+")")
@@ -428,30 +447,68 @@ func checkParquet(t *testing.T, outDir string, out map[string]csvTable) {
 	}
 }
 
-// checkMatchedShape checks what every matched.csv must satisfy whatever the
-// scenario: _left_row, _right_row, _rule and _score close the header, every
-// _rule is match_sql, every _score is 1, and pairs are ordered by left row,
-// then right row.
-func checkMatchedShape(t *testing.T, m csvTable) {
+// scenarioRules returns the names of the scenario recipe's rules, or nil
+// for a match_sql recipe.
+func scenarioRules(t *testing.T, dir string) []string {
 	t.Helper()
-	tail := []string{"_left_row", "_right_row", "_rule", "_score"}
+	data, err := os.ReadFile(filepath.Join(dir, "recipe.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := kalla.ParseRecipe(data)
+	if err != nil {
+		t.Fatalf("recipe: %v", err)
+	}
+	var names []string
+	for _, r := range rec.Rules {
+		names = append(names, r.Name)
+	}
+	return names
+}
+
+// extraColumns are the columns after _left_row, _right_row in matched.csv:
+// _rule and _score, and for a rules recipe _status.
+func extraColumns(rules []string) []string {
+	if rules == nil {
+		return []string{"_rule", "_score"}
+	}
+	return []string{"_rule", "_score", "_status"}
+}
+
+// checkMatchedShape checks what every matched.csv must satisfy whatever the
+// scenario: _left_row, _right_row, _rule and _score (and for rules _status)
+// close the header, and pairs are ordered by left row, then right row. With
+// match_sql every _rule is match_sql and every _score is 1; with rules every
+// _rule names a rule of the recipe, every _score is in [0, 1] and every
+// _status is confirmed or suggested.
+func checkMatchedShape(t *testing.T, m csvTable, rules []string) {
+	t.Helper()
+	tail := append([]string{"_left_row", "_right_row"}, extraColumns(rules)...)
 	if len(m.header) < len(tail) || !slices.Equal(m.header[len(m.header)-len(tail):], tail) {
 		t.Errorf("matched.csv header %v does not end with %v", m.header, tail)
 		return
 	}
-	n := len(m.header)
+	off := len(m.header) - len(tail)
 	var prev [2]int
 	for i, row := range m.rows {
-		if row[n-2] != "match_sql" {
-			t.Errorf("matched row %d: _rule %q, want match_sql", i+1, row[n-2])
+		rule, score := row[off+2], row[off+3]
+		s, err := strconv.ParseFloat(score, 64)
+		switch {
+		case rules == nil && rule != "match_sql":
+			t.Errorf("matched row %d: _rule %q, want match_sql", i+1, rule)
+		case rules == nil && (err != nil || s != 1):
+			t.Errorf("matched row %d: _score %q, want 1", i+1, score)
+		case rules != nil && !slices.Contains(rules, rule):
+			t.Errorf("matched row %d: _rule %q is not one of the recipe's rules %v", i+1, rule, rules)
+		case rules != nil && (err != nil || s < 0 || s > 1):
+			t.Errorf("matched row %d: _score %q is not in [0, 1]", i+1, score)
+		case rules != nil && row[off+4] != "confirmed" && row[off+4] != "suggested":
+			t.Errorf("matched row %d: _status %q, want confirmed or suggested", i+1, row[off+4])
 		}
-		if s, err := strconv.ParseFloat(row[n-1], 64); err != nil || s != 1 {
-			t.Errorf("matched row %d: _score %q, want 1", i+1, row[n-1])
-		}
-		l, errL := strconv.Atoi(row[n-4])
-		r, errR := strconv.Atoi(row[n-3])
+		l, errL := strconv.Atoi(row[off])
+		r, errR := strconv.Atoi(row[off+1])
 		if errL != nil || errR != nil || l < 1 || r < 1 {
-			t.Errorf("matched row %d: _left_row %q, _right_row %q are not row numbers", i+1, row[n-4], row[n-3])
+			t.Errorf("matched row %d: _left_row %q, _right_row %q are not row numbers", i+1, row[off], row[off+1])
 			continue
 		}
 		if cur := [2]int{l, r}; i > 0 && (cur[0] < prev[0] || cur[0] == prev[0] && cur[1] < prev[1]) {
@@ -462,7 +519,7 @@ func checkMatchedShape(t *testing.T, m csvTable) {
 }
 
 // compareExpected compares a run's outputs with the scenario's expected/.
-func compareExpected(t *testing.T, dir string, sum *kalla.Summary, out map[string]csvTable) {
+func compareExpected(t *testing.T, dir string, sum *kalla.Summary, out map[string]csvTable, rules []string) {
 	t.Helper()
 	exp := filepath.Join(dir, "expected")
 
@@ -477,8 +534,8 @@ func compareExpected(t *testing.T, dir string, sum *kalla.Summary, out map[strin
 	}
 
 	wantM := readCSV(t, filepath.Join(exp, "matched.csv"))
-	checkExpectedMatched(t, wantM, want)
-	if gotM, ok := identityColumns(t, out["matched"], wantM.header); ok {
+	checkExpectedMatched(t, wantM, want, rules)
+	if gotM, ok := identityColumns(t, out["matched"], wantM.header, rules); ok {
 		compareTables(t, "matched.csv (identity columns)", wantM, gotM)
 	}
 	if cols, err := os.ReadFile(filepath.Join(exp, "matched_columns.txt")); err == nil {
@@ -490,6 +547,9 @@ func compareExpected(t *testing.T, dir string, sum *kalla.Summary, out map[strin
 		wantU := readCSV(t, filepath.Join(exp, tb+".csv"))
 		compareTables(t, tb+".csv", wantU, out[tb])
 	}
+	if _, err := os.Stat(filepath.Join(exp, "breaks.csv")); err == nil {
+		compareTables(t, "breaks.csv", readCSV(t, filepath.Join(exp, "breaks.csv")), out["breaks"])
+	}
 	if n := int64(len(readCSV(t, filepath.Join(exp, "unmatched_left.csv")).rows)); n != want.UnmatchedLeftCount {
 		t.Errorf("expected/unmatched_left.csv has %d rows but expected/summary.json says %d: the expectation contradicts itself", n, want.UnmatchedLeftCount)
 	}
@@ -499,14 +559,15 @@ func compareExpected(t *testing.T, dir string, sum *kalla.Summary, out map[strin
 }
 
 // checkExpectedMatched catches mistakes in a hand-written expected
-// matched.csv: its header must end with _left_row, _right_row, its rows must
-// be ordered and as many as matched_count, and its distinct row numbers must
+// matched.csv: its header must end with _left_row, _right_row (for a rules
+// recipe optionally followed by _rule, _score, _status, in that order), its
+// rows must be as many as matched_count, and its distinct row numbers must
 // agree with the matched record counts.
-func checkExpectedMatched(t *testing.T, m csvTable, s expectedSummary) {
+func checkExpectedMatched(t *testing.T, m csvTable, s expectedSummary, rules []string) {
 	t.Helper()
-	n := len(m.header)
-	if n < 4 || m.header[n-2] != "_left_row" || m.header[n-1] != "_right_row" {
-		t.Fatalf("expected/matched.csv header %v must be _left_<pk>..., _right_<pk>..., _left_row, _right_row", m.header)
+	n := slices.Index(m.header, "_right_row") + 1
+	if rest := m.header[n:]; n < 4 || m.header[n-2] != "_left_row" || (rules == nil && len(rest) > 0) || !isSubsequence(rest, extraColumns(rules)) {
+		t.Fatalf("expected/matched.csv header %v must be _left_<pk>..., _right_<pk>..., _left_row, _right_row (then, for rules, any of _rule, _score, _status in that order)", m.header)
 	}
 	left, right := map[string]bool{}, map[string]bool{}
 	for _, row := range m.rows {
@@ -518,21 +579,53 @@ func checkExpectedMatched(t *testing.T, m csvTable, s expectedSummary) {
 	}
 }
 
-// identityColumns projects matched.csv onto the expected identity columns,
-// after checking that they sit just before _rule and _score.
-func identityColumns(t *testing.T, m csvTable, want []string) (csvTable, bool) {
+// identityColumns projects matched.csv onto the expected identity columns
+// (and, for rules, the expected ones of _rule, _score, _status), after
+// checking that the identity columns sit just before _rule and _score.
+func identityColumns(t *testing.T, m csvTable, want []string, rules []string) (csvTable, bool) {
 	t.Helper()
-	tail := append(slices.Clone(want), "_rule", "_score")
+	extra := extraColumns(rules)
+	var ids []string
+	for _, c := range want {
+		if !slices.Contains(extra, c) {
+			ids = append(ids, c)
+		}
+	}
+	tail := append(slices.Clone(ids), extra...)
 	if len(m.header) < len(tail) || !slices.Equal(m.header[len(m.header)-len(tail):], tail) {
 		t.Errorf("matched.csv header %v must end with %v", m.header, tail)
 		return csvTable{}, false
 	}
 	off := len(m.header) - len(tail)
+	idx := make([]int, len(want))
+	for i, c := range want {
+		if j := slices.Index(ids, c); j >= 0 {
+			idx[i] = off + j
+		} else {
+			idx[i] = off + len(ids) + slices.Index(extra, c)
+		}
+	}
 	p := csvTable{header: want}
 	for _, row := range m.rows {
-		p.rows = append(p.rows, row[off:off+len(want)])
+		r := make([]string, len(idx))
+		for i, j := range idx {
+			r[i] = row[j]
+		}
+		p.rows = append(p.rows, r)
 	}
 	return p, true
+}
+
+// isSubsequence reports whether a lists some of b's elements in b's order.
+func isSubsequence(a, b []string) bool {
+	for _, x := range a {
+		i := slices.Index(b, x)
+		if i < 0 {
+			return false
+		}
+		b = b[i+1:]
+	}
+	return true
 }
 
 // compareTables compares two parsed CSV files field by field, in order, and
@@ -606,7 +699,7 @@ func multisetDiff(a, b [][]string) (onlyA, onlyB [][]string) {
 }
 
 // writeExpected rewrites a scenario's expected/ from a run (-update).
-func writeExpected(t *testing.T, dir, outDir string, sum *kalla.Summary, out map[string]csvTable) {
+func writeExpected(t *testing.T, dir, outDir string, sum *kalla.Summary, out map[string]csvTable, rules []string) {
 	t.Helper()
 	exp := filepath.Join(dir, "expected")
 	if err := os.MkdirAll(exp, 0o755); err != nil {
@@ -627,7 +720,18 @@ func writeExpected(t *testing.T, dir, outDir string, sum *kalla.Summary, out map
 		ids = append(ids, "_right_"+k)
 	}
 	ids = append(ids, "_left_row", "_right_row")
-	m, ok := identityColumns(t, out["matched"], ids)
+	if rules != nil {
+		// Keep the rule columns the scenario pins; by default the rule and
+		// the status (a score is worked out by hand only where it matters).
+		extras := []string{"_rule", "_status"}
+		if old, err := os.ReadFile(filepath.Join(exp, "matched.csv")); err == nil {
+			if recs, err := csv.NewReader(bytes.NewReader(old)).Read(); err == nil && slices.Contains(recs, "_right_row") {
+				extras = recs[slices.Index(recs, "_right_row")+1:]
+			}
+		}
+		ids = append(ids, extras...)
+	}
+	m, ok := identityColumns(t, out["matched"], ids, rules)
 	if !ok {
 		t.Fatal("cannot regenerate expected/matched.csv")
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/rules"
 	"github.com/kalla-recon/kalla/internal/version"
 )
 
@@ -70,6 +71,9 @@ type Run struct {
 	RunID   string
 	// Progress, when set, receives events as the run advances.
 	Progress func(Event)
+	// DryRun computes everything (matches, reasons, breaks, the summary)
+	// but writes nothing: OutDir is not touched and Outputs stays empty.
+	DryRun bool
 }
 
 // Output tables.
@@ -77,6 +81,9 @@ const (
 	TableMatched        = "matched"
 	TableUnmatchedLeft  = "unmatched_left"
 	TableUnmatchedRight = "unmatched_right"
+	// TableBreaks lists the differences within matched pairs; rules
+	// recipes only.
+	TableBreaks = "breaks"
 )
 
 // SummaryFile is the name of the summary, written last: its presence marks a
@@ -126,12 +133,14 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 			return nil, kalla.Errorf(kalla.EINVALID, "unknown output format %q (use parquet, csv or parquet,csv)", f)
 		}
 	}
-	if err := os.MkdirAll(r.OutDir, 0o755); err != nil {
-		return nil, kalla.WrapError(kalla.EINVALID, err, "cannot create output folder %s", r.OutDir)
-	}
-	// A summary from an earlier run must not vouch for this run's files.
-	if err := os.Remove(filepath.Join(r.OutDir, SummaryFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove old summary: %w", err)
+	if !r.DryRun {
+		if err := os.MkdirAll(r.OutDir, 0o755); err != nil {
+			return nil, kalla.WrapError(kalla.EINVALID, err, "cannot create output folder %s", r.OutDir)
+		}
+		// A summary from an earlier run must not vouch for this run's files.
+		if err := os.Remove(filepath.Join(r.OutDir, SummaryFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("remove old summary: %w", err)
+		}
 	}
 	emit := func(ev Event) {
 		if r.Progress == nil {
@@ -201,13 +210,18 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 			sum.Warnings = append(sum.Warnings, w...)
 		}
 		var err error
-		m, err = e.match(ctx, rec.MatchSQL, left, right)
+		if len(rec.Rules) > 0 {
+			m, err = e.matchRules(ctx, rec, left, right)
+		} else {
+			m, err = e.match(ctx, rec.MatchSQL, left, right)
+		}
 		return err
 	}); err != nil {
 		return nil, err
 	}
 	emit(Event{Stage: StageMatch, Done: true})
 	sum.MatchedCount = m.pairs
+	sum.Rules = m.report
 	sum.MatchedLeftRecords, sum.MatchedRightRecords = m.leftRecords, m.rightRecords
 	sum.UnmatchedLeftCount = left.count - m.leftRecords
 	sum.UnmatchedRightCount = right.count - m.rightRecords
@@ -226,6 +240,13 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 			Message: fmt.Sprintf("%d rows of the match output lack a left or a right record (an outer join?); they are not counted as matches", m.outerRows)})
 	}
 
+	if r.DryRun {
+		sum.Status = "dry_run"
+		sum.Outputs = []kalla.OutputFile{}
+		sum.FinishedAt = time.Now().UTC()
+		sum.DurationMS = time.Since(start).Milliseconds()
+		return sum, nil
+	}
 	if err := timed(StageWrite, func() error {
 		emit(Event{Stage: StageWrite})
 		outs, err := e.writeOutputs(ctx, r, m, left, right, sum)
@@ -397,6 +418,11 @@ type matchResult struct {
 	repeats                   int64 // output rows that repeated a pair
 	leftRecords, rightRecords int64
 	outerRows                 int64
+	// plan is the compiled rules of a rules recipe, nil for match SQL;
+	// report and breaks are what it found beyond the pairs.
+	plan   *rules.Plan
+	report *kalla.RulesReport
+	breaks int64
 }
 
 // match runs the match SQL with identity columns into a table and counts
@@ -422,14 +448,20 @@ func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side) 
 			m.userCols = append(m.userCols, c.Name)
 		}
 	}
+	return m, e.countMatch(ctx, m)
+}
+
+// countMatch counts the pairs and matched records of a match table, and
+// keeps one row of each pair.
+func (e *Engine) countMatch(ctx context.Context, m *matchResult) error {
 	var rows int64
-	q = fmt.Sprintf(`SELECT count(*) FILTER (WHERE %[1]s IS NOT NULL AND %[2]s IS NOT NULL),
+	q := fmt.Sprintf(`SELECT count(*) FILTER (WHERE %[1]s IS NOT NULL AND %[2]s IS NOT NULL),
 		count(DISTINCT CAST(%[1]s AS HUGEINT) * 18446744073709551616 + %[2]s),
 		count(DISTINCT %[1]s) FILTER (WHERE %[2]s IS NOT NULL),
 		count(DISTINCT %[2]s) FILTER (WHERE %[1]s IS NOT NULL),
 		count(*) FILTER (WHERE %[1]s IS NULL OR %[2]s IS NULL) FROM %[3]s`, leftRid, rightRid, qi(m.table))
 	if err := e.conn.QueryRowContext(ctx, q).Scan(&rows, &m.pairs, &m.leftRecords, &m.rightRecords, &m.outerRows); err != nil {
-		return nil, fmt.Errorf("count matches: %w", err)
+		return fmt.Errorf("count matches: %w", err)
 	}
 	if m.repeats = rows - m.pairs; m.repeats > 0 {
 		// The SQL produced some pairs more than once (a join fanning out
@@ -442,10 +474,10 @@ func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side) 
 		q = fmt.Sprintf("CREATE OR REPLACE TABLE %[1]s AS SELECT DISTINCT ON (%[2]s, %[3]s) * FROM %[1]s ORDER BY %[4]s",
 			qi(m.table), leftRid, rightRid, strings.Join(order, ", "))
 		if _, err := e.exec(ctx, q); err != nil {
-			return nil, fmt.Errorf("remove repeated pairs: %w", err)
+			return fmt.Errorf("remove repeated pairs: %w", err)
 		}
 	}
-	return m, nil
+	return nil
 }
 
 var internalName = regexp.MustCompile(`"?[A-Za-z_]*\.?__kalla_[a-z_0-9]+"?`)
@@ -470,14 +502,18 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 	if err != nil {
 		return nil, err
 	}
-	queries := []struct {
+	type output struct {
 		table string
 		q     string
 		rows  int64
-	}{
+	}
+	queries := []output{
 		{TableMatched, matchedSQL, m.pairs},
 		{TableUnmatchedLeft, unmatchedQuery(left, m, leftRid), left.count - m.leftRecords},
 		{TableUnmatchedRight, unmatchedQuery(right, m, rightRid), right.count - m.rightRecords},
+	}
+	if m.plan != nil {
+		queries = append(queries, output{TableBreaks, m.plan.BreaksQuery(), m.breaks})
 	}
 	var outs []kalla.OutputFile
 	var done [][2]string // partial, final
@@ -551,12 +587,16 @@ func matchedSelect(m *matchResult, left, right *side) (string, error) {
 			return "", err
 		}
 	}
-	for _, x := range [][2]string{
+	tail := [][2]string{
 		{"m." + leftRid + " + 1", "_left_row"},
 		{"m." + rightRid + " + 1", "_right_row"},
 		{"'match_sql'", "_rule"},
 		{"CAST(1.0 AS DOUBLE)", "_score"},
-	} {
+	}
+	if m.plan != nil {
+		tail = append(tail[:2], [][2]string{{"m.__kalla_rule", "_rule"}, {"m.__kalla_score", "_score"}, {"m.__kalla_status", "_status"}}...)
+	}
+	for _, x := range tail {
 		if err := add(x[0], x[1]); err != nil {
 			return "", err
 		}
@@ -568,7 +608,14 @@ func matchedSelect(m *matchResult, left, right *side) (string, error) {
 // unmatchedQuery selects the full original rows of a side's records that no
 // match used, in source order, from the staging table itself (the view may
 // show an empty column as untyped NULL).
+//
+// For a rules recipe each row also carries _reason and _closest_candidate,
+// from the rules' explanation of the side's unmatched records.
 func unmatchedQuery(s *side, m *matchResult, ridOfSide string) string {
+	if m.plan != nil {
+		return fmt.Sprintf(`SELECT %s, x.reason AS _reason, x.closest AS _closest_candidate FROM %s s ANTI JOIN %s m ON s.rowid = m.%s LEFT JOIN %s x ON x.rid = s.rowid ORDER BY s.rowid`,
+			strings.Join(s.out, ", "), qi(s.table), qi(m.table), ridOfSide, qi(rulesReasonTable(s)))
+	}
 	return fmt.Sprintf(`SELECT %s FROM %s s ANTI JOIN (SELECT %s FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL) m ON s.rowid = m.%s ORDER BY s.rowid`,
 		strings.Join(s.out, ", "), qi(s.table), ridOfSide, qi(m.table), leftRid, rightRid, ridOfSide)
 }

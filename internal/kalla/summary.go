@@ -26,6 +26,8 @@ type Summary struct {
 	Stages   []StageTiming  `json:"stages"`
 	Outputs  []OutputFile   `json:"outputs"`
 	Warnings []Warning      `json:"warnings"`
+	// Rules is set for a rules recipe: per-rule counts and the break report.
+	Rules *RulesReport `json:"rules,omitempty"`
 
 	KallaVersion  string    `json:"kalla_version"`
 	EngineVersion string    `json:"engine_version"`

@@ -1,7 +1,8 @@
 // Package server builds `kalla serve`'s object graph in one place, in the
 // manner of WTF Dial's cmd/wtfd: Main opens the metadata store, fails runs a
-// previous process left running, starts the connector layer, the run pool
-// and the HTTP API, and Close takes them down in the reverse order. The
+// previous process left running, starts the connector layer, the run pool,
+// the HTTP API (under /api/ and the probes) and the web UI (everything
+// else), and Close takes them down in the reverse order. The
 // command line only reads the Config and waits for a signal; tests start a
 // Main on 127.0.0.1:0 with a temporary data folder.
 package server
@@ -28,6 +29,8 @@ import (
 	"github.com/kalla-recon/kalla/internal/runner"
 	"github.com/kalla-recon/kalla/internal/sources"
 	"github.com/kalla-recon/kalla/internal/store"
+	"github.com/kalla-recon/kalla/internal/ui"
+	"github.com/kalla-recon/kalla/internal/version"
 )
 
 // The concrete types must satisfy the interfaces their consumers declare.
@@ -58,6 +61,7 @@ type Main struct {
 	Sources *sources.Manager
 	Pool    *runner.Pool
 	API     *api.Handler
+	UI      *ui.Handler
 
 	dataDir  string
 	srv      *http.Server
@@ -159,10 +163,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	})
 	m.Pool.Start()
 
+	// The web UI at "/": its session cookie admits the browser to the API.
+	if m.UI, err = ui.New(ui.Config{Store: m.Store, Token: cfg.APIToken, Version: version.Version, Logger: m.log}); err != nil {
+		return fmt.Errorf("web ui: %w", err)
+	}
 	apiCfg := api.Config{
 		DataDir:        m.dataDir,
 		Roots:          roots,
 		Token:          cfg.APIToken,
+		Authorize:      m.UI.Authorized,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		Engine:         engineOpts,
@@ -182,8 +191,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	mux := http.NewServeMux()
+	for _, p := range []string{"/api/", "/healthz", "/readyz", "/metrics"} {
+		mux.Handle(p, m.API)
+	}
+	mux.Handle("/", m.UI)
 	m.srv = &http.Server{
-		Handler:           m.API,
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),

@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/rules"
+)
+
+// matchRules compiles the recipe's rules against the staged sides, runs
+// them into the match table (the same shape as match SQL produces, plus
+// rule, score and status) and counts it like any match.
+func (e *Engine) matchRules(ctx context.Context, rec *kalla.Recipe, left, right *side) (*matchResult, error) {
+	for _, sd := range []*side{left, right} {
+		for _, c := range sd.cols {
+			if slices.ContainsFunc(reasonColumns, func(n string) bool { return strings.EqualFold(n, c.Name) }) {
+				return nil, recipeErr(kalla.Errorf(kalla.EINVALID, "source %s: column %q clashes with a column Kalla adds to unmatched records of a rules recipe; rename it in the source", sd.spec.Alias, c.Name))
+			}
+		}
+	}
+	plan, err := rules.Compile(rules.Input{Rules: rec.Rules, Left: rulesSide(left), Right: rulesSide(right)}, rules.DuckDB)
+	if err != nil {
+		return nil, recipeErr(err)
+	}
+	if err := plan.Execute(ctx, loggedDB{e}); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if kalla.ErrorCode(err) == kalla.EINVALID {
+			return nil, recipeErr(err)
+		}
+		return nil, err
+	}
+	m := &matchResult{table: rules.MatchTable, userCols: plan.ShownColumns(), plan: plan}
+	if err := e.countMatch(ctx, m); err != nil {
+		return nil, err
+	}
+	if m.report, err = plan.Report(ctx, loggedDB{e}); err != nil {
+		return nil, err
+	}
+	for _, b := range m.report.Breaks {
+		m.breaks += b.Differing
+	}
+	return m, nil
+}
+
+// rulesReasonTable is the table holding the reasons of side s's unmatched
+// records.
+func rulesReasonTable(s *side) string {
+	if s.name == "left" {
+		return rules.ReasonLeft
+	}
+	return rules.ReasonRight
+}
+
+// reasonColumns are the columns a rules run adds to unmatched rows.
+var reasonColumns = []string{"_reason", "_closest_candidate"}
+
+func rulesSide(s *side) rules.Side {
+	return rules.Side{Name: s.name, Alias: s.spec.Alias, View: s.names.view, RID: s.names.rid(), Cols: s.cols, PK: s.pk}
+}
+
+// loggedDB runs a plan's statements through the engine, so they are logged
+// like every other statement of a run.
+type loggedDB struct{ e *Engine }
+
+func (d loggedDB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return d.e.exec(ctx, q, args...)
+}
+
+func (d loggedDB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	t0 := time.Now()
+	rows, err := d.e.conn.QueryContext(ctx, q, args...)
+	d.e.log.Debug("duckdb query", "sql", q, "took", time.Since(t0), "err", err)
+	return rows, err
+}

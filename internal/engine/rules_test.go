@@ -1,0 +1,103 @@
+package engine_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kalla-recon/kalla/internal/cli"
+)
+
+// writeTieHeavy writes invoices and payments in blocks of ten that share a
+// reference and mostly share amounts and dates, so that most records have
+// several equally good candidates, over more rows than one DuckDB row
+// group (122,880), so that scans and joins run on several threads.
+func writeTieHeavy(t *testing.T, dir string, n int) {
+	t.Helper()
+	for _, side := range []struct {
+		name, header string
+		rows         int
+		row          func(i int) string
+	}{
+		{"left.csv", "invoice_id,reference,amount,issued_on", n, func(i int) string {
+			return fmt.Sprintf("INV-%07d,B%06d,%d.%02d,2026-01-%02d", i, i/10, 100+(i/10)%7, (i%3)*5, 1+(i/10)%20)
+		}},
+		{"right.csv", "payment_id,reference,amount,paid_on", n + n/10, func(i int) string {
+			return fmt.Sprintf("PAY-%07d,B%06d,%d.%02d,2026-01-%02d", i, i/11, 100+(i/11)%7, (i%4)*5, 2+(i/11)%20+(i%2))
+		}},
+	} {
+		f, err := os.Create(filepath.Join(dir, side.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := bufio.NewWriter(f)
+		fmt.Fprintln(w, side.header)
+		for i := range side.rows {
+			fmt.Fprintln(w, side.row(i))
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	recipe := `{"recipe_id": "ties", "sources": {
+	  "left": {"alias": "invoices", "uri": "left.csv", "primary_key": ["invoice_id"]},
+	  "right": {"alias": "payments", "uri": "right.csv", "primary_key": ["payment_id"]}},
+	 "rules": [
+	  {"name": "exact", "conditions": [{"op": "eq", "left": "reference", "right": "reference"}, {"op": "eq", "left": "amount", "right": "amount"}]},
+	  {"name": "near", "auto_confirm": 0.8, "conditions": [{"op": "eq", "left": "reference", "right": "reference"},
+	    {"op": "tolerance", "left": "amount", "right": "amount", "abs": 0.10}, {"op": "date_within", "left": "issued_on", "right": "paid_on", "days": 3}]},
+	  {"name": "split", "pattern": "1:N", "conditions": [{"op": "eq", "left": "reference", "right": "reference"}, {"op": "tolerance", "left": "amount", "right": "amount", "pct": 0.6}]}
+	 ]}`
+	if err := os.WriteFile(filepath.Join(dir, "recipe.json"), []byte(recipe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRulesDeterministicAcrossThreads runs a tie-heavy rules recipe with
+// one DuckDB thread and with the default, twice each, and requires
+// byte-identical outputs: ties are decided by a total order, never by
+// which thread got there first.
+func TestRulesDeterministicAcrossThreads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large data set")
+	}
+	dir := t.TempDir()
+	writeTieHeavy(t, dir, 130_000)
+	var first map[string]string
+	for i, threads := range []string{"1", "0", "1", "0"} {
+		out := t.TempDir()
+		var stdout, stderr bytes.Buffer
+		code := cli.Main(t.Context(), []string{"run", "--recipe", filepath.Join(dir, "recipe.json"), "--out", out, "--format", "parquet,csv", "--threads", threads, "--json"},
+			strings.NewReader(""), &stdout, &stderr)
+		if code != 0 {
+			t.Fatalf("run %d (--threads %s) exited %d: %s", i+1, threads, code, stderr.String())
+		}
+		digests := map[string]string{}
+		entries, err := os.ReadDir(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Name() != "summary.json" {
+				digests[e.Name()] = fileSHA256(t, filepath.Join(out, e.Name()))
+			}
+		}
+		if first == nil {
+			first = digests
+			if !strings.Contains(stdout.String(), `"matched_count"`) {
+				t.Fatalf("no summary printed: %s", stdout.String())
+			}
+			continue
+		}
+		for name, d := range first {
+			if digests[name] != d {
+				t.Errorf("run %d (--threads %s): %s differs from run 1 (--threads 1)", i+1, threads, name)
+			}
+		}
+	}
+}

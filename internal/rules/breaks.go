@@ -1,0 +1,313 @@
+package rules
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+// breakSamples is how many differing pairs of each column the summary
+// shows; unmatchedSamples how many unmatched records of each side.
+const (
+	breakSamples     = 5
+	unmatchedSamples = 5
+)
+
+// breakCol is a column pair the rules compare, reported in the breaks.
+type breakCol struct {
+	index int
+	col   [2]column
+	name  [2]string // the match table's columns for the two values
+	// sums lists the grouped passes that compare these columns as amounts:
+	// there the break is between the groups' sums, once per group pair.
+	sums []int
+	// equal lists the passes whose pairs are equal on these columns by
+	// construction (a plain eq condition joined them): nothing to compare.
+	equal []int
+}
+
+// kind says how a column pair is compared: as numbers, as dates, or as text.
+func (b *breakCol) kind() string {
+	switch {
+	case b.col[0].class.numeric() && b.col[1].class.numeric():
+		return "number"
+	case (b.col[0].class == classDate || b.col[0].class == classTimestamp) && (b.col[1].class == classDate || b.col[1].class == classTimestamp):
+		return "date"
+	}
+	return "text"
+}
+
+// breakCols lists the column pairs of all rules' conditions, each once, in
+// the order they first appear.
+func (p *Plan) breakCols() []*breakCol {
+	var out []*breakCol
+	find := func(l, r string) *breakCol {
+		for _, b := range out {
+			if b.col[0].Name == l && b.col[1].Name == r {
+				return b
+			}
+		}
+		return nil
+	}
+	for _, ps := range p.passes {
+		for _, c := range ps.conds {
+			b := find(c.col[0].Name, c.col[1].Name)
+			if b == nil {
+				b = &breakCol{index: len(out), col: c.col, name: [2]string{p.shownName(0, c.col[0].Name), p.shownName(1, c.col[1].Name)}}
+				out = append(out, b)
+			}
+			if c.Op == kalla.CondTolerance && (ps.grouped[0] || ps.grouped[1]) && b.kind() == "number" && !slices.Contains(b.sums, ps.index) {
+				b.sums = append(b.sums, ps.index)
+			}
+			if c.Op == kalla.CondEq && !c.texty() && c.Truncate == "" && c.col[0].class == c.col[1].class && !slices.Contains(b.equal, ps.index) {
+				b.equal = append(b.equal, ps.index)
+			}
+		}
+	}
+	return out
+}
+
+func (p *Plan) shownName(s int, col string) string {
+	for _, c := range p.shown {
+		if c.side == s && c.col.Name == col {
+			return c.name
+		}
+	}
+	return ""
+}
+
+// breakValue is the SQL of a compared value as the breaks compare it: exact
+// numbers, dates (as timestamps beside a timestamp), or text.
+func (p *Plan) breakValue(b *breakCol, s int, x string) string {
+	switch b.kind() {
+	case "number":
+		if b.col[s].class == classFloat || b.col[s].class == classText {
+			return p.d.Decimal(x, 10)
+		}
+	case "date":
+		if b.col[0].class != b.col[1].class {
+			return p.d.Timestamp(x)
+		}
+	default:
+		if b.col[s].class != classText {
+			return p.d.Text(x)
+		}
+	}
+	return x
+}
+
+// breakDiff is right − left: a number, days for dates, NULL for text.
+func (p *Plan) breakDiff(b *breakCol, l, r string) string {
+	switch b.kind() {
+	case "number":
+		return fmt.Sprintf("CAST(%s - %s AS DOUBLE)", r, l)
+	case "date":
+		return "CAST(" + p.d.DaysBetween(l, r, b.col[0].class == classTimestamp || b.col[1].class == classTimestamp) + " AS DOUBLE)"
+	}
+	return "CAST(NULL AS DOUBLE)"
+}
+
+// matchKey renders side s's key columns of the match table as text.
+func (p *Plan) matchKey(s int, alias string) string {
+	side := p.side(s)
+	parts := make([]string, len(side.PK))
+	for i := range side.PK {
+		parts[i] = p.d.Text(fmt.Sprintf("%s.__kalla_%spk%d", alias, "lr"[s:s+1], i))
+	}
+	key := parts[0]
+	if len(parts) > 1 {
+		key = "nullif(concat_ws('|', " + strings.Join(parts, ", ") + "), '')"
+	}
+	return fmt.Sprintf("coalesce(%s, concat('row ', %s.%s + 1))", key, alias, ridCol(s))
+}
+
+// breaksSQL builds BreaksTable: one row per compared column and matched
+// pair (or, for amounts of a grouped rule, group pair) whose values differ.
+func (p *Plan) breaksSQL() string {
+	var parts []string
+	for _, b := range p.breakCols() {
+		lv, rv := p.breakValue(b, 0, "m."+p.d.Ident(b.name[0])), p.breakValue(b, 1, "m."+p.d.Ident(b.name[1]))
+		notSums := ""
+		if skip := append(slices.Clone(b.sums), b.equal...); len(skip) > 0 {
+			notSums = fmt.Sprintf(" AND m.__kalla_pass NOT IN (%s)", intList(skip))
+		}
+		parts = append(parts, fmt.Sprintf(`SELECT %d AS __kalla_col, %s AS left_column, %s AS right_column, m.__kalla_rule AS _rule, %s AS _left_key, %s AS _right_key,
+  %s AS left_value, %s AS right_value, %s AS difference, m.__kalla_lrid + 1 AS _left_row, m.__kalla_rrid + 1 AS _right_row, m.__kalla_lrid AS __kalla_o1, m.__kalla_rrid AS __kalla_o2
+FROM %s m WHERE %s IS DISTINCT FROM %s%s`,
+			b.index, p.d.Str(b.col[0].Name), p.d.Str(b.col[1].Name), p.matchKey(0, "m"), p.matchKey(1, "m"),
+			p.d.Text("m."+p.d.Ident(b.name[0])), p.d.Text("m."+p.d.Ident(b.name[1])), p.breakDiff(b, lv, rv), MatchTable, lv, rv, notSums))
+		if len(b.sums) == 0 {
+			continue
+		}
+		// Grouped: the sums of the distinct records on each side of a group pair.
+		side := func(s int) string {
+			v := p.breakValue(b, s, "m."+p.d.Ident(b.name[s]))
+			return fmt.Sprintf(`SELECT ua, ub, CASE WHEN count(v) = count(*) THEN sum(v) END AS total, %s || CASE WHEN count(*) > %d THEN concat(' and ', count(*) - %d, ' more') ELSE '' END AS keys
+FROM (SELECT DISTINCT m.__kalla_ua AS ua, m.__kalla_ub AS ub, m.%s AS rid, %s AS k, %s AS v FROM %s m WHERE m.__kalla_pass IN (%s)) GROUP BY ua, ub`,
+				p.d.JoinFirst("k", "rid", breakSamples), breakSamples, breakSamples, ridCol(s), p.matchKey(s, "m"), v, MatchTable, intList(b.sums))
+		}
+		parts = append(parts, fmt.Sprintf(`SELECT %d AS __kalla_col, %s AS left_column, %s AS right_column, u.rule AS _rule, l.keys AS _left_key, r.keys AS _right_key,
+  %s AS left_value, %s AS right_value, %s AS difference, CAST(NULL AS BIGINT) AS _left_row, CAST(NULL AS BIGINT) AS _right_row, u.lo AS __kalla_o1, u.ro AS __kalla_o2
+FROM (SELECT __kalla_ua AS ua, __kalla_ub AS ub, any_value(__kalla_rule) AS rule, min(__kalla_lrid) AS lo, min(__kalla_rrid) AS ro FROM %s WHERE __kalla_pass IN (%s) GROUP BY ALL) u
+JOIN (%s) l USING (ua, ub) JOIN (%s) r USING (ua, ub)
+WHERE l.total IS DISTINCT FROM r.total`,
+			b.index, p.d.Str(b.col[0].Name), p.d.Str(b.col[1].Name), p.d.Text("l.total"), p.d.Text("r.total"), p.breakDiff(b, "l.total", "r.total"),
+			MatchTable, intList(b.sums), side(0), side(1)))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return p.d.CreateTableAs(BreaksTable, strings.Join(parts, "\nUNION ALL\n"))
+}
+
+func intList(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ", ")
+}
+
+// BreaksQuery selects the breaks as written to breaks.parquet: ordered by
+// column, then left and right record.
+func (p *Plan) BreaksQuery() string {
+	return fmt.Sprintf("SELECT left_column, right_column, _rule, _left_key, _right_key, left_value, right_value, difference, _left_row, _right_row FROM %s ORDER BY __kalla_col, __kalla_o1, __kalla_o2", BreaksTable)
+}
+
+// Report counts what each rule matched, how unmatched records were
+// explained, and the breaks per compared column with samples.
+func (p *Plan) Report(ctx context.Context, db DB) (*kalla.RulesReport, error) {
+	rep := &kalla.RulesReport{Rules: []kalla.RuleStats{}, Breaks: []kalla.BreakColumn{}, Reasons: map[string]map[string]int64{}}
+	for _, ps := range p.passes {
+		rep.Rules = append(rep.Rules, kalla.RuleStats{Name: ps.rule.Name, Pattern: ps.pattern})
+	}
+	err := queryRows(ctx, db, fmt.Sprintf(`SELECT __kalla_pass, count(*), count(DISTINCT __kalla_lrid), count(DISTINCT __kalla_rrid),
+  count(*) FILTER (WHERE __kalla_status = '%s'), count(*) FILTER (WHERE __kalla_status = '%s') FROM %s GROUP BY __kalla_pass`, StatusConfirmed, StatusSuggested, MatchTable),
+		func(r *sql.Rows) error {
+			var k int
+			var st kalla.RuleStats
+			if err := r.Scan(&k, &st.Pairs, &st.LeftRecords, &st.RightRecords, &st.Confirmed, &st.Suggested); err != nil {
+				return err
+			}
+			st.Name, st.Pattern = rep.Rules[k].Name, rep.Rules[k].Pattern
+			rep.Rules[k] = st
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("rules: count matches per rule: %w", err)
+	}
+	for s, t := range []string{ReasonLeft, ReasonRight} {
+		name := []string{"left", "right"}[s]
+		err := queryRows(ctx, db, "SELECT kind, count(*) FROM "+t+" GROUP BY kind", func(r *sql.Rows) error {
+			var k string
+			var n int64
+			if err := r.Scan(&k, &n); err != nil {
+				return err
+			}
+			if rep.Reasons[name] == nil {
+				rep.Reasons[name] = map[string]int64{}
+			}
+			rep.Reasons[name][k] = n
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("rules: count reasons: %w", err)
+		}
+	}
+	rep.UnmatchedSamples = map[string][]kalla.UnmatchedSample{}
+	for s, t := range []string{ReasonLeft, ReasonRight} {
+		name, side := []string{"left", "right"}[s], p.side(s)
+		q := fmt.Sprintf("SELECT x.rid + 1, %s, x.reason, coalesce(x.closest, '') FROM %s x JOIN %s v ON v.%s = x.rid ORDER BY x.rid LIMIT %d",
+			p.pkText(s, "v"), t, p.d.Ident(side.View), p.d.Ident(side.RID), unmatchedSamples)
+		err := queryRows(ctx, db, q, func(r *sql.Rows) error {
+			var u kalla.UnmatchedSample
+			if err := r.Scan(&u.Row, &u.Key, &u.Reason, &u.ClosestCandidate); err != nil {
+				return err
+			}
+			rep.UnmatchedSamples[name] = append(rep.UnmatchedSamples[name], u)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("rules: sample unmatched records: %w", err)
+		}
+	}
+	cols := p.breakCols()
+	if len(cols) == 0 {
+		return rep, nil
+	}
+	for _, b := range cols {
+		q := fmt.Sprintf("SELECT count(*) FROM %s WHERE __kalla_pass NOT IN (%s)", MatchTable, intList(append([]int{-1}, b.sums...)))
+		if len(b.sums) > 0 {
+			q = fmt.Sprintf("SELECT (%s) + (SELECT count(*) FROM (SELECT DISTINCT __kalla_ua, __kalla_ub FROM %s WHERE __kalla_pass IN (%s)))", q, MatchTable, intList(b.sums))
+		}
+		n, err := scalar(ctx, db, q)
+		if err != nil {
+			return nil, fmt.Errorf("rules: count compared pairs: %w", err)
+		}
+		rep.Breaks = append(rep.Breaks, kalla.BreakColumn{LeftColumn: b.col[0].Name, RightColumn: b.col[1].Name, Compared: n, Samples: []kalla.BreakSample{}})
+	}
+	err = queryRows(ctx, db, fmt.Sprintf("SELECT __kalla_col, count(*), max(abs(difference)), sum(abs(difference)) FROM %s GROUP BY __kalla_col", BreaksTable), func(r *sql.Rows) error {
+		var k int
+		var n int64
+		var mx, tot sql.NullFloat64
+		if err := r.Scan(&k, &n, &mx, &tot); err != nil {
+			return err
+		}
+		b := &rep.Breaks[k]
+		b.Differing = n
+		if mx.Valid {
+			b.MaxDifference, b.TotalDifference = &mx.Float64, &tot.Float64
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rules: summarise breaks: %w", err)
+	}
+	err = queryRows(ctx, db, fmt.Sprintf(`SELECT __kalla_col, _rule, _left_key, _right_key, left_value, right_value, difference FROM %s
+QUALIFY row_number() OVER (PARTITION BY __kalla_col ORDER BY abs(difference) DESC NULLS LAST, __kalla_o1, __kalla_o2) <= %d
+ORDER BY __kalla_col, abs(difference) DESC NULLS LAST, __kalla_o1, __kalla_o2`, BreaksTable, breakSamples), func(r *sql.Rows) error {
+		var k int
+		var s kalla.BreakSample
+		var lk, rk sql.NullString
+		var lv, rv sql.NullString
+		var d sql.NullFloat64
+		if err := r.Scan(&k, &s.Rule, &lk, &rk, &lv, &rv, &d); err != nil {
+			return err
+		}
+		s.LeftKey, s.RightKey = lk.String, rk.String
+		if lv.Valid {
+			s.LeftValue = &lv.String
+		}
+		if rv.Valid {
+			s.RightValue = &rv.String
+		}
+		if d.Valid {
+			s.Difference = &d.Float64
+		}
+		rep.Breaks[k].Samples = append(rep.Breaks[k].Samples, s)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rules: sample breaks: %w", err)
+	}
+	return rep, nil
+}
+
+func queryRows(ctx context.Context, db DB, q string, each func(*sql.Rows) error) error {
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			rows.Close()
+			return err
+		}
+	}
+	return errors.Join(rows.Err(), rows.Close())
+}

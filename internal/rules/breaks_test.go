@@ -1,0 +1,47 @@
+package rules
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// TestReport checks the per-rule counts, reason counts and break summary
+// against values worked out by hand.
+func TestReport(t *testing.T) {
+	left := "id,ref,amount,d\nI1,R1,100.00,2026-01-01\nI2,R2,100.00,2026-01-01\nI3,R3,50.00,2026-01-01\nI4,R4,10.00,2026-01-01\nI5,R5,7.00,2026-01-01\n"
+	right := "id,ref,amount,d\nP1,R1,100.00,2026-01-01\nP2,R2,98.00,2026-01-03\nP3a,R3,20.00,2026-01-02\nP3b,R3,31.00,2026-01-04\nP4,R4,99.00,2026-01-01\nP9,R9,1.00,2026-01-01\n"
+	d := newTestDB(t, left, right, []string{"id"}, []string{"id"}, 0)
+	p := d.compile(`[
+	 {"name": "tol", "auto_confirm": 0.9, "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "tolerance", "left": "amount", "right": "amount", "pct": 0.05}]},
+	 {"name": "split", "pattern": "1:N", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "tolerance", "left": "amount", "right": "amount", "abs": 1}]}]`)
+	if err := p.Execute(t.Context(), d.conn); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := p.Report(t.Context(), d.conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(rep)
+	// tol: I1/P1 (score 1, confirmed), I2/P2 (diff 2 of 5: (1 + 0.6)/2 = 0.8, suggested).
+	// split: I3 with P3a + P3b = 51.00 (diff 1, within 1): 2 pairs, 1 group.
+	// Unmatched: I4 (P4 is 99.00: conditions fail), I5 (no R5); P4 (fails), P9 (no R9).
+	// Breaks cover the conditions' columns only (d is in none): ref is compared
+	// per pair (4 pairs) and never differs; amount is compared per pair in tol
+	// (2) and once for the split group (1): 3 compared; I2/P2 −2.00 and the
+	// group 50 vs 51 (+1.00) differ: max 2, total 3, largest first.
+	want := `{"rules":[{"name":"tol","pattern":"1:1","pairs":2,"left_records":2,"right_records":2,"confirmed":1,"suggested":1},` +
+		`{"name":"split","pattern":"1:N","pairs":2,"left_records":1,"right_records":2,"confirmed":2,"suggested":0}],` +
+		`"breaks":[{"left_column":"ref","right_column":"ref","compared":4,"differing":0,"samples":[]},` +
+		`{"left_column":"amount","right_column":"amount","compared":3,"differing":2,"max_difference":2,"total_difference":3,"samples":[` +
+		`{"rule":"tol","left_key":"I2","right_key":"P2","left_value":"100.0000000000","right_value":"98.0000000000","difference":-2},` +
+		`{"rule":"split","left_key":"I3","right_key":"P3a, P3b","left_value":"50.0000000000","right_value":"51.0000000000","difference":1}]}],` +
+		`"reasons":{"left":{"conditions_failed":1,"no_candidate":1},"right":{"conditions_failed":1,"no_candidate":1}},` +
+		// I4/P4 fail both rules once; the loosest (split, P4 alone as a group) tells.
+		`"unmatched_samples":{"left":[{"row":4,"key":"I4","reason":"ref matches rights P4 but sum of amount differs by 89.0000000000 \u003e 1","closest_candidate":"P4"},` +
+		`{"row":5,"key":"I5","reason":"no rights record matches on ref (rule tol)"}],` +
+		`"right":[{"row":5,"key":"P4","reason":"ref matches I4 but sum of amount differs by 89.0000000000 \u003e 1 (as the group of 1: P4)","closest_candidate":"I4"},` +
+		`{"row":6,"key":"P9","reason":"no lefts record matches on ref (rule tol)"}]}}`
+	if string(got) != want {
+		t.Errorf("report:\n  got  %s\n  want %s", got, want)
+	}
+}

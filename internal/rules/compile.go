@@ -1,0 +1,687 @@
+package rules
+
+import (
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+// Side is one staged side as the compiler sees it.
+type Side struct {
+	// Name is "left" or "right"; Alias is the recipe's alias (messages).
+	Name, Alias string
+	// View holds the side's records; RID is its hidden row-id column.
+	View, RID string
+	Cols      []kalla.Column // as staged, with engine types
+	PK        []string       // real column names of the primary key
+}
+
+// Input is what Compile needs: the rules and both sides.
+type Input struct {
+	Rules       []kalla.Rule
+	Left, Right Side
+}
+
+// Tables the plan writes. They all carry Kalla's reserved prefix.
+const (
+	// MatchTable is the result: one row per matched pair, in the engine's
+	// shape (__kalla_lrid, __kalla_rrid, __kalla_lpk<i>, __kalla_rpk<i>)
+	// plus __kalla_rule, __kalla_score, __kalla_status, __kalla_pass and
+	// the compared columns of both records.
+	MatchTable = "__kalla_match"
+	// ReasonLeft and ReasonRight hold, per unmatched record (rid), its
+	// reason and closest candidate.
+	ReasonLeft  = "__kalla_reason_l"
+	ReasonRight = "__kalla_reason_r"
+	// BreaksTable holds one row per compared value that differs within a
+	// matched pair.
+	BreaksTable = "__kalla_breaks"
+
+	pairsTable  = "__kalla_pairs"
+	edgesTable  = "__kalla_edges"
+	pickTable   = "__kalla_pick"
+	chosenTable = "__kalla_chosen"
+)
+
+// Status values of a matched pair.
+const (
+	StatusConfirmed = "confirmed"
+	StatusSuggested = "suggested"
+)
+
+// Plan is a compiled set of rules, ready to run with Execute.
+type Plan struct {
+	d      Dialect
+	in     Input
+	left   []column
+	right  []column
+	passes []*pass
+	// shown lists the compared columns the match table carries, in the
+	// order they first appear in the rules.
+	shown []shownCol
+}
+
+// shownCol is a compared column copied into matched pairs.
+type shownCol struct {
+	side int // 0 left, 1 right
+	col  column
+	name string // output name: left_<col> or right_<col>
+}
+
+// pass is one rule compiled.
+type pass struct {
+	index   int
+	rule    kalla.Rule
+	pattern string
+	grouped [2]bool // left, right
+	conds   []*cond
+	// tol and date are the conditions that order competing candidates
+	// (the first tolerance and the first date_within), or nil.
+	tol, date *cond
+}
+
+// cond is one condition with its columns resolved.
+type cond struct {
+	kalla.Condition
+	index int
+	col   [2]column // left, right
+	ts    bool      // date_within over timestamps
+	pct   string    // pct as SQL literal ("" if none)
+	abs   string
+	// pctWide is pct/(1-pct) rounded up: the bound |a-b| <= pct*|a|/(1-pct)
+	// that "pct of the larger" implies, used as a join range.
+	pctWide string
+}
+
+// Compile checks the rules against both sides' columns and compiles them.
+// Errors are EINVALID and name the rule, the condition and the column.
+func Compile(in Input, d Dialect) (*Plan, error) {
+	p := &Plan{d: d, in: in}
+	var err error
+	if p.left, err = resolveCols(in.Left); err != nil {
+		return nil, err
+	}
+	if p.right, err = resolveCols(in.Right); err != nil {
+		return nil, err
+	}
+	if len(in.Rules) == 0 {
+		return nil, kalla.Errorf(kalla.EINVALID, "rules: no rules to compile")
+	}
+	seen := map[[2]string]bool{}
+	var probs []string
+	for i, r := range in.Rules {
+		ps := &pass{index: i, rule: r, pattern: r.RulePattern()}
+		ps.grouped = [2]bool{ps.pattern == kalla.PatternNto1 || ps.pattern == kalla.PatternNtoM, ps.pattern == kalla.Pattern1toN || ps.pattern == kalla.PatternNtoM}
+		for j, c := range r.Conditions {
+			where := fmt.Sprintf("rules[%d] %q.conditions[%d]", i, r.Name, j)
+			cc := &cond{Condition: c, index: j}
+			for s, name := range []string{c.Left, c.Right} {
+				side, cols := in.Left, p.left
+				if s == 1 {
+					side, cols = in.Right, p.right
+				}
+				k := kalla.FindColumn(colsOf(cols), name)
+				if k < 0 {
+					probs = append(probs, fmt.Sprintf("%s.%s: %s has no column %q (columns: %s)", where, side.Name, side.Alias, name, kalla.ColumnNames(colsOf(cols))))
+					continue
+				}
+				cc.col[s] = cols[k]
+				if key := [2]string{side.Name, cols[k].Name}; !seen[key] {
+					seen[key] = true
+					p.shown = append(p.shown, shownCol{side: s, col: cols[k], name: side.Name + "_" + cols[k].Name})
+				}
+			}
+			if cc.col[0].Name == "" || cc.col[1].Name == "" {
+				continue
+			}
+			if msg := cc.prepare(); msg != "" {
+				probs = append(probs, where+": "+msg)
+				continue
+			}
+			ps.conds = append(ps.conds, cc)
+			if c.Op == kalla.CondTolerance && ps.tol == nil {
+				ps.tol = cc
+			}
+			if c.Op == kalla.CondDateWithin && ps.date == nil {
+				ps.date = cc
+			}
+		}
+		p.passes = append(p.passes, ps)
+	}
+	if len(probs) > 0 {
+		return nil, kalla.Errorf(kalla.EINVALID, "invalid rules:\n  - %s", strings.Join(probs, "\n  - "))
+	}
+	return p, nil
+}
+
+func resolveCols(s Side) ([]column, error) {
+	out := make([]column, len(s.Cols))
+	for i, c := range s.Cols {
+		cl, sc := classify(c.EngineType)
+		out[i] = column{Column: c, class: cl, scale: sc}
+	}
+	return out, nil
+}
+
+func colsOf(cs []column) []kalla.Column {
+	out := make([]kalla.Column, len(cs))
+	for i, c := range cs {
+		out[i] = c.Column
+	}
+	return out
+}
+
+// prepare checks the condition against its columns' types and precomputes
+// literals; it returns what is wrong, or "".
+func (c *cond) prepare() string {
+	l, r := c.col[0], c.col[1]
+	switch c.Op {
+	case kalla.CondTolerance:
+		for _, x := range []column{l, r} {
+			if !x.class.numeric() && x.class != classText {
+				return fmt.Sprintf("tolerance compares amounts, but %s is %s", x.Name, x.EngineType)
+			}
+		}
+		c.abs, c.pct = c.Abs.String(), c.Pct.String()
+		if c.pct != "" && c.PctOf == "larger" {
+			p, ok := new(big.Rat).SetString(c.pct)
+			if !ok {
+				return fmt.Sprintf("pct %q is not a number", c.pct)
+			}
+			w := new(big.Rat).Quo(p, new(big.Rat).Sub(big.NewRat(1, 1), p))
+			// Round up at 12 decimals: the range must never be narrower
+			// than the exact condition it stands in for.
+			scale := new(big.Int).Exp(big.NewInt(10), big.NewInt(12), nil)
+			num := new(big.Int).Mul(w.Num(), scale)
+			q, m := new(big.Int).QuoRem(num, w.Denom(), new(big.Int))
+			if m.Sign() != 0 {
+				q.Add(q, big.NewInt(1))
+			}
+			c.pctWide = new(big.Rat).SetFrac(q, scale).FloatString(12)
+		}
+	case kalla.CondDateWithin:
+		for _, x := range []column{l, r} {
+			switch x.class {
+			case classDate, classText:
+			case classTimestamp:
+				c.ts = true
+			default:
+				return fmt.Sprintf("date_within compares dates, but %s is %s", x.Name, x.EngineType)
+			}
+		}
+	case kalla.CondEq:
+		if c.Truncate != "" {
+			for _, x := range []column{l, r} {
+				if x.class != classDate && x.class != classTimestamp && x.class != classText {
+					return fmt.Sprintf("truncate applies to dates, but %s is %s", x.Name, x.EngineType)
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// texty reports whether the condition compares its values as normalised
+// text.
+func (c *cond) texty() bool {
+	switch c.Op {
+	case kalla.CondContains, kalla.CondStartsWith, kalla.CondEndsWith, kalla.CondFuzzy:
+		return true
+	case kalla.CondEq:
+		return len(c.Normalize) > 0 || c.StripLeft != "" || c.StripRight != "" ||
+			(c.Truncate == "" && (c.col[0].class == classText) != (c.col[1].class == classText))
+	}
+	return false
+}
+
+// operand is how one side of a condition is seen in a query: a record
+// (its columns under an alias) or a group (its aggregates).
+type operand struct {
+	alias   string
+	grouped bool
+}
+
+func (p *Plan) colRef(o operand, c column) string {
+	return o.alias + "." + p.d.Ident(c.Name)
+}
+
+// text is side s's value as normalised text.
+func (p *Plan) text(c *cond, s int, x string) string {
+	if c.col[s].class != classText {
+		x = p.d.Text(x)
+	}
+	strip := c.StripLeft
+	if s == 1 {
+		strip = c.StripRight
+	}
+	if strip != "" {
+		x = p.d.RegexpRemove(x, strip)
+	}
+	for _, n := range c.Normalize {
+		switch n {
+		case kalla.NormTrim:
+			x = "trim(" + x + ")"
+		case kalla.NormCaseFold:
+			x = "lower(" + x + ")"
+		case kalla.NormAlnum:
+			x = p.d.Alnum(x)
+		}
+	}
+	return x
+}
+
+// key is side s's value of an eq condition as compared (and, in a grouped
+// side, as grouped by), computed from a record under alias.
+func (p *Plan) key(c *cond, s int, alias string) string {
+	x := alias + "." + p.d.Ident(c.col[s].Name)
+	switch {
+	case c.texty():
+		return p.text(c, s, x)
+	case c.Truncate != "":
+		if c.col[s].class == classText {
+			x = p.d.Date(x)
+		}
+		return p.d.Trunc(c.Truncate, x)
+	}
+	return x
+}
+
+// num is side s's amount as an exact number, computed from a record.
+func (p *Plan) num(c *cond, s int, alias string) string {
+	x := alias + "." + p.d.Ident(c.col[s].Name)
+	switch c.col[s].class {
+	case classFloat, classText:
+		// Binary floats have no scale of their own: 10 decimals keep what
+		// a money column can mean, and compare exactly from there.
+		return p.d.Decimal(x, 10)
+	}
+	return x
+}
+
+// date is side s's date (or timestamp) computed from a record.
+func (p *Plan) date(c *cond, s int, alias string) string {
+	x := alias + "." + p.d.Ident(c.col[s].Name)
+	switch {
+	case c.ts && c.col[s].class != classTimestamp:
+		return p.d.Timestamp(x)
+	case !c.ts && c.col[s].class == classText:
+		return p.d.Date(x)
+	}
+	return x
+}
+
+// Group tables hold, per condition j, g<j> (eq: the key), v<j> (tolerance:
+// the sum) and dn<j>/dx<j> (date_within: earliest and latest).
+func gcol(prefix string, j int) string { return fmt.Sprintf("%s%d", prefix, j) }
+
+// amount is side s's tolerance value: the record's amount or the group's sum.
+func (p *Plan) amount(c *cond, s int, o operand) string {
+	if o.grouped {
+		return o.alias + "." + gcol("v", c.index)
+	}
+	return p.num(c, s, o.alias)
+}
+
+// dates returns side s's earliest and latest date (the same for a record).
+func (p *Plan) dates(c *cond, s int, o operand) (string, string) {
+	if o.grouped {
+		return o.alias + "." + gcol("dn", c.index), o.alias + "." + gcol("dx", c.index)
+	}
+	x := p.date(c, s, o.alias)
+	return x, x
+}
+
+// eqKey is side s's eq key for operand o.
+func (p *Plan) eqKey(c *cond, s int, o operand) string {
+	if o.grouped {
+		return o.alias + "." + gcol("g", c.index)
+	}
+	return p.key(c, s, o.alias)
+}
+
+// allowed is a tolerance's allowance for amounts a (left) and b (right).
+func (p *Plan) allowed(c *cond, a, b string) string {
+	var pct string
+	if c.pct != "" {
+		base := "abs(" + a + ")"
+		if c.PctOf == "larger" {
+			base = "greatest(abs(" + a + "), abs(" + b + "))"
+		}
+		pct = c.pct + " * " + base
+	}
+	switch {
+	case c.abs != "" && pct != "":
+		return "greatest(" + c.abs + ", " + pct + ")"
+	case pct != "":
+		return pct
+	}
+	return c.abs
+}
+
+// wide makes an amount a wide decimal so a share of it cannot overflow.
+func (p *Plan) wide(c *cond, s int, x string) string {
+	sc := c.col[s].scale
+	if c.col[s].class == classFloat || c.col[s].class == classText {
+		sc = 10
+	}
+	return p.d.Decimal(x, sc)
+}
+
+// tolParts returns a tolerance's amounts (left, right, widened for shares)
+// and allowance.
+func (p *Plan) tolParts(c *cond, lo, ro operand) (a, b, t string) {
+	a, b = p.amount(c, 0, lo), p.amount(c, 1, ro)
+	if c.pct != "" {
+		a, b = p.wide(c, 0, a), p.wide(c, 1, b)
+	}
+	return a, b, p.allowed(c, a, b)
+}
+
+// predicate is the condition as SQL over the two operands. Tolerances and
+// dates are written as ranges (never ABS or BETWEEN over a difference), so
+// DuckDB can keep hash joins and use range joins (shared/FACTS.md).
+func (p *Plan) predicate(c *cond, lo, ro operand) string {
+	switch c.Op {
+	case kalla.CondEq:
+		return p.eqKey(c, 0, lo) + " = " + p.eqKey(c, 1, ro)
+	case kalla.CondTolerance:
+		a, b, t := p.tolParts(c, lo, ro)
+		pred := fmt.Sprintf("%s >= %s - %s AND %s <= %s + %s", b, a, t, b, a, t)
+		if c.pctWide != "" {
+			// The exact allowance depends on both amounts; this implied
+			// range depends on the left one only, so it can drive a join.
+			w := c.pctWide + " * abs(" + a + ")"
+			if c.abs != "" {
+				w = c.abs + " + " + w
+			}
+			pred = fmt.Sprintf("%s >= %s - (%s) AND %s <= %s + (%s) AND %s", b, a, w, b, a, w, pred)
+		}
+		return pred
+	case kalla.CondDateWithin:
+		xlo, xhi := p.dates(c, 0, lo)
+		ylo, yhi := p.dates(c, 1, ro)
+		from, to := -*c.Days, *c.Days
+		switch c.Direction {
+		case "after":
+			from = 0
+		case "before":
+			to = 0
+		}
+		// Every right date y and left date x satisfy from <= y - x <= to.
+		return fmt.Sprintf("%s >= %s AND %s <= %s", ylo, p.d.AddDays(xhi, from, c.ts), yhi, p.d.AddDays(xlo, to, c.ts))
+	case kalla.CondContains, kalla.CondStartsWith, kalla.CondEndsWith:
+		hay, needle := p.hayNeedle(c, lo, ro)
+		f := map[string]func(string, string) string{kalla.CondContains: p.d.Contains, kalla.CondStartsWith: p.d.StartsWith, kalla.CondEndsWith: p.d.EndsWith}[c.Op]
+		return fmt.Sprintf("length(%s) > 0 AND %s", needle, f(hay, needle))
+	case kalla.CondFuzzy:
+		return fmt.Sprintf("%s >= %v", p.d.Similarity(p.text(c, 0, p.colRef(lo, c.col[0])), p.text(c, 1, p.colRef(ro, c.col[1]))), *c.Threshold)
+	}
+	op := map[string]string{kalla.CondGt: ">", kalla.CondGte: ">=", kalla.CondLt: "<", kalla.CondLte: "<="}[c.Op]
+	return p.colRef(lo, c.col[0]) + " " + op + " " + p.colRef(ro, c.col[1])
+}
+
+func (p *Plan) hayNeedle(c *cond, lo, ro operand) (string, string) {
+	l, r := p.text(c, 0, p.colRef(lo, c.col[0])), p.text(c, 1, p.colRef(ro, c.col[1]))
+	if c.Haystack == "left" {
+		return l, r
+	}
+	return r, l
+}
+
+// amountDiff is |left - right| of a tolerance.
+func (p *Plan) amountDiff(c *cond, lo, ro operand) string {
+	return "abs(" + p.amount(c, 0, lo) + " - " + p.amount(c, 1, ro) + ")"
+}
+
+// dateDiff is the largest distance in days between a left and a right date.
+func (p *Plan) dateDiff(c *cond, lo, ro operand) string {
+	xlo, xhi := p.dates(c, 0, lo)
+	ylo, yhi := p.dates(c, 1, ro)
+	if !lo.grouped && !ro.grouped {
+		return "abs(" + p.d.DaysBetween(xlo, ylo, c.ts) + ")"
+	}
+	return fmt.Sprintf("greatest(abs(%s), abs(%s))", p.d.DaysBetween(xlo, yhi, c.ts), p.d.DaysBetween(xhi, ylo, c.ts))
+}
+
+// closeness is how tightly a condition held, in [0, 1]: 1 for exact
+// agreement, falling linearly to 0 at the edge of a tolerance or window.
+func (p *Plan) closeness(c *cond, lo, ro operand) string {
+	switch c.Op {
+	case kalla.CondEq:
+		if c.texty() && !lo.grouped && !ro.grouped {
+			// Equal only after normalising is a little less sure.
+			l, r := p.colRef(lo, c.col[0]), p.colRef(ro, c.col[1])
+			return fmt.Sprintf("CASE WHEN %s = %s THEN 1.0 ELSE 0.9 END", p.d.Text(l), p.d.Text(r))
+		}
+		return "1.0"
+	case kalla.CondTolerance:
+		a, b, t := p.tolParts(c, lo, ro)
+		return fmt.Sprintf("CASE WHEN %[3]s = 0 THEN 1.0 ELSE 1.0 - CAST(abs(%[1]s - %[2]s) AS DOUBLE) / CAST(%[3]s AS DOUBLE) END", a, b, t)
+	case kalla.CondDateWithin:
+		if *c.Days == 0 {
+			return "1.0"
+		}
+		return fmt.Sprintf("1.0 - CAST(%s AS DOUBLE) / %d.0", p.dateDiff(c, lo, ro), *c.Days)
+	case kalla.CondContains, kalla.CondStartsWith, kalla.CondEndsWith:
+		hay, needle := p.hayNeedle(c, lo, ro)
+		return fmt.Sprintf("CAST(length(%s) AS DOUBLE) / length(%s)", needle, hay)
+	case kalla.CondFuzzy:
+		return p.d.Similarity(p.text(c, 0, p.colRef(lo, c.col[0])), p.text(c, 1, p.colRef(ro, c.col[1])))
+	}
+	return "1.0"
+}
+
+// score is the mean closeness of the pass's conditions, rounded so that it
+// prints the same everywhere.
+func (p *Plan) score(ps *pass, lo, ro operand) string {
+	parts := make([]string, len(ps.conds))
+	for i, c := range ps.conds {
+		parts[i] = "(" + p.closeness(c, lo, ro) + ")"
+	}
+	return fmt.Sprintf("round(greatest(0.0, least(1.0, (%s) / %d.0)), 6)", strings.Join(parts, " + "), len(parts))
+}
+
+// available is side s's records not matched by an earlier pass.
+func (p *Plan) available(ps *pass, s int) string {
+	side := p.side(s)
+	if ps.index == 0 {
+		return p.d.Ident(side.View)
+	}
+	col := "lrid"
+	if s == 1 {
+		col = "rrid"
+	}
+	return fmt.Sprintf("(SELECT s.* FROM %s s ANTI JOIN %s u ON s.%s = u.%s)", p.d.Ident(side.View), pairsTable, p.d.Ident(side.RID), col)
+}
+
+func (p *Plan) side(s int) Side {
+	if s == 0 {
+		return p.in.Left
+	}
+	return p.in.Right
+}
+
+// members and groups name a grouped side's tables for pass k.
+func members(s, k int) string { return fmt.Sprintf("__kalla_gm_%s%d", "lr"[s:s+1], k) }
+func groups(s, k int) string  { return fmt.Sprintf("__kalla_ga_%s%d", "lr"[s:s+1], k) }
+
+// groupSQL builds side s's groups for a grouped pass: the members (record,
+// group id, key) and one row per group with its key, sums and date span.
+// A group's id is its smallest record id, so it is the same in every run.
+// Records with a NULL key part form no group; a group with a NULL amount
+// has no sum, since Kalla cannot tell what it adds up to.
+func (p *Plan) groupSQL(ps *pass, s int) []string {
+	side := p.side(s)
+	var keys, sel, agg []string
+	for _, c := range ps.conds {
+		j := c.index
+		switch c.Op {
+		case kalla.CondEq:
+			keys = append(keys, gcol("g", j))
+			sel = append(sel, p.key(c, s, "s")+" AS "+gcol("g", j))
+		case kalla.CondTolerance:
+			sel = append(sel, p.num(c, s, "s")+" AS "+gcol("v", j))
+			agg = append(agg, fmt.Sprintf("CASE WHEN count(%[1]s) = count(*) THEN sum(%[1]s) END AS %[1]s", gcol("v", j)))
+		case kalla.CondDateWithin:
+			sel = append(sel, p.date(c, s, "s")+" AS "+gcol("d", j))
+			agg = append(agg, fmt.Sprintf("min(%s) AS %s, max(%s) AS %s", gcol("d", j), gcol("dn", j), gcol("d", j), gcol("dx", j)))
+		}
+	}
+	notNull := make([]string, len(keys))
+	for i, k := range keys {
+		notNull[i] = k + " IS NOT NULL"
+	}
+	m := fmt.Sprintf("SELECT *, min(rid) OVER (PARTITION BY %s) AS gid FROM (SELECT s.%s AS rid, %s FROM %s s) t WHERE %s",
+		strings.Join(keys, ", "), p.d.Ident(side.RID), strings.Join(sel, ", "), p.available(ps, s), strings.Join(notNull, " AND "))
+	g := fmt.Sprintf("SELECT gid, %s, %s, count(*) AS n FROM %s GROUP BY gid, %s",
+		strings.Join(keys, ", "), strings.Join(agg, ", "), members(s, ps.index), strings.Join(keys, ", "))
+	return []string{p.d.CreateTableAs(members(s, ps.index), m), p.d.CreateTableAs(groups(s, ps.index), g)}
+}
+
+// candidates is the query of a pass's candidate edges: unit a (a left
+// record or group), unit b (right), the score and the columns of the order
+// that decides between competing candidates (see order), joined with every
+// condition in the ON clause.
+func (p *Plan) candidates(ps *pass) string {
+	lo, ro := operand{alias: "l", grouped: ps.grouped[0]}, operand{alias: "r", grouped: ps.grouped[1]}
+	var sel []string
+	from := make([]string, 2)
+	for s, o := range []operand{lo, ro} {
+		unit := "a"
+		if s == 1 {
+			unit = "b"
+		}
+		if o.grouped {
+			from[s] = groups(s, ps.index) + " " + o.alias
+			sel = append(sel, o.alias+".gid AS "+unit)
+			for _, c := range ps.conds {
+				if c.Op == kalla.CondEq {
+					sel = append(sel, fmt.Sprintf("%s.%s AS k%s%d", o.alias, gcol("g", c.index), unit, c.index))
+				}
+			}
+			continue
+		}
+		side := p.side(s)
+		from[s] = p.available(ps, s) + " " + o.alias
+		sel = append(sel, o.alias+"."+p.d.Ident(side.RID)+" AS "+unit)
+		for i, k := range side.PK {
+			sel = append(sel, fmt.Sprintf("%s.%s AS k%s%d", o.alias, p.d.Ident(k), unit, i))
+		}
+	}
+	preds := make([]string, len(ps.conds))
+	for i, c := range ps.conds {
+		preds[i] = p.predicate(c, lo, ro)
+	}
+	sel = append(sel, p.score(ps, lo, ro)+" AS score")
+	if ps.tol != nil {
+		sel = append(sel, p.amountDiff(ps.tol, lo, ro)+" AS o_amount")
+	}
+	if ps.date != nil {
+		sel = append(sel, p.dateDiff(ps.date, lo, ro)+" AS o_date")
+	}
+	where := ""
+	if ps.rule.MinScore != nil {
+		where = fmt.Sprintf(" WHERE score >= %v", *ps.rule.MinScore)
+	}
+	q := fmt.Sprintf("SELECT * FROM (SELECT %s FROM %s JOIN %s ON %s) c%s",
+		strings.Join(sel, ", "), from[0], from[1], strings.Join(preds, "\n  AND "), where)
+	return p.d.CreateTableAs(edgesTable, q)
+}
+
+// order is the total order deciding between competing candidates of a
+// pass: smallest amount difference, then closest date, then highest score,
+// then key order (left, then right), then row order. It is total, so the
+// choice never depends on how rows were split between threads.
+func (p *Plan) order(ps *pass) string {
+	var o []string
+	if ps.tol != nil {
+		o = append(o, "o_amount ASC")
+	}
+	if ps.date != nil {
+		o = append(o, "o_date ASC")
+	}
+	o = append(o, "score DESC")
+	for s, unit := range []string{"a", "b"} {
+		if ps.grouped[s] {
+			for _, c := range ps.conds {
+				if c.Op == kalla.CondEq {
+					o = append(o, fmt.Sprintf("k%s%d ASC NULLS LAST", unit, c.index))
+				}
+			}
+			continue
+		}
+		for i := range p.side(s).PK {
+			o = append(o, fmt.Sprintf("k%s%d ASC NULLS LAST", unit, i))
+		}
+	}
+	return strings.Join(append(o, "a ASC", "b ASC"), ", ")
+}
+
+// expand turns a pass's chosen units into record pairs.
+func (p *Plan) expand(ps *pass) string {
+	l, r, join := "c.a", "c.b", ""
+	if ps.grouped[0] {
+		l = "ml.rid"
+		join += " JOIN " + members(0, ps.index) + " ml ON ml.gid = c.a"
+	}
+	if ps.grouped[1] {
+		r = "mr.rid"
+		join += " JOIN " + members(1, ps.index) + " mr ON mr.gid = c.b"
+	}
+	return fmt.Sprintf("INSERT INTO %s SELECT %s, %s, %d, c.score, c.a, c.b FROM %s c%s", pairsTable, l, r, ps.index, chosenTable, join)
+}
+
+// matchSQL builds the match table from the pairs of all passes.
+func (p *Plan) matchSQL() string {
+	var sel []string
+	for _, c := range p.shown {
+		a := "l"
+		if c.side == 1 {
+			a = "r"
+		}
+		sel = append(sel, a+"."+p.d.Ident(c.col.Name)+" AS "+p.d.Ident(c.name))
+	}
+	sel = append(sel, "p.lrid AS __kalla_lrid", "p.rrid AS __kalla_rrid")
+	for i, k := range p.in.Left.PK {
+		sel = append(sel, fmt.Sprintf("l.%s AS __kalla_lpk%d", p.d.Ident(k), i))
+	}
+	for i, k := range p.in.Right.PK {
+		sel = append(sel, fmt.Sprintf("r.%s AS __kalla_rpk%d", p.d.Ident(k), i))
+	}
+	var names, status []string
+	for _, ps := range p.passes {
+		names = append(names, fmt.Sprintf("WHEN %d THEN %s", ps.index, p.d.Str(ps.rule.Name)))
+		if ps.rule.AutoConfirm != nil {
+			status = append(status, fmt.Sprintf("WHEN p.pass = %d AND p.score < %v THEN '%s'", ps.index, *ps.rule.AutoConfirm, StatusSuggested))
+		}
+	}
+	st := "'" + StatusConfirmed + "'"
+	if len(status) > 0 {
+		st = "CASE " + strings.Join(status, " ") + " ELSE " + st + " END"
+	}
+	sel = append(sel, "CASE p.pass "+strings.Join(names, " ")+" END AS __kalla_rule", "p.score AS __kalla_score",
+		st+" AS __kalla_status", "p.pass AS __kalla_pass", "p.ua AS __kalla_ua", "p.ub AS __kalla_ub")
+	return p.d.CreateTableAs(MatchTable, fmt.Sprintf("SELECT %s FROM %s p JOIN %s l ON l.%s = p.lrid JOIN %s r ON r.%s = p.rrid",
+		strings.Join(sel, ", "), pairsTable, p.d.Ident(p.in.Left.View), p.d.Ident(p.in.Left.RID), p.d.Ident(p.in.Right.View), p.d.Ident(p.in.Right.RID)))
+}
+
+// ShownColumns are the names of the compared columns the match table
+// carries, in order.
+func (p *Plan) ShownColumns() []string {
+	out := make([]string, len(p.shown))
+	for i, c := range p.shown {
+		out[i] = c.name
+	}
+	return out
+}
+
+// RuleNames lists the rules in pass order.
+func (p *Plan) RuleNames() []string {
+	out := make([]string, len(p.passes))
+	for i, ps := range p.passes {
+		out[i] = ps.rule.Name
+	}
+	return out
+}

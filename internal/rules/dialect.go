@@ -1,0 +1,121 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/kalla-recon/kalla/internal/dialect"
+)
+
+// Dialect renders the pieces of SQL whose spelling differs between engines.
+// The compiler writes everything else in the SQL that DuckDB and Spark SQL
+// share (CASE, window functions, QUALIFY, ANTI JOIN), so adding Spark means
+// implementing this interface, not rewriting the compiler.
+type Dialect interface {
+	Name() string
+	// Ident quotes an identifier; Str renders a string literal.
+	Ident(name string) string
+	Str(s string) string
+	// CreateTableAs replaces table name by the query's result.
+	CreateTableAs(name, query string) string
+	// RegexpRemove deletes every match of an RE2 pattern from x.
+	RegexpRemove(x, pattern string) string
+	// Alnum keeps only letters and digits (any script).
+	Alnum(x string) string
+	// Text casts x to the engine's string type.
+	Text(x string) string
+	// Decimal casts x to an exact decimal with the given scale and the
+	// widest precision, so sums and products of money do not overflow.
+	Decimal(x string, scale int) string
+	Date(x string) string
+	Timestamp(x string) string
+	// AddDays adds a whole number of days to a date (ts: a timestamp).
+	AddDays(x string, days int, ts bool) string
+	// DaysBetween is to - from in days (fractional for timestamps).
+	DaysBetween(from, to string, ts bool) string
+	// Trunc truncates a date or timestamp to a period (day, week, ...).
+	Trunc(unit, x string) string
+	// Similarity is the Jaro-Winkler similarity of two strings, in [0, 1].
+	Similarity(a, b string) string
+	// StartsWith and EndsWith are the prefix and suffix tests; Contains
+	// the substring test.
+	Contains(hay, needle string) string
+	StartsWith(hay, needle string) string
+	EndsWith(hay, needle string) string
+	// Format renders a number with the given decimals, as text.
+	Format(x string, decimals int) string
+	// StringAgg joins x's values in the given order with sep.
+	StringAgg(x, sep, order string) string
+	// JoinFirst joins the first n values of x (an aggregate, in the given
+	// order) with ", ".
+	JoinFirst(x, order string, n int) string
+	// Concat joins texts; NULL parts count as empty.
+	Concat(parts ...string) string
+}
+
+// DuckDB is the dialect of Kalla's embedded engine.
+var DuckDB Dialect = duckDB{}
+
+type duckDB struct{}
+
+func (duckDB) Name() string                  { return "duckdb" }
+func (duckDB) Ident(name string) string      { return dialect.DuckDB.QuoteIdent(name) }
+func (duckDB) Str(s string) string           { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+func (d duckDB) Text(x string) string        { return "CAST(" + x + " AS VARCHAR)" }
+func (d duckDB) Date(x string) string        { return "CAST(" + x + " AS DATE)" }
+func (d duckDB) Alnum(x string) string       { return d.RegexpRemove(x, `[^\p{L}\p{N}]`) }
+func (duckDB) Similarity(a, b string) string { return "jaro_winkler_similarity(" + a + ", " + b + ")" }
+func (duckDB) Contains(h, n string) string   { return "contains(" + h + ", " + n + ")" }
+func (duckDB) StartsWith(h, n string) string { return "starts_with(" + h + ", " + n + ")" }
+func (duckDB) EndsWith(h, n string) string   { return "ends_with(" + h + ", " + n + ")" }
+func (d duckDB) Timestamp(x string) string   { return "CAST(" + x + " AS TIMESTAMP)" }
+
+func (d duckDB) CreateTableAs(name, query string) string {
+	return "CREATE OR REPLACE TABLE " + d.Ident(name) + " AS " + query
+}
+
+func (d duckDB) RegexpRemove(x, pattern string) string {
+	return "regexp_replace(" + x + ", " + d.Str(pattern) + ", '', 'g')"
+}
+
+func (duckDB) Decimal(x string, scale int) string {
+	return fmt.Sprintf("CAST(%s AS DECIMAL(38,%d))", x, scale)
+}
+
+func (duckDB) AddDays(x string, days int, ts bool) string {
+	if days == 0 {
+		return x
+	}
+	if ts {
+		return fmt.Sprintf("(%s + INTERVAL (%d) DAY)", x, days)
+	}
+	// DATE + INTEGER stays a DATE (an INTERVAL would make it a TIMESTAMP).
+	return fmt.Sprintf("(%s + %d)", x, days)
+}
+
+func (duckDB) DaysBetween(from, to string, ts bool) string {
+	if ts {
+		return fmt.Sprintf("((epoch(%s) - epoch(%s)) / 86400.0)", to, from)
+	}
+	return fmt.Sprintf("(%s - %s)", to, from)
+}
+
+func (d duckDB) Trunc(unit, x string) string {
+	return "date_trunc(" + d.Str(unit) + ", " + x + ")"
+}
+
+func (duckDB) Format(x string, decimals int) string {
+	return fmt.Sprintf("printf('%%.%df', CAST(%s AS DOUBLE))", decimals, x)
+}
+
+func (duckDB) StringAgg(x, sep, order string) string {
+	return fmt.Sprintf("string_agg(%s, '%s' ORDER BY %s)", x, strings.ReplaceAll(sep, "'", "''"), order)
+}
+
+func (duckDB) JoinFirst(x, order string, n int) string {
+	return fmt.Sprintf("array_to_string(list(%s ORDER BY %s)[1:%d], ', ')", x, order, n)
+}
+
+func (duckDB) Concat(parts ...string) string {
+	return "concat(" + strings.Join(parts, ", ") + ")"
+}

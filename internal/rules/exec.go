@@ -1,0 +1,182 @@
+package rules
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+// DB is where a plan runs: the engine's connection (or a wrapper that logs).
+type DB interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// sqlRounds bounds the rounds of mutual-best picking done in SQL. Each
+// round takes every edge that is the best of both its units; on real data
+// the first round takes nearly all of them. Runs of equally good
+// candidates (duplicates) need one round per record, though, so once a
+// round removes less than half of the remaining edges the rest is assigned
+// in Go, which reads a million edges in about 0.2 s.
+//
+// Both are variables so tests can force either path.
+var (
+	sqlRounds     = 8
+	minRoundYield = 0.5
+)
+
+// Execute runs the passes, then builds the match table, the reasons of the
+// unmatched records and the breaks. Errors from the SQL are EINVALID (the
+// rules do not fit the data, e.g. a text column that is not a date),
+// naming the rule; context errors are returned as they are.
+func (p *Plan) Execute(ctx context.Context, db DB) error {
+	run := func(what string, qs ...string) error {
+		for _, q := range qs {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return kalla.WrapError(kalla.EINVALID, headline{err}, "%s", what)
+			}
+		}
+		return nil
+	}
+	if err := run("rules: prepare", fmt.Sprintf("CREATE OR REPLACE TABLE %s (lrid BIGINT, rrid BIGINT, pass INTEGER, score DOUBLE, ua BIGINT, ub BIGINT)", pairsTable)); err != nil {
+		return err
+	}
+	for _, ps := range p.passes {
+		what := fmt.Sprintf("rules[%d] %q", ps.index, ps.rule.Name)
+		var setup []string
+		for s := range 2 {
+			if ps.grouped[s] {
+				setup = append(setup, p.groupSQL(ps, s)...)
+			}
+		}
+		setup = append(setup, p.candidates(ps), fmt.Sprintf("CREATE OR REPLACE TABLE %s (a BIGINT, b BIGINT, score DOUBLE)", chosenTable))
+		if err := run(what, setup...); err != nil {
+			return err
+		}
+		if err := p.assign(ctx, db, run, what, p.order(ps)); err != nil {
+			return err
+		}
+		if err := run(what, p.expand(ps)); err != nil {
+			return err
+		}
+	}
+	if err := run("rules: collect matches", p.matchSQL()); err != nil {
+		return err
+	}
+	if err := p.explain(ctx, db, run); err != nil {
+		return err
+	}
+	if q := p.breaksSQL(); q != "" {
+		return run("rules: compare matched pairs", q)
+	}
+	return nil
+}
+
+// assign chooses among the candidate edges: an edge is taken when it comes
+// first, in the given total order, among the edges of both its units; those
+// units leave, and the rest is compared again, until no edge is left. This
+// takes exactly the edges a greedy pass over all edges in that order would
+// take (assignRest is that pass), whatever the number of threads, without
+// sorting all edges: each round only orders the edges of each unit.
+func (p *Plan) assign(ctx context.Context, db DB, run func(string, ...string) error, what, order string) error {
+	pick := p.d.CreateTableAs(pickTable, fmt.Sprintf("SELECT a, b, score FROM %s QUALIFY row_number() OVER (PARTITION BY a ORDER BY %s) = 1 AND row_number() OVER (PARTITION BY b ORDER BY %s) = 1", edgesTable, order, order))
+	take := fmt.Sprintf("INSERT INTO %s SELECT a, b, score FROM %s", chosenTable, pickTable)
+	prune := p.d.CreateTableAs(edgesTable, fmt.Sprintf("SELECT e.* FROM %s e ANTI JOIN %s p ON e.a = p.a ANTI JOIN %s q ON e.b = q.b", edgesTable, pickTable, pickTable))
+	// Most edges compete with nothing: when no unit has two, take them all.
+	var n, da, db2 int64
+	err := queryRows(ctx, db, fmt.Sprintf("SELECT count(*), count(DISTINCT a), count(DISTINCT b) FROM %s", edgesTable), func(r *sql.Rows) error {
+		return r.Scan(&n, &da, &db2)
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == da && n == db2 {
+		return run(what, fmt.Sprintf("INSERT INTO %s SELECT a, b, score FROM %s", chosenTable, edgesTable))
+	}
+	for round := 0; n > 0; round++ {
+		if round == sqlRounds {
+			return p.assignRest(ctx, db, what, order)
+		}
+		if err := run(what, pick, take, prune); err != nil {
+			return err
+		}
+		left, err := count(ctx, db, edgesTable)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if left > 0 && float64(n-left) < minRoundYield*float64(n) {
+			return p.assignRest(ctx, db, what, order)
+		}
+		n = left
+	}
+	return nil
+}
+
+// assignRest assigns the remaining edges greedily in Go, in order, and
+// records the taken edges by their units (an edge's units are unique).
+func (p *Plan) assignRest(ctx context.Context, db DB, what, order string) error {
+	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT a, b FROM %s ORDER BY %s", edgesTable, order))
+	if err != nil {
+		return fmt.Errorf("%s: read edges: %w", what, err)
+	}
+	var took strings.Builder
+	usedA, usedB := map[int64]bool{}, map[int64]bool{}
+	for rows.Next() {
+		var a, b int64
+		if err := rows.Scan(&a, &b); err != nil {
+			rows.Close()
+			return fmt.Errorf("%s: read edges: %w", what, err)
+		}
+		if usedA[a] || usedB[b] {
+			continue
+		}
+		usedA[a], usedB[b] = true, true
+		if took.Len() > 0 {
+			took.WriteByte(',')
+		}
+		took.WriteString(strconv.FormatInt(a, 10) + ":" + strconv.FormatInt(b, 10))
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("%s: read edges: %w", what, err)
+	}
+	q := fmt.Sprintf(`INSERT INTO %s SELECT e.a, e.b, e.score FROM %s e SEMI JOIN (
+  SELECT CAST(split_part(x, ':', 1) AS BIGINT) AS a, CAST(split_part(x, ':', 2) AS BIGINT) AS b FROM (SELECT unnest(string_split($1, ',')) AS x)) k ON e.a = k.a AND e.b = k.b`, chosenTable, edgesTable)
+	if _, err := db.ExecContext(ctx, q, took.String()); err != nil {
+		return fmt.Errorf("%s: record picks: %w", what, err)
+	}
+	return nil
+}
+
+func count(ctx context.Context, db DB, table string) (int64, error) {
+	rows, err := db.QueryContext(ctx, "SELECT count(*) FROM "+table)
+	if err != nil {
+		return 0, fmt.Errorf("count %s: %w", table, err)
+	}
+	defer rows.Close()
+	var n int64
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, fmt.Errorf("count %s: %w", table, err)
+		}
+	}
+	return n, rows.Err()
+}
+
+// headline shows only the first line of a database error: DuckDB appends
+// the generated SQL, which names Kalla's internals rather than the recipe.
+type headline struct{ err error }
+
+func (h headline) Error() string {
+	msg, _, _ := strings.Cut(h.err.Error(), "\n")
+	return strings.TrimSpace(msg)
+}
+
+func (h headline) Unwrap() error { return h.err }

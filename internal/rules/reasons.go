@@ -1,0 +1,508 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"slices"
+	"strings"
+
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+// Kinds of reasons, counted in the summary.
+const (
+	KindNoCandidate = "no_candidate"      // nothing on the other side shares a rule's key
+	KindFailed      = "conditions_failed" // a candidate shares the key, other conditions fail
+	KindTaken       = "taken"             // a candidate met a rule but was matched elsewhere
+	KindLowScore    = "below_min_score"   // a candidate met a rule but scored too low
+)
+
+// nearLimit bounds the candidate pairs one rule may compare to explain the
+// unmatched records of one side. A rule keyed on something shared by many
+// records (a customer) would otherwise compare every unmatched record with
+// thousands of others; such a rule gives no closest candidate instead.
+//
+// A single eq condition is used as the search key only when it is
+// selective: on average at most nearFanout candidates per record (a
+// reference, not a month or a currency).
+var (
+	nearLimit  int64 = 2_000_000
+	nearFanout int64 = 16
+)
+
+func nearTable(s, k int) string { return fmt.Sprintf("__kalla_near_%s%d", "lr"[s:s+1], k) }
+
+// pkText renders side s's primary key of the record under alias as text
+// ("INV-1", "A|7" for a composite key), or "row N" when it is NULL.
+func (p *Plan) pkText(s int, alias string) string {
+	side := p.side(s)
+	parts := make([]string, len(side.PK))
+	for i, k := range side.PK {
+		parts[i] = p.d.Text(alias + "." + p.d.Ident(k))
+	}
+	key := parts[0]
+	if len(parts) > 1 {
+		key = "nullif(concat_ws('|', " + strings.Join(parts, ", ") + "), '')"
+	}
+	return fmt.Sprintf("coalesce(%s, concat('row ', %s.%s + 1))", key, alias, p.d.Ident(side.RID))
+}
+
+// ridCol is the match table's record-id column of side s.
+func ridCol(s int) string { return []string{"__kalla_lrid", "__kalla_rrid"}[s] }
+
+// pairCol is the pairs table's record-id column of side s.
+func pairCol(s int) string { return []string{"lrid", "rrid"}[s] }
+
+// unmatchedTable holds side s's records no pass matched (all columns),
+// made once so each rule's search does not repeat the anti-join.
+func unmatchedTable(s int) string { return []string{"__kalla_ul", "__kalla_ur"}[s] }
+
+// unmatched is side s's unmatched records under alias a.
+func (p *Plan) unmatched(s int, a string) string { return unmatchedTable(s) + " " + a }
+
+// unmatchedSQL builds unmatchedTable(s).
+func (p *Plan) unmatchedSQL(s int) string {
+	side := p.side(s)
+	return p.d.CreateTableAs(unmatchedTable(s), fmt.Sprintf("SELECT s.* FROM %s s ANTI JOIN %s p ON s.%s = p.%s", p.d.Ident(side.View), pairsTable, p.d.Ident(side.RID), pairCol(s)))
+}
+
+// colLabel names a condition's columns as seen from side s: the other
+// side's column (what the record is compared with), or "a/b" when both
+// are named differently and both matter.
+func colLabel(c *cond) string {
+	if strings.EqualFold(c.col[0].Name, c.col[1].Name) {
+		return c.col[0].Name
+	}
+	return c.col[0].Name + "/" + c.col[1].Name
+}
+
+// percent renders a share (0.02) as a percentage ("2").
+func percent(share string) string {
+	r, ok := new(big.Rat).SetString(share)
+	if !ok {
+		return share
+	}
+	r.Mul(r, big.NewRat(100, 1))
+	s := r.FloatString(6)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	return s
+}
+
+// amountText renders an exact amount expression as text; amounts that came
+// from binary floats or text carry 10 decimals, whose trailing zeros go.
+func (p *Plan) amountText(c *cond, x string) string {
+	t := p.d.Text(x)
+	for _, col := range c.col {
+		if col.class == classFloat || col.class == classText {
+			return fmt.Sprintf("CASE WHEN contains(%[1]s, '.') THEN rtrim(rtrim(%[1]s, '0'), '.') ELSE %[1]s END", t)
+		}
+	}
+	return t
+}
+
+// failure is a SQL text saying how condition c fails between the operands.
+func (p *Plan) failure(c *cond, lo, ro operand) string {
+	lit := p.d.Str
+	switch c.Op {
+	case kalla.CondTolerance:
+		a, b := p.amount(c, 0, lo), p.amount(c, 1, ro)
+		what := colLabel(c)
+		if lo.grouped || ro.grouped {
+			what = "sum of " + what
+		}
+		diff := "abs(" + a + " - " + b + ")"
+		base := "abs(" + a + ")"
+		if c.PctOf == "larger" {
+			base = "greatest(abs(" + a + "), abs(" + b + "))"
+		}
+		pct := fmt.Sprintf("CASE WHEN %[2]s = 0 THEN 'n/a' ELSE %[3]s END", diff, base, p.d.Format(fmt.Sprintf("100.0 * CAST(%s AS DOUBLE) / CAST(%s AS DOUBLE)", diff, base), 1))
+		var msg []string
+		switch {
+		case c.abs != "" && c.pct != "":
+			of := ""
+			if c.PctOf == "larger" {
+				of = " of the larger"
+			}
+			msg = []string{lit(what + " differs by "), p.amountText(c, diff), "' ('", pct, lit(" %) > " + c.abs + " and > " + percent(c.pct) + " %" + of)}
+		case c.pct != "":
+			of := ""
+			if c.PctOf == "larger" {
+				of = " of the larger"
+			}
+			msg = []string{lit(what + " differs by "), pct, lit(" % > " + percent(c.pct) + " %" + of)}
+		default:
+			msg = []string{lit(what + " differs by "), p.amountText(c, diff), lit(" > " + c.abs)}
+		}
+		return fmt.Sprintf("CASE WHEN %s IS NULL THEN %s WHEN %s IS NULL THEN %s ELSE %s END",
+			a, lit(c.col[0].Name+" is empty"), b, lit(c.col[1].Name+" is empty"), p.d.Concat(msg...))
+	case kalla.CondDateWithin:
+		xlo, xhi := p.dates(c, 0, lo)
+		ylo, yhi := p.dates(c, 1, ro)
+		to := *c.Days
+		window := fmt.Sprintf("within %d days", *c.Days)
+		switch c.Direction {
+		case "after":
+			window = fmt.Sprintf("0 to %d days after", *c.Days)
+		case "before":
+			to, window = 0, fmt.Sprintf("0 to %d days before", *c.Days)
+		}
+		off := p.d.DaysBetween(xlo, ylo, c.ts)
+		if lo.grouped || ro.grouped {
+			off = fmt.Sprintf("CASE WHEN %[1]s > %[3]d THEN %[1]s ELSE %[2]s END", p.d.DaysBetween(xlo, yhi, c.ts), p.d.DaysBetween(xhi, ylo, c.ts), to)
+		}
+		decimals := 0
+		if c.ts {
+			decimals = 1
+		}
+		return fmt.Sprintf("CASE WHEN %s IS NULL THEN %s WHEN %s IS NULL THEN %s WHEN %s = 0 THEN %s ELSE %s END",
+			xlo, lit(c.col[0].Name+" is empty"), ylo, lit(c.col[1].Name+" is empty"), off,
+			lit(c.col[1].Name+" is the same day as "+c.col[0].Name+" (allowed: "+window+")"),
+			p.d.Concat(lit(c.col[1].Name+" is "), p.d.Format("abs("+off+")", decimals),
+				fmt.Sprintf("CASE WHEN %s > 0 THEN ' days after ' ELSE ' days before ' END", off), lit(c.col[0].Name+" (allowed: "+window+")")))
+	case kalla.CondContains, kalla.CondStartsWith, kalla.CondEndsWith:
+		hay, needle := p.hayNeedle(c, lo, ro)
+		hn, nn := c.col[1].Name, c.col[0].Name
+		if c.Haystack == "left" {
+			hn, nn = nn, hn
+		}
+		verb := map[string]string{kalla.CondContains: " does not contain ", kalla.CondStartsWith: " does not start with ", kalla.CondEndsWith: " does not end with "}[c.Op]
+		return fmt.Sprintf("CASE WHEN %s IS NULL THEN %s WHEN %s IS NULL OR length(%s) = 0 THEN %s ELSE %s END", hay, lit(hn+" is empty"), needle, needle, lit(nn+" is empty"),
+			p.d.Concat(lit(hn+" '"), hay, lit("'"+verb+nn+" '"), needle, "''''"))
+	case kalla.CondFuzzy:
+		sim := p.d.Similarity(p.text(c, 0, p.colRef(lo, c.col[0])), p.text(c, 1, p.colRef(ro, c.col[1])))
+		return fmt.Sprintf("CASE WHEN %s IS NULL THEN %s ELSE %s END", sim, lit(colLabel(c)+" is empty"),
+			p.d.Concat(lit(colLabel(c)+" similarity "), p.d.Format(sim, 2), lit(fmt.Sprintf(" < %v", *c.Threshold))))
+	case kalla.CondEq:
+		if lo.grouped || ro.grouped {
+			return lit(colLabel(c) + " differs")
+		}
+		l, r := p.colRef(lo, c.col[0]), p.colRef(ro, c.col[1])
+		return fmt.Sprintf("CASE WHEN %s IS NULL THEN %s WHEN %s IS NULL THEN %s ELSE %s END", l, lit(c.col[0].Name+" is empty"), r, lit(c.col[1].Name+" is empty"),
+			p.d.Concat(lit(colLabel(c)+" differs ("), p.d.Text(l), "' vs '", p.d.Text(r), "')'"))
+	}
+	op := map[string]string{kalla.CondGt: ">", kalla.CondGte: ">=", kalla.CondLt: "<", kalla.CondLte: "<="}[c.Op]
+	l, r := p.colRef(lo, c.col[0]), p.colRef(ro, c.col[1])
+	return p.d.Concat(lit(c.col[0].Name+" "+op+" "+c.col[1].Name+" does not hold ("), p.d.Text(l), "' vs '", p.d.Text(r), "')'")
+}
+
+// nearQueries returns, for side s in pass ps, the query estimating how many
+// pairs explaining its unmatched records would compare, and the statements
+// building its near table: per unmatched record, the closest candidate the
+// rule finds among records sharing the rule's eq keys, and why they did
+// not match. It returns no statements when the rule has no eq condition (a
+// range alone is no basis for "closest").
+//
+// key lists the eq conditions the search joins on; the rule's other
+// conditions, eq ones included, are checked and reported.
+func (p *Plan) nearQueries(ps *pass, s int, key []*cond) (estimate string, build []string) {
+	var eqs, others []*cond
+	for _, c := range ps.conds {
+		if slices.Contains(key, c) {
+			eqs = append(eqs, c)
+		} else {
+			others = append(others, c)
+		}
+	}
+	if len(eqs) == 0 {
+		return "", nil
+	}
+	o := 1 - s
+	names := []string{"l", "r"}
+	own, other := names[s], names[o]
+	ops := [2]operand{{alias: "l", grouped: ps.grouped[0]}, {alias: "r", grouped: ps.grouped[1]}}
+	lo, ro := ops[0], ops[1]
+	side, oside := p.side(s), p.side(o)
+	const best = "__kalla_best"
+
+	// The unmatched records (or, grouped, their groups at this pass) and
+	// what they are compared with.
+	var from, ownRid, ownGid string
+	if ps.grouped[s] {
+		from = fmt.Sprintf("(SELECT m.rid AS __kalla_urid, g.* FROM %s m JOIN %s g ON g.gid = m.gid SEMI JOIN %s u ON m.rid = u.%s) %s",
+			members(s, ps.index), groups(s, ps.index), unmatchedTable(s), p.d.Ident(side.RID), own)
+		ownRid, ownGid = own+".__kalla_urid", own+".gid"
+	} else {
+		from = p.unmatched(s, own)
+		ownRid, ownGid = own+"."+p.d.Ident(side.RID), "NULL"
+	}
+	var otherFrom, cid string
+	if ps.grouped[o] {
+		otherFrom, cid = groups(o, ps.index)+" "+other, other+".gid"
+	} else {
+		otherFrom, cid = p.d.Ident(oside.View)+" "+other, other+"."+p.d.Ident(oside.RID)
+	}
+	var on, eqNames []string
+	for _, c := range eqs {
+		on = append(on, p.predicate(c, lo, ro))
+		eqNames = append(eqNames, c.col[o].Name)
+	}
+	fails, nfail := []string{}, []string{}
+	for _, c := range others {
+		holds := "coalesce(" + p.predicate(c, lo, ro) + ", false)"
+		fails = append(fails, fmt.Sprintf("CASE WHEN NOT %s THEN %s END", holds, p.failure(c, lo, ro)))
+		nfail = append(nfail, fmt.Sprintf("CASE WHEN %s THEN 0 ELSE 1 END", holds))
+	}
+	failText, nfailExpr := "NULL", "0"
+	if len(others) > 0 {
+		failText = "concat_ws('; ', " + strings.Join(fails, ", ") + ")"
+		nfailExpr = strings.Join(nfail, " + ")
+	}
+	oAmount, oDate := "0", "0"
+	if ps.tol != nil {
+		oAmount = p.amountDiff(ps.tol, lo, ro)
+	}
+	if ps.date != nil {
+		oDate = p.dateDiff(ps.date, lo, ro)
+	}
+	// First the closest candidate of each record; the words are written
+	// only for it, since a shared key can bring millions of pairs.
+	ck := cid
+	if !ps.grouped[o] {
+		ck = p.pkText(o, other)
+	}
+	build = append(build, p.d.CreateTableAs(best, fmt.Sprintf(`SELECT %s AS rid, %s AS ogid, %s AS cid, %s AS nfail, %s AS score FROM %s JOIN %s ON %s
+QUALIFY row_number() OVER (PARTITION BY rid ORDER BY nfail, %s NULLS LAST, %s NULLS LAST, score DESC NULLS LAST, %s, cid) = 1`,
+		ownRid, ownGid, cid, nfailExpr, p.score(ps, lo, ro), from, otherFrom, strings.Join(on, " AND "), oAmount, oDate, ck)))
+
+	// Groups are named by their members, for the chosen ones only.
+	labels := func(s int, col string) string {
+		const shown = 5
+		sd := p.side(s)
+		return fmt.Sprintf(`(SELECT m.gid, count(*) AS n, %s || CASE WHEN count(*) > %d THEN concat(' and ', count(*) - %d, ' more') ELSE '' END AS label
+FROM %s m JOIN %s v ON v.%s = m.rid WHERE m.gid IN (SELECT %s FROM %s) GROUP BY m.gid)`,
+			p.d.JoinFirst(p.pkText(s, "v"), "m.rid", shown), shown, shown, members(s, ps.index), p.d.Ident(sd.View), p.d.Ident(sd.RID), col, best)
+	}
+	var cand, closest string
+	joins := fmt.Sprintf("JOIN %s ON %s = b.rid JOIN %s ON %s = b.cid", from, ownRid, otherFrom, cid)
+	if ps.grouped[o] {
+		joins += " JOIN " + labels(o, "cid") + " ol ON ol.gid = b.cid"
+		closest, cand = "ol.label", p.d.Concat(p.d.Str(oside.Alias+" "), "ol.label")
+	} else {
+		closest = p.pkText(o, other)
+		cand = closest
+	}
+	suffix := "''"
+	if ps.grouped[s] {
+		joins += " JOIN " + labels(s, "ogid") + " gl ON gl.gid = b.ogid"
+		suffix = p.d.Concat(p.d.Str(" (as the group of "), "CAST(gl.n AS VARCHAR)", "': '", "gl.label", "')'")
+	}
+	near := fmt.Sprintf("SELECT b.rid, b.cid, b.nfail, b.score, %s AS cand, %s AS closest, %s AS fails, %s AS suffix FROM %s b %s",
+		cand, closest, failText, suffix, best, joins)
+
+	// Who took the candidate, if anyone: its first pair's other record.
+	partnerPK := make([]string, len(side.PK))
+	for i := range side.PK {
+		partnerPK[i] = p.d.Text(fmt.Sprintf("x.__kalla_%spk%d", "lr"[s:s+1], i))
+	}
+	partner := partnerPK[0]
+	if len(partnerPK) > 1 {
+		partner = "nullif(concat_ws('|', " + strings.Join(partnerPK, ", ") + "), '')"
+	}
+	partner = fmt.Sprintf("coalesce(%s, concat('row ', x.%s + 1))", partner, ridCol(s))
+	var taken string
+	if ps.grouped[o] {
+		taken = fmt.Sprintf("SELECT m.gid AS id, arg_min(%s, x.%s) AS partner, arg_min(x.__kalla_rule, x.%s) AS prule FROM %s m JOIN %s x ON x.%s = m.rid WHERE m.gid IN (SELECT cid FROM %s) GROUP BY m.gid",
+			partner, ridCol(s), ridCol(s), members(o, ps.index), MatchTable, ridCol(o), best)
+	} else {
+		taken = fmt.Sprintf("SELECT x.%s AS id, arg_min(%s, x.%s) AS partner, arg_min(x.__kalla_rule, x.%s) AS prule FROM %s x WHERE x.%s IN (SELECT cid FROM %s) GROUP BY x.%s",
+			ridCol(o), partner, ridCol(s), ridCol(s), MatchTable, ridCol(o), best, ridCol(o))
+	}
+	rule := p.d.Str(ps.rule.Name)
+	meets, was := "' meets rule '", "' but was matched to '"
+	if ps.grouped[o] {
+		meets, was = "' meet rule '", "' but were matched to '"
+	}
+	matchWord := " matches "
+	if len(eqNames) > 1 {
+		matchWord = " match "
+	}
+	eqLabel := p.d.Str(joinAnd(eqNames) + matchWord)
+	minScore := "NULL"
+	if ps.rule.MinScore != nil {
+		minScore = fmt.Sprint(*ps.rule.MinScore)
+	}
+	reason := fmt.Sprintf(`CASE WHEN n.nfail > 0 THEN %s
+  WHEN t.partner IS NOT NULL THEN %s
+  WHEN n.score < %s THEN %s
+  ELSE %s END`,
+		p.d.Concat(eqLabel, "n.cand", "' but '", "n.fails", "n.suffix"),
+		p.d.Concat("n.cand", meets, rule, was, "t.partner", "' by rule '", "t.prule", "n.suffix"),
+		minScore, p.d.Concat("n.cand", meets, rule, "' but scores '", p.d.Text("n.score"), p.d.Str(" < min_score "+minScore), "n.suffix"),
+		p.d.Concat("n.cand", meets, rule, "n.suffix"))
+	kind := fmt.Sprintf("CASE WHEN n.nfail > 0 THEN '%s' WHEN t.partner IS NOT NULL THEN '%s' WHEN n.score < %s THEN '%s' ELSE '%s' END",
+		KindFailed, KindTaken, minScore, KindLowScore, KindTaken)
+	build = append(build, p.d.CreateTableAs(nearTable(s, ps.index), fmt.Sprintf("SELECT n.rid, %d AS pass, n.nfail, %s AS reason, n.closest, %s AS kind FROM (%s) n LEFT JOIN (%s) t ON t.id = n.cid",
+		ps.index, reason, kind, near, taken)))
+
+	// The estimate counts the pairs the search would compare.
+	if ps.grouped[o] {
+		return "", build // one group per key on the other side: never a fan-out
+	}
+	keysOwn, keysOther, cond := []string{}, []string{}, []string{}
+	for i, c := range eqs {
+		ko, kt := p.eqKey(c, s, ops[s]), p.eqKey(c, o, ops[o])
+		keysOwn = append(keysOwn, fmt.Sprintf("%s AS k%d", ko, i))
+		keysOther = append(keysOther, fmt.Sprintf("%s AS k%d", kt, i))
+		cond = append(cond, fmt.Sprintf("a.k%d = b.k%d", i, i))
+	}
+	estimate = fmt.Sprintf("SELECT coalesce(sum(a.n * b.n), 0) FROM (SELECT %s, count(*) AS n FROM %s GROUP BY ALL) a JOIN (SELECT %s, count(*) AS n FROM %s GROUP BY ALL) b ON %s",
+		strings.Join(keysOwn, ", "), from, strings.Join(keysOther, ", "), p.d.Ident(oside.View)+" "+other, strings.Join(cond, " AND "))
+	return estimate, build
+}
+
+// nearKeys lists the keys a rule may search for the closest candidates of
+// unmatched records, most useful first: each eq condition alone (so that,
+// say, a payment with the right reference but the wrong amount is found
+// and the amount reported), then all of them. A grouped rule's groups are
+// defined by all its eq conditions, so it has only that key.
+func nearKeys(ps *pass) [][]*cond {
+	var eqs []*cond
+	for _, c := range ps.conds {
+		if c.Op == kalla.CondEq {
+			eqs = append(eqs, c)
+		}
+	}
+	if len(eqs) == 0 {
+		return nil
+	}
+	if ps.grouped[0] || ps.grouped[1] || len(eqs) == 1 {
+		return [][]*cond{eqs}
+	}
+	var out [][]*cond
+	for _, c := range eqs {
+		out = append(out, []*cond{c})
+	}
+	return append(out, eqs)
+}
+
+func joinAnd(xs []string) string {
+	if len(xs) == 1 {
+		return xs[0]
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " and " + xs[len(xs)-1]
+}
+
+// explain builds ReasonLeft and ReasonRight: for every unmatched record a
+// reason and, where a rule found one, the closest candidate. Every rule
+// searches for the record's closest candidate; the one that failed the
+// fewest conditions explains the record. Among equals, a candidate that
+// met every condition (but was taken, or scored too low) is told by the
+// first such rule, the strictest it met; a candidate that failed is told
+// by the last, loosest rule, since that is the gap to close: a split
+// payment's invoice hears that its payments' sum is off, not that no
+// single payment equals it.
+func (p *Plan) explain(ctx context.Context, db DB, run func(string, ...string) error) error {
+	if err := run("rules: explain unmatched records", p.unmatchedSQL(0), p.unmatchedSQL(1)); err != nil {
+		return err
+	}
+	estimates := map[string]int64{} // passes often share a key
+	for s := range 2 {
+		var near []string
+		var skipped []string
+		keys := map[int][]*cond{}
+		own, err := scalar(ctx, db, "SELECT count(*) FROM "+p.unmatched(s, "u"))
+		if err != nil {
+			return fmt.Errorf("rules: explain: %w", err)
+		}
+		for _, ps := range p.passes {
+			var build []string
+			options := nearKeys(ps)
+			for i, key := range options {
+				est, b := p.nearQueries(ps, s, key)
+				if b == nil {
+					continue
+				}
+				if est != "" {
+					n, ok := estimates[est]
+					if !ok {
+						var err error
+						if n, err = scalar(ctx, db, est); err != nil {
+							return fmt.Errorf("rules: explain %s: %w", ps.rule.Name, err)
+						}
+						estimates[est] = n
+					}
+					if n > nearLimit || (i < len(options)-1 && n > nearFanout*max(own, 1)) {
+						continue
+					}
+				}
+				build, keys[ps.index] = b, key
+				break
+			}
+			if build == nil {
+				if len(nearKeys(ps)) > 0 {
+					skipped = append(skipped, ps.rule.Name)
+				}
+				continue
+			}
+			if err := run(fmt.Sprintf("rules[%d] %q: explain unmatched records", ps.index, ps.rule.Name), build...); err != nil {
+				return err
+			}
+			near = append(near, "SELECT * FROM "+nearTable(s, ps.index))
+		}
+		u := "u"
+		side := p.side(s)
+		fallback := p.fallback(s, u, keys, skipped)
+		noKind := p.d.Str(KindNoCandidate)
+		q := fmt.Sprintf("SELECT %s.%s AS rid, %s AS reason, CAST(NULL AS VARCHAR) AS closest, %s AS kind FROM %s", u, p.d.Ident(side.RID), fallback, noKind, p.unmatched(s, u))
+		if len(near) > 0 {
+			q = fmt.Sprintf("SELECT %s.%s AS rid, coalesce(n.reason, %s) AS reason, n.closest, coalesce(n.kind, %s) AS kind FROM %s LEFT JOIN (SELECT * FROM (%s) QUALIFY row_number() OVER (PARTITION BY rid ORDER BY nfail, CASE WHEN nfail = 0 THEN pass ELSE -pass END) = 1) n ON n.rid = %s.%s",
+				u, p.d.Ident(side.RID), fallback, noKind, p.unmatched(s, u), strings.Join(near, " UNION ALL "), u, p.d.Ident(side.RID))
+		}
+		if err := run("rules: explain unmatched records", p.d.CreateTableAs([]string{ReasonLeft, ReasonRight}[s], q)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fallback is the reason of a record no rule found a candidate for: an
+// empty key, or no record on the other side sharing a rule's keys. Every
+// searched rule failed alike, so the rule with the fewest keys (the
+// weakest claim, first in order among equals) says it best.
+func (p *Plan) fallback(s int, alias string, keys map[int][]*cond, skipped []string) string {
+	o := 1 - s
+	var best *pass
+	var bestEqs []*cond
+	for _, ps := range p.passes {
+		eqs, ok := keys[ps.index]
+		if !ok {
+			continue
+		}
+		if best == nil || len(eqs) < len(bestEqs) {
+			best, bestEqs = ps, eqs
+		}
+	}
+	if best != nil {
+		ps, eqs := best, bestEqs
+		var whens, names []string
+		for _, c := range eqs {
+			whens = append(whens, fmt.Sprintf("WHEN %s.%s IS NULL THEN %s", alias, p.d.Ident(c.col[s].Name), p.d.Str(c.col[s].Name+" is empty")))
+			names = append(names, c.col[o].Name)
+		}
+		msg := fmt.Sprintf("no %s record matches on %s", p.side(o).Alias, joinAnd(names))
+		if len(p.passes) > 1 {
+			msg += fmt.Sprintf(" (rule %s)", ps.rule.Name)
+		}
+		return "CASE " + strings.Join(whens, " ") + " ELSE " + p.d.Str(msg) + " END"
+	}
+	if len(skipped) > 0 {
+		return p.d.Str(fmt.Sprintf("no candidate found; rule %s has too many candidates per record to search for the closest", joinAnd(skipped)))
+	}
+	return p.d.Str("no rule found a candidate")
+}
+
+func scalar(ctx context.Context, db DB, q string) (int64, error) {
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var n int64
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, err
+		}
+	}
+	return n, rows.Err()
+}

@@ -1,0 +1,392 @@
+package ui_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+
+	"github.com/kalla-recon/kalla/internal/engine"
+	"github.com/kalla-recon/kalla/internal/server"
+	"github.com/kalla-recon/kalla/internal/testenv"
+)
+
+// Browser tests drive a real headless Chromium (Debian package chromium,
+// installed by scripts/services.sh) against a real server started in
+// process on 127.0.0.1:0 with a temporary data folder. Without Chromium
+// they skip, unless KALLA_TEST_REQUIRE_SERVICES=1 (CI), where they fail.
+
+// envChromium overrides the browser's path (default /usr/bin/chromium).
+const envChromium = "KALLA_CHROMIUM"
+
+// envScreenshots names the folder where screenshots are written: the
+// screenshots of failing tests, and TestScreenshots' one per page. Unset,
+// failure screenshots go to the system's temporary folder.
+const envScreenshots = "KALLA_SCREENSHOT_DIR"
+
+// chromium returns the browser's path, or skips (fails in CI) the test
+// when there is none.
+func chromium(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv(envChromium)
+	if p == "" {
+		p = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv(testenv.EnvRequireServices) == "1" {
+			t.Fatalf("chromium not found at %s and %s=1: install it with `bash scripts/services.sh start` (apt-get install chromium)", p, testenv.EnvRequireServices)
+		}
+		t.Skipf("chromium not found at %s: install it with `bash scripts/services.sh start` (or set %s)", p, envChromium)
+	}
+	return p
+}
+
+// testServer is a real Kalla server for a browser test.
+type testServer struct {
+	*server.Main
+	url     string
+	dataDir string
+	token   string
+}
+
+// startServer starts a server on 127.0.0.1:0 whose file roots include
+// roots; edit may change its configuration first. It is closed when the
+// test ends.
+func startServer(t *testing.T, edit func(*server.Config), roots ...string) *testServer {
+	t.Helper()
+	cfg := server.Config{
+		Addr:             "127.0.0.1:0",
+		DataDir:          t.TempDir(),
+		FileRoots:        roots,
+		ShutdownTimeout:  5 * time.Second,
+		PollInterval:     200 * time.Millisecond,
+		ProgressInterval: 50 * time.Millisecond,
+		SSEPoll:          200 * time.Millisecond,
+		Engine:           engine.Options{Threads: 2, MemoryLimit: "2GB"},
+		Logger:           slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	m := server.NewMain(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.Run(ctx); err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("close server: %v", err)
+		}
+	})
+	return &testServer{Main: m, url: m.URL(), dataDir: cfg.DataDir, token: cfg.APIToken}
+}
+
+// tab is one browser tab on a test server. Its methods fail the test on
+// error; a failing test saves a screenshot of the tab.
+type tab struct {
+	t         *testing.T
+	ctx       context.Context
+	base      string
+	downloads string
+
+	mu         sync.Mutex
+	exceptions []string
+}
+
+// newTab starts Chromium with the flags these machines need and opens a
+// tab, 1280 px wide, that saves downloads in a temporary folder.
+func newTab(t *testing.T, base string) *tab {
+	t.Helper()
+	exe := chromium(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	root, stop := context.WithTimeout(context.Background(), 4*time.Minute)
+	actx, acancel := chromedp.NewExecAllocator(root, opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	tb := &tab{t: t, ctx: ctx, base: base, downloads: t.TempDir()}
+	t.Cleanup(func() { cancel(); acancel(); stop() })
+	t.Cleanup(tb.screenshotOnFailure) // runs first: cleanups run last-in first-out
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: tb.downloads, EventsEnabled: new(true),
+	}); err != nil {
+		t.Fatalf("allow downloads: %v", err)
+	}
+	// Uncaught script errors fail the test: a page whose script broke
+	// would otherwise fail silently for its user. So do refusals by the
+	// content security policy: something the page needs was blocked.
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
+				tb.mu.Lock()
+				tb.exceptions = append(tb.exceptions, fmt.Sprintf("%s:%d: %s", m.URL, m.Line+1, m.Text))
+				tb.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		tb.mu.Lock()
+		defer tb.mu.Unlock()
+		for _, e := range tb.exceptions {
+			t.Errorf("page error (uncaught exception or content blocked by the security policy): %s", e)
+		}
+	})
+	return tb
+}
+
+// screenshotDir is where screenshots go.
+func screenshotDir(t *testing.T) string {
+	d := os.Getenv(envScreenshots)
+	if d == "" {
+		d = filepath.Join(os.TempDir(), "kalla-ui-screenshots")
+	}
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Errorf("screenshot folder: %v", err)
+	}
+	return d
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+
+func (b *tab) screenshotOnFailure() {
+	if !b.t.Failed() {
+		return
+	}
+	path := filepath.Join(screenshotDir(b.t), "FAILED-"+unsafeName.ReplaceAllString(b.t.Name(), "_")+".png")
+	if err := b.saveScreenshot(path); err != nil {
+		b.t.Logf("no failure screenshot: %v", err)
+		return
+	}
+	b.t.Logf("screenshot of the failure: %s", path)
+}
+
+// saveScreenshot writes a full-page PNG of the tab.
+func (b *tab) saveScreenshot(path string) error {
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, png, 0o644)
+}
+
+// fail stops the test with what was being done.
+func (b *tab) fail(what string, err error) {
+	b.t.Helper()
+	url, _ := chromedp.Run(b.ctx, chromedp.Location())
+	b.t.Fatalf("%s (page %s): %v", what, url, err)
+}
+
+// do runs steps.
+func (b *tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.fail(what, err)
+	}
+}
+
+// open navigates to a path of the server and waits for the page's body.
+func (b *tab) open(path string) {
+	b.t.Helper()
+	b.do("open "+path, chromedp.Navigate(b.base+path), chromedp.WaitReady(chromedp.CSS("body")))
+}
+
+// click clicks the first element matching css.
+func (b *tab) click(css string) {
+	b.t.Helper()
+	b.do("click "+css, chromedp.Click(chromedp.CSS(css), chromedp.NodeVisible))
+}
+
+// typeInto replaces a field's text by typing it, as a user would.
+func (b *tab) typeInto(css, text string) {
+	b.t.Helper()
+	b.eval("empty "+css, fmt.Sprintf(`(() => { const e = document.querySelector(%s); e.value = ""; e.dispatchEvent(new Event("input", { bubbles: true })); return true; })()`, js(css)))
+	b.do("type into "+css, chromedp.SendKeys(chromedp.CSS(css), text, chromedp.NodeVisible))
+}
+
+// choose picks an option of a select and tells the page, as a user's
+// choice does.
+func (b *tab) choose(css, value string) {
+	b.t.Helper()
+	b.eval("choose "+value+" in "+css, fmt.Sprintf(`(() => {
+		const s = document.querySelector(%s);
+		if (!s) throw new Error("no element " + %[1]s);
+		if (![...s.options].some((o) => o.value === %[2]s)) throw new Error("no option " + %[2]s);
+		s.value = %[2]s;
+		s.dispatchEvent(new Event("change", { bubbles: true }));
+		return true;
+	})()`, js(css), js(value)))
+}
+
+// eval evaluates a JavaScript expression and fails the test unless its
+// value is true.
+func (b *tab) eval(what, expr string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+	if err != nil {
+		b.fail(what, err)
+	}
+	if !ok {
+		b.fail(what, errors.New("the page's answer was false"))
+	}
+}
+
+// text returns an element's text.
+func (b *tab) text(css string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(css)))
+	if err != nil {
+		b.fail("read text of "+css, err)
+	}
+	return s
+}
+
+// html returns the page's HTML as the browser has it now, after its
+// scripts ran.
+func (b *tab) html() string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+	if err != nil {
+		b.fail("read the page's HTML", err)
+	}
+	return s
+}
+
+// waitText waits until the text of a visible element matching css
+// contains want, and returns that text. Pages that navigate meanwhile
+// (a form that reloads its page) are looked at again.
+func (b *tab) waitText(css, want string, timeout time.Duration) string {
+	b.t.Helper()
+	expr := fmt.Sprintf(`(() => {
+		for (const e of document.querySelectorAll(%s)) {
+			if (e.getClientRects().length > 0 && e.textContent.includes(%s)) return e.textContent;
+		}
+		return null;
+	})()`, js(css), js(want))
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[*string](expr))
+		cancel()
+		if err == nil && got != nil {
+			return *got
+		}
+		lastErr = err
+		if b.ctx.Err() != nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	now, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](fmt.Sprintf(`[...document.querySelectorAll(%s)].map((e) => e.textContent.trim()).join(" | ")`, js(css))))
+	b.fail(fmt.Sprintf("wait %s for %q in %s (now: %q; last error: %v)", timeout, want, css, now, lastErr), errTimeout)
+	return ""
+}
+
+var errTimeout = errors.New("timed out")
+
+// value returns a form field's value.
+func (b *tab) value(css string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(css)))
+	if err != nil {
+		b.fail("read the value of "+css, err)
+	}
+	return s
+}
+
+// checked reports whether a checkbox is ticked.
+func (b *tab) checked(css string) bool {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	on, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`!!(document.querySelector(%s) || {}).checked`, js(css))))
+	if err != nil {
+		b.fail("read "+css, err)
+	}
+	return on
+}
+
+// count returns how many elements match css.
+func (b *tab) count(css string) int {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%s).length`, js(css))))
+	if err != nil {
+		b.fail("count "+css, err)
+	}
+	return n
+}
+
+// location returns the tab's URL.
+func (b *tab) location() string {
+	b.t.Helper()
+	u, err := chromedp.Run(b.ctx, chromedp.Location())
+	if err != nil {
+		b.fail("read the location", err)
+	}
+	return u
+}
+
+// addChip adds a filter through the source preview's filter editor, as a
+// user does: column, operator, value, then the add button.
+func (b *tab) addChip(column, op, value string) {
+	b.t.Helper()
+	b.choose("#f-column", column)
+	b.choose("#f-op", op)
+	b.typeInto("#f-value", value)
+	b.click(".chip-editor button[type=submit]")
+}
+
+// acceptDialogs makes confirm() answer yes on the current page.
+func (b *tab) acceptDialogs() {
+	b.t.Helper()
+	b.eval("accept dialogs", `(() => { window.confirm = () => true; return true; })()`)
+}
+
+// js quotes a string for JavaScript.
+func js(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

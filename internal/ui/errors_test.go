@@ -1,0 +1,136 @@
+package ui_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/kalla-recon/kalla/internal/gen"
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+// serverMessage returns the message of the error the API answers to a
+// request, to compare with what the page shows.
+func serverMessage(t *testing.T, s *testServer, method, path string, body any) string {
+	t.Helper()
+	var e apiError
+	if st := apiCall(t, s.url, s.token, method, path, body, &e); st < 400 || e.Error.Message == "" {
+		t.Fatalf("%s %s: status %d, no error", method, path, st)
+	}
+	return e.Error.Message
+}
+
+// TestErrorsShownInBrowser makes each action that can fail fail, and
+// checks that the page shows the server's own message for it: a source
+// that does not exist, an upload of the wrong kind, a filter the source
+// refuses, a recipe whose SQL does not bind, a match preview and a save
+// that the server refuses, and a run that failed.
+func TestErrorsShownInBrowser(t *testing.T) {
+	chromium(t)
+	data := newDataset(t, 200)
+	s := startServer(t, nil, data.dir)
+	b := newTab(t, s.url)
+
+	// Registering a file that is not there.
+	missing := filepath.Join(data.dir, "nope.csv")
+	want := serverMessage(t, s, "POST", "/api/sources", map[string]string{"alias": "nope", "uri": missing, "source_type": ""})
+	b.open("/sources")
+	b.typeInto("#uri-alias", "nope")
+	b.typeInto("#uri-uri", missing)
+	b.click("#uri-form button[type=submit]")
+	b.waitText("#uri-form .alert", want, 20*time.Second)
+
+	// Uploading a spreadsheet.
+	xlsx := filepath.Join(t.TempDir(), "books.xlsx")
+	if err := os.WriteFile(xlsx, []byte("PK\x03\x04 not really"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.typeInto("#up-alias", "books")
+	b.do("choose the file", chromedp.SetUploadFiles(chromedp.CSS("#up-file"), []string{xlsx}))
+	b.click("#upload-form button[type=submit]")
+	b.waitText("#upload-form .alert", "upload a .csv, .tsv, .csv.gz or .parquet file", 20*time.Second)
+
+	// A filter the source cannot apply: the message stands by its chip.
+	apiCall(t, s.url, "", "POST", "/api/sources", map[string]string{"alias": "payments", "uri": data.files.Payments}, nil)
+	apiCall(t, s.url, "", "POST", "/api/sources", map[string]string{"alias": "invoices", "uri": data.files.Invoices}, nil)
+	bad := map[string]any{"column": "paid_on", "op": "gt", "value": "last week"}
+	dateMsg := serverMessage(t, s, "POST", "/api/sources/payments/load-scoped", map[string]any{"conditions": []any{bad}, "limit": 0})
+	want = dateMsg
+	b.open("/sources/payments")
+	b.waitText("#summary", "rows in the source", 20*time.Second)
+	b.addChip("payer", "eq", "Acme GmbH")
+	b.waitText("#total", "match the filter", 20*time.Second)
+	b.addChip("paid_on", "gt", "last week")
+	b.waitText(".chip-bad .chip-error", want, 20*time.Second)
+	if n := b.count(".chip-bad"); n != 1 {
+		t.Errorf("%d chips marked bad, want only the date one", n)
+	}
+	b.click(`.chips button[aria-label^="Remove filter paid_on"]`)
+	b.waitText("#total", "match the filter", 20*time.Second)
+	if n := b.count(".chip-error"); n != 0 {
+		t.Errorf("an error is still shown after removing the bad chip")
+	}
+
+	// The builder: SQL naming a column that does not exist.
+	rec := gen.Recipe(data.files)
+	rec.RecipeID = "broken"
+	rec.MatchSQL = "SELECT * FROM left_src l JOIN right_src r ON l.invoice_number = r.reference_number"
+	var chk struct {
+		Problems []string `json:"problems"`
+	}
+	apiCall(t, s.url, "", "POST", "/api/recipes/validate", rec, &chk)
+	if len(chk.Problems) == 0 {
+		t.Fatal("validate found no problem in a broken recipe")
+	}
+	b.open("/recipes/new")
+	b.typeInto("#r-id", "broken")
+	b.choose("#left-source", "src:invoices")
+	b.choose("#right-source", "src:payments")
+	b.waitText("#pairs", "reference_number", 20*time.Second)
+	// The same refused filter, scoping the builder's right side.
+	b.choose("#right-f-column", "paid_on")
+	b.choose("#right-f-op", "gt")
+	b.typeInto("#right-f-value", "last week")
+	b.click(`fieldset[data-side="right"] .f-add`)
+	b.waitText(`fieldset[data-side="right"] .chip-error`, dateMsg, 20*time.Second)
+	b.click(`fieldset[data-side="right"] .chip-remove`)
+	b.waitText(`fieldset[data-side="right"] .side-summary`, "sampled", 20*time.Second)
+	b.do("write the SQL", chromedp.SetValue(chromedp.ID("r-sql"), rec.MatchSQL))
+	b.click("#validate")
+	b.waitText("#check-result .alert", chk.Problems[0], 20*time.Second)
+	want = serverMessage(t, s, "POST", "/api/recipes/preview", map[string]any{"recipe": rec})
+	b.click("#preview-match")
+	b.waitText("#builder-error", want, 30*time.Second)
+	b.typeInto("#r-id", "no spaces allowed")
+	b.click("#save")
+	b.waitText("#builder-error", `"recipe_id" "no spaces allowed" may contain only letters`, 20*time.Second)
+
+	// A run that failed shows its error in full.
+	gone := filepath.Join(data.dir, "gone.csv")
+	if err := os.WriteFile(gone, []byte("invoice_id,amount\nINV-1,1.00\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	failing := gen.Recipe(data.files)
+	failing.RecipeID = "failing"
+	failing.Sources.Left.URI = gone
+	apiCall(t, s.url, "", "POST", "/api/recipes", failing, nil)
+	if err := os.Remove(gone); err != nil {
+		t.Fatal(err)
+	}
+	b.open("/runs?start=failing")
+	b.click("#start-form button[type=submit]")
+	b.waitText("#failure", "does not exist", 60*time.Second)
+	runID := strings.TrimPrefix(b.location(), s.url+"/runs/")
+	var run struct {
+		Status kalla.RunStatus `json:"status"`
+		Error  string          `json:"error"`
+	}
+	apiCall(t, s.url, "", "GET", "/api/runs/"+runID, nil, &run)
+	if got := b.text("#failure"); run.Status != kalla.RunFailed || got != run.Error {
+		t.Errorf("the page shows %q; the run (%s) failed with %q", got, run.Status, run.Error)
+	}
+}

@@ -1,0 +1,441 @@
+// Recipe builder. Pick a registered source per side (or keep the side as
+// the saved recipe has it), see both schemas with sample values, get
+// suggested column pairs from the server, write the match SQL, then
+// validate, preview the match on samples, and save. URIs are only ever the
+// redacted ones the server rendered: the API restores the real ones.
+import { api, el, table, showError, clearError, fmtInt, fmtPct, busy, quoteIdent } from "./app.js";
+import { FilterBar, filtersJSON, attributeErrors } from "./chips.js";
+
+const data = JSON.parse(document.getElementById("builder-data").textContent);
+const form = document.getElementById("builder");
+const errBox = document.getElementById("builder-error");
+const sqlBox = document.getElementById("r-sql");
+const rulesBox = document.getElementById("r-rules");
+const SAMPLE = 200;
+let lastGenerated = null;
+let stored = data.recipe; // the recipe as saved, null for a new one
+
+/** Side is one side of the recipe in the builder. */
+class Side {
+  constructor(name) {
+    this.name = name;
+    this.root = form.querySelector(`fieldset[data-side="${name}"]`);
+    this.select = this.root.querySelector(".source-select");
+    this.alias = this.root.querySelector(".alias");
+    this.uri = this.root.querySelector(".side-uri");
+    this.box = this.root.querySelector(".alert");
+    this.summary = this.root.querySelector(".side-summary");
+    this.saved = stored ? stored.sources[name] : null;
+    this.source = null; // the registered source picked, or null
+    this.columns = [];
+    this.rows = [];
+    this.pk = new Set(this.saved ? this.saved.primary_key : []);
+    this.aliasTouched = !!this.saved;
+    this.seq = 0;
+    this.bar = new FilterBar({
+      list: this.root.querySelector(".chips"),
+      column: this.root.querySelector(".f-column"),
+      op: this.root.querySelector(".f-op"),
+      value: this.root.querySelector(".f-value"),
+      value2: this.root.querySelector(".f-value2"),
+      add: this.root.querySelector(".f-add"),
+    }, () => this.load());
+    if (data.filters && data.filters[name]) this.bar.set(data.filters[name]);
+    this.alias.addEventListener("input", () => { this.aliasTouched = true; explainAliases(); });
+    this.select.addEventListener("change", () => this.pick());
+    this.fillSelect();
+  }
+
+  fillSelect() {
+    const opts = [el("option", { value: "" }, "Choose a source…")];
+    let match = null;
+    for (const s of data.sources) {
+      opts.push(el("option", { value: "src:" + s.Alias }, `${s.Alias} (${s.Type})`));
+      if (this.saved && s.URI === this.saved.uri && !match) match = s.Alias;
+    }
+    if (this.saved && !match) opts.push(el("option", { value: "saved" }, `${this.saved.alias}, as saved in the recipe`));
+    this.select.replaceChildren(...opts);
+    const pre = this.name === "left" ? data.left : data.right;
+    if (this.saved) this.select.value = match ? "src:" + match : "saved";
+    else if (pre && data.sources.some((s) => s.Alias === pre)) this.select.value = "src:" + pre;
+    if (this.saved) this.alias.value = this.saved.alias;
+  }
+
+  /** pick reacts to a new choice of source. */
+  pick() {
+    const v = this.select.value;
+    this.source = v.startsWith("src:") ? data.sources.find((s) => s.Alias === v.slice(4)) : null;
+    if (this.source && !this.aliasTouched) {
+      let a = this.source.Alias;
+      const other = this.name === "left" ? sides.right : sides.left;
+      if (other && other.alias.value === a) a += "_2";
+      this.alias.value = a;
+    }
+    if (!this.saved || v !== "saved") {
+      // A new source: its key is chosen again from its columns.
+      if (this.loadedFor && this.loadedFor !== v) this.pk.clear();
+    }
+    explainAliases();
+    this.load();
+  }
+
+  /** load fetches the side's columns and a sample under its filters. */
+  async load() {
+    const mine = ++this.seq;
+    clearError(this.box);
+    this.bar.setErrors(new Map());
+    const v = this.select.value;
+    if (!v) {
+      this.columns = [];
+      this.rows = [];
+      this.uri.textContent = "";
+      this.summary.textContent = "";
+      this.render();
+      suggest();
+      return;
+    }
+    this.summary.textContent = "Loading…";
+    try {
+      if (this.source) {
+        this.uri.textContent = this.source.URI;
+        const r = await api("POST", `/api/sources/${encodeURIComponent(this.source.Alias)}/load-scoped`,
+          '{"conditions":' + filtersJSON(this.bar.chips) + ',"limit":' + SAMPLE + "}");
+        if (mine !== this.seq) return;
+        this.columns = r.columns;
+        this.rows = r.rows;
+        this.summary.textContent = `${fmtInt(r.total_rows)} rows${this.bar.chips.length ? " in scope" : ""}; ${fmtInt(r.preview_rows)} sampled.`;
+      } else {
+        // A side as saved: its columns come from checking the recipe.
+        this.uri.textContent = this.saved.uri;
+        const chk = await api("POST", "/api/recipes/validate", recipeJSON());
+        if (mine !== this.seq) return;
+        this.columns = (this.name === "left" ? chk.left_columns : chk.right_columns) || [];
+        this.rows = [];
+        this.summary.textContent = this.columns.length ? "Columns from the saved recipe's source (no sample values)." : "";
+        if (!this.columns.length && chk.problems.length) showError(this.box, chk.problems.join("\n"));
+      }
+      this.loadedFor = v;
+      if (this.pk.size === 0) this.guessKey();
+      this.bar.setColumns(this.columns);
+      this.render();
+      suggest();
+    } catch (e) {
+      if (mine !== this.seq) return;
+      this.summary.textContent = "";
+      // A filter the source refuses: say so next to its chip.
+      if (e.status === 400 && this.source && this.bar.chips.length) {
+        const errors = await attributeErrors(this.bar.chips, e.message, (f) => this.probe(f));
+        if (mine !== this.seq) return;
+        if (errors.size > 0) {
+          this.bar.setErrors(errors);
+          return;
+        }
+      }
+      showError(this.box, e);
+    }
+  }
+
+  /** probe asks the server about one filter alone: its message, or null. */
+  async probe(f) {
+    try {
+      await api("POST", `/api/sources/${encodeURIComponent(this.source.Alias)}/load-scoped`, '{"conditions":' + filtersJSON([f]) + ',"limit":0}');
+      return null;
+    } catch (e) {
+      return e.message;
+    }
+  }
+
+  guessKey() {
+    const c = this.columns.find((c) => /(^|_)id$/i.test(c.name)) || this.columns[0];
+    if (c) this.pk.add(c.name);
+  }
+
+  /** render draws the schema table with key boxes and sample values. */
+  render() {
+    const samples = this.columns.map((_, i) => {
+      const seen = [];
+      for (const r of this.rows) {
+        const v = r[i];
+        if (v !== null && v !== "" && !seen.includes(v)) seen.push(v);
+        if (seen.length === 3) break;
+      }
+      return seen;
+    });
+    const body = this.columns.map((c, i) => {
+      const id = `${this.name}-key-${i}`;
+      const box = el("input", { type: "checkbox", id, checked: this.pk.has(c.name) });
+      box.addEventListener("change", () => { if (box.checked) this.pk.add(c.name); else this.pk.delete(c.name); });
+      return el("tr", {},
+        el("td", {}, box, el("label", { for: id, class: "sr-only" }, `${c.name} is part of the ${this.name} primary key`)),
+        el("td", {}, el("label", { for: id }, c.name)),
+        el("td", { class: "mono" }, c.data_type),
+        el("td", { class: "samples" }, samples[i].join(" · ")));
+    });
+    this.root.querySelector(".schema tbody").replaceChildren(...body);
+  }
+
+  /** spec is the side as the recipe holds it; filters are filled in by recipeJSON. */
+  spec() {
+    // The saved side keeps what the builder does not edit (schema
+    // overrides, CSV settings) while it names the same source.
+    const same = this.saved && (this.select.value === "saved" || (this.source && this.source.URI === this.saved.uri));
+    const s = same ? structuredClone(this.saved) : {};
+    if (this.source) {
+      s.uri = this.source.URI;
+      s.type = this.source.Type;
+    }
+    s.alias = this.alias.value.trim();
+    s.primary_key = this.columns.length ? this.columns.filter((c) => this.pk.has(c.name)).map((c) => c.name) : [...this.pk];
+    s.filters = "\u0000filters-" + this.name;
+    return s;
+  }
+}
+
+const sides = {};
+sides.left = new Side("left");
+sides.right = new Side("right");
+
+/** explainAliases shows the sides' aliases in the SQL explanation. */
+function explainAliases() {
+  for (const n of ["left", "right"]) {
+    const a = sides[n] && sides[n].alias.value.trim();
+    for (const c of document.querySelectorAll(".alias-" + n)) c.textContent = a || n + " alias";
+  }
+}
+
+// Match by SQL or by structured rules.
+function mode() {
+  return document.getElementById("mode-rules").checked ? "rules" : "sql";
+}
+
+function showMode() {
+  document.getElementById("sql-panel").hidden = mode() !== "sql";
+  document.getElementById("rules-panel").hidden = mode() !== "rules";
+}
+
+for (const r of form.querySelectorAll('input[name="mode"]')) r.addEventListener("change", showMode);
+if (rulesBox.value.trim()) document.getElementById("mode-rules").checked = true;
+showMode();
+
+/**
+ * recipeJSON is the recipe as the form holds it, filters with their exact
+ * numbers. Rules that are not valid JSON throw, with the parser's message.
+ */
+function recipeJSON() {
+  const r = {
+    recipe_id: form.recipe_id.value.trim(),
+    name: form.name.value.trim(),
+    description: form.description.value.trim(),
+    match_sql: sqlBox.value,
+    match_description: form.match_description.value.trim(),
+    sources: { left: sides.left.spec(), right: sides.right.spec() },
+  };
+  if (mode() === "rules") {
+    delete r.match_sql;
+    try {
+      r.rules = JSON.parse(rulesBox.value || "[]");
+    } catch (e) {
+      throw new Error("The rules are not valid JSON: " + e.message);
+    }
+  }
+  if (!r.name) delete r.name;
+  if (!r.description) delete r.description;
+  if (!r.match_description) delete r.match_description;
+  return JSON.stringify(r)
+    .replace('"\\u0000filters-left"', filtersJSON(sides.left.bar.chips))
+    .replace('"\\u0000filters-right"', filtersJSON(sides.right.bar.chips));
+}
+
+// Suggestions.
+const pairsBox = document.getElementById("pairs");
+const pairsErr = document.getElementById("pairs-error");
+let pairs = [];
+let suggestSeq = 0;
+
+async function suggest() {
+  const l = sides.left, r = sides.right;
+  if (!l || !r || !l.columns.length || !r.columns.length) return;
+  const mine = ++suggestSeq;
+  clearError(pairsErr);
+  try {
+    const res = await api("POST", "/ui/suggest", {
+      left: { columns: l.columns, rows: l.rows },
+      right: { columns: r.columns, rows: r.rows },
+    });
+    if (mine !== suggestSeq) return;
+    pairs = res.pairs;
+    renderPairs();
+  } catch (e) {
+    showError(pairsErr, e);
+  }
+}
+
+function renderPairs() {
+  if (!pairs.length) {
+    pairsBox.replaceChildren(el("p", { class: "muted" }, "No column pairs stand out. Write the match SQL yourself."));
+    return;
+  }
+  const la = sides.left.alias.value || "left", ra = sides.right.alias.value || "right";
+  const rows = pairs.map((p, i) => {
+    const id = "pair-" + i;
+    const box = el("input", { type: "checkbox", id, checked: i === 0 });
+    box.addEventListener("change", () => { p.use = box.checked; });
+    p.use = i === 0;
+    return el("tr", {},
+      el("td", {}, box, el("label", { for: id, class: "sr-only" }, `Match ${la}.${p.left} with ${ra}.${p.right}`)),
+      el("td", { class: "mono" }, el("label", { for: id }, p.left)),
+      el("td", { class: "mono" }, p.right),
+      el("td", { class: "num" }, el("meter", { min: 0, max: 1, value: p.score, "aria-label": "score" }), " ", Math.round(p.score * 100)),
+      el("td", {}, p.evidence.join("; ")));
+  });
+  pairsBox.replaceChildren(el("table", { class: "grid compact pairs" },
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Use"), el("th", { scope: "col" }, `Left (${la})`),
+      el("th", { scope: "col" }, `Right (${ra})`), el("th", { scope: "col", class: "num" }, "Score"), el("th", { scope: "col" }, "Evidence"))),
+    el("tbody", {}, rows)));
+}
+
+document.getElementById("suggest").addEventListener("click", () => {
+  if (!sides.left.columns.length || !sides.right.columns.length) {
+    showError(pairsErr, "Pick both sources first: suggestions compare their columns and samples.");
+    return;
+  }
+  suggest();
+});
+
+document.getElementById("write-sql").addEventListener("click", () => {
+  clearError(pairsErr);
+  const use = pairs.filter((p) => p.use);
+  if (!use.length) {
+    showError(pairsErr, "Tick at least one pair to match on.");
+    return;
+  }
+  if (sqlBox.value.trim() && sqlBox.value !== lastGenerated && !confirm("Replace the match SQL you wrote?")) return;
+  const keys = [...sides.left.pk].map((k) => "l." + quoteIdent(k)).concat([...sides.right.pk].map((k) => "r." + quoteIdent(k)));
+  // Amounts match within a cent rather than exactly.
+  const on = use.map((p) => p.measure
+    ? `tolerance_match(l.${quoteIdent(p.left)}, r.${quoteIdent(p.right)}, 0.01)`
+    : `l.${quoteIdent(p.left)} = r.${quoteIdent(p.right)}`);
+  sqlBox.value = `SELECT ${keys.length ? keys.join(", ") : "*"}\nFROM left_src l\nJOIN right_src r\n  ON ${on.join("\n AND ")}`;
+  lastGenerated = sqlBox.value;
+  document.getElementById("mode-sql").checked = true;
+  showMode();
+  sqlBox.focus();
+});
+
+document.getElementById("write-rules").addEventListener("click", () => {
+  clearError(pairsErr);
+  const use = pairs.filter((p) => p.use);
+  if (!use.length) {
+    showError(pairsErr, "Tick at least one pair to match on.");
+    return;
+  }
+  if (rulesBox.value.trim() && !confirm("Replace the rules you wrote?")) return;
+  const conditions = use.map((p) => p.measure
+    ? { op: "tolerance", left: p.left, right: p.right, abs: 0.01 }
+    : { op: "eq", left: p.left, right: p.right });
+  rulesBox.value = JSON.stringify([{ name: "exact", conditions }], null, 2);
+  document.getElementById("mode-rules").checked = true;
+  showMode();
+  rulesBox.focus();
+});
+
+// Validate, preview, save.
+const checkBox = document.getElementById("check-result");
+const previewBox = document.getElementById("preview-result");
+
+document.getElementById("validate").addEventListener("click", (e) => busy(e.currentTarget, "Validating…", async () => {
+  clearError(errBox);
+  checkBox.replaceChildren();
+  try {
+    const chk = await api("POST", "/api/recipes/validate", recipeJSON());
+    if (chk.ok) {
+      const cols = (chk.output_columns || []).map((c) => c.name).join(", ");
+      checkBox.replaceChildren(el("div", { class: "ok", role: "status" }, "The recipe would run. ", cols ? `Its SQL returns: ${cols}.` : ""));
+    } else {
+      checkBox.replaceChildren(el("div", { class: "alert", role: "alert" },
+        el("p", {}, "The recipe would not run:"), el("ul", {}, chk.problems.map((p) => el("li", { class: "pre" }, p)))));
+    }
+  } catch (err) {
+    showError(errBox, err);
+  }
+}));
+
+document.getElementById("preview-match").addEventListener("click", (e) => busy(e.currentTarget, "Running on samples…", async () => {
+  clearError(errBox);
+  previewBox.replaceChildren();
+  const limit = Number(document.getElementById("sample").value) || SAMPLE;
+  try {
+    const p = await api("POST", "/api/recipes/preview", '{"recipe":' + recipeJSON() + ',"limit":' + limit + "}");
+    renderPreview(p);
+  } catch (err) {
+    showError(errBox, err);
+  }
+}));
+
+function renderPreview(p) {
+  const la = sides.left.alias.value, ra = sides.right.alias.value;
+  const rate = (n, d) => (d ? fmtPct(n / d) : "—");
+  const tabs = [
+    ["matched", `Matched pairs`, p.matched_count, p.matched],
+    ["unmatched_left", `Unmatched ${la}`, p.unmatched_left_count, p.unmatched_left],
+    ["unmatched_right", `Unmatched ${ra}`, p.unmatched_right_count, p.unmatched_right],
+  ];
+  const panel = el("div", { role: "tabpanel", id: "pv-panel", tabindex: "0" });
+  const buttons = tabs.map(([key, label, n, page], i) => {
+    const b = el("button", { type: "button", role: "tab", id: "pv-tab-" + key, "aria-controls": "pv-panel", "aria-selected": i === 0 ? "true" : "false", tabindex: i === 0 ? "0" : "-1" },
+      label + " ", el("span", { class: "count" }, fmtInt(n)));
+    b.addEventListener("click", () => show(i, false));
+    b.addEventListener("keydown", (e) => {
+      const j = e.key === "ArrowRight" ? (i + 1) % 3 : e.key === "ArrowLeft" ? (i + 2) % 3 : null;
+      if (j !== null) { e.preventDefault(); show(j, true); }
+    });
+    return b;
+  });
+  function show(i, focus) {
+    buttons.forEach((b, j) => { b.setAttribute("aria-selected", i === j ? "true" : "false"); b.tabIndex = i === j ? 0 : -1; });
+    panel.setAttribute("aria-labelledby", buttons[i].id);
+    const [, , n, page] = tabs[i];
+    panel.replaceChildren(
+      el("p", { class: "muted small" }, n > page.rows.length ? `First ${fmtInt(page.rows.length)} of ${fmtInt(n)}.` : ""),
+      el("div", { class: "scroll" }, table(page.columns, page.rows)));
+    if (focus) buttons[i].focus();
+  }
+  const warn = p.warnings.length ? el("ul", { class: "warnings" }, p.warnings.map((w) => el("li", {}, w.message))) : null;
+  previewBox.replaceChildren(...[
+    el("h3", {}, "Preview on samples"),
+    el("dl", { class: "counts" },
+      el("div", {}, el("dt", {}, `Left sample (${la})`), el("dd", {}, `${fmtInt(p.left.staged)} of ${fmtInt(p.left.total)}`)),
+      el("div", {}, el("dt", {}, `Right sample (${ra})`), el("dd", {}, `${fmtInt(p.right.staged)} of ${fmtInt(p.right.total)}`)),
+      el("div", {}, el("dt", {}, "Matched pairs"), el("dd", { id: "pv-matched" }, fmtInt(p.matched_count))),
+      el("div", {}, el("dt", {}, "Left matched"), el("dd", {}, `${fmtInt(p.matched_left_records)} (${rate(p.matched_left_records, p.left.staged)})`)),
+      el("div", {}, el("dt", {}, "Right matched"), el("dd", {}, `${fmtInt(p.matched_right_records)} (${rate(p.matched_right_records, p.right.staged)})`))),
+    el("p", { class: "help" }, "This ran the recipe for real on the first rows of each side. A record unmatched here may have its partner outside the sample; scope both sides alike (filters above) for a closer look."),
+    warn,
+    el("div", { role: "tablist", class: "tabs", "aria-label": "Preview results" }, buttons),
+    panel].filter(Boolean));
+  show(0, false);
+}
+
+form.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  clearError(errBox);
+  const saved = document.getElementById("saved");
+  saved.textContent = "";
+  const id = form.recipe_id.value.trim();
+  await busy(document.getElementById("save"), "Saving…", async () => {
+    try {
+      if (!id) throw new Error("Give the recipe an ID before saving it.");
+      const body = recipeJSON();
+      if (stored && stored.recipe_id === id) await api("PUT", `/api/recipes/${encodeURIComponent(id)}`, body);
+      else await api("POST", "/api/recipes", body);
+      stored = JSON.parse(body);
+      history.replaceState(null, "", "/recipes/" + encodeURIComponent(id));
+      saved.replaceChildren(`Saved recipe “${id}”. `, el("a", { href: `/runs?start=${encodeURIComponent(id)}#start` }, "Start a run"));
+    } catch (err) {
+      showError(errBox, err);
+    }
+  });
+});
+
+explainAliases();
+for (const s of [sides.left, sides.right]) if (s.select.value) s.pick();

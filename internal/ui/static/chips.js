@@ -1,0 +1,178 @@
+// A filter bar: each condition {column, op, value} is a removable chip, and
+// an editor adds a condition or changes the one being edited. Values keep
+// the text the user typed: a number is sent as a JSON number with exactly
+// its digits (100.10 stays 100.10), never through a float.
+import { el, isNumericType } from "./app.js";
+
+/** OPS are the filter operators with the symbols chips show. */
+export const OPS = [
+  ["eq", "="], ["neq", "≠"], ["gt", ">"], ["gte", "≥"], ["lt", "<"], ["lte", "≤"],
+  ["between", "between"], ["in", "in"], ["like", "like"],
+];
+const symbol = Object.fromEntries(OPS);
+const numberText = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/;
+
+/** scalarJSON writes one value as JSON, a number with its own digits. */
+function scalarJSON(v) {
+  return v.number ? v.text : JSON.stringify(v.text);
+}
+
+/** filterJSON writes a chip as the API's filter JSON, in the order the server writes it back in messages. */
+export function filterJSON(f) {
+  const value = f.array ? "[" + f.values.map(scalarJSON).join(",") + "]" : scalarJSON(f.values[0]);
+  return '{"column":' + JSON.stringify(f.column) + ',"op":' + JSON.stringify(f.op) + ',"value":' + value + "}";
+}
+
+/** filtersJSON writes a list of chips as a JSON array. */
+export function filtersJSON(list) {
+  return "[" + list.map(filterJSON).join(",") + "]";
+}
+
+/** label is how a chip reads: amount ≥ 10000, payer = "Acme". */
+export function label(f) {
+  const show = (v) => (v.number ? v.text : "“" + v.text + "”");
+  if (f.op === "between") return `${f.column} between ${show(f.values[0] || { text: "?" })} and ${show(f.values[1] || { text: "?" })}`;
+  if (f.op === "in") return `${f.column} in (${f.values.map(show).join(", ")})`;
+  return `${f.column} ${symbol[f.op] || f.op} ${f.values.length ? show(f.values[0]) : "?"}`;
+}
+
+/**
+ * FilterBar drives a chip list and its editor. parts: list (the <ul>),
+ * column, op, value, value2 (the editor's fields), add (its button, or the
+ * form's submit), form (optional). onChange(chips) runs after every
+ * change.
+ */
+export class FilterBar {
+  constructor(parts, onChange) {
+    Object.assign(this, parts);
+    this.onChange = onChange;
+    this.chips = [];
+    this.errors = new Map();
+    this.columns = [];
+    this.editing = -1;
+    this.op.replaceChildren(...OPS.map(([v, s]) => el("option", { value: v }, v === s ? v : `${s}  (${v})`)));
+    this.op.addEventListener("change", () => this.syncEditor());
+    const submit = (e) => { e.preventDefault(); this.commit(); };
+    if (this.form) this.form.addEventListener("submit", submit);
+    else this.add.addEventListener("click", submit);
+    for (const input of [this.value, this.value2]) {
+      input.addEventListener("keydown", (e) => { if (e.key === "Enter") submit(e); });
+    }
+    this.syncEditor();
+  }
+
+  /** setColumns fills the column choice from the source's columns. */
+  setColumns(columns) {
+    this.columns = columns;
+    const keep = this.column.value;
+    this.column.replaceChildren(...columns.map((c) => el("option", { value: c.name }, `${c.name}  (${c.data_type})`)));
+    if (columns.some((c) => c.name === keep)) this.column.value = keep;
+  }
+
+  /** set replaces the chips without calling onChange. */
+  set(chips) {
+    this.chips = chips.slice();
+    this.errors.clear();
+    this.render();
+  }
+
+  syncEditor() {
+    const between = this.op.value === "between";
+    this.value2.hidden = !between;
+    this.value.placeholder = this.op.value === "in" ? "a, b, c" : between ? "from" : "value";
+  }
+
+  /** commit adds the editor's condition, or replaces the chip being edited. */
+  commit() {
+    const column = this.column.value;
+    if (!column) { this.value.focus(); return; }
+    const col = this.columns.find((c) => c.name === column);
+    const numeric = col ? isNumericType(col.data_type) : false;
+    const scalar = (t) => ({ text: t, number: numeric && numberText.test(t) });
+    const op = this.op.value;
+    let f;
+    if (op === "in") {
+      const parts = this.value.value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+      f = { column, op, array: true, values: parts.map(scalar) };
+    } else if (op === "between") {
+      f = { column, op, array: true, values: [this.value.value.trim(), this.value2.value.trim()].map(scalar) };
+    } else {
+      f = { column, op, array: false, values: [scalar(this.value.value.trim())] };
+    }
+    if (this.editing >= 0) {
+      this.chips[this.editing] = f;
+      this.errors.delete(this.editing);
+      this.editing = -1;
+    } else {
+      this.chips.push(f);
+    }
+    this.value.value = "";
+    this.value2.value = "";
+    this.setAddLabel("Add filter");
+    this.render();
+    this.onChange(this.chips);
+  }
+
+  setAddLabel(text) {
+    const b = this.form ? this.form.querySelector("button[type=submit]") : this.add;
+    if (b) b.textContent = text;
+  }
+
+  remove(i) {
+    this.chips.splice(i, 1);
+    this.errors.clear();
+    if (this.editing === i) { this.editing = -1; this.setAddLabel("Add filter"); }
+    this.render();
+    this.onChange(this.chips);
+    this.value.focus();
+  }
+
+  edit(i) {
+    const f = this.chips[i];
+    this.editing = i;
+    this.column.value = f.column;
+    this.op.value = f.op;
+    this.syncEditor();
+    if (f.op === "in") this.value.value = f.values.map((v) => v.text).join(", ");
+    else this.value.value = f.values[0] ? f.values[0].text : "";
+    this.value2.value = f.op === "between" && f.values[1] ? f.values[1].text : "";
+    this.setAddLabel("Update filter");
+    this.render();
+    this.value.focus();
+  }
+
+  /** setErrors marks chips with the server's message (a Map index → message). */
+  setErrors(errors) {
+    this.errors = errors;
+    this.render();
+  }
+
+  render() {
+    this.list.replaceChildren(...this.chips.map((f, i) => {
+      const text = label(f);
+      const err = this.errors.get(i);
+      return el("li", { class: "chip" + (err ? " chip-bad" : "") + (i === this.editing ? " chip-editing" : "") },
+        el("button", { type: "button", class: "chip-label", title: "Change this filter", "aria-label": `Change filter ${text}`, onclick: () => this.edit(i) }, text),
+        el("button", { type: "button", class: "chip-remove", "aria-label": `Remove filter ${text}`, onclick: () => this.remove(i) }, "×"),
+        err ? el("span", { class: "chip-error", role: "alert" }, err) : null);
+    }));
+    this.list.hidden = this.chips.length === 0;
+  }
+}
+
+/**
+ * attributeErrors finds which chips a failed load is about: a chip whose
+ * JSON the server's message quotes, else each chip the server refuses on
+ * its own (probe(chip) resolves to a message or null). Returns the map
+ * for setErrors; empty when no single chip is at fault.
+ */
+export async function attributeErrors(chips, message, probe) {
+  const errors = new Map();
+  chips.forEach((f, i) => { if (message.includes(filterJSON(f))) errors.set(i, message); });
+  if (errors.size > 0 || !probe) return errors;
+  await Promise.all(chips.map(async (f, i) => {
+    const m = await probe(f);
+    if (m) errors.set(i, m);
+  }));
+  return errors;
+}

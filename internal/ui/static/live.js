@@ -1,0 +1,47 @@
+// Live tables: a block marked data-refresh (a URL of the block alone) and
+// data-active (something in it is still running) is reloaded every two
+// seconds until nothing in it is active. Focus inside it is kept when the
+// focused link is still there after the reload.
+const INTERVAL = 2000;
+
+// note shows (or, with "", removes) a line above the block saying the
+// table is out of date, so a failing refresh is not silent.
+function note(block, text) {
+  let p = block.previousElementSibling;
+  if (!p || !p.classList.contains("stale-note")) {
+    if (!text) return;
+    p = document.createElement("p");
+    p.className = "stale-note";
+    p.setAttribute("role", "status");
+    block.before(p);
+  }
+  if (text) p.textContent = text;
+  else p.remove();
+  block.toggleAttribute("data-stale", !!text);
+}
+
+async function refresh(block) {
+  try {
+    const resp = await fetch(block.dataset.refresh, { headers: { "X-Kalla-UI": "1" }, credentials: "same-origin" });
+    if (!resp.ok) throw new Error(`the server answered ${resp.status}`);
+    const tmp = document.createElement("div");
+    tmp.innerHTML = await resp.text();
+    const fresh = tmp.querySelector("[data-refresh]");
+    if (!fresh) throw new Error("the answer had no table");
+    const focused = document.activeElement && block.contains(document.activeElement) ? document.activeElement.getAttribute("href") : null;
+    block.replaceWith(fresh);
+    if (focused) {
+      const again = fresh.querySelector(`a[href="${CSS.escape(focused)}"]`);
+      if (again) again.focus();
+    }
+    block = fresh;
+    note(block, "");
+  } catch (e) {
+    note(block, "Could not refresh this table: " + e.message + ". Retrying…");
+  }
+  if (block.hasAttribute("data-active")) setTimeout(() => refresh(block), INTERVAL);
+}
+
+for (const block of document.querySelectorAll("[data-refresh][data-active]")) {
+  setTimeout(() => refresh(block), INTERVAL);
+}

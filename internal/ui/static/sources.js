@@ -1,0 +1,93 @@
+// Sources page: test each source's connection, register a source by URI
+// (the password field is joined into the URI only in the request that
+// registers it) or by uploading a file, and delete a source.
+import { api, el, showError, clearError, fmtInt, busy } from "./app.js";
+
+// Health: a count-only scoped load opens the source and asks it a question.
+for (const cell of document.querySelectorAll("[data-health]")) {
+  const alias = cell.dataset.health;
+  api("POST", `/api/sources/${encodeURIComponent(alias)}/load-scoped`, { conditions: [], limit: 0 })
+    .then((r) => cell.replaceChildren(el("span", { class: "health-ok" }, "● reachable"), " ", el("span", { class: "muted" }, `${fmtInt(r.total_rows)} rows`)))
+    .catch((e) => cell.replaceChildren(el("span", { class: "health-bad" }, "● failing"), " ", el("span", { class: "health-msg" }, e.message)));
+}
+
+for (const b of document.querySelectorAll("[data-delete]")) {
+  b.addEventListener("click", async () => {
+    const alias = b.dataset.delete;
+    if (!confirm(`Delete source “${alias}”? Recipes that use its URI keep working.`)) return;
+    try {
+      await api("DELETE", `/api/sources/${encodeURIComponent(alias)}`);
+      location.assign("/sources?deleted=" + encodeURIComponent(alias));
+    } catch (e) {
+      showError(document.getElementById("table-error"), e);
+    }
+  });
+}
+
+/**
+ * withPassword puts the password into a URI's user-info part:
+ * postgres://user@host/db + "s3cr:t" → postgres://user:s3cr%3At@host/db.
+ */
+export function withPassword(uri, password) {
+  if (!password) return uri;
+  const m = uri.match(/^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/is);
+  if (!m) throw new Error("A password goes with a URI such as postgres://user@host:5432/db?table=t; this one has no user@host part.");
+  const at = m[2].lastIndexOf("@");
+  if (at < 0) throw new Error("Put the user name in the URI (postgres://user@host:5432/…) so the password has a user to go with.");
+  const user = m[2].slice(0, at);
+  if (user.includes(":")) throw new Error("The URI already has a password (user:password@…). Leave it out of the URI and type it in the password field.");
+  return m[1] + user + ":" + encodeURIComponent(password) + "@" + m[2].slice(at + 1) + m[3];
+}
+
+const uriForm = document.getElementById("uri-form");
+uriForm.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const box = uriForm.querySelector(".alert");
+  clearError(box);
+  const alias = uriForm.alias.value.trim();
+  const password = uriForm.password.value;
+  let uri;
+  try {
+    if (!alias) throw new Error("Give the source an alias.");
+    if (!uriForm.uri.value.trim()) throw new Error("Give the source's URI.");
+    uri = withPassword(uriForm.uri.value.trim(), password);
+  } catch (err) {
+    showError(box, err);
+    return;
+  }
+  await busy(uriForm.querySelector("button[type=submit]"), "Testing the connection…", async () => {
+    try {
+      await api("POST", "/api/sources", { alias, uri, source_type: uriForm.source_type.value });
+      uriForm.password.value = "";
+      location.assign("/sources?registered=" + encodeURIComponent(alias));
+    } catch (err) {
+      showError(box, err);
+    }
+  });
+});
+
+const upForm = document.getElementById("upload-form");
+upForm.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const box = upForm.querySelector(".alert");
+  const status = upForm.querySelector(".status");
+  clearError(box);
+  const alias = upForm.alias.value.trim();
+  const file = upForm.file.files[0];
+  if (!alias) { showError(box, "Give the source an alias."); return; }
+  if (!file) { showError(box, "Choose a file to upload."); return; }
+  await busy(upForm.querySelector("button[type=submit]"), "Uploading…", async () => {
+    try {
+      const fd = new FormData();
+      fd.append("file", file);
+      status.textContent = `Uploading ${file.name} (${fmtInt(file.size)} bytes)…`;
+      const up = await api("POST", "/api/uploads", fd);
+      status.textContent = `Uploaded: ${fmtInt(up.row_count)} rows, ${up.columns.length} columns. Registering…`;
+      await api("POST", "/api/sources", { alias, uri: up.uri, source_type: up.source_type });
+      location.assign("/sources?registered=" + encodeURIComponent(alias));
+    } catch (err) {
+      status.textContent = "";
+      showError(box, err);
+    }
+  });
+});
