@@ -80,9 +80,9 @@ func (e *env) serveCmd() *cobra.Command {
 	f := &serveFlags{}
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the HTTP API and run queued reconciliations in the background",
-		Long: `Serve Kalla's web UI (at /) and HTTP API (see GET /api/openapi.json), and execute queued runs with a
-bounded pool of workers. Sources, recipes and runs are kept in the metadata store:
+		Short: "Serve the web UI and HTTP API and run queued reconciliations in the background",
+		Long: `Serve Kalla's web UI (at /) and HTTP API (see GET /api/openapi.json), and
+execute queued runs with a bounded pool of workers. Sources, recipes and runs are kept in the metadata store:
 a SQLite file in the data folder by default, or PostgreSQL given as
 KALLA_DATABASE_URL. Runs left running by a previous process are marked failed
 ("interrupted") at start.
