@@ -9,5 +9,7 @@
 // match SQL is parsed by DuckDB itself (json_serialize_sql) and the row id of
 // the left and right record of each output row is added to its select list,
 // so the matched/unmatched split does not depend on which columns the user's
-// SQL happens to select. See DESIGN.md.
+// SQL happens to select. A recipe with structured rules instead of SQL is
+// compiled by internal/rules into the same match table, with reasons for
+// the unmatched records and a break report besides. See DESIGN.md.
 package engine

@@ -36,11 +36,15 @@ func (e *Engine) matchRules(ctx context.Context, rec *kalla.Recipe, left, right 
 		return nil, err
 	}
 	m := &matchResult{table: rules.MatchTable, userCols: plan.ShownColumns(), plan: plan}
-	if err := e.countMatch(ctx, m); err != nil {
-		return nil, err
-	}
 	if m.report, err = plan.Report(ctx, loggedDB{e}); err != nil {
 		return nil, err
+	}
+	// A record is matched by one pass at most (later passes only see what
+	// earlier ones left), and pairs never repeat: the totals are the sums.
+	for _, st := range m.report.Rules {
+		m.pairs += st.Pairs
+		m.leftRecords += st.LeftRecords
+		m.rightRecords += st.RightRecords
 	}
 	for _, b := range m.report.Breaks {
 		m.breaks += b.Differing

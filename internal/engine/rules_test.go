@@ -101,3 +101,23 @@ func TestRulesDeterministicAcrossThreads(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesRecipeCheck runs `kalla recipe check` on every rules scenario:
+// the rules run on the empty staged tables, so every statement must bind
+// against the real schemas.
+func TestRulesRecipeCheck(t *testing.T) {
+	entries, err := os.ReadDir(scenariosDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "rules_") {
+			continue
+		}
+		var stdout, stderr bytes.Buffer
+		code := cli.Main(t.Context(), []string{"recipe", "check", filepath.Join(scenariosDir, e.Name(), "recipe.json")}, strings.NewReader(""), &stdout, &stderr)
+		if code != 0 || !strings.Contains(stdout.String(), "is ready to run") {
+			t.Errorf("%s: recipe check exited %d:\n%s%s", e.Name(), code, stdout.String(), stderr.String())
+		}
+	}
+}

@@ -613,8 +613,9 @@ func matchedSelect(m *matchResult, left, right *side) (string, error) {
 // from the rules' explanation of the side's unmatched records.
 func unmatchedQuery(s *side, m *matchResult, ridOfSide string) string {
 	if m.plan != nil {
-		return fmt.Sprintf(`SELECT %s, x.reason AS _reason, x.closest AS _closest_candidate FROM %s s ANTI JOIN %s m ON s.rowid = m.%s LEFT JOIN %s x ON x.rid = s.rowid ORDER BY s.rowid`,
-			strings.Join(s.out, ", "), qi(s.table), qi(m.table), ridOfSide, qi(rulesReasonTable(s)))
+		// The reasons table lists exactly the side's unmatched records.
+		return fmt.Sprintf(`SELECT %s, x.reason AS _reason, x.closest AS _closest_candidate FROM %s x JOIN %s s ON s.rowid = x.rid ORDER BY s.rowid`,
+			strings.Join(s.out, ", "), qi(rulesReasonTable(s)), qi(s.table))
 	}
 	return fmt.Sprintf(`SELECT %s FROM %s s ANTI JOIN (SELECT %s FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL) m ON s.rowid = m.%s ORDER BY s.rowid`,
 		strings.Join(s.out, ", "), qi(s.table), ridOfSide, qi(m.table), leftRid, rightRid, ridOfSide)

@@ -144,20 +144,31 @@ FROM %s m WHERE %s IS DISTINCT FROM %s%s`,
 		if len(b.sums) == 0 {
 			continue
 		}
-		// Grouped: the sums of the distinct records on each side of a group pair.
-		side := func(s int) string {
+		// Grouped: the sums of the distinct records on each side of a group
+		// pair; the groups' members are listed only for the pairs that differ.
+		total := func(s int) string {
 			v := p.breakValue(b, s, "m."+p.d.Ident(b.name[s]))
-			return fmt.Sprintf(`SELECT ua, ub, CASE WHEN count(v) = count(*) THEN sum(v) END AS total, %s || CASE WHEN count(*) > %d THEN concat(' and ', count(*) - %d, ' more') ELSE '' END AS keys
-FROM (SELECT DISTINCT m.__kalla_ua AS ua, m.__kalla_ub AS ub, m.%s AS rid, %s AS k, %s AS v FROM %s m WHERE m.__kalla_pass IN (%s)) GROUP BY ua, ub`,
-				p.d.JoinFirst("k", "rid", breakSamples), breakSamples, breakSamples, ridCol(s), p.matchKey(s, "m"), v, MatchTable, intList(b.sums))
+			return fmt.Sprintf(`SELECT ua, ub, CASE WHEN count(v) = count(*) THEN sum(v) END AS total
+FROM (SELECT DISTINCT m.__kalla_ua AS ua, m.__kalla_ub AS ub, m.%s AS rid, %s AS v FROM %s m WHERE m.__kalla_pass IN (%s)) GROUP BY ua, ub`,
+				ridCol(s), v, MatchTable, intList(b.sums))
 		}
-		parts = append(parts, fmt.Sprintf(`SELECT %d AS __kalla_col, %s AS left_column, %s AS right_column, u.rule AS _rule, l.keys AS _left_key, r.keys AS _right_key,
-  %s AS left_value, %s AS right_value, %s AS difference, CAST(NULL AS BIGINT) AS _left_row, CAST(NULL AS BIGINT) AS _right_row, u.lo AS __kalla_o1, u.ro AS __kalla_o2
-FROM (SELECT __kalla_ua AS ua, __kalla_ub AS ub, any_value(__kalla_rule) AS rule, min(__kalla_lrid) AS lo, min(__kalla_rrid) AS ro FROM %s WHERE __kalla_pass IN (%s) GROUP BY ALL) u
-JOIN (%s) l USING (ua, ub) JOIN (%s) r USING (ua, ub)
-WHERE l.total IS DISTINCT FROM r.total`,
-			b.index, p.d.Str(b.col[0].Name), p.d.Str(b.col[1].Name), p.d.Text("l.total"), p.d.Text("r.total"), p.breakDiff(b, "l.total", "r.total"),
-			MatchTable, intList(b.sums), side(0), side(1)))
+		keys := func(s int) string {
+			return fmt.Sprintf(`SELECT ua, ub, min(rid) AS lo, %s || CASE WHEN count(*) > %d THEN concat(' and ', count(*) - %d, ' more') ELSE '' END AS keys
+FROM (SELECT DISTINCT m.__kalla_ua AS ua, m.__kalla_ub AS ub, m.%s AS rid, %s AS k FROM %s m SEMI JOIN d ON m.__kalla_ua = d.ua AND m.__kalla_ub = d.ub WHERE m.__kalla_pass IN (%s)) GROUP BY ua, ub`,
+				p.d.JoinFirst("k", "rid", breakSamples), breakSamples, breakSamples, ridCol(s), p.matchKey(s, "m"), MatchTable, intList(b.sums))
+		}
+		rule := "CASE d.pass"
+		for _, k := range b.sums {
+			rule += fmt.Sprintf(" WHEN %d THEN %s", k, p.d.Str(p.passes[k].rule.Name))
+		}
+		rule += " END"
+		parts = append(parts, fmt.Sprintf(`SELECT * FROM (WITH d AS (SELECT l.ua, l.ub, l.total AS lt, r.total AS rt, (SELECT any_value(__kalla_pass) FROM %[6]s x WHERE x.__kalla_ua = l.ua AND x.__kalla_ub = l.ub) AS pass
+  FROM (%[7]s) l JOIN (%[8]s) r USING (ua, ub) WHERE l.total IS DISTINCT FROM r.total)
+SELECT %[1]d AS __kalla_col, %[2]s AS left_column, %[3]s AS right_column, %[4]s AS _rule, kl.keys AS _left_key, kr.keys AS _right_key,
+  %[5]s AS left_value, %[9]s AS right_value, %[10]s AS difference, CAST(NULL AS BIGINT) AS _left_row, CAST(NULL AS BIGINT) AS _right_row, kl.lo AS __kalla_o1, kr.lo AS __kalla_o2
+FROM d JOIN (%[11]s) kl USING (ua, ub) JOIN (%[12]s) kr USING (ua, ub))`,
+			b.index, p.d.Str(b.col[0].Name), p.d.Str(b.col[1].Name), rule, p.d.Text("d.lt"), MatchTable, total(0), total(1),
+			p.d.Text("d.rt"), p.breakDiff(b, "d.lt", "d.rt"), keys(0), keys(1)))
 	}
 	if len(parts) == 0 {
 		return ""
@@ -186,8 +197,9 @@ func (p *Plan) Report(ctx context.Context, db DB) (*kalla.RulesReport, error) {
 	for _, ps := range p.passes {
 		rep.Rules = append(rep.Rules, kalla.RuleStats{Name: ps.rule.Name, Pattern: ps.pattern})
 	}
-	err := queryRows(ctx, db, fmt.Sprintf(`SELECT __kalla_pass, count(*), count(DISTINCT __kalla_lrid), count(DISTINCT __kalla_rrid),
-  count(*) FILTER (WHERE __kalla_status = '%s'), count(*) FILTER (WHERE __kalla_status = '%s') FROM %s GROUP BY __kalla_pass`, StatusConfirmed, StatusSuggested, MatchTable),
+	// From the narrow pairs table: the same rows as the match table.
+	err := queryRows(ctx, db, fmt.Sprintf(`SELECT pass, count(*), count(DISTINCT lrid), count(DISTINCT rrid),
+  count(*) FILTER (WHERE %[1]s = '%[2]s'), count(*) FILTER (WHERE %[1]s = '%[3]s') FROM %[4]s p GROUP BY pass`, p.status("p"), StatusConfirmed, StatusSuggested, pairsTable),
 		func(r *sql.Rows) error {
 			var k int
 			var st kalla.RuleStats

@@ -247,11 +247,11 @@ func (p *Plan) colRef(o operand, c column) string {
 	return o.alias + "." + p.d.Ident(c.Name)
 }
 
-// text is side s's value as normalised text.
+// text is side s's value as normalised text. Text columns are cast too:
+// a text column with no value at all is staged as an untyped NULL, which
+// no string function accepts.
 func (p *Plan) text(c *cond, s int, x string) string {
-	if c.col[s].class != classText {
-		x = p.d.Text(x)
-	}
+	x = p.d.Text(x)
 	strip := c.StripLeft
 	if s == 1 {
 		strip = c.StripRight
@@ -650,21 +650,30 @@ func (p *Plan) matchSQL() string {
 	for i, k := range p.in.Right.PK {
 		sel = append(sel, fmt.Sprintf("r.%s AS __kalla_rpk%d", p.d.Ident(k), i))
 	}
-	var names, status []string
+	var names []string
 	for _, ps := range p.passes {
 		names = append(names, fmt.Sprintf("WHEN %d THEN %s", ps.index, p.d.Str(ps.rule.Name)))
+	}
+	sel = append(sel, "CASE p.pass "+strings.Join(names, " ")+" END AS __kalla_rule", "p.score AS __kalla_score",
+		p.status("p")+" AS __kalla_status", "p.pass AS __kalla_pass", "p.ua AS __kalla_ua", "p.ub AS __kalla_ub")
+	return p.d.CreateTableAs(MatchTable, fmt.Sprintf("SELECT %s FROM %s p JOIN %s l ON l.%s = p.lrid JOIN %s r ON r.%s = p.rrid",
+		strings.Join(sel, ", "), pairsTable, p.d.Ident(p.in.Left.View), p.d.Ident(p.in.Left.RID), p.d.Ident(p.in.Right.View), p.d.Ident(p.in.Right.RID)))
+}
+
+// status is a pair's status (confirmed, or suggested below its rule's
+// auto_confirm) from the pairs table under alias a.
+func (p *Plan) status(a string) string {
+	var status []string
+	for _, ps := range p.passes {
 		if ps.rule.AutoConfirm != nil {
-			status = append(status, fmt.Sprintf("WHEN p.pass = %d AND p.score < %v THEN '%s'", ps.index, *ps.rule.AutoConfirm, StatusSuggested))
+			status = append(status, fmt.Sprintf("WHEN %s.pass = %d AND %s.score < %v THEN '%s'", a, ps.index, a, *ps.rule.AutoConfirm, StatusSuggested))
 		}
 	}
 	st := "'" + StatusConfirmed + "'"
 	if len(status) > 0 {
 		st = "CASE " + strings.Join(status, " ") + " ELSE " + st + " END"
 	}
-	sel = append(sel, "CASE p.pass "+strings.Join(names, " ")+" END AS __kalla_rule", "p.score AS __kalla_score",
-		st+" AS __kalla_status", "p.pass AS __kalla_pass", "p.ua AS __kalla_ua", "p.ub AS __kalla_ub")
-	return p.d.CreateTableAs(MatchTable, fmt.Sprintf("SELECT %s FROM %s p JOIN %s l ON l.%s = p.lrid JOIN %s r ON r.%s = p.rrid",
-		strings.Join(sel, ", "), pairsTable, p.d.Ident(p.in.Left.View), p.d.Ident(p.in.Left.RID), p.d.Ident(p.in.Right.View), p.d.Ident(p.in.Right.RID)))
+	return st
 }
 
 // ShownColumns are the names of the compared columns the match table

@@ -335,19 +335,12 @@ FROM %s m JOIN %s v ON v.%s = m.rid WHERE m.gid IN (SELECT %s FROM %s) GROUP BY 
 	build = append(build, p.d.CreateTableAs(nearTable(s, ps.index), fmt.Sprintf("SELECT n.rid, %d AS pass, n.nfail, %s AS reason, n.closest, %s AS kind FROM (%s) n LEFT JOIN (%s) t ON t.id = n.cid",
 		ps.index, reason, kind, near, taken)))
 
-	// The estimate counts the pairs the search would compare.
-	if ps.grouped[o] {
-		return "", build // one group per key on the other side: never a fan-out
-	}
-	keysOwn, keysOther, cond := []string{}, []string{}, []string{}
-	for i, c := range eqs {
-		ko, kt := p.eqKey(c, s, ops[s]), p.eqKey(c, o, ops[o])
-		keysOwn = append(keysOwn, fmt.Sprintf("%s AS k%d", ko, i))
-		keysOther = append(keysOther, fmt.Sprintf("%s AS k%d", kt, i))
-		cond = append(cond, fmt.Sprintf("a.k%d = b.k%d", i, i))
-	}
-	estimate = fmt.Sprintf("SELECT coalesce(sum(a.n * b.n), 0) FROM (SELECT %s, count(*) AS n FROM %s GROUP BY ALL) a JOIN (SELECT %s, count(*) AS n FROM %s GROUP BY ALL) b ON %s",
-		strings.Join(keysOwn, ", "), from, strings.Join(keysOther, ", "), p.d.Ident(oside.View)+" "+other, strings.Join(cond, " AND "))
+	// The estimate counts the pairs the search would compare (a grouped
+	// other side has one group per key: never a fan-out, but a count of 0
+	// still spares the search).
+	// Counting stops past the limit, so a huge fan-out costs no more than
+	// the limit to detect.
+	estimate = fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s JOIN %s ON %s LIMIT %d)", from, otherFrom, strings.Join(on, " AND "), nearLimit+1)
 	return estimate, build
 }
 
@@ -418,11 +411,20 @@ func (p *Plan) explain(ctx context.Context, db DB, run func(string, ...string) e
 					if !ok {
 						var err error
 						if n, err = scalar(ctx, db, est); err != nil {
-							return fmt.Errorf("rules: explain %s: %w", ps.rule.Name, err)
+							if ctx.Err() != nil {
+								return ctx.Err()
+							}
+							return kalla.WrapError(kalla.EINVALID, headline{err}, "rules[%d] %q: explain unmatched records", ps.index, ps.rule.Name)
 						}
 						estimates[est] = n
 					}
-					if n > nearLimit || (i < len(options)-1 && n > nearFanout*max(own, 1)) {
+					if n == 0 {
+						// Nothing shares even this key: no candidate, and a
+						// longer key cannot find one either.
+						keys[ps.index] = key
+						break
+					}
+					if n > nearLimit || (i < len(options)-1 && n > nearFanout*max(own, 1) && !ps.grouped[1-s]) {
 						continue
 					}
 				}
@@ -430,7 +432,7 @@ func (p *Plan) explain(ctx context.Context, db DB, run func(string, ...string) e
 				break
 			}
 			if build == nil {
-				if len(nearKeys(ps)) > 0 {
+				if _, ok := keys[ps.index]; !ok && len(nearKeys(ps)) > 0 {
 					skipped = append(skipped, ps.rule.Name)
 				}
 				continue

@@ -1,0 +1,54 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestRecipeSuggest runs `kalla recipe suggest` the way a user does and
+// runs the recipe it prints, unchanged, with `kalla run`.
+func TestRecipeSuggest(t *testing.T) {
+	dir := filepath.Join("..", "engine", "testdata", "scenarios", "rules_split_payments")
+	tmp := t.TempDir()
+	pairs := filepath.Join(tmp, "pairs.csv")
+	if err := os.WriteFile(pairs, []byte("left_key,right_key\nINV-1,P01\nINV-1,P04\nINV-2,P02\nINV-2,P05\nINV-2,P07\nINV-5,P13\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runKalla(t, "recipe", "suggest", "--left", filepath.Join(dir, "left.csv"), "--right", filepath.Join(dir, "right.csv"), "--pairs", pairs)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(errs, "# left key: invoice_id") || !strings.Contains(errs, "pattern 1:N") {
+		t.Errorf("findings on stderr:\n%s", errs)
+	}
+	recipe := filepath.Join(tmp, "recipe.json")
+	if err := os.WriteFile(recipe, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runKalla(t, "run", "--recipe", recipe, "--out", filepath.Join(tmp, "out"), "--json")
+	if code != 0 {
+		t.Fatalf("the suggested recipe does not run: exit %d: %s", code, errs)
+	}
+	var sum struct {
+		Matched int `json:"matched_count"`
+	}
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || sum.Matched != 7 {
+		t.Errorf("suggested recipe matched %d pairs (err %v), want 7", sum.Matched, err)
+	}
+
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"recipe", "suggest", "--left", "x.csv"}, "--left and --right are required"},
+		{[]string{"recipe", "suggest", "--left", filepath.Join(dir, "left.csv"), "--right", filepath.Join(dir, "right.csv"), "--pairs", filepath.Join(tmp, "nope.csv")}, "does not exist"},
+		{[]string{"recipe", "suggest", "--left", filepath.Join(dir, "left.csv"), "--right", filepath.Join(dir, "right.csv"), "--left-key", "nope"}, `has no column "nope"`},
+	} {
+		if code, _, errs := runKalla(t, c.args...); code != 2 || !strings.Contains(errs, c.msg) {
+			t.Errorf("%v: exit %d: %s", c.args, code, errs)
+		}
+	}
+}
