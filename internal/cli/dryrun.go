@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -39,39 +38,12 @@ func (e *env) addDryRun(cmd *cobra.Command, f *runFlags) {
 
 // dryRun executes a recipe without writing outputs and prints the summary.
 func (e *env) dryRun(ctx context.Context, rec *kalla.Recipe, base string, f *runFlags) error {
-	mgr, err := e.newSources()
-	if err != nil {
-		return err
-	}
-	defer mgr.Close()
-	left, err := mgr.Open(ctx, rec.Sources.Left, base)
-	if err != nil {
-		return fmt.Errorf("left source %s: %w", rec.Sources.Left.Alias, err)
-	}
-	defer left.Close()
-	right, err := mgr.Open(ctx, rec.Sources.Right, base)
-	if err != nil {
-		return fmt.Errorf("right source %s: %w", rec.Sources.Right.Alias, err)
-	}
-	defer right.Close()
-	eng, err := engine.Open(ctx, f.engineOptions(e))
-	if err != nil {
-		if kalla.ErrorCode(err) == kalla.EINVALID {
-			return usageError{err}
-		}
-		return err
-	}
-	defer eng.Close()
-	prog := newProgress(e.stderr, f.json)
-	sum, err := eng.Execute(ctx, engine.Run{Recipe: rec, Left: left, Right: right, DryRun: true, Progress: prog.event})
-	prog.finish()
+	sum, err := e.execute(ctx, rec, base, f, engine.Run{DryRun: true})
 	if err != nil {
 		return err
 	}
 	if f.json {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(sum)
+		return e.printJSON(sum)
 	}
 	printDryRun(e.stdout, sum)
 	return nil

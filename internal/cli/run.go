@@ -121,46 +121,57 @@ func (e *env) run(ctx context.Context, rec *kalla.Recipe, base string, f *runFla
 	if err != nil {
 		return err
 	}
-	mgr, err := e.newSources()
+	sum, err := e.execute(ctx, rec, base, f, engine.Run{OutDir: f.out, Formats: formats})
 	if err != nil {
 		return err
+	}
+	if f.json {
+		return e.printJSON(sum)
+	}
+	printSummary(e.stdout, sum, f.out)
+	printRulesReport(e.stdout, sum)
+	return nil
+}
+
+// execute opens the recipe's sources and a DuckDB engine, runs r (its
+// recipe, sources and progress filled in here) with progress on stderr, and
+// closes everything. run and the dry run share it.
+func (e *env) execute(ctx context.Context, rec *kalla.Recipe, base string, f *runFlags, r engine.Run) (*kalla.Summary, error) {
+	mgr, err := e.newSources()
+	if err != nil {
+		return nil, err
 	}
 	defer mgr.Close()
 	left, err := mgr.Open(ctx, rec.Sources.Left, base)
 	if err != nil {
-		return fmt.Errorf("left source %s: %w", rec.Sources.Left.Alias, err)
+		return nil, fmt.Errorf("left source %s: %w", rec.Sources.Left.Alias, err)
 	}
 	defer left.Close()
 	right, err := mgr.Open(ctx, rec.Sources.Right, base)
 	if err != nil {
-		return fmt.Errorf("right source %s: %w", rec.Sources.Right.Alias, err)
+		return nil, fmt.Errorf("right source %s: %w", rec.Sources.Right.Alias, err)
 	}
 	defer right.Close()
 	eng, err := engine.Open(ctx, f.engineOptions(e))
 	if err != nil {
 		if kalla.ErrorCode(err) == kalla.EINVALID {
-			return usageError{err} // a bad --memory-limit
+			return nil, usageError{err} // a bad --memory-limit
 		}
-		return err
+		return nil, err
 	}
 	defer eng.Close()
 	prog := newProgress(e.stderr, f.json)
-	sum, err := eng.Execute(ctx, engine.Run{
-		Recipe: rec, Left: left, Right: right, OutDir: f.out, Formats: formats,
-		Progress: prog.event,
-	})
+	r.Recipe, r.Left, r.Right, r.Progress = rec, left, right, prog.event
+	sum, err := eng.Execute(ctx, r)
 	prog.finish()
-	if err != nil {
-		return err
-	}
-	if f.json {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(sum)
-	}
-	printSummary(e.stdout, sum, f.out)
-	printRulesReport(e.stdout, sum)
-	return nil
+	return sum, err
+}
+
+// printJSON writes v to stdout as indented JSON.
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // progress shows a run's progress on stderr: a bar on a terminal, a plain
