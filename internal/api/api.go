@@ -97,6 +97,9 @@ type Config struct {
 	// browser's EventSource and download links cannot send headers and the
 	// token must never be written into a page.
 	Authorize func(r *http.Request) bool
+	// CallbackHosts lists the hosts (host or host:port) a run's
+	// callback_url may name; empty refuses callbacks.
+	CallbackHosts []string
 	// MaxBodyBytes caps JSON request bodies; MaxUploadBytes caps uploads.
 	MaxBodyBytes   int64
 	MaxUploadBytes int64

@@ -43,6 +43,10 @@ type Config struct {
 	// FileRoots are folders besides DataDir whose files API clients may
 	// name as sources.
 	FileRoots []string
+	// CallbackHosts are the hosts (host or host:port) a run's callback_url
+	// may name. Empty refuses every callback_url: the server must not be
+	// made to POST to an arbitrary address given through the API.
+	CallbackHosts []string
 	// UploadBucket, when set, stores uploads in this S3 bucket (reached
 	// with Sources.Remote.S3) under UploadPrefix, and admits csv_uri
 	// values there; otherwise uploads stay in DataDir.
@@ -90,6 +94,7 @@ const (
 	EnvAPIToken          = "KALLA_API_TOKEN"
 	EnvMaxConcurrentRuns = "KALLA_MAX_CONCURRENT_RUNS"
 	EnvFileRoots         = "KALLA_FILE_ROOTS"
+	EnvCallbackHosts     = "KALLA_CALLBACK_ALLOW"
 	EnvUploadBucket      = "KALLA_UPLOAD_BUCKET"
 	EnvUploadPrefix      = "KALLA_UPLOAD_PREFIX"
 	EnvShutdownTimeout   = "KALLA_SHUTDOWN_TIMEOUT"
@@ -129,6 +134,11 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 			return kalla.Errorf(kalla.EINVALID, "%s=%q is not a duration such as 30s or 5m", EnvShutdownTimeout, v)
 		}
 		c.ShutdownTimeout = d
+	}
+	for _, h := range strings.Split(getenv(EnvCallbackHosts), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			c.CallbackHosts = append(c.CallbackHosts, h)
+		}
 	}
 	if v := getenv(EnvFileRoots); v != "" {
 		for _, d := range filepath.SplitList(v) {

@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,7 +125,10 @@ func TestCallbacks(t *testing.T) {
 	rcv := &callbackRecorder{calls: map[string][][]byte{}, failComplete: 2}
 	hook := httptest.NewServer(rcv)
 	defer hook.Close()
-	s := startServer(t, nil)
+	hookURL, _ := url.Parse(hook.URL)
+	s := startServer(t, func(c *server.Config) { c.CallbackHosts = []string{hookURL.Host} })
+	// A host that is not allowed is refused before anything is queued.
+	s.wantError("POST", "/api/runs", map[string]any{"recipe": gen.Recipe(small), "callback_url": "http://169.254.169.254/latest"}, 400, kalla.EINVALID, "not allowed")
 
 	id := s.startRun(map[string]any{"recipe": gen.Recipe(small), "callback_url": hook.URL + "/hooks/run?token=abc"})
 	s.waitRun(id, 30*time.Second, "completion", func(r run) bool { return r.Status == kalla.RunCompleted })

@@ -171,6 +171,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		DataDir:        m.dataDir,
 		Roots:          roots,
 		Token:          cfg.APIToken,
+		CallbackHosts:  cfg.CallbackHosts,
 		Authorize:      m.UI.Authorized,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxUploadBytes: cfg.MaxUploadBytes,
