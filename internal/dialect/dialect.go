@@ -1,6 +1,7 @@
 package dialect
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -113,6 +114,65 @@ func (d Dialect) QuoteQualified(parts ...string) string {
 		}
 	}
 	return strings.Join(quoted, ".")
+}
+
+// SplitQualified is the inverse of QuoteQualified for user-written names
+// such as `billing.invoices` or `"My Schema"."Table.1"`: it splits on dots
+// outside quotes (the dialect's quote character, doubled inside a quoted
+// part) and trims unquoted parts. It returns the parts; an unclosed quote,
+// an empty part or text after a closing quote is an error.
+func (d Dialect) SplitQualified(s string) ([]string, error) {
+	d.mustBeValid()
+	q := byte('"')
+	if d == MySQL {
+		q = '`'
+	}
+	var parts []string
+	for i := 0; ; {
+		var part string
+		if i < len(s) && s[i] == q {
+			var b strings.Builder
+			j := i + 1
+			for {
+				if j >= len(s) {
+					return nil, fmt.Errorf("unclosed quote in name %q", s)
+				}
+				if s[j] == q {
+					if j+1 < len(s) && s[j+1] == q {
+						b.WriteByte(q)
+						j += 2
+						continue
+					}
+					j++
+					break
+				}
+				b.WriteByte(s[j])
+				j++
+			}
+			part, i = b.String(), j
+			if i < len(s) && s[i] != '.' {
+				return nil, fmt.Errorf("unexpected %q after a quoted name in %q", s[i:], s)
+			}
+		} else {
+			j := strings.IndexByte(s[i:], '.')
+			if j < 0 {
+				j = len(s) - i
+			}
+			part = strings.TrimSpace(s[i : i+j])
+			i += j
+		}
+		if part == "" {
+			return nil, fmt.Errorf("empty name in %q", s)
+		}
+		parts = append(parts, part)
+		if i >= len(s) {
+			return parts, nil
+		}
+		i++ // the dot
+		if i >= len(s) {
+			return nil, fmt.Errorf("name %q ends with a dot", s)
+		}
+	}
 }
 
 // Placeholder returns the SQL text for the n-th bound parameter (1-based):

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/kalla-recon/kalla/internal/dialect"
 )
@@ -131,51 +130,9 @@ func (p plan) textExpr() string {
 // "billing.invoices", or with double-quoted parts ("Billing"."My.Table")
 // whose doubled quotes stand for one.
 func parseTable(s string) (schema, table string, err error) {
-	var parts []string
-	for i := 0; ; {
-		var part string
-		if i < len(s) && s[i] == '"' {
-			var b strings.Builder
-			j := i + 1
-			for {
-				if j >= len(s) {
-					return "", "", fmt.Errorf("unclosed quote in table name %q", s)
-				}
-				if s[j] == '"' {
-					if j+1 < len(s) && s[j+1] == '"' {
-						b.WriteByte('"')
-						j += 2
-						continue
-					}
-					j++
-					break
-				}
-				b.WriteByte(s[j])
-				j++
-			}
-			part, i = b.String(), j
-			if i < len(s) && s[i] != '.' {
-				return "", "", fmt.Errorf("unexpected %q after a quoted name in table name %q", s[i:], s)
-			}
-		} else {
-			j := strings.IndexByte(s[i:], '.')
-			if j < 0 {
-				j = len(s) - i
-			}
-			part = strings.TrimSpace(s[i : i+j])
-			i += j
-		}
-		if part == "" {
-			return "", "", fmt.Errorf("empty name in table name %q", s)
-		}
-		parts = append(parts, part)
-		if i >= len(s) {
-			break
-		}
-		i++ // the dot
-		if i >= len(s) {
-			return "", "", fmt.Errorf("table name %q ends with a dot", s)
-		}
+	parts, err := dialect.Postgres.SplitQualified(s)
+	if err != nil {
+		return "", "", fmt.Errorf("table name: %w", err)
 	}
 	switch len(parts) {
 	case 1:
