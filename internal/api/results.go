@@ -124,7 +124,7 @@ func (h *Handler) results() (*sql.DB, error) {
 // readPage reads rows [offset, offset+limit) of a Parquet file as text,
 // of the rows containing q when q is not empty.
 func readPage(ctx context.Context, db *sql.DB, path string, offset, limit int, q string) (*resultsPage, error) {
-	src := "read_parquet('" + strings.ReplaceAll(path, "'", "''") + "')"
+	src := "read_parquet(" + dialect.DuckDB.QuoteString(path) + ")"
 	page := &resultsPage{Offset: offset, Limit: limit, Query: q}
 	rows, err := db.QueryContext(ctx, `SELECT column_name, column_type, "null" FROM (DESCRIBE SELECT * FROM `+src+`)`)
 	if err != nil {

@@ -116,6 +116,19 @@ func (d Dialect) QuoteQualified(parts ...string) string {
 	return strings.Join(quoted, ".")
 }
 
+// QuoteString renders s as a string literal, for the few places where SQL
+// cannot take a bound parameter (table-function options, COPY targets,
+// struct keys in read_csv's columns). Filter values are never rendered with
+// it: they are always bound. Quotes are doubled; MySQL also treats a
+// backslash as an escape, so it is doubled there too.
+func (d Dialect) QuoteString(s string) string {
+	d.mustBeValid()
+	if d == MySQL {
+		s = strings.ReplaceAll(s, `\`, `\\`)
+	}
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
 // SplitQualified is the inverse of QuoteQualified for user-written names
 // such as `billing.invoices` or `"My Schema"."Table.1"`: it splits on dots
 // outside quotes (the dialect's quote character, doubled inside a quoted

@@ -469,3 +469,21 @@ func TestParseDialect(t *testing.T) {
 	}()
 	dialect.Dialect(0).QuoteIdent("x")
 }
+
+func TestQuoteString(t *testing.T) {
+	cases := []struct {
+		d       dialect.Dialect
+		in, out string
+	}{
+		{dialect.DuckDB, "plain", "'plain'"},
+		{dialect.DuckDB, "O'Brien's", "'O''Brien''s'"},
+		{dialect.DuckDB, `C:\data\x.csv`, `'C:\data\x.csv'`},
+		{dialect.Postgres, "it's", "'it''s'"},
+		{dialect.MySQL, `a\'b`, `'a\\''b'`},
+	}
+	for _, c := range cases {
+		if got := c.d.QuoteString(c.in); got != c.out {
+			t.Errorf("%s.QuoteString(%q) = %s, want %s", c.d, c.in, got, c.out)
+		}
+	}
+}

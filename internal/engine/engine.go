@@ -81,12 +81,12 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e.conn = conn
 	settings := []string{
-		"SET temp_directory = " + sqlString(e.tempDir),
+		"SET temp_directory = " + dialect.DuckDB.QuoteString(e.tempDir),
 		"SET preserve_insertion_order = true",
 		toleranceMacro,
 	}
 	if opts.MemoryLimit != "" {
-		settings = append(settings, "SET memory_limit = "+sqlString(opts.MemoryLimit))
+		settings = append(settings, "SET memory_limit = "+dialect.DuckDB.QuoteString(opts.MemoryLimit))
 	}
 	if opts.Threads > 0 {
 		settings = append(settings, fmt.Sprintf("SET threads = %d", opts.Threads))
@@ -138,13 +138,6 @@ func (e *Engine) exec(ctx context.Context, q string, args ...any) (sql.Result, e
 	res, err := e.conn.ExecContext(ctx, q, args...)
 	e.log.Debug("duckdb exec", "sql", q, "took", time.Since(t0), "err", err)
 	return res, err
-}
-
-// sqlString renders s as a DuckDB string literal, for settings and COPY
-// targets that cannot be bound as parameters; the values are Kalla's own
-// paths, never user filter values.
-func sqlString(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 func qi(name string) string { return dialect.DuckDB.QuoteIdent(name) }

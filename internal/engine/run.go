@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kalla-recon/kalla/internal/dialect"
 	"io"
 	"os"
 	"path/filepath"
@@ -533,7 +534,7 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 			if f == FormatCSV {
 				opts = "FORMAT csv, HEADER true"
 			}
-			res, err := e.exec(ctx, fmt.Sprintf("COPY (%s) TO %s (%s)", q.q, sqlString(partial), opts))
+			res, err := e.exec(ctx, fmt.Sprintf("COPY (%s) TO %s (%s)", q.q, dialect.DuckDB.QuoteString(partial), opts))
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()

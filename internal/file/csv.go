@@ -44,13 +44,13 @@ const typeCandidates = "['BOOLEAN', 'BIGINT', 'DOUBLE', 'DATE', 'TIMESTAMP', 'VA
 // reads strictly and never lets DuckDB guess the dialect.
 func (s *Source) csvOptions() string {
 	o := fmt.Sprintf("header = true, delim = %s, quote = '\"', escape = '\"', strict_mode = true, null_padding = false, ignore_errors = false",
-		quoteLiteral(string(s.delimiter())))
+		dialect.DuckDB.QuoteString(string(s.delimiter())))
 	if c := s.opts.CSV; c != nil {
 		if c.DateFormat != "" {
-			o += ", dateformat = " + quoteLiteral(c.DateFormat)
+			o += ", dateformat = " + dialect.DuckDB.QuoteString(c.DateFormat)
 		}
 		if c.TimestampFormat != "" {
-			o += ", timestampformat = " + quoteLiteral(c.TimestampFormat)
+			o += ", timestampformat = " + dialect.DuckDB.QuoteString(c.TimestampFormat)
 		}
 	}
 	return o
@@ -60,13 +60,6 @@ func (s *Source) csvOptions() string {
 // the only one Kalla reads without being told.
 func isoFormat(f string) bool {
 	return f == "" || strings.HasPrefix(f, "%Y-%m-%d")
-}
-
-// quoteLiteral renders s as a DuckDB string literal. It is used only for
-// read_csv options that cannot be bound as parameters (struct keys, the
-// delimiter), never for filter values.
-func quoteLiteral(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 // prepare checks the file and learns its header and column types.
@@ -248,7 +241,7 @@ func (s *Source) loadCSV(ctx context.Context, x execer, table string) ([]kalla.C
 		if i > 0 {
 			spec.WriteString(", ")
 		}
-		spec.WriteString(quoteLiteral(h) + ": " + quoteLiteral(p.readTypes[i]))
+		spec.WriteString(dialect.DuckDB.QuoteString(h) + ": " + dialect.DuckDB.QuoteString(p.readTypes[i]))
 	}
 	spec.WriteString("}")
 	q := "CREATE TABLE " + table + " AS SELECT * FROM read_csv(?, " + s.csvOptions() + ", columns = " + spec.String() + ")"

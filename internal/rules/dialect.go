@@ -60,7 +60,7 @@ type duckDB struct{}
 
 func (duckDB) Name() string                  { return "duckdb" }
 func (duckDB) Ident(name string) string      { return dialect.DuckDB.QuoteIdent(name) }
-func (duckDB) Str(s string) string           { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+func (duckDB) Str(s string) string           { return dialect.DuckDB.QuoteString(s) }
 func (d duckDB) Text(x string) string        { return "CAST(" + x + " AS VARCHAR)" }
 func (d duckDB) Date(x string) string        { return "CAST(" + x + " AS DATE)" }
 func (d duckDB) Alnum(x string) string       { return d.RegexpRemove(x, `[^\p{L}\p{N}]`) }
@@ -109,7 +109,7 @@ func (duckDB) Format(x string, decimals int) string {
 }
 
 func (duckDB) StringAgg(x, sep, order string) string {
-	return fmt.Sprintf("string_agg(%s, '%s' ORDER BY %s)", x, strings.ReplaceAll(sep, "'", "''"), order)
+	return fmt.Sprintf("string_agg(%s, %s ORDER BY %s)", x, dialect.DuckDB.QuoteString(sep), order)
 }
 
 func (duckDB) JoinFirst(x, order string, n int) string {

@@ -252,7 +252,7 @@ func (s *side) detectKey() (string, string) {
 
 func qi(name string) string { return dialect.DuckDB.QuoteIdent(name) }
 
-func lit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+func lit(s string) string { return dialect.DuckDB.QuoteString(s) }
 
 var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)
 
