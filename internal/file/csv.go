@@ -306,9 +306,16 @@ func (s *Source) refineNumeric(ctx context.Context, x execer, table string, p *c
 		}
 		return scale, intDigits, expo, zeros, padded, nil
 	}
-	scale, intDigits, expo, zeros, padded, err := measure(false)
+	scale, intDigits, canonical, err := measurePlain(ctx, x, table, p, idx)
 	if err != nil {
 		return err
+	}
+	n := len(idx)
+	expo, zeros, padded := make([]bool, n), make([]bool, n), make([]bool, n)
+	if !canonical {
+		if scale, intDigits, expo, zeros, padded, err = measure(false); err != nil {
+			return err
+		}
 	}
 	if slices.Contains(padded, true) {
 		if scale, intDigits, expo, zeros, _, err = measure(true); err != nil {
@@ -338,6 +345,43 @@ func (s *Source) refineNumeric(ctx context.Context, x execer, table string, p *c
 		}
 	}
 	return nil
+}
+
+// plainNumber matches a number written the plain way: an optional minus,
+// no leading zero (but "0" and "0.5"), digits, an optional fraction. "-0" is
+// left out because the full measure reads it as a code with a leading zero.
+const plainNumber = `-?[1-9][0-9]*(\.[0-9]+)?|-?0\.[0-9]+|0`
+
+// measurePlain is the fast path of refineNumeric: when every value of the
+// numeric columns is a plain number (no blanks, exponent, sign or leading
+// zero), their scale and integer digits are all the full measure would
+// find, at about half its cost. canonical is false when some value is not
+// plain, and then the full measure must run.
+func measurePlain(ctx context.Context, x execer, table string, p *csvPlan, idx []int) (scale, intDigits []int64, canonical bool, err error) {
+	var sel []string
+	for _, i := range idx {
+		c := dialect.DuckDB.QuoteIdent(p.header[i])
+		sel = append(sel,
+			fmt.Sprintf("count(*) FILTER (WHERE NOT regexp_full_match(%s, '%s'))", c, plainNumber),
+			fmt.Sprintf("coalesce(max(strlen(%[1]s) - strpos(%[1]s, '.')) FILTER (WHERE strpos(%[1]s, '.') > 0), 0)", c),
+			fmt.Sprintf("coalesce(max(CASE WHEN strpos(%[1]s, '.') > 0 THEN strpos(%[1]s, '.') - 1 ELSE strlen(%[1]s) END), 0)", c))
+	}
+	n := len(idx)
+	odd := make([]int64, n)
+	scale, intDigits = make([]int64, n), make([]int64, n)
+	vals := make([]any, 0, 3*n)
+	for k := range idx {
+		vals = append(vals, &odd[k], &scale[k], &intDigits[k])
+	}
+	if err := x.QueryRowContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+table).Scan(vals...); err != nil {
+		return nil, nil, false, fmt.Errorf("measure numeric columns: %w", err)
+	}
+	for _, o := range odd {
+		if o > 0 {
+			return nil, nil, false, nil
+		}
+	}
+	return scale, intDigits, true, nil
 }
 
 // parseDescribe reads the JSON list made by describe.

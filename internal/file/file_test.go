@@ -88,6 +88,38 @@ func TestCSVTypeInference(t *testing.T) {
 	}
 }
 
+// TestCSVPlainNumbers covers files whose numbers are all written plainly,
+// which Kalla measures on a faster path: the types must be those the full
+// measure gives (checked by hand), with the widest value seen late.
+func TestCSVPlainNumbers(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("id,small,money,huge\n")
+	for i := 1; i <= 25000; i++ {
+		fmt.Fprintf(&b, "%d,-%d,%d.5,%d\n", i, i%7+1, i, i)
+	}
+	b.WriteString("25001,0,-0.25,1234567890123456789\n")
+	b.WriteString("25002,123456789012345678,3.125,0\n")
+	s := open(t, writeFile(t, "plain.csv", b.String()), file.Options{})
+	got := colTypes(t, s)
+	want := map[string]string{
+		"id":    "BIGINT",
+		"small": "BIGINT",        // 18 digits fit
+		"money": "DECIMAL(18,3)", // 3.125 seen late
+		"huge":  "DECIMAL(38,0)", // 19 digits: wider than BIGINT's 18
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("column %s: type %s, want %s", k, got[k], v)
+		}
+	}
+	// "-0" is not plain: it takes the full measure, which keeps a value
+	// with a leading zero as text.
+	s = open(t, writeFile(t, "minus0.csv", "id,v\n1,5\n2,-0\n"), file.Options{})
+	if got := colTypes(t, s); got["v"] != "VARCHAR" {
+		t.Errorf("column v with -0: type %s, want VARCHAR", got["v"])
+	}
+}
+
 func deref(rows [][]*string) [][]string {
 	out := make([][]string, len(rows))
 	for i, r := range rows {
