@@ -103,6 +103,15 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	return e, nil
 }
 
+// on returns the engine working through another connection to the same
+// database, for work that runs beside the main connection's (staging the
+// other side). It shares everything else and must not be closed.
+func (e *Engine) on(c *sql.Conn) *Engine {
+	w := *e
+	w.conn, w.ownTemp = c, false
+	return &w
+}
+
 // Close closes the database and removes its spill folder if Open made it.
 func (e *Engine) Close() error {
 	var err error
@@ -140,6 +149,15 @@ func (e *Engine) exec(ctx context.Context, q string, args ...any) (sql.Result, e
 	return res, err
 }
 
+// queryRow runs a query expected to return one row, logged like exec. The
+// time logged is the query's: DuckDB computes the row before returning.
+func (e *Engine) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	t0 := time.Now()
+	row := e.conn.QueryRowContext(ctx, q, args...)
+	e.log.Debug("duckdb query", "sql", q, "took", time.Since(t0), "err", row.Err())
+	return row
+}
+
 func qi(name string) string { return dialect.DuckDB.QuoteIdent(name) }
 
 // sink stages one source into one table of the engine.
@@ -158,7 +176,7 @@ func (s *sink) ExecContext(ctx context.Context, q string, args ...any) (sql.Resu
 }
 
 func (s *sink) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	return s.e.conn.QueryRowContext(ctx, q, args...)
+	return s.e.queryRow(ctx, q, args...)
 }
 
 // progressEvery is how many appended rows pass between progress reports.
