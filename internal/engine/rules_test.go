@@ -121,3 +121,37 @@ func TestRulesRecipeCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesEmptyTextColumn runs a rules recipe whose later pass and whose
+// explanations compare a text column that has no value at all on one side
+// (the view shows it as an untyped NULL): the tables Kalla keeps between
+// passes must keep it text, so the run completes and the column simply
+// never matches.
+func TestRulesEmptyTextColumn(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"left.csv":  "id,ref,memo\nL1,R1,\nL2,R2,\nL3,R3,\n",
+		"right.csv": "id,ref,memo\nP1,R1,alpha\nP2,R9,beta\nP3,R8,\n",
+		"recipe.json": `{"recipe_id": "empty-memo", "sources": {
+		  "left": {"alias": "lefts", "uri": "left.csv", "primary_key": ["id"]},
+		  "right": {"alias": "rights", "uri": "right.csv", "primary_key": ["id"]}},
+		 "rules": [
+		  {"name": "by_ref", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}]},
+		  {"name": "by_memo", "conditions": [{"op": "eq", "left": "memo", "right": "memo"}]}]}`,
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := runKalla(t, filepath.Join(dir, "recipe.json"))
+	if r.code != 0 {
+		t.Fatalf("kalla run exited %d: %s", r.code, r.stderr)
+	}
+	// L1/P1 by reference; nothing by the empty memo.
+	for _, want := range []string{`"matched_count": 1`, `"unmatched_left_count": 2`, `"unmatched_right_count": 2`} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("summary lacks %s:\n%s", want, r.stdout)
+		}
+	}
+}

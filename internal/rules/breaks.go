@@ -148,8 +148,9 @@ FROM %s m WHERE %s IS DISTINCT FROM %s%s`,
 		// pair; the groups' members are listed only for the pairs that differ.
 		total := func(s int) string {
 			v := p.breakValue(b, s, "m."+p.d.Ident(b.name[s]))
-			return fmt.Sprintf(`SELECT ua, ub, CASE WHEN count(v) = count(*) THEN sum(v) END AS total
-FROM (SELECT DISTINCT m.__kalla_ua AS ua, m.__kalla_ub AS ub, m.%s AS rid, %s AS v FROM %s m WHERE m.__kalla_pass IN (%s)) GROUP BY ua, ub`,
+			// A unit pair belongs to one pass (its records to no other).
+			return fmt.Sprintf(`SELECT ua, ub, any_value(pass) AS pass, CASE WHEN count(v) = count(*) THEN sum(v) END AS total
+FROM (SELECT DISTINCT m.__kalla_ua AS ua, m.__kalla_ub AS ub, m.__kalla_pass AS pass, m.%s AS rid, %s AS v FROM %s m WHERE m.__kalla_pass IN (%s)) GROUP BY ua, ub`,
 				ridCol(s), v, MatchTable, intList(b.sums))
 		}
 		keys := func(s int) string {
@@ -162,12 +163,12 @@ FROM (SELECT DISTINCT m.__kalla_ua AS ua, m.__kalla_ub AS ub, m.%s AS rid, %s AS
 			rule += fmt.Sprintf(" WHEN %d THEN %s", k, p.d.Str(p.passes[k].rule.Name))
 		}
 		rule += " END"
-		parts = append(parts, fmt.Sprintf(`SELECT * FROM (WITH d AS (SELECT l.ua, l.ub, l.total AS lt, r.total AS rt, (SELECT any_value(__kalla_pass) FROM %[6]s x WHERE x.__kalla_ua = l.ua AND x.__kalla_ub = l.ub) AS pass
-  FROM (%[7]s) l JOIN (%[8]s) r USING (ua, ub) WHERE l.total IS DISTINCT FROM r.total)
+		parts = append(parts, fmt.Sprintf(`SELECT * FROM (WITH d AS (SELECT l.ua, l.ub, l.total AS lt, r.total AS rt, l.pass
+  FROM (%[6]s) l JOIN (%[7]s) r USING (ua, ub) WHERE l.total IS DISTINCT FROM r.total)
 SELECT %[1]d AS __kalla_col, %[2]s AS left_column, %[3]s AS right_column, %[4]s AS _rule, kl.keys AS _left_key, kr.keys AS _right_key,
-  %[5]s AS left_value, %[9]s AS right_value, %[10]s AS difference, CAST(NULL AS BIGINT) AS _left_row, CAST(NULL AS BIGINT) AS _right_row, kl.lo AS __kalla_o1, kr.lo AS __kalla_o2
-FROM d JOIN (%[11]s) kl USING (ua, ub) JOIN (%[12]s) kr USING (ua, ub))`,
-			b.index, p.d.Str(b.col[0].Name), p.d.Str(b.col[1].Name), rule, p.d.Text("d.lt"), MatchTable, total(0), total(1),
+  %[5]s AS left_value, %[8]s AS right_value, %[9]s AS difference, CAST(NULL AS BIGINT) AS _left_row, CAST(NULL AS BIGINT) AS _right_row, kl.lo AS __kalla_o1, kr.lo AS __kalla_o2
+FROM d JOIN (%[10]s) kl USING (ua, ub) JOIN (%[11]s) kr USING (ua, ub))`,
+			b.index, p.d.Str(b.col[0].Name), p.d.Str(b.col[1].Name), rule, p.d.Text("d.lt"), total(0), total(1),
 			p.d.Text("d.rt"), p.breakDiff(b, "d.lt", "d.rt"), keys(0), keys(1)))
 	}
 	if len(parts) == 0 {
@@ -197,16 +198,21 @@ func (p *Plan) Report(ctx context.Context, db DB) (*kalla.RulesReport, error) {
 	for _, ps := range p.passes {
 		rep.Rules = append(rep.Rules, kalla.RuleStats{Name: ps.rule.Name, Pattern: ps.pattern})
 	}
-	// From the narrow pairs table: the same rows as the match table.
-	err := queryRows(ctx, db, fmt.Sprintf(`SELECT pass, count(*), count(DISTINCT lrid), count(DISTINCT rrid),
+	// From the narrow pairs table: the same rows as the match table. The
+	// records each pass matched were counted as it ran.
+	err := queryRows(ctx, db, fmt.Sprintf(`SELECT pass, count(*),
   count(*) FILTER (WHERE %[1]s = '%[2]s'), count(*) FILTER (WHERE %[1]s = '%[3]s') FROM %[4]s p GROUP BY pass`, p.status("p"), StatusConfirmed, StatusSuggested, pairsTable),
 		func(r *sql.Rows) error {
 			var k int
 			var st kalla.RuleStats
-			if err := r.Scan(&k, &st.Pairs, &st.LeftRecords, &st.RightRecords, &st.Confirmed, &st.Suggested); err != nil {
+			if err := r.Scan(&k, &st.Pairs, &st.Confirmed, &st.Suggested); err != nil {
 				return err
 			}
+			if k >= len(p.records) {
+				return fmt.Errorf("pass %d has pairs but no record counts: Execute did not run", k)
+			}
 			st.Name, st.Pattern = rep.Rules[k].Name, rep.Rules[k].Pattern
+			st.LeftRecords, st.RightRecords = p.records[k][0], p.records[k][1]
 			rep.Rules[k] = st
 			return nil
 		})
@@ -234,8 +240,10 @@ func (p *Plan) Report(ctx context.Context, db DB) (*kalla.RulesReport, error) {
 	rep.UnmatchedSamples = map[string][]kalla.UnmatchedSample{}
 	for s, t := range []string{ReasonLeft, ReasonRight} {
 		name, side := []string{"left", "right"}[s], p.side(s)
-		q := fmt.Sprintf("SELECT x.rid + 1, %s, x.reason, coalesce(x.closest, '') FROM %s x JOIN %s v ON v.%s = x.rid ORDER BY x.rid LIMIT %d",
-			p.pkText(s, "v"), t, p.d.Ident(side.View), p.d.Ident(side.RID), unmatchedSamples)
+		// The first records are chosen before the join, which then looks
+		// up a handful of rows instead of every unmatched one.
+		q := fmt.Sprintf("SELECT x.rid + 1, %s, x.reason, coalesce(x.closest, '') FROM (SELECT * FROM %s ORDER BY rid LIMIT %d) x JOIN %s v ON v.%s = x.rid ORDER BY x.rid",
+			p.pkText(s, "v"), t, unmatchedSamples, p.d.Ident(side.View), p.d.Ident(side.RID))
 		err := queryRows(ctx, db, q, func(r *sql.Rows) error {
 			var u kalla.UnmatchedSample
 			if err := r.Scan(&u.Row, &u.Key, &u.Reason, &u.ClosestCandidate); err != nil {
@@ -280,9 +288,16 @@ func (p *Plan) Report(ctx context.Context, db DB) (*kalla.RulesReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rules: summarise breaks: %w", err)
 	}
-	err = queryRows(ctx, db, fmt.Sprintf(`SELECT __kalla_col, _rule, _left_key, _right_key, left_value, right_value, difference FROM %s
-QUALIFY row_number() OVER (PARTITION BY __kalla_col ORDER BY abs(difference) DESC NULLS LAST, __kalla_o1, __kalla_o2) <= %d
-ORDER BY __kalla_col, abs(difference) DESC NULLS LAST, __kalla_o1, __kalla_o2`, BreaksTable, breakSamples), func(r *sql.Rows) error {
+	// The largest differences of each column: a top-N per column, which
+	// keeps a few rows instead of ordering every break.
+	const order = "abs(difference) DESC NULLS LAST, __kalla_o1, __kalla_o2"
+	tops := make([]string, len(cols))
+	for i := range cols {
+		tops[i] = fmt.Sprintf("(SELECT __kalla_col, _rule, _left_key, _right_key, left_value, right_value, difference, __kalla_o1, __kalla_o2 FROM %s WHERE __kalla_col = %d ORDER BY %s LIMIT %d)",
+			BreaksTable, i, order, breakSamples)
+	}
+	err = queryRows(ctx, db, fmt.Sprintf(`SELECT __kalla_col, _rule, _left_key, _right_key, left_value, right_value, difference FROM (%s)
+ORDER BY __kalla_col, %s`, strings.Join(tops, "\nUNION ALL\n"), order), func(r *sql.Rows) error {
 		var k int
 		var s kalla.BreakSample
 		var lk, rk sql.NullString

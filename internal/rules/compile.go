@@ -61,6 +61,9 @@ type Plan struct {
 	// shown lists the compared columns the match table carries, in the
 	// order they first appear in the rules.
 	shown []shownCol
+	// records counts, per pass, the left and right records it matched;
+	// Execute sets it.
+	records [][2]int64
 }
 
 // shownCol is a compared column copied into matched pairs.
@@ -483,17 +486,40 @@ func (p *Plan) score(ps *pass, lo, ro operand) string {
 	return fmt.Sprintf("round(greatest(0.0, least(1.0, (%s) / %d.0)), 6)", strings.Join(parts, " + "), len(parts))
 }
 
-// available is side s's records not matched by an earlier pass.
+// available is side s's records not matched by an earlier pass: the view
+// for the first pass, then the table remainSQL left for this pass.
 func (p *Plan) available(ps *pass, s int) string {
-	side := p.side(s)
 	if ps.index == 0 {
-		return p.d.Ident(side.View)
+		return p.d.Ident(p.side(s).View)
 	}
-	col := "lrid"
-	if s == 1 {
-		col = "rrid"
+	return remainTable(s, ps.index)
+}
+
+// remainTable holds side s's records that passes before k did not match.
+func remainTable(s, k int) string { return fmt.Sprintf("__kalla_rem_%s%d", "lr"[s:s+1], k) }
+
+// remainSQL builds into table the records of side s that pass k-1 left
+// over, from the records that were available to it. Each pass thus removes
+// its own matches from a shrinking table, instead of every pass removing
+// all earlier matches from the whole side again.
+//
+// Columns are cast to their staged types: the view shows a text column with
+// no value at all as an untyped NULL, which a table would store as an
+// integer, and DuckDB compares an integer with text by casting the text to
+// a number, which fails (TestRulesEmptyTextColumn).
+func (p *Plan) remainSQL(s, k int, table string) string {
+	side := p.side(s)
+	from := p.d.Ident(side.View)
+	if k > 1 {
+		from = remainTable(s, k-1)
 	}
-	return fmt.Sprintf("(SELECT s.* FROM %s s ANTI JOIN %s u ON s.%s = u.%s)", p.d.Ident(side.View), pairsTable, p.d.Ident(side.RID), col)
+	cols := make([]string, 0, len(side.Cols)+1)
+	for _, c := range side.Cols {
+		cols = append(cols, fmt.Sprintf("CAST(x.%[1]s AS %[2]s) AS %[1]s", p.d.Ident(c.Name), c.EngineType))
+	}
+	cols = append(cols, "x."+p.d.Ident(side.RID))
+	return p.d.CreateTableAs(table, fmt.Sprintf("SELECT %s FROM %s x ANTI JOIN (SELECT %s FROM %s WHERE pass = %d) u ON x.%s = u.%s",
+		strings.Join(cols, ", "), from, pairCol(s), pairsTable, k-1, p.d.Ident(side.RID), pairCol(s)))
 }
 
 func (p *Plan) side(s int) Side {
@@ -619,6 +645,23 @@ func (p *Plan) order(ps *pass) string {
 	return strings.Join(append(o, "a ASC", "b ASC"), ", ")
 }
 
+// recordsSQL counts the records a pass's chosen units hold on each side: a
+// record unit is one record, a group its members. Every record of a pass is
+// in one unit at most (groups split the records by key) and every unit is
+// chosen once at most, so these are the pass's matched records, without
+// counting distinct ids over its pairs.
+func (p *Plan) recordsSQL(ps *pass) string {
+	sums, join := []string{"count(*)", "count(*)"}, ""
+	for s, unit := range []string{"a", "b"} {
+		if ps.grouped[s] {
+			g := "g" + unit
+			sums[s] = "coalesce(sum(" + g + ".n), 0)"
+			join += fmt.Sprintf(" JOIN %s %s ON %s.gid = c.%s", groups(s, ps.index), g, g, unit)
+		}
+	}
+	return fmt.Sprintf("SELECT %s, %s FROM %s c%s", sums[0], sums[1], chosenTable, join)
+}
+
 // expand turns a pass's chosen units into record pairs.
 func (p *Plan) expand(ps *pass) string {
 	l, r, join := "c.a", "c.b", ""
@@ -641,7 +684,8 @@ func (p *Plan) matchSQL() string {
 		if c.side == 1 {
 			a = "r"
 		}
-		sel = append(sel, a+"."+p.d.Ident(c.col.Name)+" AS "+p.d.Ident(c.name))
+		// Cast to the staged type: see remainSQL.
+		sel = append(sel, fmt.Sprintf("CAST(%s.%s AS %s) AS %s", a, p.d.Ident(c.col.Name), c.col.EngineType, p.d.Ident(c.name)))
 	}
 	sel = append(sel, "p.lrid AS __kalla_lrid", "p.rrid AS __kalla_rrid")
 	for i, k := range p.in.Left.PK {

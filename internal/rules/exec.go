@@ -46,12 +46,16 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 		}
 		return nil
 	}
+	p.records = p.records[:0]
 	if err := run("rules: prepare", fmt.Sprintf("CREATE OR REPLACE TABLE %s (lrid BIGINT, rrid BIGINT, pass INTEGER, score DOUBLE, ua BIGINT, ub BIGINT)", pairsTable)); err != nil {
 		return err
 	}
 	for _, ps := range p.passes {
 		what := fmt.Sprintf("rules[%d] %q", ps.index, ps.rule.Name)
 		var setup []string
+		if ps.index > 0 {
+			setup = append(setup, p.remainSQL(0, ps.index, remainTable(0, ps.index)), p.remainSQL(1, ps.index, remainTable(1, ps.index)))
+		}
 		for s := range 2 {
 			if ps.grouped[s] {
 				setup = append(setup, p.groupSQL(ps, s)...)
@@ -67,6 +71,11 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 		if err := run(what, p.expand(ps)); err != nil {
 			return err
 		}
+		var n [2]int64
+		if err := queryRows(ctx, db, p.recordsSQL(ps), func(r *sql.Rows) error { return r.Scan(&n[0], &n[1]) }); err != nil {
+			return fmt.Errorf("%s: count matched records: %w", what, err)
+		}
+		p.records = append(p.records, n)
 	}
 	if err := run("rules: collect matches", p.matchSQL()); err != nil {
 		return err

@@ -61,10 +61,9 @@ func unmatchedTable(s int) string { return []string{"__kalla_ul", "__kalla_ur"}[
 // unmatched is side s's unmatched records under alias a.
 func (p *Plan) unmatched(s int, a string) string { return unmatchedTable(s) + " " + a }
 
-// unmatchedSQL builds unmatchedTable(s).
+// unmatchedSQL builds unmatchedTable(s): what the last pass left over.
 func (p *Plan) unmatchedSQL(s int) string {
-	side := p.side(s)
-	return p.d.CreateTableAs(unmatchedTable(s), fmt.Sprintf("SELECT s.* FROM %s s ANTI JOIN %s p ON s.%s = p.%s", p.d.Ident(side.View), pairsTable, p.d.Ident(side.RID), pairCol(s)))
+	return p.remainSQL(s, len(p.passes), unmatchedTable(s))
 }
 
 // colLabel names a condition's columns as seen from side s: the other
