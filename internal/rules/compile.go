@@ -495,11 +495,35 @@ func (p *Plan) available(ps *pass, s int) string {
 	return remainTable(s, ps.index)
 }
 
+// usedCols lists, in the side's order, the columns of side s that the
+// passes and the explanations read: those of any condition, and the
+// primary key. The tables kept between passes hold only these.
+func (p *Plan) usedCols(s int) []kalla.Column {
+	side := p.side(s)
+	used := map[string]bool{}
+	for _, k := range side.PK {
+		used[k] = true
+	}
+	for _, ps := range p.passes {
+		for _, c := range ps.conds {
+			used[c.col[s].Name] = true
+		}
+	}
+	var out []kalla.Column
+	for _, c := range side.Cols {
+		if used[c.Name] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // remainTable holds side s's records that passes before k did not match.
 func remainTable(s, k int) string { return fmt.Sprintf("__kalla_rem_%s%d", "lr"[s:s+1], k) }
 
 // remainSQL builds into table the records of side s that pass k-1 left
-// over, from the records that were available to it. Each pass thus removes
+// over (their used columns and row id), from the records that were
+// available to it. Each pass thus removes
 // its own matches from a shrinking table, instead of every pass removing
 // all earlier matches from the whole side again.
 //
@@ -513,8 +537,8 @@ func (p *Plan) remainSQL(s, k int, table string) string {
 	if k > 1 {
 		from = remainTable(s, k-1)
 	}
-	cols := make([]string, 0, len(side.Cols)+1)
-	for _, c := range side.Cols {
+	var cols []string
+	for _, c := range p.usedCols(s) {
 		cols = append(cols, fmt.Sprintf("CAST(x.%[1]s AS %[2]s) AS %[1]s", p.d.Ident(c.Name), c.EngineType))
 	}
 	cols = append(cols, "x."+p.d.Ident(side.RID))
