@@ -294,21 +294,19 @@ type stageJob struct {
 // over the network, a CSV's single-threaded sniffing and checks) leaves
 // cores idle that the other side's load can use.
 //
-// A failure cancels the other side. The error returned is the left's when
-// both failed on their own, so a run with two bad sources always names the
-// same one; a failure that only follows the other side's cancellation is
-// never the one reported.
+// A failure of the left side cancels the right one and is reported. A
+// failure of the right side waits for the left to finish (as it did when
+// the sides staged one after the other), so that when both sources are
+// broken the run always reports the left's own error, never one caused by
+// cancelling it.
 func (e *Engine) stageBoth(ctx context.Context, jobs []stageJob, emit func(Event)) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make([]error, len(jobs))
-	own := make([]bool, len(jobs)) // the failure was not caused by cancel
 	var wg sync.WaitGroup
 	for i := range jobs {
 		wg.Go(func() {
-			err := e.stageJob(sctx, i, &jobs[i], emit)
-			if err != nil {
-				errs[i], own[i] = err, sctx.Err() == nil
+			if errs[i] = e.stageJob(sctx, i, &jobs[i], emit); errs[i] != nil && i == 0 {
 				cancel()
 			}
 		})
@@ -317,12 +315,12 @@ func (e *Engine) stageBoth(ctx context.Context, jobs []stageJob, emit func(Event
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	for i, err := range errs {
-		if err != nil && own[i] {
+	for _, err := range errs {
+		if err != nil {
 			return err
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // stageJob stages side i of a run; side 0 uses the engine's connection,
