@@ -235,7 +235,20 @@ func printSummary(w io.Writer, s *kalla.Summary, out string) {
 	fmt.Fprintf(w, "Pairs      %s matched pairs\n", thousands(s.MatchedCount))
 	var st []string
 	for _, x := range s.Stages {
-		st = append(st, fmt.Sprintf("%s %s", x.Name, (time.Duration(x.DurationMS)*time.Millisecond).String()))
+		d := (time.Duration(x.DurationMS) * time.Millisecond).String()
+		switch x.Name {
+		case engine.StageLeft:
+			// The sides stage at the same time: their times overlap.
+			st = append(st, "stage_left "+d+" and")
+		case engine.StageRight:
+			if n := len(st); n > 0 && strings.HasSuffix(st[n-1], " and") {
+				st[n-1] += " stage_right " + d + " at once"
+			} else {
+				st = append(st, "stage_right "+d)
+			}
+		default:
+			st = append(st, x.Name+" "+d)
+		}
 	}
 	fmt.Fprintf(w, "Time       %s (total %s)\n", strings.Join(st, ", "), (time.Duration(s.DurationMS) * time.Millisecond).String())
 	for _, x := range s.Warnings {
