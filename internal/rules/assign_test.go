@@ -66,7 +66,7 @@ func TestAssignIsGreedy(t *testing.T) {
 			if len(vals) > 0 {
 				d.exec(fmt.Sprintf("INSERT INTO %s VALUES %s", edgesTable, strings.Join(vals, ", ")))
 			}
-			d.exec(fmt.Sprintf("CREATE OR REPLACE TABLE %s (a BIGINT, b BIGINT, score DOUBLE)", chosenTable))
+			d.exec(chosenSQL)
 			if err := p.assign(t.Context(), d.conn, run, "test", "rk"); err != nil {
 				t.Fatal(err)
 			}

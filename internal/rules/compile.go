@@ -39,7 +39,7 @@ const (
 	// matched pair.
 	BreaksTable = "__kalla_breaks"
 
-	pairsTable  = "__kalla_pairs"
+	pairsTable  = "__kalla_pairs" // a view: see pairsSQL
 	edgesTable  = "__kalla_edges"
 	pickTable   = "__kalla_pick"
 	chosenTable = "__kalla_chosen"
@@ -542,8 +542,8 @@ func (p *Plan) remainSQL(s, k int, table string) string {
 		cols = append(cols, fmt.Sprintf("CAST(x.%[1]s AS %[2]s) AS %[1]s", p.d.Ident(c.Name), c.EngineType))
 	}
 	cols = append(cols, "x."+p.d.Ident(side.RID))
-	return p.d.CreateTableAs(table, fmt.Sprintf("SELECT %s FROM %s x ANTI JOIN (SELECT %s FROM %s WHERE pass = %d) u ON x.%s = u.%s",
-		strings.Join(cols, ", "), from, pairCol(s), pairsTable, k-1, p.d.Ident(side.RID), pairCol(s)))
+	return p.d.CreateTableAs(table, fmt.Sprintf("SELECT %s FROM %s x ANTI JOIN %s u ON x.%s = u.%s",
+		strings.Join(cols, ", "), from, passPairs(k-1), p.d.Ident(side.RID), pairCol(s)))
 }
 
 func (p *Plan) side(s int) Side {
@@ -583,6 +583,7 @@ func (p *Plan) groupSQL(ps *pass, s int) []string {
 	for i, k := range keys {
 		notNull[i] = k + " IS NOT NULL"
 	}
+	sel = append(sel, p.carrySelect(s, "s")...)
 	m := fmt.Sprintf("SELECT *, min(rid) OVER (PARTITION BY %s) AS gid FROM (SELECT s.%s AS rid, %s FROM %s s) t WHERE %s",
 		strings.Join(keys, ", "), p.d.Ident(side.RID), strings.Join(sel, ", "), p.available(ps, s), strings.Join(notNull, " AND "))
 	g := fmt.Sprintf("SELECT gid, %s, %s, count(*) AS n FROM %s GROUP BY gid, %s",
@@ -619,6 +620,7 @@ func (p *Plan) candidates(ps *pass) string {
 		for i, k := range side.PK {
 			sel = append(sel, fmt.Sprintf("%s.%s AS k%s%d", o.alias, p.d.Ident(k), unit, i))
 		}
+		sel = append(sel, p.carrySelect(s, o.alias)...)
 	}
 	preds := make([]string, len(ps.conds))
 	for i, c := range ps.conds {
@@ -669,6 +671,53 @@ func (p *Plan) order(ps *pass) string {
 	return strings.Join(append(o, "a ASC", "b ASC"), ", ")
 }
 
+// carried lists what side s's records carry from the passes into the
+// pairs: (source column, name in edges and members, name in the pairs
+// table, staged type) for each compared column the match table shows and
+// each primary-key column. Taking them along as the passes join the sides
+// spares joining every pair back to both sides afterwards.
+func (p *Plan) carried(s int) [][4]string {
+	side := p.side(s)
+	lr := "lr"[s : s+1]
+	var out [][4]string
+	for j, c := range p.shown {
+		if c.side == s {
+			out = append(out, [4]string{c.col.Name, fmt.Sprintf("x%d", j), fmt.Sprintf("__c%d", j), c.col.EngineType})
+		}
+	}
+	for i, k := range side.PK {
+		typ := "VARCHAR"
+		if x := kalla.FindColumn(side.Cols, k); x >= 0 {
+			typ = side.Cols[x].EngineType
+		}
+		out = append(out, [4]string{k, fmt.Sprintf("x%sk%d", lr, i), fmt.Sprintf("__%sk%d", lr, i), typ})
+	}
+	return out
+}
+
+// carrySelect selects side s's carried columns from a record under alias,
+// cast to their staged types (see remainSQL).
+func (p *Plan) carrySelect(s int, alias string) []string {
+	var sel []string
+	for _, c := range p.carried(s) {
+		sel = append(sel, fmt.Sprintf("CAST(%s.%s AS %s) AS %s", alias, p.d.Ident(c[0]), c[3], c[1]))
+	}
+	return sel
+}
+
+// passPairs holds the record pairs of pass k; pairsTable is the view of all
+// passes' pairs so far.
+func passPairs(k int) string { return fmt.Sprintf("__kalla_pairs_%d", k) }
+
+// pairsSQL redefines the pairs view over the pairs of passes 0 to k.
+func (p *Plan) pairsSQL(k int) string {
+	parts := make([]string, k+1)
+	for i := range parts {
+		parts[i] = "SELECT * FROM " + passPairs(i)
+	}
+	return p.d.CreateViewAs(pairsTable, strings.Join(parts, " UNION ALL "))
+}
+
 // recordsSQL counts the records a pass's chosen units hold on each side: a
 // record unit is one record, a group its members. Every record of a pass is
 // in one unit at most (groups split the records by key) and every unit is
@@ -686,37 +735,42 @@ func (p *Plan) recordsSQL(ps *pass) string {
 	return fmt.Sprintf("SELECT %s, %s FROM %s c%s", sums[0], sums[1], chosenTable, join)
 }
 
-// expand turns a pass's chosen units into record pairs.
+// expand builds the pass's pairs table from its chosen units: the record
+// pair, pass, score and units, and the carried columns of each record
+// (from the chosen edge for a record unit, from the group's members for a
+// group). Every pass's table has the same columns and types, so the pairs
+// view can stack them.
 func (p *Plan) expand(ps *pass) string {
-	l, r, join := "c.a", "c.b", ""
-	if ps.grouped[0] {
-		l = "ml.rid"
-		join += " JOIN " + members(0, ps.index) + " ml ON ml.gid = c.a"
+	sel := []string{"CAST(c.a AS BIGINT) AS lrid", "CAST(c.b AS BIGINT) AS rrid", fmt.Sprintf("CAST(%d AS INTEGER) AS pass", ps.index),
+		"CAST(c.score AS DOUBLE) AS score", "CAST(c.a AS BIGINT) AS ua", "CAST(c.b AS BIGINT) AS ub"}
+	join := ""
+	for s, unit := range []string{"a", "b"} {
+		from := "c"
+		if ps.grouped[s] {
+			from = "m" + unit
+			sel[s] = fmt.Sprintf("CAST(%s.rid AS BIGINT) AS %s", from, pairCol(s))
+			join += fmt.Sprintf(" JOIN %s %s ON %s.gid = c.%s", members(s, ps.index), from, from, unit)
+		}
+		for _, c := range p.carried(s) {
+			sel = append(sel, fmt.Sprintf("%s.%s AS %s", from, c[1], c[2]))
+		}
 	}
-	if ps.grouped[1] {
-		r = "mr.rid"
-		join += " JOIN " + members(1, ps.index) + " mr ON mr.gid = c.b"
-	}
-	return fmt.Sprintf("INSERT INTO %s SELECT %s, %s, %d, c.score, c.a, c.b FROM %s c%s", pairsTable, l, r, ps.index, chosenTable, join)
+	return p.d.CreateTableAs(passPairs(ps.index), fmt.Sprintf("SELECT %s FROM %s c%s", strings.Join(sel, ", "), chosenTable, join))
 }
 
-// matchSQL builds the match table from the pairs of all passes.
+// matchSQL defines the match table over the pairs of all passes, which
+// already hold every column it shows: a view, since each reader takes
+// only some of its rows or columns.
 func (p *Plan) matchSQL() string {
 	var sel []string
-	for _, c := range p.shown {
-		a := "l"
-		if c.side == 1 {
-			a = "r"
-		}
-		// Cast to the staged type: see remainSQL.
-		sel = append(sel, fmt.Sprintf("CAST(%s.%s AS %s) AS %s", a, p.d.Ident(c.col.Name), c.col.EngineType, p.d.Ident(c.name)))
+	for j, c := range p.shown {
+		sel = append(sel, fmt.Sprintf("p.__c%d AS %s", j, p.d.Ident(c.name)))
 	}
 	sel = append(sel, "p.lrid AS __kalla_lrid", "p.rrid AS __kalla_rrid")
-	for i, k := range p.in.Left.PK {
-		sel = append(sel, fmt.Sprintf("l.%s AS __kalla_lpk%d", p.d.Ident(k), i))
-	}
-	for i, k := range p.in.Right.PK {
-		sel = append(sel, fmt.Sprintf("r.%s AS __kalla_rpk%d", p.d.Ident(k), i))
+	for s, lr := range []string{"l", "r"} {
+		for i := range p.side(s).PK {
+			sel = append(sel, fmt.Sprintf("p.__%sk%d AS __kalla_%spk%d", lr, i, lr, i))
+		}
 	}
 	var names []string
 	for _, ps := range p.passes {
@@ -724,8 +778,7 @@ func (p *Plan) matchSQL() string {
 	}
 	sel = append(sel, "CASE p.pass "+strings.Join(names, " ")+" END AS __kalla_rule", "p.score AS __kalla_score",
 		p.status("p")+" AS __kalla_status", "p.pass AS __kalla_pass", "p.ua AS __kalla_ua", "p.ub AS __kalla_ub")
-	return p.d.CreateTableAs(MatchTable, fmt.Sprintf("SELECT %s FROM %s p JOIN %s l ON l.%s = p.lrid JOIN %s r ON r.%s = p.rrid",
-		strings.Join(sel, ", "), pairsTable, p.d.Ident(p.in.Left.View), p.d.Ident(p.in.Left.RID), p.d.Ident(p.in.Right.View), p.d.Ident(p.in.Right.RID)))
+	return p.d.CreateViewAs(MatchTable, fmt.Sprintf("SELECT %s FROM %s p", strings.Join(sel, ", "), pairsTable))
 }
 
 // status is a pair's status (confirmed, or suggested below its rule's

@@ -16,8 +16,10 @@ type Dialect interface {
 	// Ident quotes an identifier; Str renders a string literal.
 	Ident(name string) string
 	Str(s string) string
-	// CreateTableAs replaces table name by the query's result.
+	// CreateTableAs replaces table name by the query's result;
+	// CreateViewAs replaces view name by the query.
 	CreateTableAs(name, query string) string
+	CreateViewAs(name, query string) string
 	// RegexpRemove deletes every match of an RE2 pattern from x.
 	RegexpRemove(x, pattern string) string
 	// Alnum keeps only letters and digits (any script).
@@ -72,6 +74,10 @@ func (d duckDB) Timestamp(x string) string   { return "CAST(" + x + " AS TIMESTA
 
 func (d duckDB) CreateTableAs(name, query string) string {
 	return "CREATE OR REPLACE TABLE " + d.Ident(name) + " AS " + query
+}
+
+func (d duckDB) CreateViewAs(name, query string) string {
+	return "CREATE OR REPLACE VIEW " + d.Ident(name) + " AS " + query
 }
 
 func (d duckDB) RegexpRemove(x, pattern string) string {

@@ -47,9 +47,6 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 		return nil
 	}
 	p.records = p.records[:0]
-	if err := run("rules: prepare", fmt.Sprintf("CREATE OR REPLACE TABLE %s (lrid BIGINT, rrid BIGINT, pass INTEGER, score DOUBLE, ua BIGINT, ub BIGINT)", pairsTable)); err != nil {
-		return err
-	}
 	for _, ps := range p.passes {
 		what := fmt.Sprintf("rules[%d] %q", ps.index, ps.rule.Name)
 		var setup []string
@@ -61,14 +58,14 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 				setup = append(setup, p.groupSQL(ps, s)...)
 			}
 		}
-		setup = append(setup, p.candidates(ps), fmt.Sprintf("CREATE OR REPLACE TABLE %s (a BIGINT, b BIGINT, score DOUBLE)", chosenTable))
+		setup = append(setup, p.candidates(ps), chosenSQL)
 		if err := run(what, setup...); err != nil {
 			return err
 		}
 		if err := p.assign(ctx, db, run, what, p.order(ps)); err != nil {
 			return err
 		}
-		if err := run(what, p.expand(ps)); err != nil {
+		if err := run(what, p.expand(ps), p.pairsSQL(ps.index)); err != nil {
 			return err
 		}
 		var n [2]int64
@@ -89,6 +86,10 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 	return nil
 }
 
+// chosenSQL creates the table of chosen edges, shaped like the edges: they
+// carry the records' columns on to the pairs.
+var chosenSQL = fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM %s LIMIT 0", chosenTable, edgesTable)
+
 // assign chooses among the candidate edges: an edge is taken when it comes
 // first, in the given total order, among the edges of both its units; those
 // units leave, and the rest is compared again, until no edge is left. This
@@ -96,8 +97,8 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 // take (assignRest is that pass), whatever the number of threads, without
 // sorting all edges: each round only orders the edges of each unit.
 func (p *Plan) assign(ctx context.Context, db DB, run func(string, ...string) error, what, order string) error {
-	pick := p.d.CreateTableAs(pickTable, fmt.Sprintf("SELECT a, b, score FROM %s QUALIFY row_number() OVER (PARTITION BY a ORDER BY %s) = 1 AND row_number() OVER (PARTITION BY b ORDER BY %s) = 1", edgesTable, order, order))
-	take := fmt.Sprintf("INSERT INTO %s SELECT a, b, score FROM %s", chosenTable, pickTable)
+	pick := p.d.CreateTableAs(pickTable, fmt.Sprintf("SELECT * FROM %s QUALIFY row_number() OVER (PARTITION BY a ORDER BY %s) = 1 AND row_number() OVER (PARTITION BY b ORDER BY %s) = 1", edgesTable, order, order))
+	take := fmt.Sprintf("INSERT INTO %s SELECT * FROM %s", chosenTable, pickTable)
 	prune := p.d.CreateTableAs(edgesTable, fmt.Sprintf("SELECT e.* FROM %s e ANTI JOIN %s p ON e.a = p.a ANTI JOIN %s q ON e.b = q.b", edgesTable, pickTable, pickTable))
 	// Most edges compete with nothing: when no unit has two, take them all.
 	var n, da, db2 int64
@@ -108,7 +109,8 @@ func (p *Plan) assign(ctx context.Context, db DB, run func(string, ...string) er
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	if n == da && n == db2 {
-		return run(what, fmt.Sprintf("INSERT INTO %s SELECT a, b, score FROM %s", chosenTable, edgesTable))
+		// The edges are the choice: rename rather than copy them.
+		return run(what, "DROP TABLE IF EXISTS "+chosenTable, fmt.Sprintf("ALTER TABLE %s RENAME TO %s", edgesTable, chosenTable))
 	}
 	for round := 0; n > 0; round++ {
 		if round == sqlRounds {
@@ -156,7 +158,7 @@ func (p *Plan) assignRest(ctx context.Context, db DB, what, order string) error 
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return fmt.Errorf("%s: read edges: %w", what, err)
 	}
-	q := fmt.Sprintf(`INSERT INTO %s SELECT e.a, e.b, e.score FROM %s e SEMI JOIN (
+	q := fmt.Sprintf(`INSERT INTO %s SELECT e.* FROM %s e SEMI JOIN (
   SELECT CAST(split_part(x, ':', 1) AS BIGINT) AS a, CAST(split_part(x, ':', 2) AS BIGINT) AS b FROM (SELECT unnest(string_split($1, ',')) AS x)) k ON e.a = k.a AND e.b = k.b`, chosenTable, edgesTable)
 	if _, err := db.ExecContext(ctx, q, took.String()); err != nil {
 		return fmt.Errorf("%s: record picks: %w", what, err)
