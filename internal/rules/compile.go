@@ -61,9 +61,10 @@ type Plan struct {
 	// shown lists the compared columns the match table carries, in the
 	// order they first appear in the rules.
 	shown []shownCol
-	// records counts, per pass, the left and right records it matched;
-	// Execute sets it.
+	// records counts, per pass, the left and right records it matched,
+	// and pairs names the relation holding its pairs; Execute sets both.
 	records [][2]int64
+	pairs   []string
 }
 
 // shownCol is a compared column copied into matched pairs.
@@ -543,7 +544,7 @@ func (p *Plan) remainSQL(s, k int, table string) string {
 	}
 	cols = append(cols, "x."+p.d.Ident(side.RID))
 	return p.d.CreateTableAs(table, fmt.Sprintf("SELECT %s FROM %s x ANTI JOIN %s u ON x.%s = u.%s",
-		strings.Join(cols, ", "), from, passPairs(k-1), p.d.Ident(side.RID), pairCol(s)))
+		strings.Join(cols, ", "), from, p.pairs[k-1], p.d.Ident(side.RID), pairCol(s)))
 }
 
 func (p *Plan) side(s int) Side {
@@ -705,15 +706,19 @@ func (p *Plan) carrySelect(s int, alias string) []string {
 	return sel
 }
 
-// passPairs holds the record pairs of pass k; pairsTable is the view of all
-// passes' pairs so far.
-func passPairs(k int) string { return fmt.Sprintf("__kalla_pairs_%d", k) }
+// passPairs is the table holding the record pairs of pass k, and
+// passPairsView the view that holds them instead when they need no copy
+// (see expand); pairsTable is the view of all passes' pairs so far. The
+// two kinds have different names so that one database can run several
+// plans.
+func passPairs(k int) string     { return fmt.Sprintf("__kalla_pairs_%d", k) }
+func passPairsView(k int) string { return fmt.Sprintf("__kalla_pairv_%d", k) }
 
-// pairsSQL redefines the pairs view over the pairs of passes 0 to k.
-func (p *Plan) pairsSQL(k int) string {
-	parts := make([]string, k+1)
-	for i := range parts {
-		parts[i] = "SELECT * FROM " + passPairs(i)
+// pairsSQL redefines the pairs view over the pairs of the passes so far.
+func (p *Plan) pairsSQL() string {
+	parts := make([]string, len(p.pairs))
+	for i, name := range p.pairs {
+		parts[i] = "SELECT * FROM " + name
 	}
 	return p.d.CreateViewAs(pairsTable, strings.Join(parts, " UNION ALL "))
 }
@@ -735,27 +740,41 @@ func (p *Plan) recordsSQL(ps *pass) string {
 	return fmt.Sprintf("SELECT %s, %s FROM %s c%s", sums[0], sums[1], chosenTable, join)
 }
 
-// expand builds the pass's pairs table from its chosen units: the record
-// pair, pass, score and units, and the carried columns of each record
-// (from the chosen edge for a record unit, from the group's members for a
-// group). Every pass's table has the same columns and types, so the pairs
-// view can stack them.
-func (p *Plan) expand(ps *pass) string {
+// passChosen keeps pass k's chosen edges when its pairs are a view of them.
+func passChosen(k int) string { return fmt.Sprintf("__kalla_chosen_%d", k) }
+
+// expand makes the pass's pairs from its chosen units: the record pair,
+// pass, score and units, and the carried columns of each record (from the
+// chosen edge for a record unit, from the group's members for a group).
+// Every pass's pairs have the same columns and types, so the pairs view
+// can stack them. When neither side is grouped a chosen edge is a pair:
+// the chosen table is kept under the pass's name and the pairs are a view
+// of it, instead of a copy.
+func (p *Plan) expand(ps *pass) (pairs string, stmts []string) {
+	from := chosenTable
+	if !ps.grouped[0] && !ps.grouped[1] {
+		from = passChosen(ps.index)
+	}
 	sel := []string{"CAST(c.a AS BIGINT) AS lrid", "CAST(c.b AS BIGINT) AS rrid", fmt.Sprintf("CAST(%d AS INTEGER) AS pass", ps.index),
 		"CAST(c.score AS DOUBLE) AS score", "CAST(c.a AS BIGINT) AS ua", "CAST(c.b AS BIGINT) AS ub"}
 	join := ""
 	for s, unit := range []string{"a", "b"} {
-		from := "c"
+		alias := "c"
 		if ps.grouped[s] {
-			from = "m" + unit
-			sel[s] = fmt.Sprintf("CAST(%s.rid AS BIGINT) AS %s", from, pairCol(s))
-			join += fmt.Sprintf(" JOIN %s %s ON %s.gid = c.%s", members(s, ps.index), from, from, unit)
+			alias = "m" + unit
+			sel[s] = fmt.Sprintf("CAST(%s.rid AS BIGINT) AS %s", alias, pairCol(s))
+			join += fmt.Sprintf(" JOIN %s %s ON %s.gid = c.%s", members(s, ps.index), alias, alias, unit)
 		}
 		for _, c := range p.carried(s) {
-			sel = append(sel, fmt.Sprintf("%s.%s AS %s", from, c[1], c[2]))
+			sel = append(sel, fmt.Sprintf("%s.%s AS %s", alias, c[1], c[2]))
 		}
 	}
-	return p.d.CreateTableAs(passPairs(ps.index), fmt.Sprintf("SELECT %s FROM %s c%s", strings.Join(sel, ", "), chosenTable, join))
+	q := fmt.Sprintf("SELECT %s FROM %s c%s", strings.Join(sel, ", "), from, join)
+	if from == chosenTable {
+		return passPairs(ps.index), []string{p.d.CreateTableAs(passPairs(ps.index), q)}
+	}
+	return passPairsView(ps.index), []string{"DROP TABLE IF EXISTS " + from, fmt.Sprintf("ALTER TABLE %s RENAME TO %s", chosenTable, from),
+		p.d.CreateViewAs(passPairsView(ps.index), q)}
 }
 
 // matchSQL defines the match table over the pairs of all passes, which

@@ -46,7 +46,7 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 		}
 		return nil
 	}
-	p.records = p.records[:0]
+	p.records, p.pairs = p.records[:0], p.pairs[:0]
 	for _, ps := range p.passes {
 		what := fmt.Sprintf("rules[%d] %q", ps.index, ps.rule.Name)
 		var setup []string
@@ -65,14 +65,16 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 		if err := p.assign(ctx, db, run, what, p.order(ps)); err != nil {
 			return err
 		}
-		if err := run(what, p.expand(ps), p.pairsSQL(ps.index)); err != nil {
-			return err
-		}
 		var n [2]int64
 		if err := queryRows(ctx, db, p.recordsSQL(ps), func(r *sql.Rows) error { return r.Scan(&n[0], &n[1]) }); err != nil {
 			return fmt.Errorf("%s: count matched records: %w", what, err)
 		}
 		p.records = append(p.records, n)
+		pairs, stmts := p.expand(ps)
+		p.pairs = append(p.pairs, pairs)
+		if err := run(what, append(stmts, p.pairsSQL())...); err != nil {
+			return err
+		}
 	}
 	if err := run("rules: collect matches", p.matchSQL()); err != nil {
 		return err
