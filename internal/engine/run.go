@@ -629,13 +629,17 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 	if m.plan != nil {
 		queries = append(queries, output{TableBreaks, m.plan.BreaksQuery(), m.breaks})
 	}
-	var outs []kalla.OutputFile
 	var done [][2]string // partial, final
+	var digests sync.WaitGroup
 	defer func() {
+		digests.Wait() // before removing what they read
 		for _, d := range done {
 			os.Remove(d[0]) // no-op once renamed
 		}
 	}()
+	outs := make([]kalla.OutputFile, len(queries)*len(r.Formats))
+	digestErrs := make([]error, len(outs))
+	next := 0
 	for _, q := range queries {
 		for _, f := range r.Formats {
 			name := q.table + "." + f
@@ -662,12 +666,18 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 			if n, err := res.RowsAffected(); err == nil && n != q.rows {
 				return nil, fmt.Errorf("write %s: wrote %d rows, expected %d", name, n, q.rows)
 			}
-			size, digest, err := fileDigest(partial)
-			if err != nil {
-				return nil, err
-			}
-			outs = append(outs, kalla.OutputFile{Name: name, Table: q.table, Format: f, Rows: q.rows, Bytes: size, SHA256: digest})
+			// The file is checksummed while DuckDB writes the next one.
+			i := next
+			next++
+			outs[i] = kalla.OutputFile{Name: name, Table: q.table, Format: f, Rows: q.rows}
+			digests.Go(func() {
+				outs[i].Bytes, outs[i].SHA256, digestErrs[i] = fileDigest(partial)
+			})
 		}
+	}
+	digests.Wait()
+	if err := errors.Join(digestErrs...); err != nil {
+		return nil, err
 	}
 	for _, d := range done {
 		if err := os.Rename(d[0], d[1]); err != nil {
