@@ -584,7 +584,7 @@ func (p *Plan) groupSQL(ps *pass, s int) []string {
 	for i, k := range keys {
 		notNull[i] = k + " IS NOT NULL"
 	}
-	sel = append(sel, p.carrySelect(s, "s")...)
+	sel = append(sel, p.carrySelect(s, "s", false)...)
 	m := fmt.Sprintf("SELECT *, min(rid) OVER (PARTITION BY %s) AS gid FROM (SELECT s.%s AS rid, %s FROM %s s) t WHERE %s",
 		strings.Join(keys, ", "), p.d.Ident(side.RID), strings.Join(sel, ", "), p.available(ps, s), strings.Join(notNull, " AND "))
 	g := fmt.Sprintf("SELECT gid, %s, %s, count(*) AS n FROM %s GROUP BY gid, %s",
@@ -619,9 +619,9 @@ func (p *Plan) candidates(ps *pass) string {
 		from[s] = p.available(ps, s) + " " + o.alias
 		sel = append(sel, o.alias+"."+p.d.Ident(side.RID)+" AS "+unit)
 		for i, k := range side.PK {
-			sel = append(sel, fmt.Sprintf("%s.%s AS k%s%d", o.alias, p.d.Ident(k), unit, i))
+			sel = append(sel, fmt.Sprintf("CAST(%s.%s AS %s) AS k%s%d", o.alias, p.d.Ident(k), p.stagedType(s, k), unit, i))
 		}
-		sel = append(sel, p.carrySelect(s, o.alias)...)
+		sel = append(sel, p.carrySelect(s, o.alias, true)...)
 	}
 	preds := make([]string, len(ps.conds))
 	for i, c := range ps.conds {
@@ -673,35 +673,74 @@ func (p *Plan) order(ps *pass) string {
 }
 
 // carried lists what side s's records carry from the passes into the
-// pairs: (source column, name in edges and members, name in the pairs
-// table, staged type) for each compared column the match table shows and
-// each primary-key column. Taking them along as the passes join the sides
-// spares joining every pair back to both sides afterwards.
-func (p *Plan) carried(s int) [][4]string {
+// pairs: (source column, name in the pairs table, staged type) for each
+// compared column the match table shows and each primary-key column.
+// Taking them along as the passes join the sides spares joining every
+// pair back to both sides afterwards.
+func (p *Plan) carried(s int) [][3]string {
 	side := p.side(s)
 	lr := "lr"[s : s+1]
-	var out [][4]string
+	var out [][3]string
 	for j, c := range p.shown {
 		if c.side == s {
-			out = append(out, [4]string{c.col.Name, fmt.Sprintf("x%d", j), fmt.Sprintf("__c%d", j), c.col.EngineType})
+			out = append(out, [3]string{c.col.Name, fmt.Sprintf("__c%d", j), c.col.EngineType})
 		}
 	}
 	for i, k := range side.PK {
-		typ := "VARCHAR"
-		if x := kalla.FindColumn(side.Cols, k); x >= 0 {
-			typ = side.Cols[x].EngineType
-		}
-		out = append(out, [4]string{k, fmt.Sprintf("x%sk%d", lr, i), fmt.Sprintf("__%sk%d", lr, i), typ})
+		out = append(out, [3]string{k, fmt.Sprintf("__%sk%d", lr, i), p.stagedType(s, k)})
 	}
 	return out
 }
 
-// carrySelect selects side s's carried columns from a record under alias,
-// cast to their staged types (see remainSQL).
-func (p *Plan) carrySelect(s int, alias string) []string {
-	var sel []string
+// stagedType is the type side s's column has in its staging table.
+func (p *Plan) stagedType(s int, col string) string {
+	side := p.side(s)
+	if x := kalla.FindColumn(side.Cols, col); x >= 0 {
+		return side.Cols[x].EngineType
+	}
+	return "VARCHAR"
+}
+
+// carryName is the name under which edges (record) or group members carry
+// side s's column src: a record's primary key is already there as the
+// unit's key column (ka<i>, kb<i>), anything else once per column, however
+// many pairs columns show it.
+func (p *Plan) carryName(s int, src string, record bool) string {
+	side := p.side(s)
+	if record {
+		for i, k := range side.PK {
+			if k == src {
+				return fmt.Sprintf("k%s%d", "ab"[s:s+1], i)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	n := 0
 	for _, c := range p.carried(s) {
-		sel = append(sel, fmt.Sprintf("CAST(%s.%s AS %s) AS %s", alias, p.d.Ident(c[0]), c[3], c[1]))
+		if c[0] == src {
+			break
+		}
+		if !seen[c[0]] {
+			seen[c[0]] = true
+			n++
+		}
+	}
+	return fmt.Sprintf("x%s%d", "lr"[s:s+1], n)
+}
+
+// carrySelect selects side s's carried columns from a record under alias,
+// each once and cast to its staged type (see remainSQL); for a record unit
+// (record) the primary key is left to the unit's key columns.
+func (p *Plan) carrySelect(s int, alias string, record bool) []string {
+	var sel []string
+	seen := map[string]bool{}
+	for _, c := range p.carried(s) {
+		name := p.carryName(s, c[0], record)
+		if seen[name] || (record && strings.HasPrefix(name, "k")) {
+			continue
+		}
+		seen[name] = true
+		sel = append(sel, fmt.Sprintf("CAST(%s.%s AS %s) AS %s", alias, p.d.Ident(c[0]), c[2], name))
 	}
 	return sel
 }
@@ -766,7 +805,7 @@ func (p *Plan) expand(ps *pass) (pairs string, stmts []string) {
 			join += fmt.Sprintf(" JOIN %s %s ON %s.gid = c.%s", members(s, ps.index), alias, alias, unit)
 		}
 		for _, c := range p.carried(s) {
-			sel = append(sel, fmt.Sprintf("%s.%s AS %s", alias, c[1], c[2]))
+			sel = append(sel, fmt.Sprintf("%s.%s AS %s", alias, p.carryName(s, c[0], !ps.grouped[s]), c[1]))
 		}
 	}
 	q := fmt.Sprintf("SELECT %s FROM %s c%s", strings.Join(sel, ", "), from, join)
