@@ -407,6 +407,16 @@ func (p *Plan) explain(ctx context.Context, db DB, run func(string, ...string) e
 				}
 				if est != "" {
 					n, ok := estimates[est]
+					if !ok && (ps.grouped[0] || ps.grouped[1]) {
+						// Groups are made of records and keyed like them: if
+						// no record shares this key (an earlier rule
+						// counted it), no group does either.
+						flat := *ps
+						flat.grouped = [2]bool{}
+						if fe, _ := p.nearQueries(&flat, s, key); estimates[fe] == 0 {
+							_, ok = estimates[fe]
+						}
+					}
 					if !ok {
 						var err error
 						if n, err = scalar(ctx, db, est); err != nil {
