@@ -93,7 +93,7 @@ func (e *Engine) CheckRecipe(ctx context.Context, rec *kalla.Recipe, left, right
 		// against the real schemas, and no data is read.
 		m, err = e.matchRules(ctx, rec, sides[0], sides[1])
 	} else {
-		m, err = e.match(ctx, rec.MatchSQL, sides[0], sides[1])
+		m, err = e.match(ctx, rec.MatchSQL, sides[0], sides[1], false)
 	}
 	if err != nil {
 		if ctx.Err() != nil {

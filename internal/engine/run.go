@@ -219,7 +219,9 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 		if len(rec.Rules) > 0 {
 			m, err = e.matchRules(ctx, rec, left, right)
 		} else {
-			m, err = e.match(ctx, rec.MatchSQL, left, right)
+			// A run that writes learns the left's matched records from
+			// the unmatched rows it writes (see countMatch).
+			m, err = e.match(ctx, rec.MatchSQL, left, right, !r.DryRun)
 		}
 		return err
 	}); err != nil {
@@ -228,15 +230,6 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 	emit(Event{Stage: StageMatch, Done: true})
 	sum.MatchedCount = m.pairs
 	sum.Rules = m.report
-	sum.MatchedLeftRecords, sum.MatchedRightRecords = m.leftRecords, m.rightRecords
-	sum.UnmatchedLeftCount = left.count - m.leftRecords
-	sum.UnmatchedRightCount = right.count - m.rightRecords
-	if left.count > 0 {
-		sum.MatchRateLeft = float64(m.leftRecords) / float64(left.count)
-	}
-	if right.count > 0 {
-		sum.MatchRateRight = float64(m.rightRecords) / float64(right.count)
-	}
 	if m.repeats > 0 {
 		sum.Warnings = append(sum.Warnings, kalla.Warning{Code: kalla.WarnRepeatedPairs, Count: m.repeats,
 			Message: fmt.Sprintf("the match SQL produced %d rows that repeat an already matched pair; each pair is reported once", m.repeats)})
@@ -247,6 +240,7 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 	}
 
 	if r.DryRun {
+		recordCounts(sum, m, left, right)
 		sum.Status = "dry_run"
 		sum.Outputs = []kalla.OutputFile{}
 		sum.FinishedAt = time.Now().UTC()
@@ -261,6 +255,7 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 	}); err != nil {
 		return nil, err
 	}
+	recordCounts(sum, m, left, right)
 	sum.Status = "completed"
 	sum.FinishedAt = time.Now().UTC()
 	sum.DurationMS = time.Since(start).Milliseconds()
@@ -269,6 +264,19 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 	}
 	emit(Event{Stage: StageWrite, Done: true})
 	return sum, nil
+}
+
+// recordCounts fills the summary's matched and unmatched record counts.
+func recordCounts(sum *kalla.Summary, m *matchResult, left, right *side) {
+	sum.MatchedLeftRecords, sum.MatchedRightRecords = m.leftRecords, m.rightRecords
+	sum.UnmatchedLeftCount = left.count - m.leftRecords
+	sum.UnmatchedRightCount = right.count - m.rightRecords
+	if left.count > 0 {
+		sum.MatchRateLeft = float64(m.leftRecords) / float64(left.count)
+	}
+	if right.count > 0 {
+		sum.MatchRateRight = float64(m.rightRecords) / float64(right.count)
+	}
 }
 
 func sideSummary(s *side, filters []kalla.Filter) kalla.SummarySource {
@@ -533,7 +541,7 @@ type matchResult struct {
 
 // match runs the match SQL with identity columns into a table and counts
 // pairs and matched records.
-func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side) (*matchResult, error) {
+func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side, deferLeft bool) (*matchResult, error) {
 	q, err := e.withIdentity(ctx, matchSQL, left.names, right.names)
 	if err != nil {
 		return nil, recipeErr(err)
@@ -554,23 +562,35 @@ func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side) 
 			m.userCols = append(m.userCols, c.Name)
 		}
 	}
-	return m, e.countMatch(ctx, m)
+	return m, e.countMatch(ctx, m, deferLeft)
 }
 
 // countMatch counts the pairs and matched records of a match table, and
 // keeps one row of each pair.
-func (e *Engine) countMatch(ctx context.Context, m *matchResult) error {
+//
+// Distinct row ids are the costly part. With deferLeft, the left's matched
+// records are left unknown (-1) whenever the pairs can be told without
+// them: writeOutputs then learns them from the unmatched left rows it
+// writes, which are exactly the left's records not in any pair.
+func (e *Engine) countMatch(ctx context.Context, m *matchResult, deferLeft bool) error {
 	var rows int64
 	q := fmt.Sprintf(`SELECT count(*) FILTER (WHERE %[1]s IS NOT NULL AND %[2]s IS NOT NULL),
-		count(DISTINCT %[1]s) FILTER (WHERE %[2]s IS NOT NULL),
 		count(DISTINCT %[2]s) FILTER (WHERE %[1]s IS NOT NULL),
 		count(*) FILTER (WHERE %[1]s IS NULL OR %[2]s IS NULL) FROM %[3]s`, leftRid, rightRid, qi(m.table))
-	if err := e.queryRow(ctx, q).Scan(&rows, &m.leftRecords, &m.rightRecords, &m.outerRows); err != nil {
+	if err := e.queryRow(ctx, q).Scan(&rows, &m.rightRecords, &m.outerRows); err != nil {
 		return fmt.Errorf("count matches: %w", err)
+	}
+	m.pairs, m.leftRecords = rows, -1
+	if deferLeft && m.rightRecords == rows {
+		// Every row has its own right record, so every pair is distinct.
+		return nil
+	}
+	q = fmt.Sprintf(`SELECT count(DISTINCT %[1]s) FILTER (WHERE %[2]s IS NOT NULL) FROM %[3]s`, leftRid, rightRid, qi(m.table))
+	if err := e.queryRow(ctx, q).Scan(&m.leftRecords); err != nil {
+		return fmt.Errorf("count matched records: %w", err)
 	}
 	// When either side's records are all different, so are the pairs;
 	// only otherwise (a many-to-many join) are pairs counted one by one.
-	m.pairs = rows
 	if m.leftRecords < rows && m.rightRecords < rows {
 		q = fmt.Sprintf(`SELECT count(DISTINCT CAST(%[1]s AS HUGEINT) * 18446744073709551616 + %[2]s) FROM %[3]s`, leftRid, rightRid, qi(m.table))
 		if err := e.queryRow(ctx, q).Scan(&m.pairs); err != nil {
@@ -623,7 +643,7 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 	}
 	queries := []output{
 		{TableMatched, matchedSQL, m.pairs},
-		{TableUnmatchedLeft, unmatchedQuery(left, m, leftRid), left.count - m.leftRecords},
+		{TableUnmatchedLeft, unmatchedQuery(left, m, leftRid), left.count - m.leftRecords}, // see below when unknown
 		{TableUnmatchedRight, unmatchedQuery(right, m, rightRid), right.count - m.rightRecords},
 	}
 	if m.plan != nil {
@@ -663,7 +683,16 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 				}
 				return nil, fmt.Errorf("write %s: %w", name, err)
 			}
-			if n, err := res.RowsAffected(); err == nil && n != q.rows {
+			n, err := res.RowsAffected()
+			if err != nil {
+				return nil, fmt.Errorf("write %s: count rows: %w", name, err)
+			}
+			if q.table == TableUnmatchedLeft && m.leftRecords < 0 {
+				// The left's records no pair uses are these rows.
+				m.leftRecords = left.count - n
+				q.rows = n
+			}
+			if n != q.rows {
 				return nil, fmt.Errorf("write %s: wrote %d rows, expected %d", name, n, q.rows)
 			}
 			// The file is checksummed while DuckDB writes the next one.
