@@ -101,8 +101,10 @@ type side struct {
 	table string // staging table, unquoted
 	cols  []kalla.Column
 	pk    []string // real column names of the primary key
-	count int64
-	stage string
+	// uniqueKey is set once keyWarnings found no NULL and no repeated key.
+	uniqueKey bool
+	count     int64
+	stage     string
 	// out lists, per column, the expression that yields the column as the
 	// source has it (renamed back where Kalla had to rename it).
 	out []string
@@ -491,6 +493,7 @@ func (e *Engine) keyWarnings(ctx context.Context, s *side) ([]kalla.Warning, err
 			return nil, fmt.Errorf("check duplicate keys of %s: %w", s.name, err)
 		}
 	}
+	s.uniqueKey = groups == 0 && nullRows == 0
 	var w []kalla.Warning
 	if groups > 0 {
 		w = append(w, kalla.Warning{Code: kalla.WarnDuplicateKeys, Side: s.name, Count: rows,

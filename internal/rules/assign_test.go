@@ -67,7 +67,7 @@ func TestAssignIsGreedy(t *testing.T) {
 				d.exec(fmt.Sprintf("INSERT INTO %s VALUES %s", edgesTable, strings.Join(vals, ", ")))
 			}
 			d.exec(chosenSQL)
-			if err := p.assign(t.Context(), d.conn, run, "test", "rk"); err != nil {
+			if err := p.assign(t.Context(), d.conn, run, "test", "rk", [2]bool{}); err != nil {
 				t.Fatal(err)
 			}
 			got := d.query(fmt.Sprintf("SELECT a || '-' || b FROM %s ORDER BY 1", chosenTable))
@@ -75,5 +75,38 @@ func TestAssignIsGreedy(t *testing.T) {
 				t.Fatalf("trial %d (%dx%d, density %v), %s: got %v, want %v", trial, nA, nB, density, mode.name, got, want)
 			}
 		}
+	}
+}
+
+// TestUnitsUnique checks when a pass may skip counting one side's units:
+// only when the other side is records with a checked unique single-column
+// key and a plain eq condition compares that key.
+func TestUnitsUnique(t *testing.T) {
+	csv := "id,ref,name,amount\nA1,R1,x,1.00\n"
+	for _, c := range []struct {
+		name      string
+		rules     string
+		leftPK    []string
+		leftUniq  bool
+		rightUniq bool
+		want      [2]bool // left units, right units
+	}{
+		{"plain eq on the left key", `[{"name": "r", "conditions": [{"op": "eq", "left": "id", "right": "ref"}]}]`, []string{"id"}, true, false, [2]bool{false, true}},
+		{"left key not checked", `[{"name": "r", "conditions": [{"op": "eq", "left": "id", "right": "ref"}]}]`, []string{"id"}, false, false, [2]bool{}},
+		{"eq on another column", `[{"name": "r", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}]}]`, []string{"id"}, true, false, [2]bool{}},
+		{"normalised eq", `[{"name": "r", "conditions": [{"op": "eq", "left": "id", "right": "ref", "normalize": ["casefold"]}]}]`, []string{"id"}, true, false, [2]bool{}},
+		{"composite key", `[{"name": "r", "conditions": [{"op": "eq", "left": "id", "right": "ref"}]}]`, []string{"id", "name"}, true, false, [2]bool{}},
+		{"grouped left side", `[{"name": "r", "pattern": "N:1", "conditions": [{"op": "eq", "left": "id", "right": "ref"}, {"op": "tolerance", "left": "amount", "right": "amount", "abs": 1}]}]`, []string{"id"}, true, false, [2]bool{}},
+		{"grouped right side", `[{"name": "r", "pattern": "1:N", "conditions": [{"op": "eq", "left": "id", "right": "ref"}, {"op": "tolerance", "left": "amount", "right": "amount", "abs": 1}]}]`, []string{"id"}, true, false, [2]bool{false, true}},
+		{"both keys", `[{"name": "r", "conditions": [{"op": "eq", "left": "id", "right": "id"}]}]`, []string{"id"}, true, true, [2]bool{true, true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := newTestDB(t, csv, csv, c.leftPK, []string{"id"}, 0)
+			d.left.UniqueKey, d.right.UniqueKey = c.leftUniq, c.rightUniq
+			p := d.compile(c.rules)
+			if got := p.unitsUnique(p.passes[0]); got != c.want {
+				t.Errorf("unitsUnique = %v, want %v", got, c.want)
+			}
+		})
 	}
 }

@@ -16,6 +16,9 @@ type Side struct {
 	View, RID string
 	Cols      []kalla.Column // as staged, with engine types
 	PK        []string       // real column names of the primary key
+	// UniqueKey says the primary key was checked: no NULL part and no
+	// value twice. It lets a pass skip counting what it implies.
+	UniqueKey bool
 }
 
 // Input is what Compile needs: the rules and both sides.
@@ -641,6 +644,28 @@ func (p *Plan) candidates(ps *pass) string {
 	q := fmt.Sprintf("SELECT * FROM (SELECT %s FROM %s JOIN %s ON %s) c%s",
 		strings.Join(sel, ", "), from[0], from[1], strings.Join(preds, "\n  AND "), where)
 	return p.d.CreateTableAs(edgesTable, q)
+}
+
+// unitsUnique reports, for each side, whether a pass's candidate edges are
+// known to hold each of that side's units at most once. Side s's units are
+// when the other side is records with a checked unique single-column key
+// and a plain eq condition compares that key: each unit has one value to
+// compare, so at most one other record shares it.
+func (p *Plan) unitsUnique(ps *pass) [2]bool {
+	var out [2]bool
+	for s := range 2 {
+		o := 1 - s
+		other := p.side(o)
+		if ps.grouped[o] || !other.UniqueKey || len(other.PK) != 1 {
+			continue
+		}
+		for _, c := range ps.conds {
+			if c.Op == kalla.CondEq && !c.texty() && c.Truncate == "" && c.col[o].Name == other.PK[0] {
+				out[s] = true
+			}
+		}
+	}
+	return out
 }
 
 // order is the total order deciding between competing candidates of a

@@ -62,7 +62,7 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 		if err := run(what, setup...); err != nil {
 			return err
 		}
-		if err := p.assign(ctx, db, run, what, p.order(ps)); err != nil {
+		if err := p.assign(ctx, db, run, what, p.order(ps), p.unitsUnique(ps)); err != nil {
 			return err
 		}
 		var n [2]int64
@@ -98,13 +98,22 @@ var chosenSQL = fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM %s LIMI
 // takes exactly the edges a greedy pass over all edges in that order would
 // take (assignRest is that pass), whatever the number of threads, without
 // sorting all edges: each round only orders the edges of each unit.
-func (p *Plan) assign(ctx context.Context, db DB, run func(string, ...string) error, what, order string) error {
+//
+// unique says which side's units are known to appear in one edge at most
+// (see unitsUnique); they need not be counted.
+func (p *Plan) assign(ctx context.Context, db DB, run func(string, ...string) error, what, order string, unique [2]bool) error {
 	pick := p.d.CreateTableAs(pickTable, fmt.Sprintf("SELECT * FROM %s QUALIFY row_number() OVER (PARTITION BY a ORDER BY %s) = 1 AND row_number() OVER (PARTITION BY b ORDER BY %s) = 1", edgesTable, order, order))
 	take := fmt.Sprintf("INSERT INTO %s SELECT * FROM %s", chosenTable, pickTable)
 	prune := p.d.CreateTableAs(edgesTable, fmt.Sprintf("SELECT e.* FROM %s e ANTI JOIN %s p ON e.a = p.a ANTI JOIN %s q ON e.b = q.b", edgesTable, pickTable, pickTable))
 	// Most edges compete with nothing: when no unit has two, take them all.
 	var n, da, db2 int64
-	err := queryRows(ctx, db, fmt.Sprintf("SELECT count(*), count(DISTINCT a), count(DISTINCT b) FROM %s", edgesTable), func(r *sql.Rows) error {
+	distinct := [2]string{"count(DISTINCT a)", "count(DISTINCT b)"}
+	for s := range 2 {
+		if unique[s] {
+			distinct[s] = "count(*)"
+		}
+	}
+	err := queryRows(ctx, db, fmt.Sprintf("SELECT count(*), %s, %s FROM %s", distinct[0], distinct[1], edgesTable), func(r *sql.Rows) error {
 		return r.Scan(&n, &da, &db2)
 	})
 	if err != nil {
