@@ -106,6 +106,16 @@ func TestKeyboardAndLabels(t *testing.T) {
 				if f.Tag == "BODY" {
 					continue
 				}
+				// Under load the browser has been seen to report a just
+				// focused link's style before :focus-visible applied (once
+				// in many full-suite runs); the outline must show within
+				// a moment, so look again before failing.
+				for try := 0; !f.Visible && try < 5; try++ {
+					time.Sleep(100 * time.Millisecond)
+					if f, err = chromedp.Run(ctx, chromedp.Evaluate[focusInfo](focusedJS)); err != nil {
+						t.Fatal(err)
+					}
+				}
 				if !f.Visible {
 					t.Errorf("focus on <%s id=%q> %q does not show (outline %s)", f.Tag, f.ID, f.Text, f.Outline)
 				}
