@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/kalla-recon/kalla/internal/bench/plainsql"
 	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/gen"
 	"github.com/kalla-recon/kalla/internal/kalla"
@@ -26,21 +27,8 @@ import (
 // project aims for. The benchmark reports it; it never fails on it.
 const Target = 1.25
 
-// plainResult is what ./plainduck prints (its Result type).
-type plainResult struct {
-	Invoices       int64       `json:"invoices"`
-	Payments       int64       `json:"payments"`
-	MatchedPairs   int64       `json:"matched_pairs"`
-	UnmatchedLeft  int64       `json:"unmatched_left"`
-	UnmatchedRight int64       `json:"unmatched_right"`
-	Steps          []plainStep `json:"steps"`
-	DurationMS     int64       `json:"duration_ms"`
-}
-
-type plainStep struct {
-	Name       string  `json:"name"`
-	DurationMS float64 `json:"duration_ms"`
-}
+// plainResult is what the baselines print.
+type plainResult = plainsql.Result
 
 // mismatch collects differences between an answer and the truth.
 type mismatch []string

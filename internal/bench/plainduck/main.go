@@ -23,113 +23,26 @@
 package main
 
 import (
-	"context"
-	"database/sql"
-	"encoding/json"
-	"flag"
-	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
-	"time"
 
-	_ "github.com/duckdb/duckdb-go/v2"
+	"github.com/kalla-recon/kalla/internal/bench/plainsql"
+	"github.com/kalla-recon/kalla/internal/dialect"
 )
 
-// Result is what plainduck prints: the counts a reconciliation produces and
-// the wall time of each statement.
-type Result struct {
-	Invoices       int64  `json:"invoices"`
-	Payments       int64  `json:"payments"`
-	MatchedPairs   int64  `json:"matched_pairs"`
-	UnmatchedLeft  int64  `json:"unmatched_left"`
-	UnmatchedRight int64  `json:"unmatched_right"`
-	Steps          []Step `json:"steps"`
-	DurationMS     int64  `json:"duration_ms"`
-}
-
-// Step is the wall time of one SQL statement.
-type Step struct {
-	Name       string  `json:"name"`
-	DurationMS float64 `json:"duration_ms"`
-}
-
-func main() {
-	invoices := flag.String("invoices", "", "invoices CSV (gen's layout)")
-	payments := flag.String("payments", "", "payments CSV (gen's layout)")
-	out := flag.String("out", "", "folder for the Parquet outputs")
-	flag.Parse()
-	if *invoices == "" || *payments == "" || *out == "" {
-		fmt.Fprintln(os.Stderr, "usage: plainduck -invoices FILE -payments FILE -out DIR")
-		os.Exit(2)
-	}
-	res, err := run(context.Background(), *invoices, *payments, *out)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "plainduck:", err)
-		os.Exit(1)
-	}
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(res); err != nil {
-		fmt.Fprintln(os.Stderr, "plainduck:", err)
-		os.Exit(1)
-	}
-}
+func main() { plainsql.Main("plainduck", statements) }
 
 // lit renders s as a SQL string literal.
-func lit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+func lit(s string) string { return dialect.DuckDB.QuoteString(s) }
 
-func run(ctx context.Context, invoices, payments, out string) (*Result, error) {
-	start := time.Now()
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, err
-	}
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	// One connection: the tables live in one in-memory database either way,
-	// and one connection keeps the statements strictly in order.
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-
-	res := &Result{}
-	// exec runs one statement and returns the rows it wrote: COPY reports
-	// them; for CREATE TABLE AS (which reports none) table names the table
-	// to count, a cheap metadata read that is timed with the statement.
-	exec := func(name, q, table string) (int64, error) {
-		t0 := time.Now()
-		r, err := conn.ExecContext(ctx, q)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", name, err)
-		}
-		var n int64
-		if table != "" {
-			err = conn.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&n)
-		} else {
-			n, err = r.RowsAffected()
-		}
-		if err != nil {
-			return 0, fmt.Errorf("%s: count rows: %w", name, err)
-		}
-		res.Steps = append(res.Steps, Step{Name: name, DurationMS: float64(time.Since(t0).Microseconds()) / 1000})
-		return n, nil
-	}
+// statements are the baseline's SQL over the two files, writing into out.
+func statements(invoices, payments, out string) []plainsql.Statement {
 	parquet := func(name string) string { return lit(filepath.Join(out, name+".parquet")) }
-
-	steps := []struct {
-		name, q, table string
-		n              *int64
-	}{
-		{"load_invoices", `CREATE TABLE invoices AS SELECT * FROM read_csv(` + lit(invoices) + `, header = true, types = {'amount': 'DECIMAL(18,2)'})`, "invoices", &res.Invoices},
-		{"load_payments", `CREATE TABLE payments AS SELECT * FROM read_csv(` + lit(payments) + `, header = true, types = {'paid_amount': 'DECIMAL(18,2)'})`, "payments", &res.Payments},
+	return []plainsql.Statement{
+		{Name: "load_invoices", SQL: `CREATE TABLE invoices AS SELECT * FROM read_csv(` + lit(invoices) + `, header = true, types = {'amount': 'DECIMAL(18,2)'})`, Table: "invoices", Count: "invoices"},
+		{Name: "load_payments", SQL: `CREATE TABLE payments AS SELECT * FROM read_csv(` + lit(payments) + `, header = true, types = {'paid_amount': 'DECIMAL(18,2)'})`, Table: "payments", Count: "payments"},
 		// gen.MatchSQL with tolerance_match(l.amount, t.paid_total,
 		// l.amount * 0.02) written out as a range.
-		{"match", `CREATE TABLE matched AS
+		{Name: "match", SQL: `CREATE TABLE matched AS
 SELECT l.invoice_id, r.payment_id, l.amount, r.paid_amount, t.paid_total
 FROM invoices l
 JOIN (SELECT reference_number, sum(paid_amount) AS paid_total
@@ -137,20 +50,9 @@ JOIN (SELECT reference_number, sum(paid_amount) AS paid_total
   ON t.reference_number = l.invoice_id
 JOIN payments r ON r.reference_number = l.invoice_id
 WHERE l.amount >= t.paid_total - l.amount * 0.02
-  AND l.amount <= t.paid_total + l.amount * 0.02`, "matched", &res.MatchedPairs},
-		{"write_matched", `COPY matched TO ` + parquet("matched") + ` (FORMAT parquet)`, "", nil},
-		{"write_unmatched_left", `COPY (SELECT i.* FROM invoices i ANTI JOIN matched m ON m.invoice_id = i.invoice_id) TO ` + parquet("unmatched_left") + ` (FORMAT parquet)`, "", &res.UnmatchedLeft},
-		{"write_unmatched_right", `COPY (SELECT p.* FROM payments p ANTI JOIN matched m ON m.payment_id = p.payment_id) TO ` + parquet("unmatched_right") + ` (FORMAT parquet)`, "", &res.UnmatchedRight},
+  AND l.amount <= t.paid_total + l.amount * 0.02`, Table: "matched", Count: "matched_pairs"},
+		{Name: "write_matched", SQL: `COPY matched TO ` + parquet("matched") + ` (FORMAT parquet)`},
+		{Name: "write_unmatched_left", SQL: `COPY (SELECT i.* FROM invoices i ANTI JOIN matched m ON m.invoice_id = i.invoice_id) TO ` + parquet("unmatched_left") + ` (FORMAT parquet)`, Count: "unmatched_left"},
+		{Name: "write_unmatched_right", SQL: `COPY (SELECT p.* FROM payments p ANTI JOIN matched m ON m.payment_id = p.payment_id) TO ` + parquet("unmatched_right") + ` (FORMAT parquet)`, Count: "unmatched_right"},
 	}
-	for _, s := range steps {
-		n, err := exec(s.name, s.q, s.table)
-		if err != nil {
-			return nil, err
-		}
-		if s.n != nil {
-			*s.n = n
-		}
-	}
-	res.DurationMS = time.Since(start).Milliseconds()
-	return res, nil
 }
