@@ -194,6 +194,41 @@ func (f *fixture) runPlain(ctx context.Context, out string) (plainRun, error) {
 // Every run's answer is checked against gen's truth and a wrong answer fails
 // the benchmark. It reports the medians and their ratio; it asserts nothing
 // about speed. Run it once: -benchtime 1x.
+// alternate runs Kalla and the plain baseline reps times each, in turn,
+// so that drift in the machine (page cache, other load, thermal) falls on
+// both sides alike, and adds their timings to r. label names the
+// benchmark in the progress lines and the output folders; check, when
+// set, checks each of Kalla's summaries beyond the common checks.
+func (f *fixture) alternate(ctx context.Context, r *report, reps int, label string, check func(*kalla.Summary) error) error {
+	prefix := ""
+	if label != "" {
+		prefix = label + " "
+	}
+	for i := range reps {
+		out := filepath.Join(f.dir, fmt.Sprintf("out-%s-kalla-%d", label, i))
+		k, err := f.runKalla(ctx, out)
+		if err == nil && check != nil {
+			err = check(k.Summary)
+		}
+		if err != nil {
+			return err
+		}
+		os.RemoveAll(out)
+		r.Kalla = append(r.Kalla, k)
+		r.DuckDB = k.Summary.EngineVersion
+
+		out = filepath.Join(f.dir, fmt.Sprintf("out-%s-plain-%d", label, i))
+		p, err := f.runPlain(ctx, out)
+		if err != nil {
+			return err
+		}
+		os.RemoveAll(out)
+		r.Plain = append(r.Plain, p)
+		fmt.Fprintf(os.Stderr, "%srep %d/%d: kalla %s, plain %s\n", prefix, i+1, reps, secs(k.Wall), secs(p.Wall))
+	}
+	return nil
+}
+
 func BenchmarkKallaVsPlainDuckDB(b *testing.B) {
 	fixOnce.Do(func() { fix, fixErr = prepare() })
 	if fixErr != nil {
@@ -210,26 +245,8 @@ func BenchmarkKallaVsPlainDuckDB(b *testing.B) {
 			LeftMB: float64(fix.leftBytes) / 1e6, RightMB: float64(fix.rightBytes) / 1e6,
 			LoadBefore: loadAverage(), Schema: fix.schema,
 		}
-		// Alternate, so that drift in the machine (page cache, other load,
-		// thermal) falls on both sides alike.
-		for i := range reps {
-			out := filepath.Join(fix.dir, fmt.Sprintf("out-kalla-%d", i))
-			k, err := fix.runKalla(ctx, out)
-			if err != nil {
-				b.Fatal(err)
-			}
-			os.RemoveAll(out)
-			r.Kalla = append(r.Kalla, k)
-			r.DuckDB = k.Summary.EngineVersion
-
-			out = filepath.Join(fix.dir, fmt.Sprintf("out-plain-%d", i))
-			p, err := fix.runPlain(ctx, out)
-			if err != nil {
-				b.Fatal(err)
-			}
-			os.RemoveAll(out)
-			r.Plain = append(r.Plain, p)
-			fmt.Fprintf(os.Stderr, "rep %d/%d: kalla %s, plain %s\n", i+1, reps, secs(k.Wall), secs(p.Wall))
+		if err := fix.alternate(ctx, r, reps, "engine", nil); err != nil {
+			b.Fatal(err)
 		}
 		r.LoadAfter = loadAverage()
 		r.write(os.Stdout)

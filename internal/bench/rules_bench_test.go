@@ -93,27 +93,9 @@ func BenchmarkRulesVsPlainDuckDB(b *testing.B) {
 	ctx := b.Context()
 	for range b.N {
 		r := &report{Spec: fix.spec, Truth: fix.truth, CPUs: runtime.NumCPU(), KallaBin: fix.kallaBin, LoadBefore: loadAverage(), Schema: fix.schema}
-		for i := range reps {
-			out := filepath.Join(fix.dir, fmt.Sprintf("out-rules-%d", i))
-			k, err := rf.runKalla(ctx, out)
-			if err == nil {
-				err = checkRules(k.Summary, fix.truth)
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			os.RemoveAll(out)
-			r.Kalla = append(r.Kalla, k)
-			r.DuckDB = k.Summary.EngineVersion
-
-			out = filepath.Join(fix.dir, fmt.Sprintf("out-plainrules-%d", i))
-			p, err := rf.runPlain(ctx, out)
-			if err != nil {
-				b.Fatal(err)
-			}
-			os.RemoveAll(out)
-			r.Plain = append(r.Plain, p)
-			fmt.Fprintf(os.Stderr, "rules rep %d/%d: kalla %s, plain %s\n", i+1, reps, secs(k.Wall), secs(p.Wall))
+		check := func(s *kalla.Summary) error { return checkRules(s, fix.truth) }
+		if err := rf.alternate(ctx, r, reps, "rules", check); err != nil {
+			b.Fatal(err)
 		}
 		r.LoadAfter = loadAverage()
 		writeRulesReport(os.Stdout, r)
