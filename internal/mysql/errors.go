@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
@@ -47,7 +48,7 @@ func (s *Source) fail(ctx context.Context, err error, what string) error {
 	}
 	var op *net.OpError
 	if (errors.As(err, &op) && op.Op == "dial") || errors.Is(err, context.DeadlineExceeded) {
-		return kalla.WrapError(kalla.EUNAVAILABLE, cause, "cannot reach source %s: %s", s.name, reason(err))
+		return kalla.WrapError(kalla.EUNAVAILABLE, cause, "cannot reach source %s: %s", s.name, connector.DialReason(err))
 	}
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) ||
@@ -55,22 +56,4 @@ func (s *Source) fail(ctx context.Context, err error, what string) error {
 		return kalla.WrapError(kalla.EUNAVAILABLE, cause, "source %s: %s: the connection failed", s.name, what)
 	}
 	return kalla.WrapError(kalla.EINTERNAL, cause, "source %s: %s", s.name, what)
-}
-
-// reason says in a few words why a connection could not be made.
-func reason(err error) string {
-	var dns *net.DNSError
-	var op *net.OpError
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return "no answer within the connect timeout"
-	case errors.As(err, &dns):
-		return "host " + dns.Name + " not found"
-	case errors.As(err, &op) && op.Err != nil:
-		if errors.Is(op.Err, context.DeadlineExceeded) || op.Timeout() {
-			return "no answer within the connect timeout"
-		}
-		return op.Err.Error()
-	}
-	return "connection failed"
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
@@ -59,17 +60,11 @@ func (s *Source) fail(ctx context.Context, err error, what string) error {
 	return kalla.WrapError(kalla.EINTERNAL, cause, "source %s: %s", s.name, what)
 }
 
-// reason says in a few words why a connection could not be made.
+// reason says why a connection could not be made: pgx reports its own
+// connect timeout, which the connectors' shared reasons do not know.
 func reason(err error) string {
-	var dns *net.DNSError
-	var op *net.OpError
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err):
+	if pgconn.Timeout(err) {
 		return "no answer within the connect timeout"
-	case errors.As(err, &dns):
-		return "host " + dns.Name + " not found"
-	case errors.As(err, &op) && op.Err != nil:
-		return op.Err.Error()
 	}
-	return "connection failed"
+	return connector.DialReason(err)
 }
