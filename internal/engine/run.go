@@ -251,7 +251,7 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 	}
 	if err := timed(StageWrite, func() error {
 		emit(Event{Stage: StageWrite})
-		outs, err := e.writeOutputs(ctx, r, m, left, right, sum)
+		outs, err := e.writeOutputs(ctx, r, m, left, right)
 		sum.Outputs = outs
 		return err
 	}); err != nil {
@@ -634,7 +634,7 @@ func sqlError(err error, matchSQL string) error {
 
 // writeOutputs streams the three tables from DuckDB to files under temporary
 // names and renames them once all are complete.
-func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, right *side, sum *kalla.Summary) ([]kalla.OutputFile, error) {
+func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, right *side) ([]kalla.OutputFile, error) {
 	matchedSQL, err := matchedSelect(m, left, right)
 	if err != nil {
 		return nil, err
