@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"sync"
 	"time"
 
@@ -196,4 +197,23 @@ func (h *Handler) Close() error {
 		return err
 	}
 	return nil
+}
+
+// lookup fetches the stored object named id with get. An id that does not
+// fit its pattern and one the store does not know are the same 404, said
+// with notFound (a format taking the id), so a caller cannot tell them
+// apart.
+func lookup[T any](ctx context.Context, id string, valid *regexp.Regexp, get func(context.Context, string) (T, error), notFound string) (T, error) {
+	var zero T
+	if !valid.MatchString(id) {
+		return zero, kalla.Errorf(kalla.ENOTFOUND, notFound, id)
+	}
+	v, err := get(ctx, id)
+	if err != nil {
+		if kalla.ErrorCode(err) == kalla.ENOTFOUND {
+			return zero, kalla.Errorf(kalla.ENOTFOUND, notFound, id)
+		}
+		return zero, err
+	}
+	return v, nil
 }

@@ -105,17 +105,7 @@ func (h *Handler) getRecipe(w http.ResponseWriter, r *http.Request) (any, error)
 }
 
 func (h *Handler) lookupRecipe(r *http.Request, id string) (*kalla.StoredRecipe, error) {
-	if !recipeIDPattern.MatchString(id) {
-		return nil, kalla.Errorf(kalla.ENOTFOUND, "no recipe has id %q", id)
-	}
-	sr, err := h.store.GetRecipe(r.Context(), id)
-	if err != nil {
-		if kalla.ErrorCode(err) == kalla.ENOTFOUND {
-			return nil, kalla.Errorf(kalla.ENOTFOUND, "no recipe has id %q", id)
-		}
-		return nil, err
-	}
-	return sr, nil
+	return lookup(r.Context(), id, recipeIDPattern, h.store.GetRecipe, "no recipe has id %q")
 }
 
 // putRecipe creates or replaces the recipe {id}; the body's recipe_id must

@@ -215,17 +215,7 @@ func (h *Handler) listRuns(w http.ResponseWriter, r *http.Request) (any, error) 
 }
 
 func (h *Handler) lookupRun(r *http.Request, id string) (*kalla.RunRecord, error) {
-	if !runIDPattern.MatchString(id) {
-		return nil, kalla.Errorf(kalla.ENOTFOUND, "no run has id %q", id)
-	}
-	rec, err := h.store.GetRun(r.Context(), id)
-	if err != nil {
-		if kalla.ErrorCode(err) == kalla.ENOTFOUND {
-			return nil, kalla.Errorf(kalla.ENOTFOUND, "no run has id %q", id)
-		}
-		return nil, err
-	}
-	return rec, nil
+	return lookup(r.Context(), id, runIDPattern, h.store.GetRun, "no run has id %q")
 }
 
 // getRun returns one run. Errors: 404.

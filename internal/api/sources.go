@@ -94,17 +94,7 @@ func (h *Handler) getSource(w http.ResponseWriter, r *http.Request) (any, error)
 }
 
 func (h *Handler) lookupSource(r *http.Request, alias string) (*kalla.RegisteredSource, error) {
-	if !aliasPattern.MatchString(alias) {
-		return nil, kalla.Errorf(kalla.ENOTFOUND, "no source is registered as %q", alias)
-	}
-	rs, err := h.store.GetSource(r.Context(), alias)
-	if err != nil {
-		if kalla.ErrorCode(err) == kalla.ENOTFOUND {
-			return nil, kalla.Errorf(kalla.ENOTFOUND, "no source is registered as %q", alias)
-		}
-		return nil, err
-	}
-	return rs, nil
+	return lookup(r.Context(), alias, aliasPattern, h.store.GetSource, "no source is registered as %q")
 }
 
 // deleteSource removes a registration; recipes that name the source by URI
