@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/gen"
 	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/server"
@@ -39,31 +38,11 @@ type testServer struct {
 // test ends.
 func startServer(t *testing.T, edit func(*server.Config)) *testServer {
 	t.Helper()
-	cfg := server.Config{
-		Addr:             "127.0.0.1:0",
-		DataDir:          t.TempDir(),
-		FileRoots:        []string{fixtureDir(t)},
-		ShutdownTimeout:  5 * time.Second,
-		PollInterval:     200 * time.Millisecond,
-		ProgressInterval: 50 * time.Millisecond,
-		SSEPoll:          200 * time.Millisecond,
-		Engine:           engine.Options{Threads: 2, MemoryLimit: "2GB"},
-		Logger:           slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})),
-	}
+	cfg := testenv.ServerConfig(t, slog.LevelInfo, fixtureDir(t))
 	if edit != nil {
 		edit(&cfg)
 	}
-	m := server.NewMain(cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := m.Run(ctx); err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("close server: %v", err)
-		}
-	})
+	m := testenv.StartServer(t, cfg)
 	return &testServer{Main: m, t: t, url: m.URL(), token: cfg.APIToken, dataDir: cfg.DataDir, client: &http.Client{Timeout: 60 * time.Second}}
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/server"
 	"github.com/kalla-recon/kalla/internal/testenv"
 )
@@ -65,31 +64,11 @@ type testServer struct {
 // test ends.
 func startServer(t *testing.T, edit func(*server.Config), roots ...string) *testServer {
 	t.Helper()
-	cfg := server.Config{
-		Addr:             "127.0.0.1:0",
-		DataDir:          t.TempDir(),
-		FileRoots:        roots,
-		ShutdownTimeout:  5 * time.Second,
-		PollInterval:     200 * time.Millisecond,
-		ProgressInterval: 50 * time.Millisecond,
-		SSEPoll:          200 * time.Millisecond,
-		Engine:           engine.Options{Threads: 2, MemoryLimit: "2GB"},
-		Logger:           slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-	}
+	cfg := testenv.ServerConfig(t, slog.LevelWarn, roots...)
 	if edit != nil {
 		edit(&cfg)
 	}
-	m := server.NewMain(cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := m.Run(ctx); err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("close server: %v", err)
-		}
-	})
+	m := testenv.StartServer(t, cfg)
 	return &testServer{Main: m, url: m.URL(), dataDir: cfg.DataDir, token: cfg.APIToken}
 }
 
