@@ -20,6 +20,7 @@ import (
 	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/server"
 	"github.com/kalla-recon/kalla/internal/testenv"
+	"github.com/kalla-recon/kalla/internal/testenv/testserver"
 )
 
 // testServer is a real server on 127.0.0.1:0 with a temporary data folder,
@@ -38,11 +39,11 @@ type testServer struct {
 // test ends.
 func startServer(t *testing.T, edit func(*server.Config)) *testServer {
 	t.Helper()
-	cfg := testenv.ServerConfig(t, slog.LevelInfo, fixtureDir(t))
+	cfg := testserver.Config(t, slog.LevelInfo, fixtureDir(t))
 	if edit != nil {
 		edit(&cfg)
 	}
-	m := testenv.StartServer(t, cfg)
+	m := testserver.Start(t, cfg)
 	return &testServer{Main: m, t: t, url: m.URL(), token: cfg.APIToken, dataDir: cfg.DataDir, client: &http.Client{Timeout: 60 * time.Second}}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kalla-recon/kalla/internal/server"
 	"github.com/kalla-recon/kalla/internal/testenv"
+	"github.com/kalla-recon/kalla/internal/testenv/testserver"
 )
 
 // Browser tests drive a real headless Chromium (Debian package chromium,
@@ -64,11 +65,11 @@ type testServer struct {
 // test ends.
 func startServer(t *testing.T, edit func(*server.Config), roots ...string) *testServer {
 	t.Helper()
-	cfg := testenv.ServerConfig(t, slog.LevelWarn, roots...)
+	cfg := testserver.Config(t, slog.LevelWarn, roots...)
 	if edit != nil {
 		edit(&cfg)
 	}
-	m := testenv.StartServer(t, cfg)
+	m := testserver.Start(t, cfg)
 	return &testServer{Main: m, url: m.URL(), dataDir: cfg.DataDir, token: cfg.APIToken}
 }
 

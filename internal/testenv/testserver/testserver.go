@@ -1,4 +1,7 @@
-package testenv
+// Package testserver starts Kalla servers for tests. It is apart from
+// testenv because it imports the server, which imports the connectors
+// whose own tests use testenv.
+package testserver
 
 import (
 	"context"
@@ -10,11 +13,11 @@ import (
 	"github.com/kalla-recon/kalla/internal/server"
 )
 
-// ServerConfig is how tests run a Kalla server: a free local port, a fresh
+// Config is how tests run a Kalla server: a free local port, a fresh
 // data folder, fast polling and progress, a small engine, and a log that
 // goes to the test's output at level. roots are the folders local file
 // sources may name.
-func ServerConfig(t testing.TB, level slog.Level, roots ...string) server.Config {
+func Config(t testing.TB, level slog.Level, roots ...string) server.Config {
 	return server.Config{
 		Addr:             "127.0.0.1:0",
 		DataDir:          t.TempDir(),
@@ -28,8 +31,8 @@ func ServerConfig(t testing.TB, level slog.Level, roots ...string) server.Config
 	}
 }
 
-// StartServer starts a server with cfg and closes it when the test ends.
-func StartServer(t testing.TB, cfg server.Config) *server.Main {
+// Start starts a server with cfg and closes it when the test ends.
+func Start(t testing.TB, cfg server.Config) *server.Main {
 	t.Helper()
 	m := server.NewMain(cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
