@@ -40,28 +40,28 @@ func (n sideNames) is(table string) bool {
 // reads it. Errors are EINVALID and say what to change: a syntax error (with
 // its line and column), or a shape whose rows cannot be traced to one left
 // and one right record.
-func (e *Engine) withIdentity(ctx context.Context, matchSQL string, left, right sideNames) (string, error) {
+func (e *Engine) withIdentity(ctx context.Context, matchSQL string, left, right sideNames) (identity, error) {
 	var raw string
 	if err := e.conn.QueryRowContext(ctx, "SELECT CAST(json_serialize_sql(CAST(? AS VARCHAR)) AS VARCHAR)", matchSQL).Scan(&raw); err != nil {
-		return "", fmt.Errorf("parse match sql: %w", err)
+		return identity{}, fmt.Errorf("parse match sql: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
 	dec.UseNumber()
 	var tree map[string]any
 	if err := dec.Decode(&tree); err != nil {
-		return "", fmt.Errorf("read parsed match sql: %w", err)
+		return identity{}, fmt.Errorf("read parsed match sql: %w", err)
 	}
 	if isErr, _ := tree["error"].(bool); isErr {
 		msg, _ := tree["error_message"].(string)
 		if p, err := strconv.Atoi(fmt.Sprint(tree["position"])); err == nil {
 			line, col := lineCol(matchSQL, p)
-			return "", kalla.Errorf(kalla.EINVALID, "match_sql: %s (line %d, column %d)", msg, line, col)
+			return identity{}, kalla.Errorf(kalla.EINVALID, "match_sql: %s (line %d, column %d)", msg, line, col)
 		}
-		return "", kalla.Errorf(kalla.EINVALID, "match_sql: %s", msg)
+		return identity{}, kalla.Errorf(kalla.EINVALID, "match_sql: %s", msg)
 	}
 	stmts, _ := tree["statements"].([]any)
 	if len(stmts) != 1 {
-		return "", kalla.Errorf(kalla.EINVALID, "match_sql must be exactly one SELECT statement, found %d statements", len(stmts))
+		return identity{}, kalla.Errorf(kalla.EINVALID, "match_sql must be exactly one SELECT statement, found %d statements", len(stmts))
 	}
 	node, _ := stmts[0].(map[string]any)["node"].(map[string]any)
 	if node == nil || node["type"] != "SELECT_NODE" {
@@ -69,10 +69,10 @@ func (e *Engine) withIdentity(ctx context.Context, matchSQL string, left, right 
 		if node != nil {
 			kind = fmt.Sprint(node["type"])
 		}
-		return "", kalla.Errorf(kalla.EINVALID, "match_sql: Kalla cannot tell which records each output row pairs in %s (a UNION, INTERSECT or EXCEPT at the top level): write one SELECT ... FROM left_src l JOIN right_src r ON ..., and put alternatives in the ON condition with OR", kind)
+		return identity{}, kalla.Errorf(kalla.EINVALID, "match_sql: Kalla cannot tell which records each output row pairs in %s (a UNION, INTERSECT or EXCEPT at the top level): write one SELECT ... FROM left_src l JOIN right_src r ON ..., and put alternatives in the ON condition with OR", kind)
 	}
 	if g, _ := node["group_expressions"].([]any); len(g) > 0 {
-		return "", kalla.Errorf(kalla.EINVALID, "match_sql: the top-level SELECT has GROUP BY, so an output row stands for a group, not for one left and one right record: aggregate in a subquery and join it back to left_src and right_src")
+		return identity{}, kalla.Errorf(kalla.EINVALID, "match_sql: the top-level SELECT has GROUP BY, so an output row stands for a group, not for one left and one right record: aggregate in a subquery and join it back to left_src and right_src")
 	}
 	ctes := map[string]bool{}
 	if cm, _ := node["cte_map"].(map[string]any); cm != nil {
@@ -126,29 +126,75 @@ func (e *Engine) withIdentity(ctx context.Context, matchSQL string, left, right 
 		switch len(s.refs) {
 		case 1:
 		case 0:
-			return "", kalla.Errorf(kalla.EINVALID, "match_sql: %s (or %s) must appear in the top-level FROM clause, so that each output row names one %s record; a reference only inside a subquery or CTE cannot be traced", s.names.view, s.names.alias, s.side)
+			return identity{}, kalla.Errorf(kalla.EINVALID, "match_sql: %s (or %s) must appear in the top-level FROM clause, so that each output row names one %s record; a reference only inside a subquery or CTE cannot be traced", s.names.view, s.names.alias, s.side)
 		default:
-			return "", kalla.Errorf(kalla.EINVALID, "match_sql: %s appears %d times in the top-level FROM clause (%s), so Kalla cannot tell which occurrence is the matched %s record: join it once, and use a subquery for any other use", s.names.view, len(s.refs), strings.Join(s.refs, ", "), s.side)
+			return identity{}, kalla.Errorf(kalla.EINVALID, "match_sql: %s appears %d times in the top-level FROM clause (%s), so Kalla cannot tell which occurrence is the matched %s record: join it once, and use a subquery for any other use", s.names.view, len(s.refs), strings.Join(s.refs, ", "), s.side)
 		}
 	}
 	list, _ := node["select_list"].([]any)
+	id := identity{left: keyItems(list, lrefs[0], left.pk), right: keyItems(list, rrefs[0], right.pk)}
 	list = append(list, columnRef(lrefs[0], left.rid(), leftRid), columnRef(rrefs[0], right.rid(), rightRid))
 	for i, k := range left.pk {
-		list = append(list, columnRef(lrefs[0], k, pkCol("l", i)))
+		if id.left[i] < 0 {
+			list = append(list, columnRef(lrefs[0], k, pkCol("l", i)))
+		}
 	}
 	for i, k := range right.pk {
-		list = append(list, columnRef(rrefs[0], k, pkCol("r", i)))
+		if id.right[i] < 0 {
+			list = append(list, columnRef(rrefs[0], k, pkCol("r", i)))
+		}
 	}
 	node["select_list"] = list
 	out, err := json.Marshal(tree)
 	if err != nil {
-		return "", fmt.Errorf("encode match sql: %w", err)
+		return identity{}, fmt.Errorf("encode match sql: %w", err)
 	}
-	var rewritten string
-	if err := e.conn.QueryRowContext(ctx, "SELECT json_deserialize_sql(CAST(? AS JSON))", string(out)).Scan(&rewritten); err != nil {
-		return "", fmt.Errorf("render match sql: %w", err)
+	if err := e.conn.QueryRowContext(ctx, "SELECT json_deserialize_sql(CAST(? AS JSON))", string(out)).Scan(&id.sql); err != nil {
+		return identity{}, fmt.Errorf("render match sql: %w", err)
 	}
-	return rewritten, nil
+	return id, nil
+}
+
+// identity is the match SQL rewritten to say which records each output row
+// pairs.
+type identity struct {
+	sql string
+	// left and right hold, for each primary-key column of a side, the
+	// position in the SQL's own select list of an item that is that very
+	// column, or -1 when the key is carried in an added pkCol column. A
+	// key the SQL already selects is not materialised twice.
+	left, right []int
+}
+
+// keyItems finds, for each key column, a select-list item that is a plain
+// reference to that column of the side's one FROM entry (ref). A list with
+// a star is left alone: its items do not map one to one to output columns.
+func keyItems(list []any, ref string, pk []string) []int {
+	at := make([]int, len(pk))
+	for i := range at {
+		at[i] = -1
+	}
+	for _, it := range list {
+		if c, _ := it.(map[string]any); c == nil || c["class"] == "STAR" {
+			return at
+		}
+	}
+	for j, it := range list {
+		c := it.(map[string]any)
+		if c["class"] != "COLUMN_REF" {
+			continue
+		}
+		names, _ := c["column_names"].([]any)
+		if len(names) != 2 || !strings.EqualFold(fmt.Sprint(names[0]), ref) {
+			continue
+		}
+		for i, k := range pk {
+			if at[i] < 0 && strings.EqualFold(fmt.Sprint(names[1]), k) {
+				at[i] = j
+			}
+		}
+	}
+	return at
 }
 
 // pkCol names the match output column carrying key column i of a side.

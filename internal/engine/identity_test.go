@@ -50,8 +50,8 @@ func TestWithIdentity(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, w := range c.want {
-				if !strings.Contains(got, w) {
-					t.Errorf("rewritten SQL %q lacks %q", got, w)
+				if !strings.Contains(got.sql, w) {
+					t.Errorf("rewritten SQL %q lacks %q", got.sql, w)
 				}
 			}
 		})

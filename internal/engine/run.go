@@ -221,8 +221,8 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 		if len(rec.Rules) > 0 {
 			m, err = e.matchRules(ctx, rec, left, right)
 		} else {
-			// A run that writes learns the left's matched records from
-			// the unmatched rows it writes (see countMatch).
+			// A run that writes learns the matched records from the
+			// unmatched rows it writes (see writeOutputs).
 			m, err = e.match(ctx, rec.MatchSQL, left, right, !r.DryRun)
 		}
 		return err
@@ -230,19 +230,10 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 		return nil, err
 	}
 	emit(Event{Stage: StageMatch, Done: true})
-	sum.MatchedCount = m.pairs
 	sum.Rules = m.report
-	if m.repeats > 0 {
-		sum.Warnings = append(sum.Warnings, kalla.Warning{Code: kalla.WarnRepeatedPairs, Count: m.repeats,
-			Message: fmt.Sprintf("the match SQL produced %d rows that repeat an already matched pair; each pair is reported once", m.repeats)})
-	}
-	if m.outerRows > 0 {
-		sum.Warnings = append(sum.Warnings, kalla.Warning{Code: kalla.WarnOuterRows, Count: m.outerRows,
-			Message: fmt.Sprintf("%d rows of the match output lack a left or a right record (an outer join?); they are not counted as matches", m.outerRows)})
-	}
 
 	if r.DryRun {
-		recordCounts(sum, m, left, right)
+		matchCounts(sum, m, left, right)
 		sum.Status = "dry_run"
 		sum.Outputs = []kalla.OutputFile{}
 		sum.FinishedAt = time.Now().UTC()
@@ -257,7 +248,7 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 	}); err != nil {
 		return nil, err
 	}
-	recordCounts(sum, m, left, right)
+	matchCounts(sum, m, left, right)
 	sum.Status = "completed"
 	sum.FinishedAt = time.Now().UTC()
 	sum.DurationMS = time.Since(start).Milliseconds()
@@ -268,8 +259,18 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 	return sum, nil
 }
 
-// recordCounts fills the summary's matched and unmatched record counts.
-func recordCounts(sum *kalla.Summary, m *matchResult, left, right *side) {
+// matchCounts fills the summary's pair and record counts and the match's
+// warnings. A writing run knows them only once the outputs are written.
+func matchCounts(sum *kalla.Summary, m *matchResult, left, right *side) {
+	sum.MatchedCount = m.pairs
+	if m.repeats > 0 {
+		sum.Warnings = append(sum.Warnings, kalla.Warning{Code: kalla.WarnRepeatedPairs, Count: m.repeats,
+			Message: fmt.Sprintf("the match SQL produced %d rows that repeat an already matched pair; each pair is reported once", m.repeats)})
+	}
+	if m.outerRows > 0 {
+		sum.Warnings = append(sum.Warnings, kalla.Warning{Code: kalla.WarnOuterRows, Count: m.outerRows,
+			Message: fmt.Sprintf("%d rows of the match output lack a left or a right record (an outer join?); they are not counted as matches", m.outerRows)})
+	}
 	sum.MatchedLeftRecords, sum.MatchedRightRecords = m.leftRecords, m.rightRecords
 	sum.UnmatchedLeftCount = left.count - m.leftRecords
 	sum.UnmatchedRightCount = right.count - m.rightRecords
@@ -529,8 +530,19 @@ func (e *Engine) keysOrdered(ctx context.Context, s *side, list, anyNull string)
 
 // matchResult is the match output held in the engine.
 type matchResult struct {
-	table                     string
-	userCols                  []string // columns the match SQL produced
+	table    string
+	userCols []string // columns the match SQL produced
+	// leftKeys and rightKeys name the match-table columns holding each
+	// record's primary key: a column of the SQL's own when it selects the
+	// key as is, else an added pkCol. Nil means pkCol throughout.
+	leftKeys, rightKeys []string
+	// sorted is true when the table holds its rows in (left, right) record
+	// order, so writing it needs no sort.
+	sorted bool
+	rows   int64 // output rows naming both records: pairs plus repeats
+	// pairs, leftRecords and rightRecords are -1 while unknown: a writing
+	// run learns the records from the unmatched rows it writes, then the
+	// pairs (see settlePairs).
 	pairs                     int64
 	repeats                   int64 // output rows that repeated a pair
 	leftRecords, rightRecords int64
@@ -542,15 +554,33 @@ type matchResult struct {
 	breaks int64
 }
 
-// match runs the match SQL with identity columns into a table and counts
-// pairs and matched records.
-func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side, deferLeft bool) (*matchResult, error) {
-	q, err := e.withIdentity(ctx, matchSQL, left.names, right.names)
+// keyCol is the match-table column holding key column i of a side.
+func (m *matchResult) keyCol(side string, i int) string {
+	keys := m.leftKeys
+	if side == "r" {
+		keys = m.rightKeys
+	}
+	if keys == nil {
+		return pkCol(side, i)
+	}
+	return keys[i]
+}
+
+// match runs the match SQL with identity columns into a table, sorted by
+// record so the matched file is written in a stable order without another
+// sort, and counts its rows. Unless deferCounts, it also counts the matched
+// records and pairs; a writing run defers them to writeOutputs, which
+// learns the records from the unmatched rows it writes anyway.
+func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side, deferCounts bool) (*matchResult, error) {
+	id, err := e.withIdentity(ctx, matchSQL, left.names, right.names)
 	if err != nil {
 		return nil, recipeErr(err)
 	}
-	m := &matchResult{table: "__kalla_match"}
-	if _, err := e.exec(ctx, "CREATE OR REPLACE TABLE "+qi(m.table)+" AS "+q); err != nil {
+	m := &matchResult{table: "__kalla_match", sorted: true}
+	// The SQL is wrapped whole, so its own ORDER BY or LIMIT keeps its
+	// meaning.
+	q := fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM (%s) ORDER BY %s, %s", qi(m.table), id.sql, leftRid, rightRid)
+	if _, err := e.exec(ctx, q); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -565,50 +595,58 @@ func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side, 
 			m.userCols = append(m.userCols, c.Name)
 		}
 	}
-	return m, e.countMatch(ctx, m, deferLeft)
+	// Output columns follow the select list, so an item's position names
+	// its column (DuckDB may have renamed a repeated name).
+	keys := func(at []int, side string) []string {
+		names := make([]string, len(at))
+		for i, j := range at {
+			names[i] = pkCol(side, i)
+			if j >= 0 {
+				names[i] = cols[j].Name
+			}
+		}
+		return names
+	}
+	m.leftKeys, m.rightKeys = keys(id.left, "l"), keys(id.right, "r")
+	q = fmt.Sprintf(`SELECT count(*) FILTER (WHERE %[1]s IS NOT NULL AND %[2]s IS NOT NULL),
+		count(*) FILTER (WHERE %[1]s IS NULL OR %[2]s IS NULL) FROM %[3]s`, leftRid, rightRid, qi(m.table))
+	if err := e.queryRow(ctx, q).Scan(&m.rows, &m.outerRows); err != nil {
+		return nil, fmt.Errorf("count matches: %w", err)
+	}
+	m.pairs, m.leftRecords, m.rightRecords = -1, -1, -1
+	if deferCounts {
+		return m, nil
+	}
+	q = fmt.Sprintf(`SELECT count(DISTINCT %[1]s) FILTER (WHERE %[2]s IS NOT NULL),
+		count(DISTINCT %[2]s) FILTER (WHERE %[1]s IS NOT NULL) FROM %[3]s`, leftRid, rightRid, qi(m.table))
+	if err := e.queryRow(ctx, q).Scan(&m.leftRecords, &m.rightRecords); err != nil {
+		return nil, fmt.Errorf("count matched records: %w", err)
+	}
+	return m, e.settlePairs(ctx, m)
 }
 
-// countMatch counts the pairs and matched records of a match table, and
-// keeps one row of each pair.
-//
-// Distinct row ids are the costly part. With deferLeft, the left's matched
-// records are left unknown (-1) whenever the pairs can be told without
-// them: writeOutputs then learns them from the unmatched left rows it
-// writes, which are exactly the left's records not in any pair.
-func (e *Engine) countMatch(ctx context.Context, m *matchResult, deferLeft bool) error {
-	var rows int64
-	q := fmt.Sprintf(`SELECT count(*) FILTER (WHERE %[1]s IS NOT NULL AND %[2]s IS NOT NULL),
-		count(DISTINCT %[2]s) FILTER (WHERE %[1]s IS NOT NULL),
-		count(*) FILTER (WHERE %[1]s IS NULL OR %[2]s IS NULL) FROM %[3]s`, leftRid, rightRid, qi(m.table))
-	if err := e.queryRow(ctx, q).Scan(&rows, &m.rightRecords, &m.outerRows); err != nil {
-		return fmt.Errorf("count matches: %w", err)
-	}
-	m.pairs, m.leftRecords = rows, -1
-	if deferLeft && m.rightRecords == rows {
-		// Every row has its own right record, so every pair is distinct.
-		return nil
-	}
-	q = fmt.Sprintf(`SELECT count(DISTINCT %[1]s) FILTER (WHERE %[2]s IS NOT NULL) FROM %[3]s`, leftRid, rightRid, qi(m.table))
-	if err := e.queryRow(ctx, q).Scan(&m.leftRecords); err != nil {
-		return fmt.Errorf("count matched records: %w", err)
-	}
+// settlePairs counts the distinct pairs of a match table whose matched
+// records are known, and keeps one row of each pair.
+func (e *Engine) settlePairs(ctx context.Context, m *matchResult) error {
+	m.pairs = m.rows
 	// When either side's records are all different, so are the pairs;
 	// only otherwise (a many-to-many join) are pairs counted one by one.
-	if m.leftRecords < rows && m.rightRecords < rows {
-		q = fmt.Sprintf(`SELECT count(DISTINCT CAST(%[1]s AS HUGEINT) * 18446744073709551616 + %[2]s) FROM %[3]s`, leftRid, rightRid, qi(m.table))
+	if m.leftRecords < m.rows && m.rightRecords < m.rows {
+		q := fmt.Sprintf(`SELECT count(DISTINCT CAST(%[1]s AS HUGEINT) * 18446744073709551616 + %[2]s) FROM %[3]s`, leftRid, rightRid, qi(m.table))
 		if err := e.queryRow(ctx, q).Scan(&m.pairs); err != nil {
 			return fmt.Errorf("count matched pairs: %w", err)
 		}
 	}
-	if m.repeats = rows - m.pairs; m.repeats > 0 {
+	if m.repeats = m.rows - m.pairs; m.repeats > 0 {
 		// The SQL produced some pairs more than once (a join fanning out
 		// through a non-unique subquery): a pair is one pair, so keep the
-		// first of each by a total order, which makes the choice stable.
+		// first of each by a total order, which makes the choice stable
+		// and leaves the table sorted by record.
 		order := []string{leftRid, rightRid}
 		for _, c := range m.userCols {
 			order = append(order, qi(c))
 		}
-		q = fmt.Sprintf("CREATE OR REPLACE TABLE %[1]s AS SELECT DISTINCT ON (%[2]s, %[3]s) * FROM %[1]s ORDER BY %[4]s",
+		q := fmt.Sprintf("CREATE OR REPLACE TABLE %[1]s AS SELECT DISTINCT ON (%[2]s, %[3]s) * FROM %[1]s ORDER BY %[4]s",
 			qi(m.table), leftRid, rightRid, strings.Join(order, ", "))
 		if _, err := e.exec(ctx, q); err != nil {
 			return fmt.Errorf("remove repeated pairs: %w", err)
@@ -635,22 +673,44 @@ func sqlError(err error, matchSQL string) error {
 // writeOutputs streams the three tables from DuckDB to files under temporary
 // names and renames them once all are complete.
 func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, right *side) ([]kalla.OutputFile, error) {
-	matchedSQL, err := matchedSelect(m, left, right)
-	if err != nil {
-		return nil, err
-	}
+	// The unmatched files come first: a side's unmatched rows are exactly
+	// its records no pair uses, so they tell the matched records when the
+	// match left them uncounted, and those settle the pairs before the
+	// matched file is written.
 	type output struct {
 		table string
-		q     string
-		rows  int64
+		pos   int // place in the summary's list: matched first
+		query func() (string, error)
+		rows  *int64 // rows the file must have; nil when the file tells them
+		learn func(n int64)
+	}
+	records := func(s *side, matched *int64) output {
+		o := output{table: TableUnmatchedLeft, pos: 1, query: func() (string, error) { return unmatchedQuery(s, m), nil }}
+		if s == right {
+			o.table, o.pos = TableUnmatchedRight, 2
+		}
+		if *matched >= 0 {
+			n := s.count - *matched
+			o.rows = &n
+		} else {
+			o.learn = func(n int64) { *matched = s.count - n }
+		}
+		return o
 	}
 	queries := []output{
-		{TableMatched, matchedSQL, m.pairs},
-		{TableUnmatchedLeft, unmatchedQuery(left, m, leftRid), left.count - m.leftRecords}, // see below when unknown
-		{TableUnmatchedRight, unmatchedQuery(right, m, rightRid), right.count - m.rightRecords},
+		records(left, &m.leftRecords),
+		records(right, &m.rightRecords),
+		{table: TableMatched, pos: 0, query: func() (string, error) {
+			if m.pairs < 0 {
+				if err := e.settlePairs(ctx, m); err != nil {
+					return "", err
+				}
+			}
+			return matchedSelect(m, left, right)
+		}, rows: &m.pairs},
 	}
 	if m.plan != nil {
-		queries = append(queries, output{TableBreaks, m.plan.BreaksQuery(), m.breaks})
+		queries = append(queries, output{table: TableBreaks, pos: 3, query: func() (string, error) { return m.plan.BreaksQuery(), nil }, rows: &m.breaks})
 	}
 	var done [][2]string // partial, final
 	var digests sync.WaitGroup
@@ -662,9 +722,12 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 	}()
 	outs := make([]kalla.OutputFile, len(queries)*len(r.Formats))
 	digestErrs := make([]error, len(outs))
-	next := 0
 	for _, q := range queries {
-		for _, f := range r.Formats {
+		sel, err := q.query()
+		if err != nil {
+			return nil, err
+		}
+		for fi, f := range r.Formats {
 			name := q.table + "." + f
 			final := filepath.Join(r.OutDir, name)
 			partial := filepath.Join(r.OutDir, "."+name+".partial")
@@ -679,7 +742,7 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 			if f == FormatCSV {
 				opts = "FORMAT csv, HEADER true"
 			}
-			res, err := e.exec(ctx, fmt.Sprintf("COPY (%s) TO %s (%s)", q.q, dialect.DuckDB.QuoteString(partial), opts))
+			res, err := e.exec(ctx, fmt.Sprintf("COPY (%s) TO %s (%s)", sel, dialect.DuckDB.QuoteString(partial), opts))
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
@@ -690,18 +753,16 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 			if err != nil {
 				return nil, fmt.Errorf("write %s: count rows: %w", name, err)
 			}
-			if q.table == TableUnmatchedLeft && m.leftRecords < 0 {
-				// The left's records no pair uses are these rows.
-				m.leftRecords = left.count - n
-				q.rows = n
+			if q.rows == nil {
+				q.learn(n)
+				q.rows = &n
 			}
-			if n != q.rows {
-				return nil, fmt.Errorf("write %s: wrote %d rows, expected %d", name, n, q.rows)
+			if n != *q.rows {
+				return nil, fmt.Errorf("write %s: wrote %d rows, expected %d", name, n, *q.rows)
 			}
 			// The file is checksummed while DuckDB writes the next one.
-			i := next
-			next++
-			outs[i] = kalla.OutputFile{Name: name, Table: q.table, Format: f, Rows: q.rows}
+			i := q.pos*len(r.Formats) + fi
+			outs[i] = kalla.OutputFile{Name: name, Table: q.table, Format: f, Rows: n}
 			digests.Go(func() {
 				outs[i].Bytes, outs[i].SHA256, digestErrs[i] = fileDigest(partial)
 			})
@@ -739,12 +800,12 @@ func matchedSelect(m *matchResult, left, right *side) (string, error) {
 		return nil
 	}
 	for i, k := range left.pk {
-		if err := add("m."+pkCol("l", i), "_left_"+k); err != nil {
+		if err := add("m."+qi(m.keyCol("l", i)), "_left_"+k); err != nil {
 			return "", err
 		}
 	}
 	for i, k := range right.pk {
-		if err := add("m."+pkCol("r", i), "_right_"+k); err != nil {
+		if err := add("m."+qi(m.keyCol("r", i)), "_right_"+k); err != nil {
 			return "", err
 		}
 	}
@@ -762,8 +823,12 @@ func matchedSelect(m *matchResult, left, right *side) (string, error) {
 			return "", err
 		}
 	}
-	return fmt.Sprintf(`SELECT %s FROM %s m WHERE m.%s IS NOT NULL AND m.%s IS NOT NULL ORDER BY m.%s, m.%s`,
-		strings.Join(sel, ", "), qi(m.table), leftRid, rightRid, leftRid, rightRid), nil
+	q := fmt.Sprintf(`SELECT %s FROM %s m WHERE m.%s IS NOT NULL AND m.%s IS NOT NULL`,
+		strings.Join(sel, ", "), qi(m.table), leftRid, rightRid)
+	if !m.sorted {
+		q += fmt.Sprintf(" ORDER BY m.%s, m.%s", leftRid, rightRid)
+	}
+	return q, nil
 }
 
 // unmatchedQuery selects the full original rows of a side's records that no
@@ -772,7 +837,11 @@ func matchedSelect(m *matchResult, left, right *side) (string, error) {
 //
 // For a rules recipe each row also carries _reason and _closest_candidate,
 // from the rules' explanation of the side's unmatched records.
-func unmatchedQuery(s *side, m *matchResult, ridOfSide string) string {
+func unmatchedQuery(s *side, m *matchResult) string {
+	ridOfSide := leftRid
+	if s.name == "right" {
+		ridOfSide = rightRid
+	}
 	if m.plan != nil {
 		// The reasons table lists exactly the side's unmatched records.
 		return fmt.Sprintf(`SELECT %s, x.reason AS _reason, x.closest AS _closest_candidate FROM %s x JOIN %s s ON s.rowid = x.rid ORDER BY s.rowid`,
