@@ -675,10 +675,12 @@ func sqlError(err error, matchSQL string) error {
 // writeOutputs streams the three tables from DuckDB to files under temporary
 // names and renames them once all are complete.
 func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, right *side) ([]kalla.OutputFile, error) {
-	// The unmatched files come first: a side's unmatched rows are exactly
-	// its records no pair uses, so they tell the matched records when the
-	// match left them uncounted, and those settle the pairs before the
-	// matched file is written.
+	// A side's unmatched rows are exactly its records no pair uses, so an
+	// unmatched file tells that side's matched records when the match left
+	// them uncounted. The right's comes first: when every pair has its own
+	// right record, that alone settles the pairs before the matched file
+	// is written. The left's comes last, so the big matched file is
+	// checksummed while DuckDB writes it.
 	type output struct {
 		table string
 		pos   int // place in the summary's list: matched first
@@ -699,18 +701,21 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 		}
 		return o
 	}
-	queries := []output{
-		records(left, &m.leftRecords),
-		records(right, &m.rightRecords),
-		{table: TableMatched, pos: 0, query: func() (string, error) {
-			if m.pairs < 0 {
-				if err := e.settlePairs(ctx, m); err != nil {
-					return "", err
+	matched := output{table: TableMatched, pos: 0, query: func() (string, error) {
+		if m.pairs < 0 {
+			if m.leftRecords < 0 && m.rightRecords < m.rows {
+				q := fmt.Sprintf(`SELECT count(DISTINCT %[1]s) FILTER (WHERE %[2]s IS NOT NULL) FROM %[3]s`, leftRid, rightRid, qi(m.table))
+				if err := e.queryRow(ctx, q).Scan(&m.leftRecords); err != nil {
+					return "", fmt.Errorf("count matched records: %w", err)
 				}
 			}
-			return matchedSelect(m, left, right)
-		}, rows: &m.pairs},
-	}
+			if err := e.settlePairs(ctx, m); err != nil {
+				return "", err
+			}
+		}
+		return matchedSelect(m, left, right)
+	}, rows: &m.pairs}
+	queries := []output{records(right, &m.rightRecords), matched, records(left, &m.leftRecords)}
 	if m.plan != nil {
 		queries = append(queries, output{table: TableBreaks, pos: 3, query: func() (string, error) { return m.plan.BreaksQuery(), nil }, rows: &m.breaks})
 	}
