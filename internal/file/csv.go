@@ -70,14 +70,22 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 	if p != nil {
 		return p, nil
 	}
-	header, err := s.checkFile()
+	header, err := s.checkHeader()
 	if err != nil {
 		return nil, err
 	}
+	// The whole file is searched for NUL bytes while DuckDB sniffs it; a
+	// NUL byte is the first thing to report, whatever DuckDB made of it.
+	nul := make(chan error, 1)
+	go func() { nul <- s.checkNUL(ctx) }()
 	var raw string
 	var dateFmt, tsFmt sql.NullString
 	q := "SELECT CAST(to_json(Columns) AS VARCHAR), DateFormat, TimestampFormat FROM sniff_csv(?, " + s.csvOptions() + ", auto_type_candidates = " + typeCandidates + ")"
-	if err := x.QueryRowContext(ctx, q, s.path).Scan(&raw, &dateFmt, &tsFmt); err != nil {
+	err = x.QueryRowContext(ctx, q, s.path).Scan(&raw, &dateFmt, &tsFmt)
+	if nulErr := <-nul; nulErr != nil {
+		return nil, nulErr
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -130,9 +138,10 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 	return p, nil
 }
 
-// checkFile rejects what DuckDB would read leniently: an empty file, NUL
-// bytes, a header with blank or repeated names. It returns the header.
-func (s *Source) checkFile() ([]string, error) {
+// checkHeader rejects what DuckDB would read leniently at the top of the
+// file: an empty file, a header with blank or repeated names. It returns
+// the header.
+func (s *Source) checkHeader() ([]string, error) {
 	f, err := os.Open(s.path)
 	if err != nil {
 		return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot open file", s.name())
@@ -144,26 +153,6 @@ func (s *Source) checkFile() ([]string, error) {
 	}
 	if st.Size() == 0 {
 		return nil, kalla.Errorf(kalla.EINVALID, "source %s: the file is empty: a CSV source needs at least a header row", s.name())
-	}
-	// A NUL byte is never valid CSV text; DuckDB would read it as a space.
-	buf := make([]byte, 1<<20)
-	line := 1
-	for {
-		n, err := f.Read(buf)
-		if i := bytes.IndexByte(buf[:n], 0); i >= 0 {
-			line += bytes.Count(buf[:i], []byte{'\n'})
-			return nil, kalla.Errorf(kalla.EINVALID, "source %s: line %d contains a NUL byte: the file is binary or not UTF-8 text", s.name(), line)
-		}
-		line += bytes.Count(buf[:n], []byte{'\n'})
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: read file", s.name())
-		}
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("rewind: %w", err)
 	}
 	r := csv.NewReader(bufio.NewReader(f))
 	r.Comma = s.delimiter()
@@ -185,6 +174,59 @@ func (s *Source) checkFile() ([]string, error) {
 		seen[strings.ToLower(h)] = i
 	}
 	return header, nil
+}
+
+// checkNUL rejects a file with a NUL byte, which is never valid CSV text
+// (DuckDB would read it as a space), naming its line. Lines are counted
+// only once a NUL byte is found. It stops when ctx is done.
+func (s *Source) checkNUL(ctx context.Context) error {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot open file", s.name())
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	var off int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := f.Read(buf)
+		if i := bytes.IndexByte(buf[:n], 0); i >= 0 {
+			line, lerr := s.lineAt(off + int64(i))
+			if lerr != nil {
+				return lerr
+			}
+			return kalla.Errorf(kalla.EINVALID, "source %s: line %d contains a NUL byte: the file is binary or not UTF-8 text", s.name(), line)
+		}
+		off += int64(n)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: read file", s.name())
+		}
+	}
+}
+
+// lineAt is the 1-based line number of byte offset pos of the file.
+func (s *Source) lineAt(pos int64) (int, error) {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return 0, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot open file", s.name())
+	}
+	defer f.Close()
+	line := 1
+	buf := make([]byte, 1<<20)
+	for pos > 0 {
+		n, err := f.Read(buf[:min(int64(len(buf)), pos)])
+		line += bytes.Count(buf[:n], []byte{'\n'})
+		pos -= int64(n)
+		if err != nil {
+			return 0, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: read file", s.name())
+		}
+	}
+	return line, nil
 }
 
 // locateError explains a CSV that DuckDB refused, finding the first bad line

@@ -149,11 +149,15 @@ func TestCSVSchemaOverride(t *testing.T) {
 
 func TestCSVStrictErrors(t *testing.T) {
 	many := "id,name\n" + strings.Repeat("1,a\n", 30) + "2,b,c\n"
+	// 3 MB of rows before the NUL byte: its line is counted across reads.
+	deepNUL := "id,name\n" + strings.Repeat("1,abcdefghijklmnopqrstuvwxyz\n", 100_000) + "2,a\x00b\n"
 	cases := []struct {
 		name, content, want string
 	}{
 		{"empty", "", "the file is empty"},
 		{"nul", "id,name\n1,a\x00b\n", "line 2 contains a NUL byte"},
+		{"nul deep", deepNUL, "line 100002 contains a NUL byte"},
+		{"nul in header", "id,na\x00me\n1,a\n", "line 1 contains a NUL byte"},
 		{"ragged", "id,name\n1,a\n2,b,c\n", "line 3: the row has a different number of fields"},
 		{"ragged late", many, "line 32: the row has a different number of fields"},
 		{"unclosed quote", "id,name\n1,\"abc\n2,d\n", "line 2"},
