@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+
+	_ "github.com/duckdb/duckdb-go/v2"
 )
 
 // TestMatchedKeys checks the identity columns of matched pairs for select
@@ -71,6 +74,18 @@ func TestMatchedKeys(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("matched identities = %v, want %v (header %v)", got, want, m.header)
+			}
+			// _rule is written from an ENUM, which Parquet must still
+			// store as plain text for every reader.
+			db, err := sql.Open("duckdb", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var typ, conv string
+			err = db.QueryRow("SELECT type, converted_type FROM parquet_schema(?) WHERE name = '_rule'", filepath.Join(r.out, "matched.parquet")).Scan(&typ, &conv)
+			if err != nil || typ != "BYTE_ARRAY" || conv != "UTF8" {
+				t.Errorf("_rule is stored as %s/%s (%v), want BYTE_ARRAY/UTF8", typ, conv, err)
 			}
 		})
 	}
