@@ -45,17 +45,34 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	log    *slog.Logger
+	// exiting is true when the process exits as soon as the command
+	// returns (see Process).
+	exiting bool
 }
 
 // Main runs the kalla command line with args (without the program name) and
 // returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return run(&env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}, args)
+}
+
+// Process is Main for the kalla process itself, which exits with the code
+// as soon as it returns. A run's engine then leaves its memory to the
+// operating system rather than have DuckDB free its tables block by block
+// first (20-35 ms after the 1M-row benchmark); output files, the summary
+// and the spill folder are finished or removed either way. Anything that
+// outlives the command (tests, a server) uses Main.
+func Process(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return run(&env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, exiting: true}, args)
+}
+
+func run(e *env, args []string) int {
+	ctx, stdin, stdout, stderr := e.ctx, e.stdin, e.stdout, e.stderr
 	level := slog.LevelWarn
 	if os.Getenv("KALLA_DEBUG") != "" {
 		level = slog.LevelDebug
 	}
-	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr,
-		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))}
+	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	root := &cobra.Command{
 		Use:           "kalla",
 		Short:         "Kalla reconciles two data sources by a recipe",

@@ -135,7 +135,8 @@ func (e *env) run(ctx context.Context, rec *kalla.Recipe, base string, f *runFla
 
 // execute opens the recipe's sources and a DuckDB engine, runs r (its
 // recipe, sources and progress filled in here) with progress on stderr, and
-// closes everything. run and the dry run share it.
+// closes everything (the engine only released when the process is exiting;
+// see Process). run and the dry run share it.
 func (e *env) execute(ctx context.Context, rec *kalla.Recipe, base string, f *runFlags, r engine.Run) (*kalla.Summary, error) {
 	mgr, err := e.newSources()
 	if err != nil {
@@ -159,7 +160,11 @@ func (e *env) execute(ctx context.Context, rec *kalla.Recipe, base string, f *ru
 		}
 		return nil, err
 	}
-	defer eng.Close()
+	if e.exiting {
+		defer eng.Release()
+	} else {
+		defer eng.Close()
+	}
 	prog := newProgress(e.stderr, f.json)
 	r.Recipe, r.Left, r.Right, r.Progress = rec, left, right, prog.event
 	sum, err := eng.Execute(ctx, r)
