@@ -141,7 +141,13 @@ func (p *Plan) breaksSQL() string {
 FROM %s m WHERE %s IS DISTINCT FROM %s%s`,
 			b.index, p.d.Str(b.col[0].Name), p.d.Str(b.col[1].Name), p.matchKey(0, "m"), p.matchKey(1, "m"),
 			p.d.Text("m."+p.d.Ident(b.name[0])), p.d.Text("m."+p.d.Ident(b.name[1])), p.breakDiff(b, lv, rv), MatchTable, lv, rv, notSums))
-		if len(b.sums) == 0 {
+		var sums []int
+		for _, k := range b.sums {
+			if p.sumsMayDiffer(b, k) {
+				sums = append(sums, k)
+			}
+		}
+		if len(sums) == 0 {
 			continue
 		}
 		// Grouped: the sums of the distinct records on each side of a group
@@ -151,15 +157,15 @@ FROM %s m WHERE %s IS DISTINCT FROM %s%s`,
 			// A unit pair belongs to one pass (its records to no other).
 			return fmt.Sprintf(`SELECT ua, ub, any_value(pass) AS pass, CASE WHEN count(v) = count(*) THEN sum(v) END AS total
 FROM (SELECT DISTINCT m.__kalla_ua AS ua, m.__kalla_ub AS ub, m.__kalla_pass AS pass, m.%s AS rid, %s AS v FROM %s m WHERE m.__kalla_pass IN (%s)) GROUP BY ua, ub`,
-				ridCol(s), v, MatchTable, intList(b.sums))
+				ridCol(s), v, MatchTable, intList(sums))
 		}
 		keys := func(s int) string {
 			return fmt.Sprintf(`SELECT ua, ub, min(rid) AS lo, %s || CASE WHEN count(*) > %d THEN concat(' and ', count(*) - %d, ' more') ELSE '' END AS keys
 FROM (SELECT DISTINCT m.__kalla_ua AS ua, m.__kalla_ub AS ub, m.%s AS rid, %s AS k FROM %s m SEMI JOIN d ON m.__kalla_ua = d.ua AND m.__kalla_ub = d.ub WHERE m.__kalla_pass IN (%s)) GROUP BY ua, ub`,
-				p.d.JoinFirst("k", "rid", breakSamples), breakSamples, breakSamples, ridCol(s), p.matchKey(s, "m"), MatchTable, intList(b.sums))
+				p.d.JoinFirst("k", "rid", breakSamples), breakSamples, breakSamples, ridCol(s), p.matchKey(s, "m"), MatchTable, intList(sums))
 		}
 		rule := "CASE d.pass"
-		for _, k := range b.sums {
+		for _, k := range sums {
 			rule += fmt.Sprintf(" WHEN %d THEN %s", k, p.d.Str(p.passes[k].rule.Name))
 		}
 		rule += " END"
@@ -175,6 +181,24 @@ FROM d JOIN (%[10]s) kl USING (ua, ub) JOIN (%[11]s) kr USING (ua, ub))`,
 		return ""
 	}
 	return p.d.CreateTableAs(BreaksTable, strings.Join(parts, "\nUNION ALL\n"))
+}
+
+// sumsMayDiffer reports whether a group pair of grouped pass k can show a
+// break on b's columns. When those columns are the pass's tolerance and
+// every pair it chose had a zero difference (Execute checks o_amount, the
+// difference of the very sums compared here, exact for integers and
+// decimals), none can, and the sums need not be computed again.
+func (p *Plan) sumsMayDiffer(b *breakCol, k int) bool {
+	tol := p.passes[k].tol
+	if !p.sumsEqual[k] || tol == nil || tol.col[0].Name != b.col[0].Name || tol.col[1].Name != b.col[1].Name {
+		return true
+	}
+	for s := range 2 {
+		if c := b.col[s].class; c != classInt && c != classDecimal {
+			return true
+		}
+	}
+	return false
 }
 
 func intList(xs []int) string {

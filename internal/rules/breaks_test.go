@@ -2,6 +2,7 @@ package rules
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -43,5 +44,46 @@ func TestReport(t *testing.T) {
 		`{"row":6,"key":"P9","reason":"no lefts record matches on ref (rule tol)"}]}}`
 	if string(got) != want {
 		t.Errorf("report:\n  got  %s\n  want %s", got, want)
+	}
+}
+
+// TestBreaksEqualGroupSums checks the shortcut for grouped passes whose
+// chosen groups all sum to the left amount exactly: their sums are not
+// computed again for the break report, and the report is what the full
+// comparison gives. The mirror case, one group off by 0.50 within the
+// tolerance, must still be compared and reported.
+func TestBreaksEqualGroupSums(t *testing.T) {
+	left := "id,ref,amount\nI1,R1,50.00\nI2,R2,30.00\n"
+	rules := `[{"name": "split", "pattern": "1:N", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "tolerance", "left": "amount", "right": "amount", "abs": 1}]}]`
+	for _, c := range []struct {
+		name, p4         string
+		grouped          bool // the grouped comparison stays in the breaks SQL
+		differing, total string
+	}{
+		{"sums equal", "20.00", false, "0", ""},
+		{"one sum off", "20.50", true, "1", `"max_difference":0.5,"total_difference":0.5`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			right := "id,ref,amount\nP1,R1,20.00\nP2,R1,30.00\nP3,R2,10.00\nP4,R2," + c.p4 + "\n"
+			d := newTestDB(t, left, right, []string{"id"}, []string{"id"}, 0)
+			p := d.compile(rules)
+			if err := p.Execute(t.Context(), d.conn); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(p.breaksSQL(), "m.__kalla_ua AS ua"); got != c.grouped {
+				t.Errorf("breaks SQL compares group sums: %v, want %v", got, c.grouped)
+			}
+			rep, err := p.Report(t.Context(), d.conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := json.Marshal(rep.Breaks)
+			// Two group pairs (I1 with P1+P2, I2 with P3+P4) are compared on
+			// amount; ref is compared per pair (4) and never differs.
+			want := `"left_column":"amount","right_column":"amount","compared":2,"differing":` + c.differing
+			if !strings.Contains(string(got), want) || !strings.Contains(string(got), c.total) {
+				t.Errorf("breaks = %s, want %s and %s", got, want, c.total)
+			}
+		})
 	}
 }

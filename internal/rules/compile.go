@@ -68,6 +68,9 @@ type Plan struct {
 	// and pairs names the relation holding its pairs; Execute sets both.
 	records [][2]int64
 	pairs   []string
+	// sumsEqual[k] is true when every unit pair grouped pass k chose had
+	// equal amounts on its tolerance columns (see sumsMayDiffer).
+	sumsEqual map[int]bool
 }
 
 // shownCol is a compared column copied into matched pairs.

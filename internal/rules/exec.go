@@ -46,7 +46,7 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 		}
 		return nil
 	}
-	p.records, p.pairs = p.records[:0], p.pairs[:0]
+	p.records, p.pairs, p.sumsEqual = p.records[:0], p.pairs[:0], map[int]bool{}
 	for _, ps := range p.passes {
 		what := fmt.Sprintf("rules[%d] %q", ps.index, ps.rule.Name)
 		var setup []string
@@ -70,6 +70,14 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 			return fmt.Errorf("%s: count matched records: %w", what, err)
 		}
 		p.records = append(p.records, n)
+		if (ps.grouped[0] || ps.grouped[1]) && ps.tol != nil {
+			// o_amount is the difference of the unit pair's amounts.
+			var differ int64
+			if err := queryRows(ctx, db, fmt.Sprintf("SELECT count(*) FROM %s WHERE o_amount IS NULL OR o_amount <> 0", chosenTable), func(r *sql.Rows) error { return r.Scan(&differ) }); err != nil {
+				return fmt.Errorf("%s: compare group sums: %w", what, err)
+			}
+			p.sumsEqual[ps.index] = differ == 0
+		}
 		pairs, stmts := p.expand(ps)
 		p.pairs = append(p.pairs, pairs)
 		if err := run(what, append(stmts, p.pairsSQL())...); err != nil {
