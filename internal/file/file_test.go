@@ -223,3 +223,23 @@ func TestCSVDatesNotGuessed(t *testing.T) {
 		t.Errorf("ISO date typed %s, want DATE", got["d"])
 	}
 }
+
+// TestCSVSniffBeyondFirstBuffer: the sniffer reads 2 MB buffers, and must
+// still sample its 20,480 rows when they span several: a text value at
+// row 15,000 (about 7.5 MB in) keeps the column text.
+func TestCSVSniffBeyondFirstBuffer(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("id,amount,pad\n")
+	pad := strings.Repeat("x", 500)
+	for i := range 20_000 {
+		v := fmt.Sprintf("%d.5", i)
+		if i == 15_000 {
+			v = "n/a"
+		}
+		fmt.Fprintf(&b, "%d,%s,%s\n", i, v, pad)
+	}
+	got := colTypes(t, open(t, writeFile(t, "wide.csv", b.String()), file.Options{}))
+	if got["amount"] != "VARCHAR" {
+		t.Errorf("amount typed %s, want VARCHAR (the sniffer missed row 15,000)", got["amount"])
+	}
+}
