@@ -619,12 +619,17 @@ func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side, 
 	if deferCounts {
 		return m, nil
 	}
-	q = fmt.Sprintf(`SELECT count(DISTINCT %[1]s) FILTER (WHERE %[2]s IS NOT NULL),
-		count(DISTINCT %[2]s) FILTER (WHERE %[1]s IS NOT NULL) FROM %[3]s`, leftRid, rightRid, qi(m.table))
+	q = fmt.Sprintf(`SELECT %s, %s FROM %s`, matchedRecords(left, leftRid, rightRid), matchedRecords(right, rightRid, leftRid), qi(m.table))
 	if err := e.queryRow(ctx, q).Scan(&m.leftRecords, &m.rightRecords); err != nil {
 		return nil, fmt.Errorf("count matched records: %w", err)
 	}
 	return m, e.settlePairs(ctx, m)
+}
+
+// matchedRecords is the aggregate counting side s's distinct records (row
+// ids in column rid) among the match rows that also name the other side's.
+func matchedRecords(s *side, rid, other string) string {
+	return rules.DuckDB.CountIDs(fmt.Sprintf("CASE WHEN %s IS NOT NULL THEN %s END", other, rid), s.count)
 }
 
 // settlePairs counts the distinct pairs of a match table whose matched
@@ -704,7 +709,7 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 	matched := output{table: TableMatched, pos: 0, query: func() (string, error) {
 		if m.pairs < 0 {
 			if m.leftRecords < 0 && m.rightRecords < m.rows {
-				q := fmt.Sprintf(`SELECT count(DISTINCT %[1]s) FILTER (WHERE %[2]s IS NOT NULL) FROM %[3]s`, leftRid, rightRid, qi(m.table))
+				q := fmt.Sprintf(`SELECT %s FROM %s`, matchedRecords(left, leftRid, rightRid), qi(m.table))
 				if err := e.queryRow(ctx, q).Scan(&m.leftRecords); err != nil {
 					return "", fmt.Errorf("count matched records: %w", err)
 				}

@@ -19,6 +19,8 @@ type Side struct {
 	// UniqueKey says the primary key was checked: no NULL part and no
 	// value twice. It lets a pass skip counting what it implies.
 	UniqueKey bool
+	// Rows is the number of records: their row ids (RID) are 0 to Rows-1.
+	Rows int64
 }
 
 // Input is what Compile needs: the rules and both sides.

@@ -73,7 +73,11 @@ func (d *testDB) stageFile(name, from string, pk []string) {
 		c.DataType = c.EngineType
 		cols = append(cols, c)
 	}
-	s := Side{Name: name, Alias: name + "s", View: name + "_src", RID: "__kalla_" + name + "_rid", Cols: cols, PK: pk}
+	var n int64
+	if err := d.conn.QueryRowContext(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+		d.t.Fatal(err)
+	}
+	s := Side{Name: name, Alias: name + "s", View: name + "_src", RID: "__kalla_" + name + "_rid", Cols: cols, PK: pk, Rows: n}
 	if name == "left" {
 		d.left = s
 	} else {
