@@ -721,9 +721,14 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 		return matchedSelect(m, left, right)
 	}, rows: &m.pairs}
 	queries := []output{records(right, &m.rightRecords), matched, records(left, &m.leftRecords)}
+	// The break report needs nothing the others learn, and its COPY keeps
+	// little more than one core busy (a few row groups, sorted): it is
+	// written on a connection of its own meanwhile.
+	var aside []output
 	if m.plan != nil {
-		queries = append(queries, output{table: TableBreaks, pos: 3, query: func() (string, error) { return m.plan.BreaksQuery(), nil }, rows: &m.breaks})
+		aside = append(aside, output{table: TableBreaks, pos: 3, query: func() (string, error) { return m.plan.BreaksQuery(), nil }, rows: &m.breaks})
 	}
+	var mu sync.Mutex    // guards done
 	var done [][2]string // partial, final
 	var digests sync.WaitGroup
 	defer func() {
@@ -732,18 +737,20 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 			os.Remove(d[0]) // no-op once renamed
 		}
 	}()
-	outs := make([]kalla.OutputFile, len(queries)*len(r.Formats))
+	outs := make([]kalla.OutputFile, (len(queries)+len(aside))*len(r.Formats))
 	digestErrs := make([]error, len(outs))
-	for _, q := range queries {
+	write := func(w *Engine, q output) error {
 		sel, err := q.query()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for fi, f := range r.Formats {
 			name := q.table + "." + f
 			final := filepath.Join(r.OutDir, name)
 			partial := filepath.Join(r.OutDir, "."+name+".partial")
+			mu.Lock()
 			done = append(done, [2]string{partial, final})
+			mu.Unlock()
 			// Snappy (the default) writes about 35% faster than zstd here.
 			// A small dictionary limit gives up early on columns of
 			// distinct values (keys, references), whose dictionary DuckDB
@@ -754,23 +761,20 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 			if f == FormatCSV {
 				opts = "FORMAT csv, HEADER true"
 			}
-			res, err := e.exec(ctx, fmt.Sprintf("COPY (%s) TO %s (%s)", sel, dialect.DuckDB.QuoteString(partial), opts))
+			res, err := w.exec(ctx, fmt.Sprintf("COPY (%s) TO %s (%s)", sel, dialect.DuckDB.QuoteString(partial), opts))
 			if err != nil {
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
-				}
-				return nil, fmt.Errorf("write %s: %w", name, err)
+				return fmt.Errorf("write %s: %w", name, err)
 			}
 			n, err := res.RowsAffected()
 			if err != nil {
-				return nil, fmt.Errorf("write %s: count rows: %w", name, err)
+				return fmt.Errorf("write %s: count rows: %w", name, err)
 			}
 			if q.rows == nil {
 				q.learn(n)
 				q.rows = &n
 			}
 			if n != *q.rows {
-				return nil, fmt.Errorf("write %s: wrote %d rows, expected %d", name, n, *q.rows)
+				return fmt.Errorf("write %s: wrote %d rows, expected %d", name, n, *q.rows)
 			}
 			// The file is checksummed while DuckDB writes the next one.
 			i := q.pos*len(r.Formats) + fi
@@ -779,6 +783,36 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 				outs[i].Bytes, outs[i].SHA256, digestErrs[i] = fileDigest(partial)
 			})
 		}
+		return nil
+	}
+	var asideErr error
+	var asideDone sync.WaitGroup
+	if len(aside) > 0 {
+		c, err := e.db.Conn(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("connect duckdb: %w", err)
+		}
+		asideDone.Go(func() {
+			defer c.Close()
+			for _, q := range aside {
+				if asideErr = write(e.on(c), q); asideErr != nil {
+					return
+				}
+			}
+		})
+	}
+	var err error
+	for _, q := range queries {
+		if err = write(e, q); err != nil {
+			break
+		}
+	}
+	asideDone.Wait()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err := errors.Join(err, asideErr); err != nil {
+		return nil, err
 	}
 	digests.Wait()
 	if err := errors.Join(digestErrs...); err != nil {
