@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -71,6 +72,16 @@ func rulesSide(s *side) rules.Side {
 // loggedDB runs a plan's statements through the engine, so they are logged
 // like every other statement of a run.
 type loggedDB struct{ e *Engine }
+
+// Fork lends the plan a second connection to the run's database, for the
+// work it runs beside the main connection's.
+func (d loggedDB) Fork(ctx context.Context) (rules.DB, func(), error) {
+	c, err := d.e.db.Conn(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect duckdb: %w", err)
+	}
+	return loggedDB{d.e.on(c)}, func() { c.Close() }, nil
+}
 
 func (d loggedDB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return d.e.exec(ctx, q, args...)

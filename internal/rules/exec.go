@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
@@ -35,31 +36,28 @@ var (
 // rules do not fit the data, e.g. a text column that is not a date),
 // naming the rule; context errors are returned as they are.
 func (p *Plan) Execute(ctx context.Context, db DB) error {
-	run := func(what string, qs ...string) error {
-		for _, q := range qs {
-			if _, err := db.ExecContext(ctx, q); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return kalla.WrapError(kalla.EINVALID, headline{err}, "%s", what)
-			}
-		}
-		return nil
-	}
+	run := func(what string, qs ...string) error { return execAll(ctx, db, what, qs...) }
 	p.records, p.pairs, p.sumsEqual = p.records[:0], p.pairs[:0], map[int]bool{}
 	for _, ps := range p.passes {
 		what := fmt.Sprintf("rules[%d] %q", ps.index, ps.rule.Name)
-		var setup []string
-		if ps.index > 0 {
-			setup = append(setup, p.remainSQL(0, ps.index, remainTable(0, ps.index)), p.remainSQL(1, ps.index, remainTable(1, ps.index)))
-		}
+		// What the pass left of each side, and its groups, are built for
+		// both sides at once.
+		var sides [2][]string
 		for s := range 2 {
+			if ps.index > 0 {
+				sides[s] = append(sides[s], p.remainSQL(s, ps.index, remainTable(s, ps.index)))
+			}
 			if ps.grouped[s] {
-				setup = append(setup, p.groupSQL(ps, s)...)
+				sides[s] = append(sides[s], p.groupSQL(ps, s)...)
 			}
 		}
-		setup = append(setup, p.candidates(ps), chosenSQL)
-		if err := run(what, setup...); err != nil {
+		err := beside(ctx, db,
+			func(d DB) error { return execAll(ctx, d, what, sides[0]...) },
+			func(d DB) error { return execAll(ctx, d, what, sides[1]...) })
+		if err != nil {
+			return err
+		}
+		if err := run(what, p.candidates(ps), chosenSQL); err != nil {
 			return err
 		}
 		if err := p.assign(ctx, db, run, what, p.order(ps), p.unitsUnique(ps)); err != nil {
@@ -87,13 +85,66 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 	if err := run("rules: collect matches", p.matchSQL()); err != nil {
 		return err
 	}
-	if err := p.explain(ctx, db, run); err != nil {
-		return err
-	}
-	if q := p.breaksSQL(); q != "" {
-		return run("rules: compare matched pairs", q)
+	// The reasons and the breaks read the match and write their own tables.
+	return beside(ctx, db,
+		func(d DB) error { return p.explain(ctx, d) },
+		func(d DB) error {
+			if q := p.breaksSQL(); q != "" {
+				return execAll(ctx, d, "rules: compare matched pairs", q)
+			}
+			return nil
+		})
+}
+
+// execAll runs statements in order on db; a statement's error is EINVALID
+// naming what was being done (the rules do not fit the data).
+func execAll(ctx context.Context, db DB, what string, qs ...string) error {
+	for _, q := range qs {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return kalla.WrapError(kalla.EINVALID, headline{err}, "%s", what)
+		}
 	}
 	return nil
+}
+
+// Forker is a DB that can lend another connection to the same database,
+// so that work which does not depend on the main connection's can run
+// beside it (each side of a rule, the reasons and the breaks).
+type Forker interface {
+	DB
+	// Fork returns a second connection and the function that releases it.
+	Fork(ctx context.Context) (DB, func(), error)
+}
+
+// beside runs f on a second connection, when db can lend one, while g runs
+// on db; otherwise f, then g. DuckDB runs each statement on all cores, but
+// many of these keep them only partly busy. f's error is reported first,
+// so the message does not depend on timing.
+func beside(ctx context.Context, db DB, f, g func(DB) error) error {
+	fk, ok := db.(Forker)
+	if !ok {
+		if err := f(db); err != nil {
+			return err
+		}
+		return g(db)
+	}
+	other, release, err := fk.Fork(ctx)
+	if err != nil {
+		return fmt.Errorf("rules: second connection: %w", err)
+	}
+	defer release()
+	var ferr error
+	var wg sync.WaitGroup
+	wg.Go(func() { ferr = f(other) })
+	gerr := g(db)
+	wg.Wait()
+	if ferr != nil {
+		return ferr
+	}
+	return gerr
 }
 
 // chosenSQL creates the table of chosen edges, shaped like the edges: they

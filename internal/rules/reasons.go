@@ -212,7 +212,7 @@ func (p *Plan) nearQueries(ps *pass, s int, key []*cond) (estimate string, build
 	ops := [2]operand{{alias: "l", grouped: ps.grouped[0]}, {alias: "r", grouped: ps.grouped[1]}}
 	lo, ro := ops[0], ops[1]
 	side, oside := p.side(s), p.side(o)
-	const best = "__kalla_best"
+	best := "__kalla_best_" + "lr"[s:s+1] // one per side: the sides are explained at once
 
 	// The unmatched records (or, grouped, their groups at this pass) and
 	// what they are compared with.
@@ -384,85 +384,89 @@ func joinAnd(xs []string) string {
 // by the last, loosest rule, since that is the gap to close: a split
 // payment's invoice hears that its payments' sum is off, not that no
 // single payment equals it.
-func (p *Plan) explain(ctx context.Context, db DB, run func(string, ...string) error) error {
-	if err := run("rules: explain unmatched records", p.unmatchedSQL(0), p.unmatchedSQL(1)); err != nil {
+func (p *Plan) explain(ctx context.Context, db DB) error {
+	return beside(ctx, db, func(d DB) error { return p.explainSide(ctx, d, 0) }, func(d DB) error { return p.explainSide(ctx, d, 1) })
+}
+
+// explainSide builds side s's unmatched table and reasons (see explain).
+func (p *Plan) explainSide(ctx context.Context, db DB, s int) error {
+	run := func(what string, qs ...string) error { return execAll(ctx, db, what, qs...) }
+	if err := run("rules: explain unmatched records", p.unmatchedSQL(s)); err != nil {
 		return err
 	}
 	estimates := map[string]int64{} // passes often share a key
-	for s := range 2 {
-		var near []string
-		var skipped []string
-		keys := map[int][]*cond{}
-		own, err := scalar(ctx, db, "SELECT count(*) FROM "+p.unmatched(s, "u"))
-		if err != nil {
-			return fmt.Errorf("rules: explain: %w", err)
-		}
-		for _, ps := range p.passes {
-			var build []string
-			options := nearKeys(ps)
-			for i, key := range options {
-				est, b := p.nearQueries(ps, s, key)
-				if b == nil {
-					continue
-				}
-				if est != "" {
-					n, ok := estimates[est]
-					if !ok && (ps.grouped[0] || ps.grouped[1]) {
-						// Groups are made of records and keyed like them: if
-						// no record shares this key (an earlier rule
-						// counted it), no group does either.
-						flat := *ps
-						flat.grouped = [2]bool{}
-						if fe, _ := p.nearQueries(&flat, s, key); estimates[fe] == 0 {
-							_, ok = estimates[fe]
-						}
-					}
-					if !ok {
-						var err error
-						if n, err = scalar(ctx, db, est); err != nil {
-							if ctx.Err() != nil {
-								return ctx.Err()
-							}
-							return kalla.WrapError(kalla.EINVALID, headline{err}, "rules[%d] %q: explain unmatched records", ps.index, ps.rule.Name)
-						}
-						estimates[est] = n
-					}
-					if n == 0 {
-						// Nothing shares even this key: no candidate, and a
-						// longer key cannot find one either.
-						keys[ps.index] = key
-						break
-					}
-					if n > nearLimit || (i < len(options)-1 && n > nearFanout*max(own, 1) && !ps.grouped[1-s]) {
-						continue
-					}
-				}
-				build, keys[ps.index] = b, key
-				break
-			}
-			if build == nil {
-				if _, ok := keys[ps.index]; !ok && len(nearKeys(ps)) > 0 {
-					skipped = append(skipped, ps.rule.Name)
-				}
+	var near []string
+	var skipped []string
+	keys := map[int][]*cond{}
+	own, err := scalar(ctx, db, "SELECT count(*) FROM "+p.unmatched(s, "u"))
+	if err != nil {
+		return fmt.Errorf("rules: explain: %w", err)
+	}
+	for _, ps := range p.passes {
+		var build []string
+		options := nearKeys(ps)
+		for i, key := range options {
+			est, b := p.nearQueries(ps, s, key)
+			if b == nil {
 				continue
 			}
-			if err := run(fmt.Sprintf("rules[%d] %q: explain unmatched records", ps.index, ps.rule.Name), build...); err != nil {
-				return err
+			if est != "" {
+				n, ok := estimates[est]
+				if !ok && (ps.grouped[0] || ps.grouped[1]) {
+					// Groups are made of records and keyed like them: if
+					// no record shares this key (an earlier rule
+					// counted it), no group does either.
+					flat := *ps
+					flat.grouped = [2]bool{}
+					if fe, _ := p.nearQueries(&flat, s, key); estimates[fe] == 0 {
+						_, ok = estimates[fe]
+					}
+				}
+				if !ok {
+					var err error
+					if n, err = scalar(ctx, db, est); err != nil {
+						if ctx.Err() != nil {
+							return ctx.Err()
+						}
+						return kalla.WrapError(kalla.EINVALID, headline{err}, "rules[%d] %q: explain unmatched records", ps.index, ps.rule.Name)
+					}
+					estimates[est] = n
+				}
+				if n == 0 {
+					// Nothing shares even this key: no candidate, and a
+					// longer key cannot find one either.
+					keys[ps.index] = key
+					break
+				}
+				if n > nearLimit || (i < len(options)-1 && n > nearFanout*max(own, 1) && !ps.grouped[1-s]) {
+					continue
+				}
 			}
-			near = append(near, "SELECT * FROM "+nearTable(s, ps.index))
+			build, keys[ps.index] = b, key
+			break
 		}
-		u := "u"
-		side := p.side(s)
-		fallback := p.fallback(s, u, keys, skipped)
-		noKind := p.d.Str(KindNoCandidate)
-		q := fmt.Sprintf("SELECT %s.%s AS rid, %s AS reason, CAST(NULL AS VARCHAR) AS closest, %s AS kind FROM %s", u, p.d.Ident(side.RID), fallback, noKind, p.unmatched(s, u))
-		if len(near) > 0 {
-			q = fmt.Sprintf("SELECT %s.%s AS rid, coalesce(n.reason, %s) AS reason, n.closest, coalesce(n.kind, %s) AS kind FROM %s LEFT JOIN (SELECT * FROM (%s) QUALIFY row_number() OVER (PARTITION BY rid ORDER BY nfail, CASE WHEN nfail = 0 THEN pass ELSE -pass END) = 1) n ON n.rid = %s.%s",
-				u, p.d.Ident(side.RID), fallback, noKind, p.unmatched(s, u), strings.Join(near, " UNION ALL "), u, p.d.Ident(side.RID))
+		if build == nil {
+			if _, ok := keys[ps.index]; !ok && len(nearKeys(ps)) > 0 {
+				skipped = append(skipped, ps.rule.Name)
+			}
+			continue
 		}
-		if err := run("rules: explain unmatched records", p.d.CreateTableAs([]string{ReasonLeft, ReasonRight}[s], q)); err != nil {
+		if err := run(fmt.Sprintf("rules[%d] %q: explain unmatched records", ps.index, ps.rule.Name), build...); err != nil {
 			return err
 		}
+		near = append(near, "SELECT * FROM "+nearTable(s, ps.index))
+	}
+	u := "u"
+	side := p.side(s)
+	fallback := p.fallback(s, u, keys, skipped)
+	noKind := p.d.Str(KindNoCandidate)
+	q := fmt.Sprintf("SELECT %s.%s AS rid, %s AS reason, CAST(NULL AS VARCHAR) AS closest, %s AS kind FROM %s", u, p.d.Ident(side.RID), fallback, noKind, p.unmatched(s, u))
+	if len(near) > 0 {
+		q = fmt.Sprintf("SELECT %s.%s AS rid, coalesce(n.reason, %s) AS reason, n.closest, coalesce(n.kind, %s) AS kind FROM %s LEFT JOIN (SELECT * FROM (%s) QUALIFY row_number() OVER (PARTITION BY rid ORDER BY nfail, CASE WHEN nfail = 0 THEN pass ELSE -pass END) = 1) n ON n.rid = %s.%s",
+			u, p.d.Ident(side.RID), fallback, noKind, p.unmatched(s, u), strings.Join(near, " UNION ALL "), u, p.d.Ident(side.RID))
+	}
+	if err := run("rules: explain unmatched records", p.d.CreateTableAs([]string{ReasonLeft, ReasonRight}[s], q)); err != nil {
+		return err
 	}
 	return nil
 }
