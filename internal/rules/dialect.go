@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/kalla-recon/kalla/internal/dialect"
@@ -56,6 +57,18 @@ type Dialect interface {
 	// CountIDs counts the distinct values of x, an aggregate over row ids
 	// (or group ids, a member's row id) known to lie in [0, n).
 	CountIDs(x string, n int64) string
+	// IDSet is an aggregate gathering row ids x, known to lie in [0, n),
+	// into one value that IDNotIn tests; "" when the engine has no such
+	// value for n ids (the plan then keeps what each pass left in tables).
+	IDSet(x string, n int64) string
+	// IDNotIn is true when row id x is not in set (an IDSet value; NULL,
+	// the set of no rows, holds none).
+	IDNotIn(set, x string) string
+	// SetVariable stores the one value query selects under name, for
+	// the connection it runs on; Variable reads it back as a constant, so
+	// a statement using it joins nothing for it.
+	SetVariable(name, query string) string
+	Variable(name string) string
 }
 
 // DuckDB is the dialect of Kalla's embedded engine.
@@ -84,6 +97,28 @@ func (duckDB) CountIDs(x string, n int64) string {
 		return "count(DISTINCT " + x + ")"
 	}
 	return fmt.Sprintf("coalesce(bit_count(bitstring_agg(%s, 0, %d)), 0)", x, n-1)
+}
+
+// IDSet is a bitstring with bit i set for id i: built in a few ms for a
+// million ids, and get_bit tests an id in constant time, where an anti
+// join hashes every row. get_bit takes a 32-bit index, hence the bound.
+func (duckDB) IDSet(x string, n int64) string {
+	if n <= 0 || n > math.MaxInt32 {
+		return ""
+	}
+	return fmt.Sprintf("bitstring_agg(%s, 0, %d)", x, n-1)
+}
+
+func (duckDB) SetVariable(name, query string) string {
+	return "SET VARIABLE " + name + " = (" + query + ")"
+}
+
+func (duckDB) Variable(name string) string {
+	return "getvariable(" + dialect.DuckDB.QuoteString(name) + ")"
+}
+
+func (duckDB) IDNotIn(set, x string) string {
+	return fmt.Sprintf("coalesce(get_bit(%s, CAST(%s AS INTEGER)), 0) = 0", set, x)
 }
 
 func (d duckDB) CreateTableAs(name, query string) string {

@@ -44,7 +44,12 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 		// both sides at once.
 		var sides [2][]string
 		for s := range 2 {
-			if ps.index > 0 {
+			switch {
+			case ps.index > 0 && p.useSets():
+				if ps.grouped[s] {
+					sides[s] = append(sides[s], p.takenSQL(s)) // the groups read what is left
+				}
+			case ps.index > 0:
 				sides[s] = append(sides[s], p.remainSQL(s, ps.index, remainTable(s, ps.index)))
 			}
 			if ps.grouped[s] {
@@ -57,7 +62,11 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 		if err != nil {
 			return err
 		}
-		if err := run(what, p.candidates(ps), chosenSQL); err != nil {
+		cand := []string{p.candidates(ps), chosenSQL}
+		if ps.index > 0 && p.useSets() {
+			cand = append([]string{p.takenSQL(0), p.takenSQL(1)}, cand...)
+		}
+		if err := run(what, cand...); err != nil {
 			return err
 		}
 		if err := p.assign(ctx, db, run, what, p.order(ps), p.unitsUnique(ps)); err != nil {

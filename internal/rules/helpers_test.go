@@ -171,3 +171,16 @@ func (r *recordingDB) QueryContext(ctx context.Context, q string, args ...any) (
 	r.stmt = append(r.stmt, q)
 	return r.conn.QueryContext(ctx, q, args...)
 }
+
+// execute runs plan p on the test database and returns its report.
+func (d *testDB) execute(p *Plan) *kalla.RulesReport {
+	d.t.Helper()
+	if err := p.Execute(d.t.Context(), d.conn); err != nil {
+		d.t.Fatal(err)
+	}
+	rep, err := p.Report(d.t.Context(), d.conn)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return rep
+}

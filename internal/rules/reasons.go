@@ -62,8 +62,12 @@ func unmatchedTable(s int) string { return []string{"__kalla_ul", "__kalla_ur"}[
 func (p *Plan) unmatched(s int, a string) string { return unmatchedTable(s) + " " + a }
 
 // unmatchedSQL builds unmatchedTable(s): what the last pass left over.
-func (p *Plan) unmatchedSQL(s int) string {
-	return p.remainSQL(s, len(p.passes), unmatchedTable(s))
+func (p *Plan) unmatchedSQL(s int) []string {
+	if p.useSets() {
+		return []string{p.takenSQL(s), p.d.CreateTableAs(unmatchedTable(s),
+			fmt.Sprintf("SELECT %s FROM (%s) x", p.remainCols(s), p.notTaken(s)))}
+	}
+	return []string{p.remainSQL(s, len(p.passes), unmatchedTable(s))}
 }
 
 // colLabel names a condition's columns as seen from side s: the other
@@ -391,7 +395,7 @@ func (p *Plan) explain(ctx context.Context, db DB) error {
 // explainSide builds side s's unmatched table and reasons (see explain).
 func (p *Plan) explainSide(ctx context.Context, db DB, s int) error {
 	run := func(what string, qs ...string) error { return execAll(ctx, db, what, qs...) }
-	if err := run("rules: explain unmatched records", p.unmatchedSQL(s)); err != nil {
+	if err := run("rules: explain unmatched records", p.unmatchedSQL(s)...); err != nil {
 		return err
 	}
 	estimates := map[string]int64{} // passes often share a key
