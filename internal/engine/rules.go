@@ -66,7 +66,7 @@ func rulesReasonTable(s *side) string {
 var reasonColumns = []string{"_reason", "_closest_candidate"}
 
 func rulesSide(s *side) rules.Side {
-	return rules.Side{Name: s.name, Alias: s.spec.Alias, View: s.names.view, RID: s.names.rid(), Cols: s.cols, PK: s.pk, UniqueKey: s.uniqueKey, Rows: s.count}
+	return rules.Side{Name: s.name, Alias: s.spec.Alias, View: s.names.view, RID: s.names.rid(), Cols: s.cols, PK: s.pk, UniqueKey: s.uniqueKey, IDs: s.ids}
 }
 
 // loggedDB runs a plan's statements through the engine, so they are logged

@@ -155,3 +155,46 @@ func TestRulesEmptyTextColumn(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesFilteredSource runs a rules recipe on a source whose filter
+// removes rows: staged row ids keep their file positions, so they run past
+// the number of records, and the sets of row ids the passes keep must be
+// sized by the largest (a set sized by the count failed with "Value 3 is
+// outside of provided min and max range"). Truth by hand: in scope are
+// L2, L4 and L5 (EUR); L2 pays P1 exactly, L4 pays P2 within 2 %.
+func TestRulesFilteredSource(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"left.csv":  "id,ref,amount,currency\nL1,R1,10.00,USD\nL2,R2,20.00,EUR\nL3,R3,30.00,USD\nL4,R4,40.00,EUR\nL5,R5,50.00,EUR\n",
+		"right.csv": "id,ref,amount\nP1,R2,20.00\nP2,R4,40.50\nP3,R1,10.00\n",
+		"recipe.json": `{"recipe_id": "filtered-rules", "sources": {
+		  "left": {"alias": "lefts", "uri": "left.csv", "primary_key": ["id"], "filters": [{"column": "currency", "op": "eq", "value": "EUR"}]},
+		  "right": {"alias": "rights", "uri": "right.csv", "primary_key": ["id"]}},
+		 "rules": [
+		  {"name": "exact", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "eq", "left": "amount", "right": "amount"}]},
+		  {"name": "near", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "tolerance", "left": "amount", "right": "amount", "pct": 0.02}]}]}`,
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := runKalla(t, filepath.Join(dir, "recipe.json"))
+	if r.code != 0 {
+		t.Fatalf("kalla run exited %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{`"left_count": 3`, `"matched_count": 2`, `"unmatched_left_count": 1`, `"unmatched_right_count": 1`} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("summary lacks %s:\n%s", want, r.stdout)
+		}
+	}
+	m, err := os.ReadFile(filepath.Join(r.out, "matched.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pair := range []string{"L2,P1,2,1,exact", "L4,P2,4,2,near"} {
+		if !strings.Contains(string(m), pair) {
+			t.Errorf("matched.csv lacks %s:\n%s", pair, m)
+		}
+	}
+}

@@ -103,8 +103,11 @@ type side struct {
 	pk    []string // real column names of the primary key
 	// uniqueKey is set once keyWarnings found no NULL and no repeated key.
 	uniqueKey bool
-	count     int64
-	stage     string
+	count     int64 // records staged
+	// ids bounds the staged row ids, which lie in [0, ids): more than
+	// count when filters deleted rows in place.
+	ids   int64
+	stage string
 	// out lists, per column, the expression that yields the column as the
 	// source has it (renamed back where Kalla had to rename it).
 	out []string
@@ -368,6 +371,11 @@ func (e *Engine) stageSide(ctx context.Context, s *side, src connector.Source, f
 		return fmt.Errorf("stage %s source %s: %w", s.name, s.spec.Alias, err)
 	}
 	s.count = n
+	// Filters delete rows in place, so row ids are file positions with
+	// gaps: sets of row ids are sized by the largest.
+	if err := e.queryRow(ctx, "SELECT coalesce(max(rowid) + 1, 0) FROM "+qi(s.table)).Scan(&s.ids); err != nil {
+		return fmt.Errorf("stage %s source %s: %w", s.name, s.spec.Alias, err)
+	}
 	if s.cols, err = e.describe(ctx, s.table); err != nil {
 		return err
 	}
@@ -629,7 +637,7 @@ func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side, 
 // matchedRecords is the aggregate counting side s's distinct records (row
 // ids in column rid) among the match rows that also name the other side's.
 func matchedRecords(s *side, rid, other string) string {
-	return rules.DuckDB.CountIDs(fmt.Sprintf("CASE WHEN %s IS NOT NULL THEN %s END", other, rid), s.count)
+	return rules.DuckDB.CountIDs(fmt.Sprintf("CASE WHEN %s IS NOT NULL THEN %s END", other, rid), s.ids)
 }
 
 // settlePairs counts the distinct pairs of a match table whose matched

@@ -91,7 +91,7 @@ func TestRemainderPathsAgree(t *testing.T) {
 	for i, sets := range []bool{true, false} {
 		d := newTestDB(t, left, right, []string{"id"}, []string{"id"}, 0)
 		if !sets {
-			d.left.Rows, d.right.Rows = 0, 0
+			d.left.IDs, d.right.IDs = 0, 0
 		}
 		p := d.compile(rules)
 		if p.useSets() != sets {

@@ -175,7 +175,7 @@ func (p *Plan) assign(ctx context.Context, db DB, run func(string, ...string) er
 	prune := p.d.CreateTableAs(edgesTable, fmt.Sprintf("SELECT e.* FROM %s e ANTI JOIN %s p ON e.a = p.a ANTI JOIN %s q ON e.b = q.b", edgesTable, pickTable, pickTable))
 	// Most edges compete with nothing: when no unit has two, take them all.
 	var n, da, db2 int64
-	distinct := [2]string{p.d.CountIDs("a", p.side(0).Rows), p.d.CountIDs("b", p.side(1).Rows)}
+	distinct := [2]string{p.d.CountIDs("a", p.side(0).IDs), p.d.CountIDs("b", p.side(1).IDs)}
 	for s := range 2 {
 		if unique[s] {
 			distinct[s] = "count(*)"

@@ -74,10 +74,10 @@ func (d *testDB) stageFile(name, from string, pk []string) {
 		cols = append(cols, c)
 	}
 	var n int64
-	if err := d.conn.QueryRowContext(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+	if err := d.conn.QueryRowContext(context.Background(), "SELECT coalesce(max(rowid) + 1, 0) FROM "+table).Scan(&n); err != nil {
 		d.t.Fatal(err)
 	}
-	s := Side{Name: name, Alias: name + "s", View: name + "_src", RID: "__kalla_" + name + "_rid", Cols: cols, PK: pk, Rows: n}
+	s := Side{Name: name, Alias: name + "s", View: name + "_src", RID: "__kalla_" + name + "_rid", Cols: cols, PK: pk, IDs: n}
 	if name == "left" {
 		d.left = s
 	} else {
