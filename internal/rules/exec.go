@@ -40,8 +40,8 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 	p.records, p.pairs, p.sumsEqual = p.records[:0], p.pairs[:0], map[int]bool{}
 	for _, ps := range p.passes {
 		what := fmt.Sprintf("rules[%d] %q", ps.index, ps.rule.Name)
-		// What the pass left of each side, and its groups, are built for
-		// both sides at once.
+		// Each side's remainder (or, with sets, the set of its taken records)
+		// and its groups are built for both sides at once.
 		var sides [2][]string
 		for s := range 2 {
 			switch {
@@ -56,11 +56,13 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 				sides[s] = append(sides[s], p.groupSQL(ps, s)...)
 			}
 		}
-		err := beside(ctx, db,
-			func(d DB) error { return execAll(ctx, d, what, sides[0]...) },
-			func(d DB) error { return execAll(ctx, d, what, sides[1]...) })
-		if err != nil {
-			return err
+		if len(sides[0]) > 0 || len(sides[1]) > 0 {
+			err := beside(ctx, db,
+				func(d DB) error { return execAll(ctx, d, what, sides[0]...) },
+				func(d DB) error { return execAll(ctx, d, what, sides[1]...) })
+			if err != nil {
+				return err
+			}
 		}
 		cand := []string{p.candidates(ps), chosenSQL}
 		if ps.index > 0 && p.useSets() {
