@@ -108,13 +108,18 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// on returns the engine working through another connection to the same
+// fork returns the engine working through a new connection to the same
 // database, for work that runs beside the main connection's (staging the
-// other side). It shares everything else and must not be closed.
-func (e *Engine) on(c *sql.Conn) *Engine {
+// other side, a rules plan's side work, the break report), and the
+// function that closes that connection. It shares everything else.
+func (e *Engine) fork(ctx context.Context) (*Engine, func(), error) {
+	c, err := e.db.Conn(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect duckdb: %w", err)
+	}
 	w := *e
 	w.conn, w.ownTemp = c, false
-	return &w
+	return &w, func() { c.Close() }, nil
 }
 
 // Close closes the database and removes its spill folder if Open made it.

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -76,11 +75,11 @@ type loggedDB struct{ e *Engine }
 // Fork lends the plan a second connection to the run's database, for the
 // work it runs beside the main connection's.
 func (d loggedDB) Fork(ctx context.Context) (rules.DB, func(), error) {
-	c, err := d.e.db.Conn(ctx)
+	w, release, err := d.e.fork(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect duckdb: %w", err)
+		return nil, nil, err
 	}
-	return loggedDB{d.e.on(c)}, func() { c.Close() }, nil
+	return loggedDB{w}, release, nil
 }
 
 func (d loggedDB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {

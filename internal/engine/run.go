@@ -343,12 +343,12 @@ func (e *Engine) stageJob(ctx context.Context, i int, j *stageJob, emit func(Eve
 	t0 := time.Now()
 	w := e
 	if i > 0 {
-		c, err := e.db.Conn(ctx)
+		f, release, err := e.fork(ctx)
 		if err != nil {
-			return fmt.Errorf("connect duckdb: %w", err)
+			return err
 		}
-		defer c.Close()
-		w = e.on(c)
+		defer release()
+		w = f
 	}
 	emit(Event{Stage: j.sd.stage, Total: j.total})
 	if err := w.stageSide(ctx, j.sd, j.src, j.flt, func(n int64) { emit(Event{Stage: j.sd.stage, Rows: n, Total: j.total}) }); err != nil {
@@ -796,14 +796,14 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 	var asideErr error
 	var asideDone sync.WaitGroup
 	if len(aside) > 0 {
-		c, err := e.db.Conn(ctx)
+		w, release, err := e.fork(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("connect duckdb: %w", err)
+			return nil, err
 		}
 		asideDone.Go(func() {
-			defer c.Close()
+			defer release()
 			for _, q := range aside {
-				if asideErr = write(e.on(c), q); asideErr != nil {
+				if asideErr = write(w, q); asideErr != nil {
 					return
 				}
 			}
