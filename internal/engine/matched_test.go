@@ -24,11 +24,7 @@ func TestMatchedKeys(t *testing.T) {
 		"left.csv":  "id,amount\nL1,10\nL2,20\nL3,30\n",
 		"right.csv": "id,ref,amount\nP1,L2,20\nP2,L1,10\nP3,L9,5\n",
 	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, dir, files)
 	both := [][]string{{"L1", "P2", "1", "2"}, {"L2", "P1", "2", "1"}}
 	cases := []struct {
 		name, sql string

@@ -128,8 +128,7 @@ func TestRulesRecipeCheck(t *testing.T) {
 // passes must keep it text, so the run completes and the column simply
 // never matches.
 func TestRulesEmptyTextColumn(t *testing.T) {
-	dir := t.TempDir()
-	files := map[string]string{
+	r := runFiles(t, map[string]string{
 		"left.csv":  "id,ref,memo\nL1,R1,\nL2,R2,\nL3,R3,\n",
 		"right.csv": "id,ref,memo\nP1,R1,alpha\nP2,R9,beta\nP3,R8,\n",
 		"recipe.json": `{"recipe_id": "empty-memo", "sources": {
@@ -138,16 +137,7 @@ func TestRulesEmptyTextColumn(t *testing.T) {
 		 "rules": [
 		  {"name": "by_ref", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}]},
 		  {"name": "by_memo", "conditions": [{"op": "eq", "left": "memo", "right": "memo"}]}]}`,
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r := runKalla(t, filepath.Join(dir, "recipe.json"))
-	if r.code != 0 {
-		t.Fatalf("kalla run exited %d: %s", r.code, r.stderr)
-	}
+	})
 	// L1/P1 by reference; nothing by the empty memo.
 	for _, want := range []string{`"matched_count": 1`, `"unmatched_left_count": 2`, `"unmatched_right_count": 2`} {
 		if !strings.Contains(r.stdout, want) {
@@ -163,8 +153,7 @@ func TestRulesEmptyTextColumn(t *testing.T) {
 // outside of provided min and max range"). Truth by hand: in scope are
 // L2, L4 and L5 (EUR); L2 pays P1 exactly, L4 pays P2 within 2 %.
 func TestRulesFilteredSource(t *testing.T) {
-	dir := t.TempDir()
-	files := map[string]string{
+	r := runFiles(t, map[string]string{
 		"left.csv":  "id,ref,amount,currency\nL1,R1,10.00,USD\nL2,R2,20.00,EUR\nL3,R3,30.00,USD\nL4,R4,40.00,EUR\nL5,R5,50.00,EUR\n",
 		"right.csv": "id,ref,amount\nP1,R2,20.00\nP2,R4,40.50\nP3,R1,10.00\n",
 		"recipe.json": `{"recipe_id": "filtered-rules", "sources": {
@@ -173,16 +162,7 @@ func TestRulesFilteredSource(t *testing.T) {
 		 "rules": [
 		  {"name": "exact", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "eq", "left": "amount", "right": "amount"}]},
 		  {"name": "near", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "tolerance", "left": "amount", "right": "amount", "pct": 0.02}]}]}`,
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r := runKalla(t, filepath.Join(dir, "recipe.json"))
-	if r.code != 0 {
-		t.Fatalf("kalla run exited %d: %s", r.code, r.stderr)
-	}
+	})
 	for _, want := range []string{`"left_count": 3`, `"matched_count": 2`, `"unmatched_left_count": 1`, `"unmatched_right_count": 1`} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("summary lacks %s:\n%s", want, r.stdout)
@@ -197,4 +177,27 @@ func TestRulesFilteredSource(t *testing.T) {
 			t.Errorf("matched.csv lacks %s:\n%s", pair, m)
 		}
 	}
+}
+
+// writeFiles writes name -> content files into dir.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// runFiles writes files (among them recipe.json) into a fresh folder and
+// runs that recipe, which must succeed.
+func runFiles(t *testing.T, files map[string]string) run {
+	t.Helper()
+	dir := t.TempDir()
+	writeFiles(t, dir, files)
+	r := runKalla(t, filepath.Join(dir, "recipe.json"))
+	if r.code != 0 {
+		t.Fatalf("kalla run exited %d: %s", r.code, r.stderr)
+	}
+	return r
 }
