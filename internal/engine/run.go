@@ -546,10 +546,7 @@ type matchResult struct {
 	// record's primary key: a column of the SQL's own when it selects the
 	// key as is, else an added pkCol. Nil means pkCol throughout.
 	leftKeys, rightKeys []string
-	// sorted is true when the table holds its rows in (left, right) record
-	// order, so writing it needs no sort.
-	sorted bool
-	rows   int64 // output rows naming both records: pairs plus repeats
+	rows                int64 // output rows naming both records: pairs plus repeats
 	// pairs, leftRecords and rightRecords are -1 while unknown: a writing
 	// run learns the records from the unmatched rows it writes, then the
 	// pairs (see settlePairs).
@@ -586,7 +583,7 @@ func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side, 
 	if err != nil {
 		return nil, recipeErr(err)
 	}
-	m := &matchResult{table: "__kalla_match", sorted: true}
+	m := &matchResult{table: "__kalla_match"}
 	// The SQL is wrapped whole, so its own ORDER BY or LIMIT keeps its
 	// meaning.
 	q := fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM (%s) ORDER BY %s, %s", qi(m.table), id.sql, leftRid, rightRid)
@@ -882,7 +879,9 @@ func matchedSelect(m *matchResult, left, right *side) (string, error) {
 	}
 	q := fmt.Sprintf(`SELECT %s FROM %s m WHERE m.%s IS NOT NULL AND m.%s IS NOT NULL`,
 		strings.Join(sel, ", "), qi(m.table), leftRid, rightRid)
-	if !m.sorted {
+	if m.plan != nil {
+		// Match SQL's table is stored in this order already (see match);
+		// a rules match is a view over the passes' pairs.
 		q += fmt.Sprintf(" ORDER BY m.%s, m.%s", leftRid, rightRid)
 	}
 	return q, nil
