@@ -251,7 +251,7 @@ func (p *Plan) nearQueries(ps *pass, s int, key []*cond) (estimate string, build
 		failText = "concat_ws('; ', " + strings.Join(fails, ", ") + ")"
 		nfailExpr = strings.Join(nfail, " + ")
 	}
-	oAmount, oDate := "0", "0"
+	var oAmount, oDate string
 	if ps.tol != nil {
 		oAmount = p.amountDiff(ps.tol, lo, ro)
 	}
@@ -265,8 +265,8 @@ func (p *Plan) nearQueries(ps *pass, s int, key []*cond) (estimate string, build
 		ck = p.pkText(o, other)
 	}
 	build = append(build, p.d.CreateTableAs(best, fmt.Sprintf(`SELECT %s AS rid, %s AS ogid, %s AS cid, %s AS nfail, %s AS score FROM %s JOIN %s ON %s
-QUALIFY row_number() OVER (PARTITION BY rid ORDER BY nfail, %s NULLS LAST, %s NULLS LAST, score DESC NULLS LAST, %s, cid) = 1`,
-		ownRid, ownGid, cid, nfailExpr, p.score(ps, lo, ro), from, otherFrom, strings.Join(on, " AND "), oAmount, oDate, ck)))
+QUALIFY row_number() OVER (PARTITION BY rid ORDER BY nfail, %s, %s, cid) = 1`,
+		ownRid, ownGid, cid, nfailExpr, p.score(ps, lo, ro), from, otherFrom, strings.Join(on, " AND "), strings.Join(rank(ps, oAmount, oDate, "score"), ", "), ck)))
 
 	// Groups are named by their members, for the chosen ones only.
 	labels := func(s int, col string) string {
