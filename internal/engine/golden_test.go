@@ -29,6 +29,10 @@ package engine_test
 // file exists. Large rules scenarios carry the generator and the plain SQL
 // that computed their expectations (generate.py, expected.sql).
 //
+// Scenarios are also the examples of the rules reference, docs/rules.md: the
+// ref_* folders were made for it, and TestRulesReference checks that every
+// example shown there is its folder's files.
+//
 // An error folder holds recipe.json, its inputs and expected_error.txt: lines
 // starting with # are comments, "exit N" gives the exit code, and every other
 // non-empty line is a substring the message on stderr must contain.

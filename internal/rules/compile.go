@@ -709,19 +709,33 @@ func (p *Plan) unitsUnique(ps *pass) [2]bool {
 	return out
 }
 
-// order is the total order deciding between competing candidates of a
-// pass: smallest amount difference, then closest date, then highest score,
-// then key order (left, then right), then row order. It is total, so the
-// choice never depends on how rows were split between threads.
-func (p *Plan) order(ps *pass) string {
+// rank is the head of the order between candidates, shared by the choice
+// (order) and the search for unmatched records' closest candidates
+// (nearQueries), so that the two cannot disagree: the smallest amount
+// difference of the first tolerance condition, the smallest date distance
+// of the first date_within condition (each only when the rule has one:
+// without a date_within, dates play no part), then the highest score. The
+// score comes after the differences because it is mostly made of them; it
+// decides what they cannot see (an eq that holds only after normalising,
+// the allowance of pct_of larger) before key order does. amount, date and
+// score are the SQL of the three; docs/rules.md states this order.
+func rank(ps *pass, amount, date, score string) []string {
 	var o []string
 	if ps.tol != nil {
-		o = append(o, "o_amount ASC")
+		o = append(o, amount+" ASC NULLS LAST")
 	}
 	if ps.date != nil {
-		o = append(o, "o_date ASC")
+		o = append(o, date+" ASC NULLS LAST")
 	}
-	o = append(o, "score DESC")
+	return append(o, score+" DESC NULLS LAST")
+}
+
+// order is the total order deciding between competing candidates of a
+// pass: rank, then key order (left, then right), then row order. It is
+// total, so the choice never depends on how rows were split between
+// threads.
+func (p *Plan) order(ps *pass) string {
+	o := rank(ps, "o_amount", "o_date", "score")
 	for s, unit := range []string{"a", "b"} {
 		if ps.grouped[s] {
 			for _, c := range ps.conds {

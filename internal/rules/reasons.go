@@ -251,7 +251,7 @@ func (p *Plan) nearQueries(ps *pass, s int, key []*cond) (estimate string, build
 		failText = "concat_ws('; ', " + strings.Join(fails, ", ") + ")"
 		nfailExpr = strings.Join(nfail, " + ")
 	}
-	oAmount, oDate := "0", "0"
+	var oAmount, oDate string
 	if ps.tol != nil {
 		oAmount = p.amountDiff(ps.tol, lo, ro)
 	}
@@ -265,8 +265,8 @@ func (p *Plan) nearQueries(ps *pass, s int, key []*cond) (estimate string, build
 		ck = p.pkText(o, other)
 	}
 	build = append(build, p.d.CreateTableAs(best, fmt.Sprintf(`SELECT %s AS rid, %s AS ogid, %s AS cid, %s AS nfail, %s AS score FROM %s JOIN %s ON %s
-QUALIFY row_number() OVER (PARTITION BY rid ORDER BY nfail, %s NULLS LAST, %s NULLS LAST, score DESC NULLS LAST, %s, cid) = 1`,
-		ownRid, ownGid, cid, nfailExpr, p.score(ps, lo, ro), from, otherFrom, strings.Join(on, " AND "), oAmount, oDate, ck)))
+QUALIFY row_number() OVER (PARTITION BY rid ORDER BY nfail, %s, %s, cid) = 1`,
+		ownRid, ownGid, cid, nfailExpr, p.score(ps, lo, ro), from, otherFrom, strings.Join(on, " AND "), strings.Join(rank(ps, oAmount, oDate, "score"), ", "), ck)))
 
 	// Groups are named by their members, for the chosen ones only.
 	labels := func(s int, col string) string {
@@ -290,8 +290,10 @@ FROM %s m JOIN %s v ON v.%s = m.rid WHERE m.gid IN (SELECT %s FROM %s) GROUP BY 
 		joins += " JOIN " + labels(s, "ogid") + " gl ON gl.gid = b.ogid"
 		suffix = p.d.Concat(p.d.Str(" (as the group of "), "CAST(gl.n AS VARCHAR)", "': '", "gl.label", "')'")
 	}
-	near := fmt.Sprintf("SELECT b.rid, b.cid, b.nfail, b.score, %s AS cand, %s AS closest, %s AS fails, %s AS suffix FROM %s b %s",
-		cand, closest, failText, suffix, best, joins)
+	// The record's own key, to tell a partner that shares it (a duplicate).
+	joins += fmt.Sprintf(" JOIN %s ok ON ok.%s = b.rid", unmatchedTable(s), p.d.Ident(side.RID))
+	near := fmt.Sprintf("SELECT b.rid, b.cid, b.nfail, b.score, %s AS cand, %s AS closest, %s AS fails, %s AS suffix, %s AS ownkey FROM %s b %s",
+		cand, closest, failText, suffix, p.pkText(s, "ok"), best, joins)
 
 	// Who took the candidate, if anyone: its first pair's other record.
 	partnerPK := make([]string, len(side.PK))
@@ -305,12 +307,16 @@ FROM %s m JOIN %s v ON v.%s = m.rid WHERE m.gid IN (SELECT %s FROM %s) GROUP BY 
 	partner = fmt.Sprintf("coalesce(%s, concat('row ', x.%s + 1))", partner, ridCol(s))
 	var taken string
 	if ps.grouped[o] {
-		taken = fmt.Sprintf("SELECT m.gid AS id, arg_min(%s, x.%s) AS partner, arg_min(x.__kalla_rule, x.%s) AS prule FROM %s m JOIN %s x ON x.%s = m.rid WHERE m.gid IN (SELECT cid FROM %s) GROUP BY m.gid",
-			partner, ridCol(s), ridCol(s), members(o, ps.index), MatchTable, ridCol(o), best)
+		taken = fmt.Sprintf("SELECT m.gid AS id, arg_min(%s, x.%s) AS partner, min(x.%s) AS prid, arg_min(x.__kalla_rule, x.%s) AS prule FROM %s m JOIN %s x ON x.%s = m.rid WHERE m.gid IN (SELECT cid FROM %s) GROUP BY m.gid",
+			partner, ridCol(s), ridCol(s), ridCol(s), members(o, ps.index), MatchTable, ridCol(o), best)
 	} else {
-		taken = fmt.Sprintf("SELECT x.%s AS id, arg_min(%s, x.%s) AS partner, arg_min(x.__kalla_rule, x.%s) AS prule FROM %s x WHERE x.%s IN (SELECT cid FROM %s) GROUP BY x.%s",
-			ridCol(o), partner, ridCol(s), ridCol(s), MatchTable, ridCol(o), best, ridCol(o))
+		taken = fmt.Sprintf("SELECT x.%s AS id, arg_min(%s, x.%s) AS partner, min(x.%s) AS prid, arg_min(x.__kalla_rule, x.%s) AS prule FROM %s x WHERE x.%s IN (SELECT cid FROM %s) GROUP BY x.%s",
+			ridCol(o), partner, ridCol(s), ridCol(s), ridCol(s), MatchTable, ridCol(o), best, ridCol(o))
 	}
+	// A partner with the record's own key is another record (a duplicate
+	// key): "matched to INV-1" would read as the record itself, so the
+	// partner is also named by its row.
+	partnerText := fmt.Sprintf("CASE WHEN t.partner = n.ownkey THEN %s ELSE t.partner END", p.d.Concat("t.partner", "' (row '", p.d.Text("t.prid + 1"), "')'"))
 	rule := p.d.Str(ps.rule.Name)
 	meets, was := "' meets rule '", "' but was matched to '"
 	if ps.grouped[o] {
@@ -330,7 +336,7 @@ FROM %s m JOIN %s v ON v.%s = m.rid WHERE m.gid IN (SELECT %s FROM %s) GROUP BY 
   WHEN n.score < %s THEN %s
   ELSE %s END`,
 		p.d.Concat(eqLabel, "n.cand", "' but '", "n.fails", "n.suffix"),
-		p.d.Concat("n.cand", meets, rule, was, "t.partner", "' by rule '", "t.prule", "n.suffix"),
+		p.d.Concat("n.cand", meets, rule, was, partnerText, "' by rule '", "t.prule", "n.suffix"),
 		minScore, p.d.Concat("n.cand", meets, rule, "' but scores '", p.d.Text("n.score"), p.d.Str(" < min_score "+minScore), "n.suffix"),
 		p.d.Concat("n.cand", meets, rule, "n.suffix"))
 	kind := fmt.Sprintf("CASE WHEN n.nfail > 0 THEN '%s' WHEN t.partner IS NOT NULL THEN '%s' WHEN n.score < %s THEN '%s' ELSE '%s' END",
