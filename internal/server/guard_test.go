@@ -233,3 +233,20 @@ func TestHostCheckedAllInterfaces(t *testing.T) {
 		wantForbidden(t, "GET as "+host, st, b, "does not answer")
 	}
 }
+
+// TestAllowedHostFlag starts `kalla serve` with --allowed-host given twice,
+// once as a comma list, and checks each name is answered and others are
+// not. (KALLA_ALLOWED_HOSTS is read by Config.FromEnv: TestConfigFromEnv.)
+func TestAllowedHostFlag(t *testing.T) {
+	p := startProcess(t, t.TempDir(), "--allowed-host", "kalla.example.com, proxy.test:8443", "--allowed-host", "third.test")
+	s := &testServer{t: t, url: p.url, client: defaultClient()}
+	for _, host := range []string{"kalla.example.com", "proxy.test:8443", "third.test:1"} {
+		if st, b := s.send("GET", "/api/sources", host, "", nil, nil); st != 200 {
+			t.Errorf("GET as %s: %d %s", host, st, b)
+		}
+	}
+	for _, host := range []string{"proxy.test", "rebind.test"} {
+		st, b := s.send("GET", "/api/sources", host, "", nil, nil)
+		wantForbidden(t, "GET as "+host, st, b, "does not answer")
+	}
+}
