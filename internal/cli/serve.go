@@ -100,8 +100,9 @@ KALLA_DATABASE_URL. Runs left running by a previous process are marked failed
 Environment: KALLA_ADDR, KALLA_DATA_DIR, KALLA_DATABASE_URL, KALLA_API_TOKEN,
 KALLA_MAX_CONCURRENT_RUNS, KALLA_CALLBACK_ALLOW (hosts a run's callback_url may
 name, comma separated; none by default), KALLA_ALLOWED_HOSTS (names the server
-answers to besides its listening address, comma separated), KALLA_FILE_ROOTS (folders API clients may read files
-from besides the data folder, separated by ':'), KALLA_UPLOAD_BUCKET and
+answers to besides its listening address, comma separated), KALLA_FILE_ROOTS
+(folders API clients may read files from besides the data folder, separated by
+':'), KALLA_UPLOAD_BUCKET and
 KALLA_UPLOAD_PREFIX (keep uploads in S3), KALLA_SHUTDOWN_TIMEOUT,
 KALLA_MEMORY_LIMIT, and the S3_* and KALLA_HTTP_ALLOW settings of the
 connector layer. Flags override the environment.
@@ -112,8 +113,8 @@ refuses to start without KALLA_API_TOKEN, which clients then send as
 listening address (on loopback also localhost, 127.0.0.1 and [::1]; on all
 interfaces any IP address) and the --allowed-host names, and refuses (403)
 state-changing requests that a browser says come from another site's page.
-On SIGTERM it stops accepting requests, lets
-running runs finish for up to --shutdown-timeout, then cancels them.`,
+On SIGTERM it stops accepting requests, lets running runs finish for up to
+--shutdown-timeout, then cancels them.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := e.serverConfig(cmd, f)

@@ -111,9 +111,8 @@ const (
 // FromEnv overrides c with the variables getenv returns (os.Getenv in the
 // command; a map in tests). The token is read only from the environment,
 // never from a flag, so it does not show in process listings.
-// KALLA_FILE_ROOTS is a list separated like PATH; KALLA_CALLBACK_ALLOW and
-// KALLA_ALLOWED_HOSTS are comma separated. Errors: EINVALID for an
-// unparseable number or duration.
+// KALLA_FILE_ROOTS is a list separated like PATH. KALLA_ALLOWED_HOSTS is
+// comma separated. Errors: EINVALID for an unparseable number or duration.
 func (c *Config) FromEnv(getenv func(string) string) error {
 	set := func(name string, dst *string) {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
@@ -143,7 +142,11 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 		}
 		c.ShutdownTimeout = d
 	}
-	c.CallbackHosts = append(c.CallbackHosts, SplitList(getenv(EnvCallbackHosts))...)
+	for _, h := range strings.Split(getenv(EnvCallbackHosts), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			c.CallbackHosts = append(c.CallbackHosts, h)
+		}
+	}
 	c.AllowedHosts = append(c.AllowedHosts, SplitList(getenv(EnvAllowedHosts))...)
 	if v := getenv(EnvFileRoots); v != "" {
 		for _, d := range filepath.SplitList(v) {
