@@ -91,7 +91,7 @@ func newGuard(addr string, ln net.Addr, allowed []string, log *slog.Logger, next
 // Errors: EINVALID.
 func parseAllowedHost(s string) (allowedHost, error) {
 	bad := func(why string) (allowedHost, error) {
-		return allowedHost{}, kalla.Errorf(kalla.EINVALID, "allowed host %s %s: give a host name or host:port, such as kalla.example.com or kalla.example.com:8080", excerpt(s), why)
+		return allowedHost{}, kalla.Errorf(kalla.EINVALID, "allowed host %q %s: give a host name or host:port, such as kalla.example.com or kalla.example.com:8080", clip(s), why)
 	}
 	if strings.ContainsAny(s, "/@*?# \t") {
 		return bad("is not a host name")
@@ -151,15 +151,15 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	probe := r.URL.Path == "/healthz" || r.URL.Path == "/readyz"
 	if !probe && !g.hostAllowed(r.Host, r.TLS != nil) {
 		g.refuse(w, r, "host", kalla.Errorf(kalla.EFORBIDDEN,
-			"this server does not answer to the name %s (the request's Host header): it answers to its listening address %s and the names allowed with --allowed-host or %s. "+
+			"this server does not answer to the name %q (the request's Host header): it answers to its listening address %s and the names allowed with --allowed-host or %s. "+
 				"A page on another site that points its own name at this server (DNS rebinding) is refused this way; if the name is yours, allow it",
-			excerpt(r.Host), g.listen, EnvAllowedHosts))
+			clip(r.Host), g.listen, EnvAllowedHosts))
 		return
 	}
 	if err := g.cop.Check(r); err != nil {
-		from := "Origin " + excerpt(r.Header.Get("Origin"))
+		from := fmt.Sprintf("Origin %q", clip(r.Header.Get("Origin")))
 		if r.Header.Get("Origin") == "" {
-			from = "Sec-Fetch-Site " + excerpt(r.Header.Get("Sec-Fetch-Site"))
+			from = fmt.Sprintf("Sec-Fetch-Site %q", clip(r.Header.Get("Sec-Fetch-Site")))
 		}
 		g.refuse(w, r, "cross-origin", kalla.Errorf(kalla.EFORBIDDEN,
 			"cross-origin request refused: the browser says this %s comes from a page on another site (%s), and no other site's page may change anything here. "+
@@ -173,18 +173,18 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // refuse answers a refusal in the API's error format and logs it: a
 // refused request is an attack or a name the operator has yet to allow.
 func (g *guard) refuse(w http.ResponseWriter, r *http.Request, why string, err error) {
-	g.log.Warn("request refused", "check", why, "method", r.Method, "path", r.URL.Path, "host", excerpt(r.Host),
-		"origin", excerpt(r.Header.Get("Origin")), "sec_fetch_site", excerpt(r.Header.Get("Sec-Fetch-Site")), "remote", r.RemoteAddr)
+	g.log.Warn("request refused", "check", why, "method", r.Method, "path", clip(r.URL.Path), "host", clip(r.Host),
+		"origin", clip(r.Header.Get("Origin")), "sec_fetch_site", clip(r.Header.Get("Sec-Fetch-Site")), "remote", r.RemoteAddr)
 	api.WriteError(w, err)
 }
 
-// excerptLen bounds how much of a header a message quotes.
-const excerptLen = 100
+// clipLen bounds how much of a header a message or log line quotes.
+const clipLen = 100
 
-// excerpt quotes at most excerptLen bytes of a header's value.
-func excerpt(s string) string {
-	if len(s) > excerptLen {
-		return strconv.Quote(s[:excerptLen]) + "…"
+// clip cuts a header's value to at most clipLen bytes.
+func clip(s string) string {
+	if len(s) > clipLen {
+		return s[:clipLen] + "…"
 	}
-	return strconv.Quote(s)
+	return s
 }
