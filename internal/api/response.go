@@ -85,6 +85,16 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	writeJSON(w, st, errorBody(code, msg))
 }
 
+// WriteError answers err in the API's error format, {"error": {"code",
+// "message"}} with the status its code stands for, for the server's own
+// refusals before a request reaches the API or the web UI (a foreign Host,
+// another site's page). err must be a *kalla.Error whose message carries
+// no credential.
+func WriteError(w http.ResponseWriter, err error) {
+	code := kalla.ErrorCode(err)
+	writeJSON(w, kalla.HTTPStatus(code), errorBody(code, kalla.ErrorMessage(err)))
+}
+
 // writeJSON writes v as JSON with the status.
 func writeJSON(w http.ResponseWriter, st int, v any) {
 	var buf bytes.Buffer

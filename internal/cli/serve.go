@@ -21,6 +21,7 @@ type serveFlags struct {
 	maxRuns         int
 	fileRoots       []string
 	callbackHosts   []string
+	allowedHosts    []string
 	shutdownTimeout time.Duration
 	memoryLimit     string
 	threads         int
@@ -52,6 +53,11 @@ func (e *env) serverConfig(cmd *cobra.Command, f *serveFlags) (server.Config, er
 	}
 	if flags.Changed("callback-allow") {
 		cfg.CallbackHosts = append(cfg.CallbackHosts, f.callbackHosts...)
+	}
+	if flags.Changed("allowed-host") {
+		for _, h := range f.allowedHosts {
+			cfg.AllowedHosts = append(cfg.AllowedHosts, server.SplitList(h)...)
+		}
 	}
 	if flags.Changed("shutdown-timeout") {
 		cfg.ShutdownTimeout = f.shutdownTimeout
@@ -93,16 +99,22 @@ KALLA_DATABASE_URL. Runs left running by a previous process are marked failed
 
 Environment: KALLA_ADDR, KALLA_DATA_DIR, KALLA_DATABASE_URL, KALLA_API_TOKEN,
 KALLA_MAX_CONCURRENT_RUNS, KALLA_CALLBACK_ALLOW (hosts a run's callback_url may
-name, comma separated; none by default), KALLA_FILE_ROOTS (folders API clients may read files
-from besides the data folder, separated by ':'), KALLA_UPLOAD_BUCKET and
+name, comma separated; none by default), KALLA_ALLOWED_HOSTS (names the server
+answers to besides its listening address, comma separated), KALLA_FILE_ROOTS
+(folders API clients may read files from besides the data folder, separated by
+':'), KALLA_UPLOAD_BUCKET and
 KALLA_UPLOAD_PREFIX (keep uploads in S3), KALLA_SHUTDOWN_TIMEOUT,
 KALLA_MEMORY_LIMIT, and the S3_* and KALLA_HTTP_ALLOW settings of the
 connector layer. Flags override the environment.
 
 The server listens on 127.0.0.1 unless told otherwise; on any other address it
 refuses to start without KALLA_API_TOKEN, which clients then send as
-"Authorization: Bearer <token>". On SIGTERM it stops accepting requests, lets
-running runs finish for up to --shutdown-timeout, then cancels them.`,
+"Authorization: Bearer <token>". Whatever the token, it answers only to its
+listening address (on loopback also localhost, 127.0.0.1 and [::1]; on all
+interfaces any IP address) and the --allowed-host names, and refuses (403)
+state-changing requests that a browser says come from another site's page.
+On SIGTERM it stops accepting requests, lets running runs finish for up to
+--shutdown-timeout, then cancels them.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := e.serverConfig(cmd, f)
@@ -118,6 +130,7 @@ running runs finish for up to --shutdown-timeout, then cancels them.`,
 	addStoreFlags(cmd, f)
 	cmd.Flags().IntVar(&f.maxRuns, "max-concurrent-runs", server.DefaultMaxConcurrentRuns, "runs executed at once")
 	cmd.Flags().StringArrayVar(&f.callbackHosts, "callback-allow", nil, "a host (or host:port) runs' callback_url may name (repeatable; none by default)")
+	cmd.Flags().StringArrayVar(&f.allowedHosts, "allowed-host", nil, "a name (host or host:port) browsers and clients may reach the server by, besides its listening address (repeatable or comma separated)")
 	cmd.Flags().StringArrayVar(&f.fileRoots, "file-root", nil, "a folder API clients may read source files from, besides the data folder (repeatable)")
 	cmd.Flags().DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long running runs may finish after SIGTERM before they are cancelled")
 	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "DuckDB memory limit per run, e.g. 4GB (beyond it, DuckDB spills to disk)")

@@ -12,6 +12,7 @@ const (
 	ENOTFOUND     = "not_found"    // a named thing does not exist
 	ECONFLICT     = "conflict"     // state does not allow the action
 	EUNAUTHORIZED = "unauthorized" // missing or wrong credentials for Kalla itself
+	EFORBIDDEN    = "forbidden"    // refused whatever the credentials: another site's page, a foreign Host
 	EUNAVAILABLE  = "unavailable"  // a source or dependency cannot be reached
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )
@@ -82,6 +83,8 @@ func HTTPStatus(code string) int {
 		return 400
 	case EUNAUTHORIZED:
 		return 401
+	case EFORBIDDEN:
+		return 403
 	case ENOTFOUND:
 		return 404
 	case ECONFLICT:

@@ -47,6 +47,12 @@ type Config struct {
 	// may name. Empty refuses every callback_url: the server must not be
 	// made to POST to an arbitrary address given through the API.
 	CallbackHosts []string
+	// AllowedHosts are the names (host, or host:port) under which clients
+	// may reach the server besides its listening address: every request's
+	// Host header must name one (guard.go), so that a web page cannot reach
+	// the server through a name of its own (DNS rebinding). A name without
+	// a port admits any port, as behind a proxy or a port mapping.
+	AllowedHosts []string
 	// UploadBucket, when set, stores uploads in this S3 bucket (reached
 	// with Sources.Remote.S3) under UploadPrefix, and admits csv_uri
 	// values there; otherwise uploads stay in DataDir.
@@ -95,6 +101,7 @@ const (
 	EnvMaxConcurrentRuns = "KALLA_MAX_CONCURRENT_RUNS"
 	EnvFileRoots         = "KALLA_FILE_ROOTS"
 	EnvCallbackHosts     = "KALLA_CALLBACK_ALLOW"
+	EnvAllowedHosts      = "KALLA_ALLOWED_HOSTS"
 	EnvUploadBucket      = "KALLA_UPLOAD_BUCKET"
 	EnvUploadPrefix      = "KALLA_UPLOAD_PREFIX"
 	EnvShutdownTimeout   = "KALLA_SHUTDOWN_TIMEOUT"
@@ -104,8 +111,8 @@ const (
 // FromEnv overrides c with the variables getenv returns (os.Getenv in the
 // command; a map in tests). The token is read only from the environment,
 // never from a flag, so it does not show in process listings.
-// KALLA_FILE_ROOTS is a list separated like PATH. Errors: EINVALID for an
-// unparseable number or duration.
+// KALLA_FILE_ROOTS is a list separated like PATH. KALLA_ALLOWED_HOSTS is
+// comma separated. Errors: EINVALID for an unparseable number or duration.
 func (c *Config) FromEnv(getenv func(string) string) error {
 	set := func(name string, dst *string) {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
@@ -140,6 +147,7 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 			c.CallbackHosts = append(c.CallbackHosts, h)
 		}
 	}
+	c.AllowedHosts = append(c.AllowedHosts, SplitList(getenv(EnvAllowedHosts))...)
 	if v := getenv(EnvFileRoots); v != "" {
 		for _, d := range filepath.SplitList(v) {
 			if d = strings.TrimSpace(d); d != "" {
@@ -175,12 +183,29 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
+	for _, h := range c.AllowedHosts {
+		if _, err := parseAllowedHost(h); err != nil {
+			return err
+		}
+	}
 	for _, d := range c.FileRoots {
 		if st, err := os.Stat(d); err != nil || !st.IsDir() {
 			return kalla.Errorf(kalla.EINVALID, "file root %s is not a folder", d)
 		}
 	}
 	return nil
+}
+
+// SplitList splits a comma-separated list of names, dropping blanks, as
+// the environment and repeatable flags may give them.
+func SplitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // isLoopback reports whether host names only this machine. An empty host

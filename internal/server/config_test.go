@@ -12,7 +12,7 @@ func TestConfigFromEnv(t *testing.T) {
 	env := map[string]string{
 		EnvAddr: "0.0.0.0:9000", EnvDataDir: "/srv/kalla", EnvDatabaseURL: "postgres://k:pw@db/kalla",
 		EnvAPIToken: "tok", EnvMaxConcurrentRuns: "4", EnvFileRoots: "/a:/b", EnvShutdownTimeout: "1m",
-		EnvUploadBucket: "bkt", EnvMemoryLimit: "4GB",
+		EnvUploadBucket: "bkt", EnvMemoryLimit: "4GB", EnvAllowedHosts: " kalla.example.com, ,proxy.test:8443 ",
 	}
 	c := DefaultConfig()
 	if err := c.FromEnv(func(k string) string { return env[k] }); err != nil {
@@ -20,7 +20,8 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	if c.Addr != "0.0.0.0:9000" || c.DataDir != "/srv/kalla" || c.DatabaseURL != env[EnvDatabaseURL] || c.APIToken != "tok" ||
 		c.MaxConcurrentRuns != 4 || strings.Join(c.FileRoots, ",") != "/a,/b" || c.ShutdownTimeout != time.Minute ||
-		c.UploadBucket != "bkt" || c.UploadPrefix != DefaultUploadPrefix || c.Engine.MemoryLimit != "4GB" {
+		c.UploadBucket != "bkt" || c.UploadPrefix != DefaultUploadPrefix || c.Engine.MemoryLimit != "4GB" ||
+		strings.Join(c.AllowedHosts, ",") != "kalla.example.com,proxy.test:8443" {
 		t.Errorf("config: %+v", c)
 	}
 	for _, bad := range []map[string]string{{EnvMaxConcurrentRuns: "two"}, {EnvShutdownTimeout: "soon"}} {
@@ -60,5 +61,27 @@ func TestConfigValidate(t *testing.T) {
 	cfg.MaxConcurrentRuns = 0
 	if cfg.Validate() == nil {
 		t.Errorf("zero workers accepted")
+	}
+}
+
+func TestAllowedHosts(t *testing.T) {
+	for in, want := range map[string]allowedHost{
+		"kalla.example.com":      {"kalla.example.com", ""},
+		"Kalla.Example.COM.:443": {"kalla.example.com", "443"},
+		"[::1]:8080":             {"::1", "8080"},
+		"::1":                    {"::1", ""},
+		"10.0.0.5":               {"10.0.0.5", ""},
+	} {
+		got, err := parseAllowedHost(in)
+		if err != nil || got != want {
+			t.Errorf("%q: %+v %v, want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "http://kalla.example.com", "kalla.example.com/x", "*", "*.example.com", "kalla:0", "kalla:99999", "kalla:http", "user@kalla", ":8080"} {
+		cfg := DefaultConfig()
+		cfg.AllowedHosts = []string{bad}
+		if err := cfg.Validate(); kalla.ErrorCode(err) != kalla.EINVALID || !strings.Contains(err.Error(), "allowed host") {
+			t.Errorf("allowed host %q: %v", bad, err)
+		}
 	}
 }

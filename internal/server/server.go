@@ -2,7 +2,7 @@
 // manner of WTF Dial's cmd/wtfd: Main opens the metadata store, fails runs a
 // previous process left running, starts the connector layer, the run pool,
 // the HTTP API (under /api/ and the probes) and the web UI (everything
-// else), and Close takes them down in the reverse order. The
+// else) behind one guard against other sites' pages (guard.go), and Close takes them down in the reverse order. The
 // command line only reads the Config and waits for a signal; tests start a
 // Main on 127.0.0.1:0 with a temporary data folder.
 package server
@@ -197,8 +197,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		mux.Handle(p, m.API)
 	}
 	mux.Handle("/", m.UI)
+	guard, err := newGuard(cfg.Addr, m.ln.Addr(), cfg.AllowedHosts, m.log, mux)
+	if err != nil {
+		return err
+	}
 	m.srv = &http.Server{
-		Handler:           mux,
+		Handler:           guard,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
@@ -209,7 +213,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}()
 	m.log.Info("kalla serving", "url", m.URL(), "data_dir", m.dataDir, "store", m.Store.Backend(),
-		"max_concurrent_runs", cfg.MaxConcurrentRuns, "token", cfg.APIToken != "")
+		"max_concurrent_runs", cfg.MaxConcurrentRuns, "token", cfg.APIToken != "", "allowed_hosts", cfg.AllowedHosts)
 	return nil
 }
 

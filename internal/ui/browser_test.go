@@ -85,9 +85,10 @@ type tab struct {
 	exceptions []string
 }
 
-// newTab starts Chromium with the flags these machines need and opens a
-// tab, 1280 px wide, that saves downloads in a temporary folder.
-func newTab(t *testing.T, base string) *tab {
+// newTab starts Chromium with the flags these machines need (and extra
+// ones a test adds) and opens a tab, 1280 px wide, that saves downloads in
+// a temporary folder.
+func newTab(t *testing.T, base string, extra ...chromedp.ExecAllocatorOption) *tab {
 	t.Helper()
 	exe := chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -103,6 +104,7 @@ func newTab(t *testing.T, base string) *tab {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	)
+	opts = append(opts, extra...)
 	root, stop := context.WithTimeout(context.Background(), 4*time.Minute)
 	actx, acancel := chromedp.NewExecAllocator(root, opts...)
 	ctx, cancel := chromedp.NewContext(actx)
