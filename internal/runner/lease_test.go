@@ -65,7 +65,13 @@ func TestLeaseHeartbeatAndTakeover(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Start()
-	defer p.Shutdown(ctx)
+	defer func() {
+		// Cancels a run still held, so a failed test ends.
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+		defer cancel()
+		p.Shutdown(sctx)
+	}()
+	waitFor(t, 10*time.Second, "the pool to claim the run", func() bool { return p.Running() == 1 })
 
 	// The heartbeat moves the expiry forward several times; a reaper on
 	// the real clock finds nothing to settle meanwhile.
