@@ -116,3 +116,38 @@ func TestLeaseHeartbeatAndTakeover(t *testing.T) {
 		t.Fatalf("run after the old owner gave it up: %s %q (finished %v, was %v)", after.Status, after.Error, after.FinishedAt, taken.FinishedAt)
 	}
 }
+
+// TestRetryInterrupted: a run whose owner died (its lease expired, nobody
+// renews it) is queued again once with RetryInterrupted, executed by the
+// live pool, and never claimed a third time.
+func TestRetryInterrupted(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st := leaseStore(t, filepath.Join(dir, "kalla.db"))
+	if err := st.CreateRun(ctx, &kalla.RunRecord{ID: "r1", RecipeID: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	// A process claims it and dies: no heartbeat.
+	if _, err := st.ClaimRun(ctx, "dead-process", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	p := New(st, noOpener{}, Config{
+		Workers: 1, DataDir: dir, PollInterval: 10 * time.Millisecond, LeaseTTL: time.Second,
+		ReapInterval: 20 * time.Millisecond, RetryInterrupted: true, Owner: "live-process",
+	})
+	p.Start()
+	defer p.Shutdown(ctx)
+	var r *kalla.RunRecord
+	waitFor(t, 30*time.Second, "the run to be retried and finish", func() bool {
+		var err error
+		if r, err = st.GetRun(ctx, "r1"); err != nil {
+			t.Fatal(err)
+		}
+		return r.Status.Done()
+	})
+	// noOpener fails every source: the second attempt ran here and failed
+	// on its own merits, not as interrupted.
+	if r.Status != kalla.RunFailed || r.Attempts != 2 || r.Owner != "live-process" || r.Error == InterruptedReason {
+		t.Fatalf("retried run: %s %q, %d claims, owner %q", r.Status, r.Error, r.Attempts, r.Owner)
+	}
+}
