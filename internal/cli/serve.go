@@ -116,8 +116,9 @@ KALLA_MAX_CONCURRENT_RUNS, KALLA_CALLBACK_ALLOW (hosts a run's callback_url may
 name, comma separated; none by default), KALLA_FILE_ROOTS (folders API clients may read files
 from besides the data folder, separated by ':'), KALLA_UPLOAD_BUCKET and
 KALLA_UPLOAD_PREFIX (keep uploads in S3), KALLA_SHUTDOWN_TIMEOUT,
-KALLA_MEMORY_LIMIT, KALLA_ROLE, KALLA_LEASE, KALLA_RETRY_INTERRUPTED, and the S3_* and KALLA_HTTP_ALLOW settings of the
-connector layer. Flags override the environment.
+KALLA_MEMORY_LIMIT, KALLA_ROLE, KALLA_LEASE, KALLA_RETRY_INTERRUPTED, and the
+S3_* and KALLA_HTTP_ALLOW settings of the connector layer. Flags override the
+environment.
 
 The server listens on 127.0.0.1 unless told otherwise; on any other address it
 refuses to start without KALLA_API_TOKEN, which clients then send as
