@@ -25,6 +25,9 @@ type serveFlags struct {
 	shutdownTimeout time.Duration
 	memoryLimit     string
 	threads         int
+	role            string
+	lease           time.Duration
+	retryInterrupt  bool
 }
 
 // serverConfig reads the server configuration once: defaults, then the
@@ -68,6 +71,15 @@ func (e *env) serverConfig(cmd *cobra.Command, f *serveFlags) (server.Config, er
 	if flags.Changed("threads") {
 		cfg.Engine.Threads = f.threads
 	}
+	if flags.Changed("role") {
+		cfg.Role = server.Role(f.role)
+	}
+	if flags.Changed("lease") {
+		cfg.LeaseTTL = f.lease
+	}
+	if flags.Changed("retry-interrupted") {
+		cfg.RetryInterrupted = f.retryInterrupt
+	}
 	src, err := e.sourcesConfig()
 	if err != nil {
 		return cfg, err
@@ -94,8 +106,16 @@ func (e *env) serveCmd() *cobra.Command {
 		Long: `Serve Kalla's web UI (at /) and HTTP API (see GET /api/openapi.json), and
 execute queued runs with a bounded pool of workers. Sources, recipes and runs are kept in the metadata store:
 a SQLite file in the data folder by default, or PostgreSQL given as
-KALLA_DATABASE_URL. Runs left running by a previous process are marked failed
-("interrupted") at start.
+KALLA_DATABASE_URL.
+
+Several processes may share one PostgreSQL store and one data folder (the same
+--data-dir, e.g. a shared volume): each run is claimed by one process under a
+lease (--lease, default 30s) that its heartbeat renews every third of it. When
+a process dies, any other notices its expired lease and marks the run failed,
+"interrupted" (or queues it once more with --retry-interrupted). --role web
+serves the API and UI and queues runs without executing any; --role worker
+executes runs and serves only /healthz, /readyz and /metrics; --role all (the
+default) does both.
 
 Environment: KALLA_ADDR, KALLA_DATA_DIR, KALLA_DATABASE_URL, KALLA_API_TOKEN,
 KALLA_MAX_CONCURRENT_RUNS, KALLA_CALLBACK_ALLOW (hosts a run's callback_url may
@@ -104,8 +124,9 @@ answers to besides its listening address, comma separated), KALLA_FILE_ROOTS
 (folders API clients may read files from besides the data folder, separated by
 ':'), KALLA_UPLOAD_BUCKET and
 KALLA_UPLOAD_PREFIX (keep uploads in S3), KALLA_SHUTDOWN_TIMEOUT,
-KALLA_MEMORY_LIMIT, and the S3_* and KALLA_HTTP_ALLOW settings of the
-connector layer. Flags override the environment.
+KALLA_MEMORY_LIMIT, KALLA_ROLE, KALLA_LEASE, KALLA_RETRY_INTERRUPTED, and the
+S3_* and KALLA_HTTP_ALLOW settings of the connector layer. Flags override the
+environment.
 
 The server listens on 127.0.0.1 unless told otherwise; on any other address it
 refuses to start without KALLA_API_TOKEN, which clients then send as
@@ -135,6 +156,9 @@ On SIGTERM it stops accepting requests, lets running runs finish for up to
 	cmd.Flags().DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long running runs may finish after SIGTERM before they are cancelled")
 	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "DuckDB memory limit per run, e.g. 4GB (beyond it, DuckDB spills to disk)")
 	cmd.Flags().IntVar(&f.threads, "threads", 0, "DuckDB worker threads per run (0: one per core)")
+	cmd.Flags().StringVar(&f.role, "role", string(server.RoleAll), "all (serve HTTP and execute runs), web (serve the API and UI, queue runs) or worker (execute runs; serve only the probes)")
+	cmd.Flags().DurationVar(&f.lease, "lease", server.DefaultLeaseTTL, "how long a run stays its process's without a heartbeat; a run whose process died is marked interrupted after it")
+	cmd.Flags().BoolVar(&f.retryInterrupt, "retry-interrupted", false, "queue a run whose process died once more instead of failing it")
 	return cmd
 }
 

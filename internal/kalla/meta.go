@@ -93,4 +93,23 @@ type RunRecord struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// Owner is the process that claimed the run last (kept after the run
+	// ends: it names who executed it), Attempts how many times it was
+	// claimed, and LeaseExpires when the owner's lease ends unless its
+	// heartbeat extends it (nil once the run left running). Internal.
+	Owner        string     `json:"-"`
+	Attempts     int        `json:"-"`
+	LeaseExpires *time.Time `json:"-"`
 }
+
+// Lease names one claim of a running run: the owner that claimed it and
+// which claim it was. A worker passes it with every write to its run, and
+// the store refuses the write once the lease was taken over, so a process
+// that lost its run can never record an outcome for it.
+type Lease struct {
+	Owner   string
+	Attempt int
+}
+
+// Lease returns the claim the record was read under.
+func (r *RunRecord) Lease() Lease { return Lease{Owner: r.Owner, Attempt: r.Attempts} }

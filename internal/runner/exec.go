@@ -22,7 +22,8 @@ const finishTimeout = 10 * time.Second
 
 // execute runs one claimed run to its end and records the outcome. It never
 // panics the worker: a panic in the engine is recorded as a failure.
-func (p *Pool) execute(rec *kalla.RunRecord) {
+// claimed is when the claim was asked for.
+func (p *Pool) execute(rec *kalla.RunRecord, claimed time.Time) {
 	ctx, cancel := context.WithCancelCause(p.runCtx)
 	p.mu.Lock()
 	p.running[rec.ID] = cancel
@@ -40,11 +41,25 @@ func (p *Pool) execute(rec *kalla.RunRecord) {
 	// Timed by this process's clock: a shared store's may be skewed.
 	start := time.Now()
 
+	if rec.Attempts > 1 {
+		// What an earlier attempt left must not mix with this one's files.
+		os.RemoveAll(OutDir(p.cfg.DataDir, rec.ID))
+	}
+	stopHeartbeat := p.heartbeat(rec, claimed, cancel, log)
 	tr := &tracker{pool: p, rec: rec, cancel: cancel, sender: p.cb.sender(rec)}
 	tr.start()
 	sum, err := p.safeRun(ctx, rec, tr)
 	tr.stop()
+	stopHeartbeat()
 
+	if ctx.Err() != nil && errors.Is(context.Cause(ctx), ErrLeaseLost) {
+		// The run is no longer this process's: whoever took it over
+		// records its outcome, and its files are theirs to keep or remove.
+		log.Warn("run given up: its lease was lost", "owner", p.cfg.Owner)
+		p.cfg.Metrics.runFinished(kalla.RunFailed, time.Since(start))
+		p.hub.notify(rec.ID)
+		return
+	}
 	status, msg := kalla.RunCompleted, ""
 	switch {
 	case err == nil:
@@ -67,7 +82,17 @@ func (p *Pool) execute(rec *kalla.RunRecord) {
 			log.Warn("remove outputs of unfinished run", "err", rmErr)
 		}
 	}
-	p.finish(rec.ID, status, sum, msg, log)
+	if !p.finish(rec, status, sum, msg, log) {
+		// The lease was taken over just before the final write: the
+		// outcome recorded stands, and files of a run that is not
+		// completed must go.
+		if now, err := p.store.GetRun(context.Background(), rec.ID); err == nil && now.Status.Done() && now.Status != kalla.RunCompleted {
+			os.RemoveAll(OutDir(p.cfg.DataDir, rec.ID))
+		}
+		p.cfg.Metrics.runFinished(kalla.RunFailed, time.Since(start))
+		p.hub.notify(rec.ID)
+		return
+	}
 	p.cfg.Metrics.runFinished(status, time.Since(start))
 	p.hub.notify(rec.ID)
 	switch status {
@@ -91,25 +116,80 @@ func (p *Pool) execute(rec *kalla.RunRecord) {
 	}
 }
 
-// finish records the outcome, retrying briefly: losing it would leave the
-// run "running" until the next restart.
-func (p *Pool) finish(id string, status kalla.RunStatus, sum *kalla.Summary, msg string, log *slog.Logger) {
+// finish records the outcome under the run's lease, retrying briefly:
+// losing it would leave the run "running" until its lease expires. It
+// reports whether the outcome was recorded; false when the lease was taken
+// over (the run's record is someone else's now) or the store stayed
+// unreachable.
+func (p *Pool) finish(rec *kalla.RunRecord, status kalla.RunStatus, sum *kalla.Summary, msg string, log *slog.Logger) bool {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
-		err = p.store.FinishRun(ctx, id, status, sum, msg)
+		err = p.store.FinishRun(ctx, rec.ID, rec.Lease(), status, sum, msg)
 		cancel()
 		if err == nil {
-			return
+			return true
 		}
 		if c := kalla.ErrorCode(err); c == kalla.ECONFLICT || c == kalla.ENOTFOUND {
-			// Someone else settled the run (a restart marked it
-			// interrupted): its record stands.
+			// Someone else settled the run (its lease expired and
+			// another process took it over): its record stands.
 			break
 		}
 		time.Sleep(time.Duration(attempt+1) * 500 * time.Millisecond)
 	}
 	log.Error("record run outcome", "status", status, "err", err)
+	return false
+}
+
+// heartbeat renews the run's lease every third of LeaseTTL until the
+// returned function is called (which waits for it to stop). When the store
+// says the lease is gone, or no renewal has succeeded for a whole LeaseTTL
+// (by then another process may have taken the run over), it cancels the run
+// with ErrLeaseLost: this process must stop working on a run that is no
+// longer its own.
+func (p *Pool) heartbeat(rec *kalla.RunRecord, claimed time.Time, cancel context.CancelCauseFunc, log *slog.Logger) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ttl := p.cfg.LeaseTTL
+		tick := time.NewTicker(ttl / 3)
+		defer tick.Stop()
+		// Count from when the claim was asked for: the store's expiry
+		// is no earlier, so this process gives up no later than the
+		// lease ends (clock skew between processes aside).
+		renewed := claimed
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			sent := time.Now()
+			ctx, cancelCall := context.WithTimeout(context.Background(), ttl/3)
+			err := p.store.RenewLease(ctx, rec.ID, rec.Lease(), ttl)
+			cancelCall()
+			switch {
+			case err == nil:
+				renewed = sent
+			case kalla.ErrorCode(err) == kalla.ECONFLICT || kalla.ErrorCode(err) == kalla.ENOTFOUND:
+				log.Warn("run lease taken over", "err", err)
+				cancel(ErrLeaseLost)
+				return
+			case time.Since(renewed) >= ttl:
+				log.Error("run lease not renewed for a whole lease: giving the run up", "err", err)
+				cancel(ErrLeaseLost)
+				return
+			default:
+				log.Warn("renew run lease", "err", err)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 // safeRun is run with a recovered panic turned into an error.
@@ -295,7 +375,7 @@ func (t *tracker) loop() {
 		if seq != written {
 			written = seq
 			ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
-			err := p.store.UpdateRunProgress(ctx, t.rec.ID, cur.Stage, cur.Fraction, cur.Rows[0], cur.Rows[1])
+			err := p.store.UpdateRunProgress(ctx, t.rec.ID, t.rec.Lease(), cur.Stage, cur.Fraction, cur.Rows[0], cur.Rows[1])
 			cancel()
 			if err != nil {
 				p.log.Warn("record run progress", "run", t.rec.ID, "err", err)

@@ -4,20 +4,26 @@
 // records the outcome.
 //
 // The store, not this process, is the queue: a run is queued by inserting it,
-// claimed by an atomic queued → running update, and finished by one final
-// update. So a restart knows what was running (the server marks such runs
-// failed, "interrupted", before starting the pool), and several processes
-// could share one Postgres store. Within a process, Wake makes an idle worker
-// claim immediately instead of waiting for its next poll, and Cancel stops a
-// run through its context; a cancel requested through another process is
-// seen through the store's cancel_requested flag, which the worker polls.
+// claimed by an atomic queued → running update under a lease that the
+// claiming process's heartbeat extends, and finished by one final update
+// that only the lease holder can make. So several processes can share one
+// Postgres store: a run whose owner died stops being renewed, and any live
+// process's reaper fails it ("interrupted") or queues it again once its
+// lease expires. Within a process, Wake makes an idle worker claim
+// immediately instead of waiting for its next poll, and Cancel stops a run
+// through its context; a cancel requested through another process is seen
+// through the store's cancel_requested flag, which the worker polls.
 package runner
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -30,15 +36,22 @@ import (
 // Store is what the pool needs of the metadata store. Errors are
 // *kalla.Error values; ClaimRun reports "nothing queued" as ENOTFOUND.
 type Store interface {
-	// ClaimRun moves the oldest queued run to running and returns it.
-	ClaimRun(ctx context.Context) (*kalla.RunRecord, error)
+	// ClaimRun moves the oldest queued run to running under a lease held
+	// by owner for ttl, and returns it.
+	ClaimRun(ctx context.Context, owner string, ttl time.Duration) (*kalla.RunRecord, error)
+	// RenewLease extends a held lease to ttl from now; ECONFLICT once the
+	// lease was taken over.
+	RenewLease(ctx context.Context, id string, lease kalla.Lease, ttl time.Duration) error
+	// ExpireLeases ends (or queues again, below maxAttempts claims) the
+	// running runs whose lease expired, and returns their IDs.
+	ExpireLeases(ctx context.Context, maxAttempts int, reason string) (ended, requeued []string, err error)
 	// GetRun returns one run, for the cancel_requested flag.
 	GetRun(ctx context.Context, id string) (*kalla.RunRecord, error)
-	// UpdateRunProgress records where a running run is.
-	UpdateRunProgress(ctx context.Context, id, stage string, progress float64, leftRows, rightRows int64) error
+	// UpdateRunProgress records where a running run is, under its lease.
+	UpdateRunProgress(ctx context.Context, id string, lease kalla.Lease, stage string, progress float64, leftRows, rightRows int64) error
 	// FinishRun records a run's final status, its summary when it
-	// completed and the reason when it did not.
-	FinishRun(ctx context.Context, id string, status kalla.RunStatus, summary *kalla.Summary, errMsg string) error
+	// completed and the reason when it did not, under its lease.
+	FinishRun(ctx context.Context, id string, lease kalla.Lease, status kalla.RunStatus, summary *kalla.Summary, errMsg string) error
 }
 
 // Opener opens one side of a recipe through the connector layer
@@ -53,7 +66,12 @@ const (
 	DefaultPollInterval        = 2 * time.Second
 	DefaultProgressInterval    = 250 * time.Millisecond
 	DefaultCancelCheckInterval = time.Second
+	DefaultLeaseTTL            = 30 * time.Second
 )
+
+// InterruptedReason is the error recorded on a run whose process stopped
+// renewing its lease (it died, or lost the store) before the run finished.
+const InterruptedReason = "interrupted: the process running it stopped before the run finished"
 
 // Config configures a Pool.
 type Config struct {
@@ -74,6 +92,24 @@ type Config struct {
 	// CancelCheckInterval is how often a running run reads its
 	// cancel_requested flag, for cancels made through another process.
 	CancelCheckInterval time.Duration
+	// Owner names this process in the runs it claims (their lease owner);
+	// empty means host name, process ID and a random suffix. It must be
+	// unique among the processes sharing a store.
+	Owner string
+	// LeaseTTL is how long a claimed run stays this process's without a
+	// heartbeat. The heartbeat renews it every third of it; a run whose
+	// lease expired is settled by the reaper of any process sharing the
+	// store, so a run of a process that died is failed (or retried) within
+	// LeaseTTL plus ReapInterval. A process that cannot renew for LeaseTTL
+	// gives its run up.
+	LeaseTTL time.Duration
+	// ReapInterval is how often the reaper looks for expired leases;
+	// zero means a third of LeaseTTL.
+	ReapInterval time.Duration
+	// RetryInterrupted queues a run whose lease expired once more
+	// (--retry-interrupted) instead of failing it; a second expiry fails
+	// it.
+	RetryInterrupted bool
 	// Engine configures each run's DuckDB (memory limit, threads). TempDir
 	// is replaced by a per-run folder under DataDir.
 	Engine engine.Options
@@ -104,6 +140,10 @@ var (
 	ErrCancelled = errors.New("cancelled by request")
 	// ErrShutdown means the server stopped before the run finished.
 	ErrShutdown = errors.New("interrupted: the server shut down before the run finished")
+	// ErrLeaseLost means this process could not renew the run's lease
+	// (another process took the run over, or the store was unreachable
+	// for a whole lease): the run is no longer this process's to finish.
+	ErrLeaseLost = errors.New("interrupted: this process lost the run's lease")
 )
 
 // Pool runs queued runs with a bounded number of workers. Create it with
@@ -122,8 +162,10 @@ type Pool struct {
 	runCtx    context.Context // parent of every run; cancelled when Shutdown gives up waiting
 	runCancel context.CancelCauseFunc
 
-	startOnce sync.Once
-	workers   sync.WaitGroup
+	startOnce  sync.Once
+	reaperOnce sync.Once
+	workers    sync.WaitGroup
+	reaper     sync.WaitGroup
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc
@@ -145,6 +187,15 @@ func New(store Store, open Opener, cfg Config) *Pool {
 	}
 	if cfg.CancelCheckInterval <= 0 {
 		cfg.CancelCheckInterval = DefaultCancelCheckInterval
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.ReapInterval <= 0 {
+		cfg.ReapInterval = cfg.LeaseTTL / 3
+	}
+	if cfg.Owner == "" {
+		cfg.Owner = processOwner()
 	}
 	cfg.Formats = withParquet(cfg.Formats)
 	log := cfg.Logger
@@ -175,13 +226,29 @@ func withParquet(formats []string) []string {
 	return append([]string{engine.FormatParquet}, formats...)
 }
 
+// processOwner names this process uniquely among those sharing a store:
+// host and PID say where to look, the random part tells a restarted process
+// with a recycled PID from its predecessor.
+func processOwner() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown-host"
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// Owner is the name this process's claims carry in the store.
+func (p *Pool) Owner() string { return p.cfg.Owner }
+
 // OutDir is where run id's outputs are written under dataDir. The API serves
 // files from the same place.
 func OutDir(dataDir, id string) string {
 	return filepath.Join(dataDir, "runs", id)
 }
 
-// Start launches the workers. Calling it again does nothing.
+// Start launches the workers and the reaper. Calling it again does nothing.
 func (p *Pool) Start() {
 	p.startOnce.Do(func() {
 		for i := 0; i < p.cfg.Workers; i++ {
@@ -189,6 +256,71 @@ func (p *Pool) Start() {
 			go p.worker()
 		}
 	})
+	p.StartReaper()
+}
+
+// StartReaper launches only the reaper, which settles runs whose lease
+// expired every ReapInterval: a process that executes no runs (the web
+// role) still notices runs whose process died. Calling it again does
+// nothing.
+func (p *Pool) StartReaper() {
+	p.reaperOnce.Do(func() {
+		p.reaper.Add(1)
+		go p.reap()
+	})
+}
+
+// Reap settles once the runs whose lease expired: each is failed with
+// InterruptedReason (cancelled when a cancel was requested), or queued again
+// when RetryInterrupted allows; the outputs of the runs it ended are
+// removed, since their files must never be mistaken for results. The server
+// calls it at start, before any worker claims; the reaper calls it
+// periodically. A run a live process holds is never touched.
+func (p *Pool) Reap(ctx context.Context) error {
+	attempts := 1
+	if p.cfg.RetryInterrupted {
+		attempts = 2
+	}
+	ended, requeued, err := p.store.ExpireLeases(ctx, attempts, InterruptedReason)
+	for _, id := range ended {
+		if rmErr := os.RemoveAll(OutDir(p.cfg.DataDir, id)); rmErr != nil {
+			p.log.Warn("remove outputs of an interrupted run", "run", id, "err", rmErr)
+		}
+		p.hub.notify(id)
+	}
+	for _, id := range requeued {
+		p.hub.notify(id)
+	}
+	if len(ended) > 0 {
+		p.log.Warn("runs whose process stopped renewing their lease ended", "runs", ended)
+	}
+	if len(requeued) > 0 {
+		p.log.Warn("runs whose process stopped renewing their lease queued again", "runs", requeued)
+		p.Wake()
+	}
+	if err != nil {
+		return fmt.Errorf("settle runs with an expired lease: %w", err)
+	}
+	return nil
+}
+
+// reap runs Reap every ReapInterval until Shutdown.
+func (p *Pool) reap() {
+	defer p.reaper.Done()
+	tick := time.NewTicker(p.cfg.ReapInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(p.runCtx, p.cfg.ReapInterval)
+		if err := p.Reap(ctx); err != nil && p.runCtx.Err() == nil {
+			p.log.Error("reap expired leases", "err", err)
+		}
+		cancel()
+	}
 }
 
 // Wake tells an idle worker to look for queued runs now. It never blocks,
@@ -241,6 +373,7 @@ func (p *Pool) Notify(id string) { p.hub.notify(id) }
 func (p *Pool) Shutdown(ctx context.Context) error {
 	p.shutdownOnce.Do(func() {
 		close(p.stop)
+		p.reaper.Wait()
 		done := make(chan struct{})
 		go func() {
 			p.workers.Wait()
@@ -271,13 +404,14 @@ func (p *Pool) worker() {
 			return
 		default:
 		}
-		rec, err := p.store.ClaimRun(p.runCtx)
+		asked := time.Now()
+		rec, err := p.store.ClaimRun(p.runCtx, p.cfg.Owner, p.cfg.LeaseTTL)
 		switch {
 		case err == nil:
 			// Another run may be queued behind this one: let an idle
 			// worker look too.
 			p.Wake()
-			p.execute(rec)
+			p.execute(rec, asked)
 			continue
 		case kalla.ErrorCode(err) != kalla.ENOTFOUND && p.runCtx.Err() == nil:
 			// The store is unreachable: try again at the next poll.

@@ -36,7 +36,7 @@ type emptyStore struct {
 	claims int
 }
 
-func (s *emptyStore) ClaimRun(ctx context.Context) (*kalla.RunRecord, error) {
+func (s *emptyStore) ClaimRun(context.Context, string, time.Duration) (*kalla.RunRecord, error) {
 	s.mu.Lock()
 	s.claims++
 	s.mu.Unlock()
@@ -45,10 +45,16 @@ func (s *emptyStore) ClaimRun(ctx context.Context) (*kalla.RunRecord, error) {
 func (s *emptyStore) GetRun(ctx context.Context, id string) (*kalla.RunRecord, error) {
 	return nil, kalla.Errorf(kalla.ENOTFOUND, "no run")
 }
-func (s *emptyStore) UpdateRunProgress(context.Context, string, string, float64, int64, int64) error {
+func (s *emptyStore) RenewLease(context.Context, string, kalla.Lease, time.Duration) error {
 	return nil
 }
-func (s *emptyStore) FinishRun(context.Context, string, kalla.RunStatus, *kalla.Summary, string) error {
+func (s *emptyStore) ExpireLeases(context.Context, int, string) ([]string, []string, error) {
+	return nil, nil, nil
+}
+func (s *emptyStore) UpdateRunProgress(context.Context, string, kalla.Lease, string, float64, int64, int64) error {
+	return nil
+}
+func (s *emptyStore) FinishRun(context.Context, string, kalla.Lease, kalla.RunStatus, *kalla.Summary, string) error {
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/runner"
 	"github.com/kalla-recon/kalla/internal/sources"
 )
 
@@ -21,7 +22,27 @@ const (
 	DefaultMaxConcurrentRuns = 2
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultUploadPrefix      = "uploads/"
+	DefaultLeaseTTL          = runner.DefaultLeaseTTL
 )
+
+// Role is what a `kalla serve` process does (--role).
+type Role string
+
+// Roles. Several processes share work through one PostgreSQL store and one
+// data folder: any number of each role may run.
+const (
+	// RoleAll serves HTTP (API, UI) and executes runs: the default.
+	RoleAll Role = "all"
+	// RoleWeb serves the API and the UI and queues runs, but executes
+	// none.
+	RoleWeb Role = "web"
+	// RoleWorker executes queued runs and serves only /healthz, /readyz
+	// and /metrics on its address.
+	RoleWorker Role = "worker"
+)
+
+func (r Role) runsWork() bool  { return r == RoleAll || r == RoleWorker }
+func (r Role) servesWeb() bool { return r == RoleAll || r == RoleWeb }
 
 // Config is everything `kalla serve` needs, read once (environment, then
 // flags) by the command line, validated, and passed down as plain values.
@@ -73,6 +94,21 @@ type Config struct {
 	// Logger receives the server's logs. Nil discards.
 	Logger *slog.Logger
 
+	// Role says whether this process serves the web side, executes runs,
+	// or both (the default).
+	Role Role
+	// LeaseTTL is how long a claimed run stays this process's without a
+	// heartbeat (renewed every third of it); a run whose process died is
+	// failed, "interrupted", by another within about LeaseTTL. Zero takes
+	// DefaultLeaseTTL.
+	LeaseTTL time.Duration
+	// ReapInterval is how often expired leases are looked for; zero means
+	// a third of LeaseTTL.
+	ReapInterval time.Duration
+	// RetryInterrupted queues a run whose process died once more instead
+	// of failing it.
+	RetryInterrupted bool
+
 	// PollInterval, ProgressInterval and SSEPoll tune the run queue and
 	// event streams (see runner.Config and api.Config); zero takes their
 	// defaults. Tests shorten them.
@@ -89,6 +125,8 @@ func DefaultConfig() Config {
 		MaxConcurrentRuns: DefaultMaxConcurrentRuns,
 		ShutdownTimeout:   DefaultShutdownTimeout,
 		UploadPrefix:      DefaultUploadPrefix,
+		Role:              RoleAll,
+		LeaseTTL:          DefaultLeaseTTL,
 	}
 }
 
@@ -106,6 +144,9 @@ const (
 	EnvUploadPrefix      = "KALLA_UPLOAD_PREFIX"
 	EnvShutdownTimeout   = "KALLA_SHUTDOWN_TIMEOUT"
 	EnvMemoryLimit       = "KALLA_MEMORY_LIMIT"
+	EnvRole              = "KALLA_ROLE"
+	EnvLease             = "KALLA_LEASE"
+	EnvRetryInterrupted  = "KALLA_RETRY_INTERRUPTED"
 )
 
 // FromEnv overrides c with the variables getenv returns (os.Getenv in the
@@ -135,12 +176,24 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 		}
 		c.MaxConcurrentRuns = n
 	}
-	if v := strings.TrimSpace(getenv(EnvShutdownTimeout)); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return kalla.Errorf(kalla.EINVALID, "%s=%q is not a duration such as 30s or 5m", EnvShutdownTimeout, v)
+	for name, dst := range map[string]*time.Duration{EnvShutdownTimeout: &c.ShutdownTimeout, EnvLease: &c.LeaseTTL} {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return kalla.Errorf(kalla.EINVALID, "%s=%q is not a duration such as 30s or 5m", name, v)
+			}
+			*dst = d
 		}
-		c.ShutdownTimeout = d
+	}
+	if v := strings.TrimSpace(getenv(EnvRole)); v != "" {
+		c.Role = Role(v)
+	}
+	if v := strings.TrimSpace(getenv(EnvRetryInterrupted)); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return kalla.Errorf(kalla.EINVALID, "%s=%q is not true or false", EnvRetryInterrupted, v)
+		}
+		c.RetryInterrupted = b
 	}
 	for _, h := range strings.Split(getenv(EnvCallbackHosts), ",") {
 		if h = strings.TrimSpace(h); h != "" {
@@ -177,6 +230,16 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		return kalla.Errorf(kalla.EINVALID, "shutdown timeout must not be negative")
+	}
+	switch c.Role {
+	case RoleAll, RoleWeb, RoleWorker:
+	default:
+		return kalla.Errorf(kalla.EINVALID, "role %q is not all, web or worker (--role or %s)", c.Role, EnvRole)
+	}
+	// Below a second, a heartbeat every third of it is mostly overhead
+	// and a pause of the process (or of the store) costs it its runs.
+	if c.LeaseTTL < time.Second {
+		return kalla.Errorf(kalla.EINVALID, "the run lease must be at least 1s, not %s (--lease or %s)", c.LeaseTTL, EnvLease)
 	}
 	if c.UploadBucket != "" {
 		if err := c.Sources.Remote.S3.Validate(); err != nil {

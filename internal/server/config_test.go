@@ -13,6 +13,7 @@ func TestConfigFromEnv(t *testing.T) {
 		EnvAddr: "0.0.0.0:9000", EnvDataDir: "/srv/kalla", EnvDatabaseURL: "postgres://k:pw@db/kalla",
 		EnvAPIToken: "tok", EnvMaxConcurrentRuns: "4", EnvFileRoots: "/a:/b", EnvShutdownTimeout: "1m",
 		EnvUploadBucket: "bkt", EnvMemoryLimit: "4GB", EnvAllowedHosts: " kalla.example.com, ,proxy.test:8443 ",
+		EnvRole: "worker", EnvLease: "10s", EnvRetryInterrupted: "true",
 	}
 	c := DefaultConfig()
 	if err := c.FromEnv(func(k string) string { return env[k] }); err != nil {
@@ -21,10 +22,12 @@ func TestConfigFromEnv(t *testing.T) {
 	if c.Addr != "0.0.0.0:9000" || c.DataDir != "/srv/kalla" || c.DatabaseURL != env[EnvDatabaseURL] || c.APIToken != "tok" ||
 		c.MaxConcurrentRuns != 4 || strings.Join(c.FileRoots, ",") != "/a,/b" || c.ShutdownTimeout != time.Minute ||
 		c.UploadBucket != "bkt" || c.UploadPrefix != DefaultUploadPrefix || c.Engine.MemoryLimit != "4GB" ||
-		strings.Join(c.AllowedHosts, ",") != "kalla.example.com,proxy.test:8443" {
+		strings.Join(c.AllowedHosts, ",") != "kalla.example.com,proxy.test:8443" ||
+		c.Role != RoleWorker || c.LeaseTTL != 10*time.Second || !c.RetryInterrupted {
 		t.Errorf("config: %+v", c)
 	}
-	for _, bad := range []map[string]string{{EnvMaxConcurrentRuns: "two"}, {EnvShutdownTimeout: "soon"}} {
+	for _, bad := range []map[string]string{{EnvMaxConcurrentRuns: "two"}, {EnvShutdownTimeout: "soon"},
+		{EnvLease: "long"}, {EnvRetryInterrupted: "maybe"}} {
 		c := DefaultConfig()
 		if err := c.FromEnv(func(k string) string { return bad[k] }); kalla.ErrorCode(err) != kalla.EINVALID {
 			t.Errorf("%v: %v", bad, err)
@@ -61,6 +64,20 @@ func TestConfigValidate(t *testing.T) {
 	cfg.MaxConcurrentRuns = 0
 	if cfg.Validate() == nil {
 		t.Errorf("zero workers accepted")
+	}
+	for _, bad := range []func(*Config){
+		func(c *Config) { c.Role = "both" },
+		func(c *Config) { c.Role = "" },
+		func(c *Config) { c.LeaseTTL = 500 * time.Millisecond },
+	} {
+		cfg := DefaultConfig()
+		bad(&cfg)
+		if err := cfg.Validate(); kalla.ErrorCode(err) != kalla.EINVALID {
+			t.Errorf("role %q lease %s: %v", cfg.Role, cfg.LeaseTTL, err)
+		}
+	}
+	if d := DefaultConfig(); d.Role != RoleAll || d.LeaseTTL != 30*time.Second {
+		t.Errorf("defaults: role %q lease %s", d.Role, d.LeaseTTL)
 	}
 }
 

@@ -207,20 +207,31 @@ type sseEvent struct {
 // follow reads /api/runs/{id}/events until the stream ends.
 func (s *testServer) follow(id string, timeout time.Duration) []sseEvent {
 	s.t.Helper()
+	evs, err := followEvents(s.url, s.token, id, timeout)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return evs
+}
+
+// followEvents reads the event stream of run id from the server at base
+// until it ends; it reports errors instead of failing, so that it can run
+// beside the test's goroutine.
+func followEvents(base, token, id string, timeout time.Duration) ([]sseEvent, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", s.url+"/api/runs/"+id+"/events", nil)
-	if s.token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.token)
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/api/runs/"+id+"/events", nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		s.t.Fatalf("events: %v", err)
+		return nil, fmt.Errorf("events: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		b, _ := io.ReadAll(resp.Body)
-		s.t.Fatalf("events: status %d type %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+		return nil, fmt.Errorf("events: status %d type %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
 	var evs []sseEvent
 	var cur sseEvent
@@ -241,9 +252,9 @@ func (s *testServer) follow(id string, timeout time.Duration) []sseEvent {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		s.t.Fatalf("events of run %s: %v (after %d events)", id, err, len(evs))
+		return evs, fmt.Errorf("events of run %s: %w (after %d events)", id, err, len(evs))
 	}
-	return evs
+	return evs, nil
 }
 
 // Shared fixtures, generated once per test binary.

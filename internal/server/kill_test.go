@@ -118,12 +118,12 @@ func startProcess(t *testing.T, dataDir string, extra ...string) *process {
 
 // TestKillAndRestart SIGKILLs `kalla serve` in the middle of a run,
 // restarts it on the same data folder and checks that the run is recorded
-// as failed, interrupted, and that nothing of it is served, not even files
-// that look finished. Then SIGTERM stops the server within its shutdown
+// as failed, interrupted, once its lease expired, and that nothing of it is
+// served, not even files that look finished. Then SIGTERM stops the server within its shutdown
 // timeout, recording a run it had to cut short.
 func TestKillAndRestart(t *testing.T) {
 	dataDir := t.TempDir()
-	p := startProcess(t, dataDir)
+	p := startProcess(t, dataDir, "--lease", testLease.String())
 	s := &testServer{t: t, url: p.url, dataDir: dataDir, client: defaultClient()}
 	id := s.startRun(map[string]any{"recipe": slowRecipe("slow")})
 	s.waitRun(id, 60*time.Second, "the match stage", func(r run) bool { return r.Stage == engine.StageMatch })
@@ -139,18 +139,19 @@ func TestKillAndRestart(t *testing.T) {
 		writeFile(t, out, name, `{"status": "completed"}`)
 	}
 
-	p = startProcess(t, dataDir, "--shutdown-timeout", "1s")
+	p = startProcess(t, dataDir, "--shutdown-timeout", "1s", "--lease", testLease.String())
 	s.url = p.url
-	r := s.getRun(id)
+	// The lease the dead process held runs out; then the new process's
+	// reaper settles the run.
+	r := s.waitRun(id, interruptedWithin, "interrupted", func(r run) bool { return r.Status.Done() })
 	if r.Status != kalla.RunFailed || !strings.HasPrefix(r.Error, "interrupted") {
 		t.Fatalf("run after kill and restart: %s %q", r.Status, r.Error)
 	}
 	s.wantError("GET", "/api/runs/"+id+"/files/summary.json", nil, 409, kalla.ECONFLICT, "failed")
 	s.wantError("GET", "/api/runs/"+id+"/files/matched.parquet", nil, 409, kalla.ECONFLICT)
 	s.wantError("GET", "/api/runs/"+id+"/results/matched", nil, 409, kalla.ECONFLICT)
-	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("partial outputs of the interrupted run remain: %v", err)
-	}
+	// The reaper removes them right after recording the run failed.
+	waitGone(t, out, 10*time.Second)
 	// The restarted server runs new work.
 	done := s.startRun(map[string]any{"recipe": smallRecipe()})
 	s.waitRun(done, 30*time.Second, "completion", func(r run) bool { return r.Status == kalla.RunCompleted })

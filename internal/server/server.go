@@ -1,8 +1,11 @@
 // Package server builds `kalla serve`'s object graph in one place, in the
-// manner of WTF Dial's cmd/wtfd: Main opens the metadata store, fails runs a
-// previous process left running, starts the connector layer, the run pool,
-// the HTTP API (under /api/ and the probes) and the web UI (everything
-// else) behind one guard against other sites' pages (guard.go), and Close takes them down in the reverse order. The
+// manner of WTF Dial's cmd/wtfd: Main opens the metadata store, settles runs
+// whose process died (their lease expired), starts the connector layer, the
+// run pool, the HTTP API (under /api/ and the probes) and the web UI
+// (everything else) behind one guard against other sites' pages (guard.go),
+// and Close takes them down in the reverse order. Its role decides which of
+// these a process runs: all of them, only the web side (API, UI, queuing),
+// or only the workers (with the probes). The
 // command line only reads the Config and waits for a signal; tests start a
 // Main on 127.0.0.1:0 with a temporary data folder.
 package server
@@ -43,9 +46,9 @@ var (
 	_ api.Uploader  = (*objstore.Store)(nil)
 )
 
-// InterruptedReason is the error recorded on runs that were running when a
-// previous server process stopped without finishing them.
-const InterruptedReason = "interrupted: the server stopped while the run was in progress"
+// InterruptedReason is the error recorded on runs whose process stopped
+// without finishing them (it stopped renewing their lease).
+const InterruptedReason = runner.InterruptedReason
 
 // httpShutdownTimeout bounds the wait for in-flight requests at shutdown;
 // event streams are ended at once, so only ordinary requests remain.
@@ -88,6 +91,12 @@ func NewMain(cfg Config) *Main {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = def.ShutdownTimeout
 	}
+	if cfg.Role == "" {
+		cfg.Role = def.Role
+	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = def.LeaseTTL
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -127,9 +136,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Store, err = store.Open(ctx, dbURL); err != nil {
 		return fmt.Errorf("open metadata store: %w", err)
 	}
-	if err := m.failInterrupted(ctx); err != nil {
-		return err
-	}
 
 	srcCfg := cfg.Sources
 	if srcCfg.Logger == nil {
@@ -156,12 +162,25 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		DataDir:          m.dataDir,
 		PollInterval:     cfg.PollInterval,
 		ProgressInterval: cfg.ProgressInterval,
+		LeaseTTL:         cfg.LeaseTTL,
+		ReapInterval:     cfg.ReapInterval,
+		RetryInterrupted: cfg.RetryInterrupted,
 		Engine:           engineOpts,
 		CheckSource:      roots.CheckSpec,
 		Logger:           m.log,
 		Metrics:          runner.NewMetrics(reg),
 	})
-	m.Pool.Start()
+	// Runs a dead process left running are settled now, before any worker
+	// claims: only those whose lease expired, so runs other live processes
+	// execute on a shared store are left alone.
+	if err := m.Pool.Reap(ctx); err != nil {
+		return err
+	}
+	if cfg.Role.runsWork() {
+		m.Pool.Start()
+	} else {
+		m.Pool.StartReaper()
+	}
 
 	// The web UI at "/": its session cookie admits the browser to the API.
 	if m.UI, err = ui.New(ui.Config{Store: m.Store, Token: cfg.APIToken, Version: version.Version, Logger: m.log}); err != nil {
@@ -193,10 +212,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	mux := http.NewServeMux()
-	for _, p := range []string{"/api/", "/healthz", "/readyz", "/metrics"} {
+	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
 		mux.Handle(p, m.API)
 	}
-	mux.Handle("/", m.UI)
+	// A worker answers only the probes and metrics: the API and the UI,
+	// which queue runs, belong to the web role.
+	if cfg.Role.servesWeb() {
+		mux.Handle("/api/", m.API)
+		mux.Handle("/", m.UI)
+	}
 	guard, err := newGuard(cfg.Addr, m.ln.Addr(), cfg.AllowedHosts, m.log, mux)
 	if err != nil {
 		return err
@@ -212,32 +236,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.serveErr <- err
 		}
 	}()
-	m.log.Info("kalla serving", "url", m.URL(), "data_dir", m.dataDir, "store", m.Store.Backend(),
-		"max_concurrent_runs", cfg.MaxConcurrentRuns, "token", cfg.APIToken != "", "allowed_hosts", cfg.AllowedHosts)
-	return nil
-}
-
-// failInterrupted records runs a previous process left "running" as failed
-// and removes their partial outputs: nothing can finish them, and their
-// files must never be mistaken for results. (This assumes one server per
-// store; see store.MarkInterrupted.)
-func (m *Main) failInterrupted(ctx context.Context) error {
-	left, err := m.Store.ListRuns(ctx, store.RunQuery{Status: kalla.RunRunning})
-	if err != nil {
-		return fmt.Errorf("list interrupted runs: %w", err)
-	}
-	n, err := m.Store.MarkInterrupted(ctx, InterruptedReason)
-	if err != nil {
-		return fmt.Errorf("mark interrupted runs: %w", err)
-	}
-	for _, r := range left {
-		if rec, err := m.Store.GetRun(ctx, r.ID); err == nil && rec.Status == kalla.RunFailed {
-			os.RemoveAll(runner.OutDir(m.dataDir, r.ID))
-		}
-	}
-	if n > 0 {
-		m.log.Warn("runs left running by a previous process marked failed", "runs", n)
-	}
+	m.log.Info("kalla serving", "url", m.URL(), "role", cfg.Role, "owner", m.Pool.Owner(), "data_dir", m.dataDir,
+		"store", m.Store.Backend(), "max_concurrent_runs", cfg.MaxConcurrentRuns, "token", cfg.APIToken != "",
+		"allowed_hosts", cfg.AllowedHosts)
 	return nil
 }
 

@@ -37,7 +37,8 @@ func testContract(t *testing.T, newURL func(t *testing.T) string) {
 		{"Progress", testProgress},
 		{"FinishRun", testFinishRun},
 		{"RequestCancel", testRequestCancel},
-		{"MarkInterrupted", testMarkInterrupted},
+		{"Leases", testLeases},
+		{"ExpireConcurrent", testExpireConcurrent},
 		{"CountRunsByStatus", testCountRunsByStatus},
 		{"Timestamps", testTimestamps},
 	}
@@ -61,7 +62,7 @@ func testMigrations(t *testing.T, newURL func(t *testing.T) string) {
 	if err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	if want := []string{"0001_init"}; !reflect.DeepEqual(applied, want) {
+	if want := []string{"0001_init", "0002_leases"}; !reflect.DeepEqual(applied, want) {
 		t.Fatalf("Migrate applied %q, want %q", applied, want)
 	}
 	applied, err = s.Migrate(ctx)
@@ -92,7 +93,7 @@ func testMigrations(t *testing.T, newURL func(t *testing.T) string) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"0001_init"}; !reflect.DeepEqual(versions, want) {
+	if want := []string{"0001_init", "0002_leases"}; !reflect.DeepEqual(versions, want) {
 		t.Fatalf("schema_migrations holds %q, want %q", versions, want)
 	}
 
@@ -366,9 +367,23 @@ func mustGetRun(t *testing.T, s *store.Store, id string) *kalla.RunRecord {
 	return run
 }
 
+// testOwner is the lease owner of the runs tests claim.
+const testOwner = "test-process"
+
+// held returns the lease run id is held under now (the zero lease for a run
+// never claimed or unknown).
+func held(t *testing.T, s *store.Store, id string) kalla.Lease {
+	t.Helper()
+	run, err := s.GetRun(context.Background(), id)
+	if err != nil {
+		return kalla.Lease{}
+	}
+	return run.Lease()
+}
+
 func mustClaim(t *testing.T, s *store.Store) *kalla.RunRecord {
 	t.Helper()
-	run, err := s.ClaimRun(context.Background())
+	run, err := s.ClaimRun(context.Background(), testOwner, time.Minute)
 	if err != nil {
 		t.Fatalf("ClaimRun: %v", err)
 	}
@@ -470,7 +485,7 @@ func testClaimOrder(t *testing.T, newURL func(t *testing.T) string) {
 	ctx := context.Background()
 	s := open(t, newURL(t), store.WithClock(newClock().Now))
 
-	_, err := s.ClaimRun(ctx)
+	_, err := s.ClaimRun(ctx, testOwner, time.Minute)
 	wantCode(t, err, kalla.ENOTFOUND)
 
 	order := []string{"run-z", "run-b", "run-m", "run-a"}
@@ -493,7 +508,7 @@ func testClaimOrder(t *testing.T, newURL func(t *testing.T) string) {
 			t.Fatalf("GetRun after claim = %+v\nClaimRun returned %+v", got, run)
 		}
 	}
-	_, err = s.ClaimRun(ctx)
+	_, err = s.ClaimRun(ctx, testOwner, time.Minute)
 	wantCode(t, err, kalla.ENOTFOUND)
 }
 
@@ -517,7 +532,7 @@ func testClaimExclusive(t *testing.T, newURL func(t *testing.T) string) {
 		s := stores[w%len(stores)]
 		wg.Go(func() {
 			for {
-				run, err := s.ClaimRun(ctx)
+				run, err := s.ClaimRun(ctx, testOwner, time.Minute)
 				if errors.Is(err, store.ErrNotFound) {
 					return
 				}
@@ -608,7 +623,7 @@ func testConcurrentLoad(t *testing.T, newURL func(t *testing.T) string) {
 	for range 2 {
 		workersWG.Go(func() {
 			for ctx.Err() == nil {
-				run, err := workerStore.ClaimRun(ctx)
+				run, err := workerStore.ClaimRun(ctx, testOwner, time.Minute)
 				if errors.Is(err, store.ErrNotFound) {
 					if !producing.Load() {
 						return
@@ -621,7 +636,7 @@ func testConcurrentLoad(t *testing.T, newURL func(t *testing.T) string) {
 					return
 				}
 				for _, p := range []float64{0.25, 0.5, 1} {
-					if err := workerStore.UpdateRunProgress(ctx, run.ID, "match", p, 10, 20); err != nil {
+					if err := workerStore.UpdateRunProgress(ctx, run.ID, run.Lease(), "match", p, 10, 20); err != nil {
 						fail(err)
 					}
 				}
@@ -634,7 +649,7 @@ func testConcurrentLoad(t *testing.T, newURL func(t *testing.T) string) {
 				if cur.CancelRequested {
 					final = kalla.RunCancelled
 				}
-				if err := workerStore.FinishRun(ctx, run.ID, final, &kalla.Summary{RunID: run.ID}, ""); err != nil {
+				if err := workerStore.FinishRun(ctx, run.ID, run.Lease(), final, &kalla.Summary{RunID: run.ID}, ""); err != nil {
 					fail(err)
 				}
 				if _, dup := finished.LoadOrStore(run.ID, final); dup {
@@ -687,12 +702,12 @@ func testProgress(t *testing.T, newURL func(t *testing.T) string) {
 	s := open(t, newURL(t))
 	mustCreateRun(t, s, newRun("r1"))
 
-	wantCode(t, s.UpdateRunProgress(ctx, "r1", "stage", 0.1, 1, 1), kalla.ECONFLICT) // still queued
+	wantCode(t, s.UpdateRunProgress(ctx, "r1", held(t, s, "r1"), "stage", 0.1, 1, 1), kalla.ECONFLICT) // still queued
 	mustClaim(t, s)
-	if err := s.UpdateRunProgress(ctx, "r1", "stage_left", 0.4, 1_000_000, 0); err != nil {
+	if err := s.UpdateRunProgress(ctx, "r1", held(t, s, "r1"), "stage_left", 0.4, 1_000_000, 0); err != nil {
 		t.Fatalf("UpdateRunProgress: %v", err)
 	}
-	if err := s.UpdateRunProgress(ctx, "r1", "stage_right", 0.7, 1_000_000, 3_000_000_000); err != nil {
+	if err := s.UpdateRunProgress(ctx, "r1", held(t, s, "r1"), "stage_right", 0.7, 1_000_000, 3_000_000_000); err != nil {
 		t.Fatalf("UpdateRunProgress: %v", err)
 	}
 	got := mustGetRun(t, s, "r1")
@@ -709,15 +724,15 @@ func testProgress(t *testing.T, newURL func(t *testing.T) string) {
 		"negative rows":     {0.5, -1, 0},
 	} {
 		t.Run(name, func(t *testing.T) {
-			wantCode(t, s.UpdateRunProgress(ctx, "r1", "x", c.progress, c.left, c.right), kalla.EINVALID)
+			wantCode(t, s.UpdateRunProgress(ctx, "r1", held(t, s, "r1"), "x", c.progress, c.left, c.right), kalla.EINVALID)
 		})
 	}
-	wantCode(t, s.UpdateRunProgress(ctx, "nope", "x", 0.5, 0, 0), kalla.ENOTFOUND)
+	wantCode(t, s.UpdateRunProgress(ctx, "nope", held(t, s, "nope"), "x", 0.5, 0, 0), kalla.ENOTFOUND)
 
-	if err := s.FinishRun(ctx, "r1", kalla.RunCompleted, nil, ""); err != nil {
+	if err := s.FinishRun(ctx, "r1", held(t, s, "r1"), kalla.RunCompleted, nil, ""); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, s.UpdateRunProgress(ctx, "r1", "late", 0.9, 0, 0), kalla.ECONFLICT)
+	wantCode(t, s.UpdateRunProgress(ctx, "r1", held(t, s, "r1"), "late", 0.9, 0, 0), kalla.ECONFLICT)
 	if got := mustGetRun(t, s, "r1"); got.Stage != "stage_right" {
 		t.Fatalf("a late progress report changed a finished run: stage %q", got.Stage)
 	}
@@ -750,11 +765,11 @@ func testFinishRun(t *testing.T, newURL func(t *testing.T) string) {
 	mustClaim(t, s)
 	mustClaim(t, s)
 
-	wantCode(t, s.FinishRun(ctx, "ok", kalla.RunRunning, nil, ""), kalla.EINVALID)
-	wantCode(t, s.FinishRun(ctx, "ok", kalla.RunQueued, nil, ""), kalla.EINVALID)
+	wantCode(t, s.FinishRun(ctx, "ok", held(t, s, "ok"), kalla.RunRunning, nil, ""), kalla.EINVALID)
+	wantCode(t, s.FinishRun(ctx, "ok", held(t, s, "ok"), kalla.RunQueued, nil, ""), kalla.EINVALID)
 
 	sum := testSummary("ok")
-	if err := s.FinishRun(ctx, "ok", kalla.RunCompleted, sum, ""); err != nil {
+	if err := s.FinishRun(ctx, "ok", held(t, s, "ok"), kalla.RunCompleted, sum, ""); err != nil {
 		t.Fatalf("FinishRun completed: %v", err)
 	}
 	got := mustGetRun(t, s, "ok")
@@ -765,7 +780,7 @@ func testFinishRun(t *testing.T, newURL func(t *testing.T) string) {
 		t.Fatalf("summary = %+v\nwant %+v", got.Summary, sum)
 	}
 
-	if err := s.FinishRun(ctx, "bad", kalla.RunFailed, nil, `source "bank": connection refused`); err != nil {
+	if err := s.FinishRun(ctx, "bad", held(t, s, "bad"), kalla.RunFailed, nil, `source "bank": connection refused`); err != nil {
 		t.Fatalf("FinishRun failed: %v", err)
 	}
 	got = mustGetRun(t, s, "bad")
@@ -775,12 +790,12 @@ func testFinishRun(t *testing.T, newURL func(t *testing.T) string) {
 
 	// A finished run keeps its outcome.
 	before := mustGetRun(t, s, "ok")
-	wantCode(t, s.FinishRun(ctx, "ok", kalla.RunFailed, nil, "late"), kalla.ECONFLICT)
+	wantCode(t, s.FinishRun(ctx, "ok", held(t, s, "ok"), kalla.RunFailed, nil, "late"), kalla.ECONFLICT)
 	if after := mustGetRun(t, s, "ok"); !reflect.DeepEqual(after, before) {
 		t.Fatalf("a second FinishRun changed the run:\n%+v\nwas\n%+v", after, before)
 	}
-	wantCode(t, s.FinishRun(ctx, "queued", kalla.RunCompleted, nil, ""), kalla.ECONFLICT)
-	wantCode(t, s.FinishRun(ctx, "nope", kalla.RunCompleted, nil, ""), kalla.ENOTFOUND)
+	wantCode(t, s.FinishRun(ctx, "queued", held(t, s, "queued"), kalla.RunCompleted, nil, ""), kalla.ECONFLICT)
+	wantCode(t, s.FinishRun(ctx, "nope", held(t, s, "nope"), kalla.RunCompleted, nil, ""), kalla.ENOTFOUND)
 }
 
 func testRequestCancel(t *testing.T, newURL func(t *testing.T) string) {
@@ -818,7 +833,7 @@ func testRequestCancel(t *testing.T, newURL func(t *testing.T) string) {
 			t.Fatalf("running run after cancel request: %+v", got)
 		}
 	}
-	if err := s.FinishRun(ctx, "running", kalla.RunCancelled, nil, ""); err != nil {
+	if err := s.FinishRun(ctx, "running", held(t, s, "running"), kalla.RunCancelled, nil, ""); err != nil {
 		t.Fatalf("worker FinishRun cancelled: %v", err)
 	}
 	st, err = s.RequestCancel(ctx, "running")
@@ -831,40 +846,179 @@ func testRequestCancel(t *testing.T, newURL func(t *testing.T) string) {
 	wantCode(t, err, kalla.ENOTFOUND)
 }
 
-func testMarkInterrupted(t *testing.T, newURL func(t *testing.T) string) {
+// testLeases: a claim holds its run under a lease its owner renews; a run
+// whose lease expired is failed (or queued again, or cancelled when asked
+// to) by whoever expires leases, once; the old holder can then write
+// nothing to it.
+func testLeases(t *testing.T, newURL func(t *testing.T) string) {
 	ctx := context.Background()
-	s := open(t, newURL(t), store.WithClock(newClock().Now))
-	for _, id := range []string{"run1", "run2", "done", "queued"} {
+	u := newURL(t)
+	clk := newClock()
+	s := open(t, u, store.WithClock(clk.Now))
+	for _, id := range []string{"a", "b", "c", "d", "legacy", "e"} {
 		mustCreateRun(t, s, newRun(id))
 	}
-	mustClaim(t, s)
-	mustClaim(t, s)
-	mustClaim(t, s)
-	if err := s.FinishRun(ctx, "done", kalla.RunCompleted, nil, ""); err != nil {
+	claim := func(owner string, ttl time.Duration, want string) *kalla.RunRecord {
+		t.Helper()
+		run, err := s.ClaimRun(ctx, owner, ttl)
+		if err != nil || run.ID != want {
+			t.Fatalf("ClaimRun(%s) = %v, %v; want run %s", owner, run, err, want)
+		}
+		if run.Owner != owner || run.LeaseExpires == nil || !run.LeaseExpires.Equal(run.StartedAt.Add(ttl)) {
+			t.Fatalf("claimed run %s: owner %q, lease until %v, started %v", want, run.Owner, run.LeaseExpires, run.StartedAt)
+		}
+		return run
+	}
+	wantCode(t, func() error { _, err := s.ClaimRun(ctx, "", time.Minute); return err }(), kalla.EINVALID)
+	wantCode(t, func() error { _, err := s.ClaimRun(ctx, "p1", 0); return err }(), kalla.EINVALID)
+	a := claim("p1", time.Minute, "a")
+	b := claim("p2", time.Minute, "b")
+	c := claim("p1", 10*time.Minute, "c")
+	claim("p1", time.Minute, "d")
+	claim("p1", time.Hour, "legacy")
+	if a.Attempts != 1 || a.Lease() != (kalla.Lease{Owner: "p1", Attempt: 1}) {
+		t.Fatalf("first claim of a: attempts %d, lease %+v", a.Attempts, a.Lease())
+	}
+	if st, err := s.RequestCancel(ctx, "d"); err != nil || st != kalla.RunRunning {
+		t.Fatalf("RequestCancel d = %s, %v", st, err)
+	}
+	// A running run from before leases existed has no expiry.
+	if _, err := rawDB(t, u).ExecContext(ctx, "UPDATE runs SET lease_expires_at = NULL WHERE id = 'legacy'"); err != nil {
 		t.Fatal(err)
 	}
-	doneBefore := mustGetRun(t, s, "done")
 
-	const reason = "interrupted: the server restarted"
-	n, err := s.MarkInterrupted(ctx, reason)
-	if err != nil || n != 2 {
-		t.Fatalf("MarkInterrupted = %d, %v; want 2", n, err)
+	ended, requeued, err := s.ExpireLeases(ctx, 1, "")
+	if err != nil || len(requeued) != 0 || !reflect.DeepEqual(ended, []string{"legacy"}) {
+		t.Fatalf("ExpireLeases before any lease expired = %q, %q, %v; want only the run without a lease", ended, requeued, err)
 	}
-	for _, id := range []string{"run1", "run2"} {
-		got := mustGetRun(t, s, id)
-		if got.Status != kalla.RunFailed || got.Error != reason || got.FinishedAt == nil {
-			t.Fatalf("interrupted run %s: %+v", id, got)
+
+	// Renewal: only under the lease that holds the run.
+	if err := s.RenewLease(ctx, "b", b.Lease(), time.Minute); err != nil {
+		t.Fatalf("RenewLease: %v", err)
+	}
+	for _, l := range []kalla.Lease{{Owner: "p1", Attempt: 1}, {Owner: "p2", Attempt: 2}, {}} {
+		err := s.RenewLease(ctx, "b", l, time.Minute)
+		wantCode(t, err, kalla.ECONFLICT)
+		if !errors.Is(err, store.ErrLeaseLost) {
+			t.Fatalf("RenewLease under %+v: %v, want ErrLeaseLost", l, err)
 		}
 	}
-	if got := mustGetRun(t, s, "done"); !reflect.DeepEqual(got, doneBefore) {
-		t.Fatalf("MarkInterrupted changed a finished run: %+v", got)
+	wantCode(t, s.RenewLease(ctx, "nope", b.Lease(), time.Minute), kalla.ENOTFOUND)
+	wantCode(t, s.RenewLease(ctx, "b", b.Lease(), 0), kalla.EINVALID)
+
+	// Two minutes later, a's and d's leases have expired. b's has too, but
+	// its owner renews before anyone expires it: nobody else has it yet.
+	clk.Advance(2 * time.Minute)
+	if err := s.RenewLease(ctx, "b", b.Lease(), time.Minute); err != nil {
+		t.Fatalf("RenewLease after the expiry, before any takeover: %v", err)
 	}
-	if got := mustGetRun(t, s, "queued"); got.Status != kalla.RunQueued {
-		t.Fatalf("MarkInterrupted changed a queued run: %+v", got)
+	const reason = "interrupted: test"
+	ended, requeued, err = s.ExpireLeases(ctx, 1, reason)
+	sort.Strings(ended)
+	if err != nil || len(requeued) != 0 || !reflect.DeepEqual(ended, []string{"a", "d"}) {
+		t.Fatalf("ExpireLeases = %q, %q, %v; want a and d ended", ended, requeued, err)
 	}
-	n, err = s.MarkInterrupted(ctx, reason)
-	if err != nil || n != 0 {
-		t.Fatalf("second MarkInterrupted = %d, %v; want 0", n, err)
+	if got := mustGetRun(t, s, "a"); got.Status != kalla.RunFailed || got.Error != reason || got.FinishedAt == nil ||
+		got.Owner != "p1" || got.Attempts != 1 || got.LeaseExpires != nil {
+		t.Fatalf("expired run a: %+v", got)
+	}
+	if got := mustGetRun(t, s, "d"); got.Status != kalla.RunCancelled || got.FinishedAt == nil {
+		t.Fatalf("expired run d, asked to cancel: %+v", got)
+	}
+	for _, id := range []string{"b", "c"} {
+		if got := mustGetRun(t, s, id); got.Status != kalla.RunRunning {
+			t.Fatalf("run %s with a live lease: %+v", id, got)
+		}
+	}
+	// The old holder of a can record nothing more.
+	before := mustGetRun(t, s, "a")
+	wantCode(t, s.FinishRun(ctx, "a", a.Lease(), kalla.RunCompleted, testSummary("a"), ""), kalla.ECONFLICT)
+	wantCode(t, s.UpdateRunProgress(ctx, "a", a.Lease(), "match", 0.9, 1, 1), kalla.ECONFLICT)
+	wantCode(t, s.RenewLease(ctx, "a", a.Lease(), time.Minute), kalla.ECONFLICT)
+	if got := mustGetRun(t, s, "a"); !reflect.DeepEqual(got, before) {
+		t.Fatalf("the old holder changed run a:\n%+v\nwas\n%+v", got, before)
+	}
+
+	// With a second attempt allowed, expired runs are queued again.
+	if err := s.UpdateRunProgress(ctx, "c", c.Lease(), "match", 0.5, 10, 20); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(11 * time.Minute)
+	ended, requeued, err = s.ExpireLeases(ctx, 2, reason)
+	sort.Strings(requeued)
+	if err != nil || len(ended) != 0 || !reflect.DeepEqual(requeued, []string{"b", "c"}) {
+		t.Fatalf("ExpireLeases(2) = %q, %q, %v; want b and c queued again", ended, requeued, err)
+	}
+	if got := mustGetRun(t, s, "c"); got.Status != kalla.RunQueued || got.Progress != 0 || got.Stage != "" ||
+		got.LeftRows != 0 || got.StartedAt != nil || got.LeaseExpires != nil || got.Attempts != 1 {
+		t.Fatalf("run c queued again: %+v", got)
+	}
+	// The same process may claim a run again: the old claim stays dead.
+	b2 := claim("p3", time.Minute, "b")
+	c2 := claim("p1", time.Minute, "c")
+	if b2.Attempts != 2 || c2.Lease() == c.Lease() {
+		t.Fatalf("second claims: b attempts %d, c lease %+v (first %+v)", b2.Attempts, c2.Lease(), c.Lease())
+	}
+	wantCode(t, s.FinishRun(ctx, "b", b.Lease(), kalla.RunCompleted, nil, ""), kalla.ECONFLICT)
+	wantCode(t, s.FinishRun(ctx, "c", c.Lease(), kalla.RunCompleted, nil, ""), kalla.ECONFLICT)
+	if err := s.FinishRun(ctx, "c", c2.Lease(), kalla.RunCompleted, nil, ""); err != nil {
+		t.Fatalf("FinishRun under the second claim: %v", err)
+	}
+	// A run claimed as often as allowed is failed, not queued a third time.
+	clk.Advance(2 * time.Minute)
+	ended, requeued, err = s.ExpireLeases(ctx, 2, reason)
+	if err != nil || len(requeued) != 0 || !reflect.DeepEqual(ended, []string{"b"}) {
+		t.Fatalf("ExpireLeases after the second attempt = %q, %q, %v; want b ended", ended, requeued, err)
+	}
+	if got := mustGetRun(t, s, "b"); got.Status != kalla.RunFailed || got.Owner != "p3" || got.Attempts != 2 {
+		t.Fatalf("run b after its second lease expired: %+v", got)
+	}
+	for id, want := range map[string]kalla.RunStatus{"c": kalla.RunCompleted, "e": kalla.RunQueued} {
+		if got := mustGetRun(t, s, id); got.Status != want {
+			t.Fatalf("run %s: %s, want %s", id, got.Status, want)
+		}
+	}
+}
+
+// testExpireConcurrent: processes expiring leases at the same time settle
+// each run once.
+func testExpireConcurrent(t *testing.T, newURL func(t *testing.T) string) {
+	ctx := context.Background()
+	u := newURL(t)
+	clk := newClock()
+	stores := []*store.Store{open(t, u, store.WithClock(clk.Now)), open(t, u, store.WithClock(clk.Now))}
+	const runs = 30
+	for i := range runs {
+		mustCreateRun(t, stores[0], newRun(fmt.Sprintf("run-%03d", i)))
+		if _, err := stores[0].ClaimRun(ctx, testOwner, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(time.Hour)
+	var mu sync.Mutex
+	settled := map[string]int{}
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Go(func() {
+			ended, requeued, err := stores[w%2].ExpireLeases(ctx, 1+w%2, "interrupted")
+			if err != nil {
+				t.Errorf("ExpireLeases: %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, id := range append(ended, requeued...) {
+				settled[id]++
+			}
+		})
+	}
+	wg.Wait()
+	if len(settled) != runs {
+		t.Fatalf("%d runs settled, want %d", len(settled), runs)
+	}
+	for id, n := range settled {
+		if n != 1 {
+			t.Errorf("run %s settled %d times", id, n)
+		}
 	}
 }
 
@@ -885,10 +1039,10 @@ func testCountRunsByStatus(t *testing.T, newURL func(t *testing.T) string) {
 	for range 4 {
 		mustClaim(t, s) // r0..r3
 	}
-	if err := s.FinishRun(ctx, "r0", kalla.RunCompleted, nil, ""); err != nil {
+	if err := s.FinishRun(ctx, "r0", held(t, s, "r0"), kalla.RunCompleted, nil, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.FinishRun(ctx, "r1", kalla.RunFailed, nil, "boom"); err != nil {
+	if err := s.FinishRun(ctx, "r1", held(t, s, "r1"), kalla.RunFailed, nil, "boom"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.RequestCancel(ctx, "r6"); err != nil {
@@ -926,7 +1080,7 @@ func testTimestamps(t *testing.T, newURL func(t *testing.T) string) {
 			}
 			run := mustCreateRun(t, s, newRun("run"))
 			claimed := mustClaim(t, s)
-			if err := s.FinishRun(ctx, "run", kalla.RunCompleted, nil, ""); err != nil {
+			if err := s.FinishRun(ctx, "run", held(t, s, "run"), kalla.RunCompleted, nil, ""); err != nil {
 				t.Fatal(err)
 			}
 			finished := mustGetRun(t, s, "run")

@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
 const runColumns = `id, recipe_id, recipe_json, filters_json, callback_url, status, stage, progress,
 	left_rows, right_rows, cancel_requested, summary_json, error, out_dir,
-	created_at, started_at, finished_at`
+	created_at, started_at, finished_at, lease_owner, attempts, lease_expires_at`
 
 // RunQuery selects runs for ListRuns. Zero fields do not filter.
 type RunQuery struct {
@@ -66,6 +67,7 @@ ON CONFLICT (id) DO NOTHING`),
 	run.Stage, run.Progress, run.LeftRows, run.RightRows = "", 0, 0, 0
 	run.CancelRequested, run.Summary, run.Error = false, nil, ""
 	run.StartedAt, run.FinishedAt = nil, nil
+	run.Owner, run.Attempts, run.LeaseExpires = "", 0, nil
 	return nil
 }
 
@@ -134,25 +136,35 @@ func (s *Store) ListRuns(ctx context.Context, q RunQuery) ([]*kalla.RunRecord, e
 	return out, nil
 }
 
-// ClaimRun takes the oldest queued run, marks it running with StartedAt set
-// to now, and returns it. Each queued run is claimed by exactly one caller,
-// however many workers (and, on PostgreSQL, processes) claim at once. It
-// returns kalla.ENOTFOUND (ErrNotFound) when no run is queued.
-func (s *Store) ClaimRun(ctx context.Context) (*kalla.RunRecord, error) {
+// ClaimRun takes the oldest queued run for owner (the claiming process's
+// ID), marks it running with StartedAt set to now under a lease that expires
+// after ttl, counts the claim in Attempts, and returns it. Each queued run is
+// claimed by exactly one caller, however many workers (and, on PostgreSQL,
+// processes) claim at once. The owner keeps the run by calling RenewLease
+// before the lease expires; ExpireLeases hands a run whose lease expired to
+// whoever calls it. It returns kalla.ENOTFOUND (ErrNotFound) when no run is
+// queued, and kalla.EINVALID for an empty owner or a ttl that is not
+// positive.
+func (s *Store) ClaimRun(ctx context.Context, owner string, ttl time.Duration) (*kalla.RunRecord, error) {
+	if owner == "" || ttl <= 0 {
+		return nil, kalla.Errorf(kalla.EINVALID, "claim run: an owner and a positive lease are required")
+	}
 	// One statement, so it is atomic on both backends: SQLite runs it under
 	// its single write lock; on PostgreSQL the subquery locks the row it
 	// picks and skips rows another transaction is claiming. The clock is
 	// read before the statement waits for its turn, so started_at is kept
 	// no earlier than created_at of a run queued meanwhile.
+	now := s.timestamp()
 	run, err := scanRun(s.w.QueryRowContext(ctx, s.d.rebind(`
-UPDATE runs SET status = ?, started_at = `+s.d.greatest+`(created_at, ?)
+UPDATE runs SET status = ?, started_at = `+s.d.greatest+`(created_at, ?),
+	lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1
 WHERE id = (
 	SELECT id FROM runs WHERE status = ?
 	ORDER BY created_at, id
 	LIMIT 1`+s.d.skipLocked+`
 )
 RETURNING `+runColumns),
-		string(kalla.RunRunning), s.d.time(s.timestamp()), string(kalla.RunQueued)))
+		string(kalla.RunRunning), s.d.time(now), owner, s.d.time(now.Add(ttl)), string(kalla.RunQueued)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("queued run")
 	}
@@ -162,12 +174,96 @@ RETURNING `+runColumns),
 	return run, nil
 }
 
+// RenewLease extends the lease of run id to ttl from now, if lease still
+// holds it: the heartbeat of a running run. It returns kalla.ECONFLICT
+// (ErrLeaseLost) when the run is no longer running under that lease (its
+// lease expired and another process failed or re-queued it, or it
+// finished), kalla.ENOTFOUND when there is no such run, and kalla.EINVALID
+// for a ttl that is not positive. A renewal that arrives after the expiry
+// but before anyone took the run over still succeeds: nobody else has it.
+func (s *Store) RenewLease(ctx context.Context, id string, lease kalla.Lease, ttl time.Duration) error {
+	if ttl <= 0 {
+		return kalla.Errorf(kalla.EINVALID, "renew lease of run %q: the lease must be positive", id)
+	}
+	res, err := s.w.ExecContext(ctx, s.d.rebind(`
+UPDATE runs SET lease_expires_at = ?
+WHERE id = ? AND `+leaseHeld),
+		s.d.time(s.timestamp().Add(ttl)), id, string(kalla.RunRunning), lease.Owner, lease.Attempt)
+	if err != nil {
+		return fmt.Errorf("renew lease of run %q: %w", id, err)
+	}
+	return oneRow(res, func() error { return s.notHeld(ctx, id) })
+}
+
+// ExpireLeases settles every running run whose lease expired before now (or
+// that has none, left by a version without leases): its owner stopped
+// renewing it, so it died or lost the store. A run asked to cancel is
+// recorded cancelled; a run claimed fewer than maxAttempts times is queued
+// again (progress cleared) for any worker to claim; any other run is
+// recorded failed with reason as its error. Each run is settled by one
+// conditional statement, so when several processes expire at once, or the
+// owner renews at the same moment, each run is settled once or not at all.
+// It returns the IDs of the runs it ended (failed or cancelled) and of those
+// it queued again.
+func (s *Store) ExpireLeases(ctx context.Context, maxAttempts int, reason string) (ended, requeued []string, err error) {
+	if reason == "" {
+		reason = "interrupted: the process running it stopped"
+	}
+	now := s.d.time(s.timestamp())
+	expired := `status = ? AND (lease_expires_at IS NULL OR lease_expires_at < ?)`
+	// The order matters: a run asked to cancel is never queued again.
+	steps := []struct {
+		set, cond   string
+		set1, cond1 []any
+		out         *[]string
+	}{
+		{set: `status = ?, finished_at = ?, lease_expires_at = NULL`, set1: []any{string(kalla.RunCancelled), now},
+			cond: ` AND cancel_requested`, out: &ended},
+		{set: `status = ?, started_at = NULL, lease_expires_at = NULL, stage = '', progress = 0, left_rows = 0, right_rows = 0`,
+			set1: []any{string(kalla.RunQueued)}, cond: ` AND attempts < ?`, cond1: []any{maxAttempts}, out: &requeued},
+		{set: `status = ?, error = ?, finished_at = ?, lease_expires_at = NULL`, set1: []any{string(kalla.RunFailed), reason, now},
+			out: &ended},
+	}
+	for _, st := range steps {
+		args := append(append(append([]any{}, st.set1...), string(kalla.RunRunning), now), st.cond1...)
+		ids, err := s.returningIDs(ctx, `UPDATE runs SET `+st.set+` WHERE `+expired+st.cond+` RETURNING id`, args...)
+		if err != nil {
+			return ended, requeued, fmt.Errorf("expire run leases: %w", err)
+		}
+		*st.out = append(*st.out, ids...)
+	}
+	return ended, requeued, nil
+}
+
+// returningIDs runs a write statement that returns the ids it changed.
+func (s *Store) returningIDs(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.w.QueryContext(ctx, s.d.rebind(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// leaseHeld is the condition of every write a worker makes to its run: the
+// run is running under the worker's claim. Its arguments are the running
+// status, the owner and the attempt.
+const leaseHeld = `status = ? AND lease_owner = ? AND attempts = ?`
+
 // UpdateRunProgress records how far a running run has got: its stage, its
-// overall progress in [0, 1] and the rows staged per side. It returns
-// kalla.ENOTFOUND (ErrNotFound) when there is no such run, kalla.ECONFLICT
-// when the run is not running, and kalla.EINVALID for a progress outside
-// [0, 1] or a negative row count.
-func (s *Store) UpdateRunProgress(ctx context.Context, id, stage string, progress float64, leftRows, rightRows int64) error {
+// overall progress in [0, 1] and the rows staged per side, if lease still
+// holds it. It returns kalla.ENOTFOUND (ErrNotFound) when there is no such
+// run, kalla.ECONFLICT when the run is not running under that lease, and
+// kalla.EINVALID for a progress outside [0, 1] or a negative row count.
+func (s *Store) UpdateRunProgress(ctx context.Context, id string, lease kalla.Lease, stage string, progress float64, leftRows, rightRows int64) error {
 	if math.IsNaN(progress) || progress < 0 || progress > 1 {
 		return kalla.Errorf(kalla.EINVALID, "run %q: progress %v is outside [0, 1]", id, progress)
 	}
@@ -176,21 +272,23 @@ func (s *Store) UpdateRunProgress(ctx context.Context, id, stage string, progres
 	}
 	res, err := s.w.ExecContext(ctx, s.d.rebind(`
 UPDATE runs SET stage = ?, progress = ?, left_rows = ?, right_rows = ?
-WHERE id = ? AND status = ?`),
-		stage, progress, leftRows, rightRows, id, string(kalla.RunRunning))
+WHERE id = ? AND `+leaseHeld),
+		stage, progress, leftRows, rightRows, id, string(kalla.RunRunning), lease.Owner, lease.Attempt)
 	if err != nil {
 		return fmt.Errorf("update run %q progress: %w", id, err)
 	}
-	return oneRow(res, func() error { return s.notRunning(ctx, id) })
+	return oneRow(res, func() error { return s.notHeld(ctx, id) })
 }
 
 // FinishRun ends a running run with a final status (completed, failed or
 // cancelled), its summary (nil for none) and, for a failure, the
-// user-facing error message; FinishedAt is set to now. Only a running run
-// can finish: a run that already finished keeps its outcome. It returns
-// kalla.ENOTFOUND (ErrNotFound) when there is no such run, kalla.ECONFLICT
-// when the run is not running, and kalla.EINVALID when status is not final.
-func (s *Store) FinishRun(ctx context.Context, id string, status kalla.RunStatus, summary *kalla.Summary, errMsg string) error {
+// user-facing error message; FinishedAt is set to now. Only the holder of
+// the run's lease can finish it: a run that already finished keeps its
+// outcome, and a worker whose lease was taken over records nothing. It
+// returns kalla.ENOTFOUND (ErrNotFound) when there is no such run,
+// kalla.ECONFLICT when the run is not running under that lease, and
+// kalla.EINVALID when status is not final.
+func (s *Store) FinishRun(ctx context.Context, id string, lease kalla.Lease, status kalla.RunStatus, summary *kalla.Summary, errMsg string) error {
 	if !status.Done() {
 		return kalla.Errorf(kalla.EINVALID, "run %q: %q is not a final status", id, status)
 	}
@@ -203,13 +301,13 @@ func (s *Store) FinishRun(ctx context.Context, id string, status kalla.RunStatus
 		doc = string(b)
 	}
 	res, err := s.w.ExecContext(ctx, s.d.rebind(`
-UPDATE runs SET status = ?, summary_json = ?, error = ?, finished_at = ?
-WHERE id = ? AND status = ?`),
-		string(status), doc, errMsg, s.d.time(s.timestamp()), id, string(kalla.RunRunning))
+UPDATE runs SET status = ?, summary_json = ?, error = ?, finished_at = ?, lease_expires_at = NULL
+WHERE id = ? AND `+leaseHeld),
+		string(status), doc, errMsg, s.d.time(s.timestamp()), id, string(kalla.RunRunning), lease.Owner, lease.Attempt)
 	if err != nil {
 		return fmt.Errorf("finish run %q: %w", id, err)
 	}
-	return oneRow(res, func() error { return s.notRunning(ctx, id) })
+	return oneRow(res, func() error { return s.notHeld(ctx, id) })
 }
 
 // RequestCancel asks a run to stop and returns its status afterwards. A
@@ -257,28 +355,6 @@ UPDATE runs SET cancel_requested = TRUE WHERE id = ? AND status = ?`),
 		}
 	}
 	return "", fmt.Errorf("cancel run %q: status kept changing", id)
-}
-
-// MarkInterrupted fails every run still marked running, with reason as its
-// error, and returns how many it failed. A server calls it at start: a run
-// left running belonged to a process that died. With several processes on
-// one PostgreSQL store it would also fail runs that live processes are
-// working on, so call it only when no other Kalla process is running runs.
-func (s *Store) MarkInterrupted(ctx context.Context, reason string) (int, error) {
-	if reason == "" {
-		reason = "interrupted: Kalla stopped while the run was in progress"
-	}
-	res, err := s.w.ExecContext(ctx, s.d.rebind(`
-UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE status = ?`),
-		string(kalla.RunFailed), reason, s.d.time(s.timestamp()), string(kalla.RunRunning))
-	if err != nil {
-		return 0, fmt.Errorf("mark interrupted runs: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("mark interrupted runs: %w", err)
-	}
-	return int(n), nil
 }
 
 // CountRunsByStatus returns how many runs are in each state, for metrics.
@@ -331,14 +407,22 @@ func (s *Store) runStatus(ctx context.Context, id string) (kalla.RunStatus, erro
 	return kalla.RunStatus(st), nil
 }
 
-// notRunning explains why a statement meant for a running run changed
-// nothing: ENOTFOUND, or ECONFLICT naming the run's status.
-func (s *Store) notRunning(ctx context.Context, id string) error {
+// ErrLeaseLost is the cause of the ECONFLICT a worker's write to its run
+// gets once the run is no longer running under the worker's lease.
+var ErrLeaseLost = errors.New("the run is no longer held by this lease")
+
+// notHeld explains why a statement meant for a run held under a lease
+// changed nothing: ENOTFOUND, or ECONFLICT (ErrLeaseLost) naming the run's
+// status, or saying that another claim holds it.
+func (s *Store) notHeld(ctx context.Context, id string) error {
 	st, err := s.runStatus(ctx, id)
 	if err != nil {
 		return err
 	}
-	return kalla.Errorf(kalla.ECONFLICT, "run %q is %s, not running", id, st)
+	if st == kalla.RunRunning {
+		return kalla.WrapError(kalla.ECONFLICT, ErrLeaseLost, "run %q is running under another claim", id)
+	}
+	return kalla.WrapError(kalla.ECONFLICT, ErrLeaseLost, "run %q is %s, not running", id, st)
 }
 
 func scanRun(row rowScanner) (*kalla.RunRecord, error) {
@@ -346,10 +430,10 @@ func scanRun(row rowScanner) (*kalla.RunRecord, error) {
 	var recipe string
 	var filters, summary sql.NullString
 	var status string
-	var created, started, finished timeScan
+	var created, started, finished, expires timeScan
 	if err := row.Scan(&run.ID, &run.RecipeID, &recipe, &filters, &run.CallbackURL, &status, &run.Stage, &run.Progress,
 		&run.LeftRows, &run.RightRows, &run.CancelRequested, &summary, &run.Error, &run.OutDir,
-		&created, &started, &finished); err != nil {
+		&created, &started, &finished, &run.Owner, &run.Attempts, &expires); err != nil {
 		return nil, err
 	}
 	run.Status = kalla.RunStatus(status)
@@ -369,5 +453,6 @@ func scanRun(row rowScanner) (*kalla.RunRecord, error) {
 		}
 	}
 	run.CreatedAt, run.StartedAt, run.FinishedAt = created.t, started.ptr(), finished.ptr()
+	run.LeaseExpires = expires.ptr()
 	return &run, nil
 }

@@ -83,6 +83,13 @@ func newClock() *clock {
 	return &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.FixedZone("CET", 3600))}
 }
 
+// Advance moves the clock d forward.
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
