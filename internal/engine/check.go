@@ -86,6 +86,10 @@ func (e *Engine) CheckRecipe(ctx context.Context, rec *kalla.Recipe, left, right
 		c.Problems = append(c.Problems, what+": not checked until the problems above are fixed")
 		return c, nil
 	}
+	// The check writes nothing.
+	if err := e.sandbox(ctx, nil); err != nil {
+		return nil, err
+	}
 	var m *matchResult
 	var err error
 	if len(rec.Rules) > 0 {

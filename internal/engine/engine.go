@@ -22,8 +22,10 @@ type Options struct {
 	// MemoryLimit caps DuckDB's memory (for example "4GB"); beyond it DuckDB
 	// spills to TempDir. Empty keeps DuckDB's default (80% of RAM).
 	MemoryLimit string
-	// TempDir is where DuckDB spills. Empty means a folder under the
-	// system temporary directory, removed on Close.
+	// TempDir is where DuckDB spills: in a folder of its own made inside
+	// it (the system temporary directory when empty) and removed on Close.
+	// The sandbox lets the match SQL see the spill folder (DuckDB allows
+	// it by itself), so it must hold nothing but this database's blocks.
 	TempDir string
 	// Threads limits DuckDB's worker threads; 0 means one per core.
 	Threads int
@@ -38,6 +40,9 @@ type Engine struct {
 	log     *slog.Logger
 	tempDir string
 	ownTemp bool
+	// sandboxed is set once the database is closed to the outside (see
+	// sandbox); no match runs before.
+	sandboxed bool
 }
 
 // toleranceMacro defines tolerance_match(a, b, t): true when |a - b| <= t.
@@ -60,14 +65,19 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{log: log, tempDir: opts.TempDir}
-	if e.tempDir == "" {
-		d, err := os.MkdirTemp("", "kalla-duckdb-")
-		if err != nil {
+	e := &Engine{log: log}
+	if opts.TempDir != "" {
+		if err := os.MkdirAll(opts.TempDir, 0o750); err != nil {
 			return nil, fmt.Errorf("create temp dir: %w", err)
 		}
-		e.tempDir, e.ownTemp = d, true
 	}
+	// Always a folder of its own, even inside a given one: DuckDB lets
+	// sandboxed SQL read the spill folder (see sandbox).
+	d, err := os.MkdirTemp(opts.TempDir, "kalla-duckdb-")
+	if err != nil {
+		return nil, fmt.Errorf("create temp dir: %w", err)
+	}
+	e.tempDir, e.ownTemp = d, true
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		e.removeTemp()

@@ -53,6 +53,11 @@ func (e *Engine) withIdentity(ctx context.Context, matchSQL string, left, right 
 	}
 	if isErr, _ := tree["error"].(bool); isErr {
 		msg, _ := tree["error_message"].(string)
+		if strings.HasPrefix(msg, "Only SELECT statements") {
+			// DuckDB serialises SELECTs only: anything else in the text
+			// (COPY, ATTACH, SET, PRAGMA, INSTALL, a second statement).
+			return identity{}, kalla.Errorf(kalla.EINVALID, "match_sql must be exactly one SELECT statement: COPY, ATTACH, SET, PRAGMA, INSTALL, LOAD and any statement after it are not allowed")
+		}
 		if p, err := strconv.Atoi(fmt.Sprint(tree["position"])); err == nil {
 			line, col := lineCol(matchSQL, p)
 			return identity{}, kalla.Errorf(kalla.EINVALID, "match_sql: %s (line %d, column %d)", msg, line, col)
@@ -62,6 +67,9 @@ func (e *Engine) withIdentity(ctx context.Context, matchSQL string, left, right 
 	stmts, _ := tree["statements"].([]any)
 	if len(stmts) != 1 {
 		return identity{}, kalla.Errorf(kalla.EINVALID, "match_sql must be exactly one SELECT statement, found %d statements", len(stmts))
+	}
+	if err := checkReads(tree, left, right); err != nil {
+		return identity{}, err
 	}
 	node, _ := stmts[0].(map[string]any)["node"].(map[string]any)
 	if node == nil || node["type"] != "SELECT_NODE" {

@@ -35,6 +35,10 @@ func TestWithIdentity(t *testing.T) {
 		{"group by", "SELECT l.id, count(*) FROM left_src l JOIN right_src r ON l.id = r.ref GROUP BY l.id", nil, "GROUP BY"},
 		{"self join", "SELECT a.id FROM left_src a JOIN left_src b ON a.id = b.id JOIN right_src r ON true", nil, "appears 2 times"},
 		{"right only in subquery", "SELECT l.id FROM left_src l WHERE l.id IN (SELECT ref FROM right_src)", nil, "right_src (or payments) must appear in the top-level FROM"},
+		// The sandbox check lets through what reads only the sides.
+		{"own cte and generators", "WITH t AS (SELECT ref, sum(a) AS s FROM payments GROUP BY ref) SELECT l.id, x FROM left_src l JOIN right_src r ON l.id = r.ref JOIN t ON t.ref = l.id, range(2) g(x) WHERE l.id IN (SELECT unnest(['a'])) AND r.ref IN (SELECT id FROM main.left_src)", []string{"__kalla_lrid"}, ""},
+		{"cte name used outside its query", "SELECT l.id FROM left_src l JOIN right_src r ON l.id = r.ref WHERE EXISTS (WITH t AS (SELECT 1) SELECT * FROM t) AND EXISTS (SELECT * FROM t)", nil, `table "t" is not allowed`},
+		{"other table", "SELECT l.id FROM left_src l JOIN right_src r ON l.id = r.ref JOIN __kalla_match m ON true", nil, "may read only left_src and right_src (and the aliases invoices, payments): table \"__kalla_match\" is not allowed"},
 		{"cte shadows", "WITH right_src AS (SELECT 1 AS ref) SELECT l.id FROM left_src l JOIN right_src r ON true", nil, "must appear in the top-level FROM"},
 	}
 	for _, c := range cases {

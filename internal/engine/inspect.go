@@ -18,7 +18,9 @@ type Inspection struct {
 	sides [2]*side
 }
 
-// Inspect stages both sources. The specs name the sides (alias, URI) and
+// Inspect stages both sources and then sandboxes the database, as a run
+// does before its match: queries on the Inspection see the two staged sides
+// and nothing else. The specs name the sides (alias, URI) and
 // may leave the primary keys empty; SetKeys gives them once known.
 func (e *Engine) Inspect(ctx context.Context, leftSpec, rightSpec kalla.SourceSpec, left, right connector.Source) (*Inspection, error) {
 	in := &Inspection{e: e}
@@ -40,6 +42,10 @@ func (e *Engine) Inspect(ctx context.Context, leftSpec, rightSpec kalla.SourceSp
 				return nil, err
 			}
 		}
+	}
+	// What suggest runs next reads only the staged sides.
+	if err := e.sandbox(ctx, nil); err != nil {
+		return nil, err
 	}
 	return in, nil
 }

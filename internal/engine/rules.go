@@ -15,6 +15,9 @@ import (
 // them into the match table (the same shape as match SQL produces, plus
 // rule, score and status) and counts it like any match.
 func (e *Engine) matchRules(ctx context.Context, rec *kalla.Recipe, left, right *side) (*matchResult, error) {
+	if !e.sandboxed {
+		return nil, errNoSandbox
+	}
 	for _, sd := range []*side{left, right} {
 		for _, c := range sd.cols {
 			if slices.ContainsFunc(reasonColumns, func(n string) bool { return strings.EqualFold(n, c.Name) }) {

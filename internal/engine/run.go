@@ -213,6 +213,14 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 		sum.Stages = append(sum.Stages, kalla.StageTiming{Name: j.sd.stage, DurationMS: j.took.Milliseconds()})
 		sum.Warnings = append(sum.Warnings, j.warnings...)
 	}
+	// Both sides are in: from here on the database sees nothing else.
+	var writes []string
+	if !r.DryRun {
+		writes = outputPaths(r)
+	}
+	if err := e.sandbox(ctx, writes); err != nil {
+		return nil, err
+	}
 	sum.LeftCount, sum.RightCount = left.count, right.count
 	sum.Sources.Left = sideSummary(left, lf)
 	sum.Sources.Right = sideSummary(right, rf)
@@ -579,6 +587,9 @@ func (m *matchResult) keyCol(side string, i int) string {
 // records and pairs; a writing run defers them to writeOutputs, which
 // learns the records from the unmatched rows it writes anyway.
 func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side, deferCounts bool) (*matchResult, error) {
+	if !e.sandboxed {
+		return nil, errNoSandbox
+	}
 	id, err := e.withIdentity(ctx, matchSQL, left.names, right.names)
 	if err != nil {
 		return nil, recipeErr(err)
@@ -752,7 +763,7 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 		for fi, f := range r.Formats {
 			name := q.table + "." + f
 			final := filepath.Join(r.OutDir, name)
-			partial := filepath.Join(r.OutDir, "."+name+".partial")
+			partial := partialPath(r.OutDir, name)
 			mu.Lock()
 			done = append(done, [2]string{partial, final})
 			mu.Unlock()
