@@ -91,7 +91,7 @@ func viewRun(rec *kalla.RunRecord) *runView {
 	v := &runView{
 		ID: rec.ID, RecipeID: rec.RecipeID, Status: rec.Status, Stage: rec.Stage, Progress: rec.Progress,
 		LeftRowsStaged: rec.LeftRows, RightRowsStaged: rec.RightRows, CancelRequested: rec.CancelRequested,
-		Error: rec.Error, Recipe: redactRecipe(rec.Recipe), Filters: rec.Filters, CallbackURL: kalla.RedactURI(rec.CallbackURL),
+		Error: kalla.Redact(rec.Error), Recipe: rec.Recipe.Redacted(), Filters: rec.Filters, CallbackURL: kalla.Redact(rec.CallbackURL),
 		CreatedAt: rec.CreatedAt, StartedAt: rec.StartedAt, FinishedAt: rec.FinishedAt,
 	}
 	if s := rec.Summary; s != nil && rec.Status == kalla.RunCompleted {
@@ -336,7 +336,7 @@ func (h *Handler) runEvents(w http.ResponseWriter, r *http.Request) (any, error)
 		got, err := h.store.GetRun(r.Context(), id)
 		if err != nil {
 			if r.Context().Err() == nil {
-				send("error", errorBody(kalla.ErrorCode(err), "cannot read the run: "+runner.Redact(kalla.ErrorMessage(err))))
+				send("error", errorBody(kalla.ErrorCode(err), "cannot read the run: "+kalla.Redact(kalla.ErrorMessage(err))))
 			}
 			return written{}, nil
 		}

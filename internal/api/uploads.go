@@ -92,18 +92,18 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (any, error) {
 	src, err := h.sources.Open(ctx, kalla.SourceSpec{Alias: "upload", Type: typ, URI: uri}, "")
 	if err != nil {
 		remove()
-		return nil, scrub(err, uri)
+		return nil, err
 	}
 	defer src.Close()
 	cols, err := src.Columns(ctx)
 	if err != nil {
 		remove()
-		return nil, scrub(err, uri)
+		return nil, err
 	}
 	n, err := src.Count(ctx, nil)
 	if err != nil {
 		remove()
-		return nil, scrub(err, uri)
+		return nil, err
 	}
 	return status(http.StatusCreated, uploadResponse{UploadID: uploadID, URI: uri, Filename: name, SourceType: typ, Columns: cols, RowCount: n}), nil
 }

@@ -184,7 +184,7 @@ func (s *SourceSpec) problems(side string) []string {
 	if strings.TrimSpace(s.URI) == "" {
 		probs = append(probs, fmt.Sprintf(`%s.uri is required (a file path, file://, s3://, https://, postgres:// or mysql:// URI)`, p))
 	} else if t := s.SourceType(); t == "" {
-		probs = append(probs, fmt.Sprintf(`%s.type is required: the type of %s cannot be told from its URI (use csv, parquet, postgres or mysql)`, p, RedactURI(s.URI)))
+		probs = append(probs, fmt.Sprintf(`%s.type is required: the type of %s cannot be told from its URI (use csv, parquet, postgres or mysql)`, p, Redact(s.URI)))
 	} else if t != SourceCSV && t != SourceParquet && t != SourcePostgres && t != SourceMySQL {
 		probs = append(probs, fmt.Sprintf(`%s.type %q is not supported (use csv, parquet, postgres or mysql)`, p, s.Type))
 	}

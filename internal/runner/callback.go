@@ -119,7 +119,7 @@ func (c *callbacks) shutdown(ctx context.Context) {
 func ValidCallbackURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return kalla.Errorf(kalla.EINVALID, "callback_url %s must be an absolute http:// or https:// URL", kalla.RedactURI(raw))
+		return kalla.Errorf(kalla.EINVALID, "callback_url %s must be an absolute http:// or https:// URL", kalla.Redact(raw))
 	}
 	return nil
 }
@@ -256,7 +256,7 @@ func (s *sender) post(ctx context.Context, path string, body any, attempts int) 
 		if attempts == 1 {
 			level = slog.LevelDebug // best-effort progress: the final post matters
 		}
-		s.c.log.Log(ctx, level, "run callback failed", "run", s.runID, "callback", path, "attempt", i+1, "err", Redact(err.Error(), s.base.String()))
+		s.c.log.Log(ctx, level, "run callback failed", "run", s.runID, "callback", path, "attempt", i+1, "err", kalla.Redact(err.Error()))
 		if !retry {
 			break
 		}
