@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -158,10 +157,7 @@ func (h *Handler) createRun(w http.ResponseWriter, r *http.Request) (any, error)
 		}
 	}
 	if req.CallbackURL != "" {
-		if err := runner.ValidCallbackURL(req.CallbackURL); err != nil {
-			return nil, err
-		}
-		if err := h.allowedCallback(req.CallbackURL); err != nil {
+		if err := h.cfg.Callbacks.CheckURL(req.CallbackURL); err != nil {
 			return nil, err
 		}
 	}
@@ -394,20 +390,4 @@ func (h *Handler) runFile(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	http.ServeContent(w, r, name, st.ModTime(), f)
 	return written{}, nil
-}
-
-// allowedCallback refuses a callback_url whose host is not configured: a
-// client must not make the server POST to an arbitrary address (an internal
-// service, a cloud metadata endpoint). Errors: EINVALID.
-func (h *Handler) allowedCallback(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return kalla.Errorf(kalla.EINVALID, "callback_url: %v", err)
-	}
-	for _, a := range h.cfg.CallbackHosts {
-		if strings.EqualFold(a, u.Host) || strings.EqualFold(a, u.Hostname()) {
-			return nil
-		}
-	}
-	return kalla.Errorf(kalla.EINVALID, "callback_url host %q is not allowed: list it in KALLA_CALLBACK_ALLOW (or --callback-allow)", u.Host)
 }

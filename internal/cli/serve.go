@@ -92,8 +92,8 @@ KALLA_DATABASE_URL. Runs left running by a previous process are marked failed
 ("interrupted") at start.
 
 Environment: KALLA_ADDR, KALLA_DATA_DIR, KALLA_DATABASE_URL, KALLA_API_TOKEN,
-KALLA_MAX_CONCURRENT_RUNS, KALLA_CALLBACK_ALLOW (hosts a run's callback_url may
-name, comma separated; none by default), KALLA_FILE_ROOTS (folders API clients may read files
+KALLA_MAX_CONCURRENT_RUNS, KALLA_CALLBACK_ALLOW (host names, IPs or CIDR ranges a
+run's callback_url may reach, comma separated; none by default), KALLA_FILE_ROOTS (folders API clients may read files
 from besides the data folder, separated by ':'), KALLA_UPLOAD_BUCKET and
 KALLA_UPLOAD_PREFIX (keep uploads in S3), KALLA_SHUTDOWN_TIMEOUT,
 KALLA_MEMORY_LIMIT, and the S3_* and KALLA_HTTP_ALLOW settings of the
@@ -117,7 +117,7 @@ running runs finish for up to --shutdown-timeout, then cancels them.`,
 	cmd.Flags().StringVar(&f.addr, "addr", server.DefaultAddr, "host:port to listen on")
 	addStoreFlags(cmd, f)
 	cmd.Flags().IntVar(&f.maxRuns, "max-concurrent-runs", server.DefaultMaxConcurrentRuns, "runs executed at once")
-	cmd.Flags().StringArrayVar(&f.callbackHosts, "callback-allow", nil, "a host (or host:port) runs' callback_url may name (repeatable; none by default)")
+	cmd.Flags().StringArrayVar(&f.callbackHosts, "callback-allow", nil, "a host name, IP (either optionally :port) or CIDR range runs' callback_url may reach; a listed name resolving to a loopback, private or link-local address needs that address listed too (repeatable; none by default)")
 	cmd.Flags().StringArrayVar(&f.fileRoots, "file-root", nil, "a folder API clients may read source files from, besides the data folder (repeatable)")
 	cmd.Flags().DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long running runs may finish after SIGTERM before they are cancelled")
 	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "DuckDB memory limit per run, e.g. 4GB (beyond it, DuckDB spills to disk)")
