@@ -67,7 +67,7 @@ func (r *Roots) CheckURI(uri string) error {
 	case strings.HasPrefix(lower, "file://"):
 		u, err := url.Parse(uri)
 		if err != nil {
-			return kalla.Errorf(kalla.EINVALID, "source %s: invalid file URI", kalla.Redact(uri))
+			return kalla.Errorf(kalla.EINVALID, "source %s: invalid file URI", kalla.Excerpt(kalla.Redact(uri)))
 		}
 		p = u.Path
 	case strings.Contains(lower, "://"):

@@ -61,7 +61,7 @@ func (h *Handler) createSource(w http.ResponseWriter, r *http.Request) (any, err
 	switch typ {
 	case kalla.SourceCSV, kalla.SourceParquet, kalla.SourcePostgres, kalla.SourceMySQL:
 	case "":
-		return nil, kalla.Errorf(kalla.EINVALID, "source_type is required: the type of %s cannot be told from its URI (use csv, parquet, postgres or mysql)", kalla.Redact(req.URI))
+		return nil, kalla.Errorf(kalla.EINVALID, "source_type is required: the type of %s cannot be told from its URI (use csv, parquet, postgres or mysql)", kalla.Excerpt(kalla.Redact(req.URI)))
 	default:
 		return nil, kalla.Errorf(kalla.EINVALID, "source_type %q is not supported (use csv, parquet, postgres or mysql)", req.SourceType)
 	}
@@ -223,17 +223,17 @@ func (h *Handler) checkCSVURI(uri string) error {
 		if strings.HasPrefix(uri, prefix) && !strings.Contains(uri[len(prefix):], "..") && !strings.ContainsAny(uri, "?#") {
 			return nil
 		}
-		return kalla.Errorf(kalla.EINVALID, "csv_uri %s must be an s3:// URI in this server's upload storage (%s…); upload the file with POST /api/uploads", kalla.Redact(uri), prefix)
+		return kalla.Errorf(kalla.EINVALID, "csv_uri %s must be an s3:// URI in this server's upload storage (%s…); upload the file with POST /api/uploads", kalla.Excerpt(kalla.Redact(uri)), prefix)
 	}
 	if strings.Contains(lower, "://") && !strings.HasPrefix(lower, "file://") {
-		return kalla.Errorf(kalla.EINVALID, "csv_uri %s must name a file in this server's upload storage; upload the file with POST /api/uploads", kalla.Redact(uri))
+		return kalla.Errorf(kalla.EINVALID, "csv_uri %s must name a file in this server's upload storage; upload the file with POST /api/uploads", kalla.Excerpt(kalla.Redact(uri)))
 	}
 	uploads, err := NewRoots(h.uploadDir())
 	if err != nil {
 		return kalla.Errorf(kalla.EINVALID, "csv_uri: no file has been uploaded to this server yet")
 	}
 	if err := uploads.CheckURI(uri); err != nil {
-		return kalla.Errorf(kalla.EINVALID, "csv_uri %s must name a file in this server's upload storage; upload the file with POST /api/uploads", uri)
+		return kalla.Errorf(kalla.EINVALID, "csv_uri %s must name a file in this server's upload storage; upload the file with POST /api/uploads", kalla.Excerpt(kalla.Redact(uri)))
 	}
 	return nil
 }

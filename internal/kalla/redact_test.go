@@ -91,3 +91,20 @@ func TestExcerpt(t *testing.T) {
 		t.Errorf("excerpt does not say how much was cut: %q", got)
 	}
 }
+
+// TestRecipeErrorsQuoteAnExcerpt: recipe problems quote long user input
+// (an id, an alias, a URI, an operator) by a bounded excerpt.
+func TestRecipeErrorsQuoteAnExcerpt(t *testing.T) {
+	long := strings.Repeat("a", 100000)
+	rec := kalla.Recipe{RecipeID: long + "!"}
+	rec.Sources.Left = kalla.SourceSpec{Alias: "1" + long, URI: "weird://" + long}
+	rec.Sources.Right = kalla.SourceSpec{Alias: "r", URI: "x.csv", Type: long}
+	rec.Rules = []kalla.Rule{{Name: long, Conditions: []kalla.Condition{{Op: long, Left: "a", Right: "b"}}}}
+	err := rec.Validate()
+	if err == nil {
+		t.Fatal("invalid recipe accepted")
+	}
+	if n := len(err.Error()); n > 4000 {
+		t.Errorf("message of %d characters: %.400s", n, err)
+	}
+}

@@ -70,7 +70,7 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 	if opts.StageTimeout <= 0 {
 		opts.StageTimeout = DefaultStageTimeout
 	}
-	s := &Source{name: kalla.Redact(uri), opts: opts, log: opts.Logger}
+	s := &Source{name: kalla.Excerpt(kalla.Redact(uri)), opts: opts, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

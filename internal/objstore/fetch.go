@@ -115,7 +115,7 @@ func (f *Fetcher) Fetch(ctx context.Context, uri string) (path string, cleanup f
 	case strings.HasPrefix(lower, "https://"), strings.HasPrefix(lower, "http://"):
 		return f.fetchHTTP(ctx, uri)
 	}
-	return "", nil, kalla.Errorf(kalla.EINVALID, "fetch %s: only s3:// and https:// sources can be fetched", kalla.Redact(uri))
+	return "", nil, kalla.Errorf(kalla.EINVALID, "fetch %s: only s3:// and https:// sources can be fetched", kalla.Excerpt(kalla.Redact(uri)))
 }
 
 func (f *Fetcher) fetchS3(ctx context.Context, uri string) (string, func(), error) {
@@ -142,9 +142,9 @@ func (f *Fetcher) fetchS3(ctx context.Context, uri string) (string, func(), erro
 func (f *Fetcher) fetchHTTP(ctx context.Context, uri string) (string, func(), error) {
 	u, err := url.Parse(uri)
 	if err != nil || u.Host == "" {
-		return "", nil, kalla.Errorf(kalla.EINVALID, "fetch %s: not a valid URL", kalla.Redact(uri))
+		return "", nil, kalla.Errorf(kalla.EINVALID, "fetch %s: not a valid URL", kalla.Excerpt(kalla.Redact(uri)))
 	}
-	shown := kalla.Redact(u.String())
+	shown := kalla.Excerpt(kalla.Redact(u.String()))
 	if err := f.allow(u); err != nil {
 		return "", nil, kalla.Errorf(kalla.EINVALID, "fetch %s: %s", shown, err)
 	}
@@ -202,7 +202,7 @@ func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
 		return kalla.Errorf(kalla.EUNAVAILABLE, "stopped after 10 redirects")
 	}
 	if err := f.allow(req.URL); err != nil {
-		return kalla.Errorf(kalla.EINVALID, "refused redirect to %s: %s", kalla.Redact(req.URL.String()), err)
+		return kalla.Errorf(kalla.EINVALID, "refused redirect to %s: %s", kalla.Excerpt(kalla.Redact(req.URL.String())), err)
 	}
 	return nil
 }

@@ -95,7 +95,7 @@ func (c S3Config) String() string {
 		secret = "xxxxx"
 	}
 	return fmt.Sprintf("{Endpoint:%s Region:%s AccessKey:%s SecretKey:%s PathStyle:%t}",
-		kalla.Redact(c.Endpoint), c.Region, c.AccessKey, secret, c.PathStyle)
+		kalla.Excerpt(kalla.Redact(c.Endpoint)), c.Region, c.AccessKey, secret, c.PathStyle)
 }
 
 // LogValue hides the secret key from slog, whose JSON handler would
@@ -116,13 +116,13 @@ func (c S3Config) endpoint() (host string, secure bool, err error) {
 	u, perr := url.Parse(ep)
 	switch {
 	case perr != nil || u.Host == "":
-		return "", false, kalla.Errorf(kalla.EINVALID, "S3 endpoint %s is not a URL like http://host:port or https://host", kalla.Redact(c.Endpoint))
+		return "", false, kalla.Errorf(kalla.EINVALID, "S3 endpoint %s is not a URL like http://host:port or https://host", kalla.Excerpt(kalla.Redact(c.Endpoint)))
 	case u.User != nil:
-		return "", false, kalla.Errorf(kalla.EINVALID, "S3 endpoint %s must not contain credentials; set the access and secret keys instead", kalla.Redact(u.String()))
+		return "", false, kalla.Errorf(kalla.EINVALID, "S3 endpoint %s must not contain credentials; set the access and secret keys instead", kalla.Excerpt(kalla.Redact(u.String())))
 	case u.Scheme != "http" && u.Scheme != "https":
-		return "", false, kalla.Errorf(kalla.EINVALID, "S3 endpoint %s must start with http:// or https://", kalla.Redact(u.String()))
+		return "", false, kalla.Errorf(kalla.EINVALID, "S3 endpoint %s must start with http:// or https://", kalla.Excerpt(kalla.Redact(u.String())))
 	case strings.Trim(u.Path, "/") != "" || u.RawQuery != "":
-		return "", false, kalla.Errorf(kalla.EINVALID, "S3 endpoint %s must be a bare server address, without a path (buckets go in s3:// URIs)", kalla.Redact(u.String()))
+		return "", false, kalla.Errorf(kalla.EINVALID, "S3 endpoint %s must be a bare server address, without a path (buckets go in s3:// URIs)", kalla.Excerpt(kalla.Redact(u.String())))
 	}
 	return u.Host, u.Scheme == "https", nil
 }
@@ -150,7 +150,7 @@ func newS3Client(c S3Config, transport http.RoundTripper) (*minio.Client, error)
 		MaxRetries:   s3MaxRetries,
 	})
 	if err != nil {
-		return nil, kalla.WrapError(kalla.EINVALID, kalla.RedactError(err), "S3 endpoint %s", kalla.Redact(c.Endpoint))
+		return nil, kalla.WrapError(kalla.EINVALID, kalla.RedactError(err), "S3 endpoint %s", kalla.Excerpt(kalla.Redact(c.Endpoint)))
 	}
 	return client, nil
 }
@@ -186,14 +186,14 @@ func (o s3Object) String() string { return "s3://" + o.bucket + "/" + o.key }
 // percent-decoding), since S3 keys may contain %, ?, # and spaces.
 func parseS3URI(uri string) (s3Object, error) {
 	if len(uri) < 5 || !strings.EqualFold(uri[:5], "s3://") {
-		return s3Object{}, kalla.Errorf(kalla.EINVALID, "%s is not an s3:// URI", kalla.Redact(uri))
+		return s3Object{}, kalla.Errorf(kalla.EINVALID, "%s is not an s3:// URI", kalla.Excerpt(kalla.Redact(uri)))
 	}
 	bucket, key, _ := strings.Cut(uri[5:], "/")
 	switch {
 	case strings.Contains(bucket, "@"):
-		return s3Object{}, kalla.Errorf(kalla.EINVALID, "%s: credentials do not belong in s3:// URIs; configure the S3 access and secret keys", kalla.Redact(uri))
+		return s3Object{}, kalla.Errorf(kalla.EINVALID, "%s: credentials do not belong in s3:// URIs; configure the S3 access and secret keys", kalla.Excerpt(kalla.Redact(uri)))
 	case bucket == "" || key == "":
-		return s3Object{}, kalla.Errorf(kalla.EINVALID, "%s: an S3 URI must look like s3://bucket/key", kalla.Redact(uri))
+		return s3Object{}, kalla.Errorf(kalla.EINVALID, "%s: an S3 URI must look like s3://bucket/key", kalla.Excerpt(kalla.Redact(uri)))
 	}
 	return s3Object{bucket: bucket, key: key}, nil
 }
