@@ -225,3 +225,32 @@ func TestNoSecretLeaks(t *testing.T) {
 	}
 	t.Logf("grepped %d answers, streams, pages, files and the log (%d bytes)", len(got), len(logs.String()))
 }
+
+// TestErrorsQuoteAnExcerpt: an answer about huge user input quotes a
+// bounded excerpt of it (a 100,000-character URI, a 60,000-value in
+// filter).
+func TestErrorsQuoteAnExcerpt(t *testing.T) {
+	s := startServer(t, nil)
+	long := strings.Repeat("a", 100000)
+	values := make([]string, 60000)
+	for i := range values {
+		values[i] = fmt.Sprintf("v%d-%s", i, "x")
+	}
+	for name, req := range map[string][]any{
+		"uri":          {"POST", "/api/sources", map[string]string{"alias": "long", "uri": "weird://" + long}},
+		"file uri":     {"POST", "/api/sources", map[string]string{"alias": "long", "uri": "/nowhere/" + long + ".csv"}},
+		"postgres uri": {"POST", "/api/sources", map[string]string{"alias": "long", "uri": "postgres://u:p@127.0.0.1:1/db?table=" + long}},
+		"in filter": {"POST", "/api/recipes/preview", map[string]any{"recipe": smallRecipe(), "filters": map[string]any{
+			"left": []map[string]any{{"column": "amount", "op": "in", "value": values}}}}},
+	} {
+		st, b := s.do(req[0].(string), req[1].(string), req[2])
+		var e apiError
+		if err := json.Unmarshal(b, &e); err != nil || st < 400 {
+			t.Errorf("%s: %d %.300s", name, st, b)
+			continue
+		}
+		if n := len(e.Error.Message); n > 2000 {
+			t.Errorf("%s: a message of %d characters: %.300s", name, n, e.Error.Message)
+		}
+	}
+}
