@@ -25,6 +25,7 @@ import (
 	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/runner"
 	"github.com/kalla-recon/kalla/internal/store"
 )
 
@@ -98,9 +99,10 @@ type Config struct {
 	// browser's EventSource and download links cannot send headers and the
 	// token must never be written into a page.
 	Authorize func(r *http.Request) bool
-	// CallbackHosts lists the hosts (host or host:port) a run's
-	// callback_url may name; empty refuses callbacks.
-	CallbackHosts []string
+	// Callbacks is the allow-list a run's callback_url must pass; nil
+	// refuses every callback_url (a client must not make the server POST
+	// to an internal service or a cloud metadata endpoint).
+	Callbacks *runner.CallbackPolicy
 	// MaxBodyBytes caps JSON request bodies; MaxUploadBytes caps uploads.
 	MaxBodyBytes   int64
 	MaxUploadBytes int64

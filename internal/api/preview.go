@@ -101,7 +101,6 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 			filters[1] = req.Filters.Right
 		}
 	}
-	uris := []string{rec.Sources.Left.URI, rec.Sources.Right.URI}
 	var srcs [2]*sampleSource
 	out := &previewResponse{Limit: limit, Warnings: []kalla.Warning{}}
 	for i, spec := range []kalla.SourceSpec{rec.Sources.Left, rec.Sources.Right} {
@@ -112,19 +111,19 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 		}
 		src, err := h.sources.Open(ctx, spec, "")
 		if err != nil {
-			return nil, scrub(err, uris...)
+			return nil, err
 		}
 		defer src.Close()
 		cols, err := src.Columns(ctx)
 		if err != nil {
-			return nil, scrub(err, uris...)
+			return nil, err
 		}
 		if err := kalla.ValidateFilters(spec.Alias, filters[i], cols); err != nil {
 			return nil, err
 		}
 		n, err := src.Count(ctx, filters[i])
 		if err != nil {
-			return nil, scrub(err, uris...)
+			return nil, err
 		}
 		if i == 0 {
 			out.Left.Total = n
@@ -159,7 +158,7 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 		OutDir: filepath.Join(dir, "out"), Formats: []string{engine.FormatParquet}, RunID: "preview",
 	})
 	if err != nil {
-		return nil, scrub(err, uris...)
+		return nil, err
 	}
 	out.Left.Staged, out.Right.Staged = sum.LeftCount, sum.RightCount
 	out.MatchedCount, out.MatchedLeftRecords, out.MatchedRightRecords = sum.MatchedCount, sum.MatchedLeftRecords, sum.MatchedRightRecords

@@ -7,22 +7,13 @@ import (
 	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
-	"github.com/kalla-recon/kalla/internal/runner"
 )
 
 var recipeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
-// redactRecipe returns a copy of rec whose source URIs carry no password:
-// recipes are shown, never their credentials.
-func redactRecipe(rec kalla.Recipe) kalla.Recipe {
-	rec.Sources.Left.URI = kalla.RedactURI(rec.Sources.Left.URI)
-	rec.Sources.Right.URI = kalla.RedactURI(rec.Sources.Right.URI)
-	return rec
-}
-
 func redactStored(r *kalla.StoredRecipe) *kalla.StoredRecipe {
 	c := *r
-	c.Recipe = redactRecipe(r.Recipe)
+	c.Recipe = r.Recipe.Redacted()
 	return &c
 }
 
@@ -181,7 +172,6 @@ func (h *Handler) validateRecipe(w http.ResponseWriter, r *http.Request) (any, e
 		if errs[i] != nil {
 			// A failed Open may return a typed nil; the check must see none.
 			srcs[i] = nil
-			errs[i] = scrub(errs[i], spec.URI)
 		} else {
 			defer srcs[i].Close()
 		}
@@ -193,10 +183,10 @@ func (h *Handler) validateRecipe(w http.ResponseWriter, r *http.Request) (any, e
 	defer eng.Close()
 	chk, err := eng.CheckRecipe(ctx, rec, srcs[0], srcs[1], errs)
 	if err != nil {
-		return nil, scrub(err, rec.Sources.Left.URI, rec.Sources.Right.URI)
+		return nil, err
 	}
 	for i, p := range chk.Problems {
-		chk.Problems[i] = runner.Redact(p, rec.Sources.Left.URI, rec.Sources.Right.URI)
+		chk.Problems[i] = kalla.Redact(p)
 	}
 	return validateResponse{OK: chk.OK(), Check: chk}, nil
 }

@@ -11,7 +11,6 @@ import (
 	"strconv"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
-	"github.com/kalla-recon/kalla/internal/runner"
 )
 
 // apiFunc is a handler: it returns the data to send as JSON (200 unless
@@ -66,7 +65,7 @@ func errorBody(code, msg string) errorJSON {
 // message is sent with credentials masked; errors that were never
 // classified are logged in full and answered with "internal error".
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	code, msg := kalla.ErrorCode(err), runner.Redact(kalla.ErrorMessage(err))
+	code, msg := kalla.ErrorCode(err), kalla.Redact(kalla.ErrorMessage(err))
 	st := kalla.HTTPStatus(code)
 	var mbe *http.MaxBytesError
 	switch {
@@ -78,7 +77,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	if code == kalla.EINTERNAL {
-		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", runner.Redact(err.Error()))
+		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", kalla.Redact(err.Error()))
 	} else {
 		h.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "code", code, "err", msg)
 	}

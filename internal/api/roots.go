@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -67,31 +68,37 @@ func (r *Roots) CheckURI(uri string) error {
 	case strings.HasPrefix(lower, "file://"):
 		u, err := url.Parse(uri)
 		if err != nil {
-			return kalla.Errorf(kalla.EINVALID, "source %s: invalid file URI", kalla.RedactURI(uri))
+			return kalla.Errorf(kalla.EINVALID, "source %s: invalid file URI", kalla.Excerpt(kalla.Redact(uri)))
 		}
 		p = u.Path
 	case strings.Contains(lower, "://"):
 		// Not a file: the connector layer rejects schemes it does not know.
 		return nil
 	}
+	shown := kalla.Excerpt(p)
 	for _, el := range strings.FieldsFunc(p, func(c rune) bool { return c == '/' || c == '\\' }) {
 		if el == ".." {
-			return kalla.Errorf(kalla.EINVALID, "source path %s must not contain \"..\"", p)
+			return kalla.Errorf(kalla.EINVALID, "source path %s must not contain \"..\"", shown)
 		}
 	}
 	if !filepath.IsAbs(p) {
-		return kalla.Errorf(kalla.EINVALID, "source path %s must be absolute (or upload the file with POST /api/uploads)", p)
+		return kalla.Errorf(kalla.EINVALID, "source path %s must be absolute (or upload the file with POST /api/uploads)", shown)
 	}
 	real, err := resolve(filepath.Clean(p))
 	if err != nil {
-		return kalla.WrapError(kalla.EINVALID, err, "source path %s cannot be resolved", p)
+		// The path error repeats the whole path: keep only its cause.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return kalla.WrapError(kalla.EINVALID, err, "source path %s cannot be resolved", shown)
 	}
 	for _, d := range r.dirs {
 		if within(d, real) {
 			return nil
 		}
 	}
-	return kalla.Errorf(kalla.EINVALID, "source path %s is outside the folders this server may read files from (its data folder and configured file roots)", p)
+	return kalla.Errorf(kalla.EINVALID, "source path %s is outside the folders this server may read files from (its data folder and configured file roots)", shown)
 }
 
 // resolve evaluates the symbolic links of the longest existing prefix of p,

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -91,7 +90,7 @@ func viewRun(rec *kalla.RunRecord) *runView {
 	v := &runView{
 		ID: rec.ID, RecipeID: rec.RecipeID, Status: rec.Status, Stage: rec.Stage, Progress: rec.Progress,
 		LeftRowsStaged: rec.LeftRows, RightRowsStaged: rec.RightRows, CancelRequested: rec.CancelRequested,
-		Error: rec.Error, Recipe: redactRecipe(rec.Recipe), Filters: rec.Filters, CallbackURL: kalla.RedactURI(rec.CallbackURL),
+		Error: kalla.Redact(rec.Error), Recipe: rec.Recipe.Redacted(), Filters: rec.Filters, CallbackURL: kalla.Redact(rec.CallbackURL),
 		CreatedAt: rec.CreatedAt, StartedAt: rec.StartedAt, FinishedAt: rec.FinishedAt,
 	}
 	if s := rec.Summary; s != nil && rec.Status == kalla.RunCompleted {
@@ -158,10 +157,7 @@ func (h *Handler) createRun(w http.ResponseWriter, r *http.Request) (any, error)
 		}
 	}
 	if req.CallbackURL != "" {
-		if err := runner.ValidCallbackURL(req.CallbackURL); err != nil {
-			return nil, err
-		}
-		if err := h.allowedCallback(req.CallbackURL); err != nil {
+		if err := h.cfg.Callbacks.CheckURL(req.CallbackURL); err != nil {
 			return nil, err
 		}
 	}
@@ -336,7 +332,7 @@ func (h *Handler) runEvents(w http.ResponseWriter, r *http.Request) (any, error)
 		got, err := h.store.GetRun(r.Context(), id)
 		if err != nil {
 			if r.Context().Err() == nil {
-				send("error", errorBody(kalla.ErrorCode(err), "cannot read the run: "+runner.Redact(kalla.ErrorMessage(err))))
+				send("error", errorBody(kalla.ErrorCode(err), "cannot read the run: "+kalla.Redact(kalla.ErrorMessage(err))))
 			}
 			return written{}, nil
 		}
@@ -394,20 +390,4 @@ func (h *Handler) runFile(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	http.ServeContent(w, r, name, st.ModTime(), f)
 	return written{}, nil
-}
-
-// allowedCallback refuses a callback_url whose host is not configured: a
-// client must not make the server POST to an arbitrary address (an internal
-// service, a cloud metadata endpoint). Errors: EINVALID.
-func (h *Handler) allowedCallback(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return kalla.Errorf(kalla.EINVALID, "callback_url: %v", err)
-	}
-	for _, a := range h.cfg.CallbackHosts {
-		if strings.EqualFold(a, u.Host) || strings.EqualFold(a, u.Hostname()) {
-			return nil
-		}
-	}
-	return kalla.Errorf(kalla.EINVALID, "callback_url host %q is not allowed: list it in KALLA_CALLBACK_ALLOW (or --callback-allow)", u.Host)
 }

@@ -23,7 +23,7 @@ func (h *Handler) restoreSecrets(ctx context.Context, rec *kalla.Recipe) error {
 	var registered []*kalla.RegisteredSource
 	prevLoaded, loaded := false, false
 	for i, spec := range []*kalla.SourceSpec{&rec.Sources.Left, &rec.Sources.Right} {
-		if spec.URI == "" || kalla.RedactURI(spec.URI) != spec.URI {
+		if spec.URI == "" || kalla.Redact(spec.URI) != spec.URI {
 			continue // carries its own secret, or none to restore
 		}
 		if !prevLoaded && recipeIDPattern.MatchString(rec.RecipeID) {
@@ -39,7 +39,7 @@ func (h *Handler) restoreSecrets(ctx context.Context, rec *kalla.Recipe) error {
 			if i == 1 {
 				old = prev.Sources.Right.URI
 			}
-			if old != spec.URI && kalla.RedactURI(old) == spec.URI {
+			if old != spec.URI && kalla.Redact(old) == spec.URI {
 				spec.URI = old
 				continue
 			}
@@ -54,7 +54,7 @@ func (h *Handler) restoreSecrets(ctx context.Context, rec *kalla.Recipe) error {
 		var found string
 		ambiguous := false
 		for _, rs := range registered {
-			if rs.URI == spec.URI || kalla.RedactURI(rs.URI) != spec.URI {
+			if rs.URI == spec.URI || kalla.Redact(rs.URI) != spec.URI {
 				continue
 			}
 			if rs.Alias == spec.Alias {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/kalla"
-	"github.com/kalla-recon/kalla/internal/runner"
 )
 
 // aliasPattern is the form of a registered source's alias: a plain SQL name,
@@ -62,7 +61,7 @@ func (h *Handler) createSource(w http.ResponseWriter, r *http.Request) (any, err
 	switch typ {
 	case kalla.SourceCSV, kalla.SourceParquet, kalla.SourcePostgres, kalla.SourceMySQL:
 	case "":
-		return nil, kalla.Errorf(kalla.EINVALID, "source_type is required: the type of %s cannot be told from its URI (use csv, parquet, postgres or mysql)", kalla.RedactURI(req.URI))
+		return nil, kalla.Errorf(kalla.EINVALID, "source_type is required: the type of %s cannot be told from its URI (use csv, parquet, postgres or mysql)", kalla.Excerpt(kalla.Redact(req.URI)))
 	default:
 		return nil, kalla.Errorf(kalla.EINVALID, "source_type %q is not supported (use csv, parquet, postgres or mysql)", req.SourceType)
 	}
@@ -72,11 +71,11 @@ func (h *Handler) createSource(w http.ResponseWriter, r *http.Request) (any, err
 	}
 	src, err := h.sources.Open(r.Context(), spec, "")
 	if err != nil {
-		return nil, scrub(err, req.URI)
+		return nil, err
 	}
 	defer src.Close()
 	if _, err := src.Columns(r.Context()); err != nil {
-		return nil, scrub(err, req.URI)
+		return nil, err
 	}
 	rs := &kalla.RegisteredSource{Alias: req.Alias, URI: req.URI, SourceType: typ, Status: sourceOK}
 	if err := h.store.UpsertSource(r.Context(), rs); err != nil {
@@ -187,7 +186,7 @@ func (h *Handler) load(r *http.Request, alias string, spec kalla.SourceSpec, fil
 	}
 	src, err := h.sources.Open(r.Context(), spec, "")
 	if err != nil {
-		return nil, scrub(err, spec.URI)
+		return nil, err
 	}
 	defer src.Close()
 	if limit == 0 {
@@ -195,20 +194,20 @@ func (h *Handler) load(r *http.Request, alias string, spec kalla.SourceSpec, fil
 		// which connector.Load would read as "the default limit".
 		cols, err := src.Columns(r.Context())
 		if err != nil {
-			return nil, scrub(err, spec.URI)
+			return nil, err
 		}
 		if err := kalla.ValidateFilters(alias, filters, cols); err != nil {
 			return nil, err
 		}
 		n, err := src.Count(r.Context(), filters)
 		if err != nil {
-			return nil, scrub(err, spec.URI)
+			return nil, err
 		}
 		return &scopedResponse{Alias: alias, Columns: cols, Rows: [][]*string{}, TotalRows: n}, nil
 	}
 	p, err := connector.Load(r.Context(), src, alias, filters, limit)
 	if err != nil {
-		return nil, scrub(err, spec.URI)
+		return nil, err
 	}
 	return &scopedResponse{Alias: alias, Columns: p.Columns, Rows: p.Rows, TotalRows: p.TotalRows, PreviewRows: p.PreviewRows}, nil
 }
@@ -224,28 +223,17 @@ func (h *Handler) checkCSVURI(uri string) error {
 		if strings.HasPrefix(uri, prefix) && !strings.Contains(uri[len(prefix):], "..") && !strings.ContainsAny(uri, "?#") {
 			return nil
 		}
-		return kalla.Errorf(kalla.EINVALID, "csv_uri %s must be an s3:// URI in this server's upload storage (%s…); upload the file with POST /api/uploads", kalla.RedactURI(uri), prefix)
+		return kalla.Errorf(kalla.EINVALID, "csv_uri %s must be an s3:// URI in this server's upload storage (%s…); upload the file with POST /api/uploads", kalla.Excerpt(kalla.Redact(uri)), prefix)
 	}
 	if strings.Contains(lower, "://") && !strings.HasPrefix(lower, "file://") {
-		return kalla.Errorf(kalla.EINVALID, "csv_uri %s must name a file in this server's upload storage; upload the file with POST /api/uploads", kalla.RedactURI(uri))
+		return kalla.Errorf(kalla.EINVALID, "csv_uri %s must name a file in this server's upload storage; upload the file with POST /api/uploads", kalla.Excerpt(kalla.Redact(uri)))
 	}
 	uploads, err := NewRoots(h.uploadDir())
 	if err != nil {
 		return kalla.Errorf(kalla.EINVALID, "csv_uri: no file has been uploaded to this server yet")
 	}
 	if err := uploads.CheckURI(uri); err != nil {
-		return kalla.Errorf(kalla.EINVALID, "csv_uri %s must name a file in this server's upload storage; upload the file with POST /api/uploads", uri)
+		return kalla.Errorf(kalla.EINVALID, "csv_uri %s must name a file in this server's upload storage; upload the file with POST /api/uploads", kalla.Excerpt(kalla.Redact(uri)))
 	}
 	return nil
-}
-
-// scrub returns err as a kalla error whose message has the secrets of uris
-// masked. The connectors redact their own messages; this is the second
-// line, for a driver message that quotes a connection string.
-func scrub(err error, uris ...string) error {
-	code := kalla.ErrorCode(err)
-	if code == kalla.EINTERNAL {
-		return err // answered "internal error"; logged redacted
-	}
-	return &kalla.Error{Code: code, Message: runner.Redact(kalla.ErrorMessage(err), uris...)}
 }

@@ -89,23 +89,43 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (any, error) {
 			return nil, err
 		}
 	}
+	shown := "upload " + uploadID + "/" + name
 	src, err := h.sources.Open(ctx, kalla.SourceSpec{Alias: "upload", Type: typ, URI: uri}, "")
 	if err != nil {
 		remove()
-		return nil, scrub(err, uri)
+		return nil, h.hidePath(err, uri, shown)
 	}
 	defer src.Close()
 	cols, err := src.Columns(ctx)
 	if err != nil {
 		remove()
-		return nil, scrub(err, uri)
+		return nil, h.hidePath(err, uri, shown)
 	}
 	n, err := src.Count(ctx, nil)
 	if err != nil {
 		remove()
-		return nil, scrub(err, uri)
+		return nil, h.hidePath(err, uri, shown)
 	}
 	return status(http.StatusCreated, uploadResponse{UploadID: uploadID, URI: uri, Filename: name, SourceType: typ, Columns: cols, RowCount: n}), nil
+}
+
+// hidePath returns a user-facing error about an uploaded file with the
+// file's place on the server (an absolute path under the data folder)
+// replaced by shown: a client learns what is wrong with its upload, not
+// how the server's disk is laid out. The message is rebuilt, so the cause
+// is dropped; unclassified errors are returned as they are, since only
+// the log sees them.
+func (h *Handler) hidePath(err error, path, shown string) error {
+	code := kalla.ErrorCode(err)
+	if code == kalla.EINTERNAL {
+		return err
+	}
+	msg := kalla.ErrorMessage(err)
+	msg = strings.ReplaceAll(msg, path, shown)
+	if abs, err := filepath.Abs(h.cfg.DataDir); err == nil && h.cfg.DataDir != "" {
+		msg = strings.ReplaceAll(strings.ReplaceAll(msg, abs, "<data folder>"), h.cfg.DataDir, "<data folder>")
+	}
+	return &kalla.Error{Code: code, Message: msg}
 }
 
 // uploadName makes a client's file name safe to use as a path element and
@@ -127,7 +147,7 @@ func uploadName(filename string) (name, typ string, err error) {
 	}
 	typ = kalla.TypeFromURI(name)
 	if name == "" || typ == "" {
-		return "", "", kalla.Errorf(kalla.EINVALID, "upload a .csv, .tsv, .csv.gz or .parquet file (got %q)", filename)
+		return "", "", kalla.Errorf(kalla.EINVALID, "upload a .csv, .tsv, .csv.gz or .parquet file (got %q)", kalla.Excerpt(filename))
 	}
 	return name, typ, nil
 }

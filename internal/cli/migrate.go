@@ -47,7 +47,7 @@ SQLite file in the data folder.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "metadata store %s (%s) is up to date\n", kalla.RedactURI(url), st.Backend())
+			fmt.Fprintf(e.stdout, "metadata store %s (%s) is up to date\n", kalla.Redact(url), st.Backend())
 			return nil
 		},
 	}

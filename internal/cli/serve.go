@@ -118,11 +118,11 @@ executes runs and serves only /healthz, /readyz and /metrics; --role all (the
 default) does both.
 
 Environment: KALLA_ADDR, KALLA_DATA_DIR, KALLA_DATABASE_URL, KALLA_API_TOKEN,
-KALLA_MAX_CONCURRENT_RUNS, KALLA_CALLBACK_ALLOW (hosts a run's callback_url may
-name, comma separated; none by default), KALLA_ALLOWED_HOSTS (names the server
-answers to besides its listening address, comma separated), KALLA_FILE_ROOTS
-(folders API clients may read files from besides the data folder, separated by
-':'), KALLA_UPLOAD_BUCKET and
+KALLA_MAX_CONCURRENT_RUNS, KALLA_CALLBACK_ALLOW (host names, IPs or CIDR ranges a
+run's callback_url may reach, comma separated; none by default), KALLA_ALLOWED_HOSTS
+(names the server answers to besides its listening address, comma separated),
+KALLA_FILE_ROOTS (folders API clients may read files from besides the data
+folder, separated by ':'), KALLA_UPLOAD_BUCKET and
 KALLA_UPLOAD_PREFIX (keep uploads in S3), KALLA_SHUTDOWN_TIMEOUT,
 KALLA_MEMORY_LIMIT, KALLA_ROLE, KALLA_LEASE, KALLA_RETRY_INTERRUPTED, and the
 S3_* and KALLA_HTTP_ALLOW settings of the connector layer. Flags override the
@@ -150,7 +150,7 @@ On SIGTERM it stops accepting requests, lets running runs finish for up to
 	cmd.Flags().StringVar(&f.addr, "addr", server.DefaultAddr, "host:port to listen on")
 	addStoreFlags(cmd, f)
 	cmd.Flags().IntVar(&f.maxRuns, "max-concurrent-runs", server.DefaultMaxConcurrentRuns, "runs executed at once")
-	cmd.Flags().StringArrayVar(&f.callbackHosts, "callback-allow", nil, "a host (or host:port) runs' callback_url may name (repeatable; none by default)")
+	cmd.Flags().StringArrayVar(&f.callbackHosts, "callback-allow", nil, "a host name, IP (either optionally :port) or CIDR range runs' callback_url may reach; a listed name resolving to a loopback, private or link-local address needs that address listed too (repeatable; none by default)")
 	cmd.Flags().StringArrayVar(&f.allowedHosts, "allowed-host", nil, "a name (host or host:port) browsers and clients may reach the server by, besides its listening address (repeatable or comma separated)")
 	cmd.Flags().StringArrayVar(&f.fileRoots, "file-root", nil, "a folder API clients may read source files from, besides the data folder (repeatable)")
 	cmd.Flags().DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long running runs may finish after SIGTERM before they are cancelled")

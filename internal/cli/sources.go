@@ -81,7 +81,7 @@ ops eq, neq, gt, gte, lt, lte, between ([low, high]), in ([...]), like.`,
 				return err
 			}
 			defer src.Close()
-			p, err := connector.Load(ctx, src, kalla.RedactURI(args[0]), filters, limit)
+			p, err := connector.Load(ctx, src, kalla.Redact(args[0]), filters, limit)
 			if err != nil {
 				return err
 			}

@@ -26,7 +26,6 @@ import (
 	"log/slog"
 	"net"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -35,6 +34,8 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
 // Defaults for Options fields left zero.
@@ -211,7 +212,7 @@ func (c *Cache) MySQL(dsn, label string) (*sql.DB, *Lease, error) {
 	l, err := c.get("mysql", dsn, label, func(e *entry) error {
 		cfg, err := mysql.ParseDSN(dsn)
 		if err != nil {
-			return fmt.Errorf("parse connection string: %w", redactMySQLDSNError(err, dsn))
+			return fmt.Errorf("parse connection string: %w", kalla.RedactError(err))
 		}
 		if cfg.Timeout <= 0 || cfg.Timeout > c.opts.ConnectTimeout {
 			cfg.Timeout = c.opts.ConnectTimeout
@@ -424,27 +425,3 @@ func (b boundedConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	defer cancel()
 	return b.Connector.Connect(ctx)
 }
-
-// redactMySQLDSNError keeps the driver's parse error but never its echo
-// of the DSN, which holds the password.
-func redactMySQLDSNError(err error, dsn string) error {
-	if err == nil {
-		return nil
-	}
-	return &redacted{err: err, secret: dsn}
-}
-
-type redacted struct {
-	err    error
-	secret string
-}
-
-func (r *redacted) Error() string {
-	msg := r.err.Error()
-	if r.secret != "" {
-		msg = strings.ReplaceAll(msg, r.secret, "<dsn>")
-	}
-	return msg
-}
-
-func (r *redacted) Unwrap() error { return r.err }

@@ -54,7 +54,7 @@ func ParseDialect(name string) (Dialect, error) {
 	case "duckdb":
 		return DuckDB, nil
 	}
-	return 0, kalla.Errorf(kalla.EINVALID, "unknown SQL dialect %q (use postgres, mysql or duckdb)", name)
+	return 0, kalla.Errorf(kalla.EINVALID, "unknown SQL dialect %q (use postgres, mysql or duckdb)", kalla.Excerpt(name))
 }
 
 func (d Dialect) valid() bool { return d == Postgres || d == MySQL || d == DuckDB }
@@ -148,7 +148,7 @@ func (d Dialect) SplitQualified(s string) ([]string, error) {
 			j := i + 1
 			for {
 				if j >= len(s) {
-					return nil, fmt.Errorf("unclosed quote in name %q", s)
+					return nil, fmt.Errorf("unclosed quote in name %q", kalla.Excerpt(s))
 				}
 				if s[j] == q {
 					if j+1 < len(s) && s[j+1] == q {
@@ -164,7 +164,7 @@ func (d Dialect) SplitQualified(s string) ([]string, error) {
 			}
 			part, i = b.String(), j
 			if i < len(s) && s[i] != '.' {
-				return nil, fmt.Errorf("unexpected %q after a quoted name in %q", s[i:], s)
+				return nil, fmt.Errorf("unexpected %q after a quoted name in %q", kalla.Excerpt(s[i:]), kalla.Excerpt(s))
 			}
 		} else {
 			j := strings.IndexByte(s[i:], '.')
@@ -175,7 +175,7 @@ func (d Dialect) SplitQualified(s string) ([]string, error) {
 			i += j
 		}
 		if part == "" {
-			return nil, fmt.Errorf("empty name in %q", s)
+			return nil, fmt.Errorf("empty name in %q", kalla.Excerpt(s))
 		}
 		parts = append(parts, part)
 		if i >= len(s) {
@@ -183,7 +183,7 @@ func (d Dialect) SplitQualified(s string) ([]string, error) {
 		}
 		i++ // the dot
 		if i >= len(s) {
-			return nil, fmt.Errorf("name %q ends with a dot", s)
+			return nil, fmt.Errorf("name %q ends with a dot", kalla.Excerpt(s))
 		}
 	}
 }

@@ -75,12 +75,12 @@ func pgConnect(t testing.TB, uri string, mode pgx.QueryExecMode) *pgx.Conn {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(uri)
 	if err != nil {
-		t.Fatalf("parse %s: %v", kalla.RedactURI(uri), err)
+		t.Fatalf("parse %s: %v", kalla.Redact(uri), err)
 	}
 	cfg.DefaultQueryExecMode = mode
 	conn, err := pgx.ConnectConfig(context.Background(), cfg)
 	if err != nil {
-		t.Fatalf("connect %s: %v", kalla.RedactURI(uri), err)
+		t.Fatalf("connect %s: %v", kalla.Redact(uri), err)
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
@@ -92,7 +92,7 @@ func mysqlDSN(t testing.TB, uri string, interpolate bool, sqlModes ...string) st
 	t.Helper()
 	u, err := url.Parse(uri)
 	if err != nil || u.Scheme != "mysql" {
-		t.Fatalf("not a mysql:// URI: %s", kalla.RedactURI(uri))
+		t.Fatalf("not a mysql:// URI: %s", kalla.Redact(uri))
 	}
 	cfg := mysql.NewConfig()
 	cfg.Net, cfg.Addr = "tcp", u.Host

@@ -73,7 +73,7 @@ func (d Dialect) WhereFor(source string, filters []kalla.Filter, cols []kalla.Co
 	for i, f := range filters {
 		col := cols[kalla.FindColumn(cols, f.Column)]
 		if col.Name == "" || strings.IndexByte(col.Name, 0) >= 0 || !utf8.ValidString(col.Name) {
-			return "", nil, kalla.Errorf(kalla.EINVALID, "filter %s: column name %q cannot be used in SQL", describe(f), col.Name)
+			return "", nil, kalla.Errorf(kalla.EINVALID, "filter %s: column name %q cannot be used in SQL", describe(f), kalla.Excerpt(col.Name))
 		}
 		cond, condArgs, err := d.condition(f, col, argStart+len(args))
 		if err != nil {
@@ -109,7 +109,7 @@ func (d Dialect) condition(f kalla.Filter, col kalla.Column, n int) (string, []a
 			return "", nil, valueError(f, col, ct, p, err)
 		}
 		if err := checkLikePattern(p); err != nil {
-			return "", nil, kalla.Errorf(kalla.EINVALID, "filter %s: like pattern %q %s", describe(f), p, err.Error())
+			return "", nil, kalla.Errorf(kalla.EINVALID, "filter %s: like pattern %q %s", describe(f), kalla.Excerpt(p), err.Error())
 		}
 		return d.likeOperand(ct, lhs) + " LIKE " + d.Placeholder(n) + d.likeEscape(), []any{p}, nil
 	}
@@ -147,7 +147,7 @@ func (d Dialect) condition(f kalla.Filter, col kalla.Column, n int) (string, []a
 	default:
 		// kalla.ValidateFilters accepted an operator this package does not
 		// know: the two are out of step.
-		return "", nil, kalla.Errorf(kalla.EINTERNAL, "filter %s: dialect cannot render operator %q", describe(f), f.Op)
+		return "", nil, kalla.Errorf(kalla.EINTERNAL, "filter %s: dialect cannot render operator %q", describe(f), kalla.Excerpt(string(f.Op)))
 	}
 	return lhs + op + exprs[0], args, nil
 }
@@ -347,7 +347,7 @@ func valueError(f kalla.Filter, col kalla.Column, ct colType, value string, prob
 	if typ == "" {
 		typ = "of unknown type"
 	}
-	return kalla.Errorf(kalla.EINVALID, "filter %s: column %q is %s; value %q %s", describe(f), col.Name, typ, value, problem.Error())
+	return kalla.Errorf(kalla.EINVALID, "filter %s: column %q is %s; value %q %s", describe(f), col.Name, typ, kalla.Excerpt(value), problem.Error())
 }
 
 // describe renders f for a message. kalla.Filter.String is empty when a
@@ -357,5 +357,5 @@ func describe(f kalla.Filter) string {
 	if s := f.String(); s != "" {
 		return s
 	}
-	return fmt.Sprintf("{column %q, op %q, values %+v}", f.Column, f.Op, f.Values)
+	return kalla.Excerpt(fmt.Sprintf("{column %q, op %q, values %+v}", f.Column, f.Op, f.Values))
 }

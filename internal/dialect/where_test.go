@@ -487,3 +487,23 @@ func TestQuoteString(t *testing.T) {
 		}
 	}
 }
+
+// TestWhereErrorQuotesAnExcerpt: an error about a huge filter quotes a
+// bounded excerpt of it (a 60,000-value "in" once made a 349,072-character
+// message), and says how much it left out.
+func TestWhereErrorQuotesAnExcerpt(t *testing.T) {
+	f := kalla.Filter{Column: "id", Op: kalla.OpIn, IsArray: true}
+	for i := range 60000 {
+		f.Values = append(f.Values, kalla.Scalar{Text: strings.Repeat("9", i%7+1), IsNumber: true})
+	}
+	f.Values[59999] = kalla.Scalar{Text: "not a number " + strings.Repeat("x", 100000)}
+	_, _, err := dialect.Postgres.Where([]kalla.Filter{f}, renderCols[dialect.Postgres], 1)
+	if kalla.ErrorCode(err) != kalla.EINVALID {
+		t.Fatalf("got %v, want EINVALID", err)
+	}
+	msg := err.Error()
+	if len(msg) > 2000 || !strings.Contains(msg, "characters cut") {
+		t.Errorf("message of %d characters: %.300s", len(msg), msg)
+	}
+	t.Logf("%s", msg)
+}

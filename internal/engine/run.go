@@ -295,7 +295,7 @@ func matchCounts(sum *kalla.Summary, m *matchResult, left, right *side) {
 
 func sideSummary(s *side, filters []kalla.Filter) kalla.SummarySource {
 	return kalla.SummarySource{
-		Alias: s.spec.Alias, Type: s.spec.SourceType(), URI: kalla.RedactURI(s.spec.URI),
+		Alias: s.spec.Alias, Type: s.spec.SourceType(), URI: kalla.Redact(s.spec.URI),
 		PrimaryKey: s.pk, Filters: filters, Columns: s.cols,
 	}
 }

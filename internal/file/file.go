@@ -63,7 +63,7 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 		s.typ = kalla.TypeFromURI(uri)
 	}
 	if s.typ != kalla.SourceCSV && s.typ != kalla.SourceParquet {
-		return nil, kalla.Errorf(kalla.EINVALID, "source %s: cannot tell whether it is CSV or Parquet: give the type (csv or parquet)", kalla.RedactURI(uri))
+		return nil, kalla.Errorf(kalla.EINVALID, "source %s: cannot tell whether it is CSV or Parquet: give the type (csv or parquet)", kalla.Excerpt(kalla.Redact(uri)))
 	}
 	path, remote, err := localPath(uri, opts.BaseDir)
 	if err != nil {
@@ -71,7 +71,7 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 	}
 	if remote {
 		if opts.Fetcher == nil {
-			return nil, kalla.Errorf(kalla.EINVALID, "source %s: remote files are not enabled here", kalla.RedactURI(uri))
+			return nil, kalla.Errorf(kalla.EINVALID, "source %s: remote files are not enabled here", kalla.Excerpt(kalla.Redact(uri)))
 		}
 		p, cleanup, err := opts.Fetcher.Fetch(ctx, uri)
 		if err != nil {
@@ -109,7 +109,7 @@ func localPath(uri, base string) (path string, remote bool, err error) {
 	case strings.HasPrefix(lower, "s3://"), strings.HasPrefix(lower, "https://"), strings.HasPrefix(lower, "http://"):
 		return "", true, nil
 	case strings.Contains(lower, "://"):
-		return "", false, kalla.Errorf(kalla.EINVALID, "source %s: unsupported scheme for a file source (use a path, file://, s3:// or https://)", kalla.RedactURI(uri))
+		return "", false, kalla.Errorf(kalla.EINVALID, "source %s: unsupported scheme for a file source (use a path, file://, s3:// or https://)", kalla.Excerpt(kalla.Redact(uri)))
 	}
 	if !filepath.IsAbs(uri) && base != "" {
 		return filepath.Join(base, uri), false, nil
@@ -136,7 +136,7 @@ func (s *Source) Close() error {
 	return err
 }
 
-func (s *Source) name() string { return kalla.RedactURI(s.uri) }
+func (s *Source) name() string { return kalla.Excerpt(kalla.Redact(s.uri)) }
 
 // Stage loads the file into the sink's table, applying the filters.
 func (s *Source) Stage(ctx context.Context, filters []kalla.Filter, sink connector.Sink) (int64, error) {

@@ -50,7 +50,7 @@ type Filter struct {
 // String renders the condition for error messages.
 func (f Filter) String() string {
 	b, _ := json.Marshal(f)
-	return string(b)
+	return Excerpt(string(b))
 }
 
 type filterJSON struct {
@@ -65,7 +65,7 @@ func (f *Filter) UnmarshalJSON(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&raw); err != nil {
-		return Errorf(EINVALID, "filter %s: %v", strings.TrimSpace(string(b)), err)
+		return Errorf(EINVALID, "filter %s: %v", Excerpt(strings.TrimSpace(string(b))), err)
 	}
 	f.Column, f.Op, f.Values, f.IsArray = raw.Column, raw.Op, nil, false
 	v := bytes.TrimSpace(raw.Value)
@@ -76,12 +76,12 @@ func (f *Filter) UnmarshalJSON(b []byte) error {
 		f.IsArray = true
 		var items []json.RawMessage
 		if err := json.Unmarshal(v, &items); err != nil {
-			return Errorf(EINVALID, "filter on %q: value: %v", raw.Column, err)
+			return Errorf(EINVALID, "filter on %q: value: %v", Excerpt(raw.Column), err)
 		}
 		for _, it := range items {
 			s, err := parseScalar(it)
 			if err != nil {
-				return Errorf(EINVALID, "filter on %q: %v", raw.Column, err)
+				return Errorf(EINVALID, "filter on %q: %v", Excerpt(raw.Column), err)
 			}
 			f.Values = append(f.Values, s)
 		}
@@ -89,7 +89,7 @@ func (f *Filter) UnmarshalJSON(b []byte) error {
 	}
 	s, err := parseScalar(v)
 	if err != nil {
-		return Errorf(EINVALID, "filter on %q: %v", raw.Column, err)
+		return Errorf(EINVALID, "filter on %q: %v", Excerpt(raw.Column), err)
 	}
 	f.Values = []Scalar{s}
 	return nil
@@ -111,7 +111,7 @@ func parseScalar(v json.RawMessage) (Scalar, error) {
 		}
 		return Scalar{Text: n.String(), IsNumber: true}, nil
 	default:
-		return Scalar{}, fmt.Errorf("value %s must be a string, a number or an array of them", v)
+		return Scalar{}, fmt.Errorf("value %s must be a string, a number or an array of them", Excerpt(string(v)))
 	}
 }
 
@@ -170,7 +170,7 @@ func (f Filter) Validate() error {
 	case "":
 		return Errorf(EINVALID, "filter %s: op is required (one of %s)", f, opList())
 	default:
-		return Errorf(EINVALID, "filter %s: unknown op %q (use one of %s)", f, f.Op, opList())
+		return Errorf(EINVALID, "filter %s: unknown op %q (use one of %s)", f, Excerpt(string(f.Op)), opList())
 	}
 	return nil
 }
@@ -203,7 +203,7 @@ func ValidateFilters(source string, filters []Filter, cols []Column) error {
 			return err
 		}
 		if FindColumn(cols, f.Column) < 0 {
-			return Errorf(EINVALID, "filter %s: source %s has no column %q (columns: %s)", f, source, f.Column, ColumnNames(cols))
+			return Errorf(EINVALID, "filter %s: source %s has no column %q (columns: %s)", f, source, Excerpt(f.Column), ColumnNames(cols))
 		}
 	}
 	return nil

@@ -161,29 +161,6 @@ func TestValidateFiltersUnknownColumn(t *testing.T) {
 	}
 }
 
-func TestRedactURI(t *testing.T) {
-	cases := map[string]string{
-		"postgres://alice:s3cret@db:5432/x?table=t":       "postgres://alice:xxxxx@db:5432/x?table=t",
-		"mysql://root:p%40ss@127.0.0.1:3306/db?table=p":   "mysql://root:xxxxx@127.0.0.1:3306/db?table=p",
-		"postgres://alice@db/x?table=t":                   "postgres://alice@db/x?table=t",
-		"postgres://db/x?table=t&password=hunter2":        "postgres://db/x?password=xxxxx&table=t",
-		"data/invoices.csv":                               "data/invoices.csv",
-		"s3://bucket/key.csv":                             "s3://bucket/key.csv",
-		"not a url postgres://bob:pw@host/db with spaces": "not a url postgres://bob:xxxxx@host/db with spaces",
-	}
-	for in, want := range cases {
-		got := kalla.RedactURI(in)
-		if got != want {
-			t.Errorf("RedactURI(%q) = %q, want %q", in, got, want)
-		}
-		for _, secret := range []string{"s3cret", "p%40ss", "hunter2", ":pw@"} {
-			if strings.Contains(got, secret) {
-				t.Errorf("RedactURI(%q) leaks %q", in, secret)
-			}
-		}
-	}
-}
-
 func TestHTTPStatusTable(t *testing.T) {
 	want := map[string]int{kalla.EINVALID: 400, kalla.EUNAUTHORIZED: 401, kalla.EFORBIDDEN: 403, kalla.ENOTFOUND: 404, kalla.ECONFLICT: 409, kalla.EUNAVAILABLE: 502, kalla.EINTERNAL: 500}
 	for code, st := range want {

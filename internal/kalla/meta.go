@@ -27,7 +27,7 @@ func (s RegisteredSource) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		plain
 		URI string `json:"uri"`
-	}{plain(s), RedactURI(s.URI)})
+	}{plain(s), Redact(s.URI)})
 }
 
 // StoredRecipe is a recipe kept in the metadata store.

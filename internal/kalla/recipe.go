@@ -150,7 +150,7 @@ func (r *Recipe) Validate() error {
 	if r.RecipeID == "" {
 		probs = append(probs, `"recipe_id" is required (letters, digits, ".", "_", "-")`)
 	} else if !idPattern.MatchString(r.RecipeID) {
-		probs = append(probs, fmt.Sprintf(`"recipe_id" %q may contain only letters, digits, ".", "_" and "-" (at most 128)`, r.RecipeID))
+		probs = append(probs, fmt.Sprintf(`"recipe_id" %q may contain only letters, digits, ".", "_" and "-" (at most 128)`, Excerpt(r.RecipeID)))
 	}
 	switch hasSQL := strings.TrimSpace(r.MatchSQL) != ""; {
 	case !hasSQL && len(r.Rules) == 0:
@@ -162,7 +162,7 @@ func (r *Recipe) Validate() error {
 	probs = append(probs, r.Sources.Left.problems("left")...)
 	probs = append(probs, r.Sources.Right.problems("right")...)
 	if r.Sources.Left.Alias != "" && strings.EqualFold(r.Sources.Left.Alias, r.Sources.Right.Alias) {
-		probs = append(probs, fmt.Sprintf(`sources.left and sources.right have the same alias %q: give each side its own`, r.Sources.Left.Alias))
+		probs = append(probs, fmt.Sprintf(`sources.left and sources.right have the same alias %q: give each side its own`, Excerpt(r.Sources.Left.Alias)))
 	}
 	if len(probs) > 0 {
 		return Errorf(EINVALID, "invalid recipe:\n  - %s", strings.Join(probs, "\n  - "))
@@ -177,16 +177,16 @@ func (s *SourceSpec) problems(side string) []string {
 	case s.Alias == "":
 		probs = append(probs, fmt.Sprintf(`%s.alias is required (a SQL name such as "invoices")`, p))
 	case !aliasPattern.MatchString(s.Alias):
-		probs = append(probs, fmt.Sprintf(`%s.alias %q must be a plain SQL name: letters, digits and "_", not starting with a digit`, p, s.Alias))
+		probs = append(probs, fmt.Sprintf(`%s.alias %q must be a plain SQL name: letters, digits and "_", not starting with a digit`, p, Excerpt(s.Alias)))
 	case strings.EqualFold(s.Alias, "left_src") || strings.EqualFold(s.Alias, "right_src"):
-		probs = append(probs, fmt.Sprintf(`%s.alias %q is reserved: left_src and right_src are always defined`, p, s.Alias))
+		probs = append(probs, fmt.Sprintf(`%s.alias %q is reserved: left_src and right_src are always defined`, p, Excerpt(s.Alias)))
 	}
 	if strings.TrimSpace(s.URI) == "" {
 		probs = append(probs, fmt.Sprintf(`%s.uri is required (a file path, file://, s3://, https://, postgres:// or mysql:// URI)`, p))
 	} else if t := s.SourceType(); t == "" {
-		probs = append(probs, fmt.Sprintf(`%s.type is required: the type of %s cannot be told from its URI (use csv, parquet, postgres or mysql)`, p, RedactURI(s.URI)))
+		probs = append(probs, fmt.Sprintf(`%s.type is required: the type of %s cannot be told from its URI (use csv, parquet, postgres or mysql)`, p, Excerpt(Redact(s.URI))))
 	} else if t != SourceCSV && t != SourceParquet && t != SourcePostgres && t != SourceMySQL {
-		probs = append(probs, fmt.Sprintf(`%s.type %q is not supported (use csv, parquet, postgres or mysql)`, p, s.Type))
+		probs = append(probs, fmt.Sprintf(`%s.type %q is not supported (use csv, parquet, postgres or mysql)`, p, Excerpt(s.Type)))
 	}
 	if len(s.PrimaryKey) == 0 {
 		probs = append(probs, fmt.Sprintf(`%s.primary_key is required: the column(s) that identify a record, for example ["invoice_id"]`, p))
@@ -196,7 +196,7 @@ func (s *SourceSpec) problems(side string) []string {
 		if strings.TrimSpace(k) == "" {
 			probs = append(probs, fmt.Sprintf(`%s.primary_key has an empty column name`, p))
 		} else if seen[k] {
-			probs = append(probs, fmt.Sprintf(`%s.primary_key names %q twice`, p, k))
+			probs = append(probs, fmt.Sprintf(`%s.primary_key names %q twice`, p, Excerpt(k)))
 		}
 		seen[k] = true
 	}
@@ -207,7 +207,7 @@ func (s *SourceSpec) problems(side string) []string {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if strings.TrimSpace(s.Schema[k]) == "" {
-			probs = append(probs, fmt.Sprintf(`%s.schema.%s has no type`, p, k))
+			probs = append(probs, fmt.Sprintf(`%s.schema.%s has no type`, p, Excerpt(k)))
 		}
 	}
 	for _, f := range s.Filters {
@@ -379,7 +379,7 @@ func rulesProblems(rules []Rule) []string {
 		if strings.TrimSpace(r.Name) == "" {
 			probs = append(probs, fmt.Sprintf("%s.name is required (it names the rule in matched pairs)", p))
 		} else {
-			p = fmt.Sprintf("rules[%d] %q", i, r.Name)
+			p = fmt.Sprintf("rules[%d] %q", i, Excerpt(r.Name))
 			if names[strings.ToLower(r.Name)] {
 				probs = append(probs, fmt.Sprintf("%s: another rule has the same name; give each rule its own", p))
 			}
@@ -392,7 +392,7 @@ func rulesProblems(rules []Rule) []string {
 		case Pattern1toN, PatternNto1, PatternNtoM:
 			grouped = true
 		default:
-			probs = append(probs, fmt.Sprintf("%s.pattern %q is not a pattern (use 1:1, 1:N, N:1 or N:M)", p, r.Pattern))
+			probs = append(probs, fmt.Sprintf("%s.pattern %q is not a pattern (use 1:1, 1:N, N:1 or N:M)", p, Excerpt(r.Pattern)))
 		}
 		for _, f := range []struct {
 			name string
@@ -423,7 +423,7 @@ func rulesProblems(rules []Rule) []string {
 			}
 		}
 		if !joins {
-			probs = append(probs, fmt.Sprintf("%s: needs an eq, tolerance or date_within condition; with only %s conditions every left record would be compared with every right one", p, r.Conditions[0].Op))
+			probs = append(probs, fmt.Sprintf("%s: needs an eq, tolerance or date_within condition; with only %s conditions every left record would be compared with every right one", p, Excerpt(r.Conditions[0].Op)))
 		}
 		if grouped && (eqs == 0 || tols == 0) {
 			probs = append(probs, fmt.Sprintf("%s: a %s rule needs an eq condition (the group key) and a tolerance condition (the sums to compare)", p, pat))
@@ -447,7 +447,7 @@ func (c Condition) problems(p string) []string {
 		}
 		for _, v := range []struct{ name, val string }{{"abs", c.Abs.String()}, {"pct", c.Pct.String()}} {
 			if v.val != "" && !decimalPattern.MatchString(v.val) {
-				probs = append(probs, fmt.Sprintf("%s.%s %q must be a plain non-negative number such as 0.05", p, v.name, v.val))
+				probs = append(probs, fmt.Sprintf("%s.%s %q must be a plain non-negative number such as 0.05", p, v.name, Excerpt(v.val)))
 			}
 		}
 		if c.Pct != "" && decimalPattern.MatchString(c.Pct.String()) {
@@ -456,19 +456,19 @@ func (c Condition) problems(p string) []string {
 			}
 		}
 		if c.PctOf != "" && c.PctOf != "left" && c.PctOf != "larger" {
-			probs = append(probs, fmt.Sprintf("%s.pct_of %q: use left or larger", p, c.PctOf))
+			probs = append(probs, fmt.Sprintf("%s.pct_of %q: use left or larger", p, Excerpt(c.PctOf)))
 		}
 	case CondDateWithin:
 		if c.Days == nil || *c.Days < 0 {
 			probs = append(probs, fmt.Sprintf("%s: date_within needs days, a whole number of days ≥ 0", p))
 		}
 		if c.Direction != "" && c.Direction != "both" && c.Direction != "after" && c.Direction != "before" {
-			probs = append(probs, fmt.Sprintf("%s.direction %q: use both, after (right 0 to days after left) or before", p, c.Direction))
+			probs = append(probs, fmt.Sprintf("%s.direction %q: use both, after (right 0 to days after left) or before", p, Excerpt(c.Direction)))
 		}
 	case "":
 		probs = append(probs, fmt.Sprintf("%s.op is required (eq, tolerance, date_within, contains, starts_with, ends_with, fuzzy, gt, gte, lt, lte)", p))
 	default:
-		probs = append(probs, fmt.Sprintf("%s.op %q is not an operator (use eq, tolerance, date_within, contains, starts_with, ends_with, fuzzy, gt, gte, lt, lte)", p, c.Op))
+		probs = append(probs, fmt.Sprintf("%s.op %q is not an operator (use eq, tolerance, date_within, contains, starts_with, ends_with, fuzzy, gt, gte, lt, lte)", p, Excerpt(c.Op)))
 	}
 	if c.Op == CondFuzzy && (c.Threshold == nil || *c.Threshold <= 0 || *c.Threshold > 1) {
 		probs = append(probs, fmt.Sprintf("%s: fuzzy needs threshold, a similarity in (0, 1] such as 0.9", p))
@@ -481,7 +481,7 @@ func (c Condition) problems(p string) []string {
 	}
 	for _, n := range c.Normalize {
 		if n != NormTrim && n != NormCaseFold && n != NormAlnum {
-			probs = append(probs, fmt.Sprintf("%s.normalize %q: use trim, casefold or alnum", p, n))
+			probs = append(probs, fmt.Sprintf("%s.normalize %q: use trim, casefold or alnum", p, Excerpt(n)))
 		}
 	}
 	for _, s := range []struct{ name, re string }{{"strip_left", c.StripLeft}, {"strip_right", c.StripRight}} {
@@ -497,7 +497,7 @@ func (c Condition) problems(p string) []string {
 		case c.Op != CondEq:
 			probs = append(probs, fmt.Sprintf("%s.truncate applies only to eq", p))
 		case c.Truncate != "day" && c.Truncate != "week" && c.Truncate != "month" && c.Truncate != "quarter" && c.Truncate != "year":
-			probs = append(probs, fmt.Sprintf("%s.truncate %q: use day, week, month, quarter or year", p, c.Truncate))
+			probs = append(probs, fmt.Sprintf("%s.truncate %q: use day, week, month, quarter or year", p, Excerpt(string(c.Truncate))))
 		}
 	}
 	if c.Op != CondTolerance && (c.Abs != "" || c.Pct != "" || c.PctOf != "") {
@@ -507,7 +507,7 @@ func (c Condition) problems(p string) []string {
 		probs = append(probs, fmt.Sprintf("%s: days and direction apply only to date_within", p))
 	}
 	if c.Haystack != "" && (c.Op != CondContains && c.Op != CondStartsWith && c.Op != CondEndsWith || c.Haystack != "left" && c.Haystack != "right") {
-		probs = append(probs, fmt.Sprintf("%s.haystack %q: left or right, for contains, starts_with and ends_with", p, c.Haystack))
+		probs = append(probs, fmt.Sprintf("%s.haystack %q: left or right, for contains, starts_with and ends_with", p, Excerpt(string(c.Haystack))))
 	}
 	return probs
 }

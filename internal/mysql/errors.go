@@ -25,7 +25,7 @@ func (s *Source) fail(ctx context.Context, err error, what string) error {
 	if errors.As(err, &ke) {
 		return err
 	}
-	cause := kalla.RedactError(err, s.secrets...)
+	cause := kalla.RedactError(err)
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		switch me.Number {

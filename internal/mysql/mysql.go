@@ -41,7 +41,6 @@ type Options struct {
 // its methods are safe for concurrent use.
 type Source struct {
 	name    string // redacted URI
-	secrets []string
 	db      string // real database name
 	table   string // real table name
 	from    string // quoted db.table
@@ -71,21 +70,20 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 	if opts.StageTimeout <= 0 {
 		opts.StageTimeout = DefaultStageTimeout
 	}
-	s := &Source{name: kalla.RedactURI(uri), opts: opts, log: opts.Logger}
+	s := &Source{name: kalla.Excerpt(kalla.Redact(uri)), opts: opts, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	dsn, label, db, table, secrets, err := parseURI(uri, s.name)
+	dsn, label, db, table, err := parseURI(uri, s.name)
 	if err != nil {
 		return nil, err
 	}
-	s.secrets = secrets
 	s.pool, s.lease, err = opts.Pools.MySQL(dsn, label)
 	if err != nil {
 		if errors.Is(err, dbpool.ErrClosed) {
 			return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s", s.name)
 		}
-		return nil, kalla.WrapError(kalla.EINVALID, kalla.RedactError(err, s.secrets...), "source %s: invalid connection settings", s.name)
+		return nil, kalla.WrapError(kalla.EINVALID, kalla.RedactError(err), "source %s: invalid connection settings", s.name)
 	}
 	if err := s.describe(ctx, db, table); err != nil {
 		s.lease.Release()
@@ -96,22 +94,22 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 
 // parseURI turns a mysql:// URI into a go-sql-driver DSN, a label for its
 // pool (the redacted URI without the table), the database and table to
-// read, and the secrets that must never appear in messages.
-func parseURI(uri, name string) (dsn, label, db, table string, secrets []string, err error) {
+// read.
+func parseURI(uri, name string) (dsn, label, db, table string, err error) {
 	u, perr := url.Parse(uri)
 	if perr != nil || (u.Scheme != "mysql" && u.Scheme != "mariadb") || u.Host == "" {
 		// url.Parse's error quotes the URI, password included: not shown.
-		return "", "", "", "", nil, kalla.Errorf(kalla.EINVALID, "source %s: not a valid mysql://user:password@host:port/db?table=name URI", name)
+		return "", "", "", "", kalla.Errorf(kalla.EINVALID, "source %s: not a valid mysql://user:password@host:port/db?table=name URI", name)
 	}
 	q := u.Query()
 	t := q.Get("table")
 	if strings.TrimSpace(t) == "" {
-		return "", "", "", "", nil, kalla.Errorf(kalla.EINVALID, "missing ?table= in URI %s", name)
+		return "", "", "", "", kalla.Errorf(kalla.EINVALID, "missing ?table= in URI %s", name)
 	}
 	q.Del("table")
 	db, table, err = parseTable(t)
 	if err != nil {
-		return "", "", "", "", nil, kalla.Errorf(kalla.EINVALID, "source %s: %v", name, err)
+		return "", "", "", "", kalla.Errorf(kalla.EINVALID, "source %s: %v", name, err)
 	}
 	// Parameters go through the driver's own parser, so that every DSN
 	// parameter keeps its meaning; user, password, address and database
@@ -121,12 +119,12 @@ func parseURI(uri, name string) (dsn, label, db, table string, secrets []string,
 		// new connection; SET password = ... would change the user's
 		// password.
 		if strings.EqualFold(k, "password") || strings.EqualFold(k, "passwd") {
-			return "", "", "", "", nil, kalla.Errorf(kalla.EINVALID, "source %s: give the password in the URI's user part (mysql://user:password@host/db), not as a parameter", name)
+			return "", "", "", "", kalla.Errorf(kalla.EINVALID, "source %s: give the password in the URI's user part (mysql://user:password@host/db), not as a parameter", name)
 		}
 	}
 	cfg, perr := mysql.ParseDSN("/?" + q.Encode())
 	if perr != nil {
-		return "", "", "", "", nil, kalla.Errorf(kalla.EINVALID, "source %s: invalid connection parameters: %v", name, perr)
+		return "", "", "", "", kalla.Errorf(kalla.EINVALID, "source %s: invalid connection parameters: %v", name, perr)
 	}
 	cfg.Net = "tcp"
 	cfg.Addr = u.Host
@@ -138,16 +136,13 @@ func parseURI(uri, name string) (dsn, label, db, table string, secrets []string,
 		cfg.User = u.User.Username()
 		if pw, ok := u.User.Password(); ok {
 			cfg.Passwd = pw
-			if pw != "" {
-				secrets = append(secrets, pw, url.QueryEscape(pw), url.PathEscape(pw))
-			}
 		}
 	}
 	if db == "" {
 		db = cfg.DBName
 	}
 	if db == "" {
-		return "", "", "", "", nil, kalla.Errorf(kalla.EINVALID, "source %s: name the database in the path (mysql://host/db?table=%s) or the table (?table=db.%s)", name, table, table)
+		return "", "", "", "", kalla.Errorf(kalla.EINVALID, "source %s: name the database in the path (mysql://host/db?table=%s) or the table (?table=db.%s)", name, table, table)
 	}
 	cfg.ParseTime = false
 	cfg.Loc = time.UTC
@@ -160,7 +155,7 @@ func parseURI(uri, name string) (dsn, label, db, table string, secrets []string,
 	cfg.Params["time_zone"] = "'+00:00'"
 	pool := *u
 	pool.Scheme, pool.RawQuery = "mysql", q.Encode()
-	return cfg.FormatDSN(), kalla.RedactURI(pool.String()), db, table, secrets, nil
+	return cfg.FormatDSN(), kalla.Redact(pool.String()), db, table, nil
 }
 
 // describe finds the table, reads its columns and the server's flavour.

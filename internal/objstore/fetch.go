@@ -115,7 +115,7 @@ func (f *Fetcher) Fetch(ctx context.Context, uri string) (path string, cleanup f
 	case strings.HasPrefix(lower, "https://"), strings.HasPrefix(lower, "http://"):
 		return f.fetchHTTP(ctx, uri)
 	}
-	return "", nil, kalla.Errorf(kalla.EINVALID, "fetch %s: only s3:// and https:// sources can be fetched", kalla.RedactURI(uri))
+	return "", nil, kalla.Errorf(kalla.EINVALID, "fetch %s: only s3:// and https:// sources can be fetched", kalla.Excerpt(kalla.Redact(uri)))
 }
 
 func (f *Fetcher) fetchS3(ctx context.Context, uri string) (string, func(), error) {
@@ -136,20 +136,18 @@ func (f *Fetcher) fetchS3(ctx context.Context, uri string) (string, func(), erro
 	if info.Size > f.cfg.MaxSize {
 		return "", nil, tooLarge(obj.String(), info.Size, f.cfg.MaxSize)
 	}
-	return f.writeTemp(ctx, obj.String(), tempSuffix(obj.key), body, info.Size, f.cfg.S3.SecretKey)
+	return f.writeTemp(ctx, obj.String(), tempSuffix(obj.key), body, info.Size)
 }
 
 func (f *Fetcher) fetchHTTP(ctx context.Context, uri string) (string, func(), error) {
 	u, err := url.Parse(uri)
 	if err != nil || u.Host == "" {
-		return "", nil, kalla.Errorf(kalla.EINVALID, "fetch %s: not a valid URL", kalla.RedactURI(uri))
+		return "", nil, kalla.Errorf(kalla.EINVALID, "fetch %s: not a valid URL", kalla.Excerpt(kalla.Redact(uri)))
 	}
-	shown := redactURL(u)
+	shown := kalla.Excerpt(kalla.Redact(u.String()))
 	if err := f.allow(u); err != nil {
 		return "", nil, kalla.Errorf(kalla.EINVALID, "fetch %s: %s", shown, err)
 	}
-	password, _ := u.User.Password()
-	secrets := []string{password, u.RawQuery}
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -167,7 +165,7 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, uri string) (string, func(), er
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return "", nil, kalla.WrapError(kalla.EUNAVAILABLE, scrub(err, secrets...), "fetch %s: cannot reach the server", shown)
+		return "", nil, kalla.WrapError(kalla.EUNAVAILABLE, kalla.RedactError(err), "fetch %s: cannot reach the server", shown)
 	}
 	defer resp.Body.Close()
 	switch {
@@ -178,7 +176,7 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, uri string) (string, func(), er
 	case resp.ContentLength > f.cfg.MaxSize:
 		return "", nil, tooLarge(shown, resp.ContentLength, f.cfg.MaxSize)
 	}
-	return f.writeTemp(ctx, shown, tempSuffix(resp.Request.URL.Path), resp.Body, resp.ContentLength, secrets...)
+	return f.writeTemp(ctx, shown, tempSuffix(resp.Request.URL.Path), resp.Body, resp.ContentLength)
 }
 
 // allow reports why u may not be fetched, or nil. The reason is a lowercase
@@ -204,7 +202,7 @@ func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
 		return kalla.Errorf(kalla.EUNAVAILABLE, "stopped after 10 redirects")
 	}
 	if err := f.allow(req.URL); err != nil {
-		return kalla.Errorf(kalla.EINVALID, "refused redirect to %s: %s", redactURL(req.URL), err)
+		return kalla.Errorf(kalla.EINVALID, "refused redirect to %s: %s", kalla.Excerpt(kalla.Redact(req.URL.String())), err)
 	}
 	return nil
 }
@@ -243,9 +241,9 @@ func hostAllowed(list []string, u *url.URL) bool {
 }
 
 // writeTemp streams r into a new temporary file. name is the redacted source
-// for messages; want is the declared size, or -1; secrets are scrubbed from
-// causes. The file is removed on any error.
-func (f *Fetcher) writeTemp(ctx context.Context, name, suffix string, r io.Reader, want int64, secrets ...string) (string, func(), error) {
+// for messages; want is the declared size, or -1; causes are redacted.
+// The file is removed on any error.
+func (f *Fetcher) writeTemp(ctx context.Context, name, suffix string, r io.Reader, want int64) (string, func(), error) {
 	dir := f.cfg.TempDir
 	if dir == "" {
 		dir = os.TempDir()
@@ -270,7 +268,7 @@ func (f *Fetcher) writeTemp(ctx context.Context, name, suffix string, r io.Reade
 	case dst.err != nil:
 		return "", nil, kalla.WrapError(kalla.EINTERNAL, dst.err, "fetch %s: write temporary file in %s", name, dir)
 	case err != nil:
-		return "", nil, kalla.WrapError(kalla.EUNAVAILABLE, scrub(err, secrets...), "fetch %s: download interrupted after %d bytes", name, n)
+		return "", nil, kalla.WrapError(kalla.EUNAVAILABLE, kalla.RedactError(err), "fetch %s: download interrupted after %d bytes", name, n)
 	case n > f.cfg.MaxSize:
 		return "", nil, tooLarge(name, -1, f.cfg.MaxSize)
 	case want >= 0 && n != want:

@@ -95,7 +95,7 @@ func (c S3Config) String() string {
 		secret = "xxxxx"
 	}
 	return fmt.Sprintf("{Endpoint:%s Region:%s AccessKey:%s SecretKey:%s PathStyle:%t}",
-		kalla.RedactURI(c.Endpoint), c.Region, c.AccessKey, secret, c.PathStyle)
+		kalla.Excerpt(kalla.Redact(c.Endpoint)), c.Region, c.AccessKey, secret, c.PathStyle)
 }
 
 // LogValue hides the secret key from slog, whose JSON handler would
@@ -116,13 +116,13 @@ func (c S3Config) endpoint() (host string, secure bool, err error) {
 	u, perr := url.Parse(ep)
 	switch {
 	case perr != nil || u.Host == "":
-		return "", false, kalla.Errorf(kalla.EINVALID, "S3 endpoint %s is not a URL like http://host:port or https://host", kalla.RedactURI(c.Endpoint))
+		return "", false, kalla.Errorf(kalla.EINVALID, "S3 endpoint %s is not a URL like http://host:port or https://host", kalla.Excerpt(kalla.Redact(c.Endpoint)))
 	case u.User != nil:
-		return "", false, kalla.Errorf(kalla.EINVALID, "S3 endpoint %s must not contain credentials; set the access and secret keys instead", redactURL(u))
+		return "", false, kalla.Errorf(kalla.EINVALID, "S3 endpoint %s must not contain credentials; set the access and secret keys instead", kalla.Excerpt(kalla.Redact(u.String())))
 	case u.Scheme != "http" && u.Scheme != "https":
-		return "", false, kalla.Errorf(kalla.EINVALID, "S3 endpoint %s must start with http:// or https://", redactURL(u))
+		return "", false, kalla.Errorf(kalla.EINVALID, "S3 endpoint %s must start with http:// or https://", kalla.Excerpt(kalla.Redact(u.String())))
 	case strings.Trim(u.Path, "/") != "" || u.RawQuery != "":
-		return "", false, kalla.Errorf(kalla.EINVALID, "S3 endpoint %s must be a bare server address, without a path (buckets go in s3:// URIs)", redactURL(u))
+		return "", false, kalla.Errorf(kalla.EINVALID, "S3 endpoint %s must be a bare server address, without a path (buckets go in s3:// URIs)", kalla.Excerpt(kalla.Redact(u.String())))
 	}
 	return u.Host, u.Scheme == "https", nil
 }
@@ -150,7 +150,7 @@ func newS3Client(c S3Config, transport http.RoundTripper) (*minio.Client, error)
 		MaxRetries:   s3MaxRetries,
 	})
 	if err != nil {
-		return nil, kalla.WrapError(kalla.EINVALID, scrub(err, c.SecretKey), "S3 endpoint %s", kalla.RedactURI(c.Endpoint))
+		return nil, kalla.WrapError(kalla.EINVALID, kalla.RedactError(err), "S3 endpoint %s", kalla.Excerpt(kalla.Redact(c.Endpoint)))
 	}
 	return client, nil
 }
@@ -186,23 +186,23 @@ func (o s3Object) String() string { return "s3://" + o.bucket + "/" + o.key }
 // percent-decoding), since S3 keys may contain %, ?, # and spaces.
 func parseS3URI(uri string) (s3Object, error) {
 	if len(uri) < 5 || !strings.EqualFold(uri[:5], "s3://") {
-		return s3Object{}, kalla.Errorf(kalla.EINVALID, "%s is not an s3:// URI", kalla.RedactURI(uri))
+		return s3Object{}, kalla.Errorf(kalla.EINVALID, "%s is not an s3:// URI", kalla.Excerpt(kalla.Redact(uri)))
 	}
 	bucket, key, _ := strings.Cut(uri[5:], "/")
 	switch {
 	case strings.Contains(bucket, "@"):
-		return s3Object{}, kalla.Errorf(kalla.EINVALID, "%s: credentials do not belong in s3:// URIs; configure the S3 access and secret keys", kalla.RedactURI(uri))
+		return s3Object{}, kalla.Errorf(kalla.EINVALID, "%s: credentials do not belong in s3:// URIs; configure the S3 access and secret keys", kalla.Excerpt(kalla.Redact(uri)))
 	case bucket == "" || key == "":
-		return s3Object{}, kalla.Errorf(kalla.EINVALID, "%s: an S3 URI must look like s3://bucket/key", kalla.RedactURI(uri))
+		return s3Object{}, kalla.Errorf(kalla.EINVALID, "%s: an S3 URI must look like s3://bucket/key", kalla.Excerpt(kalla.Redact(uri)))
 	}
 	return s3Object{bucket: bucket, key: key}, nil
 }
 
 // s3Error classifies an error from minio-go about obj. what is a short verb
-// phrase for the message ("fetch", "stat", "upload"). The cause is scrubbed
-// of the secret key.
+// phrase for the message ("fetch", "stat", "upload"). The cause is redacted
+// (kalla.Redact).
 func s3Error(err error, what string, obj s3Object, c S3Config) error {
-	cause := scrub(err, c.SecretKey)
+	cause := kalla.RedactError(err)
 	resp := minio.ToErrorResponse(err)
 	server := c.Endpoint
 	if server == "" {
@@ -212,15 +212,15 @@ func s3Error(err error, what string, obj s3Object, c S3Config) error {
 	// Credentials first: versitygw answers an unknown access key with
 	// 404 XAdminUserNotFound, which must not read as a missing object.
 	case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized || authCodes[resp.Code]:
-		return kalla.WrapError(kalla.EUNAVAILABLE, cause, "%s %s: the S3 server at %s refused access (check the access key, secret key and region)", what, obj, kalla.RedactURI(server))
+		return kalla.WrapError(kalla.EUNAVAILABLE, cause, "%s %s: the S3 server at %s refused access (check the access key, secret key and region)", what, obj, kalla.Redact(server))
 	case resp.Code == minio.NoSuchBucket:
 		return kalla.WrapError(kalla.ENOTFOUND, cause, "%s %s: bucket %q does not exist", what, obj, obj.bucket)
 	case resp.Code == minio.NoSuchKey || (resp.StatusCode == http.StatusNotFound && resp.Code == ""):
 		return kalla.WrapError(kalla.ENOTFOUND, cause, "%s %s: object does not exist", what, obj)
 	case resp.Code != "":
-		return kalla.WrapError(kalla.EUNAVAILABLE, cause, "%s %s: the S3 server at %s answered %s", what, obj, kalla.RedactURI(server), resp.Code)
+		return kalla.WrapError(kalla.EUNAVAILABLE, cause, "%s %s: the S3 server at %s answered %s", what, obj, kalla.Redact(server), resp.Code)
 	}
-	return kalla.WrapError(kalla.EUNAVAILABLE, cause, "%s %s: cannot reach the S3 server at %s", what, obj, kalla.RedactURI(server))
+	return kalla.WrapError(kalla.EUNAVAILABLE, cause, "%s %s: cannot reach the S3 server at %s", what, obj, kalla.Redact(server))
 }
 
 // authCodes are S3 error codes that mean the credentials were refused.
@@ -231,47 +231,4 @@ var authCodes = map[string]bool{
 	"XAdminUserNotFound":    true, // versitygw, with status 404
 	"ExpiredToken":          true,
 	"InvalidToken":          true,
-}
-
-// scrubbed is an error whose message has secrets replaced. Unwrap still
-// reaches the original, so errors.Is(err, context.Canceled) keeps working.
-type scrubbed struct {
-	err     error
-	secrets []string
-}
-
-func (e *scrubbed) Error() string {
-	msg := e.err.Error()
-	for _, s := range e.secrets {
-		msg = strings.ReplaceAll(msg, s, "xxxxx")
-	}
-	return msg
-}
-
-func (e *scrubbed) Unwrap() error { return e.err }
-
-// scrub wraps err so that its message never shows any of secrets. Servers
-// and libraries are not trusted to keep them out of their messages.
-func scrub(err error, secrets ...string) error {
-	var keep []string
-	for _, s := range secrets {
-		if s != "" {
-			keep = append(keep, s)
-		}
-	}
-	if err == nil || len(keep) == 0 {
-		return err
-	}
-	return &scrubbed{err: err, secrets: keep}
-}
-
-// redactURL returns u for messages: no userinfo, and the query (which in
-// signed URLs is a credential) replaced by "xxxxx".
-func redactURL(u *url.URL) string {
-	r := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
-	s := r.String()
-	if u.RawQuery != "" || u.ForceQuery {
-		s += "?xxxxx"
-	}
-	return s
 }

@@ -26,7 +26,7 @@ func (s *Source) fail(ctx context.Context, err error, what string) error {
 	if errors.As(err, &ke) {
 		return err
 	}
-	cause := kalla.RedactError(err, s.secrets...)
+	cause := kalla.RedactError(err)
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {

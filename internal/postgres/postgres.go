@@ -42,17 +42,16 @@ type Options struct {
 // Source is one Postgres table. It implements connector.Source; its
 // methods are safe for concurrent use.
 type Source struct {
-	name    string // redacted URI
-	secrets []string
-	schema  string // real schema name
-	table   string // real table name
-	from    string // quoted schema.table
-	cols    []kalla.Column
-	plans   []plan
-	pool    *pgxpool.Pool
-	lease   *dbpool.Lease
-	opts    Options
-	log     *slog.Logger
+	name   string // redacted URI
+	schema string // real schema name
+	table  string // real table name
+	from   string // quoted schema.table
+	cols   []kalla.Column
+	plans  []plan
+	pool   *pgxpool.Pool
+	lease  *dbpool.Lease
+	opts   Options
+	log    *slog.Logger
 }
 
 var _ connector.Source = (*Source)(nil)
@@ -72,21 +71,20 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 	if opts.StageTimeout <= 0 {
 		opts.StageTimeout = DefaultStageTimeout
 	}
-	s := &Source{name: kalla.RedactURI(uri), opts: opts, log: opts.Logger}
+	s := &Source{name: kalla.Excerpt(kalla.Redact(uri)), opts: opts, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	dsn, schema, table, secrets, err := parseURI(uri, s.name)
+	dsn, schema, table, err := parseURI(uri, s.name)
 	if err != nil {
 		return nil, err
 	}
-	s.secrets = secrets
-	s.pool, s.lease, err = opts.Pools.Postgres(dsn, kalla.RedactURI(dsn))
+	s.pool, s.lease, err = opts.Pools.Postgres(dsn, kalla.Redact(dsn))
 	if err != nil {
 		if errors.Is(err, dbpool.ErrClosed) {
 			return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s", s.name)
 		}
-		return nil, kalla.WrapError(kalla.EINVALID, kalla.RedactError(err, s.secrets...), "source %s: invalid connection settings", s.name)
+		return nil, kalla.WrapError(kalla.EINVALID, kalla.RedactError(err), "source %s: invalid connection settings", s.name)
 	}
 	if err := s.describe(ctx, schema, table); err != nil {
 		s.lease.Release()
@@ -96,42 +94,27 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 }
 
 // parseURI splits a postgres:// URI into the driver's connection string
-// (without the table parameter), the schema and table, and the secrets
-// that must never appear in messages.
-func parseURI(uri, name string) (dsn, schema, table string, secrets []string, err error) {
+// (without the table parameter) and the schema and table.
+func parseURI(uri, name string) (dsn, schema, table string, err error) {
 	u, perr := url.Parse(uri)
 	if perr != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		// url.Parse's error quotes the URI, password included: not shown.
-		return "", "", "", nil, kalla.Errorf(kalla.EINVALID, "source %s: not a valid postgres://user:password@host:port/db?table=name URI", name)
-	}
-	if u.User != nil {
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			secrets = append(secrets, pw, url.QueryEscape(pw), url.PathEscape(pw))
-		}
+		return "", "", "", kalla.Errorf(kalla.EINVALID, "source %s: not a valid postgres://user:password@host:port/db?table=name URI", name)
 	}
 	q := u.Query()
-	for k, vs := range q {
-		if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
-			for _, v := range vs {
-				if v != "" {
-					secrets = append(secrets, v, url.QueryEscape(v))
-				}
-			}
-		}
-	}
 	t := q.Get("table")
 	if strings.TrimSpace(t) == "" {
-		return "", "", "", nil, kalla.Errorf(kalla.EINVALID, "missing ?table= in URI %s", name)
+		return "", "", "", kalla.Errorf(kalla.EINVALID, "missing ?table= in URI %s", name)
 	}
 	schema, table, err = parseTable(t)
 	if err != nil {
-		return "", "", "", nil, kalla.Errorf(kalla.EINVALID, "source %s: %v", name, err)
+		return "", "", "", kalla.Errorf(kalla.EINVALID, "source %s: %v", name, err)
 	}
 	q.Del("table")
 	u.RawQuery = q.Encode()
 	// postgres:// and postgresql:// name the same database: one pool.
 	u.Scheme = "postgres"
-	return u.String(), schema, table, secrets, nil
+	return u.String(), schema, table, nil
 }
 
 // describe finds the table and reads its columns.

@@ -661,3 +661,22 @@ func TestPoolSharing(t *testing.T) {
 		t.Errorf("Open on a closed cache: %v", err)
 	}
 }
+
+// TestShortPasswordNotMangled: the driver's message keeps its words when
+// the password is one of them ("tcp"), and the masked URI does not give
+// the password away.
+func TestShortPasswordNotMangled(t *testing.T) {
+	pools := newPools(t, dbpool.Options{ConnectTimeout: 2 * time.Second})
+	_, err := postgres.Open(testCtx(t), "postgres://kalla:tcp@127.0.0.1:1/db?table=t", postgres.Options{Pools: pools})
+	if err == nil {
+		t.Fatal("Open succeeded")
+	}
+	msg := kalla.ErrorMessage(err)
+	if !strings.Contains(msg, "postgres://kalla:xxxxx@127.0.0.1:1/db") || strings.Contains(msg, "kalla:tcp@") {
+		t.Errorf("URI not masked by position: %s", msg)
+	}
+	if strings.Contains(msg, "dial xxxxx") || !strings.Contains(msg, "tcp") {
+		t.Errorf("message mangled: %s", msg)
+	}
+	t.Logf("%s", msg)
+}

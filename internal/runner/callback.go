@@ -74,6 +74,7 @@ const callbackTimeout = 10 * time.Second
 // callbacks posts every run's callbacks and lets Shutdown wait for the
 // final ones still being retried.
 type callbacks struct {
+	policy  *CallbackPolicy
 	client  *http.Client
 	retries int
 	backoff time.Duration
@@ -84,10 +85,7 @@ type callbacks struct {
 }
 
 func newCallbacks(cfg Config, log *slog.Logger) *callbacks {
-	c := &callbacks{client: cfg.HTTPClient, retries: cfg.CallbackRetries, backoff: cfg.CallbackBackoff, log: log}
-	if c.client == nil {
-		c.client = &http.Client{Timeout: callbackTimeout}
-	}
+	c := &callbacks{policy: cfg.Callbacks, client: cfg.Callbacks.client(), retries: cfg.CallbackRetries, backoff: cfg.CallbackBackoff, log: log}
 	if c.retries <= 0 {
 		c.retries = 5
 	}
@@ -119,7 +117,7 @@ func (c *callbacks) shutdown(ctx context.Context) {
 func ValidCallbackURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return kalla.Errorf(kalla.EINVALID, "callback_url %s must be an absolute http:// or https:// URL", kalla.RedactURI(raw))
+		return kalla.Errorf(kalla.EINVALID, "callback_url %s must be an absolute http:// or https:// URL", kalla.Excerpt(kalla.Redact(raw)))
 	}
 	return nil
 }
@@ -141,8 +139,8 @@ func (c *callbacks) sender(rec *kalla.RunRecord) *sender {
 	if rec.CallbackURL == "" {
 		return nil
 	}
-	if err := ValidCallbackURL(rec.CallbackURL); err != nil {
-		c.log.Warn("run has an invalid callback URL: no callbacks", "run", rec.ID)
+	if err := c.policy.CheckURL(rec.CallbackURL); err != nil {
+		c.log.Warn("run's callback URL is refused: no callbacks", "run", rec.ID, "err", kalla.Redact(err.Error()))
 		return nil
 	}
 	u, _ := url.Parse(rec.CallbackURL)
@@ -256,7 +254,7 @@ func (s *sender) post(ctx context.Context, path string, body any, attempts int) 
 		if attempts == 1 {
 			level = slog.LevelDebug // best-effort progress: the final post matters
 		}
-		s.c.log.Log(ctx, level, "run callback failed", "run", s.runID, "callback", path, "attempt", i+1, "err", Redact(err.Error(), s.base.String()))
+		s.c.log.Log(ctx, level, "run callback failed", "run", s.runID, "callback", path, "attempt", i+1, "err", kalla.Redact(err.Error()))
 		if !retry {
 			break
 		}
@@ -283,6 +281,8 @@ func (s *sender) postOnce(ctx context.Context, target string, body []byte) (retr
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return false, nil
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		return false, fmt.Errorf("answered %s: callbacks do not follow redirects", resp.Status)
 	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode >= 500:
 		return true, fmt.Errorf("answered %s", resp.Status)
 	default:

@@ -289,7 +289,7 @@ func failureMessage(err error, rec *kalla.RunRecord) string {
 	if errors.As(err, &ke) {
 		msg = kalla.ErrorMessage(err)
 	}
-	return Redact(msg, rec.Recipe.Sources.Left.URI, rec.Recipe.Sources.Right.URI, rec.CallbackURL)
+	return kalla.Redact(msg)
 }
 
 // tracker carries a run's progress from engine events to the store, the

@@ -1,11 +1,6 @@
 package runner
 
-import (
-	"net/url"
-	"regexp"
-	"strings"
-	"sync"
-)
+import "sync"
 
 // hub tells in-process subscribers (Server-Sent Events streams) that a run
 // changed, so they re-read it from the store at once instead of at their
@@ -50,52 +45,4 @@ func (h *hub) notify(id string) {
 		default:
 		}
 	}
-}
-
-var userinfo = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://)([^/@\s:]*):([^/@\s]*)@`)
-var secretKV = regexp.MustCompile(`(?i)((?:password|passwd|pwd|secret|secret_key|token|access_key|sslpassword|api_key|apikey)=)[^&\s"']*`)
-
-// Redact returns msg with the secrets of the given URIs (passwords and
-// secret-looking query values) replaced by "xxxxx", and any other
-// user:password@ or password=… that looks like a credential masked too.
-// Messages that leave the server (run failures, API errors) pass through it
-// as a second line of defence behind the connectors' own redaction, since a
-// driver message may quote a connection string.
-func Redact(msg string, uris ...string) string {
-	for _, s := range secretsOf(uris...) {
-		msg = strings.ReplaceAll(msg, s, "xxxxx")
-	}
-	msg = userinfo.ReplaceAllString(msg, "${1}${2}:xxxxx@")
-	return secretKV.ReplaceAllString(msg, "${1}xxxxx")
-}
-
-// secretsOf lists the secret parts of URIs, in raw and escaped forms, long
-// enough that replacing them cannot mangle ordinary words.
-func secretsOf(uris ...string) []string {
-	var out []string
-	add := func(s string) {
-		if len(s) >= 3 {
-			out = append(out, s)
-			if e := url.QueryEscape(s); e != s {
-				out = append(out, e)
-			}
-		}
-	}
-	for _, raw := range uris {
-		u, err := url.Parse(raw)
-		if err != nil {
-			continue
-		}
-		if pw, ok := u.User.Password(); ok {
-			add(pw)
-		}
-		for k, vs := range u.Query() {
-			if secretKV.MatchString(k + "=") {
-				for _, v := range vs {
-					add(v)
-				}
-			}
-		}
-	}
-	return out
 }

@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -120,8 +119,9 @@ type Config struct {
 	// opened (the API's file-root confinement), so that a run stored by
 	// some other path cannot read outside the allowed folders either.
 	CheckSource func(kalla.SourceSpec) error
-	// HTTPClient posts callbacks; nil means a client with short timeouts.
-	HTTPClient *http.Client
+	// Callbacks is the callback allow-list every post is checked against,
+	// by name and by the address dialled; nil posts no callbacks.
+	Callbacks *CallbackPolicy
 	// CallbackRetries is how many times a final callback (complete or
 	// error) is attempted; 0 means 5.
 	CallbackRetries int

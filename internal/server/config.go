@@ -64,8 +64,9 @@ type Config struct {
 	// FileRoots are folders besides DataDir whose files API clients may
 	// name as sources.
 	FileRoots []string
-	// CallbackHosts are the hosts (host or host:port) a run's callback_url
-	// may name. Empty refuses every callback_url: the server must not be
+	// CallbackHosts are the host names, IPs (either optionally with
+	// :port) and CIDR ranges a run's callback_url may reach (see
+	// runner.CallbackPolicy). Empty refuses every callback_url: the server must not be
 	// made to POST to an arbitrary address given through the API.
 	CallbackHosts []string
 	// AllowedHosts are the names (host, or host:port) under which clients

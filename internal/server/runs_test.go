@@ -317,8 +317,14 @@ func TestUploads(t *testing.T) {
 	if st, b := s.upload("notes.docx", "x"); st != 400 || !strings.Contains(string(b), ".csv") {
 		t.Errorf("docx upload: %d %s", st, b)
 	}
-	if st, b := s.upload("bad.csv", "a,b\n1,2,3,4\n\"open"); st != 400 {
-		t.Errorf("malformed csv upload: %d %s", st, b)
+	// A refused upload is named by its upload id, never by where the
+	// server keeps it.
+	abs, _ := filepath.Abs(s.dataDir)
+	for name, content := range map[string]string{"bad.csv": "a,b\n1,2,3,4\n\"open", "bad.parquet": "not parquet at all"} {
+		st, b := s.upload(name, content)
+		if st != 400 || !strings.Contains(string(b), "upload ") || strings.Contains(string(b), s.dataDir) || strings.Contains(string(b), abs) {
+			t.Errorf("malformed upload %s: %d %s", name, st, b)
+		}
 	}
 	if st, b := s.upload("big.csv", "a\n"+strings.Repeat("1\n", 40<<10)); st != 413 {
 		t.Errorf("oversized upload: %d %s", st, b)

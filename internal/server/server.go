@@ -157,7 +157,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if engineOpts.Logger == nil {
 		engineOpts.Logger = m.log
 	}
+	callbacks, err := runner.NewCallbackPolicy(cfg.CallbackHosts)
+	if err != nil {
+		return err
+	}
 	m.Pool = runner.New(m.Store, m.Sources, runner.Config{
+		Callbacks:        callbacks,
 		Workers:          cfg.MaxConcurrentRuns,
 		DataDir:          m.dataDir,
 		PollInterval:     cfg.PollInterval,
@@ -190,7 +195,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		DataDir:        m.dataDir,
 		Roots:          roots,
 		Token:          cfg.APIToken,
-		CallbackHosts:  cfg.CallbackHosts,
+		Callbacks:      callbacks,
 		Authorize:      m.UI.Authorized,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxUploadBytes: cfg.MaxUploadBytes,

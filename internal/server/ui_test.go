@@ -150,7 +150,7 @@ func TestMaskedURIsRestored(t *testing.T) {
 	pgExec(t, pg, `CREATE TABLE ledger (entry_id bigint, ref text, booked numeric(12,2))`,
 		`INSERT INTO ledger SELECT i, 'INV-' || lpad(i::text, 8, '0'), i FROM generate_series(1, 50) i`)
 	realURI := withTable(pg, "ledger")
-	masked := kalla.RedactURI(realURI)
+	masked := kalla.Redact(realURI)
 	if masked == realURI {
 		t.Fatalf("the test database URI %s has no password", masked)
 	}
@@ -201,7 +201,7 @@ func TestMaskedURIsRestored(t *testing.T) {
 	s.call("POST", "/api/sources", map[string]string{"alias": "ledger", "uri": realURI}, 200, nil)
 	other := *rec
 	other.RecipeID = "other-table"
-	other.Sources.Left.URI = kalla.RedactURI(withTable(pg, "pg_class"))
+	other.Sources.Left.URI = kalla.Redact(withTable(pg, "pg_class"))
 	s.call("POST", "/api/recipes/validate", other, 200, &chk)
 	if chk.OK || !strings.Contains(strings.Join(chk.Problems, " "), "password") {
 		t.Errorf("validate of a masked URI no source has: ok=%v %v", chk.OK, chk.Problems)

@@ -111,14 +111,14 @@ func (m *Manager) PoolStats() []dbpool.Stat {
 // openDB opens a Postgres or MySQL source through the shared pools.
 func (m *Manager) openDB(ctx context.Context, typ string, spec kalla.SourceSpec) (connector.Source, error) {
 	if len(spec.Schema) > 0 {
-		return nil, kalla.Errorf(kalla.EINVALID, "source %s: schema overrides apply to file sources; a %s table's types come from its catalog", kalla.RedactURI(spec.URI), typ)
+		return nil, kalla.Errorf(kalla.EINVALID, "source %s: schema overrides apply to file sources; a %s table's types come from its catalog", kalla.Excerpt(kalla.Redact(spec.URI)), typ)
 	}
 	if spec.CSV != nil {
-		return nil, kalla.Errorf(kalla.EINVALID, "source %s: csv settings apply to CSV files, not to a %s table", kalla.RedactURI(spec.URI), typ)
+		return nil, kalla.Errorf(kalla.EINVALID, "source %s: csv settings apply to CSV files, not to a %s table", kalla.Excerpt(kalla.Redact(spec.URI)), typ)
 	}
 	pools, err := m.dbPools()
 	if err != nil {
-		return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s", kalla.RedactURI(spec.URI))
+		return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s", kalla.Excerpt(kalla.Redact(spec.URI)))
 	}
 	if typ == kalla.SourcePostgres {
 		return postgres.Open(ctx, spec.URI, postgres.Options{Pools: pools, PreviewTimeout: m.cfg.PreviewTimeout, StageTimeout: m.cfg.StageTimeout, Logger: m.log})
@@ -136,9 +136,9 @@ func (m *Manager) Open(ctx context.Context, spec kalla.SourceSpec, baseDir strin
 	case kalla.SourcePostgres, kalla.SourceMySQL:
 		return m.openDB(ctx, t, spec)
 	case "":
-		return nil, kalla.Errorf(kalla.EINVALID, "source %s: cannot tell its type from the URI: give a type (csv, parquet, postgres, mysql)", kalla.RedactURI(spec.URI))
+		return nil, kalla.Errorf(kalla.EINVALID, "source %s: cannot tell its type from the URI: give a type (csv, parquet, postgres, mysql)", kalla.Excerpt(kalla.Redact(spec.URI)))
 	default:
-		return nil, kalla.Errorf(kalla.EINVALID, "source %s: type %q is not supported", kalla.RedactURI(spec.URI), t)
+		return nil, kalla.Errorf(kalla.EINVALID, "source %s: type %q is not supported", kalla.Excerpt(kalla.Redact(spec.URI)), t)
 	}
 }
 

@@ -95,7 +95,7 @@ func (h *Handler) recipeBuilder(w http.ResponseWriter, r *http.Request) (*view, 
 			}
 			return nil, err
 		}
-		rec := redactRecipe(sr.Recipe)
+		rec := sr.Recipe.Redacted()
 		d.Recipe = &rec
 		d.RulesJSON = rulesJSON(rec)
 		d.Filters = map[string][]chip{"left": chips(rec.Sources.Left.Filters), "right": chips(rec.Sources.Right.Filters)}

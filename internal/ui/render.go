@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
-	"github.com/kalla-recon/kalla/internal/runner"
 )
 
 //go:embed templates
@@ -101,7 +100,7 @@ func (h *Handler) page(f pageFunc) http.Handler {
 func (h *Handler) errorView(r *http.Request, err error) *view {
 	code := kalla.ErrorCode(err)
 	if code == kalla.EINTERNAL {
-		h.log.Error("page failed", "path", r.URL.Path, "err", runner.Redact(err.Error()))
+		h.log.Error("page failed", "path", r.URL.Path, "err", kalla.Redact(err.Error()))
 	}
 	title := "Something went wrong"
 	switch code {
@@ -111,7 +110,7 @@ func (h *Handler) errorView(r *http.Request, err error) *view {
 		title = "Unavailable"
 	}
 	return &view{Page: "error.html", Title: title, Status: kalla.HTTPStatus(code),
-		Data: map[string]string{"Message": runner.Redact(kalla.ErrorMessage(err)), "Code": code}}
+		Data: map[string]string{"Message": kalla.Redact(kalla.ErrorMessage(err)), "Code": code}}
 }
 
 // notFound answers paths no page has.
@@ -184,10 +183,10 @@ func (h *Handler) action(f actionFunc) http.Handler {
 		if err != nil {
 			code := kalla.ErrorCode(err)
 			if code == kalla.EINTERNAL {
-				h.log.Error("ui action failed", "path", r.URL.Path, "err", runner.Redact(err.Error()))
+				h.log.Error("ui action failed", "path", r.URL.Path, "err", kalla.Redact(err.Error()))
 			}
 			w.WriteHeader(kalla.HTTPStatus(code))
-			json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": runner.Redact(kalla.ErrorMessage(err))}})
+			json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": kalla.Redact(kalla.ErrorMessage(err))}})
 			return
 		}
 		json.NewEncoder(w).Encode(data)
@@ -198,7 +197,7 @@ func (h *Handler) action(f actionFunc) http.Handler {
 func (h *Handler) funcs() template.FuncMap {
 	return template.FuncMap{
 		"asset":   h.assetURL,
-		"redact":  kalla.RedactURI,
+		"redact":  kalla.Redact,
 		"int":     fmtInt,
 		"pct":     fmtPct,
 		"when":    fmtTime,

@@ -46,7 +46,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request) (*view, error) {
 		}
 		return nil, err
 	}
-	d := runData{Run: redactRun(rec), RulesJSON: rulesJSON(rec.Recipe)}
+	d := runData{Run: rec.Redacted(), RulesJSON: rulesJSON(rec.Recipe)}
 	if s := rec.Summary; s != nil && rec.Status == kalla.RunCompleted {
 		base := "/api/runs/" + rec.ID + "/files/"
 		for _, o := range s.Outputs {

@@ -22,7 +22,7 @@ type sourceView struct {
 }
 
 func viewSource(s *kalla.RegisteredSource) sourceView {
-	return sourceView{Alias: s.Alias, Type: s.SourceType, URI: kalla.RedactURI(s.URI), Status: s.Status,
+	return sourceView{Alias: s.Alias, Type: s.SourceType, URI: kalla.Redact(s.URI), Status: s.Status,
 		StatusMessage: s.StatusMessage, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
 }
 
@@ -32,13 +32,6 @@ func viewSources(list []*kalla.RegisteredSource) []sourceView {
 		out[i] = viewSource(s)
 	}
 	return out
-}
-
-// redactRecipe returns a copy of rec whose source URIs are redacted.
-func redactRecipe(rec kalla.Recipe) kalla.Recipe {
-	rec.Sources.Left.URI = kalla.RedactURI(rec.Sources.Left.URI)
-	rec.Sources.Right.URI = kalla.RedactURI(rec.Sources.Right.URI)
-	return rec
 }
 
 // recipeView is a stored recipe as pages show it.
@@ -52,24 +45,15 @@ type recipeView struct {
 func viewRecipes(list []*kalla.StoredRecipe) []recipeView {
 	out := make([]recipeView, len(list))
 	for i, r := range list {
-		out[i] = recipeView{ID: r.ID, Name: r.Name, Recipe: redactRecipe(r.Recipe), UpdatedAt: r.UpdatedAt}
+		out[i] = recipeView{ID: r.ID, Name: r.Name, Recipe: r.Recipe.Redacted(), UpdatedAt: r.UpdatedAt}
 	}
 	return out
-}
-
-// redactRun returns a copy of a run record with its recipe's URIs and its
-// callback URL redacted.
-func redactRun(r *kalla.RunRecord) *kalla.RunRecord {
-	c := *r
-	c.Recipe = redactRecipe(r.Recipe)
-	c.CallbackURL = kalla.RedactURI(r.CallbackURL)
-	return &c
 }
 
 func redactRuns(list []*kalla.RunRecord) []*kalla.RunRecord {
 	out := make([]*kalla.RunRecord, len(list))
 	for i, r := range list {
-		out[i] = redactRun(r)
+		out[i] = r.Redacted()
 	}
 	return out
 }
