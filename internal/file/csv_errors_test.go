@@ -156,4 +156,3 @@ func TestCSVEncodingValidated(t *testing.T) {
 		t.Errorf("recipe with encoding utf-16: %v", err)
 	}
 }
-
