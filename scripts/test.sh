@@ -4,13 +4,16 @@
 # Starts the real PostgreSQL, MariaDB and S3 servers (scripts/services.sh),
 # exports their settings with KALLA_TEST_REQUIRE_SERVICES=1 (so no test can
 # skip for want of a server), then runs go vet, a gofmt check and
+# go test -race on the packages with concurrent code, the OpenAPI check
+# (scripts/openapi-check.sh: schemathesis against a real kalla serve), and
 # go test -count=1 -timeout 25m ./... . Services it started are stopped on
 # exit; services that were already all up are left running. Exits non-zero if
 # any step failed (the go test status when tests failed).
 #
 # Environment: KALLA_KEEP_SERVICES=1 leaves the services running afterwards;
 # GO_TEST_FLAGS adds flags to go test (e.g. GO_TEST_FLAGS=-v); KALLA_TEST_PKGS
-# narrows vet and test to some packages (default ./...).
+# narrows vet and test to some packages (default ./...) and skips the -race
+# and OpenAPI steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +29,7 @@ bash scripts/services.sh start
 eval "$(bash scripts/services.sh env)"
 export KALLA_TEST_REQUIRE_SERVICES=1
 
-rc_vet=0 rc_fmt=0 rc_test=0
+rc_vet=0 rc_fmt=0 rc_test=0 rc_race=0 rc_openapi=0
 # shellcheck disable=SC2206 # a list of package patterns
 pkgs=(${KALLA_TEST_PKGS:-./...})
 
@@ -42,11 +45,28 @@ if [[ -n $unformatted ]]; then
 	rc_fmt=1
 fi
 
+if [[ -z ${KALLA_TEST_PKGS:-} ]]; then
+	# The race detector on the packages whose code runs concurrently.
+	race_pkgs=(./internal/runner ./internal/server ./internal/api ./internal/store ./internal/dbpool ./internal/engine)
+	echo "test.sh: go test -race -count=1 ${race_pkgs[*]}"
+	go test -race -count=1 -timeout 25m "${race_pkgs[@]}" || rc_race=$?
+	echo "test.sh: OpenAPI check (scripts/openapi-check.sh)"
+	bash scripts/openapi-check.sh || rc_openapi=$?
+fi
+
 echo "test.sh: go test -count=1 -timeout 25m ${pkgs[*]}"
 # shellcheck disable=SC2086 # GO_TEST_FLAGS is a list of flags
 go test -count=1 -timeout 25m ${GO_TEST_FLAGS:-} "${pkgs[@]}" || rc_test=$?
 
 if ((rc_test != 0)); then exit "$rc_test"; fi
+if ((rc_race != 0)); then
+	echo "test.sh: go test -race failed (its output is above the full run's)"
+	exit "$rc_race"
+fi
+if ((rc_openapi != 0)); then
+	echo "test.sh: the OpenAPI check failed (its output is above the full run's)"
+	exit "$rc_openapi"
+fi
 if ((rc_vet != 0)); then
 	echo "test.sh: go vet failed"
 	exit "$rc_vet"

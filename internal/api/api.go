@@ -168,6 +168,7 @@ func New(store Store, sources Sources, runs Runs, cfg Config) *Handler {
 	for _, rt := range h.routes {
 		h.mux.Handle(rt.Method+" "+rt.Path, h.serve(rt))
 	}
+	h.shadowWildcards()
 	return h
 }
 

@@ -3,6 +3,8 @@ package api
 import (
 	"net/http"
 	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/engine"
@@ -17,6 +19,10 @@ func redactStored(r *kalla.StoredRecipe) *kalla.StoredRecipe {
 	return &c
 }
 
+// reservedRecipeIDs name routes beside /api/recipes/{id}; a recipe stored
+// under one could never be read back.
+var reservedRecipeIDs = []string{"preview", "validate"}
+
 // parseRecipeBody reads a recipe in the original JSON format (or YAML) from
 // the request body, restores source URIs sent back masked (restoreSecrets)
 // and validates its fields and file-source paths.
@@ -26,9 +32,15 @@ func (h *Handler) parseRecipeBody(r *http.Request) (*kalla.Recipe, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := rejectNulls(body); err != nil {
+		return nil, err
+	}
 	rec, err := kalla.ParseRecipe(body)
 	if err != nil {
 		return nil, err
+	}
+	if slices.Contains(reservedRecipeIDs, rec.RecipeID) {
+		return nil, kalla.Errorf(kalla.EINVALID, "recipe_id %q is reserved: /api/recipes/%s is another route (reserved: %s)", rec.RecipeID, rec.RecipeID, strings.Join(reservedRecipeIDs, ", "))
 	}
 	if err := h.restoreSecrets(r.Context(), rec); err != nil {
 		return nil, err

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
@@ -115,7 +117,14 @@ func writeJSON(w http.ResponseWriter, st int, v any) {
 // Errors: EINVALID; an over-long body keeps its *http.MaxBytesError so the
 // writer answers 413.
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	if err := rejectNulls(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
@@ -134,6 +143,57 @@ func decodeJSON(r *http.Request, v any) error {
 		return kalla.Errorf(kalla.EINVALID, "request body has data after the JSON object")
 	}
 	return nil
+}
+
+// rejectNulls refuses a JSON body with a null anywhere in it, naming where.
+// Go would read a null as the field's zero value (a null limit as 0, a null
+// recipe as none), which is not what the client said; no field of the API
+// is nullable (openapi.json). A body that is not JSON is left to the
+// decoder to explain. Errors: EINVALID.
+func rejectNulls(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var doc any
+	if dec.Decode(&doc) != nil {
+		return nil
+	}
+	if where, ok := findNull(doc, ""); ok {
+		if where == "" {
+			return kalla.Errorf(kalla.EINVALID, "request body is null: send a JSON object")
+		}
+		return kalla.Errorf(kalla.EINVALID, "%s is null: leave the field out or give it a value", where)
+	}
+	return nil
+}
+
+// findNull returns the path (a.b[2].c) of the first null in v, in key order.
+func findNull(v any, path string) (string, bool) {
+	switch v := v.(type) {
+	case nil:
+		return path, true
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if where, ok := findNull(v[k], p); ok {
+				return where, true
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if where, ok := findNull(e, fmt.Sprintf("%s[%d]", path, i)); ok {
+				return where, true
+			}
+		}
+	}
+	return "", false
 }
 
 // readBody reads the whole (size-limited) request body.
@@ -166,15 +226,22 @@ func jsonProblem(err error) string {
 	return msg
 }
 
-// queryInt reads an optional integer query parameter. Errors: EINVALID.
-func queryInt(r *http.Request, name string, def int) (int, error) {
-	s := r.URL.Query().Get(name)
-	if s == "" {
+// queryInt reads an optional integer query parameter, which must lie in
+// [lo, hi] (the bounds openapi.json states): out of range is an error, not
+// a value silently capped. Absent, it is def; present but empty, an error.
+// Errors: EINVALID.
+func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
+	q := r.URL.Query()
+	if !q.Has(name) {
 		return def, nil
 	}
+	s := q.Get(name)
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return 0, kalla.Errorf(kalla.EINVALID, "query parameter %s=%q must be a whole number >= 0", name, s)
+	if err != nil || n < lo || n > hi {
+		if hi == math.MaxInt {
+			return 0, kalla.Errorf(kalla.EINVALID, "query parameter %s=%q must be a whole number >= %d", name, s, lo)
+		}
+		return 0, kalla.Errorf(kalla.EINVALID, "query parameter %s=%q must be a whole number from %d to %d", name, s, lo, hi)
 	}
 	return n, nil
 }

@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	_ "github.com/duckdb/duckdb-go/v2" // the "duckdb" driver
 
@@ -23,7 +25,7 @@ import (
 const (
 	defaultResultRows = 100
 	maxResultRows     = 1000
-	maxSearchBytes    = 200
+	maxSearchChars    = 200
 )
 
 // resultsMemory caps the DuckDB that reads run outputs: paging reads a few
@@ -59,18 +61,17 @@ func (h *Handler) runResults(w http.ResponseWriter, r *http.Request) (any, error
 	default:
 		return nil, kalla.Errorf(kalla.EINVALID, "results table %q is not one of matched, unmatched_left, unmatched_right", table)
 	}
-	offset, err := queryInt(r, "offset", 0)
+	offset, err := queryInt(r, "offset", 0, 0, math.MaxInt)
 	if err != nil {
 		return nil, err
 	}
-	limit, err := queryInt(r, "limit", defaultResultRows)
+	limit, err := queryInt(r, "limit", defaultResultRows, 1, maxResultRows)
 	if err != nil {
 		return nil, err
 	}
-	limit = min(max(limit, 1), maxResultRows)
 	q := r.URL.Query().Get("q")
-	if len(q) > maxSearchBytes {
-		return nil, kalla.Errorf(kalla.EINVALID, "query parameter q is longer than %d bytes", maxSearchBytes)
+	if utf8.RuneCountInString(q) > maxSearchChars {
+		return nil, kalla.Errorf(kalla.EINVALID, "query parameter q is longer than %d characters", maxSearchChars)
 	}
 	rec, err := h.lookupRun(r, id)
 	if err != nil {

@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/subtle"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
@@ -99,8 +100,72 @@ func (h *Handler) authorized(r *http.Request) bool {
 	return subtle.ConstantTimeCompare([]byte(auth[len(prefix):]), []byte(h.cfg.Token)) == 1
 }
 
-// noRoute answers a request no pattern matches: 405 when the path exists
-// under another method, 404 otherwise; JSON under /api/.
+// methods are the HTTP methods the API may serve on a path.
+var methods = []string{"GET", "POST", "PUT", "DELETE"}
+
+// shadowWildcards answers 405 for the methods a literal route path does not
+// serve but a wildcard route would take: without it GET
+// /api/recipes/preview would read a recipe named "preview" through GET
+// /api/recipes/{id}, a method the document does not give that path (and
+// Allow would list it).
+func (h *Handler) shadowWildcards() {
+	for _, rt := range h.routes {
+		if strings.Contains(rt.Path, "{") {
+			continue
+		}
+		allowed := h.allowed(rt.Path)
+		for _, m := range methods {
+			if slices.Contains(allowed, m) {
+				continue
+			}
+			probe, _ := http.NewRequest(m, rt.Path, nil)
+			if _, p := h.mux.Handler(probe); p != "" && p != m+" "+rt.Path {
+				h.mux.HandleFunc(m+" "+rt.Path, h.noRoute)
+			}
+		}
+	}
+}
+
+// allowed returns the methods of the route path that path falls under, in
+// the order of methods: the most literal route path matching it, as the
+// mux prefers. None when no route path matches.
+func (h *Handler) allowed(path string) []string {
+	segs := strings.Split(path, "/")
+	best, bestLiterals := "", -1
+	for _, rt := range h.routes {
+		pat := strings.Split(rt.Path, "/")
+		if len(pat) != len(segs) {
+			continue
+		}
+		literals, ok := 0, true
+		for i, p := range pat {
+			switch {
+			case strings.HasPrefix(p, "{"):
+				ok = ok && segs[i] != ""
+			case p == segs[i]:
+				literals++
+			default:
+				ok = false
+			}
+		}
+		if ok && literals > bestLiterals {
+			best, bestLiterals = rt.Path, literals
+		}
+	}
+	var out []string
+	for _, m := range methods {
+		for _, rt := range h.routes {
+			if rt.Path == best && rt.Method == m {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// noRoute answers a request no route serves: 405 with the path's methods in
+// Allow when the path exists under other methods, 404 otherwise; JSON under
+// /api/.
 func (h *Handler) noRoute(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/api/") && !h.authorized(r) {
 		// Do not tell unauthenticated callers which paths exist.
@@ -108,15 +173,7 @@ func (h *Handler) noRoute(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, kalla.Errorf(kalla.EUNAUTHORIZED, "missing or wrong API token: send \"Authorization: Bearer <token>\""))
 		return
 	}
-	var allowed []string
-	for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
-		probe := r.Clone(r.Context())
-		probe.Method = m
-		if _, p := h.mux.Handler(probe); p != "" {
-			allowed = append(allowed, m)
-		}
-	}
-	if len(allowed) > 0 {
+	if allowed := h.allowed(r.URL.EscapedPath()); len(allowed) > 0 {
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody(kalla.EINVALID, r.Method+" is not allowed on "+r.URL.Path+" (use "+strings.Join(allowed, ", ")+")"))
 		return

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -190,13 +191,10 @@ func (h *Handler) listRuns(w http.ResponseWriter, r *http.Request) (any, error) 
 		}
 	}
 	var err error
-	if q.Limit, err = queryInt(r, "limit", defaultRunList); err != nil {
+	if q.Limit, err = queryInt(r, "limit", defaultRunList, 1, maxRunList); err != nil {
 		return nil, err
 	}
-	if q.Limit == 0 || q.Limit > maxRunList {
-		q.Limit = min(max(q.Limit, 1), maxRunList)
-	}
-	if q.Offset, err = queryInt(r, "offset", 0); err != nil {
+	if q.Offset, err = queryInt(r, "offset", 0, 0, math.MaxInt); err != nil {
 		return nil, err
 	}
 	list, err := h.store.ListRuns(r.Context(), q)

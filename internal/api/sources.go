@@ -122,7 +122,7 @@ type scopedResponse struct {
 // previewSource shows a registered source's columns, its first rows and its
 // true row count. Errors: 404, 400, 502 as for load-scoped.
 func (h *Handler) previewSource(w http.ResponseWriter, r *http.Request) (any, error) {
-	limit, err := queryInt(r, "limit", connector.DefaultLimit)
+	limit, err := queryInt(r, "limit", connector.DefaultLimit, 1, connector.MaxLimit)
 	if err != nil {
 		return nil, err
 	}

@@ -66,6 +66,9 @@ type Options struct {
 	// Logger receives pool lifecycle lines (never connection strings).
 	// Nil discards.
 	Logger *slog.Logger
+	// Now is the clock idle times are measured with; nil means time.Now.
+	// Tests set it (with EvictIdle) to age pools without waiting.
+	Now func() time.Time
 }
 
 // Cache holds the pools. It is safe for concurrent use; Close closes every
@@ -127,6 +130,9 @@ func New(opts Options) *Cache {
 	if opts.JanitorInterval <= 0 {
 		opts.JanitorInterval = min(max(opts.IdleTimeout/4, time.Second), time.Minute)
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -162,7 +168,7 @@ func (l *Lease) Release() {
 	l.once.Do(func() {
 		l.c.mu.Lock()
 		l.e.leases--
-		l.e.lastUsed = time.Now()
+		l.e.lastUsed = l.c.opts.Now()
 		l.c.mu.Unlock()
 	})
 }
@@ -279,7 +285,7 @@ func (c *Cache) get(kind, dsn, label string, create func(*entry) error) (*Lease,
 		c.log.Debug("source pool opened", "kind", kind, "source", label, "max_conns", c.opts.MaxConns)
 	}
 	e.leases++
-	e.lastUsed = time.Now()
+	e.lastUsed = c.opts.Now()
 	return &Lease{c: c, e: e}, nil
 }
 
@@ -292,15 +298,17 @@ func (c *Cache) janitor() {
 		select {
 		case <-c.stop:
 			return
-		case now := <-t.C:
-			c.evictIdle(now)
+		case <-t.C:
+			c.EvictIdle()
 		}
 	}
 }
 
-// evictIdle closes the pools with no lease whose last use is older than
-// IdleTimeout at now.
-func (c *Cache) evictIdle(now time.Time) {
+// EvictIdle closes now the pools with no lease whose last use is at least
+// IdleTimeout old by the Options.Now clock. The janitor calls it every
+// JanitorInterval; tests call it to evict at a moment they choose.
+func (c *Cache) EvictIdle() {
+	now := c.opts.Now()
 	var idle []*entry
 	c.mu.Lock()
 	for k, e := range c.entries {

@@ -3,15 +3,39 @@ package dbpool_test
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/kalla-recon/kalla/internal/dbpool"
 )
 
-// These tests need no server: creating a pool does not connect.
+// clock is a manual clock for dbpool.Options.Now: time moves only when the
+// test says so.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// These tests need no server: creating a pool does not connect. The
+// janitor's interval is an hour, so pools are evicted only when the test
+// calls EvictIdle, at an age it set with the manual clock.
 func TestLeasesAndEviction(t *testing.T) {
-	c := dbpool.New(dbpool.Options{IdleTimeout: 200 * time.Millisecond, JanitorInterval: 20 * time.Millisecond})
+	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	const idle = time.Minute
+	c := dbpool.New(dbpool.Options{IdleTimeout: idle, JanitorInterval: time.Hour, Now: clk.Now})
 	defer c.Close()
 	const pg = "postgres://u:secretpw@127.0.0.1:1/db"
 	const my = "u:secretpw@tcp(127.0.0.1:1)/db"
@@ -47,13 +71,20 @@ func TestLeasesAndEviction(t *testing.T) {
 	}
 	l1.Release()
 	l1.Release() // harmless
-	time.Sleep(400 * time.Millisecond)
+	clk.advance(2 * idle)
+	c.EvictIdle()
 	if st := c.Stats(); len(st) != 2 {
 		t.Fatalf("a leased pool was evicted: %+v", st)
 	}
 	l2.Release()
 	l3.Release()
-	time.Sleep(400 * time.Millisecond)
+	clk.advance(idle - time.Second)
+	c.EvictIdle()
+	if st := c.Stats(); len(st) != 2 {
+		t.Fatalf("pools idle for less than IdleTimeout were evicted: %+v", st)
+	}
+	clk.advance(time.Second)
+	c.EvictIdle()
 	if st := c.Stats(); len(st) != 0 {
 		t.Fatalf("idle pools were not evicted: %+v", st)
 	}

@@ -246,7 +246,7 @@ func duckDB(t testing.TB) *sql.DB {
 // or the server cannot be reached).
 func optional(t testing.TB, env string, get func(testing.TB) string) string {
 	t.Helper()
-	if os.Getenv(env) == "" && os.Getenv(testenv.EnvRequireServices) != "1" {
+	if os.Getenv(env) == "" && !testenv.Required() {
 		t.Logf("%s not set: skipping that server", env)
 		return ""
 	}

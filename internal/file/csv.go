@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -74,10 +75,26 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The whole file is searched for NUL bytes while DuckDB sniffs it; a
-	// NUL byte is the first thing to report, whatever DuckDB made of it.
-	nul := make(chan error, 1)
-	go func() { nul <- s.checkNUL(ctx) }()
+	// A header that is one column here but splits evenly on another
+	// delimiter, as the first row does, is a file with that delimiter:
+	// read as one text column it would match nothing, silently.
+	if len(header) == 1 && (s.opts.CSV == nil || s.opts.CSV.Delimiter == "") {
+		if hint := s.delimiterHint(); hint != "" {
+			return nil, kalla.Errorf(kalla.EINVALID, "source %s: the header is one column, %q; %s", s.name(), header[0], hint)
+		}
+	}
+	// The whole file is scanned while DuckDB sniffs it; a NUL byte or
+	// text that is not UTF-8 is the first thing to report, whatever
+	// DuckDB made of it.
+	type scanned struct {
+		trailingDelim bool
+		err           error
+	}
+	scan := make(chan scanned, 1)
+	go func() {
+		t, err := s.scanFile(ctx)
+		scan <- scanned{t, err}
+	}()
 	var raw string
 	var dateFmt, tsFmt sql.NullString
 	// The sniffer reads rows from the start until it has its sample,
@@ -86,14 +103,22 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 	// file, to sample the same 20,480 rows a 2 MB buffer yields.
 	q := "SELECT CAST(to_json(Columns) AS VARCHAR), DateFormat, TimestampFormat FROM sniff_csv(?, " + s.csvOptions() + ", buffer_size = 2097152, auto_type_candidates = " + typeCandidates + ")"
 	err = x.QueryRowContext(ctx, q, s.path).Scan(&raw, &dateFmt, &tsFmt)
-	if nulErr := <-nul; nulErr != nil {
-		return nil, nulErr
+	sc := <-scan
+	if sc.err != nil {
+		return nil, sc.err
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, s.locateError(err)
+	}
+	if sc.trailingDelim {
+		// Some line ends with the delimiter; DuckDB drops that empty last
+		// field, so Go's reader checks every row's field count.
+		if err := s.locateError(nil); err != nil {
+			return nil, err
+		}
 	}
 	var sniffed []struct{ Name, Type string }
 	if err := json.Unmarshal([]byte(raw), &sniffed); err != nil {
@@ -180,36 +205,81 @@ func (s *Source) checkHeader() ([]string, error) {
 	return header, nil
 }
 
-// checkNUL rejects a file with a NUL byte, which is never valid CSV text
-// (DuckDB would read it as a space), naming its line. Lines are counted
-// only once a NUL byte is found. It stops when ctx is done.
-func (s *Source) checkNUL(ctx context.Context) error {
+// scanFile reads the whole file once, while DuckDB sniffs it, for what
+// DuckDB would read silently: a NUL byte (never valid CSV text; DuckDB
+// reads it as a space) and bytes that are not UTF-8 (the file is in
+// another encoding), each named with its line. It also reports whether a
+// line ends with the delimiter: DuckDB reads "1,a," under a two-column
+// header as two fields, so such a file is checked row by row afterwards.
+// Lines are counted only once something is found. It stops when ctx is
+// done.
+func (s *Source) scanFile(ctx context.Context) (trailingDelim bool, err error) {
 	f, err := os.Open(s.path)
 	if err != nil {
-		return kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot open file", s.name())
+		return false, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot open file", s.name())
 	}
 	defer f.Close()
+	d := string(s.delimiter())
+	endings := [][]byte{[]byte(d + "\n"), []byte(d + "\r\n")}
 	buf := make([]byte, 1<<20)
-	var off int64
+	var off int64 // file offset of buf[0]
+	carry := 0    // bytes kept at the start of buf from the last read
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			return false, err
 		}
-		n, err := f.Read(buf)
-		if i := bytes.IndexByte(buf[:n], 0); i >= 0 {
+		n, rerr := f.Read(buf[carry:])
+		b := buf[:carry+n]
+		if i := bytes.IndexByte(b, 0); i >= 0 {
 			line, lerr := s.lineAt(off + int64(i))
 			if lerr != nil {
-				return lerr
+				return false, lerr
 			}
-			return kalla.Errorf(kalla.EINVALID, "source %s: line %d contains a NUL byte: the file is binary or not UTF-8 text", s.name(), line)
+			return false, kalla.Errorf(kalla.EINVALID, "source %s: line %d contains a NUL byte: the file is binary or not UTF-8 text", s.name(), line)
 		}
-		off += int64(n)
-		if err == io.EOF {
-			return nil
+		// A rune cut by the end of the buffer is kept for the next read.
+		valid := len(b)
+		if rerr != io.EOF {
+			for k := 1; k <= utf8.UTFMax-1 && k <= len(b); k++ {
+				if utf8.RuneStart(b[len(b)-k]) {
+					if !utf8.FullRune(b[len(b)-k:]) {
+						valid = len(b) - k
+					}
+					break
+				}
+			}
 		}
-		if err != nil {
-			return kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: read file", s.name())
+		if !utf8.Valid(b[:valid]) {
+			i := 0
+			for i < valid {
+				r, size := utf8.DecodeRune(b[i:valid])
+				if r == utf8.RuneError && size <= 1 {
+					break
+				}
+				i += size
+			}
+			line, lerr := s.lineAt(off + int64(i))
+			if lerr != nil {
+				return false, lerr
+			}
+			return false, kalla.Errorf(kalla.EINVALID, "source %s: line %d is not UTF-8 text (byte 0x%02X): Kalla reads CSV as UTF-8; %s", s.name(), line, b[i], encodingHint)
 		}
+		for _, e := range endings {
+			trailingDelim = trailingDelim || bytes.Contains(b, e)
+		}
+		if rerr == io.EOF {
+			trailingDelim = trailingDelim || bytes.HasSuffix(b, []byte(d))
+			return trailingDelim, nil
+		}
+		if rerr != nil {
+			return false, kalla.WrapError(kalla.EUNAVAILABLE, rerr, "source %s: read file", s.name())
+		}
+		// Keep the cut rune, and the last byte so that a delimiter and
+		// the newline after it are seen together across two reads.
+		keep := max(len(b)-valid, 1)
+		copy(buf, b[len(b)-keep:])
+		off += int64(len(b) - keep)
+		carry = keep
 	}
 }
 
@@ -243,17 +313,27 @@ func (s *Source) locateError(duckErr error) error {
 		r := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
 		r.Comma = s.delimiter()
 		r.ReuseRecord = true
+		r.FieldsPerRecord = -1 // counted here, to say how many and why
+		width := -1
 		for {
-			_, err := r.Read()
+			rec, err := r.Read()
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
 				var pe *csv.ParseError
 				if errors.As(err, &pe) {
-					return kalla.Errorf(kalla.EINVALID, "source %s: line %d: %s", s.name(), pe.StartLine, csvProblem(pe))
+					return kalla.Errorf(kalla.EINVALID, "source %s: %s", s.name(), s.csvProblem(pe))
 				}
 				return kalla.Errorf(kalla.EINVALID, "source %s: %v", s.name(), err)
+			}
+			if width < 0 {
+				width = len(rec)
+				continue
+			}
+			if len(rec) != width {
+				line, _ := r.FieldPos(0)
+				return kalla.Errorf(kalla.EINVALID, "source %s: line %d: %s", s.name(), line, s.fieldCountProblem(rec, width))
 			}
 		}
 	}
@@ -263,16 +343,132 @@ func (s *Source) locateError(duckErr error) error {
 	return kalla.WrapError(kalla.EINVALID, cleanDuckErr(duckErr), "source %s: cannot read CSV", s.name())
 }
 
-func csvProblem(pe *csv.ParseError) string {
-	switch {
-	case errors.Is(pe.Err, csv.ErrFieldCount):
-		return "the row has a different number of fields than the header"
-	case errors.Is(pe.Err, csv.ErrQuote):
-		return fmt.Sprintf("extraneous or missing \" in a quoted field (column %d)", pe.Column)
-	case errors.Is(pe.Err, csv.ErrBareQuote):
-		return fmt.Sprintf("bare \" in an unquoted field (column %d): quote the field and double the quote", pe.Column)
+// fieldCountProblem says how a row's field count differs from the
+// header's, and what likely caused it.
+func (s *Source) fieldCountProblem(rec []string, width int) string {
+	msg := fmt.Sprintf("the row has %d fields but the header has %d", len(rec), width)
+	if len(rec) > width && rec[len(rec)-1] == "" {
+		msg += fmt.Sprintf("; the line ends with the delimiter %q, which makes an extra empty field: remove it, or add a column to the header", string(s.delimiter()))
 	}
-	return pe.Err.Error()
+	if hint := s.delimiterHint(); hint != "" {
+		msg += "; " + hint
+	}
+	return msg
+}
+
+// csvProblem explains a parse error of Go's reader.
+func (s *Source) csvProblem(pe *csv.ParseError) string {
+	if errors.Is(pe.Err, csv.ErrQuote) {
+		if line, char, ok := s.openQuote(pe.StartLine); ok {
+			return fmt.Sprintf("line %d, character %d: the quoted field that opens here has no closing quote (or a quote inside it is not doubled)", line, char)
+		}
+		return fmt.Sprintf("line %d: extraneous or missing \" in a quoted field (column %d)", pe.StartLine, pe.Column)
+	}
+	if errors.Is(pe.Err, csv.ErrBareQuote) {
+		return fmt.Sprintf("line %d: bare \" in an unquoted field (column %d): quote the field and double the quote", pe.StartLine, pe.Column)
+	}
+	return fmt.Sprintf("line %d: %v", pe.StartLine, pe.Err)
+}
+
+// openQuote finds where the quoted field that Go's reader could not close
+// opens, reading the record that starts on line start: the last quote that
+// opened a field before the record went wrong. char counts characters
+// (runes) from 1.
+func (s *Source) openQuote(start int) (line, char int, ok bool) {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return 0, 0, false
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	line, char = 1, 0
+	for line < start {
+		if _, err := r.ReadBytes('\n'); err != nil {
+			return 0, 0, false
+		}
+		line++
+	}
+	d := s.delimiter()
+	fieldStart, inQuote := true, false
+	var openLine, openChar int
+	for {
+		c, _, err := r.ReadRune()
+		if err != nil { // the end of the file inside the quoted field
+			return openLine, openChar, inQuote
+		}
+		char++
+		switch {
+		case inQuote && c == '"':
+			next, _, err := r.ReadRune()
+			switch {
+			case err != nil || next == d || next == '\n' || next == '\r':
+				inQuote = false // a closing quote
+				if err == nil {
+					r.UnreadRune()
+				}
+			case next == '"':
+				char++ // a doubled quote inside the field
+			default:
+				return openLine, openChar, true // a quote that neither closes nor is doubled
+			}
+		case inQuote:
+			if c == '\n' {
+				line, char = line+1, 0
+			}
+		case c == '\n':
+			return 0, 0, false // the record ended without the error
+		case fieldStart && c == '"':
+			inQuote, openLine, openChar = true, line, char
+		}
+		fieldStart = !inQuote && c == d
+	}
+}
+
+// delimiterHint suggests another delimiter when the header line and the
+// first data row split on it into the same number (at least two) of
+// fields while they do not on the delimiter in use, as a file written with
+// ";" (decimal commas) read as comma-separated does. "" when none does.
+func (s *Source) delimiterHint() string {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	br := bufio.NewReader(io.LimitReader(f, 1<<20))
+	var lines [2]string
+	for i := range lines {
+		l, err := br.ReadString('\n')
+		lines[i] = strings.TrimRight(strings.TrimPrefix(l, "\ufeff"), "\r\n")
+		if err != nil {
+			break
+		}
+	}
+	if lines[1] == "" {
+		return ""
+	}
+	split := func(l string, d rune) int {
+		r := csv.NewReader(strings.NewReader(l))
+		r.Comma, r.LazyQuotes, r.FieldsPerRecord = d, true, -1
+		rec, err := r.Read()
+		if err != nil {
+			return -1
+		}
+		return len(rec)
+	}
+	cur := s.delimiter()
+	if h := split(lines[0], cur); h > 1 && h == split(lines[1], cur) {
+		return "" // the delimiter in use fits
+	}
+	for _, d := range []rune{';', ',', '\t', '|'} {
+		if d == cur {
+			continue
+		}
+		if h := split(lines[0], d); h >= 2 && h == split(lines[1], d) {
+			q := strconv.Quote(string(d)) // also a JSON string for these four
+			return fmt.Sprintf(`the header and the first data row both split into %d fields on %s: if that is the file's delimiter, set "csv": {"delimiter": %s} in the source`, h, q, q)
+		}
+	}
+	return ""
 }
 
 // loadCSV creates table from the file and returns its columns.

@@ -36,6 +36,10 @@ type Options struct {
 	BaseDir string
 	// Fetcher fetches non-local URIs; nil refuses them.
 	Fetcher Fetcher
+	// TempDir receives the UTF-8 copy of a CSV file in another encoding
+	// (CSV.Encoding), removed by Close; empty means the system's
+	// temporary folder.
+	TempDir string
 }
 
 // Source is a CSV or Parquet file. It implements connector.Source.
@@ -90,6 +94,21 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 		}
 	}
 	s.path = path
+	if c := opts.CSV; s.typ == kalla.SourceCSV && c != nil && c.Encoding != "" && c.Encoding != kalla.EncodingUTF8 {
+		utf8Path, remove, err := s.transcode(path, c.Encoding, opts.TempDir)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.path = utf8Path
+		fetched := s.cleanup
+		s.cleanup = func() {
+			remove()
+			if fetched != nil {
+				fetched()
+			}
+		}
+	}
 	return s, nil
 }
 

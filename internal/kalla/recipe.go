@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -66,7 +67,22 @@ type CSVOptions struct {
 	// Kalla does not guess.
 	DateFormat      string `json:"date_format,omitempty"`
 	TimestampFormat string `json:"timestamp_format,omitempty"`
+	// Encoding is the file's character set: "utf-8" (the default),
+	// "latin-1" (ISO-8859-1) or "windows-1252". Other encodings are
+	// transcoded to UTF-8 before the file is read; a file that is not
+	// valid in its encoding is refused, never read with replaced bytes.
+	Encoding string `json:"encoding,omitempty"`
 }
+
+// CSV encodings a recipe may name in CSVOptions.Encoding.
+const (
+	EncodingUTF8        = "utf-8"
+	EncodingLatin1      = "latin-1"
+	EncodingWindows1252 = "windows-1252"
+)
+
+// CSVEncodings lists the values CSVOptions.Encoding accepts.
+var CSVEncodings = []string{EncodingUTF8, EncodingLatin1, EncodingWindows1252}
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 var aliasPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -217,6 +233,9 @@ func (s *SourceSpec) problems(side string) []string {
 	}
 	if s.CSV != nil && len([]rune(s.CSV.Delimiter)) > 1 {
 		probs = append(probs, fmt.Sprintf(`%s.csv.delimiter must be a single character`, p))
+	}
+	if s.CSV != nil && s.CSV.Encoding != "" && !slices.Contains(CSVEncodings, s.CSV.Encoding) {
+		probs = append(probs, fmt.Sprintf(`%s.csv.encoding %q is not supported (use one of %s)`, p, s.CSV.Encoding, strings.Join(CSVEncodings, ", ")))
 	}
 	return probs
 }

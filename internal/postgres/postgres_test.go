@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -604,7 +605,12 @@ func TestStageCancel(t *testing.T) {
 func TestPoolSharing(t *testing.T) {
 	uri := testenv.Postgres(t)
 	run(t, uri, `CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 1000) g`)
-	pools := newPools(t, dbpool.Options{MaxConns: 2, IdleTimeout: 300 * time.Millisecond, JanitorInterval: 50 * time.Millisecond})
+	// The janitor never runs (an hour apart): pools age by skew, and the
+	// test evicts with EvictIdle when it has moved the clock.
+	var skew atomic.Int64
+	const idle = time.Minute
+	pools := newPools(t, dbpool.Options{MaxConns: 2, IdleTimeout: idle, JanitorInterval: time.Hour,
+		Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
 	ctx := testCtx(t)
 	a, err := postgres.Open(ctx, withTable(t, uri, "t"), postgres.Options{Pools: pools})
 	if err != nil {
@@ -645,13 +651,15 @@ func TestPoolSharing(t *testing.T) {
 	}
 	a.Close()
 	b.Close()
-	time.Sleep(600 * time.Millisecond)
+	skew.Add(int64(2 * idle))
+	pools.EvictIdle()
 	st = pools.Stats()
 	if len(st) != 1 || st[0].Leases != 1 {
 		t.Fatalf("after idling: %+v, want only the pool still leased", st)
 	}
 	c.Close()
-	time.Sleep(600 * time.Millisecond)
+	skew.Add(int64(2 * idle))
+	pools.EvictIdle()
 	if st := pools.Stats(); len(st) != 0 || pools.OpenConns() != 0 {
 		t.Fatalf("after idling: %+v, want no pools", st)
 	}

@@ -76,6 +76,8 @@ func TestErrorAnswers(t *testing.T) {
 	unreachable := "postgres://kalla:" + secret + "@127.0.0.1:1/db?table=t"
 	missing := filepath.Join(fixtureDir(t), "small", "missing.csv")
 
+	reserved := gen.Recipe(small)
+	reserved.RecipeID = "preview"
 	cases := []struct {
 		name         string
 		method, path string
@@ -117,6 +119,22 @@ func TestErrorAnswers(t *testing.T) {
 		{"recipe id mismatch", "PUT", "/api/recipes/other", gen.Recipe(small), 400, kalla.EINVALID, []string{"differs"}},
 		{"unknown route", "GET", "/api/nothing", nil, 404, kalla.ENOTFOUND, nil},
 		{"wrong method", "PATCH", "/api/sources", nil, 405, kalla.EINVALID, []string{"GET, POST"}},
+		// Out of the documented range is refused, never capped.
+		{"runs limit over the maximum", "GET", "/api/runs?limit=501", nil, 400, kalla.EINVALID, []string{"from 1 to 500"}},
+		{"runs limit zero", "GET", "/api/runs?limit=0", nil, 400, kalla.EINVALID, []string{"limit"}},
+		{"empty limit", "GET", "/api/runs?limit=", nil, 400, kalla.EINVALID, []string{"limit"}},
+		{"results limit over the maximum", "GET", "/api/runs/0000-nope/results/matched?limit=1001", nil, 400, kalla.EINVALID, []string{"from 1 to 1000"}},
+		{"offset beyond int64", "GET", "/api/runs?offset=9223372036854775808", nil, 400, kalla.EINVALID, []string{"offset"}},
+		{"source preview limit zero", "GET", "/api/sources/invoices/preview?limit=0", nil, 400, kalla.EINVALID, []string{"from 1 to 1000"}},
+		// A null is not the zero value.
+		{"null limit", "POST", "/api/sources/invoices/load-scoped", `{"limit": null}`, 400, kalla.EINVALID, []string{"limit is null"}},
+		{"null recipe field", "POST", "/api/recipes", `{"recipe_id": "x", "name": null}`, 400, kalla.EINVALID, []string{"name is null"}},
+		{"null nested", "POST", "/api/runs", `{"recipe": {"recipe_id": "x", "sources": {"left": {"csv": null}}}}`, 400, kalla.EINVALID, []string{"recipe.sources.left.csv is null"}},
+		{"null body", "POST", "/api/runs", `null`, 400, kalla.EINVALID, []string{"null"}},
+		// A literal path's methods are its own, not /api/recipes/{id}'s.
+		{"get on recipes/preview", "GET", "/api/recipes/preview", nil, 405, kalla.EINVALID, []string{"(use POST)"}},
+		{"options on recipes/validate", "OPTIONS", "/api/recipes/validate", nil, 405, kalla.EINVALID, []string{"(use POST)"}},
+		{"reserved recipe id", "POST", "/api/recipes", reserved, 400, kalla.EINVALID, []string{"reserved"}},
 		{"body too large", "POST", "/api/recipes", `{"recipe_id":"` + strings.Repeat("x", 2<<20) + `"}`, 413, kalla.EINVALID, []string{"larger"}},
 	}
 	for _, c := range cases {

@@ -203,13 +203,28 @@ func TestShutdown(t *testing.T) {
 		t0 := time.Now()
 		closed := make(chan error, 1)
 		go func() { closed <- s.Close() }()
-		time.Sleep(300 * time.Millisecond)
-		if resp, err := http.Get(s.url + "/healthz"); err == nil {
+		// Close waits a second for the run before cancelling it: the
+		// listener must be refused while it waits, so it is polled until
+		// refused, and it is a failure if Close returns first.
+		var closeErr error
+	refused:
+		for {
+			select {
+			case closeErr = <-closed:
+				t.Errorf("server still accepted requests all the while it was shutting down")
+				break refused
+			default:
+			}
+			resp, err := http.Get(s.url + "/healthz")
+			if err != nil {
+				closeErr = <-closed
+				break
+			}
 			resp.Body.Close()
-			t.Errorf("server still accepts requests while shutting down")
+			time.Sleep(10 * time.Millisecond)
 		}
-		if err := <-closed; err != nil {
-			t.Fatal(err)
+		if closeErr != nil {
+			t.Fatal(closeErr)
 		}
 		took := time.Since(t0)
 		if took > time.Second+cancelWithin {

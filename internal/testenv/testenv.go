@@ -17,9 +17,10 @@
 //		…
 //	}
 //
-// When a variable is missing the test is skipped with a hint, unless
-// KALLA_TEST_REQUIRE_SERVICES=1 (set by scripts/test.sh and so by CI), in
-// which case it fails: CI can never pass by silently skipping these tests.
+// When a variable is missing the test is skipped with a hint, unless Required
+// reports true (KALLA_TEST_REQUIRE_SERVICES=1, set by scripts/test.sh, or
+// CI=true, set by CI), in which case it fails: CI can never pass by silently
+// skipping these tests.
 // When a variable is set but its server cannot be reached, the test fails.
 package testenv
 
@@ -55,7 +56,18 @@ const (
 	// EnvRequireServices, when "1", turns a missing variable into a test
 	// failure instead of a skip.
 	EnvRequireServices = "KALLA_TEST_REQUIRE_SERVICES"
+	// EnvCI is set to "true" by CI systems (and by this project's CI); it
+	// requires the services as EnvRequireServices does, so a CI that forgot
+	// scripts/test.sh still cannot pass by skipping.
+	EnvCI = "CI"
 )
+
+// Required reports whether the test services (and the browser) must be
+// present: EnvRequireServices is "1" or EnvCI is "true". Tests that could
+// skip for want of something external check it and fail instead.
+func Required() bool {
+	return os.Getenv(EnvRequireServices) == "1" || os.Getenv(EnvCI) == "true"
+}
 
 // opTimeout bounds every setup or cleanup call made to a server.
 const opTimeout = 30 * time.Second
@@ -65,7 +77,7 @@ const hint = "run `bash scripts/services.sh start && eval \"$(bash scripts/servi
 	"(or `make test`, which does both)"
 
 // lookup returns the values of the named environment variables. If any is
-// unset or empty it skips the test, or fails it when EnvRequireServices is 1.
+// unset or empty it skips the test, or fails it when Required.
 func lookup(t testing.TB, names ...string) []string {
 	t.Helper()
 	vals := make([]string, len(names))
@@ -79,8 +91,8 @@ func lookup(t testing.TB, names ...string) []string {
 	if len(missing) == 0 {
 		return vals
 	}
-	if os.Getenv(EnvRequireServices) == "1" {
-		t.Fatalf("testenv: %v not set and %s=1: %s", missing, EnvRequireServices, hint)
+	if Required() {
+		t.Fatalf("testenv: %v not set and %s=1 or %s=true: %s", missing, EnvRequireServices, EnvCI, hint)
 	}
 	t.Skipf("testenv: %v not set, skipping: %s", missing, hint)
 	return nil

@@ -233,17 +233,20 @@ func TestMissingServices(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the test binary again")
 	}
+	// "" runs the child with neither variable: it must skip. Either
+	// variable alone must turn the skip into a failure.
 	for _, helper := range []string{"postgres", "mysql", "s3"} {
-		for _, require := range []bool{false, true} {
+		for _, requireBy := range []string{"", testenv.EnvRequireServices + "=1", testenv.EnvCI + "=true"} {
+			require := requireBy != ""
 			var env []string
 			for _, kv := range os.Environ() {
-				if !strings.HasPrefix(kv, "KALLA_TEST") {
+				if !strings.HasPrefix(kv, "KALLA_TEST") && !strings.HasPrefix(kv, testenv.EnvCI+"=") {
 					env = append(env, kv)
 				}
 			}
 			env = append(env, childEnv+"="+helper)
 			if require {
-				env = append(env, testenv.EnvRequireServices+"=1")
+				env = append(env, requireBy)
 			}
 			cmd := exec.Command(os.Args[0], "-test.run=^TestChildHelper$", "-test.v", "-test.count=1")
 			cmd.Env = env
@@ -253,7 +256,7 @@ func TestMissingServices(t *testing.T) {
 			}
 			if require {
 				if err == nil || !strings.Contains(string(out), "--- FAIL: TestChildHelper") {
-					t.Errorf("%s with %s=1: want a failure, got err %v:\n%s", helper, testenv.EnvRequireServices, err, out)
+					t.Errorf("%s with %s: want a failure, got err %v:\n%s", helper, requireBy, err, out)
 				}
 			} else if err != nil || !strings.Contains(string(out), "--- SKIP: TestChildHelper") {
 				t.Errorf("%s without services: want a skip, got err %v:\n%s", helper, err, out)

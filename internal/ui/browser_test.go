@@ -44,8 +44,8 @@ func chromium(t *testing.T) string {
 		p = "/usr/bin/chromium"
 	}
 	if _, err := os.Stat(p); err != nil {
-		if os.Getenv(testenv.EnvRequireServices) == "1" {
-			t.Fatalf("chromium not found at %s and %s=1: install it with `bash scripts/services.sh start` (apt-get install chromium)", p, testenv.EnvRequireServices)
+		if testenv.Required() {
+			t.Fatalf("chromium not found at %s and services are required (%s=1 or %s=true): install it with `bash scripts/services.sh start` (apt-get install chromium)", p, testenv.EnvRequireServices, testenv.EnvCI)
 		}
 		t.Skipf("chromium not found at %s: install it with `bash scripts/services.sh start` (or set %s)", p, envChromium)
 	}
@@ -247,16 +247,46 @@ func (b *tab) eval(what, expr string) {
 	}
 }
 
-// text returns an element's text.
+// text returns the text of the first element matching css, waiting up to
+// 30 seconds for one to exist.
 func (b *tab) text(css string) string {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(css)))
-	if err != nil {
-		b.fail("read text of "+css, err)
+	return b.read(css, "e.textContent", "read text of "+css)
+}
+
+// read waits until an element matching css exists in the page as it is
+// now and returns prop (a JavaScript expression over the element e), read
+// in the same evaluation that found it. Reading through the page's own
+// script, as waitText does, and never through chromedp's node queries is
+// what keeps reads right when a page reloads: the run page reloads itself
+// when its run ends, and a node query could resolve the selector in
+// chromedp's copy of the document from before the reload and then read a
+// node that no longer existed (TestReconcileInBrowser failed so reading
+// #c-ul just after waitText had seen the reloaded page's #c-matched). An
+// evaluation interrupted by a navigation is tried again.
+func (b *tab) read(css, prop, what string) string {
+	b.t.Helper()
+	expr := fmt.Sprintf(`(() => { const e = document.querySelector(%s); return e ? String(%s) : null; })()`, js(css), prop)
+	deadline := time.Now().Add(30 * time.Second)
+	var lastErr error
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[*string](expr))
+		cancel()
+		if err == nil && got != nil {
+			return *got
+		}
+		lastErr = err
+		if b.ctx.Err() != nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return s
+	if lastErr == nil {
+		lastErr = errors.New("no element matches")
+	}
+	b.fail(what, lastErr)
+	return ""
 }
 
 // html returns the page's HTML as the browser has it now, after its
@@ -305,16 +335,11 @@ func (b *tab) waitText(css, want string, timeout time.Duration) string {
 
 var errTimeout = errors.New("timed out")
 
-// value returns a form field's value.
+// value returns a form field's value, waiting up to 30 seconds for the
+// field to exist.
 func (b *tab) value(css string) string {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(css)))
-	if err != nil {
-		b.fail("read the value of "+css, err)
-	}
-	return s
+	return b.read(css, "e.value", "read the value of "+css)
 }
 
 // checked reports whether a checkbox is ticked.
