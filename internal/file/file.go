@@ -93,6 +93,14 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 	return s, nil
 }
 
+// CheckURI checks a local file-source URI without opening it: a file://
+// URI takes no parameters; a plain path has none (a "?" in it is part of
+// the file's name). Remote URIs are objstore's to check. Errors: EINVALID.
+func CheckURI(uri string) error {
+	_, _, err := localPath(uri, "")
+	return err
+}
+
 // localPath resolves uri to a local path, or reports that it is remote.
 func localPath(uri, base string) (path string, remote bool, err error) {
 	lower := strings.ToLower(uri)
@@ -104,6 +112,9 @@ func localPath(uri, base string) (path string, remote bool, err error) {
 		}
 		if u.Host != "" && u.Host != "localhost" {
 			return "", false, kalla.Errorf(kalla.EINVALID, "source %s: file URIs must name a local path (file:///path)", uri)
+		}
+		if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+			return "", false, kalla.Errorf(kalla.EINVALID, "source %s: file:// URIs take no parameters (no \"?\" or \"#\"); a local path may be given as is", kalla.RedactURI(uri))
 		}
 		return u.Path, false, nil
 	case strings.HasPrefix(lower, "s3://"), strings.HasPrefix(lower, "https://"), strings.HasPrefix(lower, "http://"):

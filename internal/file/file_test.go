@@ -191,6 +191,23 @@ func TestOpenErrors(t *testing.T) {
 	if kalla.ErrorCode(err) != kalla.EINVALID {
 		t.Errorf("unknown type: %v", err)
 	}
+	// A file:// URI takes no parameters; a plain path has none to take.
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/a.csv", []byte("x\n1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, uri := range []string{"file://" + dir + "/a.csv?header=false", "file://" + dir + "/a.csv#x", "file://" + dir + "/a.csv?"} {
+		_, err = file.Open(context.Background(), uri, file.Options{})
+		if kalla.ErrorCode(err) != kalla.EINVALID || !strings.Contains(err.Error(), "take no parameters") {
+			t.Errorf("Open(%s): %v, want EINVALID naming the parameters", uri, err)
+		}
+		if err := file.CheckURI(uri); kalla.ErrorCode(err) != kalla.EINVALID {
+			t.Errorf("CheckURI(%s): %v", uri, err)
+		}
+	}
+	if err := file.CheckURI("file://" + dir + "/a.csv"); err != nil {
+		t.Errorf("CheckURI of a plain file URI: %v", err)
+	}
 }
 
 func TestCSVBOMAndDelimiter(t *testing.T) {

@@ -94,6 +94,31 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 	return s, nil
 }
 
+// Params are the query parameters a mysql:// source URI may carry. The
+// driver runs any parameter it does not know as a SET statement on the
+// source session (SET password = ..., SET sql_mode = ...), and some it
+// knows weaken the connection or read files on the Kalla host
+// (allowAllFiles, allowCleartextPasswords, charset, multiStatements,
+// parseTime, loc): all of them are refused. tls takes the driver's names
+// (true, false, skip-verify, preferred); Kalla registers no custom TLS
+// configuration, so client certificates are not supported.
+var Params = []string{"table", "tls", "timeout", "readTimeout", "writeTimeout"}
+
+// paramHints explain some refused parameters.
+var paramHints = map[string]string{
+	"password":      "give the password in the URI's user part (mysql://user:password@host/db)",
+	"passwd":        "give the password in the URI's user part (mysql://user:password@host/db)",
+	"user":          "give the user in the URI's user part (mysql://user:password@host/db)",
+	"allowallfiles": "files on the Kalla server are never read for a source",
+}
+
+// CheckURI checks a mysql:// source URI without connecting: its form and
+// its parameters. Errors: EINVALID naming what is wrong.
+func CheckURI(uri string) error {
+	_, _, _, _, _, err := parseURI(uri, kalla.RedactURI(uri))
+	return err
+}
+
 // parseURI turns a mysql:// URI into a go-sql-driver DSN, a label for its
 // pool (the redacted URI without the table), the database and table to
 // read, and the secrets that must never appear in messages.
@@ -104,6 +129,12 @@ func parseURI(uri, name string) (dsn, label, db, table string, secrets []string,
 		return "", "", "", "", nil, kalla.Errorf(kalla.EINVALID, "source %s: not a valid mysql://user:password@host:port/db?table=name URI", name)
 	}
 	q := u.Query()
+	if err := connector.CheckParams("mysql", name, q, paramHints, Params...); err != nil {
+		return "", "", "", "", nil, err
+	}
+	if u.Fragment != "" || u.RawFragment != "" {
+		return "", "", "", "", nil, kalla.Errorf(kalla.EINVALID, "source %s: a mysql URI has no #fragment", name)
+	}
 	t := q.Get("table")
 	if strings.TrimSpace(t) == "" {
 		return "", "", "", "", nil, kalla.Errorf(kalla.EINVALID, "missing ?table= in URI %s", name)
@@ -116,14 +147,6 @@ func parseURI(uri, name string) (dsn, label, db, table string, secrets []string,
 	// Parameters go through the driver's own parser, so that every DSN
 	// parameter keeps its meaning; user, password, address and database
 	// are set as fields, never spliced into the DSN text.
-	for k := range q {
-		// The driver runs unknown parameters as SET statements on every
-		// new connection; SET password = ... would change the user's
-		// password.
-		if strings.EqualFold(k, "password") || strings.EqualFold(k, "passwd") {
-			return "", "", "", "", nil, kalla.Errorf(kalla.EINVALID, "source %s: give the password in the URI's user part (mysql://user:password@host/db), not as a parameter", name)
-		}
-	}
 	cfg, perr := mysql.ParseDSN("/?" + q.Encode())
 	if perr != nil {
 		return "", "", "", "", nil, kalla.Errorf(kalla.EINVALID, "source %s: invalid connection parameters: %v", name, perr)

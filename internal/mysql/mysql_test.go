@@ -295,6 +295,56 @@ func TestZeroDate(t *testing.T) {
 	t.Logf("as expected: %v", err)
 }
 
+// TestURIParameters checks that a source URI carries only the parameters
+// Kalla documents. The driver would run any other name as a SET statement
+// on the source session, and some of its own parameters read files on the
+// Kalla host (allowAllFiles) or weaken the connection: each is refused
+// before any connection, naming the parameter.
+func TestURIParameters(t *testing.T) {
+	uri := testenv.MySQL(t)
+	run(t, uri, "CREATE TABLE t (x INT)", "INSERT INTO t VALUES (1)")
+	pools := newPools(t, dbpool.Options{ConnectTimeout: 2 * time.Second})
+	ctx := testCtx(t)
+	base := withTable(t, uri, "t")
+	for _, tc := range []struct{ param, value string }{
+		{"allowAllFiles", "true"},
+		{"allowCleartextPasswords", "true"},
+		{"allowFallbackToPlaintext", "true"},
+		{"multiStatements", "true"},
+		{"interpolateParams", "false"},
+		{"parseTime", "true"},
+		{"loc", "Local"},
+		{"charset", "latin1"},
+		{"collation", "latin1_swedish_ci"},
+		{"sql_mode", "''"},
+		{"autocommit", "0"},
+		{"time_zone", "'+05:00'"},
+		{"max_execution_time", "0"},
+		{"serverPubKey", "kalla"},
+		{"password", "x"},
+	} {
+		t.Run(tc.param, func(t *testing.T) {
+			_, err := mysql.Open(ctx, base+"&"+tc.param+"="+url.QueryEscape(tc.value), mysql.Options{Pools: pools})
+			want := `parameter "` + tc.param + `" is not allowed in a mysql URI`
+			if kalla.ErrorCode(err) != kalla.EINVALID || !strings.Contains(kalla.ErrorMessage(err), want) {
+				t.Fatalf("error %v, want EINVALID %q", err, want)
+			}
+			if err := mysql.CheckURI(base + "&" + tc.param + "=x"); kalla.ErrorCode(err) != kalla.EINVALID {
+				t.Errorf("CheckURI: %v, want EINVALID", err)
+			}
+		})
+	}
+	if err := mysql.CheckURI(base + "&tls=false&tls=true"); kalla.ErrorCode(err) != kalla.EINVALID {
+		t.Errorf("a parameter given twice: %v, want EINVALID", err)
+	}
+	// The documented parameters work against the real server; the session
+	// keeps the server's own settings.
+	src := open(t, pools, base+"&tls=false&timeout=5s&readTimeout=30s&writeTimeout=30s")
+	if n, err := src.Count(ctx, nil); err != nil || n != 1 {
+		t.Fatalf("Count = %d, %v", n, err)
+	}
+}
+
 func TestNamesAndErrors(t *testing.T) {
 	uri := testenv.MySQL(t)
 	u, _ := url.Parse(uri)

@@ -118,6 +118,28 @@ func (f *Fetcher) Fetch(ctx context.Context, uri string) (path string, cleanup f
 	return "", nil, kalla.Errorf(kalla.EINVALID, "fetch %s: only s3:// and https:// sources can be fetched", kalla.RedactURI(uri))
 }
 
+// CheckURI checks a remote file-source URI without fetching it: an s3://
+// URI must be s3://bucket/key, and takes no parameters: everything after
+// the bucket is the object's key, "?" and "#" included, so nothing in it
+// configures Kalla or the S3 client; an https:// URL must
+// parse, and its query belongs to the URL (a signed URL needs it) that is
+// sent only to a host the Fetcher allows: Kalla itself reads none of it.
+// Whether the host is allowed is decided when fetching. Errors: EINVALID.
+func CheckURI(uri string) error {
+	lower := strings.ToLower(uri)
+	switch {
+	case strings.HasPrefix(lower, "s3://"):
+		_, err := parseS3URI(uri)
+		return err
+	case strings.HasPrefix(lower, "https://"), strings.HasPrefix(lower, "http://"):
+		if u, err := url.Parse(uri); err != nil || u.Host == "" {
+			return kalla.Errorf(kalla.EINVALID, "source %s: not a valid URL", kalla.RedactURI(uri))
+		}
+		return nil
+	}
+	return kalla.Errorf(kalla.EINVALID, "source %s: only s3:// and https:// sources are remote", kalla.RedactURI(uri))
+}
+
 func (f *Fetcher) fetchS3(ctx context.Context, uri string) (string, func(), error) {
 	obj, err := parseS3URI(uri)
 	if err != nil {

@@ -95,6 +95,34 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 	return s, nil
 }
 
+// Params are the query parameters a postgres:// source URI may carry.
+// Everything else pgx understands is refused: some read files on the Kalla
+// host (passfile, sslcert, sslkey, sslrootcert, service, servicefile), some
+// change the source session (options, search_path and any unknown name,
+// which pgx sends as a run-time parameter), some the pool (pool_max_conns).
+// Client certificates are not supported at all.
+var Params = []string{"table", "sslmode", "connect_timeout", "application_name", "target_session_attrs", "channel_binding"}
+
+// paramHints explain some refused parameters.
+var paramHints = map[string]string{
+	"password": "give the password in the URI's user part (postgres://user:password@host/db)",
+	"user":     "give the user in the URI's user part (postgres://user:password@host/db)",
+	"host":     "give the host in the URI (postgres://user:password@host:port/db)",
+	"port":     "give the port in the URI (postgres://user:password@host:port/db)",
+	"dbname":   "give the database in the URI's path (postgres://host/db)",
+	"ssl":      "use sslmode=require",
+	"sslcert":  "client certificates are not supported",
+	"sslkey":   "client certificates are not supported",
+	"passfile": "files on the Kalla server are never read for a source",
+}
+
+// CheckURI checks a postgres:// source URI without connecting: its form,
+// its host and its parameters. Errors: EINVALID naming what is wrong.
+func CheckURI(uri string) error {
+	_, _, _, _, err := parseURI(uri, kalla.RedactURI(uri))
+	return err
+}
+
 // parseURI splits a postgres:// URI into the driver's connection string
 // (without the table parameter), the schema and table, and the secrets
 // that must never appear in messages.
@@ -104,19 +132,23 @@ func parseURI(uri, name string) (dsn, schema, table string, secrets []string, er
 		// url.Parse's error quotes the URI, password included: not shown.
 		return "", "", "", nil, kalla.Errorf(kalla.EINVALID, "source %s: not a valid postgres://user:password@host:port/db?table=name URI", name)
 	}
+	q := u.Query()
+	if err := connector.CheckParams("postgres", name, q, paramHints, Params...); err != nil {
+		return "", "", "", nil, err
+	}
+	// Without a host pgx would use PGHOST or a Unix socket on the Kalla
+	// host, where the source's user might be let in as Kalla's own.
+	if h := u.Hostname(); h == "" || strings.ContainsAny(h, "/\\@,") || strings.Contains(u.Host, "%") {
+		return "", "", "", nil, kalla.Errorf(kalla.EINVALID, "source %s: name one database server by host (postgres://user:password@host:port/db); Unix sockets on the Kalla server and host lists are not allowed", name)
+	}
+	if u.Fragment != "" || u.RawFragment != "" {
+		return "", "", "", nil, kalla.Errorf(kalla.EINVALID, "source %s: a postgres URI has no #fragment", name)
+	}
+	hasPW := false
 	if u.User != nil {
 		if pw, ok := u.User.Password(); ok && pw != "" {
+			hasPW = true
 			secrets = append(secrets, pw, url.QueryEscape(pw), url.PathEscape(pw))
-		}
-	}
-	q := u.Query()
-	for k, vs := range q {
-		if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
-			for _, v := range vs {
-				if v != "" {
-					secrets = append(secrets, v, url.QueryEscape(v))
-				}
-			}
 		}
 	}
 	t := q.Get("table")
@@ -128,6 +160,16 @@ func parseURI(uri, name string) (dsn, schema, table string, secrets []string, er
 		return "", "", "", nil, kalla.Errorf(kalla.EINVALID, "source %s: %v", name, err)
 	}
 	q.Del("table")
+	// pgx fills what a URI leaves out from the Kalla host's environment and
+	// home folder (~/.pgpass, ~/.postgresql/postgresql.crt and .key): set
+	// empty, they are not read, and the source's server never sees the
+	// Kalla user's password or client certificate.
+	q.Set("passfile", "")
+	q.Set("sslcert", "")
+	q.Set("sslkey", "")
+	if !hasPW {
+		q.Set("password", "")
+	}
 	u.RawQuery = q.Encode()
 	// postgres:// and postgresql:// name the same database: one pool.
 	u.Scheme = "postgres"

@@ -76,6 +76,11 @@ func TestErrorAnswers(t *testing.T) {
 	unreachable := "postgres://kalla:" + secret + "@127.0.0.1:1/db?table=t"
 	missing := filepath.Join(fixtureDir(t), "small", "missing.csv")
 
+	// A recipe whose side reaches the Kalla host's files through a driver
+	// parameter is refused when it is saved, naming the parameter.
+	sneaky := gen.Recipe(small)
+	sneaky.Sources.Left = kalla.SourceSpec{Alias: "orders", Type: kalla.SourcePostgres, URI: withTable(pg, "orders") + "&sslkey=/etc/ssl/private/server.key&sslcert=/etc/ssl/certs/server.pem", PrimaryKey: []string{"id"}}
+
 	cases := []struct {
 		name         string
 		method, path string
@@ -100,6 +105,11 @@ func TestErrorAnswers(t *testing.T) {
 		{"missing table", "POST", "/api/sources", map[string]string{"alias": "x", "uri": withTable(pg, "no_such_table")}, 404, kalla.ENOTFOUND, []string{"no_such_table"}},
 		{"wrong password", "POST", "/api/sources", map[string]string{"alias": "x", "uri": withTable(wrong.String(), "orders")}, 502, kalla.EUNAVAILABLE, []string{"password"}},
 		{"unreachable", "POST", "/api/sources", map[string]string{"alias": "x", "uri": unreachable}, 502, kalla.EUNAVAILABLE, nil},
+		{"passfile parameter", "POST", "/api/sources", map[string]string{"alias": "x", "uri": withTable(pg, "orders") + "&passfile=/etc/passwd"}, 400, kalla.EINVALID, []string{`parameter "passfile" is not allowed`}},
+		{"mysql SET parameter", "POST", "/api/sources", map[string]string{"alias": "x", "uri": "mysql://u:" + secret + "@127.0.0.1:1/db?table=t&sql_mode=x"}, 400, kalla.EINVALID, []string{`parameter "sql_mode" is not allowed`}},
+		{"mysql local files", "POST", "/api/sources", map[string]string{"alias": "x", "uri": "mysql://u:" + secret + "@127.0.0.1:1/db?table=t&allowAllFiles=true"}, 400, kalla.EINVALID, []string{`parameter "allowAllFiles" is not allowed`}},
+		{"file URI parameter", "POST", "/api/sources", map[string]string{"alias": "x", "uri": "file://" + small.Invoices + "?x=1"}, 400, kalla.EINVALID, []string{"no parameters"}},
+		{"recipe with client key", "POST", "/api/recipes", sneaky, 400, kalla.EINVALID, []string{`parameter "sslcert" is not allowed`}},
 		{"missing file", "POST", "/api/sources", map[string]string{"alias": "x", "uri": missing}, 404, kalla.ENOTFOUND, []string{"does not exist"}},
 		{"bad alias", "POST", "/api/sources", map[string]string{"alias": "1x", "uri": small.Invoices}, 400, kalla.EINVALID, []string{"alias"}},
 		{"unknown type", "POST", "/api/sources", map[string]string{"alias": "x", "uri": small.Invoices, "source_type": "excel"}, 400, kalla.EINVALID, []string{"excel"}},
