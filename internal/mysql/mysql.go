@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,7 +55,10 @@ type Source struct {
 	log     *slog.Logger
 }
 
-var _ connector.Source = (*Source)(nil)
+var (
+	_ connector.Source         = (*Source)(nil)
+	_ connector.BoundedCounter = (*Source)(nil)
+)
 
 // Open opens the table uri names and reads its columns, so that a missing
 // table or an unreachable server is reported here. Errors: EINVALID for a
@@ -281,6 +285,32 @@ func (s *Source) Count(ctx context.Context, filters []kalla.Filter) (int64, erro
 	err = s.withTx(ctx, false, func(tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, s.limit("SELECT COUNT(*) FROM "+s.from+where, s.opts.PreviewTimeout), args...).Scan(&n)
 	})
+	if err != nil {
+		return 0, s.fail(ctx, err, "count rows")
+	}
+	return n, nil
+}
+
+// CountUpTo returns min(max, rows matching the filters), reading no more
+// than max matching rows, under a statement time limit of budget: a count
+// that runs longer is stopped by the server and reported as an error
+// wrapping connector.ErrCountBudget. Errors otherwise as Count.
+func (s *Source) CountUpTo(ctx context.Context, filters []kalla.Filter, max int64, budget time.Duration) (int64, error) {
+	where, args, err := dialect.MySQL.WhereFor(s.name, filters, s.cols, 1)
+	if err != nil {
+		return 0, err
+	}
+	// The limit is written as a number: MySQL accepts no placeholder there
+	// in an interpolated statement's derived table.
+	q := s.limit("SELECT COUNT(*) FROM (SELECT 1 FROM "+s.from+where+" LIMIT "+strconv.FormatInt(max, 10)+") AS bounded", min(budget, s.opts.PreviewTimeout))
+	var n int64
+	err = s.withTx(ctx, false, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, q, args...).Scan(&n)
+	})
+	var me *mysql.MySQLError
+	if err != nil && ctx.Err() == nil && errors.As(err, &me) && (me.Number == 1969 || me.Number == 3024) {
+		return 0, fmt.Errorf("source %s: %w", s.name, connector.ErrCountBudget)
+	}
 	if err != nil {
 		return 0, s.fail(ctx, err, "count rows")
 	}

@@ -588,3 +588,51 @@ func listenSilently(t *testing.T) string {
 	})
 	return ln.Addr().String()
 }
+
+// TestBoundedTotal checks a scoped load's total against the true count:
+// exact within the cap, a labelled lower bound beyond it or past the time
+// budget, exact on request.
+func TestBoundedTotal(t *testing.T) {
+	uri := testenv.MySQL(t)
+	run(t, uri, "CREATE TABLE t (id INT, even BOOL)",
+		"INSERT INTO t SELECT seq, seq % 2 = 0 FROM seq_1_to_50",
+		"CREATE VIEW slow AS SELECT id FROM t WHERE SLEEP(0.01) = 0")
+	pools := newPools(t, dbpool.Options{MaxConns: 1})
+	ctx := testCtx(t)
+	src := open(t, pools, withTable(t, uri, "t"))
+	even := []kalla.Filter{{Column: "even", Op: kalla.OpEq, Values: []kalla.Scalar{{Text: "1", IsNumber: true}}}}
+	for _, tc := range []struct {
+		name    string
+		filters []kalla.Filter
+		limit   int
+		opts    connector.LoadOptions
+		total   int64
+		kind    string
+	}{
+		{"sample holds every row", nil, 100, connector.LoadOptions{CountCap: 10}, 50, connector.TotalExact},
+		{"within the cap", nil, 10, connector.LoadOptions{}, 50, connector.TotalExact},
+		{"filtered beyond the cap", even, 5, connector.LoadOptions{CountCap: 20}, 21, connector.TotalAtLeast},
+		{"exact on request", even, 5, connector.LoadOptions{CountCap: 20, ExactTotal: true}, 25, connector.TotalExact},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := connector.LoadWith(ctx, src, "t", tc.filters, tc.limit, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.TotalRows != tc.total || p.TotalKind != tc.kind || p.PreviewRows != min(tc.limit, int(tc.total)) {
+				t.Errorf("total %d %s, %d rows; want %d %s", p.TotalRows, p.TotalKind, p.PreviewRows, tc.total, tc.kind)
+			}
+		})
+	}
+	slow := open(t, pools, withTable(t, uri, "slow"))
+	p, err := connector.LoadWith(ctx, slow, "slow", nil, 2, connector.LoadOptions{CountBudget: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.TotalRows != 2 || p.TotalKind != connector.TotalAtLeast {
+		t.Errorf("slow count: total %d %s, want at least 2", p.TotalRows, p.TotalKind)
+	}
+	if n, err := src.Count(ctx, nil); err != nil || n != 50 {
+		t.Errorf("after a count past its budget: %d, %v", n, err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kalla-recon/kalla/internal/connector"
@@ -55,7 +56,10 @@ type Source struct {
 	log     *slog.Logger
 }
 
-var _ connector.Source = (*Source)(nil)
+var (
+	_ connector.Source         = (*Source)(nil)
+	_ connector.BoundedCounter = (*Source)(nil)
+)
 
 // Open opens the table uri names and reads its columns, so that a missing
 // table or an unreachable server is reported here. Errors: EINVALID for a
@@ -213,7 +217,7 @@ ORDER BY table_schema, table_name, ordinal_position`
 	if schema == "" {
 		schemaArg = "public"
 	}
-	err := s.withTx(ctx, s.opts.PreviewTimeout, false, func(conn *pgx.Conn) error {
+	err := s.withTx(ctx, s.opts.PreviewTimeout, false, true, func(conn *pgx.Conn) error {
 		if err := read(conn, schemaCond+" AND table_name = $2", schemaArg, table); err != nil || len(tables) > 0 {
 			return err
 		}
@@ -268,9 +272,35 @@ func (s *Source) Count(ctx context.Context, filters []kalla.Filter) (int64, erro
 		return 0, err
 	}
 	var n int64
-	err = s.withTx(ctx, s.opts.PreviewTimeout, false, func(conn *pgx.Conn) error {
+	err = s.withTx(ctx, s.opts.PreviewTimeout, false, false, func(conn *pgx.Conn) error {
 		return conn.QueryRow(ctx, "SELECT count(*) FROM "+s.from+where, args...).Scan(&n)
 	})
+	if err != nil {
+		return 0, s.fail(ctx, err, "count rows")
+	}
+	return n, nil
+}
+
+// CountUpTo returns min(max, rows matching the filters), reading no more
+// than max matching rows, under a statement timeout of budget: a count
+// that runs longer is stopped by the server and reported as an error
+// wrapping connector.ErrCountBudget, and the connection is kept. Errors
+// otherwise as Count.
+func (s *Source) CountUpTo(ctx context.Context, filters []kalla.Filter, max int64, budget time.Duration) (int64, error) {
+	where, args, err := dialect.Postgres.WhereFor(s.name, filters, s.cols, 1)
+	if err != nil {
+		return 0, err
+	}
+	q := "SELECT count(*) FROM (SELECT 1 FROM " + s.from + where + " LIMIT " + dialect.Postgres.Placeholder(len(args)+1) + ") AS bounded"
+	args = append(args, max)
+	var n int64
+	err = s.withTx(ctx, min(budget, s.opts.PreviewTimeout), false, true, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, q, args...).Scan(&n)
+	})
+	var pe *pgconn.PgError
+	if err != nil && ctx.Err() == nil && errors.As(err, &pe) && pe.Code == "57014" {
+		return 0, fmt.Errorf("source %s: %w", s.name, connector.ErrCountBudget)
+	}
 	if err != nil {
 		return 0, s.fail(ctx, err, "count rows")
 	}
@@ -294,7 +324,7 @@ func (s *Source) Sample(ctx context.Context, filters []kalla.Filter, limit int) 
 	q := "SELECT " + strings.Join(exprs, ", ") + " FROM " + s.from + where + " LIMIT " + dialect.Postgres.Placeholder(len(args)+1)
 	args = append(args, int64(limit))
 	out := [][]*string{}
-	err = s.withTx(ctx, s.opts.PreviewTimeout, false, func(conn *pgx.Conn) error {
+	err = s.withTx(ctx, s.opts.PreviewTimeout, false, true, func(conn *pgx.Conn) error {
 		rows, err := conn.Query(ctx, q, args...)
 		if err != nil {
 			return err
@@ -329,9 +359,12 @@ func (s *Source) Close() error {
 // (REPEATABLE READ when snapshot is set, so that several statements see the
 // same data) whose statements time out after timeout. The session is set
 // to UTC and ISO dates so that text renderings do not depend on the
-// server's or the role's settings. The transaction is always rolled back:
-// nothing is ever written.
-func (s *Source) withTx(ctx context.Context, timeout time.Duration, snapshot bool, fn func(conn *pgx.Conn) error) error {
+// server's or the role's settings. A quick transaction (a preview's
+// describe, sample or bounded count: small reads under LIMIT) runs without
+// parallel workers, whose start-up costs more than such a read and which
+// are further processes on the source's server, beyond the pool's cap. The
+// transaction is always rolled back: nothing is ever written.
+func (s *Source) withTx(ctx context.Context, timeout time.Duration, snapshot, quick bool, fn func(conn *pgx.Conn) error) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -347,6 +380,9 @@ func (s *Source) withTx(ctx context.Context, timeout time.Duration, snapshot boo
 	// protocol, which runs the statements in order.
 	begin := fmt.Sprintf("BEGIN ISOLATION LEVEL %s READ ONLY; SET LOCAL statement_timeout = %d; SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'",
 		iso, max(timeout.Milliseconds(), 1))
+	if quick {
+		begin += "; SET LOCAL max_parallel_workers_per_gather = 0"
+	}
 	if _, err := conn.Exec(ctx, begin); err != nil {
 		return err
 	}

@@ -743,3 +743,55 @@ func TestPoolSharing(t *testing.T) {
 		t.Errorf("Open on a closed cache: %v", err)
 	}
 }
+
+// TestBoundedTotal checks a scoped load's total against the true count:
+// exact when the sample holds every match or the bounded count stays within
+// its cap, a lower bound (labelled) beyond the cap or past the time budget,
+// and exact on request.
+func TestBoundedTotal(t *testing.T) {
+	uri := testenv.Postgres(t)
+	run(t, uri, `CREATE TABLE t AS SELECT g AS id, g % 2 = 0 AS even FROM generate_series(1, 50) g`,
+		`CREATE VIEW slow AS SELECT t.* FROM t WHERE (SELECT true FROM pg_sleep(0.01 + 0 * t.id))`)
+	pools := newPools(t, dbpool.Options{MaxConns: 1})
+	ctx := testCtx(t)
+	src := open(t, pools, withTable(t, uri, "t"))
+	even := []kalla.Filter{{Column: "even", Op: kalla.OpEq, Values: []kalla.Scalar{{Text: "true"}}}}
+	for _, tc := range []struct {
+		name    string
+		filters []kalla.Filter
+		limit   int
+		opts    connector.LoadOptions
+		total   int64
+		kind    string
+	}{
+		{"sample holds every row", nil, 100, connector.LoadOptions{CountCap: 10}, 50, connector.TotalExact},
+		{"within the cap", nil, 10, connector.LoadOptions{}, 50, connector.TotalExact},
+		{"beyond the cap", nil, 10, connector.LoadOptions{CountCap: 20}, 21, connector.TotalAtLeast},
+		{"filtered beyond the cap", even, 5, connector.LoadOptions{CountCap: 20}, 21, connector.TotalAtLeast},
+		{"filtered within the cap", even, 5, connector.LoadOptions{CountCap: 25}, 25, connector.TotalExact},
+		{"exact on request", nil, 10, connector.LoadOptions{CountCap: 20, ExactTotal: true}, 50, connector.TotalExact},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := connector.LoadWith(ctx, src, "t", tc.filters, tc.limit, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.TotalRows != tc.total || p.TotalKind != tc.kind || p.TotalExact != (tc.kind == connector.TotalExact) || p.PreviewRows != min(tc.limit, int(tc.total)) {
+				t.Errorf("total %d %s (exact %v), %d rows; want %d %s", p.TotalRows, p.TotalKind, p.TotalExact, p.PreviewRows, tc.total, tc.kind)
+			}
+		})
+	}
+	// Past the budget the server stops the count; the answer is the sample
+	// as a lower bound, and the one pooled connection is still usable.
+	slow := open(t, pools, withTable(t, uri, "slow"))
+	p, err := connector.LoadWith(ctx, slow, "slow", nil, 2, connector.LoadOptions{CountBudget: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.TotalRows != 2 || p.TotalKind != connector.TotalAtLeast {
+		t.Errorf("slow count: total %d %s, want at least 2", p.TotalRows, p.TotalKind)
+	}
+	if n, err := src.Count(ctx, nil); err != nil || n != 50 {
+		t.Errorf("after a count past its budget: %d, %v", n, err)
+	}
+}

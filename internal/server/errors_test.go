@@ -66,8 +66,24 @@ func TestErrorAnswers(t *testing.T) {
 		"conditions": []map[string]any{{"column": "amount", "op": "between", "value": []any{100, 200}}},
 		"limit":      10,
 	}, 200, &p)
-	if p.TotalRows != 81 || p.PreviewRows != 10 { // amounts 100.00 .. 200.00 are i = 80 .. 160
-		t.Fatalf("postgres load-scoped: total %d preview %d", p.TotalRows, p.PreviewRows)
+	if p.TotalRows != 81 || p.PreviewRows != 10 || p.TotalKind != "exact" || !p.TotalExact { // amounts 100.00 .. 200.00 are i = 80 .. 160
+		t.Fatalf("postgres load-scoped: total %d (%s) preview %d", p.TotalRows, p.TotalKind, p.PreviewRows)
+	}
+	// A large count is a labelled lower bound unless the exact one is asked for.
+	pgExec(t, pg, `CREATE TABLE many AS SELECT i AS id, i % 3 = 0 AS third FROM generate_series(1, 6000) i`)
+	s.call("POST", "/api/sources", map[string]string{"alias": "many", "uri": withTable(pg, "many")}, 200, nil)
+	third := []map[string]any{{"column": "third", "op": "eq", "value": "true"}}
+	s.call("POST", "/api/sources/many/load-scoped", map[string]any{"conditions": third, "limit": 5}, 200, &p)
+	if p.TotalRows != 1001 || p.TotalKind != "at_least" || p.TotalExact || p.PreviewRows != 5 {
+		t.Errorf("bounded load-scoped: total %d (%s, exact %v) preview %d, want at least 1001", p.TotalRows, p.TotalKind, p.TotalExact, p.PreviewRows)
+	}
+	s.call("POST", "/api/sources/many/load-scoped", map[string]any{"conditions": third, "limit": 5, "exact_total": true}, 200, &p)
+	if p.TotalRows != 2000 || p.TotalKind != "exact" || !p.TotalExact {
+		t.Errorf("exact_total load-scoped: total %d (%s), want exactly 2000", p.TotalRows, p.TotalKind)
+	}
+	s.call("GET", "/api/sources/many/preview?limit=3&exact_total=true", nil, 200, &p)
+	if p.TotalRows != 6000 || p.TotalKind != "exact" {
+		t.Errorf("exact_total preview: total %d (%s), want exactly 6000", p.TotalRows, p.TotalKind)
 	}
 
 	secret := "Sup3r-S3cret-Pw-77"
@@ -96,6 +112,7 @@ func TestErrorAnswers(t *testing.T) {
 		{"bad op", "POST", "/api/sources/invoices/load-scoped", map[string]any{"conditions": []map[string]any{{"column": "amount", "op": "approx", "value": 1}}}, 400, kalla.EINVALID, []string{"approx"}},
 		{"between needs two", "POST", "/api/sources/invoices/load-scoped", map[string]any{"conditions": []map[string]any{{"column": "amount", "op": "between", "value": 1}}}, 400, kalla.EINVALID, []string{"between"}},
 		{"misspelt field", "POST", "/api/sources/invoices/load-scoped", map[string]any{"conditons": []any{}}, 400, kalla.EINVALID, []string{"conditons"}},
+		{"bad exact_total", "GET", "/api/sources/orders/preview?exact_total=yes", nil, 400, kalla.EINVALID, []string{"exact_total"}},
 		{"bad limit", "POST", "/api/sources/invoices/load-scoped", map[string]any{"limit": -1}, 400, kalla.EINVALID, []string{"limit"}},
 		{"not json", "POST", "/api/sources/invoices/load-scoped", "{conditions", 400, kalla.EINVALID, nil},
 		{"empty body", "POST", "/api/sources", "", 400, kalla.EINVALID, []string{"empty"}},
