@@ -99,6 +99,15 @@ type BoundedCounter interface {
 	CountUpTo(ctx context.Context, filters []kalla.Filter, max int64, budget time.Duration) (int64, error)
 }
 
+// Prefix is a Source whose previews read only the start of it (a large
+// file's first bytes), so that a preview does not wait for a download or a
+// full read. Its Columns, Sample and CountUpTo see that prefix; Count and
+// Stage see the whole source.
+type Prefix interface {
+	// Whole reports whether the prefix previews read is the whole source.
+	Whole(ctx context.Context) (bool, error)
+}
+
 // Preview is a scoped load: a sample of rows under filters with their
 // total, exact or a lower bound as TotalKind says. Field names are the
 // API's.
@@ -140,8 +149,10 @@ func Load(ctx context.Context, src Source, name string, filters []kalla.Filter, 
 // Otherwise a BoundedCounter counts up to CountCap+1 rows within
 // CountBudget: a count within the cap is exact; beyond it the total is "at
 // least CountCap+1", and past the budget "at least the sample". With
-// ExactTotal, or for a source that cannot bound its count (files, whose
-// preview holds them in DuckDB), Count gives the exact total.
+// ExactTotal, or for a source that cannot bound its count, Count gives the
+// exact total. A Prefix source whose prefix is not the whole source
+// answers the rows matching in the prefix, as "at least"; one whose prefix
+// is whole is counted exactly, the rows being at hand.
 func LoadWith(ctx context.Context, src Source, name string, filters []kalla.Filter, limit int, opts LoadOptions) (*Preview, error) {
 	switch {
 	case limit <= 0:
@@ -171,10 +182,22 @@ func LoadWith(ctx context.Context, src Source, name string, filters []kalla.Filt
 	}
 	p := &Preview{Columns: cols, Rows: rows, PreviewRows: len(rows), TotalKind: TotalExact}
 	bc, bounded := src.(BoundedCounter)
+	whole := true
+	pf, prefix := src.(Prefix)
+	if prefix && !opts.ExactTotal {
+		if whole, err = pf.Whole(ctx); err != nil {
+			return nil, err
+		}
+	}
 	switch {
+	case !whole && bounded:
+		if p.TotalRows, err = bc.CountUpTo(ctx, filters, opts.CountCap+1, opts.CountBudget); err != nil && !errors.Is(err, ErrCountBudget) {
+			return nil, err
+		}
+		p.TotalRows, p.TotalKind = max(p.TotalRows, int64(len(rows))), TotalAtLeast
 	case len(rows) < limit && !opts.ExactTotal:
 		p.TotalRows = int64(len(rows))
-	case bounded && !opts.ExactTotal:
+	case bounded && !prefix && !opts.ExactTotal:
 		n, err := bc.CountUpTo(ctx, filters, opts.CountCap+1, opts.CountBudget)
 		switch {
 		case errors.Is(err, ErrCountBudget):
