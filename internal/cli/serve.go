@@ -23,6 +23,7 @@ type serveFlags struct {
 	callbackHosts   []string
 	shutdownTimeout time.Duration
 	memoryLimit     string
+	memoryBudget    string
 	threads         int
 }
 
@@ -55,6 +56,9 @@ func (e *env) serverConfig(cmd *cobra.Command, f *serveFlags) (server.Config, er
 	}
 	if flags.Changed("shutdown-timeout") {
 		cfg.ShutdownTimeout = f.shutdownTimeout
+	}
+	if flags.Changed("memory-budget") {
+		cfg.MemoryBudget = f.memoryBudget
 	}
 	if flags.Changed("memory-limit") {
 		cfg.Engine.MemoryLimit = f.memoryLimit
@@ -120,7 +124,8 @@ running runs finish for up to --shutdown-timeout, then cancels them.`,
 	cmd.Flags().StringArrayVar(&f.callbackHosts, "callback-allow", nil, "a host (or host:port) runs' callback_url may name (repeatable; none by default)")
 	cmd.Flags().StringArrayVar(&f.fileRoots, "file-root", nil, "a folder API clients may read source files from, besides the data folder (repeatable)")
 	cmd.Flags().DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long running runs may finish after SIGTERM before they are cancelled")
-	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "DuckDB memory limit per run, e.g. 4GB (beyond it, DuckDB spills to disk)")
+	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "DuckDB memory limit per run, e.g. 4GB (beyond it, DuckDB spills to disk); replaces the budget's shares")
+	cmd.Flags().StringVar(&f.memoryBudget, "memory-budget", "", "memory all runs and previews share, e.g. 8GB; each engine gets an equal part (default: half of the machine's memory)")
 	cmd.Flags().IntVar(&f.threads, "threads", 0, "DuckDB worker threads per run (0: one per core)")
 	return cmd
 }

@@ -62,6 +62,15 @@ type Config struct {
 	// Sources configures the connector layer (S3, https allow-list, pools
 	// of source databases).
 	Sources sources.Config
+	// MemoryBudget is the memory (a size such as "8GB") all DuckDB
+	// engines share: each concurrent run and each engine slot gets an equal
+	// part as its memory_limit, beyond which DuckDB spills to disk. Empty
+	// means half of the machine's memory (or of the cgroup's limit). An
+	// explicit Engine.MemoryLimit replaces the shares.
+	MemoryBudget string
+	// EngineSlots is how many recipe previews and validations may hold an
+	// engine at once; 0 means DefaultEngineSlots.
+	EngineSlots int
 	// Engine configures each run's DuckDB (memory limit, threads).
 	Engine engine.Options
 	// Logger receives the server's logs. Nil discards.
@@ -99,6 +108,7 @@ const (
 	EnvUploadPrefix      = "KALLA_UPLOAD_PREFIX"
 	EnvShutdownTimeout   = "KALLA_SHUTDOWN_TIMEOUT"
 	EnvMemoryLimit       = "KALLA_MEMORY_LIMIT"
+	EnvMemoryBudget      = "KALLA_MEMORY_BUDGET"
 )
 
 // FromEnv overrides c with the variables getenv returns (os.Getenv in the
@@ -118,6 +128,7 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	set(EnvUploadBucket, &c.UploadBucket)
 	set(EnvUploadPrefix, &c.UploadPrefix)
 	set(EnvMemoryLimit, &c.Engine.MemoryLimit)
+	set(EnvMemoryBudget, &c.MemoryBudget)
 	if v := getenv(EnvAPIToken); v != "" {
 		c.APIToken = v
 	}

@@ -151,6 +151,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if engineOpts.Logger == nil {
 		engineOpts.Logger = m.log
 	}
+	slots := cfg.EngineSlots
+	if slots <= 0 {
+		slots = DefaultEngineSlots
+	}
+	mem, err := planMemory(cfg.MemoryBudget, cfg.Engine.MemoryLimit, cfg.MaxConcurrentRuns, slots)
+	if err != nil {
+		return err
+	}
+	engineOpts.MemoryLimit = mem.limit
+	reg.MustRegister(newMemoryCollector(mem))
 	m.Pool = runner.New(m.Store, m.Sources, runner.Config{
 		Workers:          cfg.MaxConcurrentRuns,
 		DataDir:          m.dataDir,
@@ -176,6 +186,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		Engine:         engineOpts,
+		EngineSlots:    slots,
 		Metrics:        promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn)}),
 		SSEPoll:        cfg.SSEPoll,
 		Logger:         m.log,
