@@ -112,6 +112,11 @@ type Config struct {
 	Uploads      Uploader
 	UploadBucket string
 	UploadPrefix string
+	// EngineSlots bounds the DuckDB engines recipe previews and
+	// validations open at once, so that their memory stays within the
+	// server's budget (each takes Engine.MemoryLimit); 0 means 2. A request
+	// beyond them waits for a slot.
+	EngineSlots int
 	// Engine configures the DuckDB used to validate recipes.
 	Engine engine.Options
 	// Metrics serves /metrics; nil answers 404.
@@ -140,6 +145,8 @@ type Handler struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 
+	engines chan struct{} // one token per engine slot
+
 	resultsMu sync.Mutex
 	resultsDB *sql.DB // DuckDB reading run outputs, opened on first use
 }
@@ -155,6 +162,9 @@ func New(store Store, sources Sources, runs Runs, cfg Config) *Handler {
 	if cfg.SSEPoll <= 0 {
 		cfg.SSEPoll = DefaultSSEPoll
 	}
+	if cfg.EngineSlots <= 0 {
+		cfg.EngineSlots = 2
+	}
 	if cfg.SSEKeepAlive <= 0 {
 		cfg.SSEKeepAlive = DefaultSSEKeepAlive
 	}
@@ -162,7 +172,7 @@ func New(store Store, sources Sources, runs Runs, cfg Config) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{store: store, sources: sources, runs: runs, cfg: cfg, log: log, closing: make(chan struct{})}
+	h := &Handler{store: store, sources: sources, runs: runs, cfg: cfg, log: log, closing: make(chan struct{}), engines: make(chan struct{}, cfg.EngineSlots)}
 	h.mux = http.NewServeMux()
 	h.routes = h.routeTable()
 	for _, rt := range h.routes {
@@ -219,4 +229,22 @@ func lookup[T any](ctx context.Context, id string, valid *regexp.Regexp, get fun
 		return zero, err
 	}
 	return v, nil
+}
+
+// openEngine opens a DuckDB engine for a request once one of the engine
+// slots is free, so that previews and validations together never hold
+// more memory than their share of the budget. close releases the engine
+// and its slot. Errors: ctx's when the request ends while waiting.
+func (h *Handler) openEngine(ctx context.Context, opts engine.Options) (*engine.Engine, func(), error) {
+	select {
+	case h.engines <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	eng, err := engine.Open(ctx, opts)
+	if err != nil {
+		<-h.engines
+		return nil, nil, err
+	}
+	return eng, func() { eng.Close(); <-h.engines }, nil
 }

@@ -147,11 +147,11 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 	if opts.Logger == nil {
 		opts.Logger = h.log
 	}
-	eng, err := engine.Open(ctx, opts)
+	eng, closeEngine, err := h.openEngine(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	defer eng.Close()
+	defer closeEngine()
 	sum, err := eng.Execute(ctx, engine.Run{
 		Recipe: rec, Left: srcs[0], Right: srcs[1],
 		LeftFilters: nonNil(filters[0]), RightFilters: nonNil(filters[1]),

@@ -188,11 +188,11 @@ func (h *Handler) validateRecipe(w http.ResponseWriter, r *http.Request) (any, e
 			defer srcs[i].Close()
 		}
 	}
-	eng, err := engine.Open(ctx, h.cfg.Engine)
+	eng, closeEngine, err := h.openEngine(ctx, h.cfg.Engine)
 	if err != nil {
 		return nil, err
 	}
-	defer eng.Close()
+	defer closeEngine()
 	chk, err := eng.CheckRecipe(ctx, rec, srcs[0], srcs[1], errs)
 	if err != nil {
 		return nil, err

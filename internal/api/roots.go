@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/sources"
 )
 
 // Roots are the folders whose files API clients may name as sources: the
@@ -44,9 +45,13 @@ func NewRoots(dirs ...string) (*Roots, error) {
 // Dirs returns the root folders.
 func (r *Roots) Dirs() []string { return append([]string(nil), r.dirs...) }
 
-// CheckSpec checks a source as a recipe or registration gives it: file
-// sources must lie under a root. Errors: EINVALID.
+// CheckSpec checks a source as a recipe or registration gives it: its URI
+// carries only the parameters its connector allows (sources.CheckURI),
+// and file sources must lie under a root. Errors: EINVALID.
 func (r *Roots) CheckSpec(spec kalla.SourceSpec) error {
+	if err := sources.CheckURI(spec); err != nil {
+		return err
+	}
 	switch spec.SourceType() {
 	case kalla.SourcePostgres, kalla.SourceMySQL:
 		return nil

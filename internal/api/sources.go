@@ -110,27 +110,33 @@ func (h *Handler) deleteSource(w http.ResponseWriter, r *http.Request) (any, err
 }
 
 // scopedResponse is the answer of preview and load-scoped, the original
-// Kalla's shape.
+// Kalla's shape plus the total's kind.
 type scopedResponse struct {
-	Alias       string         `json:"alias"`
-	Columns     []kalla.Column `json:"columns"`
-	Rows        [][]*string    `json:"rows"`
-	TotalRows   int64          `json:"total_rows"`
-	PreviewRows int            `json:"preview_rows"`
+	Alias string `json:"alias"`
+	connector.Preview
 }
 
 // previewSource shows a registered source's columns, its first rows and its
-// true row count. Errors: 404, 400, 502 as for load-scoped.
+// row count (exact when cheap, or with ?exact_total=true; see load-scoped).
+// Errors: 404, 400, 502 as for load-scoped.
 func (h *Handler) previewSource(w http.ResponseWriter, r *http.Request) (any, error) {
 	limit, err := queryInt(r, "limit", connector.DefaultLimit, 1, connector.MaxLimit)
 	if err != nil {
 		return nil, err
 	}
+	exact := false
+	switch v := r.URL.Query().Get("exact_total"); v {
+	case "", "false":
+	case "true":
+		exact = true
+	default:
+		return nil, kalla.Errorf(kalla.EINVALID, "exact_total must be true or false, not %q", v)
+	}
 	rs, err := h.lookupSource(r, r.PathValue("alias"))
 	if err != nil {
 		return nil, err
 	}
-	return h.load(r, rs.Alias, kalla.SourceSpec{Alias: rs.Alias, Type: rs.SourceType, URI: rs.URI}, nil, limit)
+	return h.load(r, rs.Alias, kalla.SourceSpec{Alias: rs.Alias, Type: rs.SourceType, URI: rs.URI}, nil, limit, exact)
 }
 
 // loadScopedRequest is the body of POST /api/sources/{alias}/load-scoped.
@@ -138,10 +144,16 @@ type loadScopedRequest struct {
 	Conditions []kalla.Filter `json:"conditions"`
 	Limit      *int           `json:"limit"`
 	CSVURI     string         `json:"csv_uri"`
+	// ExactTotal asks for the exact count however long it takes, where
+	// by default a large one is answered as a lower bound.
+	ExactTotal bool `json:"exact_total"`
 }
 
 // loadScoped loads a sample of a source's rows under filter conditions with
-// the true count of matching rows. The alias is looked up in the metadata
+// the number of matching rows: exact when it is cheap (the sample holds
+// every match, or a bounded count finds no more than the count cap within
+// its time budget), otherwise a lower bound with total_kind "at_least";
+// exact_total asks for the exact count. The alias is looked up in the metadata
 // store only; the rows are read through the connector layer from the
 // source's own URI, never through the store's connection. With csv_uri an
 // unregistered CSV in the server's upload storage is loaded instead. limit
@@ -170,17 +182,18 @@ func (h *Handler) loadScoped(w http.ResponseWriter, r *http.Request) (any, error
 		if err := h.checkCSVURI(req.CSVURI); err != nil {
 			return nil, err
 		}
-		return h.load(r, alias, kalla.SourceSpec{Alias: alias, Type: kalla.SourceCSV, URI: req.CSVURI}, req.Conditions, limit)
+		return h.load(r, alias, kalla.SourceSpec{Alias: alias, Type: kalla.SourceCSV, URI: req.CSVURI}, req.Conditions, limit, req.ExactTotal)
 	}
 	rs, err := h.lookupSource(r, alias)
 	if err != nil {
 		return nil, err
 	}
-	return h.load(r, rs.Alias, kalla.SourceSpec{Alias: rs.Alias, Type: rs.SourceType, URI: rs.URI}, req.Conditions, limit)
+	return h.load(r, rs.Alias, kalla.SourceSpec{Alias: rs.Alias, Type: rs.SourceType, URI: rs.URI}, req.Conditions, limit, req.ExactTotal)
 }
 
 // load opens spec through the connector layer and loads a scoped sample.
-func (h *Handler) load(r *http.Request, alias string, spec kalla.SourceSpec, filters []kalla.Filter, limit int) (*scopedResponse, error) {
+// limit 0 asks for the count alone, which is always exact.
+func (h *Handler) load(r *http.Request, alias string, spec kalla.SourceSpec, filters []kalla.Filter, limit int, exact bool) (*scopedResponse, error) {
 	if err := h.cfg.Roots.CheckSpec(spec); err != nil {
 		return nil, err
 	}
@@ -203,13 +216,13 @@ func (h *Handler) load(r *http.Request, alias string, spec kalla.SourceSpec, fil
 		if err != nil {
 			return nil, err
 		}
-		return &scopedResponse{Alias: alias, Columns: cols, Rows: [][]*string{}, TotalRows: n}, nil
+		return &scopedResponse{Alias: alias, Preview: connector.Preview{Columns: cols, Rows: [][]*string{}, TotalRows: n, TotalKind: connector.TotalExact, TotalExact: true}}, nil
 	}
-	p, err := connector.Load(r.Context(), src, alias, filters, limit)
+	p, err := connector.LoadWith(r.Context(), src, alias, filters, limit, connector.LoadOptions{ExactTotal: exact})
 	if err != nil {
 		return nil, err
 	}
-	return &scopedResponse{Alias: alias, Columns: p.Columns, Rows: p.Rows, TotalRows: p.TotalRows, PreviewRows: p.PreviewRows}, nil
+	return &scopedResponse{Alias: alias, Preview: *p}, nil
 }
 
 // checkCSVURI admits only CSVs in the server's own upload storage: the S3

@@ -50,17 +50,20 @@ func parseWhere(s string) ([]kalla.Filter, error) {
 func (e *env) previewCmd() *cobra.Command {
 	var where string
 	var limit int
-	var asJSON bool
+	var asJSON, exact bool
 	cmd := &cobra.Command{
 		Use:   "preview URI",
-		Short: "Show a source's columns and a sample of rows matching filters, with the true count",
+		Short: "Show a source's columns and a sample of rows matching filters, with their count",
 		Long: `Preview a source: its columns with types, up to --limit rows matching --where
-(default 200, at most 1000), and the true number of matching rows.
+(default 200, at most 1000), and the number of matching rows: exact when that is
+cheap, else a lower bound said as one ("at least 1,001"); --exact-total counts
+every row however long it takes.
 
 URI is a file path, file://, s3://bucket/key, https://, postgres://user:pass@host/db?table=T
 or mysql://user:pass@host/db?table=T.
 --where takes one condition or an array: {"column": "amount", "op": "gte", "value": 100};
-ops eq, neq, gt, gte, lt, lte, between ([low, high]), in ([...]), like.`,
+ops eq, neq, gt, gte, lt, lte, between ([low, high]), in ([...]), like, and
+is_null, is_not_null (no value): {"column": "reference", "op": "is_null"}.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -81,7 +84,7 @@ ops eq, neq, gt, gte, lt, lte, between ([low, high]), in ([...]), like.`,
 				return err
 			}
 			defer src.Close()
-			p, err := connector.Load(ctx, src, kalla.Redact(args[0]), filters, limit)
+			p, err := connector.LoadWith(ctx, src, kalla.Redact(args[0]), filters, limit, connector.LoadOptions{ExactTotal: exact})
 			if err != nil {
 				return err
 			}
@@ -96,7 +99,8 @@ ops eq, neq, gt, gte, lt, lte, between ([low, high]), in ([...]), like.`,
 	}
 	cmd.Flags().StringVar(&where, "where", "", "filter conditions as JSON")
 	cmd.Flags().IntVar(&limit, "limit", connector.DefaultLimit, "rows to show (at most 1000)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object: columns, rows, total_rows, preview_rows")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object: columns, rows, total_rows, total_kind, total_exact, preview_rows")
+	cmd.Flags().BoolVar(&exact, "exact-total", false, "count every matching row, however long it takes")
 	return cmd
 }
 
@@ -128,7 +132,11 @@ func printPreview(e *env, p *connector.Preview) {
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	tw.Flush()
-	fmt.Fprintf(e.stdout, "\n%d of %s matching rows shown.\n", p.PreviewRows, thousands(p.TotalRows))
+	bound := ""
+	if !p.TotalExact {
+		bound = "at least "
+	}
+	fmt.Fprintf(e.stdout, "\n%d of %s%s matching rows shown.\n", p.PreviewRows, bound, thousands(p.TotalRows))
 }
 
 func clip(s string, n int) string {

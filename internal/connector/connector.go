@@ -11,6 +11,8 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
+	"time"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
@@ -62,34 +64,113 @@ type RowWriter interface {
 	WriteRow(values ...driver.Value) error
 }
 
-// Preview is a scoped load: a sample of rows under filters with the true
-// total. Field names are the API's.
-type Preview struct {
-	Columns     []kalla.Column `json:"columns"`
-	Rows        [][]*string    `json:"rows"`
-	TotalRows   int64          `json:"total_rows"`
-	PreviewRows int            `json:"preview_rows"`
+// Total kinds: how far a preview's total_rows can be trusted.
+const (
+	// TotalExact: total_rows is the number of matching rows.
+	TotalExact = "exact"
+	// TotalAtLeast: at least total_rows rows match; counting further was
+	// not cheap (more than the count cap matched, or counting ran past its
+	// time budget). The exact count is available on request.
+	TotalAtLeast = "at_least"
+)
+
+// Defaults of LoadOptions. Measured on a 1M-row Postgres table with
+// filters matching about 40 % of it: counting to 1,001 takes about 2 ms, to
+// 10,001 about 13 ms, which 32 callers sharing 4 connections wait for in
+// turn. The budget bounds a filter that matches few rows of a large table
+// without an index (the count must read it all to find them).
+const (
+	DefaultCountCap    = 1_000
+	DefaultCountBudget = 100 * time.Millisecond
+)
+
+// ErrCountBudget is returned (wrapped) by BoundedCounter.CountUpTo when the
+// count ran past its time budget.
+var ErrCountBudget = errors.New("count ran past its time budget")
+
+// BoundedCounter is a Source that can count cheaply: no further than max
+// rows and within a time budget, so that a preview of a large table does
+// not wait for (or hold a pooled connection through) a full count. Database
+// sources implement it; a source that does not is counted with Count.
+type BoundedCounter interface {
+	// CountUpTo returns min(max, rows matching the filters). A count that
+	// runs past budget is stopped by the server and reported as an error
+	// wrapping ErrCountBudget; the connection stays usable.
+	CountUpTo(ctx context.Context, filters []kalla.Filter, max int64, budget time.Duration) (int64, error)
 }
 
-// Load performs a scoped load: it validates the filters against the source's
-// real columns, clamps limit to [1, MaxLimit] (0 means DefaultLimit), and
-// returns the sample with the true count of matching rows.
+// Prefix is a Source whose previews read only the start of it (a large
+// file's first bytes), so that a preview does not wait for a download or a
+// full read. Its Columns, Sample and CountUpTo see that prefix; Count and
+// Stage see the whole source.
+type Prefix interface {
+	// Whole reports whether the prefix previews read is the whole source.
+	Whole(ctx context.Context) (bool, error)
+}
+
+// Preview is a scoped load: a sample of rows under filters with their
+// total, exact or a lower bound as TotalKind says. Field names are the
+// API's.
+type Preview struct {
+	Columns   []kalla.Column `json:"columns"`
+	Rows      [][]*string    `json:"rows"`
+	TotalRows int64          `json:"total_rows"`
+	// TotalKind is TotalExact or TotalAtLeast; TotalExact repeats it as a
+	// boolean for clients that only need to know whether to say "about".
+	TotalKind   string `json:"total_kind"`
+	TotalExact  bool   `json:"total_exact"`
+	PreviewRows int    `json:"preview_rows"`
+}
+
+// LoadOptions say how hard a scoped load works for its total.
+type LoadOptions struct {
+	// ExactTotal counts every matching row, however long it takes.
+	ExactTotal bool
+	// CountCap is the most rows a bounded count counts before answering
+	// "more than CountCap"; 0 means DefaultCountCap.
+	CountCap int64
+	// CountBudget is the time a bounded count may take; 0 means
+	// DefaultCountBudget.
+	CountBudget time.Duration
+}
+
+// Load performs a scoped load with the default LoadOptions: the sample, and
+// a total that is exact when it is cheap and a labelled lower bound
+// otherwise. See LoadWith.
 func Load(ctx context.Context, src Source, name string, filters []kalla.Filter, limit int) (*Preview, error) {
+	return LoadWith(ctx, src, name, filters, limit, LoadOptions{})
+}
+
+// LoadWith performs a scoped load: it validates the filters against the
+// source's real columns, clamps limit to [1, MaxLimit] (0 means
+// DefaultLimit), and returns the sample with the number of matching rows.
+// The sample is read first. When it holds fewer than limit rows it is every
+// matching row, and its length is the exact total at no further cost.
+// Otherwise a BoundedCounter counts up to CountCap+1 rows within
+// CountBudget: a count within the cap is exact; beyond it the total is "at
+// least CountCap+1", and past the budget "at least the sample". With
+// ExactTotal, or for a source that cannot bound its count, Count gives the
+// exact total. A Prefix source whose prefix is not the whole source
+// answers the rows matching in the prefix, as "at least"; one whose prefix
+// is whole is counted exactly, the rows being at hand.
+func LoadWith(ctx context.Context, src Source, name string, filters []kalla.Filter, limit int, opts LoadOptions) (*Preview, error) {
 	switch {
 	case limit <= 0:
 		limit = DefaultLimit
 	case limit > MaxLimit:
 		limit = MaxLimit
 	}
+	if opts.CountCap <= 0 {
+		opts.CountCap = DefaultCountCap
+	}
+	if opts.CountBudget <= 0 {
+		opts.CountBudget = DefaultCountBudget
+	}
 	cols, err := src.Columns(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if err := kalla.ValidateFilters(name, filters, cols); err != nil {
-		return nil, err
-	}
-	total, err := src.Count(ctx, filters)
-	if err != nil {
 		return nil, err
 	}
 	rows, err := src.Sample(ctx, filters, limit)
@@ -99,5 +180,40 @@ func Load(ctx context.Context, src Source, name string, filters []kalla.Filter, 
 	if rows == nil {
 		rows = [][]*string{}
 	}
-	return &Preview{Columns: cols, Rows: rows, TotalRows: total, PreviewRows: len(rows)}, nil
+	p := &Preview{Columns: cols, Rows: rows, PreviewRows: len(rows), TotalKind: TotalExact}
+	bc, bounded := src.(BoundedCounter)
+	whole := true
+	pf, prefix := src.(Prefix)
+	if prefix && !opts.ExactTotal {
+		if whole, err = pf.Whole(ctx); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case !whole && bounded:
+		if p.TotalRows, err = bc.CountUpTo(ctx, filters, opts.CountCap+1, opts.CountBudget); err != nil && !errors.Is(err, ErrCountBudget) {
+			return nil, err
+		}
+		p.TotalRows, p.TotalKind = max(p.TotalRows, int64(len(rows))), TotalAtLeast
+	case len(rows) < limit && !opts.ExactTotal:
+		p.TotalRows = int64(len(rows))
+	case bounded && !prefix && !opts.ExactTotal:
+		n, err := bc.CountUpTo(ctx, filters, opts.CountCap+1, opts.CountBudget)
+		switch {
+		case errors.Is(err, ErrCountBudget):
+			p.TotalRows, p.TotalKind = int64(len(rows)), TotalAtLeast
+		case err != nil:
+			return nil, err
+		case n > opts.CountCap:
+			p.TotalRows, p.TotalKind = n, TotalAtLeast
+		default:
+			p.TotalRows = n
+		}
+	default:
+		if p.TotalRows, err = src.Count(ctx, filters); err != nil {
+			return nil, err
+		}
+	}
+	p.TotalExact = p.TotalKind == TotalExact
+	return p, nil
 }

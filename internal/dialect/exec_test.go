@@ -250,6 +250,18 @@ var execCases = []execCase{
 	{name: "doc in", filters: []string{`{"column":"doc","op":"in","value":["{}","{\"b\":\"é\"}"]}`}, want: ids(4, 6)},
 	{name: "doc like", filters: []string{`{"column":"doc","op":"like","value":"%\"a\"%"}`}, want: ids(1, 2)},
 
+	// is_null, is_not_null: the only operators that match NULL
+	{name: "amount is_null", filters: []string{`{"column":"amount","op":"is_null"}`}, want: ids(5)},
+	{name: "amount is_not_null", filters: []string{`{"column":"amount","op":"is_not_null"}`}, want: ids(1, 2, 3, 4, 6)},
+	{name: "name is_null with JSON null", filters: []string{`{"column":"Name","op":"is_null","value":null}`}, want: ids(5)},
+	{name: "name is_not_null keeps empty text", filters: []string{`{"column":"name","op":"is_not_null"}`}, want: ids(1, 2, 3, 4, 6)},
+	{name: "ok is_null", filters: []string{`{"column":"ok","op":"is_null"}`}, want: ids(4, 5)},
+	{name: "day is_not_null", filters: []string{`{"column":"day","op":"is_not_null"}`}, want: ids(1, 2, 3, 4, 6)},
+	{name: "uid is_null", filters: []string{`{"column":"uid","op":"is_null"}`}, want: ids(5)},
+	{name: "doc is_not_null", filters: []string{`{"column":"doc","op":"is_not_null"}`}, want: ids(1, 2, 3, 4, 6)},
+	{name: "weird is_null", filters: []string{`{"column":"Weird \"Col\"","op":"is_null"}`}, want: ids(4, 5)},
+	{name: "is_null and eq", filters: []string{`{"column":"Weird \"Col\"","op":"is_null"}`, `{"column":"name","op":"like","value":"100%"}`}, want: ids(4)},
+
 	// several filters are ANDed
 	{name: "and", filters: []string{`{"column":"amount","op":"gte","value":0}`, `{"column":"name","op":"like","value":"%c%"}`}, want: ids(1, 2)},
 	{name: "and three", filters: []string{`{"column":"day","op":"gte","value":"2024-01-01"}`, `{"column":"ok","op":"eq","value":"false"}`, `{"column":"Weird \"Col\"","op":"eq","value":""}`}, want: ids(6)},
@@ -329,6 +341,9 @@ func TestWhereRejectsBeforeQuery(t *testing.T) {
 				`{"column":"uid","op":"eq","value":"not-a-uuid"}`,
 				`{"column":"name","op":"like","value":"abc\\"}`,
 				`{"column":"nope","op":"eq","value":1}`,
+				`{"column":"amount","op":"is_null","value":0}`,
+				`{"column":"name","op":"is_not_null","value":["x"]}`,
+				`{"column":"nope","op":"is_null"}`,
 			} {
 				_, _, err := s.d.WhereFor(fixtureTable, filters(t, f), cols, 1)
 				if kalla.ErrorCode(err) != kalla.EINVALID {

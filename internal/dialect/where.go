@@ -41,13 +41,14 @@ func (d Dialect) Where(filters []kalla.Filter, cols []kalla.Column, argStart int
 //
 // Operators: eq (=), neq (<>), gt (>), gte (>=), lt (<), lte (<=),
 // between (BETWEEN low AND high, inclusive; low > high matches nothing),
-// in (IN (...)) and like (LIKE: % any run, _ one character, \ escapes the
-// next character; non-text columns are matched on their text form).
+// in (IN (...)), like (LIKE: % any run, _ one character, \ escapes the
+// next character; non-text columns are matched on their text form), and
+// is_null / is_not_null (IS NULL, IS NOT NULL; no value, no parameter).
 //
 // NULL follows SQL's three-valued logic in every dialect: a row whose column
-// is NULL matches no operator, so neq excludes NULLs and a row passes
-// neither {x eq v} nor {x neq v}. Filter values cannot be null (the JSON
-// form has no null value), so there is no way to ask for NULL rows here.
+// is NULL matches no operator but is_null, so neq excludes NULLs and a row
+// passes neither {x eq v} nor {x neq v}. Filter values cannot be null (the
+// JSON form has no null value): is_null is how NULL rows are asked for.
 // Text comparisons and LIKE follow the column's collation: case-sensitive in
 // Postgres and DuckDB by default, case-insensitive under MySQL's default
 // collations.
@@ -103,6 +104,12 @@ func (d Dialect) condition(f kalla.Filter, col kalla.Column, n int) (string, []a
 	ct := d.classify(col)
 	lhs := d.QuoteIdent(col.Name)
 
+	switch f.Op {
+	case kalla.OpIsNull:
+		return lhs + " IS NULL", nil, nil
+	case kalla.OpIsNotNull:
+		return lhs + " IS NOT NULL", nil, nil
+	}
 	if f.Op == kalla.OpLike {
 		p := f.Values[0].Text
 		if err := d.checkText(p); err != nil {

@@ -261,6 +261,8 @@ func TestWhereRenderEveryOp(t *testing.T) {
 				value = `["a","b"]`
 			case kalla.OpIn:
 				value = `["a","b","c"]`
+			case kalla.OpIsNull, kalla.OpIsNotNull:
+				value = `null`
 			}
 			f := filters(t, `{"column":"name","op":"`+string(op)+`","value":`+value+`}`)
 			sql, args, err := d.Where(f, renderCols[d], 1)
@@ -268,7 +270,7 @@ func TestWhereRenderEveryOp(t *testing.T) {
 				t.Errorf("%s %s: %v", d, op, err)
 				continue
 			}
-			if !strings.HasPrefix(sql, " WHERE (") || len(args) == 0 {
+			if !strings.HasPrefix(sql, " WHERE (") || (len(args) == 0) == op.TakesValue() {
 				t.Errorf("%s %s: got %q %v", d, op, sql, args)
 			}
 		}
@@ -312,6 +314,8 @@ func TestWhereErrors(t *testing.T) {
 		{name: "bad json", filter: `{"column":"doc","op":"eq","value":"{a:1}"}`, wantMsg: []string{"not valid JSON"}},
 		{name: "like trailing escape", filter: `{"column":"name","op":"like","value":"100%\\"}`, wantMsg: []string{`ends with the escape character`}},
 		{name: "like number", filter: `{"column":"name","op":"like","value":1}`, wantMsg: []string{"string pattern"}},
+		{name: "is_null with a value", filter: `{"column":"name","op":"is_null","value":"x"}`, wantMsg: []string{`operator "is_null" takes no value`, "a single value"}},
+		{name: "is_not_null with an empty array", filter: `{"column":"name","op":"is_not_null","value":[]}`, wantMsg: []string{`operator "is_not_null" takes no value`, "an array of 0"}},
 		{name: "postgres NUL", filter: `{"column":"name","op":"eq","value":"a\u0000b"}`, wantMsg: []string{"NUL"}},
 		{name: "invalid utf-8", raw: &kalla.Filter{Column: "name", Op: kalla.OpEq, Values: []kalla.Scalar{{Text: "a\xffb"}}}, wantMsg: []string{"UTF-8"}},
 		{name: "number marked but not one", raw: &kalla.Filter{Column: "Amount", Op: kalla.OpEq, Values: []kalla.Scalar{{Text: "abc", IsNumber: true}}},

@@ -20,7 +20,13 @@ import (
 // returns its path and a function that removes it.
 type Fetcher interface {
 	Fetch(ctx context.Context, uri string) (path string, cleanup func(), err error)
+	// FetchPrefix fetches at most n bytes from the object's start (a
+	// ranged read); whole says whether that is the whole object.
+	FetchPrefix(ctx context.Context, uri string, n int64) (path string, whole bool, cleanup func(), err error)
 }
+
+// DefaultSampleBytes is how much of a CSV file's start a preview reads.
+const DefaultSampleBytes = 8 << 20
 
 // Options configure a file source.
 type Options struct {
@@ -40,12 +46,20 @@ type Options struct {
 	// (CSV.Encoding), removed by Close; empty means the system's
 	// temporary folder.
 	TempDir string
+	// SampleBytes is how much of a CSV file's start previews (Columns,
+	// Sample, CountUpTo) read, cut at the last whole line; 0 means
+	// DefaultSampleBytes. Count and Stage read the whole file.
+	SampleBytes int64
 }
 
-// Source is a CSV or Parquet file. It implements connector.Source.
+// Source is a CSV or Parquet file. It implements connector.Source, and
+// connector.Prefix: a CSV file is previewed from a sample of its start (a
+// ranged read for a remote one), read whole only to count it exactly or
+// stage it.
 type Source struct {
 	uri     string // as given, for messages (redacted when printed)
-	path    string // local path, once fetched
+	path    string // local path; for a remote file, once fetched whole
+	remote  bool
 	typ     string
 	opts    Options
 	cleanup func()
@@ -53,12 +67,24 @@ type Source struct {
 	mu      sync.Mutex
 	preview *previewDB // private DuckDB holding the file for Columns/Count/Sample
 	plan    *csvPlan   // what was learned of a CSV file (header, sniffed types)
+
+	fetchMu sync.Mutex // serializes the whole fetch of a remote file
+
+	sampleMu    sync.Mutex
+	sample      *Source // the file's start, as its own source; s itself when that is the whole file
+	sampleWhole bool
+	isSample    bool
 }
 
-var _ connector.Source = (*Source)(nil)
+var (
+	_ connector.Source         = (*Source)(nil)
+	_ connector.Prefix         = (*Source)(nil)
+	_ connector.BoundedCounter = (*Source)(nil)
+)
 
 // Open returns a Source for uri. Local files are checked to exist; remote
-// ones are fetched with opts.Fetcher. Errors: ENOTFOUND for a missing file,
+// ones are fetched with opts.Fetcher when first read: a preview fetches
+// only the start of a CSV file. Errors: ENOTFOUND for a missing file,
 // EINVALID for an unsupported URI or type.
 func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 	s := &Source{uri: uri, opts: opts}
@@ -77,11 +103,7 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 		if opts.Fetcher == nil {
 			return nil, kalla.Errorf(kalla.EINVALID, "source %s: remote files are not enabled here", kalla.Excerpt(kalla.Redact(uri)))
 		}
-		p, cleanup, err := opts.Fetcher.Fetch(ctx, uri)
-		if err != nil {
-			return nil, err
-		}
-		path, s.cleanup = p, cleanup
+		s.remote = true
 	} else {
 		st, err := os.Stat(path)
 		switch {
@@ -112,6 +134,14 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 	return s, nil
 }
 
+// CheckURI checks a local file-source URI without opening it: a file://
+// URI takes no parameters; a plain path has none (a "?" in it is part of
+// the file's name). Remote URIs are objstore's to check. Errors: EINVALID.
+func CheckURI(uri string) error {
+	_, _, err := localPath(uri, "")
+	return err
+}
+
 // localPath resolves uri to a local path, or reports that it is remote.
 func localPath(uri, base string) (path string, remote bool, err error) {
 	lower := strings.ToLower(uri)
@@ -123,6 +153,9 @@ func localPath(uri, base string) (path string, remote bool, err error) {
 		}
 		if u.Host != "" && u.Host != "localhost" {
 			return "", false, kalla.Errorf(kalla.EINVALID, "source %s: file URIs must name a local path (file:///path)", uri)
+		}
+		if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+			return "", false, kalla.Errorf(kalla.EINVALID, "source %s: file:// URIs take no parameters (no \"?\" or \"#\"); a local path may be given as is", kalla.Excerpt(kalla.Redact(uri)))
 		}
 		return u.Path, false, nil
 	case strings.HasPrefix(lower, "s3://"), strings.HasPrefix(lower, "https://"), strings.HasPrefix(lower, "http://"):
@@ -141,11 +174,19 @@ func (s *Source) Path() string { return s.path }
 
 // Close removes a fetched temporary file and the preview database.
 func (s *Source) Close() error {
+	s.sampleMu.Lock()
+	var err error
+	if s.sample != nil && s.sample != s {
+		err = s.sample.Close()
+	}
+	s.sample = nil
+	s.sampleMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var err error
 	if s.preview != nil {
-		err = s.preview.close()
+		if cerr := s.preview.close(); err == nil {
+			err = cerr
+		}
 		s.preview = nil
 	}
 	if s.cleanup != nil {
@@ -159,7 +200,33 @@ func (s *Source) name() string { return kalla.Excerpt(kalla.Redact(s.uri)) }
 
 // Stage loads the file into the sink's table, applying the filters.
 func (s *Source) Stage(ctx context.Context, filters []kalla.Filter, sink connector.Sink) (int64, error) {
+	if err := s.fetchWhole(ctx); err != nil {
+		return 0, err
+	}
 	return s.load(ctx, sink, sink.Table(), filters)
+}
+
+// fetchWhole fetches a remote file whole, once.
+func (s *Source) fetchWhole(ctx context.Context) error {
+	if !s.remote {
+		return nil
+	}
+	s.fetchMu.Lock()
+	defer s.fetchMu.Unlock()
+	s.mu.Lock()
+	done := s.path != ""
+	s.mu.Unlock()
+	if done {
+		return nil
+	}
+	p, cleanup, err := s.opts.Fetcher.Fetch(ctx, s.uri)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.path, s.cleanup = p, cleanup
+	s.mu.Unlock()
+	return nil
 }
 
 // execer is what load needs from a DuckDB connection: a run's sink or the

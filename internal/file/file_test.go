@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/file"
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
@@ -191,6 +192,23 @@ func TestOpenErrors(t *testing.T) {
 	if kalla.ErrorCode(err) != kalla.EINVALID {
 		t.Errorf("unknown type: %v", err)
 	}
+	// A file:// URI takes no parameters; a plain path has none to take.
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/a.csv", []byte("x\n1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, uri := range []string{"file://" + dir + "/a.csv?header=false", "file://" + dir + "/a.csv#x", "file://" + dir + "/a.csv?"} {
+		_, err = file.Open(context.Background(), uri, file.Options{})
+		if kalla.ErrorCode(err) != kalla.EINVALID || !strings.Contains(err.Error(), "take no parameters") {
+			t.Errorf("Open(%s): %v, want EINVALID naming the parameters", uri, err)
+		}
+		if err := file.CheckURI(uri); kalla.ErrorCode(err) != kalla.EINVALID {
+			t.Errorf("CheckURI(%s): %v", uri, err)
+		}
+	}
+	if err := file.CheckURI("file://" + dir + "/a.csv"); err != nil {
+		t.Errorf("CheckURI of a plain file URI: %v", err)
+	}
 }
 
 func TestCSVBOMAndDelimiter(t *testing.T) {
@@ -241,5 +259,51 @@ func TestCSVSniffBeyondFirstBuffer(t *testing.T) {
 	got := colTypes(t, open(t, writeFile(t, "wide.csv", b.String()), file.Options{}))
 	if got["amount"] != "VARCHAR" {
 		t.Errorf("amount typed %s, want VARCHAR (the sniffer missed row 15,000)", got["amount"])
+	}
+}
+
+// TestPreviewReadsOnlyTheSample checks that previewing a CSV file larger
+// than the sample reads only its start: a malformed row far beyond the
+// sample does not stop the preview, whose total is labelled a lower bound,
+// while counting exactly (and staging) reads the whole file and finds it.
+func TestPreviewReadsOnlyTheSample(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("id,amount,memo\n")
+	for i := 1; i <= 20000; i++ {
+		fmt.Fprintf(&b, "%d,%d.%02d,\"row, %d\"\n", i, i%500, i%100, i)
+	}
+	b.WriteString("20001,1.00,\"unclosed\n")
+	path := writeFile(t, "big.csv", b.String())
+	ctx := context.Background()
+	src := open(t, path, file.Options{SampleBytes: 64 << 10})
+
+	if whole, err := src.Whole(ctx); err != nil || whole {
+		t.Fatalf("Whole = %v, %v; want a sample", whole, err)
+	}
+	if got := colTypes(t, src); got["id"] != "BIGINT" || !strings.HasPrefix(got["amount"], "DECIMAL") {
+		t.Errorf("types from the sample: %v", got)
+	}
+	gte := []kalla.Filter{{Column: "amount", Op: kalla.OpGte, Values: []kalla.Scalar{{Text: "400", IsNumber: true}}}}
+	p, err := connector.Load(ctx, src, "big", gte, 50)
+	if err != nil {
+		t.Fatalf("preview: %v", err)
+	}
+	if p.PreviewRows != 50 || p.TotalKind != connector.TotalAtLeast || p.TotalRows < 50 || p.TotalRows > 20000/5 {
+		t.Errorf("preview: %d rows, total %d %s; want 50 rows and a lower bound", p.PreviewRows, p.TotalRows, p.TotalKind)
+	}
+	if *p.Rows[0][0] != "400" || *p.Rows[0][2] != "row, 400" {
+		t.Errorf("first row in scope: %v", p.Rows[0])
+	}
+	// The exact count reads the whole file, and meets the bad row.
+	_, err = connector.LoadWith(ctx, src, "big", gte, 50, connector.LoadOptions{ExactTotal: true})
+	if kalla.ErrorCode(err) != kalla.EINVALID || !strings.Contains(err.Error(), "20002") {
+		t.Errorf("exact count of a file with a bad row on line 20002: %v", err)
+	}
+
+	// A file within the sample is read whole: its total is exact.
+	small := open(t, writeFile(t, "small.csv", "id,amount\n1,2.50\n2,3.00\n"), file.Options{SampleBytes: 64 << 10})
+	p, err = connector.Load(ctx, small, "small", nil, 1)
+	if err != nil || p.TotalRows != 2 || p.TotalKind != connector.TotalExact {
+		t.Errorf("small file: %+v, %v", p, err)
 	}
 }

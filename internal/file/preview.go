@@ -1,9 +1,15 @@
 package file
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
 	"github.com/kalla-recon/kalla/internal/dialect"
@@ -21,13 +27,17 @@ func (p *previewDB) close() error { return p.db.Close() }
 
 const previewTable = `"file"`
 
-// open loads the file into the preview database once.
+// open loads the file into the preview database once, fetching a remote
+// file whole first.
 func (s *Source) open(ctx context.Context) (*previewDB, error) {
 	s.mu.Lock()
 	p := s.preview
 	s.mu.Unlock()
 	if p != nil {
 		return p, nil
+	}
+	if err := s.fetchWhole(ctx); err != nil {
+		return nil, err
 	}
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
@@ -54,16 +64,164 @@ func (s *Source) open(ctx context.Context) (*previewDB, error) {
 	return p, nil
 }
 
-// Columns describes the file's columns with their inferred types.
+// sampled returns the source previews read: the file itself when it is
+// small, Parquet (whose footer is at its end) or compressed, else the
+// file's first Options.SampleBytes, cut after its last whole line, as a
+// source of its own. whole says whether that is the whole file.
+func (s *Source) sampled(ctx context.Context) (src *Source, whole bool, err error) {
+	if s.isSample || s.typ != kalla.SourceCSV || compressed(s.uri) {
+		return s, true, nil
+	}
+	s.sampleMu.Lock()
+	defer s.sampleMu.Unlock()
+	if s.sample != nil {
+		return s.sample, s.sampleWhole, nil
+	}
+	n := s.opts.SampleBytes
+	if n <= 0 {
+		n = DefaultSampleBytes
+	}
+	s.mu.Lock()
+	local := s.path
+	s.mu.Unlock()
+	var path string
+	var cleanup func()
+	if local != "" {
+		st, err := os.Stat(local)
+		if err != nil {
+			return nil, false, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot read %s", s.name(), local)
+		}
+		if st.Size() <= n {
+			s.sample, s.sampleWhole = s, true
+			return s, true, nil
+		}
+		if path, cleanup, err = copyPrefix(local, n); err != nil {
+			return nil, false, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: read the start of %s", s.name(), local)
+		}
+	} else {
+		p, whole, c, err := s.opts.Fetcher.FetchPrefix(ctx, s.uri, n)
+		if err != nil {
+			return nil, false, err
+		}
+		if whole {
+			// The sample is the file: keep it as the whole file too.
+			s.mu.Lock()
+			if s.path == "" {
+				s.path, s.cleanup = p, c
+			} else { // fetched whole meanwhile
+				c()
+			}
+			s.mu.Unlock()
+			s.sample, s.sampleWhole = s, true
+			return s, true, nil
+		}
+		path, cleanup = p, c
+	}
+	if err := cutAtLastLine(path); err != nil {
+		cleanup()
+		return nil, false, kalla.Errorf(kalla.EINVALID, "source %s: the first line is longer than the %d bytes a preview reads: %v", s.name(), n, err)
+	}
+	s.sample = &Source{uri: s.uri, path: path, typ: s.typ, opts: s.opts, cleanup: cleanup, isSample: true}
+	return s.sample, false, nil
+}
+
+// compressed reports whether uri names a compressed file, whose start
+// cannot be read on its own.
+func compressed(uri string) bool {
+	u := strings.ToLower(uri)
+	for _, ext := range []string{".gz", ".zst", ".bz2", ".xz", ".zip", ".lz4", ".snappy"} {
+		if strings.HasSuffix(u, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// copyPrefix copies the first n bytes of the file at path to a temporary
+// file.
+func copyPrefix(path string, n int64) (string, func(), error) {
+	in, err := os.Open(path)
+	if err != nil {
+		return "", nil, err
+	}
+	defer in.Close()
+	out, err := os.CreateTemp("", "kalla-sample-*.csv")
+	if err != nil {
+		return "", nil, err
+	}
+	name := out.Name()
+	_, err = io.Copy(out, io.LimitReader(in, n))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+		return "", nil, err
+	}
+	return name, func() { os.Remove(name) }, nil
+}
+
+// cutAtLastLine truncates the file at path after its last newline, so that
+// a sample cut mid-line ends with a whole line.
+func cutAtLastLine(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 64<<10)
+	for end := st.Size(); end > 0; {
+		start := max(end-int64(len(buf)), 0)
+		k, err := f.ReadAt(buf[:end-start], start)
+		if err != nil && err != io.EOF {
+			return err
+		}
+		if i := bytes.LastIndexByte(buf[:k], '\n'); i >= 0 {
+			return f.Truncate(start + int64(i) + 1)
+		}
+		end = start
+	}
+	return errors.New("no line break in the sample")
+}
+
+// Whole reports whether previews read the whole file.
+func (s *Source) Whole(ctx context.Context) (bool, error) {
+	_, whole, err := s.sampled(ctx)
+	return whole, err
+}
+
+// Columns describes the file's columns with the types inferred from what
+// previews read (see Options.SampleBytes).
 func (s *Source) Columns(ctx context.Context) ([]kalla.Column, error) {
-	p, err := s.open(ctx)
+	src, _, err := s.sampled(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := src.open(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return append([]kalla.Column(nil), p.cols...), nil
 }
 
-// Count returns the number of rows matching the filters.
+// CountUpTo returns min(max, rows matching the filters in what previews
+// read), a lower bound of the file's count when Whole is false. The budget
+// is not needed: the rows are in memory.
+func (s *Source) CountUpTo(ctx context.Context, filters []kalla.Filter, max int64, budget time.Duration) (int64, error) {
+	src, _, err := s.sampled(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := src.Count(ctx, filters)
+	return min(n, max), err
+}
+
+// Count returns the number of rows matching the filters in the whole
+// file, reading (and for a remote file, fetching) all of it.
 func (s *Source) Count(ctx context.Context, filters []kalla.Filter) (int64, error) {
 	p, err := s.open(ctx)
 	if err != nil {
@@ -80,9 +238,14 @@ func (s *Source) Count(ctx context.Context, filters []kalla.Filter) (int64, erro
 	return n, nil
 }
 
-// Sample returns up to limit rows matching the filters, in file order.
+// Sample returns up to limit rows matching the filters, in file order,
+// from what previews read.
 func (s *Source) Sample(ctx context.Context, filters []kalla.Filter, limit int) ([][]*string, error) {
-	p, err := s.open(ctx)
+	src, _, err := s.sampled(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := src.open(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -22,10 +22,19 @@ const (
 	OpBetween Op = "between"
 	OpIn      Op = "in"
 	OpLike    Op = "like"
+	// OpIsNull and OpIsNotNull select rows whose column is (is not) NULL:
+	// the only way to ask for missing values, since no other operator
+	// matches NULL. They take no value.
+	OpIsNull    Op = "is_null"
+	OpIsNotNull Op = "is_not_null"
 )
 
 // Ops lists every operator, in the order documentation shows them.
-var Ops = []Op{OpEq, OpNeq, OpGt, OpGte, OpLt, OpLte, OpBetween, OpIn, OpLike}
+var Ops = []Op{OpEq, OpNeq, OpGt, OpGte, OpLt, OpLte, OpBetween, OpIn, OpLike, OpIsNull, OpIsNotNull}
+
+// TakesValue reports whether op needs a value: every operator but is_null
+// and is_not_null.
+func (op Op) TakesValue() bool { return op != OpIsNull && op != OpIsNotNull }
 
 // Scalar is one filter value as the user wrote it. Numbers keep their exact
 // decimal text (never a float64), so that 100.10 stays 100.10 when bound.
@@ -127,7 +136,7 @@ func (f Filter) MarshalJSON() ([]byte, error) {
 	out := struct {
 		Column string `json:"column"`
 		Op     Op     `json:"op"`
-		Value  any    `json:"value"`
+		Value  any    `json:"value,omitempty"` // none for is_null, is_not_null
 	}{Column: f.Column, Op: f.Op}
 	switch {
 	case f.IsArray:
@@ -144,7 +153,8 @@ func (f Filter) MarshalJSON() ([]byte, error) {
 
 // Validate checks that the operator is known and that the value fits it:
 // scalar operators take exactly one scalar, `between` exactly two values,
-// `in` one or more. Column existence is checked against the source's real
+// `in` one or more, `is_null` and `is_not_null` none (JSON null counts as
+// none). Column existence is checked against the source's real
 // columns by ValidateFilters. It returns an EINVALID error naming the
 // condition.
 func (f Filter) Validate() error {
@@ -166,6 +176,10 @@ func (f Filter) Validate() error {
 	case OpIn:
 		if !f.IsArray || len(f.Values) == 0 {
 			return Errorf(EINVALID, "filter %s: operator \"in\" takes an array of one or more values, not %s", f, describeValues(f))
+		}
+	case OpIsNull, OpIsNotNull:
+		if f.IsArray || len(f.Values) > 0 {
+			return Errorf(EINVALID, "filter %s: operator %q takes no value, not %s: leave \"value\" out", f, f.Op, describeValues(f))
 		}
 	case "":
 		return Errorf(EINVALID, "filter %s: op is required (one of %s)", f, opList())

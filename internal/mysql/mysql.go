@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,7 +54,10 @@ type Source struct {
 	log     *slog.Logger
 }
 
-var _ connector.Source = (*Source)(nil)
+var (
+	_ connector.Source         = (*Source)(nil)
+	_ connector.BoundedCounter = (*Source)(nil)
+)
 
 // Open opens the table uri names and reads its columns, so that a missing
 // table or an unreachable server is reported here. Errors: EINVALID for a
@@ -92,6 +96,31 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 	return s, nil
 }
 
+// Params are the query parameters a mysql:// source URI may carry. The
+// driver runs any parameter it does not know as a SET statement on the
+// source session (SET password = ..., SET sql_mode = ...), and some it
+// knows weaken the connection or read files on the Kalla host
+// (allowAllFiles, allowCleartextPasswords, charset, multiStatements,
+// parseTime, loc): all of them are refused. tls takes the driver's names
+// (true, false, skip-verify, preferred); Kalla registers no custom TLS
+// configuration, so client certificates are not supported.
+var Params = []string{"table", "tls", "timeout", "readTimeout", "writeTimeout"}
+
+// paramHints explain some refused parameters.
+var paramHints = map[string]string{
+	"password":      "give the password in the URI's user part (mysql://user:password@host/db)",
+	"passwd":        "give the password in the URI's user part (mysql://user:password@host/db)",
+	"user":          "give the user in the URI's user part (mysql://user:password@host/db)",
+	"allowallfiles": "files on the Kalla server are never read for a source",
+}
+
+// CheckURI checks a mysql:// source URI without connecting: its form and
+// its parameters. Errors: EINVALID naming what is wrong.
+func CheckURI(uri string) error {
+	_, _, _, _, err := parseURI(uri, kalla.Redact(uri))
+	return err
+}
+
 // parseURI turns a mysql:// URI into a go-sql-driver DSN, a label for its
 // pool (the redacted URI without the table), the database and table to
 // read.
@@ -102,6 +131,12 @@ func parseURI(uri, name string) (dsn, label, db, table string, err error) {
 		return "", "", "", "", kalla.Errorf(kalla.EINVALID, "source %s: not a valid mysql://user:password@host:port/db?table=name URI", name)
 	}
 	q := u.Query()
+	if err := connector.CheckParams("mysql", name, q, paramHints, Params...); err != nil {
+		return "", "", "", "", err
+	}
+	if u.Fragment != "" || u.RawFragment != "" {
+		return "", "", "", "", kalla.Errorf(kalla.EINVALID, "source %s: a mysql URI has no #fragment", name)
+	}
 	t := q.Get("table")
 	if strings.TrimSpace(t) == "" {
 		return "", "", "", "", kalla.Errorf(kalla.EINVALID, "missing ?table= in URI %s", name)
@@ -114,14 +149,6 @@ func parseURI(uri, name string) (dsn, label, db, table string, err error) {
 	// Parameters go through the driver's own parser, so that every DSN
 	// parameter keeps its meaning; user, password, address and database
 	// are set as fields, never spliced into the DSN text.
-	for k := range q {
-		// The driver runs unknown parameters as SET statements on every
-		// new connection; SET password = ... would change the user's
-		// password.
-		if strings.EqualFold(k, "password") || strings.EqualFold(k, "passwd") {
-			return "", "", "", "", kalla.Errorf(kalla.EINVALID, "source %s: give the password in the URI's user part (mysql://user:password@host/db), not as a parameter", name)
-		}
-	}
 	cfg, perr := mysql.ParseDSN("/?" + q.Encode())
 	if perr != nil {
 		return "", "", "", "", kalla.Errorf(kalla.EINVALID, "source %s: invalid connection parameters: %v", name, perr)
@@ -253,6 +280,32 @@ func (s *Source) Count(ctx context.Context, filters []kalla.Filter) (int64, erro
 	err = s.withTx(ctx, false, func(tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, s.limit("SELECT COUNT(*) FROM "+s.from+where, s.opts.PreviewTimeout), args...).Scan(&n)
 	})
+	if err != nil {
+		return 0, s.fail(ctx, err, "count rows")
+	}
+	return n, nil
+}
+
+// CountUpTo returns min(max, rows matching the filters), reading no more
+// than max matching rows, under a statement time limit of budget: a count
+// that runs longer is stopped by the server and reported as an error
+// wrapping connector.ErrCountBudget. Errors otherwise as Count.
+func (s *Source) CountUpTo(ctx context.Context, filters []kalla.Filter, max int64, budget time.Duration) (int64, error) {
+	where, args, err := dialect.MySQL.WhereFor(s.name, filters, s.cols, 1)
+	if err != nil {
+		return 0, err
+	}
+	// The limit is written as a number: MySQL accepts no placeholder there
+	// in an interpolated statement's derived table.
+	q := s.limit("SELECT COUNT(*) FROM (SELECT 1 FROM "+s.from+where+" LIMIT "+strconv.FormatInt(max, 10)+") AS bounded", min(budget, s.opts.PreviewTimeout))
+	var n int64
+	err = s.withTx(ctx, false, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, q, args...).Scan(&n)
+	})
+	var me *mysql.MySQLError
+	if err != nil && ctx.Err() == nil && errors.As(err, &me) && (me.Number == 1969 || me.Number == 3024) {
+		return 0, fmt.Errorf("source %s: %w", s.name, connector.ErrCountBudget)
+	}
 	if err != nil {
 		return 0, s.fail(ctx, err, "count rows")
 	}

@@ -295,6 +295,56 @@ func TestZeroDate(t *testing.T) {
 	t.Logf("as expected: %v", err)
 }
 
+// TestURIParameters checks that a source URI carries only the parameters
+// Kalla documents. The driver would run any other name as a SET statement
+// on the source session, and some of its own parameters read files on the
+// Kalla host (allowAllFiles) or weaken the connection: each is refused
+// before any connection, naming the parameter.
+func TestURIParameters(t *testing.T) {
+	uri := testenv.MySQL(t)
+	run(t, uri, "CREATE TABLE t (x INT)", "INSERT INTO t VALUES (1)")
+	pools := newPools(t, dbpool.Options{ConnectTimeout: 2 * time.Second})
+	ctx := testCtx(t)
+	base := withTable(t, uri, "t")
+	for _, tc := range []struct{ param, value string }{
+		{"allowAllFiles", "true"},
+		{"allowCleartextPasswords", "true"},
+		{"allowFallbackToPlaintext", "true"},
+		{"multiStatements", "true"},
+		{"interpolateParams", "false"},
+		{"parseTime", "true"},
+		{"loc", "Local"},
+		{"charset", "latin1"},
+		{"collation", "latin1_swedish_ci"},
+		{"sql_mode", "''"},
+		{"autocommit", "0"},
+		{"time_zone", "'+05:00'"},
+		{"max_execution_time", "0"},
+		{"serverPubKey", "kalla"},
+		{"password", "x"},
+	} {
+		t.Run(tc.param, func(t *testing.T) {
+			_, err := mysql.Open(ctx, base+"&"+tc.param+"="+url.QueryEscape(tc.value), mysql.Options{Pools: pools})
+			want := `parameter "` + tc.param + `" is not allowed in a mysql URI`
+			if kalla.ErrorCode(err) != kalla.EINVALID || !strings.Contains(kalla.ErrorMessage(err), want) {
+				t.Fatalf("error %v, want EINVALID %q", err, want)
+			}
+			if err := mysql.CheckURI(base + "&" + tc.param + "=x"); kalla.ErrorCode(err) != kalla.EINVALID {
+				t.Errorf("CheckURI: %v, want EINVALID", err)
+			}
+		})
+	}
+	if err := mysql.CheckURI(base + "&tls=false&tls=true"); kalla.ErrorCode(err) != kalla.EINVALID {
+		t.Errorf("a parameter given twice: %v, want EINVALID", err)
+	}
+	// The documented parameters work against the real server; the session
+	// keeps the server's own settings.
+	src := open(t, pools, base+"&tls=false&timeout=5s&readTimeout=30s&writeTimeout=30s")
+	if n, err := src.Count(ctx, nil); err != nil || n != 1 {
+		t.Fatalf("Count = %d, %v", n, err)
+	}
+}
+
 func TestNamesAndErrors(t *testing.T) {
 	uri := testenv.MySQL(t)
 	u, _ := url.Parse(uri)
@@ -537,4 +587,52 @@ func listenSilently(t *testing.T) string {
 		}
 	})
 	return ln.Addr().String()
+}
+
+// TestBoundedTotal checks a scoped load's total against the true count:
+// exact within the cap, a labelled lower bound beyond it or past the time
+// budget, exact on request.
+func TestBoundedTotal(t *testing.T) {
+	uri := testenv.MySQL(t)
+	run(t, uri, "CREATE TABLE t (id INT, even BOOL)",
+		"INSERT INTO t SELECT seq, seq % 2 = 0 FROM seq_1_to_50",
+		"CREATE VIEW slow AS SELECT id FROM t WHERE SLEEP(0.01) = 0")
+	pools := newPools(t, dbpool.Options{MaxConns: 1})
+	ctx := testCtx(t)
+	src := open(t, pools, withTable(t, uri, "t"))
+	even := []kalla.Filter{{Column: "even", Op: kalla.OpEq, Values: []kalla.Scalar{{Text: "1", IsNumber: true}}}}
+	for _, tc := range []struct {
+		name    string
+		filters []kalla.Filter
+		limit   int
+		opts    connector.LoadOptions
+		total   int64
+		kind    string
+	}{
+		{"sample holds every row", nil, 100, connector.LoadOptions{CountCap: 10}, 50, connector.TotalExact},
+		{"within the cap", nil, 10, connector.LoadOptions{}, 50, connector.TotalExact},
+		{"filtered beyond the cap", even, 5, connector.LoadOptions{CountCap: 20}, 21, connector.TotalAtLeast},
+		{"exact on request", even, 5, connector.LoadOptions{CountCap: 20, ExactTotal: true}, 25, connector.TotalExact},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := connector.LoadWith(ctx, src, "t", tc.filters, tc.limit, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.TotalRows != tc.total || p.TotalKind != tc.kind || p.PreviewRows != min(tc.limit, int(tc.total)) {
+				t.Errorf("total %d %s, %d rows; want %d %s", p.TotalRows, p.TotalKind, p.PreviewRows, tc.total, tc.kind)
+			}
+		})
+	}
+	slow := open(t, pools, withTable(t, uri, "slow"))
+	p, err := connector.LoadWith(ctx, slow, "slow", nil, 2, connector.LoadOptions{CountBudget: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.TotalRows != 2 || p.TotalKind != connector.TotalAtLeast {
+		t.Errorf("slow count: total %d %s, want at least 2", p.TotalRows, p.TotalKind)
+	}
+	if n, err := src.Count(ctx, nil); err != nil || n != 50 {
+		t.Errorf("after a count past its budget: %d, %v", n, err)
+	}
 }

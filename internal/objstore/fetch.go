@@ -111,14 +111,74 @@ func (f *Fetcher) Fetch(ctx context.Context, uri string) (path string, cleanup f
 	lower := strings.ToLower(uri)
 	switch {
 	case strings.HasPrefix(lower, "s3://"):
-		return f.fetchS3(ctx, uri)
+		return f.fetchS3(ctx, uri, 0)
 	case strings.HasPrefix(lower, "https://"), strings.HasPrefix(lower, "http://"):
-		return f.fetchHTTP(ctx, uri)
+		return f.fetchHTTP(ctx, uri, 0)
 	}
 	return "", nil, kalla.Errorf(kalla.EINVALID, "fetch %s: only s3:// and https:// sources can be fetched", kalla.Excerpt(kalla.Redact(uri)))
 }
 
-func (f *Fetcher) fetchS3(ctx context.Context, uri string) (string, func(), error) {
+// FetchPrefix copies at most n bytes from the start of uri into a new
+// temporary file, for a preview that reads only the start of a source: an
+// S3 object is read with a ranged GET, an https:// URL with a Range header
+// (a server that ignores it is read no further than needed, and the
+// connection dropped). whole reports whether the file holds the whole
+// object. Errors and clean-up as Fetch.
+func (f *Fetcher) FetchPrefix(ctx context.Context, uri string, n int64) (path string, whole bool, cleanup func(), err error) {
+	defer f.transport.CloseIdleConnections()
+	if n <= 0 {
+		return "", false, nil, kalla.Errorf(kalla.EINTERNAL, "fetch %s: prefix of %d bytes", kalla.Excerpt(kalla.Redact(uri)), n)
+	}
+	lower := strings.ToLower(uri)
+	switch {
+	case strings.HasPrefix(lower, "s3://"):
+		path, cleanup, err = f.fetchS3(ctx, uri, n)
+	case strings.HasPrefix(lower, "https://"), strings.HasPrefix(lower, "http://"):
+		path, cleanup, err = f.fetchHTTP(ctx, uri, n)
+	default:
+		return "", false, nil, kalla.Errorf(kalla.EINVALID, "fetch %s: only s3:// and https:// sources can be fetched", kalla.Excerpt(kalla.Redact(uri)))
+	}
+	if err != nil {
+		return "", false, nil, err
+	}
+	// One byte more than n was asked for: it tells a cut from an object of
+	// exactly n bytes.
+	st, err := os.Stat(path)
+	if err == nil && st.Size() > n {
+		err = os.Truncate(path, n)
+	}
+	if err != nil {
+		cleanup()
+		return "", false, nil, kalla.WrapError(kalla.EINTERNAL, err, "fetch %s: cut the prefix", kalla.Excerpt(kalla.Redact(uri)))
+	}
+	return path, st.Size() <= n, cleanup, nil
+}
+
+// CheckURI checks a remote file-source URI without fetching it: an s3://
+// URI must be s3://bucket/key, and takes no parameters: everything after
+// the bucket is the object's key, "?" and "#" included, so nothing in it
+// configures Kalla or the S3 client; an https:// URL must
+// parse, and its query belongs to the URL (a signed URL needs it) that is
+// sent only to a host the Fetcher allows: Kalla itself reads none of it.
+// Whether the host is allowed is decided when fetching. Errors: EINVALID.
+func CheckURI(uri string) error {
+	lower := strings.ToLower(uri)
+	switch {
+	case strings.HasPrefix(lower, "s3://"):
+		_, err := parseS3URI(uri)
+		return err
+	case strings.HasPrefix(lower, "https://"), strings.HasPrefix(lower, "http://"):
+		if u, err := url.Parse(uri); err != nil || u.Host == "" {
+			return kalla.Errorf(kalla.EINVALID, "source %s: not a valid URL", kalla.Excerpt(kalla.Redact(uri)))
+		}
+		return nil
+	}
+	return kalla.Errorf(kalla.EINVALID, "source %s: only s3:// and https:// sources are remote", kalla.Excerpt(kalla.Redact(uri)))
+}
+
+// fetchS3 fetches an object whole, or its first prefix+1 bytes when
+// prefix > 0.
+func (f *Fetcher) fetchS3(ctx context.Context, uri string, prefix int64) (string, func(), error) {
 	obj, err := parseS3URI(uri)
 	if err != nil {
 		return "", nil, err
@@ -128,18 +188,33 @@ func (f *Fetcher) fetchS3(ctx context.Context, uri string) (string, func(), erro
 	}
 	// Core.GetObject is one GET whose body is the object, unlike
 	// Client.GetObject, which adds a goroutine and lazy, seekable reads.
-	body, info, _, err := minio.Core{Client: f.s3}.GetObject(ctx, obj.bucket, obj.key, minio.GetObjectOptions{})
+	opts := minio.GetObjectOptions{}
+	if prefix > 0 {
+		if err := opts.SetRange(0, prefix); err != nil {
+			return "", nil, kalla.WrapError(kalla.EINTERNAL, err, "fetch %s", obj)
+		}
+	}
+	body, info, _, err := minio.Core{Client: f.s3}.GetObject(ctx, obj.bucket, obj.key, opts)
+	if err != nil && prefix > 0 && minio.ToErrorResponse(err).Code == "InvalidRange" {
+		// An empty object has no byte 0 to range over.
+		return f.writeTemp(ctx, obj.String(), tempSuffix(obj.key), strings.NewReader(""), 0)
+	}
 	if err != nil {
 		return "", nil, s3Error(err, "fetch", obj, f.cfg.S3)
 	}
 	defer body.Close()
+	if prefix > 0 {
+		return f.writeTemp(ctx, obj.String(), tempSuffix(obj.key), io.LimitReader(body, prefix+1), -1)
+	}
 	if info.Size > f.cfg.MaxSize {
 		return "", nil, tooLarge(obj.String(), info.Size, f.cfg.MaxSize)
 	}
 	return f.writeTemp(ctx, obj.String(), tempSuffix(obj.key), body, info.Size)
 }
 
-func (f *Fetcher) fetchHTTP(ctx context.Context, uri string) (string, func(), error) {
+// fetchHTTP fetches a URL whole, or its first prefix+1 bytes when
+// prefix > 0.
+func (f *Fetcher) fetchHTTP(ctx context.Context, uri string, prefix int64) (string, func(), error) {
 	u, err := url.Parse(uri)
 	if err != nil || u.Host == "" {
 		return "", nil, kalla.Errorf(kalla.EINVALID, "fetch %s: not a valid URL", kalla.Excerpt(kalla.Redact(uri)))
@@ -154,6 +229,9 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, uri string) (string, func(), er
 		return "", nil, kalla.Errorf(kalla.EINVALID, "fetch %s: not a valid URL", shown)
 	}
 	req.Header.Set("User-Agent", "kalla")
+	if prefix > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=0-%d", prefix))
+	}
 	resp, err := f.http.Do(req)
 	if err != nil {
 		var kerr *kalla.Error
@@ -171,6 +249,11 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, uri string) (string, func(), er
 	switch {
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
 		return "", nil, kalla.Errorf(kalla.ENOTFOUND, "fetch %s: the server answered %s", shown, resp.Status)
+	case prefix > 0 && resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		return f.writeTemp(ctx, shown, tempSuffix(resp.Request.URL.Path), strings.NewReader(""), 0) // empty
+	case prefix > 0 && (resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent):
+		// A server that ignores Range sends everything: read what is needed.
+		return f.writeTemp(ctx, shown, tempSuffix(resp.Request.URL.Path), io.LimitReader(resp.Body, prefix+1), -1)
 	case resp.StatusCode != http.StatusOK:
 		return "", nil, kalla.Errorf(kalla.EUNAVAILABLE, "fetch %s: the server answered %s", shown, resp.Status)
 	case resp.ContentLength > f.cfg.MaxSize:

@@ -23,14 +23,20 @@ import (
 	"github.com/kalla-recon/kalla/internal/testenv"
 )
 
-// BenchmarkScopedLoad runs scoped loads (connector.Load: columns, true
-// count, a 200-row sample) with two filters on a 1,000,000-row table from
-// 32 concurrent callers, each opening the source through sources.Manager
-// as a request handler would. It prints latency percentiles and the most
+// BenchmarkScopedLoad runs scoped loads (connector.Load: columns, a
+// 200-row sample, a total that is exact when cheap) with filters on a
+// 1,000,000-row table from 32 concurrent callers, each opening the source
+// through sources.Manager as a request handler would. The filters are
+// those of a person trying chips: amount >= X and d >= D on columns without
+// an index (25 % to 100 % of the rows match, so an exact count reads the
+// whole table), and on every fourth load also an id range of 1,000 (an
+// index, an exact count). It prints latency percentiles and the most
 // connections the database ever had from Kalla: counted by the pool and,
-// independently, by sampling pg_stat_activity. The cap (4) must hold. For
-// comparison it runs the same load with a new pool per request, the
-// design this package replaced. Run with
+// independently, by sampling pg_stat_activity. The cap (4) must hold.
+// Every sample row is checked against the filters, and totals against the
+// true counts computed in Go from the table's formula. For comparison it
+// runs a few loads per caller asking for the exact total, as every load
+// did before totals were bounded. Run with
 //
 //	go test -run '^$' -bench ScopedLoad ./internal/postgres
 func BenchmarkScopedLoad(b *testing.B) {
@@ -48,7 +54,8 @@ func BenchmarkScopedLoad(b *testing.B) {
 	ctx := context.Background()
 
 	// Connections to the test database, sampled from another database so
-	// that the sampler does not count itself.
+	// that the sampler does not count itself. Parallel workers of an exact
+	// count are server processes, not connections: not counted.
 	sample := func(stop <-chan struct{}, peak *atomic.Int64) {
 		conn, err := pgx.Connect(ctx, os.Getenv(testenv.EnvPostgresURL))
 		if err != nil {
@@ -63,7 +70,7 @@ func BenchmarkScopedLoad(b *testing.B) {
 			default:
 			}
 			var n int64
-			if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", dbName).Scan(&n); err != nil {
+			if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'", dbName).Scan(&n); err != nil {
 				b.Error(err)
 				return
 			}
@@ -73,21 +80,62 @@ func BenchmarkScopedLoad(b *testing.B) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}
-	filters := func(r *rand.Rand) []kalla.Filter {
-		lo := r.IntN(rowCount - 1000)
-		return []kalla.Filter{
-			{Column: "id", Op: kalla.OpBetween, IsArray: true, Values: []kalla.Scalar{{Text: fmt.Sprint(lo), IsNumber: true}, {Text: fmt.Sprint(lo + 999), IsNumber: true}}},
-			{Column: "amount", Op: kalla.OpGte, Values: []kalla.Scalar{{Text: "10000.00", IsNumber: true}}},
+	// scope is one load's filters: amount >= minCents/100, d >= 2020-01-01
+	// + minDay, and id in [lo, lo+999] when lo > 0.
+	type scope struct{ minCents, minDay, lo int64 }
+	day0 := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	pick := func(r *rand.Rand, i int) scope {
+		sc := scope{minCents: r.Int64N(5_000_000), minDay: r.Int64N(750)}
+		if i%4 == 0 {
+			sc.lo = 1 + r.Int64N(rowCount-1000)
 		}
+		return sc
+	}
+	filters := func(sc scope) []kalla.Filter {
+		fs := []kalla.Filter{
+			{Column: "amount", Op: kalla.OpGte, Values: []kalla.Scalar{{Text: fmt.Sprintf("%d.%02d", sc.minCents/100, sc.minCents%100), IsNumber: true}}},
+			{Column: "d", Op: kalla.OpGte, Values: []kalla.Scalar{{Text: day0.AddDate(0, 0, int(sc.minDay)).Format("2006-01-02")}}},
+		}
+		if sc.lo > 0 {
+			fs = append(fs, kalla.Filter{Column: "id", Op: kalla.OpBetween, IsArray: true, Values: []kalla.Scalar{{Text: fmt.Sprint(sc.lo), IsNumber: true}, {Text: fmt.Sprint(sc.lo + 999), IsNumber: true}}})
+		}
+		return fs
+	}
+	// match and trueCount follow CreateBenchTable's formula: row g has
+	// amount (g*7919 % 10,000,000) cents and day g % 1500.
+	match := func(sc scope, g int64) bool {
+		return (g*7919)%10_000_000 >= sc.minCents && g%1500 >= sc.minDay && (sc.lo == 0 || (g >= sc.lo && g <= sc.lo+999))
+	}
+	trueCount := func(sc scope) int64 {
+		from, to := int64(1), int64(rowCount)
+		if sc.lo > 0 {
+			from, to = sc.lo, sc.lo+999
+		}
+		var n int64
+		for g := from; g <= to; g++ {
+			if match(sc, g) {
+				n++
+			}
+		}
+		return n
+	}
+	type checked struct {
+		sc   scope
+		p    *connector.Preview
+		rows int
 	}
 	type result struct {
-		lat              []time.Duration
-		wall             time.Duration
-		poolMax, pgMax   int64
-		loads, previewed int64
+		lat            []time.Duration
+		wall           time.Duration
+		poolMax, pgMax int64
+		loads          int64
+		kinds          map[string]int
+		checks         []checked
 	}
-	runLoad := func(open func(ctx context.Context) (connector.Source, func(), error)) result {
-		var res result
+	m := sources.New(sources.Config{Pools: dbpool.Options{MaxConns: poolCap}})
+	defer m.Close()
+	runLoad := func(perCall int, opts connector.LoadOptions) result {
+		res := result{kinds: map[string]int{}}
 		var mu sync.Mutex
 		var peak atomic.Int64
 		stop := make(chan struct{})
@@ -100,29 +148,37 @@ func BenchmarkScopedLoad(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				r := rand.New(rand.NewPCG(uint64(c), 1))
-				for range perCall {
+				for i := range perCall {
+					sc := pick(r, i)
 					t0 := time.Now()
-					s, done, err := open(ctx)
+					s, err := m.OpenURI(ctx, src)
 					if err != nil {
 						b.Error(err)
 						return
 					}
-					pv, err := connector.Load(ctx, s, "big", filters(r), 200)
+					pv, err := connector.LoadWith(ctx, s, "big", filters(sc), 200, opts)
 					s.Close()
-					done()
 					if err != nil {
 						b.Error(err)
 						return
 					}
 					d := time.Since(t0)
+					// Every sample row is in scope: id, s, amount, d.
+					for _, row := range pv.Rows {
+						var g int64
+						fmt.Sscan(*row[0], &g)
+						if !match(sc, g) || *row[3] != day0.AddDate(0, 0, int(g%1500)).Format("2006-01-02") {
+							b.Errorf("row %v is outside the scope %+v", row, sc)
+						}
+					}
 					mu.Lock()
 					res.lat = append(res.lat, d)
 					res.loads++
-					res.previewed += int64(pv.PreviewRows)
-					mu.Unlock()
-					if pv.PreviewRows > 200 || int64(pv.PreviewRows) > pv.TotalRows {
-						b.Errorf("preview %d rows of %d", pv.PreviewRows, pv.TotalRows)
+					res.kinds[pv.TotalKind]++
+					if i < 2 || pv.TotalKind == connector.TotalExact && i%4 == 0 && len(res.checks) < 64 {
+						res.checks = append(res.checks, checked{sc, pv, len(pv.Rows)})
 					}
+					mu.Unlock()
 				}
 			}()
 		}
@@ -132,6 +188,18 @@ func BenchmarkScopedLoad(b *testing.B) {
 		<-sampled
 		res.pgMax = peak.Load()
 		slices.Sort(res.lat)
+		// Totals against the truth, after the clock stopped.
+		for _, c := range res.checks {
+			want := trueCount(c.sc)
+			switch {
+			case c.p.TotalKind == connector.TotalExact && c.p.TotalRows != want:
+				b.Errorf("scope %+v: exact total %d, true count %d", c.sc, c.p.TotalRows, want)
+			case c.p.TotalKind == connector.TotalAtLeast && c.p.TotalRows > want:
+				b.Errorf("scope %+v: total at least %d, true count %d", c.sc, c.p.TotalRows, want)
+			case int64(c.rows) != min(200, want):
+				b.Errorf("scope %+v: %d sample rows of %d", c.sc, c.rows, want)
+			}
+		}
 		return res
 	}
 	pct := func(lat []time.Duration, p float64) time.Duration {
@@ -142,45 +210,37 @@ func BenchmarkScopedLoad(b *testing.B) {
 	}
 	b.ResetTimer()
 
-	mgr := sources.New(sources.Config{Pools: dbpool.Options{MaxConns: poolCap}})
-	defer mgr.Close()
 	// Warm the pool once, as a running server would be.
-	if s, err := mgr.OpenURI(ctx, src); err == nil {
+	if s, err := m.OpenURI(ctx, src); err == nil {
 		s.Close()
 	}
-	shared := runLoad(func(ctx context.Context) (connector.Source, func(), error) {
-		s, err := mgr.OpenURI(ctx, src)
-		return s, func() {}, err
-	})
-	for _, st := range mgr.PoolStats() {
-		shared.poolMax = max(shared.poolMax, int64(st.MaxOpen))
+	bounded := runLoad(perCall, connector.LoadOptions{})
+	for _, st := range m.PoolStats() {
+		bounded.poolMax = max(bounded.poolMax, int64(st.MaxOpen))
 	}
-	perRequest := runLoad(func(ctx context.Context) (connector.Source, func(), error) {
-		pools := dbpool.New(dbpool.Options{MaxConns: poolCap})
-		s, err := postgres.Open(ctx, src, postgres.Options{Pools: pools})
-		if err != nil {
-			pools.Close()
-			return nil, nil, err
-		}
-		return s, func() { pools.Close() }, nil
-	})
+	exact := runLoad(3, connector.LoadOptions{ExactTotal: true})
+	for _, st := range m.PoolStats() {
+		exact.poolMax = max(exact.poolMax, int64(st.MaxOpen))
+	}
 
 	var out strings.Builder
-	fmt.Fprintf(&out, "\n%d scoped loads (2 filters, 200-row sample) of a %d-row table from %d concurrent callers:\n", shared.loads, rowCount, callers)
+	fmt.Fprintf(&out, "\nscoped loads (2-3 filters, 200-row sample) of a %d-row table from %d concurrent callers, shared pool (cap %d):\n", rowCount, callers, poolCap)
 	for _, r := range []struct {
 		name string
 		res  result
-	}{{"shared pool (sources.Manager, cap 4)", shared}, {"new pool per request (old design)", perRequest}} {
-		fmt.Fprintf(&out, "  %-38s p50 %6.1f ms  p99 %6.1f ms  max %6.1f ms  %5.0f loads/s  max conns: pool %d, pg_stat_activity %d\n",
-			r.name, ms(pct(r.res.lat, 0.50)), ms(pct(r.res.lat, 0.99)), ms(r.res.lat[len(r.res.lat)-1]),
-			float64(r.res.loads)/r.res.wall.Seconds(), r.res.poolMax, r.res.pgMax)
+	}{{"total exact when cheap (default)", bounded}, {"exact total on every load", exact}} {
+		fmt.Fprintf(&out, "  %-34s %4d loads  p50 %7.1f ms  p99 %7.1f ms  max %7.1f ms  %5.0f loads/s  totals %v  max conns: pool %d, pg_stat_activity %d\n",
+			r.name, r.res.loads, ms(pct(r.res.lat, 0.50)), ms(pct(r.res.lat, 0.99)), ms(r.res.lat[len(r.res.lat)-1]),
+			float64(r.res.loads)/r.res.wall.Seconds(), r.res.kinds, r.res.poolMax, r.res.pgMax)
 	}
 	b.Log(out.String())
-	b.ReportMetric(ms(pct(shared.lat, 0.50)), "p50-ms")
-	b.ReportMetric(ms(pct(shared.lat, 0.99)), "p99-ms")
-	b.ReportMetric(float64(shared.pgMax), "max-conns")
-	if shared.pgMax > poolCap || shared.poolMax > poolCap {
-		b.Errorf("the source saw %d connections (pool counted %d): more than the cap %d", shared.pgMax, shared.poolMax, poolCap)
+	b.ReportMetric(ms(pct(bounded.lat, 0.50)), "p50-ms")
+	b.ReportMetric(ms(pct(bounded.lat, 0.99)), "p99-ms")
+	b.ReportMetric(float64(bounded.pgMax), "max-conns")
+	for _, r := range []result{bounded, exact} {
+		if r.pgMax > poolCap || r.poolMax > poolCap {
+			b.Errorf("the source saw %d connections (pool counted %d): more than the cap %d", r.pgMax, r.poolMax, poolCap)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kalla-recon/kalla/internal/connector"
@@ -54,7 +55,10 @@ type Source struct {
 	log    *slog.Logger
 }
 
-var _ connector.Source = (*Source)(nil)
+var (
+	_ connector.Source         = (*Source)(nil)
+	_ connector.BoundedCounter = (*Source)(nil)
+)
 
 // Open opens the table uri names and reads its columns, so that a missing
 // table or an unreachable server is reported here. Errors: EINVALID for a
@@ -93,6 +97,34 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 	return s, nil
 }
 
+// Params are the query parameters a postgres:// source URI may carry.
+// Everything else pgx understands is refused: some read files on the Kalla
+// host (passfile, sslcert, sslkey, sslrootcert, service, servicefile), some
+// change the source session (options, search_path and any unknown name,
+// which pgx sends as a run-time parameter), some the pool (pool_max_conns).
+// Client certificates are not supported at all.
+var Params = []string{"table", "sslmode", "connect_timeout", "application_name", "target_session_attrs", "channel_binding"}
+
+// paramHints explain some refused parameters.
+var paramHints = map[string]string{
+	"password": "give the password in the URI's user part (postgres://user:password@host/db)",
+	"user":     "give the user in the URI's user part (postgres://user:password@host/db)",
+	"host":     "give the host in the URI (postgres://user:password@host:port/db)",
+	"port":     "give the port in the URI (postgres://user:password@host:port/db)",
+	"dbname":   "give the database in the URI's path (postgres://host/db)",
+	"ssl":      "use sslmode=require",
+	"sslcert":  "client certificates are not supported",
+	"sslkey":   "client certificates are not supported",
+	"passfile": "files on the Kalla server are never read for a source",
+}
+
+// CheckURI checks a postgres:// source URI without connecting: its form,
+// its host and its parameters. Errors: EINVALID naming what is wrong.
+func CheckURI(uri string) error {
+	_, _, _, err := parseURI(uri, kalla.Redact(uri))
+	return err
+}
+
 // parseURI splits a postgres:// URI into the driver's connection string
 // (without the table parameter) and the schema and table.
 func parseURI(uri, name string) (dsn, schema, table string, err error) {
@@ -102,6 +134,23 @@ func parseURI(uri, name string) (dsn, schema, table string, err error) {
 		return "", "", "", kalla.Errorf(kalla.EINVALID, "source %s: not a valid postgres://user:password@host:port/db?table=name URI", name)
 	}
 	q := u.Query()
+	if err := connector.CheckParams("postgres", name, q, paramHints, Params...); err != nil {
+		return "", "", "", err
+	}
+	// Without a host pgx would use PGHOST or a Unix socket on the Kalla
+	// host, where the source's user might be let in as Kalla's own.
+	if h := u.Hostname(); h == "" || strings.ContainsAny(h, "/\\@,") || strings.Contains(u.Host, "%") {
+		return "", "", "", kalla.Errorf(kalla.EINVALID, "source %s: name one database server by host (postgres://user:password@host:port/db); Unix sockets on the Kalla server and host lists are not allowed", name)
+	}
+	if u.Fragment != "" || u.RawFragment != "" {
+		return "", "", "", kalla.Errorf(kalla.EINVALID, "source %s: a postgres URI has no #fragment", name)
+	}
+	hasPW := false
+	if u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			hasPW = true
+		}
+	}
 	t := q.Get("table")
 	if strings.TrimSpace(t) == "" {
 		return "", "", "", kalla.Errorf(kalla.EINVALID, "missing ?table= in URI %s", name)
@@ -111,6 +160,16 @@ func parseURI(uri, name string) (dsn, schema, table string, err error) {
 		return "", "", "", kalla.Errorf(kalla.EINVALID, "source %s: %v", name, err)
 	}
 	q.Del("table")
+	// pgx fills what a URI leaves out from the Kalla host's environment and
+	// home folder (~/.pgpass, ~/.postgresql/postgresql.crt and .key): set
+	// empty, they are not read, and the source's server never sees the
+	// Kalla user's password or client certificate.
+	q.Set("passfile", "")
+	q.Set("sslcert", "")
+	q.Set("sslkey", "")
+	if !hasPW {
+		q.Set("password", "")
+	}
 	u.RawQuery = q.Encode()
 	// postgres:// and postgresql:// name the same database: one pool.
 	u.Scheme = "postgres"
@@ -154,7 +213,7 @@ ORDER BY table_schema, table_name, ordinal_position`
 	if schema == "" {
 		schemaArg = "public"
 	}
-	err := s.withTx(ctx, s.opts.PreviewTimeout, false, func(conn *pgx.Conn) error {
+	err := s.withTx(ctx, s.opts.PreviewTimeout, false, true, func(conn *pgx.Conn) error {
 		if err := read(conn, schemaCond+" AND table_name = $2", schemaArg, table); err != nil || len(tables) > 0 {
 			return err
 		}
@@ -209,9 +268,35 @@ func (s *Source) Count(ctx context.Context, filters []kalla.Filter) (int64, erro
 		return 0, err
 	}
 	var n int64
-	err = s.withTx(ctx, s.opts.PreviewTimeout, false, func(conn *pgx.Conn) error {
+	err = s.withTx(ctx, s.opts.PreviewTimeout, false, false, func(conn *pgx.Conn) error {
 		return conn.QueryRow(ctx, "SELECT count(*) FROM "+s.from+where, args...).Scan(&n)
 	})
+	if err != nil {
+		return 0, s.fail(ctx, err, "count rows")
+	}
+	return n, nil
+}
+
+// CountUpTo returns min(max, rows matching the filters), reading no more
+// than max matching rows, under a statement timeout of budget: a count
+// that runs longer is stopped by the server and reported as an error
+// wrapping connector.ErrCountBudget, and the connection is kept. Errors
+// otherwise as Count.
+func (s *Source) CountUpTo(ctx context.Context, filters []kalla.Filter, max int64, budget time.Duration) (int64, error) {
+	where, args, err := dialect.Postgres.WhereFor(s.name, filters, s.cols, 1)
+	if err != nil {
+		return 0, err
+	}
+	q := "SELECT count(*) FROM (SELECT 1 FROM " + s.from + where + " LIMIT " + dialect.Postgres.Placeholder(len(args)+1) + ") AS bounded"
+	args = append(args, max)
+	var n int64
+	err = s.withTx(ctx, min(budget, s.opts.PreviewTimeout), false, true, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, q, args...).Scan(&n)
+	})
+	var pe *pgconn.PgError
+	if err != nil && ctx.Err() == nil && errors.As(err, &pe) && pe.Code == "57014" {
+		return 0, fmt.Errorf("source %s: %w", s.name, connector.ErrCountBudget)
+	}
 	if err != nil {
 		return 0, s.fail(ctx, err, "count rows")
 	}
@@ -235,7 +320,7 @@ func (s *Source) Sample(ctx context.Context, filters []kalla.Filter, limit int) 
 	q := "SELECT " + strings.Join(exprs, ", ") + " FROM " + s.from + where + " LIMIT " + dialect.Postgres.Placeholder(len(args)+1)
 	args = append(args, int64(limit))
 	out := [][]*string{}
-	err = s.withTx(ctx, s.opts.PreviewTimeout, false, func(conn *pgx.Conn) error {
+	err = s.withTx(ctx, s.opts.PreviewTimeout, false, true, func(conn *pgx.Conn) error {
 		rows, err := conn.Query(ctx, q, args...)
 		if err != nil {
 			return err
@@ -270,9 +355,12 @@ func (s *Source) Close() error {
 // (REPEATABLE READ when snapshot is set, so that several statements see the
 // same data) whose statements time out after timeout. The session is set
 // to UTC and ISO dates so that text renderings do not depend on the
-// server's or the role's settings. The transaction is always rolled back:
-// nothing is ever written.
-func (s *Source) withTx(ctx context.Context, timeout time.Duration, snapshot bool, fn func(conn *pgx.Conn) error) error {
+// server's or the role's settings. A quick transaction (a preview's
+// describe, sample or bounded count: small reads under LIMIT) runs without
+// parallel workers, whose start-up costs more than such a read and which
+// are further processes on the source's server, beyond the pool's cap. The
+// transaction is always rolled back: nothing is ever written.
+func (s *Source) withTx(ctx context.Context, timeout time.Duration, snapshot, quick bool, fn func(conn *pgx.Conn) error) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -288,6 +376,9 @@ func (s *Source) withTx(ctx context.Context, timeout time.Duration, snapshot boo
 	// protocol, which runs the statements in order.
 	begin := fmt.Sprintf("BEGIN ISOLATION LEVEL %s READ ONLY; SET LOCAL statement_timeout = %d; SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'",
 		iso, max(timeout.Milliseconds(), 1))
+	if quick {
+		begin += "; SET LOCAL max_parallel_workers_per_gather = 0"
+	}
 	if _, err := conn.Exec(ctx, begin); err != nil {
 		return err
 	}

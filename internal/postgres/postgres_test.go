@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -477,7 +478,7 @@ func TestURIErrors(t *testing.T) {
 		{"refused", "postgres://kalla:" + badPW + "@127.0.0.1:1/db?table=t", kalla.EUNAVAILABLE, "cannot reach source postgres://kalla:xxxxx@127.0.0.1:1/db?table=t", 3 * time.Second},
 		{"unresolvable host", "postgres://kalla:" + badPW + "@kalla-no-such-host.invalid:5432/db?table=t", kalla.EUNAVAILABLE, "cannot reach source", 5 * time.Second},
 		{"wrong password", withTable(t, wrongPW.String(), "t"), kalla.EUNAVAILABLE, "rejected the user name or password", 5 * time.Second},
-		{"password in a parameter", withTable(t, uri, "t") + "&password=" + url.QueryEscape(badPW) + "&user=nobody_here", kalla.EUNAVAILABLE, "rejected the user name or password", 5 * time.Second},
+		{"password in a parameter", withTable(t, uri, "t") + "&password=" + url.QueryEscape(badPW) + "&user=nobody_here", kalla.EINVALID, `parameter "password" is not allowed in a postgres URI`, time.Second},
 		{"no database", withTable(t, noDB.String(), "t"), kalla.ENOTFOUND, "database does not exist", 5 * time.Second},
 		{"bad sslmode", withTable(t, uri, "t") + "&sslmode=bogus", kalla.EINVALID, "invalid connection settings", time.Second},
 	} {
@@ -504,6 +505,87 @@ func TestURIErrors(t *testing.T) {
 			}
 			t.Logf("%v: %s", took.Round(time.Millisecond), kalla.ErrorMessage(err))
 		})
+	}
+}
+
+// TestURIParameters checks that a source URI carries only the parameters
+// Kalla documents: the ones that make pgx read files on the Kalla host or
+// change the source session are refused before any connection, naming the
+// parameter, and what pgx would take from the Kalla host's environment and
+// home folder (a password file, a password) never reaches the source.
+func TestURIParameters(t *testing.T) {
+	pools := newPools(t, dbpool.Options{ConnectTimeout: 2 * time.Second})
+	ctx := testCtx(t)
+	uri := testenv.Postgres(t)
+	run(t, uri, `CREATE TABLE t (x int)`, `INSERT INTO t VALUES (1)`)
+	base := withTable(t, uri, "t")
+	secret := t.TempDir() + "/secret"
+	for _, tc := range []struct{ param, value string }{
+		{"passfile", secret},
+		{"sslcert", secret},
+		{"sslkey", secret},
+		{"sslrootcert", secret},
+		{"sslpassword", "x"},
+		{"service", "kalla"},
+		{"servicefile", secret},
+		{"options", "-c default_transaction_read_only=off"},
+		{"search_path", "evil"},
+		{"default_transaction_read_only", "off"},
+		{"pool_max_conns", "100"},
+		{"host", "/var/run/postgresql"},
+		{"PASSFILE", secret},
+		{"ssl", "true"},
+	} {
+		t.Run(tc.param, func(t *testing.T) {
+			_, err := postgres.Open(ctx, base+"&"+url.QueryEscape(tc.param)+"="+url.QueryEscape(tc.value), postgres.Options{Pools: pools})
+			want := `parameter "` + tc.param + `" is not allowed in a postgres URI`
+			if kalla.ErrorCode(err) != kalla.EINVALID || !strings.Contains(kalla.ErrorMessage(err), want) {
+				t.Fatalf("error %v, want EINVALID %q", err, want)
+			}
+			if err := postgres.CheckURI(base + "&" + tc.param + "=x"); kalla.ErrorCode(err) != kalla.EINVALID {
+				t.Errorf("CheckURI: %v, want EINVALID", err)
+			}
+		})
+	}
+	for name, bad := range map[string]string{
+		"unix socket": "postgres://u@/postgres?table=t",
+		"no host":     "postgres:///postgres?table=t",
+		"host list":   "postgres://u@a,b/postgres?table=t",
+		"twice":       base + "&sslmode=disable&sslmode=require",
+		"table twice": base + "&table=u",
+		"fragment":    base + "#x",
+	} {
+		if err := postgres.CheckURI(bad); kalla.ErrorCode(err) != kalla.EINVALID {
+			t.Errorf("%s: CheckURI(%s) = %v, want EINVALID", name, bad, err)
+		}
+	}
+
+	// The documented parameters work against the real server, and reach it.
+	src := open(t, pools, base+"&sslmode=disable&connect_timeout=5&application_name=kalla_params_test&target_session_attrs=any&channel_binding=prefer")
+	if n, err := src.Count(ctx, nil); err != nil || n != 1 {
+		t.Fatalf("Count = %d, %v", n, err)
+	}
+
+	// Without a password in the URI, pgx would take one from PGPASSWORD or
+	// a password file on the Kalla host: neither is used.
+	u, _ := url.Parse(base)
+	pw, _ := u.User.Password()
+	noPW := *u
+	noPW.User = url.User(u.User.Username())
+	passfile := t.TempDir() + "/pgpass"
+	if err := os.WriteFile(passfile, []byte("*:*:*:*:"+pw+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PGPASSFILE", passfile)
+	_, err := postgres.Open(ctx, noPW.String(), postgres.Options{Pools: pools})
+	if kalla.ErrorCode(err) != kalla.EUNAVAILABLE || !strings.Contains(kalla.ErrorMessage(err), "password") {
+		t.Errorf("with the password only in PGPASSFILE: %v, want the server to refuse the login", err)
+	}
+	t.Setenv("PGPASSFILE", "")
+	t.Setenv("PGPASSWORD", pw)
+	_, err = postgres.Open(ctx, noPW.String(), postgres.Options{Pools: newPools(t, dbpool.Options{ConnectTimeout: 2 * time.Second})})
+	if kalla.ErrorCode(err) != kalla.EUNAVAILABLE || !strings.Contains(kalla.ErrorMessage(err), "password") {
+		t.Errorf("with the password only in PGPASSWORD: %v, want the server to refuse the login", err)
 	}
 }
 
@@ -687,4 +769,56 @@ func TestShortPasswordNotMangled(t *testing.T) {
 		t.Errorf("message mangled: %s", msg)
 	}
 	t.Logf("%s", msg)
+}
+
+// TestBoundedTotal checks a scoped load's total against the true count:
+// exact when the sample holds every match or the bounded count stays within
+// its cap, a lower bound (labelled) beyond the cap or past the time budget,
+// and exact on request.
+func TestBoundedTotal(t *testing.T) {
+	uri := testenv.Postgres(t)
+	run(t, uri, `CREATE TABLE t AS SELECT g AS id, g % 2 = 0 AS even FROM generate_series(1, 50) g`,
+		`CREATE VIEW slow AS SELECT t.* FROM t WHERE (SELECT true FROM pg_sleep(0.01 + 0 * t.id))`)
+	pools := newPools(t, dbpool.Options{MaxConns: 1})
+	ctx := testCtx(t)
+	src := open(t, pools, withTable(t, uri, "t"))
+	even := []kalla.Filter{{Column: "even", Op: kalla.OpEq, Values: []kalla.Scalar{{Text: "true"}}}}
+	for _, tc := range []struct {
+		name    string
+		filters []kalla.Filter
+		limit   int
+		opts    connector.LoadOptions
+		total   int64
+		kind    string
+	}{
+		{"sample holds every row", nil, 100, connector.LoadOptions{CountCap: 10}, 50, connector.TotalExact},
+		{"within the cap", nil, 10, connector.LoadOptions{}, 50, connector.TotalExact},
+		{"beyond the cap", nil, 10, connector.LoadOptions{CountCap: 20}, 21, connector.TotalAtLeast},
+		{"filtered beyond the cap", even, 5, connector.LoadOptions{CountCap: 20}, 21, connector.TotalAtLeast},
+		{"filtered within the cap", even, 5, connector.LoadOptions{CountCap: 25}, 25, connector.TotalExact},
+		{"exact on request", nil, 10, connector.LoadOptions{CountCap: 20, ExactTotal: true}, 50, connector.TotalExact},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := connector.LoadWith(ctx, src, "t", tc.filters, tc.limit, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.TotalRows != tc.total || p.TotalKind != tc.kind || p.TotalExact != (tc.kind == connector.TotalExact) || p.PreviewRows != min(tc.limit, int(tc.total)) {
+				t.Errorf("total %d %s (exact %v), %d rows; want %d %s", p.TotalRows, p.TotalKind, p.TotalExact, p.PreviewRows, tc.total, tc.kind)
+			}
+		})
+	}
+	// Past the budget the server stops the count; the answer is the sample
+	// as a lower bound, and the one pooled connection is still usable.
+	slow := open(t, pools, withTable(t, uri, "slow"))
+	p, err := connector.LoadWith(ctx, slow, "slow", nil, 2, connector.LoadOptions{CountBudget: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.TotalRows != 2 || p.TotalKind != connector.TotalAtLeast {
+		t.Errorf("slow count: total %d %s, want at least 2", p.TotalRows, p.TotalKind)
+	}
+	if n, err := src.Count(ctx, nil); err != nil || n != 50 {
+		t.Errorf("after a count past its budget: %d, %v", n, err)
+	}
 }

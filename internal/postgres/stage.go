@@ -36,7 +36,7 @@ func (s *Source) Stage(ctx context.Context, filters []kalla.Filter, sink connect
 		return 0, err
 	}
 	var n int64
-	err = s.withTx(ctx, s.opts.StageTimeout, true, func(conn *pgx.Conn) error {
+	err = s.withTx(ctx, s.opts.StageTimeout, true, false, func(conn *pgx.Conn) error {
 		plans, err := s.measure(ctx, conn, where, args)
 		if err != nil {
 			return err

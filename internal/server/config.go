@@ -90,6 +90,15 @@ type Config struct {
 	// Sources configures the connector layer (S3, https allow-list, pools
 	// of source databases).
 	Sources sources.Config
+	// MemoryBudget is the memory (a size such as "8GB") all DuckDB
+	// engines share: each concurrent run and each engine slot gets an equal
+	// part as its memory_limit, beyond which DuckDB spills to disk. Empty
+	// means half of the machine's memory (or of the cgroup's limit). An
+	// explicit Engine.MemoryLimit replaces the shares.
+	MemoryBudget string
+	// EngineSlots is how many recipe previews and validations may hold an
+	// engine at once; 0 means DefaultEngineSlots.
+	EngineSlots int
 	// Engine configures each run's DuckDB (memory limit, threads).
 	Engine engine.Options
 	// Logger receives the server's logs. Nil discards.
@@ -148,6 +157,7 @@ const (
 	EnvRole              = "KALLA_ROLE"
 	EnvLease             = "KALLA_LEASE"
 	EnvRetryInterrupted  = "KALLA_RETRY_INTERRUPTED"
+	EnvMemoryBudget      = "KALLA_MEMORY_BUDGET"
 )
 
 // FromEnv overrides c with the variables getenv returns (os.Getenv in the
@@ -167,6 +177,7 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	set(EnvUploadBucket, &c.UploadBucket)
 	set(EnvUploadPrefix, &c.UploadPrefix)
 	set(EnvMemoryLimit, &c.Engine.MemoryLimit)
+	set(EnvMemoryBudget, &c.MemoryBudget)
 	if v := getenv(EnvAPIToken); v != "" {
 		c.APIToken = v
 	}

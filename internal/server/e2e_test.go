@@ -24,6 +24,8 @@ type scoped struct {
 	Columns     []kalla.Column `json:"columns"`
 	Rows        [][]*string    `json:"rows"`
 	TotalRows   int64          `json:"total_rows"`
+	TotalKind   string         `json:"total_kind"`
+	TotalExact  bool           `json:"total_exact"`
 	PreviewRows int            `json:"preview_rows"`
 }
 

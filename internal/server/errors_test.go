@@ -66,8 +66,24 @@ func TestErrorAnswers(t *testing.T) {
 		"conditions": []map[string]any{{"column": "amount", "op": "between", "value": []any{100, 200}}},
 		"limit":      10,
 	}, 200, &p)
-	if p.TotalRows != 81 || p.PreviewRows != 10 { // amounts 100.00 .. 200.00 are i = 80 .. 160
-		t.Fatalf("postgres load-scoped: total %d preview %d", p.TotalRows, p.PreviewRows)
+	if p.TotalRows != 81 || p.PreviewRows != 10 || p.TotalKind != "exact" || !p.TotalExact { // amounts 100.00 .. 200.00 are i = 80 .. 160
+		t.Fatalf("postgres load-scoped: total %d (%s) preview %d", p.TotalRows, p.TotalKind, p.PreviewRows)
+	}
+	// A large count is a labelled lower bound unless the exact one is asked for.
+	pgExec(t, pg, `CREATE TABLE many AS SELECT i AS id, i % 3 = 0 AS third FROM generate_series(1, 6000) i`)
+	s.call("POST", "/api/sources", map[string]string{"alias": "many", "uri": withTable(pg, "many")}, 200, nil)
+	third := []map[string]any{{"column": "third", "op": "eq", "value": "true"}}
+	s.call("POST", "/api/sources/many/load-scoped", map[string]any{"conditions": third, "limit": 5}, 200, &p)
+	if p.TotalRows != 1001 || p.TotalKind != "at_least" || p.TotalExact || p.PreviewRows != 5 {
+		t.Errorf("bounded load-scoped: total %d (%s, exact %v) preview %d, want at least 1001", p.TotalRows, p.TotalKind, p.TotalExact, p.PreviewRows)
+	}
+	s.call("POST", "/api/sources/many/load-scoped", map[string]any{"conditions": third, "limit": 5, "exact_total": true}, 200, &p)
+	if p.TotalRows != 2000 || p.TotalKind != "exact" || !p.TotalExact {
+		t.Errorf("exact_total load-scoped: total %d (%s), want exactly 2000", p.TotalRows, p.TotalKind)
+	}
+	s.call("GET", "/api/sources/many/preview?limit=3&exact_total=true", nil, 200, &p)
+	if p.TotalRows != 6000 || p.TotalKind != "exact" {
+		t.Errorf("exact_total preview: total %d (%s), want exactly 6000", p.TotalRows, p.TotalKind)
 	}
 
 	secret := "Sup3r-S3cret-Pw-77"
@@ -78,6 +94,12 @@ func TestErrorAnswers(t *testing.T) {
 
 	reserved := gen.Recipe(small)
 	reserved.RecipeID = "preview"
+
+	// A recipe whose side reaches the Kalla host's files through a driver
+	// parameter is refused when it is saved, naming the parameter.
+	sneaky := gen.Recipe(small)
+	sneaky.Sources.Left = kalla.SourceSpec{Alias: "orders", Type: kalla.SourcePostgres, URI: withTable(pg, "orders") + "&sslkey=/etc/ssl/private/server.key&sslcert=/etc/ssl/certs/server.pem", PrimaryKey: []string{"id"}}
+
 	cases := []struct {
 		name         string
 		method, path string
@@ -93,6 +115,7 @@ func TestErrorAnswers(t *testing.T) {
 		{"bad op", "POST", "/api/sources/invoices/load-scoped", map[string]any{"conditions": []map[string]any{{"column": "amount", "op": "approx", "value": 1}}}, 400, kalla.EINVALID, []string{"approx"}},
 		{"between needs two", "POST", "/api/sources/invoices/load-scoped", map[string]any{"conditions": []map[string]any{{"column": "amount", "op": "between", "value": 1}}}, 400, kalla.EINVALID, []string{"between"}},
 		{"misspelt field", "POST", "/api/sources/invoices/load-scoped", map[string]any{"conditons": []any{}}, 400, kalla.EINVALID, []string{"conditons"}},
+		{"bad exact_total", "GET", "/api/sources/orders/preview?exact_total=yes", nil, 400, kalla.EINVALID, []string{"exact_total"}},
 		{"bad limit", "POST", "/api/sources/invoices/load-scoped", map[string]any{"limit": -1}, 400, kalla.EINVALID, []string{"limit"}},
 		{"not json", "POST", "/api/sources/invoices/load-scoped", "{conditions", 400, kalla.EINVALID, nil},
 		{"empty body", "POST", "/api/sources", "", 400, kalla.EINVALID, []string{"empty"}},
@@ -102,6 +125,11 @@ func TestErrorAnswers(t *testing.T) {
 		{"missing table", "POST", "/api/sources", map[string]string{"alias": "x", "uri": withTable(pg, "no_such_table")}, 404, kalla.ENOTFOUND, []string{"no_such_table"}},
 		{"wrong password", "POST", "/api/sources", map[string]string{"alias": "x", "uri": withTable(wrong.String(), "orders")}, 502, kalla.EUNAVAILABLE, []string{"password"}},
 		{"unreachable", "POST", "/api/sources", map[string]string{"alias": "x", "uri": unreachable}, 502, kalla.EUNAVAILABLE, nil},
+		{"passfile parameter", "POST", "/api/sources", map[string]string{"alias": "x", "uri": withTable(pg, "orders") + "&passfile=/etc/passwd"}, 400, kalla.EINVALID, []string{`parameter "passfile" is not allowed`}},
+		{"mysql SET parameter", "POST", "/api/sources", map[string]string{"alias": "x", "uri": "mysql://u:" + secret + "@127.0.0.1:1/db?table=t&sql_mode=x"}, 400, kalla.EINVALID, []string{`parameter "sql_mode" is not allowed`}},
+		{"mysql local files", "POST", "/api/sources", map[string]string{"alias": "x", "uri": "mysql://u:" + secret + "@127.0.0.1:1/db?table=t&allowAllFiles=true"}, 400, kalla.EINVALID, []string{`parameter "allowAllFiles" is not allowed`}},
+		{"file URI parameter", "POST", "/api/sources", map[string]string{"alias": "x", "uri": "file://" + small.Invoices + "?x=1"}, 400, kalla.EINVALID, []string{"no parameters"}},
+		{"recipe with client key", "POST", "/api/recipes", sneaky, 400, kalla.EINVALID, []string{`parameter "sslcert" is not allowed`}},
 		{"missing file", "POST", "/api/sources", map[string]string{"alias": "x", "uri": missing}, 404, kalla.ENOTFOUND, []string{"does not exist"}},
 		{"bad alias", "POST", "/api/sources", map[string]string{"alias": "1x", "uri": small.Invoices}, 400, kalla.EINVALID, []string{"alias"}},
 		{"unknown type", "POST", "/api/sources", map[string]string{"alias": "x", "uri": small.Invoices, "source_type": "excel"}, 400, kalla.EINVALID, []string{"excel"}},

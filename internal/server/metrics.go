@@ -121,3 +121,32 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.cap, prometheus.GaugeValue, float64(limit))
 	ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(len(stats)))
 }
+
+// memoryCollector reports the memory budget and how it is shared.
+type memoryCollector struct {
+	plan                   memoryPlan
+	budget, limit, engines *prometheus.Desc
+}
+
+func newMemoryCollector(p memoryPlan) *memoryCollector {
+	return &memoryCollector{
+		plan:    p,
+		budget:  prometheus.NewDesc("kalla_memory_budget_bytes", "Memory all DuckDB engines share (0: unknown).", nil, nil),
+		limit:   prometheus.NewDesc("kalla_engine_memory_limit_bytes", "Each engine's DuckDB memory_limit taken from the budget (0: an explicit --memory-limit is used instead).", nil, nil),
+		engines: prometheus.NewDesc("kalla_engines_max", "Engines that may work at once: concurrent runs plus preview and validation slots.", nil, nil),
+	}
+}
+
+// Describe sends the collector's descriptors.
+func (c *memoryCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.budget
+	ch <- c.limit
+	ch <- c.engines
+}
+
+// Collect reports the plan, which does not change while the server runs.
+func (c *memoryCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(c.budget, prometheus.GaugeValue, float64(c.plan.budget))
+	ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(c.plan.perEngine))
+	ch <- prometheus.MustNewConstMetric(c.engines, prometheus.GaugeValue, float64(c.plan.slots))
+}

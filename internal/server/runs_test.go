@@ -386,3 +386,49 @@ func TestUploadsS3(t *testing.T) {
 func climbOut(uri string) string {
 	return strings.Replace(uri, "/uploads/", "/uploads/../elsewhere/", 1)
 }
+
+// TestMemoryBudget runs two reconciliations at once under a small memory
+// budget shared by two runs and two preview slots: each engine's DuckDB
+// gets a quarter of it (128 MiB, the least planMemory allows), both runs
+// of 100,000 invoices complete with the generator's answers, and /metrics
+// shows the budget and the share.
+func TestMemoryBudget(t *testing.T) {
+	dir := t.TempDir()
+	files, truth, err := gen.Write(dir, gen.Standard(100_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, func(c *server.Config) {
+		c.Engine.MemoryLimit = ""
+		c.MemoryBudget = "512MiB"
+		c.MaxConcurrentRuns = 2
+		c.EngineSlots = 2
+		c.FileRoots = append(c.FileRoots, dir)
+	})
+	rec := gen.Recipe(files)
+	ids := []string{s.startRun(map[string]any{"recipe": rec}), s.startRun(map[string]any{"recipe": rec})}
+	for _, id := range ids {
+		r := s.waitRun(id, 3*time.Minute, "done", func(r run) bool { return r.Status.Done() })
+		if r.Status != kalla.RunCompleted {
+			t.Fatalf("run %s ended %s: %s", id, r.Status, r.Error)
+		}
+		for name, got := range map[string]struct {
+			got  *int64
+			want int
+		}{
+			"matched":         {r.MatchedCount, truth.MatchedPairs()},
+			"unmatched left":  {r.UnmatchedLeftCount, truth.OrphanInvoices},
+			"unmatched right": {r.UnmatchedRightCount, truth.StrayPayments},
+		} {
+			if got.got == nil || *got.got != int64(got.want) {
+				t.Errorf("run %s: %s = %v, want %d", id, name, got.got, got.want)
+			}
+		}
+	}
+	_, m := s.do("GET", "/metrics", nil)
+	for _, line := range []string{"kalla_memory_budget_bytes 5.36870912e+08", "kalla_engine_memory_limit_bytes 1.34217728e+08", "kalla_engines_max 4"} {
+		if !strings.Contains(string(m), line) {
+			t.Errorf("metrics lack %q", line)
+		}
+	}
+}

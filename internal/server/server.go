@@ -161,6 +161,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	slots := cfg.EngineSlots
+	if slots <= 0 {
+		slots = DefaultEngineSlots
+	}
+	mem, err := planMemory(cfg.MemoryBudget, cfg.Engine.MemoryLimit, cfg.MaxConcurrentRuns, slots)
+	if err != nil {
+		return err
+	}
+	engineOpts.MemoryLimit = mem.limit
+	reg.MustRegister(newMemoryCollector(mem))
 	m.Pool = runner.New(m.Store, m.Sources, runner.Config{
 		Callbacks:        callbacks,
 		Workers:          cfg.MaxConcurrentRuns,
@@ -200,6 +210,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		Engine:         engineOpts,
+		EngineSlots:    slots,
 		Metrics:        promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn)}),
 		SSEPoll:        cfg.SSEPoll,
 		Logger:         m.log,

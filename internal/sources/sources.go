@@ -8,6 +8,7 @@ package sources
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -140,6 +141,29 @@ func (m *Manager) Open(ctx context.Context, spec kalla.SourceSpec, baseDir strin
 	default:
 		return nil, kalla.Errorf(kalla.EINVALID, "source %s: type %q is not supported", kalla.Excerpt(kalla.Redact(spec.URI)), t)
 	}
+}
+
+// CheckURI checks a source's URI as its connector would before connecting,
+// without any I/O: its form and its query parameters, each connector
+// allowing only the parameters it documents (postgres.Params,
+// mysql.Params; none for s3:// and file://). Registration, recipes and
+// runs call it so that a URI reaching the Kalla host's files or changing
+// the source's session is refused with the parameter named. Errors:
+// EINVALID.
+func CheckURI(spec kalla.SourceSpec) error {
+	switch t := spec.SourceType(); t {
+	case kalla.SourcePostgres:
+		return postgres.CheckURI(spec.URI)
+	case kalla.SourceMySQL:
+		return mysql.CheckURI(spec.URI)
+	case kalla.SourceCSV, kalla.SourceParquet:
+		lower := strings.ToLower(spec.URI)
+		if strings.HasPrefix(lower, "s3://") || strings.HasPrefix(lower, "https://") || strings.HasPrefix(lower, "http://") {
+			return objstore.CheckURI(spec.URI)
+		}
+		return file.CheckURI(spec.URI)
+	}
+	return nil
 }
 
 // OpenURI opens a source from a bare URI, inferring its type.

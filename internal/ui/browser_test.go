@@ -382,7 +382,9 @@ func (b *tab) addChip(column, op, value string) {
 	b.t.Helper()
 	b.choose("#f-column", column)
 	b.choose("#f-op", op)
-	b.typeInto("#f-value", value)
+	if value != "" { // is_null and is_not_null hide the value field
+		b.typeInto("#f-value", value)
+	}
 	b.click(".chip-editor button[type=submit]")
 }
 

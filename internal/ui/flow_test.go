@@ -72,6 +72,12 @@ func TestReconcileInBrowser(t *testing.T) {
 	}
 	b.click(`.chips button[aria-label^="Remove filter payer"]`)
 	b.waitText("#total", fmtInt(wantBig)+" rows match the filter", 20*time.Second)
+	// Missing values: a chip with no value field.
+	wantNoRef := countWhere(payments, func(r map[string]string) bool { return r["reference_number"] == "" })
+	b.addChip("reference_number", "is_null", "")
+	b.waitText(".chips", "reference_number is missing", 5*time.Second)
+	b.click(`.chips button[aria-label^="Remove filter paid_amount"]`)
+	b.waitText("#total", fmtInt(wantNoRef)+" rows match the filter", 20*time.Second)
 
 	// Recipe builder: sources side by side, suggestions with evidence,
 	// match SQL, validate, preview on samples, save.

@@ -103,7 +103,7 @@ class Side {
         if (mine !== this.seq) return;
         this.columns = r.columns;
         this.rows = r.rows;
-        this.summary.textContent = `${fmtInt(r.total_rows)} rows${this.bar.chips.length ? " in scope" : ""}; ${fmtInt(r.preview_rows)} sampled.`;
+        this.summary.textContent = `${r.total_kind === "at_least" ? "at least " : ""}${fmtInt(r.total_rows)} rows${this.bar.chips.length ? " in scope" : ""}; ${fmtInt(r.preview_rows)} sampled.`;
       } else {
         // A side as saved: its columns come from checking the recipe.
         this.uri.textContent = this.saved.uri;

@@ -8,8 +8,11 @@ import { el, isNumericType } from "./app.js";
 export const OPS = [
   ["eq", "="], ["neq", "≠"], ["gt", ">"], ["gte", "≥"], ["lt", "<"], ["lte", "≤"],
   ["between", "between"], ["in", "in"], ["like", "like"],
+  ["is_null", "is missing"], ["is_not_null", "is present"],
 ];
 const symbol = Object.fromEntries(OPS);
+/** noValue says which operators take no value: they select missing (NULL) values or the rest. */
+export const noValue = (op) => op === "is_null" || op === "is_not_null";
 const numberText = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/;
 
 /** scalarJSON writes one value as JSON, a number with its own digits. */
@@ -19,6 +22,7 @@ function scalarJSON(v) {
 
 /** filterJSON writes a chip as the API's filter JSON, in the order the server writes it back in messages. */
 export function filterJSON(f) {
+  if (noValue(f.op) && !f.array && f.values.length === 0) return '{"column":' + JSON.stringify(f.column) + ',"op":' + JSON.stringify(f.op) + "}";
   const value = f.array ? "[" + f.values.map(scalarJSON).join(",") + "]" : scalarJSON(f.values[0]);
   return '{"column":' + JSON.stringify(f.column) + ',"op":' + JSON.stringify(f.op) + ',"value":' + value + "}";
 }
@@ -33,6 +37,7 @@ export function label(f) {
   const show = (v) => (v.number ? v.text : "“" + v.text + "”");
   if (f.op === "between") return `${f.column} between ${show(f.values[0] || { text: "?" })} and ${show(f.values[1] || { text: "?" })}`;
   if (f.op === "in") return `${f.column} in (${f.values.map(show).join(", ")})`;
+  if (noValue(f.op)) return `${f.column} ${symbol[f.op]}`;
   return `${f.column} ${symbol[f.op] || f.op} ${f.values.length ? show(f.values[0]) : "?"}`;
 }
 
@@ -79,6 +84,7 @@ export class FilterBar {
   syncEditor() {
     const between = this.op.value === "between";
     this.value2.hidden = !between;
+    this.value.hidden = noValue(this.op.value);
     this.value.placeholder = this.op.value === "in" ? "a, b, c" : between ? "from" : "value";
   }
 
@@ -94,6 +100,8 @@ export class FilterBar {
     if (op === "in") {
       const parts = this.value.value.split(",").map((s) => s.trim()).filter((s) => s !== "");
       f = { column, op, array: true, values: parts.map(scalar) };
+    } else if (noValue(op)) {
+      f = { column, op, array: false, values: [] };
     } else if (op === "between") {
       f = { column, op, array: true, values: [this.value.value.trim(), this.value2.value.trim()].map(scalar) };
     } else {

@@ -1,6 +1,8 @@
 // Source preview: columns with their types, a sample of rows, and a filter
 // bar. Every change of the filters reloads the sample through load-scoped,
-// which also answers the true number of matching rows. The filters live in
+// which also answers the number of matching rows: exact when that is cheap,
+// else a lower bound the page says is one ("at least 10,001"), with a
+// button that asks for the exact count. The filters live in
 // the page's URL (?f=…), so a reload or a shared link keeps them.
 import { api, el, table, showError, clearError, fmtInt } from "./app.js";
 import { FilterBar, filtersJSON, attributeErrors } from "./chips.js";
@@ -13,6 +15,12 @@ const errBox = document.getElementById("load-error");
 const limit = document.getElementById("limit");
 let sourceTotal = null;
 let seq = 0;
+let exact = false; // the next load asks for the exact count
+
+/** count renders a total as the API labels it. */
+function count(n, kind) {
+  return (kind === "at_least" ? "at least " : "") + fmtInt(n);
+}
 
 const bar = new FilterBar({
   list: root.querySelector(".chips"),
@@ -49,19 +57,26 @@ async function load() {
   const mine = ++seq;
   clearError(errBox);
   summary.textContent = "Loading…";
-  const body = '{"conditions":' + filtersJSON(bar.chips) + ',"limit":' + Number(limit.value) + "}";
+  const body = '{"conditions":' + filtersJSON(bar.chips) + ',"limit":' + Number(limit.value) + (exact ? ',"exact_total":true' : "") + "}";
+  exact = false;
   try {
     const r = await api("POST", path, body);
     if (mine !== seq) return;
     bar.setErrors(new Map());
-    if (bar.chips.length === 0) sourceTotal = r.total_rows;
+    if (bar.chips.length === 0) sourceTotal = count(r.total_rows, r.total_kind);
     renderColumns(r.columns);
     bar.setColumns(r.columns);
     document.getElementById("rows").replaceChildren(table(r.columns, r.rows, { empty: "No rows match these filters." }));
     const n = bar.chips.length;
-    let text = `${fmtInt(r.total_rows)} ${r.total_rows === 1 ? "row matches" : "rows match"}`;
-    text = n === 0 ? `${fmtInt(r.total_rows)} rows in the source` : text + ` ${n === 1 ? "the filter" : "all " + n + " filters"}` + (sourceTotal !== null ? ` (of ${fmtInt(sourceTotal)} in the source)` : "");
-    summary.replaceChildren(el("strong", { id: "total", "data-total": r.total_rows }, text), ` · showing ${fmtInt(r.preview_rows)}`);
+    const total = count(r.total_rows, r.total_kind);
+    let text = `${total} ${r.total_rows === 1 && r.total_exact ? "row matches" : "rows match"}`;
+    text = n === 0 ? `${total} rows in the source` : text + ` ${n === 1 ? "the filter" : "all " + n + " filters"}` + (sourceTotal !== null ? ` (of ${sourceTotal} in the source)` : "");
+    const parts = [el("strong", { id: "total", "data-total": r.total_rows, "data-kind": r.total_kind }, text), ` · showing ${fmtInt(r.preview_rows)}`];
+    if (!r.total_exact) {
+      parts.push(" · ", el("button", { type: "button", id: "count-exact", class: "link", title: "Count every matching row: this reads the whole source",
+        onclick: () => { exact = true; load(); } }, "Count exactly"));
+    }
+    summary.replaceChildren(...parts);
   } catch (e) {
     if (mine !== seq) return;
     summary.textContent = "";

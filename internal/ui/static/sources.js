@@ -3,11 +3,13 @@
 // registers it) or by uploading a file, and delete a source.
 import { api, el, showError, clearError, fmtInt, busy } from "./app.js";
 
-// Health: a count-only scoped load opens the source and asks it a question.
+// Health: a one-row scoped load opens the source and asks it a question;
+// its count is exact when cheap, else a lower bound said as one.
 for (const cell of document.querySelectorAll("[data-health]")) {
   const alias = cell.dataset.health;
-  api("POST", `/api/sources/${encodeURIComponent(alias)}/load-scoped`, { conditions: [], limit: 0 })
-    .then((r) => cell.replaceChildren(el("span", { class: "health-ok" }, "● reachable"), " ", el("span", { class: "muted" }, `${fmtInt(r.total_rows)} rows`)))
+  api("POST", `/api/sources/${encodeURIComponent(alias)}/load-scoped`, { conditions: [], limit: 1 })
+    .then((r) => cell.replaceChildren(el("span", { class: "health-ok" }, "● reachable"), " ",
+      el("span", { class: "muted" }, `${r.total_kind === "at_least" ? "at least " : ""}${fmtInt(r.total_rows)} rows`)))
     .catch((e) => cell.replaceChildren(el("span", { class: "health-bad" }, "● failing"), " ", el("span", { class: "health-msg" }, e.message)));
 }
 
