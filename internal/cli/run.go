@@ -145,12 +145,12 @@ func (e *env) execute(ctx context.Context, rec *kalla.Recipe, base string, f *ru
 	defer mgr.Close()
 	left, err := mgr.Open(ctx, rec.Sources.Left, base)
 	if err != nil {
-		return nil, fmt.Errorf("left source %s: %w", rec.Sources.Left.Alias, err)
+		return nil, kalla.AsSourceError(err, "left", rec.Sources.Left.Alias)
 	}
 	defer left.Close()
 	right, err := mgr.Open(ctx, rec.Sources.Right, base)
 	if err != nil {
-		return nil, fmt.Errorf("right source %s: %w", rec.Sources.Right.Alias, err)
+		return nil, kalla.AsSourceError(err, "right", rec.Sources.Right.Alias)
 	}
 	defer right.Close()
 	eng, err := engine.Open(ctx, f.engineOptions(e))

@@ -117,13 +117,21 @@ type side struct {
 // rather than the data's or the system's; the CLI exits 2 for them.
 var ErrRecipe = errors.New("invalid recipe")
 
-// recipeErr marks err as the recipe's fault.
+// recipeErr marks err as the recipe's fault, for errors.Is(err, ErrRecipe),
+// without changing its text: callers show the message as it is.
 func recipeErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("%w: %w", ErrRecipe, err)
+	return recipeError{err}
 }
+
+// recipeError is an error that is the recipe's fault.
+type recipeError struct{ err error }
+
+func (r recipeError) Error() string        { return r.err.Error() }
+func (r recipeError) Unwrap() error        { return r.err }
+func (r recipeError) Is(target error) bool { return target == ErrRecipe }
 
 // Execute stages both sources, matches them and writes the outputs. The
 // returned summary is also written to OutDir/summary.json. Errors: EINVALID
@@ -368,7 +376,7 @@ func (e *Engine) stageJob(ctx context.Context, i int, j *stageJob, emit func(Eve
 func (e *Engine) stageSide(ctx context.Context, s *side, src connector.Source, filters []kalla.Filter, progress func(int64)) error {
 	n, err := src.Stage(ctx, filters, &sink{e: e, table: s.table, progress: progress})
 	if err != nil {
-		return fmt.Errorf("stage %s source %s: %w", s.name, s.spec.Alias, err)
+		return kalla.AsSourceError(err, s.name, s.spec.Alias)
 	}
 	s.count = n
 	// Filters delete rows in place, so row ids are file positions with

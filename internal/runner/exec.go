@@ -145,12 +145,12 @@ func (p *Pool) run(ctx context.Context, rec *kalla.RunRecord, tr *tracker) (*kal
 		side := [2]string{"left", "right"}[i]
 		if p.cfg.CheckSource != nil {
 			if err := p.cfg.CheckSource(spec); err != nil {
-				return nil, fmt.Errorf("%s source %s: %w", side, spec.Alias, err)
+				return nil, kalla.AsSourceError(err, side, spec.Alias)
 			}
 		}
 		src, err := p.open.Open(ctx, spec, "")
 		if err != nil {
-			return nil, fmt.Errorf("%s source %s: %w", side, spec.Alias, err)
+			return nil, kalla.AsSourceError(err, side, spec.Alias)
 		}
 		srcs[i] = src
 		// Database sources stage row by row and report progress, so a
@@ -163,7 +163,7 @@ func (p *Pool) run(ctx context.Context, rec *kalla.RunRecord, tr *tracker) (*kal
 			}
 			n, err := src.Count(ctx, f)
 			if err != nil {
-				return nil, fmt.Errorf("count %s source %s: %w", side, spec.Alias, err)
+				return nil, kalla.AsSourceError(err, side, spec.Alias)
 			}
 			totals[i] = n
 		}

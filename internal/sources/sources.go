@@ -121,18 +121,31 @@ func (m *Manager) openDB(ctx context.Context, typ string, spec kalla.SourceSpec)
 		return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s", kalla.RedactURI(spec.URI))
 	}
 	if typ == kalla.SourcePostgres {
-		return postgres.Open(ctx, spec.URI, postgres.Options{Pools: pools, PreviewTimeout: m.cfg.PreviewTimeout, StageTimeout: m.cfg.StageTimeout, Logger: m.log})
+		return plain(postgres.Open(ctx, spec.URI, postgres.Options{Pools: pools, PreviewTimeout: m.cfg.PreviewTimeout, StageTimeout: m.cfg.StageTimeout, Logger: m.log}))
 	}
-	return mysql.Open(ctx, spec.URI, mysql.Options{Pools: pools, PreviewTimeout: m.cfg.PreviewTimeout, StageTimeout: m.cfg.StageTimeout, Logger: m.log})
+	return plain(mysql.Open(ctx, spec.URI, mysql.Options{Pools: pools, PreviewTimeout: m.cfg.PreviewTimeout, StageTimeout: m.cfg.StageTimeout, Logger: m.log}))
 }
 
 // Open opens the source a recipe side describes. Relative file paths are
-// resolved against baseDir (the recipe's folder). Errors are *kalla.Error
-// values that never carry credentials.
+// resolved against baseDir (the recipe's folder). On failure the source is
+// a plain nil (never a typed nil inside the interface) and the error a
+// *kalla.SourceError naming spec's alias, whose Err is a *kalla.Error that
+// never carries credentials; a cancelled ctx gives the context's error.
 func (m *Manager) Open(ctx context.Context, spec kalla.SourceSpec, baseDir string) (connector.Source, error) {
+	src, err := m.open(ctx, spec, baseDir)
+	if err != nil {
+		return nil, kalla.AsSourceError(err, "", spec.Alias)
+	}
+	return src, nil
+}
+
+// open picks the connector. Each connector's Open returns its own pointer
+// type, so a failure is returned through plain, which keeps a typed nil out
+// of the interface.
+func (m *Manager) open(ctx context.Context, spec kalla.SourceSpec, baseDir string) (connector.Source, error) {
 	switch t := spec.SourceType(); t {
 	case kalla.SourceCSV, kalla.SourceParquet:
-		return file.Open(ctx, spec.URI, file.Options{Type: t, Schema: spec.Schema, CSV: spec.CSV, BaseDir: baseDir, Fetcher: m.fetcher})
+		return plain(file.Open(ctx, spec.URI, file.Options{Type: t, Schema: spec.Schema, CSV: spec.CSV, BaseDir: baseDir, Fetcher: m.fetcher}))
 	case kalla.SourcePostgres, kalla.SourceMySQL:
 		return m.openDB(ctx, t, spec)
 	case "":
@@ -140,6 +153,17 @@ func (m *Manager) Open(ctx context.Context, spec kalla.SourceSpec, baseDir strin
 	default:
 		return nil, kalla.Errorf(kalla.EINVALID, "source %s: type %q is not supported", kalla.RedactURI(spec.URI), t)
 	}
+}
+
+// plain returns a connector's source as the interface, or a plain nil with
+// the error: a nil *file.Source inside a connector.Source is not == nil,
+// and a caller that checks the source (to close it, to report it could not
+// be opened) would call a method on nil.
+func plain[S connector.Source](src S, err error) (connector.Source, error) {
+	if err != nil {
+		return nil, err
+	}
+	return src, nil
 }
 
 // OpenURI opens a source from a bare URI, inferring its type.
