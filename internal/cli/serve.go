@@ -19,6 +19,9 @@ type serveFlags struct {
 	dataDir         string
 	databaseURL     string
 	maxRuns         int
+	maxQueued       int
+	idleTimeout     time.Duration
+	maxDuration     time.Duration
 	fileRoots       []string
 	callbackHosts   []string
 	shutdownTimeout time.Duration
@@ -46,6 +49,15 @@ func (e *env) serverConfig(cmd *cobra.Command, f *serveFlags) (server.Config, er
 	}
 	if flags.Changed("max-concurrent-runs") {
 		cfg.MaxConcurrentRuns = f.maxRuns
+	}
+	if flags.Changed("max-queued-runs") {
+		cfg.MaxQueuedRuns = f.maxQueued
+	}
+	if flags.Changed("source-idle-timeout") {
+		cfg.SourceIdleTimeout = f.idleTimeout
+	}
+	if flags.Changed("max-run-duration") {
+		cfg.MaxRunDuration = f.maxDuration
 	}
 	if flags.Changed("file-root") {
 		cfg.FileRoots = append(cfg.FileRoots, f.fileRoots...)
@@ -92,7 +104,8 @@ KALLA_DATABASE_URL. Runs left running by a previous process are marked failed
 ("interrupted") at start.
 
 Environment: KALLA_ADDR, KALLA_DATA_DIR, KALLA_DATABASE_URL, KALLA_API_TOKEN,
-KALLA_MAX_CONCURRENT_RUNS, KALLA_CALLBACK_ALLOW (hosts a run's callback_url may
+KALLA_MAX_CONCURRENT_RUNS, KALLA_MAX_QUEUED_RUNS, KALLA_SOURCE_IDLE_TIMEOUT,
+KALLA_MAX_RUN_DURATION, KALLA_CALLBACK_ALLOW (hosts a run's callback_url may
 name, comma separated; none by default), KALLA_FILE_ROOTS (folders API clients may read files
 from besides the data folder, separated by ':'), KALLA_UPLOAD_BUCKET and
 KALLA_UPLOAD_PREFIX (keep uploads in S3), KALLA_SHUTDOWN_TIMEOUT,
@@ -117,6 +130,9 @@ running runs finish for up to --shutdown-timeout, then cancels them.`,
 	cmd.Flags().StringVar(&f.addr, "addr", server.DefaultAddr, "host:port to listen on")
 	addStoreFlags(cmd, f)
 	cmd.Flags().IntVar(&f.maxRuns, "max-concurrent-runs", server.DefaultMaxConcurrentRuns, "runs executed at once")
+	cmd.Flags().IntVar(&f.maxQueued, "max-queued-runs", server.DefaultMaxQueuedRuns, "runs that may wait to start; beyond it POST /api/runs answers 429")
+	cmd.Flags().DurationVar(&f.idleTimeout, "source-idle-timeout", server.DefaultSourceIdleTimeout, "fail a run whose source sends nothing for this long")
+	cmd.Flags().DurationVar(&f.maxDuration, "max-run-duration", 0, "fail a run still going after this long (0: no limit)")
 	cmd.Flags().StringArrayVar(&f.callbackHosts, "callback-allow", nil, "a host (or host:port) runs' callback_url may name (repeatable; none by default)")
 	cmd.Flags().StringArrayVar(&f.fileRoots, "file-root", nil, "a folder API clients may read source files from, besides the data folder (repeatable)")
 	cmd.Flags().DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long running runs may finish after SIGTERM before they are cancelled")

@@ -14,6 +14,7 @@ const (
 	ECONFLICT     = "conflict"     // state does not allow the action
 	EUNAUTHORIZED = "unauthorized" // missing or wrong credentials for Kalla itself
 	EUNAVAILABLE  = "unavailable"  // a source or dependency cannot be reached
+	ETOOMANY      = "too_many"     // a limit is reached (the run queue is full): try again later
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )
 
@@ -93,6 +94,8 @@ func HTTPStatus(code string) int {
 		return 409
 	case EUNAVAILABLE:
 		return 502
+	case ETOOMANY:
+		return 429
 	default:
 		return 500
 	}

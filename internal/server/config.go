@@ -21,6 +21,8 @@ const (
 	DefaultMaxConcurrentRuns = 2
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultUploadPrefix      = "uploads/"
+	DefaultMaxQueuedRuns     = 100
+	DefaultSourceIdleTimeout = 2 * time.Minute
 )
 
 // Config is everything `kalla serve` needs, read once (environment, then
@@ -40,6 +42,17 @@ type Config struct {
 	APIToken string
 	// MaxConcurrentRuns bounds the runs executed at once.
 	MaxConcurrentRuns int
+	// MaxQueuedRuns bounds the runs waiting to start; beyond it
+	// POST /api/runs answers 429. Zero means DefaultMaxQueuedRuns.
+	MaxQueuedRuns int
+	// SourceIdleTimeout fails a run whose source sends nothing (no row,
+	// no byte of a remote file) for this long: a frozen database or
+	// server must not hold a run forever. Zero means
+	// DefaultSourceIdleTimeout.
+	SourceIdleTimeout time.Duration
+	// MaxRunDuration, when positive, fails a run still going after this
+	// long. Zero means no limit.
+	MaxRunDuration time.Duration
 	// FileRoots are folders besides DataDir whose files API clients may
 	// name as sources.
 	FileRoots []string
@@ -81,6 +94,8 @@ func DefaultConfig() Config {
 		Addr:              DefaultAddr,
 		DataDir:           DefaultDataDir,
 		MaxConcurrentRuns: DefaultMaxConcurrentRuns,
+		MaxQueuedRuns:     DefaultMaxQueuedRuns,
+		SourceIdleTimeout: DefaultSourceIdleTimeout,
 		ShutdownTimeout:   DefaultShutdownTimeout,
 		UploadPrefix:      DefaultUploadPrefix,
 	}
@@ -99,6 +114,9 @@ const (
 	EnvUploadPrefix      = "KALLA_UPLOAD_PREFIX"
 	EnvShutdownTimeout   = "KALLA_SHUTDOWN_TIMEOUT"
 	EnvMemoryLimit       = "KALLA_MEMORY_LIMIT"
+	EnvMaxQueuedRuns     = "KALLA_MAX_QUEUED_RUNS"
+	EnvSourceIdleTimeout = "KALLA_SOURCE_IDLE_TIMEOUT"
+	EnvMaxRunDuration    = "KALLA_MAX_RUN_DURATION"
 )
 
 // FromEnv overrides c with the variables getenv returns (os.Getenv in the
@@ -121,19 +139,23 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	if v := getenv(EnvAPIToken); v != "" {
 		c.APIToken = v
 	}
-	if v := strings.TrimSpace(getenv(EnvMaxConcurrentRuns)); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return kalla.Errorf(kalla.EINVALID, "%s=%q is not a whole number", EnvMaxConcurrentRuns, v)
+	for name, dst := range map[string]*int{EnvMaxConcurrentRuns: &c.MaxConcurrentRuns, EnvMaxQueuedRuns: &c.MaxQueuedRuns} {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return kalla.Errorf(kalla.EINVALID, "%s=%q is not a whole number", name, v)
+			}
+			*dst = n
 		}
-		c.MaxConcurrentRuns = n
 	}
-	if v := strings.TrimSpace(getenv(EnvShutdownTimeout)); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return kalla.Errorf(kalla.EINVALID, "%s=%q is not a duration such as 30s or 5m", EnvShutdownTimeout, v)
+	for name, dst := range map[string]*time.Duration{EnvShutdownTimeout: &c.ShutdownTimeout, EnvSourceIdleTimeout: &c.SourceIdleTimeout, EnvMaxRunDuration: &c.MaxRunDuration} {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return kalla.Errorf(kalla.EINVALID, "%s=%q is not a duration such as 30s or 5m", name, v)
+			}
+			*dst = d
 		}
-		c.ShutdownTimeout = d
 	}
 	for _, h := range strings.Split(getenv(EnvCallbackHosts), ",") {
 		if h = strings.TrimSpace(h); h != "" {
@@ -167,8 +189,11 @@ func (c Config) Validate() error {
 	if c.MaxConcurrentRuns < 1 {
 		return kalla.Errorf(kalla.EINVALID, "--max-concurrent-runs must be at least 1, not %d", c.MaxConcurrentRuns)
 	}
-	if c.ShutdownTimeout < 0 {
-		return kalla.Errorf(kalla.EINVALID, "shutdown timeout must not be negative")
+	if c.MaxQueuedRuns < 0 {
+		return kalla.Errorf(kalla.EINVALID, "--max-queued-runs must be at least 1, not %d", c.MaxQueuedRuns)
+	}
+	if c.ShutdownTimeout < 0 || c.SourceIdleTimeout < 0 || c.MaxRunDuration < 0 {
+		return kalla.Errorf(kalla.EINVALID, "shutdown timeout, source idle timeout and maximum run duration must not be negative")
 	}
 	if c.UploadBucket != "" {
 		if err := c.Sources.Remote.S3.Validate(); err != nil {

@@ -178,6 +178,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Engine:         engineOpts,
 		Metrics:        promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn)}),
 		SSEPoll:        cfg.SSEPoll,
+		MaxQueuedRuns:  cfg.MaxQueuedRuns,
 		Logger:         m.log,
 	}
 	if cfg.UploadBucket != "" {
