@@ -760,7 +760,7 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 		for fi, f := range r.Formats {
 			name := q.table + "." + f
 			final := filepath.Join(r.OutDir, name)
-			partial := filepath.Join(r.OutDir, "."+name+".partial")
+			partial := kalla.PartialPath(final)
 			mu.Lock()
 			done = append(done, [2]string{partial, final})
 			mu.Unlock()
@@ -962,7 +962,7 @@ func writeJSONAtomic(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
 	}
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".partial")
+	tmp := kalla.PartialPath(path)
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}

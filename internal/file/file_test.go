@@ -2,6 +2,7 @@ package file_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -241,5 +242,30 @@ func TestCSVSniffBeyondFirstBuffer(t *testing.T) {
 	got := colTypes(t, open(t, writeFile(t, "wide.csv", b.String()), file.Options{}))
 	if got["amount"] != "VARCHAR" {
 		t.Errorf("amount typed %s, want VARCHAR (the sniffer missed row 15,000)", got["amount"])
+	}
+}
+
+// TestOpenRefusesPartialFiles: a file Kalla is still writing (an upload, an
+// output) cannot be opened, by its own name or through a link.
+func TestOpenRefusesPartialFiles(t *testing.T) {
+	dir := t.TempDir()
+	final := filepath.Join(dir, "ledger.csv")
+	partial := kalla.PartialPath(final)
+	if err := os.WriteFile(partial, []byte("id\n1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.csv")
+	if err := os.Symlink(partial, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, uri := range []string{partial, "file://" + partial, link} {
+		src, err := file.Open(context.Background(), uri, file.Options{Type: kalla.SourceCSV})
+		if err == nil {
+			src.Close()
+			t.Fatalf("Open(%s) read a partial file", uri)
+		}
+		if kalla.ErrorCode(err) != kalla.EINVALID || !errors.Is(err, kalla.ErrPartialFile) {
+			t.Errorf("Open(%s): %v (code %s)", uri, err, kalla.ErrorCode(err))
+		}
 	}
 }
