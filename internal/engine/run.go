@@ -374,7 +374,13 @@ func (e *Engine) stageJob(ctx context.Context, i int, j *stageJob, emit func(Eve
 // stageSide loads one source and defines its views: left_src/right_src with
 // the hidden row id, and the recipe's alias.
 func (e *Engine) stageSide(ctx context.Context, s *side, src connector.Source, filters []kalla.Filter, progress func(int64)) error {
-	n, err := src.Stage(ctx, filters, &sink{e: e, table: s.table, progress: progress})
+	var n int64
+	err := connector.WithIdle(ctx, e.idle, func(ctx context.Context) error {
+		wd := connector.WatchdogOf(ctx)
+		var err error
+		n, err = src.Stage(ctx, filters, &sink{e: e, table: s.table, progress: progress, wd: wd})
+		return err
+	})
 	if err != nil {
 		return kalla.AsSourceError(err, s.name, s.spec.Alias)
 	}

@@ -135,6 +135,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 
 	srcCfg := cfg.Sources
+	if srcCfg.IdleTimeout == 0 {
+		srcCfg.IdleTimeout = cfg.SourceIdleTimeout
+	}
 	if srcCfg.Logger == nil {
 		srcCfg.Logger = m.log
 	}
@@ -151,6 +154,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		newPoolCollector(m.Sources, cfg.Sources.Pools.MaxConns),
 	)
 	engineOpts := cfg.Engine
+	if cfg.SourceIdleTimeout > 0 {
+		engineOpts.SourceIdleTimeout = cfg.SourceIdleTimeout
+	}
 	if engineOpts.Logger == nil {
 		engineOpts.Logger = m.log
 	}
@@ -160,6 +166,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		PollInterval:     cfg.PollInterval,
 		ProgressInterval: cfg.ProgressInterval,
 		Engine:           engineOpts,
+		MaxRunDuration:   cfg.MaxRunDuration,
 		CheckSource:      roots.CheckSpec,
 		Logger:           m.log,
 		Metrics:          runner.NewMetrics(reg),

@@ -39,6 +39,12 @@ type Config struct {
 	// StageTimeout is the statement timeout of staging a database source
 	// for a run, streaming included; zero means 5 minutes.
 	StageTimeout time.Duration
+	// IdleTimeout stops opening a database source (its catalog queries)
+	// and fetching a remote file when the server sends nothing for this
+	// long; zero means connector.DefaultIdleTimeout. It is also
+	// Remote.IdleTimeout when that is zero. Staging rows is watched by the
+	// engine (engine.Options.SourceIdleTimeout).
+	IdleTimeout time.Duration
 }
 
 // Manager opens sources. It is safe for concurrent use; Close releases the
@@ -58,6 +64,9 @@ func New(cfg Config) *Manager {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Remote.IdleTimeout == 0 {
+		cfg.Remote.IdleTimeout = cfg.IdleTimeout
 	}
 	return &Manager{cfg: cfg, log: log, fetcher: objstore.NewFetcher(cfg.Remote)}
 }
@@ -120,10 +129,21 @@ func (m *Manager) openDB(ctx context.Context, typ string, spec kalla.SourceSpec)
 	if err != nil {
 		return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s", kalla.RedactURI(spec.URI))
 	}
-	if typ == kalla.SourcePostgres {
-		return plain(postgres.Open(ctx, spec.URI, postgres.Options{Pools: pools, PreviewTimeout: m.cfg.PreviewTimeout, StageTimeout: m.cfg.StageTimeout, Logger: m.log}))
+	// The catalog queries answer in one message each: a frozen server
+	// is told by the idle timeout, not waited for.
+	var src connector.Source
+	err = connector.WithIdle(ctx, m.cfg.IdleTimeout, func(ctx context.Context) error {
+		if typ == kalla.SourcePostgres {
+			src, err = plain(postgres.Open(ctx, spec.URI, postgres.Options{Pools: pools, PreviewTimeout: m.cfg.PreviewTimeout, StageTimeout: m.cfg.StageTimeout, Logger: m.log}))
+		} else {
+			src, err = plain(mysql.Open(ctx, spec.URI, mysql.Options{Pools: pools, PreviewTimeout: m.cfg.PreviewTimeout, StageTimeout: m.cfg.StageTimeout, Logger: m.log}))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return plain(mysql.Open(ctx, spec.URI, mysql.Options{Pools: pools, PreviewTimeout: m.cfg.PreviewTimeout, StageTimeout: m.cfg.StageTimeout, Logger: m.log}))
+	return src, nil
 }
 
 // Open opens the source a recipe side describes. Relative file paths are
