@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"regexp"
 	"strings"
@@ -249,6 +250,12 @@ func scrub(err error, uris ...string) error {
 	code := kalla.ErrorCode(err)
 	if code == kalla.EINTERNAL {
 		return err // answered "internal error"; logged redacted
+	}
+	var se *kalla.SourceError
+	if errors.As(err, &se) {
+		// Side, alias and kind stay for the callers that test them.
+		return &kalla.SourceError{Side: se.Side, Alias: se.Alias, Kind: se.Kind,
+			Err: &kalla.Error{Code: code, Message: runner.Redact(kalla.ErrorMessage(se.Err), uris...)}}
 	}
 	return &kalla.Error{Code: code, Message: runner.Redact(kalla.ErrorMessage(err), uris...)}
 }

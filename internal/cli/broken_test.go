@@ -41,6 +41,9 @@ func TestBrokenSources(t *testing.T) {
 						t.Errorf("%s: output lacks %q:\n%s", what, w, out)
 					}
 				}
+				if n := strings.Count(out, "source ledger"); n != 1 {
+					t.Errorf("%s names the source %d times:\n%s", what, n, out)
+				}
 				if strings.Contains(out, "secret") || strings.Contains(out, "panic") {
 					t.Errorf("%s: output shows a password or a panic:\n%s", what, out)
 				}
