@@ -11,7 +11,6 @@ import (
 	"github.com/kalla-recon/kalla/internal/testenv"
 )
 
-
 // TestOpenFailures: a source that cannot be opened comes back as a plain
 // nil (a typed nil in the interface made `recipe check` panic) and a
 // *kalla.SourceError naming the alias, whose kind callers test.
