@@ -64,3 +64,30 @@ func TestBrokenSources(t *testing.T) {
 		})
 	}
 }
+
+// TestRunMaxDuration: a run past --max-duration fails with a reason that
+// names the limit, not a bare "context deadline exceeded".
+func TestRunMaxDuration(t *testing.T) {
+	dir := t.TempDir()
+	bank := filepath.Join(dir, "bank.csv")
+	if err := os.WriteFile(bank, []byte("ref\n1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec := kalla.Recipe{RecipeID: "quick", MatchSQL: "SELECT l.ref, r.ref FROM left_src l JOIN right_src r ON l.ref = r.ref",
+		Sources: kalla.Sources{
+			Left:  kalla.SourceSpec{Alias: "a", URI: bank, PrimaryKey: []string{"ref"}},
+			Right: kalla.SourceSpec{Alias: "b", URI: bank, PrimaryKey: []string{"ref"}},
+		}}
+	data, _ := json.Marshal(rec)
+	path := filepath.Join(dir, "recipe.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runKalla(t, "run", "--recipe", path, "--out", t.TempDir(), "--max-duration", "1ns")
+	if code != cli.ExitFailed || !strings.Contains(errOut, "maximum duration of 1ns (--max-duration)") {
+		t.Fatalf("run past --max-duration: exit %d\n%s", code, errOut)
+	}
+	if code, _, errOut := runKalla(t, "run", "--recipe", path, "--out", t.TempDir(), "--source-idle-timeout", "0s"); code != cli.ExitInvalid {
+		t.Fatalf("--source-idle-timeout 0s: exit %d\n%s", code, errOut)
+	}
+}

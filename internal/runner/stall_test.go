@@ -73,12 +73,25 @@ func (w *hookWriter) WriteRow(values ...driver.Value) error {
 // TestFrozenPostgresFailsRun stops (SIGSTOP) the Postgres backend that
 // streams a run's left source after its first row: the run fails within
 // the source idle timeout, far before the statement timeout, with a
-// reason naming the source, and the worker is free for the next run.
+// reason naming the source. With a long idle timeout, the run's maximum
+// duration ends it instead.
 func TestFrozenPostgresFailsRun(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("freezing a Postgres backend takes signalling the server's processes: run the tests as root")
 	}
-	const idle = 2 * time.Second
+	t.Run("idle timeout", func(t *testing.T) {
+		frozenRun(t, 2*time.Second, 0, "left source ledger", "sent nothing for 2s")
+	})
+	t.Run("maximum duration", func(t *testing.T) {
+		frozenRun(t, time.Hour, 3*time.Second, "maximum duration of 3s")
+	})
+}
+
+// frozenRun runs a recipe whose left source's backend is frozen after its
+// first row, with the given idle timeout and maximum run duration, and
+// checks that the run fails with a reason holding want, soon after the
+// smaller of the two.
+func frozenRun(t *testing.T, idle, maxDuration time.Duration, want ...string) {
 	ctx := context.Background()
 	pgURL := testenv.Postgres(t)
 	admin, err := pgx.Connect(ctx, pgURL)
@@ -126,7 +139,7 @@ func TestFrozenPostgresFailsRun(t *testing.T) {
 	mgr := sources.New(sources.Config{IdleTimeout: idle})
 	defer mgr.Close()
 	pool := runner.New(st, firstRowOpener{Manager: mgr, onFirstRow: freeze}, runner.Config{
-		Workers: 1, DataDir: dir, PollInterval: 50 * time.Millisecond,
+		Workers: 1, DataDir: dir, PollInterval: 50 * time.Millisecond, MaxRunDuration: maxDuration,
 		Engine: engine.Options{Threads: 2, SourceIdleTimeout: idle},
 	})
 	pool.Start()
@@ -156,13 +169,22 @@ func TestFrozenPostgresFailsRun(t *testing.T) {
 	took := time.Since(frozenAt)
 	syscall.Kill(int(frozen), syscall.SIGCONT) // the cleanup sends it again, harmlessly
 	t.Logf("run failed %s after backend %d froze: %s", took.Round(time.Millisecond), frozen, got.Error)
-	if got.Status != kalla.RunFailed || !strings.Contains(got.Error, "left source ledger") || !strings.Contains(got.Error, "sent nothing for 2s") {
+	if got.Status != kalla.RunFailed {
 		t.Fatalf("frozen source: run %s %q", got.Status, got.Error)
 	}
-	// A bound, not a speed measure: the idle timeout plus room for a
-	// loaded machine, against a statement timeout of minutes.
-	if took > idle+20*time.Second {
-		t.Errorf("the run ended %s after the freeze, with an idle timeout of %s", took, idle)
+	for _, w := range want {
+		if !strings.Contains(got.Error, w) {
+			t.Errorf("frozen source: reason %q lacks %q", got.Error, w)
+		}
+	}
+	// A bound, not a speed measure: the limit plus room for a loaded
+	// machine, against a statement timeout of minutes.
+	limit := idle
+	if maxDuration > 0 {
+		limit = min(idle, maxDuration)
+	}
+	if took > limit+20*time.Second {
+		t.Errorf("the run ended %s after the freeze, with a limit of %s", took, limit)
 	}
 }
 
