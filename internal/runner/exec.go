@@ -94,6 +94,8 @@ func (p *Pool) execute(rec *kalla.RunRecord) {
 		switch {
 		case ctx.Err() != nil:
 			log.Warn("run interrupted by shutdown")
+		case runCtx.Err() != nil:
+			log.Warn("run stopped at its maximum duration", "reason", msg)
 		case kalla.ErrorCode(err) == kalla.EINTERNAL && !errors.Is(err, engine.ErrRecipe):
 			log.Error("run failed", "err", msg)
 		default:
