@@ -47,6 +47,8 @@ type Store interface {
 	DeleteRecipe(ctx context.Context, id string) error
 
 	CreateRun(ctx context.Context, r *kalla.RunRecord) error
+	// CountRunsByStatus counts runs per status, for the queue's bound.
+	CountRunsByStatus(ctx context.Context) (map[kalla.RunStatus]int, error)
 	GetRun(ctx context.Context, id string) (*kalla.RunRecord, error)
 	ListRuns(ctx context.Context, q store.RunQuery) ([]*kalla.RunRecord, error)
 	// RequestCancel cancels a queued run or flags a running one and
@@ -82,6 +84,10 @@ const (
 	DefaultMaxUploadBytes = 1 << 30
 	DefaultSSEPoll        = time.Second
 	DefaultSSEKeepAlive   = 15 * time.Second
+	DefaultMaxQueuedRuns  = 100
+	// queueRetryAfter is the Retry-After of a full queue: about how long
+	// a worker takes to free a place for a small run.
+	queueRetryAfter = 30 * time.Second
 )
 
 // Config configures a Handler.
@@ -127,6 +133,12 @@ type Config struct {
 	// keep it open.
 	SSEPoll      time.Duration
 	SSEKeepAlive time.Duration
+	// MaxQueuedRuns bounds the runs waiting in the queue (all processes
+	// of a shared store together): beyond it POST /api/runs answers 429
+	// (ETOOMANY) with Retry-After, so a client in a loop cannot fill the
+	// store with runs nobody will execute for hours. Zero means
+	// DefaultMaxQueuedRuns.
+	MaxQueuedRuns int
 	// Logger receives request errors. Nil discards.
 	Logger *slog.Logger
 }
@@ -141,6 +153,11 @@ type Handler struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	routes  []route
+
+	// queueMu makes counting the queue and adding to it one step within
+	// this process; processes sharing a store may overshoot the bound by
+	// the requests they admit at the same instant.
+	queueMu sync.Mutex
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -167,6 +184,9 @@ func New(store Store, sources Sources, runs Runs, cfg Config) *Handler {
 	}
 	if cfg.SSEKeepAlive <= 0 {
 		cfg.SSEKeepAlive = DefaultSSEKeepAlive
+	}
+	if cfg.MaxQueuedRuns <= 0 {
+		cfg.MaxQueuedRuns = DefaultMaxQueuedRuns
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -109,21 +109,22 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 				return nil, err
 			}
 		}
+		side := [2]string{"left", "right"}[i]
 		src, err := h.sources.Open(ctx, spec, "")
 		if err != nil {
-			return nil, err
+			return nil, kalla.AsSourceError(err, side, spec.Alias)
 		}
 		defer src.Close()
 		cols, err := src.Columns(ctx)
 		if err != nil {
-			return nil, err
+			return nil, kalla.AsSourceError(err, side, spec.Alias)
 		}
 		if err := kalla.ValidateFilters(spec.Alias, filters[i], cols); err != nil {
 			return nil, err
 		}
 		n, err := src.Count(ctx, filters[i])
 		if err != nil {
-			return nil, err
+			return nil, kalla.AsSourceError(err, side, spec.Alias)
 		}
 		if i == 0 {
 			out.Left.Total = n

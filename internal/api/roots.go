@@ -65,6 +65,9 @@ func (r *Roots) CheckSpec(spec kalla.SourceSpec) error {
 // links are resolved. Errors: EINVALID, naming the path but not the roots,
 // which are the server's business.
 func (r *Roots) CheckURI(uri string) error {
+	if err := kalla.CheckNotPartial(uri); err != nil {
+		return err
+	}
 	lower := strings.ToLower(strings.TrimSpace(uri))
 	p := uri
 	switch {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -113,7 +115,8 @@ func viewRun(rec *kalla.RunRecord) *runView {
 // createRun queues a run of a stored recipe (recipe_id) or an inline recipe
 // and wakes the pool. The recipe is snapshotted into the run, so editing
 // the recipe later does not change what the run does. Errors: 400 for an
-// invalid request or recipe, 404 for an unknown recipe_id.
+// invalid request or recipe, 404 for an unknown recipe_id, 429 when the
+// queue is full.
 func (h *Handler) createRun(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req runRequest
 	if err := decodeJSON(r, &req); err != nil {
@@ -171,11 +174,27 @@ func (h *Handler) createRun(w http.ResponseWriter, r *http.Request) (any, error)
 		CallbackURL: req.CallbackURL, Status: kalla.RunQueued,
 		OutDir: runner.OutDir(h.cfg.DataDir, id.String()), CreatedAt: time.Now().UTC(),
 	}
-	if err := h.store.CreateRun(r.Context(), rec); err != nil {
+	if err := h.enqueue(r.Context(), w, rec); err != nil {
 		return nil, err
 	}
 	h.runs.Wake()
 	return status(http.StatusAccepted, map[string]any{"run_id": rec.ID, "status": rec.Status}), nil
+}
+
+// enqueue stores rec as queued unless the queue already holds
+// MaxQueuedRuns runs. Errors: ETOOMANY, with the Retry-After header set.
+func (h *Handler) enqueue(ctx context.Context, w http.ResponseWriter, rec *kalla.RunRecord) error {
+	h.queueMu.Lock()
+	defer h.queueMu.Unlock()
+	counts, err := h.store.CountRunsByStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if n := counts[kalla.RunQueued]; n >= h.cfg.MaxQueuedRuns {
+		w.Header().Set("Retry-After", strconv.Itoa(int(queueRetryAfter.Seconds())))
+		return kalla.Errorf(kalla.ETOOMANY, "the run queue is full: %d runs are waiting, the most this server accepts (--max-queued-runs); try again once some have started", n)
+	}
+	return h.store.CreateRun(ctx, rec)
 }
 
 // listRuns lists runs, newest first, optionally by status and recipe_id,

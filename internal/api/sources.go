@@ -230,6 +230,9 @@ func (h *Handler) load(r *http.Request, alias string, spec kalla.SourceSpec, fil
 // folder. Anything else would let a caller make the server fetch arbitrary
 // URLs or read arbitrary files. Errors: EINVALID.
 func (h *Handler) checkCSVURI(uri string) error {
+	if err := kalla.CheckNotPartial(uri); err != nil {
+		return err
+	}
 	lower := strings.ToLower(uri)
 	if h.cfg.UploadBucket != "" {
 		prefix := "s3://" + h.cfg.UploadBucket + "/" + h.cfg.UploadPrefix

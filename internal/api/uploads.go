@@ -155,7 +155,7 @@ func uploadName(filename string) (name, typ string, err error) {
 // writeFileAtomic streams r to path through a temporary name, so a broken
 // upload never leaves a file that looks complete.
 func writeFileAtomic(path string, r io.Reader) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".partial")
+	tmp := kalla.PartialPath(path)
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
 		return fmt.Errorf("create upload file: %w", err)

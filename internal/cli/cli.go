@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -113,7 +112,7 @@ var errInvalidRecipe = errors.New("invalid recipe")
 // layer added (which side, which source): the CLI user owns the machine
 // (the server shows less). Credentials never reach an error text.
 func message(err error) string {
-	return strings.TrimPrefix(err.Error(), engine.ErrRecipe.Error()+": ")
+	return err.Error()
 }
 
 func isUnknownCommand(err error) bool {

@@ -30,10 +30,12 @@ type runFlags struct {
 	memoryLimit string
 	threads     int
 	tempDir     string
+	idle        time.Duration
+	maxDuration time.Duration
 }
 
 func (f *runFlags) engineOptions(e *env) engine.Options {
-	return engine.Options{MemoryLimit: f.memoryLimit, Threads: f.threads, TempDir: f.tempDir, Logger: e.log}
+	return engine.Options{MemoryLimit: f.memoryLimit, Threads: f.threads, TempDir: f.tempDir, SourceIdleTimeout: f.idle, Logger: e.log}
 }
 
 func (e *env) runCmd() *cobra.Command {
@@ -74,6 +76,8 @@ func addEngineFlags(cmd *cobra.Command, f *runFlags) {
 	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "DuckDB memory limit, e.g. 4GB (beyond it, DuckDB spills to disk)")
 	cmd.Flags().IntVar(&f.threads, "threads", 0, "DuckDB worker threads (0: one per core)")
 	cmd.Flags().StringVar(&f.tempDir, "temp-dir", "", "folder DuckDB spills to (default: a temporary folder)")
+	cmd.Flags().DurationVar(&f.idle, "source-idle-timeout", connector.DefaultIdleTimeout, "fail when a source sends nothing for this long")
+	cmd.Flags().DurationVar(&f.maxDuration, "max-duration", 0, "fail the run if it takes longer than this (0: no limit)")
 }
 
 // readRecipe reads and validates a recipe file; relative source paths in it
@@ -138,19 +142,40 @@ func (e *env) run(ctx context.Context, rec *kalla.Recipe, base string, f *runFla
 // closes everything (the engine only released when the process is exiting;
 // see Process). run and the dry run share it.
 func (e *env) execute(ctx context.Context, rec *kalla.Recipe, base string, f *runFlags, r engine.Run) (*kalla.Summary, error) {
-	mgr, err := e.newSources()
+	if f.idle <= 0 || f.maxDuration < 0 {
+		return nil, usagef("--source-idle-timeout must be positive and --max-duration not negative")
+	}
+	var tooLong error
+	if f.maxDuration > 0 {
+		tooLong = kalla.Errorf(kalla.EUNAVAILABLE, "the run took longer than its maximum duration of %s (--max-duration) and was stopped", f.maxDuration)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, f.maxDuration, tooLong)
+		defer cancel()
+	}
+	sum, err := e.executeIn(ctx, rec, base, f, r)
+	if err != nil && tooLong != nil && context.Cause(ctx) == tooLong {
+		return nil, tooLong
+	}
+	return sum, err
+}
+
+// executeIn is execute within its deadline.
+func (e *env) executeIn(ctx context.Context, rec *kalla.Recipe, base string, f *runFlags, r engine.Run) (*kalla.Summary, error) {
+	cfg, err := e.sourcesConfig()
 	if err != nil {
 		return nil, err
 	}
+	cfg.IdleTimeout = f.idle
+	mgr := sources.New(cfg)
 	defer mgr.Close()
 	left, err := mgr.Open(ctx, rec.Sources.Left, base)
 	if err != nil {
-		return nil, fmt.Errorf("left source %s: %w", rec.Sources.Left.Alias, err)
+		return nil, kalla.AsSourceError(err, "left", rec.Sources.Left.Alias)
 	}
 	defer left.Close()
 	right, err := mgr.Open(ctx, rec.Sources.Right, base)
 	if err != nil {
-		return nil, fmt.Errorf("right source %s: %w", rec.Sources.Right.Alias, err)
+		return nil, kalla.AsSourceError(err, "right", rec.Sources.Right.Alias)
 	}
 	defer right.Close()
 	eng, err := engine.Open(ctx, f.engineOptions(e))

@@ -19,6 +19,9 @@ type serveFlags struct {
 	dataDir         string
 	databaseURL     string
 	maxRuns         int
+	maxQueued       int
+	idleTimeout     time.Duration
+	maxDuration     time.Duration
 	fileRoots       []string
 	callbackHosts   []string
 	allowedHosts    []string
@@ -51,6 +54,15 @@ func (e *env) serverConfig(cmd *cobra.Command, f *serveFlags) (server.Config, er
 	}
 	if flags.Changed("max-concurrent-runs") {
 		cfg.MaxConcurrentRuns = f.maxRuns
+	}
+	if flags.Changed("max-queued-runs") {
+		cfg.MaxQueuedRuns = f.maxQueued
+	}
+	if flags.Changed("source-idle-timeout") {
+		cfg.SourceIdleTimeout = f.idleTimeout
+	}
+	if flags.Changed("max-run-duration") {
+		cfg.MaxRunDuration = f.maxDuration
 	}
 	if flags.Changed("file-root") {
 		cfg.FileRoots = append(cfg.FileRoots, f.fileRoots...)
@@ -122,7 +134,8 @@ executes runs and serves only /healthz, /readyz and /metrics; --role all (the
 default) does both.
 
 Environment: KALLA_ADDR, KALLA_DATA_DIR, KALLA_DATABASE_URL, KALLA_API_TOKEN,
-KALLA_MAX_CONCURRENT_RUNS, KALLA_CALLBACK_ALLOW (host names, IPs or CIDR ranges a
+KALLA_MAX_CONCURRENT_RUNS, KALLA_MAX_QUEUED_RUNS, KALLA_SOURCE_IDLE_TIMEOUT,
+KALLA_MAX_RUN_DURATION, KALLA_CALLBACK_ALLOW (host names, IPs or CIDR ranges a
 run's callback_url may reach, comma separated; none by default), KALLA_ALLOWED_HOSTS
 (names the server answers to besides its listening address, comma separated),
 KALLA_FILE_ROOTS (folders API clients may read files from besides the data
@@ -154,6 +167,9 @@ On SIGTERM it stops accepting requests, lets running runs finish for up to
 	cmd.Flags().StringVar(&f.addr, "addr", server.DefaultAddr, "host:port to listen on")
 	addStoreFlags(cmd, f)
 	cmd.Flags().IntVar(&f.maxRuns, "max-concurrent-runs", server.DefaultMaxConcurrentRuns, "runs executed at once")
+	cmd.Flags().IntVar(&f.maxQueued, "max-queued-runs", server.DefaultMaxQueuedRuns, "runs that may wait to start; beyond it POST /api/runs answers 429")
+	cmd.Flags().DurationVar(&f.idleTimeout, "source-idle-timeout", server.DefaultSourceIdleTimeout, "fail a run whose source sends nothing for this long")
+	cmd.Flags().DurationVar(&f.maxDuration, "max-run-duration", 0, "fail a run still going after this long (0: no limit)")
 	cmd.Flags().StringArrayVar(&f.callbackHosts, "callback-allow", nil, "a host name, IP (either optionally :port) or CIDR range runs' callback_url may reach; a listed name resolving to a loopback, private or link-local address needs that address listed too (repeatable; none by default)")
 	cmd.Flags().StringArrayVar(&f.allowedHosts, "allowed-host", nil, "a name (host or host:port) browsers and clients may reach the server by, besides its listening address (repeatable or comma separated)")
 	cmd.Flags().StringArrayVar(&f.fileRoots, "file-root", nil, "a folder API clients may read source files from, besides the data folder (repeatable)")

@@ -55,12 +55,12 @@ normalisation), how far amounts and dates drift, and the pattern.`,
 			defer mgr.Close()
 			ls, err := mgr.Open(ctx, opt.Left, "")
 			if err != nil {
-				return fmt.Errorf("left source: %w", err)
+				return kalla.AsSourceError(err, "left", "")
 			}
 			defer ls.Close()
 			rs, err := mgr.Open(ctx, opt.Right, "")
 			if err != nil {
-				return fmt.Errorf("right source: %w", err)
+				return kalla.AsSourceError(err, "right", "")
 			}
 			defer rs.Close()
 			eng, err := engine.Open(ctx, engine.Options{Logger: e.log})

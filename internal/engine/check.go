@@ -41,7 +41,7 @@ func (e *Engine) CheckRecipe(ctx context.Context, rec *kalla.Recipe, left, right
 		s := sides[i]
 		if src == nil {
 			ready = false
-			c.Problems = append(c.Problems, fmt.Sprintf("sources.%s: %s", s.name, kalla.ErrorMessage(openErrs[i])))
+			c.Problems = append(c.Problems, kalla.ErrorMessage(kalla.AsSourceError(openErrs[i], s.name, s.spec.Alias)))
 			continue
 		}
 		cols, err := src.Columns(ctx)
@@ -50,7 +50,7 @@ func (e *Engine) CheckRecipe(ctx context.Context, rec *kalla.Recipe, left, right
 				return nil, ctx.Err()
 			}
 			ready = false
-			c.Problems = append(c.Problems, fmt.Sprintf("sources.%s: %s", s.name, kalla.ErrorMessage(err)))
+			c.Problems = append(c.Problems, kalla.ErrorMessage(kalla.AsSourceError(err, s.name, s.spec.Alias)))
 			continue
 		}
 		if i == 0 {

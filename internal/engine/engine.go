@@ -29,6 +29,11 @@ type Options struct {
 	TempDir string
 	// Threads limits DuckDB's worker threads; 0 means one per core.
 	Threads int
+	// SourceIdleTimeout stops staging a source that sends no row for this
+	// long, failing the run with a SourceStalled error; zero means
+	// connector.DefaultIdleTimeout. A file DuckDB scans itself is not
+	// timed: its reading is DuckDB's, not the source's.
+	SourceIdleTimeout time.Duration
 	// Logger receives debug lines (SQL as run, timings). Nil discards.
 	Logger *slog.Logger
 }
@@ -43,6 +48,7 @@ type Engine struct {
 	// sandboxed is set once the database is closed to the outside (see
 	// sandbox); no match runs before.
 	sandboxed bool
+	idle      time.Duration // Options.SourceIdleTimeout
 }
 
 // toleranceMacro defines tolerance_match(a, b, t): true when |a - b| <= t.
@@ -65,7 +71,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{log: log}
+	e := &Engine{log: log, idle: opts.SourceIdleTimeout}
 	if opts.TempDir != "" {
 		if err := os.MkdirAll(opts.TempDir, 0o750); err != nil {
 			return nil, fmt.Errorf("create temp dir: %w", err)
@@ -194,17 +200,22 @@ type sink struct {
 	e        *Engine
 	table    string // unquoted
 	progress func(rows int64)
+	wd       *connector.Watchdog // told of every row; nil when not watched
 }
 
 var _ connector.Sink = (*sink)(nil)
 
 func (s *sink) Table() string { return qi(s.table) }
 
+// ExecContext and QueryRowContext pause the watchdog: the time is DuckDB's
+// (scanning a local file), not the source's.
 func (s *sink) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	defer s.wd.Pause()()
 	return s.e.exec(ctx, q, args...)
 }
 
 func (s *sink) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	defer s.wd.Pause()()
 	return s.e.queryRow(ctx, q, args...)
 }
 
@@ -230,7 +241,7 @@ func (s *sink) Append(ctx context.Context, cols []kalla.Column, fill func(w conn
 		if err != nil {
 			return fmt.Errorf("open appender: %w", err)
 		}
-		w := &rowWriter{ctx: ctx, app: app, n: &n, progress: s.progress}
+		w := &rowWriter{ctx: ctx, app: app, n: &n, progress: s.progress, wd: s.wd}
 		ferr := fill(w)
 		cerr := app.Close()
 		if ferr != nil {
@@ -255,9 +266,11 @@ type rowWriter struct {
 	app      *duckdb.Appender
 	n        *int64
 	progress func(int64)
+	wd       *connector.Watchdog
 }
 
 func (w *rowWriter) WriteRow(values ...driver.Value) error {
+	w.wd.Beat()
 	if err := w.app.AppendRow(values...); err != nil {
 		return fmt.Errorf("append row %d: %w", *w.n+1, err)
 	}

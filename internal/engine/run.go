@@ -117,13 +117,21 @@ type side struct {
 // rather than the data's or the system's; the CLI exits 2 for them.
 var ErrRecipe = errors.New("invalid recipe")
 
-// recipeErr marks err as the recipe's fault.
+// recipeErr marks err as the recipe's fault, for errors.Is(err, ErrRecipe),
+// without changing its text: callers show the message as it is.
 func recipeErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("%w: %w", ErrRecipe, err)
+	return recipeError{err}
 }
+
+// recipeError is an error that is the recipe's fault.
+type recipeError struct{ err error }
+
+func (r recipeError) Error() string        { return r.err.Error() }
+func (r recipeError) Unwrap() error        { return r.err }
+func (r recipeError) Is(target error) bool { return target == ErrRecipe }
 
 // Execute stages both sources, matches them and writes the outputs. The
 // returned summary is also written to OutDir/summary.json. Errors: EINVALID
@@ -374,9 +382,15 @@ func (e *Engine) stageJob(ctx context.Context, i int, j *stageJob, emit func(Eve
 // stageSide loads one source and defines its views: left_src/right_src with
 // the hidden row id, and the recipe's alias.
 func (e *Engine) stageSide(ctx context.Context, s *side, src connector.Source, filters []kalla.Filter, progress func(int64)) error {
-	n, err := src.Stage(ctx, filters, &sink{e: e, table: s.table, progress: progress})
+	var n int64
+	err := connector.WithIdle(ctx, e.idle, func(ctx context.Context) error {
+		wd := connector.WatchdogOf(ctx)
+		var err error
+		n, err = src.Stage(ctx, filters, &sink{e: e, table: s.table, progress: progress, wd: wd})
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("stage %s source %s: %w", s.name, s.spec.Alias, err)
+		return kalla.AsSourceError(err, s.name, s.spec.Alias)
 	}
 	s.count = n
 	// Filters delete rows in place, so row ids are file positions with
@@ -763,7 +777,7 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 		for fi, f := range r.Formats {
 			name := q.table + "." + f
 			final := filepath.Join(r.OutDir, name)
-			partial := partialPath(r.OutDir, name)
+			partial := kalla.PartialPath(final)
 			mu.Lock()
 			done = append(done, [2]string{partial, final})
 			mu.Unlock()
@@ -965,7 +979,7 @@ func writeJSONAtomic(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
 	}
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".partial")
+	tmp := kalla.PartialPath(path)
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}

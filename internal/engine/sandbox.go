@@ -97,7 +97,7 @@ func outputPaths(r Run) []string {
 
 // partialPath is where the output file name is written before it is
 // complete.
-func partialPath(dir, name string) string { return filepath.Join(dir, "."+name+".partial") }
+func partialPath(dir, name string) string { return kalla.PartialPath(filepath.Join(dir, name)) }
 
 // allowedTableFunctions are the table functions match SQL may call: they
 // compute rows and read nothing.

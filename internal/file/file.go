@@ -99,6 +99,9 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := kalla.CheckNotPartial(uri); err != nil {
+		return nil, err
+	}
 	if remote {
 		if opts.Fetcher == nil {
 			return nil, kalla.Errorf(kalla.EINVALID, "source %s: remote files are not enabled here", kalla.Excerpt(kalla.Redact(uri)))
@@ -113,6 +116,10 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 			return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot read %s", uri, path)
 		case st.IsDir():
 			return nil, kalla.Errorf(kalla.EINVALID, "source %s: %s is a directory, not a file", uri, path)
+		}
+		// A link must not lead to a partial file either.
+		if real, err := filepath.EvalSymlinks(path); err == nil && kalla.IsPartialPath(real) {
+			return nil, kalla.WrapError(kalla.EINVALID, kalla.ErrPartialFile, "source %s: %s leads to %s, which cannot be read", uri, path, real)
 		}
 	}
 	s.path = path

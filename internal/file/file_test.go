@@ -2,6 +2,7 @@ package file_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -305,5 +306,30 @@ func TestPreviewReadsOnlyTheSample(t *testing.T) {
 	p, err = connector.Load(ctx, small, "small", nil, 1)
 	if err != nil || p.TotalRows != 2 || p.TotalKind != connector.TotalExact {
 		t.Errorf("small file: %+v, %v", p, err)
+	}
+}
+
+// TestOpenRefusesPartialFiles: a file Kalla is still writing (an upload, an
+// output) cannot be opened, by its own name or through a link.
+func TestOpenRefusesPartialFiles(t *testing.T) {
+	dir := t.TempDir()
+	final := filepath.Join(dir, "ledger.csv")
+	partial := kalla.PartialPath(final)
+	if err := os.WriteFile(partial, []byte("id\n1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.csv")
+	if err := os.Symlink(partial, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, uri := range []string{partial, "file://" + partial, link} {
+		src, err := file.Open(context.Background(), uri, file.Options{Type: kalla.SourceCSV})
+		if err == nil {
+			src.Close()
+			t.Fatalf("Open(%s) read a partial file", uri)
+		}
+		if kalla.ErrorCode(err) != kalla.EINVALID || !errors.Is(err, kalla.ErrPartialFile) {
+			t.Errorf("Open(%s): %v (code %s)", uri, err, kalla.ErrorCode(err))
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package kalla
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -14,6 +15,7 @@ const (
 	EUNAUTHORIZED = "unauthorized" // missing or wrong credentials for Kalla itself
 	EFORBIDDEN    = "forbidden"    // refused whatever the credentials: another site's page, a foreign Host
 	EUNAVAILABLE  = "unavailable"  // a source or dependency cannot be reached
+	ETOOMANY      = "too_many"     // a limit is reached (the run queue is full): try again later
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )
 
@@ -69,6 +71,10 @@ func ErrorCode(err error) string {
 // first *Error in its chain with its user-facing causes, or a generic text for
 // errors that were never classified, whose details are for logs only.
 func ErrorMessage(err error) string {
+	var se *SourceError
+	if errors.As(err, &se) {
+		return se.prefix() + ErrorMessage(se.Err)
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Error()
@@ -91,7 +97,93 @@ func HTTPStatus(code string) int {
 		return 409
 	case EUNAVAILABLE:
 		return 502
+	case ETOOMANY:
+		return 429
 	default:
 		return 500
 	}
+}
+
+// SourceKind says what went wrong with a source, for callers that act on
+// the kind (retry an unreachable source, tell the user to fix a path)
+// instead of reading the message.
+type SourceKind string
+
+// Source error kinds.
+const (
+	SourceNotFound    SourceKind = "not_found"   // the file, table or database does not exist
+	SourceUnreachable SourceKind = "unreachable" // no connection, a refused login, a broken connection
+	SourceStalled     SourceKind = "stalled"     // the source sent nothing for the idle timeout
+	SourceInvalid     SourceKind = "invalid"     // the URI, settings or filters are wrong
+	SourceFailed      SourceKind = "failed"      // any other failure reading it
+)
+
+// SourceError is the failure of one source, named by its alias (and its
+// side in a recipe): what every entry point (CLI, API, UI, a run's failure
+// reason) reports for a missing file, a missing table, a refused connection
+// or a stalled read, with the same words. Err is the connector's *Error,
+// whose message names the source by its redacted URI; its code is the
+// SourceError's code. Test for it with errors.As.
+type SourceError struct {
+	Side  string // "left" or "right" for a recipe's source; empty otherwise
+	Alias string // the source's alias; empty when it has none
+	Kind  SourceKind
+	Err   error
+}
+
+// Error names the side and alias, then the connector's message with its
+// causes.
+func (e *SourceError) Error() string { return e.prefix() + e.Err.Error() }
+
+func (e *SourceError) prefix() string {
+	switch {
+	case e.Alias == "" && e.Side == "":
+		return ""
+	case e.Side == "":
+		return "source " + e.Alias + ": "
+	case e.Alias == "":
+		return e.Side + " source: "
+	}
+	return e.Side + " source " + e.Alias + ": "
+}
+
+// Unwrap returns the connector's error.
+func (e *SourceError) Unwrap() error { return e.Err }
+
+// SourceKindOf returns the kind a connector error stands for, from its
+// code: ENOTFOUND is SourceNotFound, EUNAVAILABLE SourceUnreachable,
+// EINVALID SourceInvalid, anything else SourceFailed.
+func SourceKindOf(err error) SourceKind {
+	switch ErrorCode(err) {
+	case ENOTFOUND:
+		return SourceNotFound
+	case EUNAVAILABLE:
+		return SourceUnreachable
+	case EINVALID:
+		return SourceInvalid
+	}
+	return SourceFailed
+}
+
+// AsSourceError returns err as a *SourceError naming side and alias: err
+// itself when it is one (with side and alias filled in where empty), a new
+// one whose kind follows err's code otherwise. Nil stays nil; a context
+// error is returned as it is, so that callers still tell a cancellation
+// from a failure.
+func AsSourceError(err error, side, alias string) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var se *SourceError
+	if errors.As(err, &se) {
+		c := *se
+		if c.Side == "" {
+			c.Side = side
+		}
+		if c.Alias == "" {
+			c.Alias = alias
+		}
+		return &c
+	}
+	return &SourceError{Side: side, Alias: alias, Kind: SourceKindOf(err), Err: err}
 }

@@ -1,7 +1,9 @@
 package kalla_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -162,10 +164,41 @@ func TestValidateFiltersUnknownColumn(t *testing.T) {
 }
 
 func TestHTTPStatusTable(t *testing.T) {
-	want := map[string]int{kalla.EINVALID: 400, kalla.EUNAUTHORIZED: 401, kalla.EFORBIDDEN: 403, kalla.ENOTFOUND: 404, kalla.ECONFLICT: 409, kalla.EUNAVAILABLE: 502, kalla.EINTERNAL: 500}
+	want := map[string]int{kalla.EINVALID: 400, kalla.EUNAUTHORIZED: 401, kalla.EFORBIDDEN: 403, kalla.ENOTFOUND: 404, kalla.ECONFLICT: 409, kalla.EUNAVAILABLE: 502, kalla.ETOOMANY: 429, kalla.EINTERNAL: 500}
 	for code, st := range want {
 		if got := kalla.HTTPStatus(code); got != st {
 			t.Errorf("HTTPStatus(%s) = %d, want %d", code, got, st)
 		}
+	}
+}
+
+func TestIsPartialPath(t *testing.T) {
+	for path, want := range map[string]bool{
+		kalla.PartialPath("/data/uploads/1/ledger.csv"): true,
+		"/data/uploads/1/.ledger.csv.partial":           true,
+		"file:///d/.x.CSV.PARTIAL":                      true,
+		"s3://b/up/.x.csv.partial?versionId=1":          true,
+		"/data/uploads/1/ledger.csv":                    false,
+		"/data/uploads/1/ledger.partial":                false, // not a hidden temporary name
+		"/data/.partial/ledger.csv":                     false,
+	} {
+		if got := kalla.IsPartialPath(path); got != want {
+			t.Errorf("IsPartialPath(%q) = %v, want %v", path, got, want)
+		}
+	}
+}
+
+func TestSourceErrorMessage(t *testing.T) {
+	cause := kalla.Errorf(kalla.ENOTFOUND, "source /d/x.csv: file /d/x.csv does not exist")
+	err := kalla.AsSourceError(kalla.AsSourceError(cause, "", "ledger"), "left", "other")
+	var se *kalla.SourceError
+	if !errors.As(err, &se) || se.Kind != kalla.SourceNotFound || se.Side != "left" || se.Alias != "ledger" {
+		t.Fatalf("AsSourceError: %#v", err)
+	}
+	if got, want := kalla.ErrorMessage(err), "left source ledger: source /d/x.csv: file /d/x.csv does not exist"; got != want {
+		t.Errorf("message %q, want %q", got, want)
+	}
+	if kalla.ErrorCode(err) != kalla.ENOTFOUND || kalla.AsSourceError(context.Canceled, "left", "x") != context.Canceled {
+		t.Errorf("code %s; a cancellation must stay itself", kalla.ErrorCode(err))
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
@@ -55,6 +56,11 @@ type FetcherConfig struct {
 	// is sent; 0 means DefaultResponseHeaderTimeout. The body itself may
 	// take as long as the caller's context allows.
 	ResponseHeaderTimeout time.Duration
+	// IdleTimeout stops a fetch that receives no byte for this long, with
+	// a SourceStalled error (connector.StallError); 0 means
+	// connector.DefaultIdleTimeout. A server that keeps the connection
+	// open and sends nothing would otherwise hold the run forever.
+	IdleTimeout time.Duration
 	// RootCAs replaces the system certificate pool for https:// and S3 over
 	// TLS, for private certificate authorities (and tests).
 	RootCAs *x509.CertPool
@@ -108,14 +114,48 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 // unsupported or disallowed URI and for an object over MaxSize.
 func (f *Fetcher) Fetch(ctx context.Context, uri string) (path string, cleanup func(), err error) {
 	defer f.transport.CloseIdleConnections()
+	return f.watched(ctx, uri, 0)
+}
+
+// watched fetches uri whole (prefix 0) or its first prefix+1 bytes, under
+// the idle watchdog: a server that stops sending fails the fetch as stalled.
+func (f *Fetcher) watched(ctx context.Context, uri string, prefix int64) (path string, cleanup func(), err error) {
 	lower := strings.ToLower(uri)
+	var fetch func(ctx context.Context, uri string, prefix int64) (string, func(), error)
 	switch {
 	case strings.HasPrefix(lower, "s3://"):
-		return f.fetchS3(ctx, uri, 0)
+		fetch = f.fetchS3
 	case strings.HasPrefix(lower, "https://"), strings.HasPrefix(lower, "http://"):
-		return f.fetchHTTP(ctx, uri, 0)
+		fetch = f.fetchHTTP
+	default:
+		return "", nil, kalla.Errorf(kalla.EINVALID, "fetch %s: only s3:// and https:// sources can be fetched", kalla.Excerpt(kalla.Redact(uri)))
 	}
-	return "", nil, kalla.Errorf(kalla.EINVALID, "fetch %s: only s3:// and https:// sources can be fetched", kalla.Excerpt(kalla.Redact(uri)))
+	// The watchdog is fed by every chunk read (guardReader), and the
+	// wait for the response counts as idle time too.
+	err = connector.WithIdle(ctx, f.cfg.IdleTimeout, func(ctx context.Context) error {
+		var err error
+		path, cleanup, err = fetch(ctx, uri, prefix)
+		return err
+	})
+	if err != nil {
+		if cleanup != nil {
+			cleanup()
+		}
+		var se *kalla.SourceError
+		if errors.As(err, &se) && se.Kind == kalla.SourceStalled {
+			err = connector.StallError(kalla.Excerpt(kalla.Redact(uri)), f.idle())
+		}
+		return "", nil, err
+	}
+	return path, cleanup, nil
+}
+
+// idle is the effective IdleTimeout.
+func (f *Fetcher) idle() time.Duration {
+	if f.cfg.IdleTimeout > 0 {
+		return f.cfg.IdleTimeout
+	}
+	return connector.DefaultIdleTimeout
 }
 
 // FetchPrefix copies at most n bytes from the start of uri into a new
@@ -129,15 +169,7 @@ func (f *Fetcher) FetchPrefix(ctx context.Context, uri string, n int64) (path st
 	if n <= 0 {
 		return "", false, nil, kalla.Errorf(kalla.EINTERNAL, "fetch %s: prefix of %d bytes", kalla.Excerpt(kalla.Redact(uri)), n)
 	}
-	lower := strings.ToLower(uri)
-	switch {
-	case strings.HasPrefix(lower, "s3://"):
-		path, cleanup, err = f.fetchS3(ctx, uri, n)
-	case strings.HasPrefix(lower, "https://"), strings.HasPrefix(lower, "http://"):
-		path, cleanup, err = f.fetchHTTP(ctx, uri, n)
-	default:
-		return "", false, nil, kalla.Errorf(kalla.EINVALID, "fetch %s: only s3:// and https:// sources can be fetched", kalla.Excerpt(kalla.Redact(uri)))
-	}
+	path, cleanup, err = f.watched(ctx, uri, n)
 	if err != nil {
 		return "", false, nil, err
 	}
@@ -343,7 +375,7 @@ func (f *Fetcher) writeTemp(ctx context.Context, name, suffix string, r io.Reade
 		}
 	}()
 
-	src := &guardReader{ctx: ctx, r: r, progress: f.progress}
+	src := &guardReader{ctx: ctx, r: r, progress: f.progress, wd: connector.WatchdogOf(ctx)}
 	dst := &trackWriter{w: tmp}
 	// One byte over the limit is enough to know the object is too large.
 	n, err := io.CopyBuffer(dst, io.LimitReader(src, f.cfg.MaxSize+1), make([]byte, 256<<10))
@@ -373,6 +405,7 @@ type guardReader struct {
 	r        io.Reader
 	n        int64
 	progress func(int64)
+	wd       *connector.Watchdog // fed per chunk; nil when not watched
 }
 
 func (g *guardReader) Read(p []byte) (int, error) {
@@ -380,6 +413,9 @@ func (g *guardReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := g.r.Read(p)
+	if n > 0 {
+		g.wd.Beat()
+	}
 	g.n += int64(n)
 	if g.progress != nil && n > 0 {
 		g.progress(g.n)

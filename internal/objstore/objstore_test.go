@@ -882,3 +882,27 @@ func TestFetchPrefixHTTPS(t *testing.T) {
 	wantEmptyDir(t, dir)
 	t.Logf("the server wrote %d of %d bytes before the connection was dropped", sent.Load(), len(data))
 }
+
+// TestFetchStalledServer: a server that sends part of a file and then
+// nothing, keeping the connection open, is stopped after the idle timeout
+// with a SourceStalled error naming the source; no file is left.
+func TestFetchStalledServer(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	srv, _ := tlsServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000000")
+		w.Write(bytes.Repeat([]byte("a,b\n"), 1000))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // silent until the client gives up
+	})
+	cfg := httpsConfig(srv, hostPort(srv))
+	cfg.IdleTimeout = idle
+	f, tmp := newTestFetcher(t, cfg)
+	_, _, err := f.Fetch(context.Background(), srv.URL+"/ledger.csv")
+	var se *kalla.SourceError
+	if !errors.As(err, &se) || se.Kind != kalla.SourceStalled || !strings.Contains(err.Error(), "/ledger.csv sent nothing for 300ms") {
+		t.Fatalf("stalled fetch: %v", err)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("a stalled fetch left %d files", len(left))
+	}
+}

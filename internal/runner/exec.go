@@ -46,9 +46,18 @@ func (p *Pool) execute(rec *kalla.RunRecord, claimed time.Time) {
 		os.RemoveAll(OutDir(p.cfg.DataDir, rec.ID))
 	}
 	stopHeartbeat := p.heartbeat(rec, claimed, cancel, log)
+	// The run's own deadline is a child of ctx, so that a cancel or a
+	// shutdown (ctx's causes) is still told from running too long.
+	runCtx := ctx
+	if d := p.cfg.MaxRunDuration; d > 0 {
+		var stop context.CancelFunc
+		runCtx, stop = context.WithTimeoutCause(ctx, d, kalla.Errorf(kalla.EUNAVAILABLE,
+			"the run took longer than its maximum duration of %s and was stopped", d))
+		defer stop()
+	}
 	tr := &tracker{pool: p, rec: rec, cancel: cancel, sender: p.cb.sender(rec)}
 	tr.start()
-	sum, err := p.safeRun(ctx, rec, tr)
+	sum, err := p.safeRun(runCtx, rec, tr)
 	tr.stop()
 	stopHeartbeat()
 
@@ -63,6 +72,9 @@ func (p *Pool) execute(rec *kalla.RunRecord, claimed time.Time) {
 	status, msg := kalla.RunCompleted, ""
 	switch {
 	case err == nil:
+	case ctx.Err() == nil && runCtx.Err() != nil:
+		status, msg = kalla.RunFailed, kalla.ErrorMessage(context.Cause(runCtx))
+		sum = nil
 	case ctx.Err() != nil:
 		cause := context.Cause(ctx)
 		if errors.Is(cause, ErrCancelled) {
@@ -107,6 +119,8 @@ func (p *Pool) execute(rec *kalla.RunRecord, claimed time.Time) {
 		switch {
 		case ctx.Err() != nil:
 			log.Warn("run interrupted by shutdown")
+		case runCtx.Err() != nil:
+			log.Warn("run stopped at its maximum duration", "reason", msg)
 		case kalla.ErrorCode(err) == kalla.EINTERNAL && !errors.Is(err, engine.ErrRecipe):
 			log.Error("run failed", "err", msg)
 		default:
@@ -225,27 +239,33 @@ func (p *Pool) run(ctx context.Context, rec *kalla.RunRecord, tr *tracker) (*kal
 		side := [2]string{"left", "right"}[i]
 		if p.cfg.CheckSource != nil {
 			if err := p.cfg.CheckSource(spec); err != nil {
-				return nil, fmt.Errorf("%s source %s: %w", side, spec.Alias, err)
+				return nil, kalla.AsSourceError(err, side, spec.Alias)
 			}
 		}
+		// The connector layer bounds opening by the idle timeout.
 		src, err := p.open.Open(ctx, spec, "")
 		if err != nil {
-			return nil, fmt.Errorf("%s source %s: %w", side, spec.Alias, err)
+			return nil, kalla.AsSourceError(err, side, spec.Alias)
 		}
 		srcs[i] = src
 		// Database sources stage row by row and report progress, so a
 		// count gives the fraction a meaning; file sources are loaded by
-		// one DuckDB scan, and counting them would read them twice.
+		// one DuckDB scan, and counting them would read them twice. The
+		// count answers in one message: a frozen server is told by the
+		// idle timeout.
 		if t := spec.SourceType(); t == kalla.SourcePostgres || t == kalla.SourceMySQL {
 			f := filters[i]
 			if f == nil {
 				f = spec.Filters
 			}
-			n, err := src.Count(ctx, f)
+			err := connector.WithIdle(ctx, p.cfg.Engine.SourceIdleTimeout, func(ctx context.Context) error {
+				var err error
+				totals[i], err = srcs[i].Count(ctx, f)
+				return err
+			})
 			if err != nil {
-				return nil, fmt.Errorf("count %s source %s: %w", side, spec.Alias, err)
+				return nil, kalla.AsSourceError(err, side, spec.Alias)
 			}
-			totals[i] = n
 		}
 	}
 	out := OutDir(p.cfg.DataDir, rec.ID)

@@ -112,6 +112,10 @@ type Config struct {
 	// Engine configures each run's DuckDB (memory limit, threads). TempDir
 	// is replaced by a per-run folder under DataDir.
 	Engine engine.Options
+	// MaxRunDuration, when positive, fails a run still going after this
+	// long (--max-run-duration). The idle timeout of its sources is
+	// Engine.SourceIdleTimeout.
+	MaxRunDuration time.Duration
 	// Formats are the output formats; "parquet" is always written, since
 	// the API pages results from it.
 	Formats []string

@@ -23,6 +23,8 @@ const (
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultUploadPrefix      = "uploads/"
 	DefaultLeaseTTL          = runner.DefaultLeaseTTL
+	DefaultMaxQueuedRuns     = 100
+	DefaultSourceIdleTimeout = 2 * time.Minute
 )
 
 // Role is what a `kalla serve` process does (--role).
@@ -61,6 +63,17 @@ type Config struct {
 	APIToken string
 	// MaxConcurrentRuns bounds the runs executed at once.
 	MaxConcurrentRuns int
+	// MaxQueuedRuns bounds the runs waiting to start; beyond it
+	// POST /api/runs answers 429. Zero means DefaultMaxQueuedRuns.
+	MaxQueuedRuns int
+	// SourceIdleTimeout fails a run whose source sends nothing (no row,
+	// no byte of a remote file) for this long: a frozen database or
+	// server must not hold a run forever. Zero means
+	// DefaultSourceIdleTimeout.
+	SourceIdleTimeout time.Duration
+	// MaxRunDuration, when positive, fails a run still going after this
+	// long. Zero means no limit.
+	MaxRunDuration time.Duration
 	// FileRoots are folders besides DataDir whose files API clients may
 	// name as sources.
 	FileRoots []string
@@ -133,6 +146,8 @@ func DefaultConfig() Config {
 		Addr:              DefaultAddr,
 		DataDir:           DefaultDataDir,
 		MaxConcurrentRuns: DefaultMaxConcurrentRuns,
+		MaxQueuedRuns:     DefaultMaxQueuedRuns,
+		SourceIdleTimeout: DefaultSourceIdleTimeout,
 		ShutdownTimeout:   DefaultShutdownTimeout,
 		UploadPrefix:      DefaultUploadPrefix,
 		Role:              RoleAll,
@@ -158,6 +173,9 @@ const (
 	EnvLease             = "KALLA_LEASE"
 	EnvRetryInterrupted  = "KALLA_RETRY_INTERRUPTED"
 	EnvMemoryBudget      = "KALLA_MEMORY_BUDGET"
+	EnvMaxQueuedRuns     = "KALLA_MAX_QUEUED_RUNS"
+	EnvSourceIdleTimeout = "KALLA_SOURCE_IDLE_TIMEOUT"
+	EnvMaxRunDuration    = "KALLA_MAX_RUN_DURATION"
 )
 
 // FromEnv overrides c with the variables getenv returns (os.Getenv in the
@@ -181,14 +199,16 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	if v := getenv(EnvAPIToken); v != "" {
 		c.APIToken = v
 	}
-	if v := strings.TrimSpace(getenv(EnvMaxConcurrentRuns)); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return kalla.Errorf(kalla.EINVALID, "%s=%q is not a whole number", EnvMaxConcurrentRuns, v)
+	for name, dst := range map[string]*int{EnvMaxConcurrentRuns: &c.MaxConcurrentRuns, EnvMaxQueuedRuns: &c.MaxQueuedRuns} {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return kalla.Errorf(kalla.EINVALID, "%s=%q is not a whole number", name, v)
+			}
+			*dst = n
 		}
-		c.MaxConcurrentRuns = n
 	}
-	for name, dst := range map[string]*time.Duration{EnvShutdownTimeout: &c.ShutdownTimeout, EnvLease: &c.LeaseTTL} {
+	for name, dst := range map[string]*time.Duration{EnvShutdownTimeout: &c.ShutdownTimeout, EnvLease: &c.LeaseTTL, EnvSourceIdleTimeout: &c.SourceIdleTimeout, EnvMaxRunDuration: &c.MaxRunDuration} {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -240,8 +260,11 @@ func (c Config) Validate() error {
 	if c.MaxConcurrentRuns < 1 {
 		return kalla.Errorf(kalla.EINVALID, "--max-concurrent-runs must be at least 1, not %d", c.MaxConcurrentRuns)
 	}
-	if c.ShutdownTimeout < 0 {
-		return kalla.Errorf(kalla.EINVALID, "shutdown timeout must not be negative")
+	if c.MaxQueuedRuns < 0 {
+		return kalla.Errorf(kalla.EINVALID, "--max-queued-runs must be at least 1, not %d", c.MaxQueuedRuns)
+	}
+	if c.ShutdownTimeout < 0 || c.SourceIdleTimeout < 0 || c.MaxRunDuration < 0 {
+		return kalla.Errorf(kalla.EINVALID, "shutdown timeout, source idle timeout and maximum run duration must not be negative")
 	}
 	switch c.Role {
 	case RoleAll, RoleWeb, RoleWorker:

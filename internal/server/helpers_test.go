@@ -58,6 +58,22 @@ func forEachStore(t *testing.T, f func(t *testing.T, databaseURL string)) {
 // status and body.
 func (s *testServer) do(method, path string, body any) (int, []byte) {
 	s.t.Helper()
+	resp, err := s.client.Do(s.request(method, path, body))
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return resp.StatusCode, b
+}
+
+// request builds an API request with the token and a JSON body (or raw
+// bytes), for tests that read more of the answer than do returns.
+func (s *testServer) request(method, path string, body any) *http.Request {
+	s.t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -82,16 +98,7 @@ func (s *testServer) do(method, path string, body any) (int, []byte) {
 	if s.token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.t.Fatalf("%s %s: read body: %v", method, path, err)
-	}
-	return resp.StatusCode, b
+	return req
 }
 
 // call sends a request, checks the status and decodes the answer into out

@@ -128,6 +128,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	// Spill files of runs a dead process left behind.
 	os.RemoveAll(filepath.Join(m.dataDir, "tmp"))
+	if err := m.removePartialUploads(); err != nil {
+		return err
+	}
 
 	dbURL := cfg.DatabaseURL
 	if dbURL == "" {
@@ -138,6 +141,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 
 	srcCfg := cfg.Sources
+	if srcCfg.IdleTimeout == 0 {
+		srcCfg.IdleTimeout = cfg.SourceIdleTimeout
+	}
 	if srcCfg.Logger == nil {
 		srcCfg.Logger = m.log
 	}
@@ -154,6 +160,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		newPoolCollector(m.Sources, cfg.Sources.Pools.MaxConns),
 	)
 	engineOpts := cfg.Engine
+	if cfg.SourceIdleTimeout > 0 {
+		engineOpts.SourceIdleTimeout = cfg.SourceIdleTimeout
+	}
 	if engineOpts.Logger == nil {
 		engineOpts.Logger = m.log
 	}
@@ -181,6 +190,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		ReapInterval:     cfg.ReapInterval,
 		RetryInterrupted: cfg.RetryInterrupted,
 		Engine:           engineOpts,
+		MaxRunDuration:   cfg.MaxRunDuration,
 		CheckSource:      roots.CheckSpec,
 		Logger:           m.log,
 		Metrics:          runner.NewMetrics(reg),
@@ -213,6 +223,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		EngineSlots:    slots,
 		Metrics:        promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn)}),
 		SSEPoll:        cfg.SSEPoll,
+		MaxQueuedRuns:  cfg.MaxQueuedRuns,
 		Logger:         m.log,
 	}
 	if cfg.UploadBucket != "" {
@@ -306,4 +317,44 @@ func (m *Main) Close() error {
 		m.closeErr = errors.Join(errs...)
 	})
 	return m.closeErr
+}
+
+// removePartialUploads deletes the upload files a killed process was still
+// writing (uploads/<id>/.<name>.partial), and the upload folders left
+// empty: nothing will finish them, and a half file must never be read as
+// a source (file sources refuse such names too).
+func (m *Main) removePartialUploads() error {
+	dirs, err := os.ReadDir(filepath.Join(m.dataDir, "uploads"))
+	if err != nil {
+		return fmt.Errorf("list uploads: %w", err)
+	}
+	removed := 0
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		dir := filepath.Join(m.dataDir, "uploads", d.Name())
+		files, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("list uploads: %w", err)
+		}
+		left := len(files)
+		for _, f := range files {
+			if !kalla.IsPartialPath(f.Name()) {
+				continue
+			}
+			if err := os.Remove(filepath.Join(dir, f.Name())); err != nil {
+				return fmt.Errorf("remove a partial upload: %w", err)
+			}
+			removed++
+			left--
+		}
+		if left == 0 {
+			os.Remove(dir)
+		}
+	}
+	if removed > 0 {
+		m.log.Info("removed partial uploads left by a stopped process", "files", removed)
+	}
+	return nil
 }

@@ -40,6 +40,12 @@ type Config struct {
 	// StageTimeout is the statement timeout of staging a database source
 	// for a run, streaming included; zero means 5 minutes.
 	StageTimeout time.Duration
+	// IdleTimeout stops opening a database source (its catalog queries)
+	// and fetching a remote file when the server sends nothing for this
+	// long; zero means connector.DefaultIdleTimeout. It is also
+	// Remote.IdleTimeout when that is zero. Staging rows is watched by the
+	// engine (engine.Options.SourceIdleTimeout).
+	IdleTimeout time.Duration
 }
 
 // Manager opens sources. It is safe for concurrent use; Close releases the
@@ -59,6 +65,9 @@ func New(cfg Config) *Manager {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Remote.IdleTimeout == 0 {
+		cfg.Remote.IdleTimeout = cfg.IdleTimeout
 	}
 	return &Manager{cfg: cfg, log: log, fetcher: objstore.NewFetcher(cfg.Remote)}
 }
@@ -121,19 +130,43 @@ func (m *Manager) openDB(ctx context.Context, typ string, spec kalla.SourceSpec)
 	if err != nil {
 		return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s", kalla.Excerpt(kalla.Redact(spec.URI)))
 	}
-	if typ == kalla.SourcePostgres {
-		return postgres.Open(ctx, spec.URI, postgres.Options{Pools: pools, PreviewTimeout: m.cfg.PreviewTimeout, StageTimeout: m.cfg.StageTimeout, Logger: m.log})
+	// The catalog queries answer in one message each: a frozen server
+	// is told by the idle timeout, not waited for.
+	var src connector.Source
+	err = connector.WithIdle(ctx, m.cfg.IdleTimeout, func(ctx context.Context) error {
+		if typ == kalla.SourcePostgres {
+			src, err = plain(postgres.Open(ctx, spec.URI, postgres.Options{Pools: pools, PreviewTimeout: m.cfg.PreviewTimeout, StageTimeout: m.cfg.StageTimeout, Logger: m.log}))
+		} else {
+			src, err = plain(mysql.Open(ctx, spec.URI, mysql.Options{Pools: pools, PreviewTimeout: m.cfg.PreviewTimeout, StageTimeout: m.cfg.StageTimeout, Logger: m.log}))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return mysql.Open(ctx, spec.URI, mysql.Options{Pools: pools, PreviewTimeout: m.cfg.PreviewTimeout, StageTimeout: m.cfg.StageTimeout, Logger: m.log})
+	return src, nil
 }
 
 // Open opens the source a recipe side describes. Relative file paths are
-// resolved against baseDir (the recipe's folder). Errors are *kalla.Error
-// values that never carry credentials.
+// resolved against baseDir (the recipe's folder). On failure the source is
+// a plain nil (never a typed nil inside the interface) and the error a
+// *kalla.SourceError naming spec's alias, whose Err is a *kalla.Error that
+// never carries credentials; a cancelled ctx gives the context's error.
 func (m *Manager) Open(ctx context.Context, spec kalla.SourceSpec, baseDir string) (connector.Source, error) {
+	src, err := m.open(ctx, spec, baseDir)
+	if err != nil {
+		return nil, kalla.AsSourceError(err, "", spec.Alias)
+	}
+	return src, nil
+}
+
+// open picks the connector. Each connector's Open returns its own pointer
+// type, so a failure is returned through plain, which keeps a typed nil out
+// of the interface.
+func (m *Manager) open(ctx context.Context, spec kalla.SourceSpec, baseDir string) (connector.Source, error) {
 	switch t := spec.SourceType(); t {
 	case kalla.SourceCSV, kalla.SourceParquet:
-		return file.Open(ctx, spec.URI, file.Options{Type: t, Schema: spec.Schema, CSV: spec.CSV, BaseDir: baseDir, Fetcher: m.fetcher})
+		return plain(file.Open(ctx, spec.URI, file.Options{Type: t, Schema: spec.Schema, CSV: spec.CSV, BaseDir: baseDir, Fetcher: m.fetcher}))
 	case kalla.SourcePostgres, kalla.SourceMySQL:
 		return m.openDB(ctx, t, spec)
 	case "":
@@ -164,6 +197,17 @@ func CheckURI(spec kalla.SourceSpec) error {
 		return file.CheckURI(spec.URI)
 	}
 	return nil
+}
+
+// plain returns a connector's source as the interface, or a plain nil with
+// the error: a nil *file.Source inside a connector.Source is not == nil,
+// and a caller that checks the source (to close it, to report it could not
+// be opened) would call a method on nil.
+func plain[S connector.Source](src S, err error) (connector.Source, error) {
+	if err != nil {
+		return nil, err
+	}
+	return src, nil
 }
 
 // OpenURI opens a source from a bare URI, inferring its type.
