@@ -15,7 +15,9 @@
 # ${XDG_CACHE_HOME:-~/.cache}/kalla/.
 #
 # Environment: KALLA_ST_MAX_TIME (seconds, default 100), KALLA_ST_SEED
-# (default: a random seed, printed, to reproduce a failure).
+# (default 1, so that the suite, and CI, fail only when a change broke
+# something; KALLA_ST_SEED=random explores a new seed, printed so that a
+# failure can be reproduced).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,7 +76,8 @@ include-path-regex = "^/api/runs/\\\\{id\\\\}"
 parameters = { "id" = "$run_id" }
 EOF
 
-seed=${KALLA_ST_SEED:-$RANDOM}
+seed=${KALLA_ST_SEED:-1}
+if [[ $seed == random ]]; then seed=$RANDOM; fi
 echo "openapi-check: schemathesis $st_version on $base/api/openapi.json (seed $seed; reproduce with KALLA_ST_SEED=$seed)"
 rc=0
 (cd "$work" && "$venv/bin/st" --config-file "$work/schemathesis.toml" run "$base/api/openapi.json" \

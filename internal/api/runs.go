@@ -201,7 +201,10 @@ func (h *Handler) enqueue(ctx context.Context, w http.ResponseWriter, rec *kalla
 // paged by limit (default 50, at most 500) and offset. Errors: 400.
 func (h *Handler) listRuns(w http.ResponseWriter, r *http.Request) (any, error) {
 	q := store.RunQuery{RecipeID: r.URL.Query().Get("recipe_id")}
-	if s := r.URL.Query().Get("status"); s != "" {
+	// Present but empty is no status at all: refused like any other
+	// value that is not one (the document lists the enum).
+	if r.URL.Query().Has("status") {
+		s := r.URL.Query().Get("status")
 		switch st := kalla.RunStatus(s); st {
 		case kalla.RunQueued, kalla.RunRunning, kalla.RunCompleted, kalla.RunFailed, kalla.RunCancelled:
 			q.Status = st

@@ -125,9 +125,9 @@ func (h *Handler) previewSource(w http.ResponseWriter, r *http.Request) (any, er
 		return nil, err
 	}
 	exact := false
-	switch v := r.URL.Query().Get("exact_total"); v {
-	case "", "false":
-	case "true":
+	switch v, given := r.URL.Query().Get("exact_total"), r.URL.Query().Has("exact_total"); {
+	case !given, v == "false":
+	case v == "true":
 		exact = true
 	default:
 		return nil, kalla.Errorf(kalla.EINVALID, "exact_total must be true or false, not %q", v)

@@ -261,7 +261,7 @@ func (c Config) Validate() error {
 		return kalla.Errorf(kalla.EINVALID, "--max-concurrent-runs must be at least 1, not %d", c.MaxConcurrentRuns)
 	}
 	if c.MaxQueuedRuns < 0 {
-		return kalla.Errorf(kalla.EINVALID, "--max-queued-runs must be at least 1, not %d", c.MaxQueuedRuns)
+		return kalla.Errorf(kalla.EINVALID, "--max-queued-runs is %d: it must not be negative (0 means the default, %d)", c.MaxQueuedRuns, DefaultMaxQueuedRuns)
 	}
 	if c.ShutdownTimeout < 0 || c.SourceIdleTimeout < 0 || c.MaxRunDuration < 0 {
 		return kalla.Errorf(kalla.EINVALID, "shutdown timeout, source idle timeout and maximum run duration must not be negative")
