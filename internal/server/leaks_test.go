@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,24 +20,6 @@ import (
 	"github.com/kalla-recon/kalla/internal/server"
 	"github.com/kalla-recon/kalla/internal/testenv"
 )
-
-// syncBuffer is a log destination many goroutines write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestNoSecretLeaks plants credentials in a full scenario (a Postgres
 // source with a real role's password, a Postgres and a MariaDB source
@@ -91,7 +72,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	hookURL, _ := url.Parse(hook.URL)
 	callback := hook.URL + "/hooks?api_key=" + cbAPIKey + "&key=" + cbKey + "&sig=" + cbSig + "&token=" + cbToken
 
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	s := startServer(t, func(c *server.Config) {
 		c.CallbackHosts = []string{hookURL.Host}
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -1,7 +1,6 @@
 package ui_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,25 +20,8 @@ import (
 	"github.com/kalla-recon/kalla/internal/gen"
 	"github.com/kalla-recon/kalla/internal/server"
 	"github.com/kalla-recon/kalla/internal/store"
+	"github.com/kalla-recon/kalla/internal/testenv"
 )
-
-// syncBuffer is a log destination the server and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // attackerPage is a page on another site that tries to drive Kalla at
 // kallaURL through its visitor's browser: attack() sends the requests a
@@ -126,7 +107,7 @@ func counts(t *testing.T, s *testServer) [4]int {
 func TestCrossOriginInBrowser(t *testing.T) {
 	chromium(t)
 	data := newDataset(t, 50)
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	s := startServer(t, func(c *server.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}, data.dir)
