@@ -267,26 +267,38 @@ func (b *tab) text(css string) string {
 func (b *tab) read(css, prop, what string) string {
 	b.t.Helper()
 	expr := fmt.Sprintf(`(() => { const e = document.querySelector(%s); return e ? String(%s) : null; })()`, js(css), prop)
-	deadline := time.Now().Add(30 * time.Second)
-	var lastErr error
-	for {
-		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
-		got, err := chromedp.Run(ctx, chromedp.Evaluate[*string](expr))
-		cancel()
-		if err == nil && got != nil {
-			return *got
-		}
-		lastErr = err
-		if b.ctx.Err() != nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+	got, lastErr := b.poll(expr, 30*time.Second)
+	if got != nil {
+		return *got
 	}
 	if lastErr == nil {
 		lastErr = errors.New("no element matches")
 	}
 	b.fail(what, lastErr)
 	return ""
+}
+
+// poll evaluates expr, a script returning a string or null, until it
+// returns a string or timeout passes; it returns the string, or nil and
+// the last evaluation error (nil when the script only ever returned null).
+// Each evaluation reads the page as it is then, so a page that navigates
+// meanwhile is simply looked at again.
+func (b *tab) poll(expr string, timeout time.Duration) (*string, error) {
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[*string](expr))
+		cancel()
+		if err == nil && got != nil {
+			return got, nil
+		}
+		lastErr = err
+		if b.ctx.Err() != nil || time.Now().After(deadline) {
+			return nil, lastErr
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // html returns the page's HTML as the browser has it now, after its
@@ -313,20 +325,9 @@ func (b *tab) waitText(css, want string, timeout time.Duration) string {
 		}
 		return null;
 	})()`, js(css), js(want))
-	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for {
-		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
-		got, err := chromedp.Run(ctx, chromedp.Evaluate[*string](expr))
-		cancel()
-		if err == nil && got != nil {
-			return *got
-		}
-		lastErr = err
-		if b.ctx.Err() != nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+	got, lastErr := b.poll(expr, timeout)
+	if got != nil {
+		return *got
 	}
 	now, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](fmt.Sprintf(`[...document.querySelectorAll(%s)].map((e) => e.textContent.trim()).join(" | ")`, js(css))))
 	b.fail(fmt.Sprintf("wait %s for %q in %s (now: %q; last error: %v)", timeout, want, css, now, lastErr), errTimeout)
