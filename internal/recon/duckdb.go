@@ -28,24 +28,35 @@ func (d *duckEngine) Name() string { return DuckDB }
 // Close does nothing: each Run and Check closes its own database.
 func (d *duckEngine) Close() error { return nil }
 
-// openDB opens a DuckDB database for one job; a setting DuckDB refuses
-// (the memory limit) is marked as ErrEngineConfig.
-func (d *duckEngine) openDB(ctx context.Context, tempDir string) (*engine.Engine, func(), error) {
+// openDB opens a DuckDB database for one job once admit (if any) lets it;
+// a setting DuckDB refuses (the memory limit) is marked as
+// ErrEngineConfig. The function returned closes the database (or releases
+// it, Options.Release) and then gives the admission back.
+func (d *duckEngine) openDB(ctx context.Context, tempDir string, admit func(context.Context) (func(), error)) (*engine.Engine, func(), error) {
 	opts := d.s.opts.DuckDB
 	if tempDir != "" {
 		opts.TempDir = tempDir
 	}
+	release := func() {}
+	if admit != nil {
+		r, err := admit(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		release = r
+	}
 	eng, err := engine.Open(ctx, opts)
 	if err != nil {
+		release()
 		if kalla.ErrorCode(err) == kalla.EINVALID {
 			return nil, nil, ConfigError(err)
 		}
 		return nil, nil, err
 	}
 	if d.s.opts.Release {
-		return eng, eng.Release, nil
+		return eng, func() { eng.Release(); release() }, nil
 	}
-	return eng, func() { eng.Close() }, nil
+	return eng, func() { eng.Close(); release() }, nil
 }
 
 func (d *duckEngine) opener() (Opener, error) {
@@ -145,7 +156,7 @@ func (d *duckEngine) Run(ctx context.Context, job Job) (*kalla.Summary, error) {
 		run.Left = &sampleSource{Source: srcs[0], limit: job.Sample}
 		run.Right = &sampleSource{Source: srcs[1], limit: job.Sample}
 	}
-	eng, closeDB, err := d.openDB(ctx, job.TempDir)
+	eng, closeDB, err := d.openDB(ctx, job.TempDir, job.Admit)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +185,7 @@ func (d *duckEngine) Check(ctx context.Context, rec *kalla.Recipe, opt CheckOpti
 			defer srcs[i].Close()
 		}
 	}
-	eng, closeDB, err := d.openDB(ctx, "")
+	eng, closeDB, err := d.openDB(ctx, "", opt.Admit)
 	if err != nil {
 		return nil, err
 	}

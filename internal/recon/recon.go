@@ -126,9 +126,15 @@ type Job struct {
 	// shows what share of a side its sample is.
 	Counted func(side string, rows int64)
 	// TempDir is a local folder the engine may use for scratch data
-	// (DuckDB spills there), created and removed by the caller; empty
-	// means the service's.
+	// (DuckDB spills there), removed by the caller; empty means the
+	// service's.
 	TempDir string
+	// Admit, when set, is called before the engine takes its memory (for
+	// DuckDB: opening its database, after the sources are open) and the
+	// release it returns once the engine let it go: the API bounds the
+	// engines its previews and validations hold at once with it. An
+	// error from Admit (the request ended while waiting) ends the job.
+	Admit func(ctx context.Context) (release func(), err error)
 }
 
 // CheckOptions qualify a recipe check.
@@ -139,6 +145,8 @@ type CheckOptions struct {
 	// to let the side be read (a file-root policy); such a side is not
 	// opened and its error is reported as a problem.
 	Refused [2]error
+	// Admit bounds the engines held at once, as Job.Admit.
+	Admit func(ctx context.Context) (release func(), err error)
 }
 
 // Factory makes an engine for one job. The service calls it for every Run

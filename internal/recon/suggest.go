@@ -29,7 +29,7 @@ func (s *Service) Suggest(ctx context.Context, opt suggest.Options) (*suggest.Re
 		srcs[i] = src
 	}
 	d := &duckEngine{s: s}
-	eng, closeDB, err := d.openDB(ctx, "")
+	eng, closeDB, err := d.openDB(ctx, "", nil)
 	if err != nil {
 		return nil, err
 	}
