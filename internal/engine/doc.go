@@ -12,4 +12,9 @@
 // SQL happens to select. A recipe with structured rules instead of SQL is
 // compiled by internal/rules into the same match table, with reasons for
 // the unmatched records and a break report besides. See DESIGN.md.
+//
+// Callers do not use this package directly: internal/recon wraps it as the
+// "duckdb" implementation of recon.Engine, and the run types it shares with
+// other engines (Event, stage names, Check, output names) are package
+// kalla's, aliased here.
 package engine

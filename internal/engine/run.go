@@ -68,6 +68,9 @@ type Run struct {
 	// DryRun computes everything (matches, reasons, breaks, the summary)
 	// but writes nothing: OutDir is not touched and Outputs stays empty.
 	DryRun bool
+	// Sample, when positive, stages only the first Sample rows of each
+	// side under its filters, in the source's order (a recipe preview).
+	Sample int64
 }
 
 // Output tables (kalla's, shared by every engine).
@@ -130,6 +133,10 @@ func (r recipeError) Is(target error) bool { return target == ErrRecipe }
 func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 	start := time.Now()
 	rec := r.Recipe
+	if r.Sample > 0 {
+		r.Left = &sampleSource{Source: r.Left, limit: r.Sample}
+		r.Right = &sampleSource{Source: r.Right, limit: r.Sample}
+	}
 	if len(r.Formats) == 0 {
 		r.Formats = []string{FormatParquet}
 	}
