@@ -83,4 +83,3 @@ func (s *service) resource(route func(ctx context.Context, uri string) (string, 
 		return &sdk.ReadResourceResult{Contents: []*sdk.ResourceContents{{URI: uri, MIMEType: "application/json", Text: string(b)}}}, nil
 	}
 }
-
