@@ -198,8 +198,9 @@ type ruleTextArgs struct {
 }
 
 type ruleTextOut struct {
-	// Rule is the structured rule, checked with the recipe.
-	Rule kalla.Rule `json:"rule"`
+	// Rule is the structured rule (Kalla's rule format), checked with the
+	// recipe.
+	Rule map[string]any `json:"rule"`
 	// Recipe is the recipe with the rule added after its rules (or as its
 	// only rule in place of match_sql), checked against the real sources.
 	Recipe map[string]any `json:"recipe"`
@@ -358,5 +359,13 @@ func (s *service) ruleFromText(ctx context.Context, id http.Header, _ *sdk.CallT
 		cb, _ := json.Marshal(c)
 		lines[i] = string(cb)
 	}
-	return &ruleTextOut{Rule: got.Rule, Recipe: recipe, Check: result, Explanation: strings.Join(lines, "\n")}, nil
+	var rule map[string]any
+	rb, err := json.Marshal(got.Rule)
+	if err != nil {
+		return nil, fmt.Errorf("encode rule: %w", err)
+	}
+	if err := json.Unmarshal(rb, &rule); err != nil {
+		return nil, fmt.Errorf("decode rule: %w", err)
+	}
+	return &ruleTextOut{Rule: rule, Recipe: recipe, Check: result, Explanation: strings.Join(lines, "\n")}, nil
 }

@@ -137,7 +137,7 @@ type client struct {
 // HTTP against the server's /mcp with the token.
 func (e *env) transports(t *testing.T, f func(t *testing.T, c *client)) {
 	t.Run("inmemory", func(t *testing.T) {
-		f(t, e.inMemory(t, kallamcp.Config{API: e.m.API, Token: testToken}))
+		f(t, e.inMemory(t, kallamcp.Config{API: e.m.API, Token: testToken, LLM: e.cfg.LLM}))
 	})
 	t.Run("http", func(t *testing.T) {
 		c, err := e.httpClient(t, testToken)
