@@ -38,6 +38,9 @@ Logs go to standard error. kalla serve offers the same tools over HTTP at /mcp.`
 			if err != nil {
 				return err
 			}
+			if cfg.Role == server.RoleWorker {
+				return usagef("kalla mcp --role worker would serve no tools: use all (the default) or web")
+			}
 			cfg.Logger = e.serverLogger()
 			cfg.Sources.Logger = cfg.Logger
 			// Listening is off; the address only has to pass validation.

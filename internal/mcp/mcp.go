@@ -177,6 +177,9 @@ func newRequest(ctx context.Context, id http.Header, method, path string, query 
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
+	if rd == nil {
+		req.Body = http.NoBody
+	}
 	req.Header = id.Clone()
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
