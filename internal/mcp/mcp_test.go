@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,10 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	kallamcp "github.com/kalla-recon/kalla/internal/mcp"
 	"github.com/kalla-recon/kalla/internal/server"
+	"github.com/kalla-recon/kalla/internal/testenv"
 	"github.com/kalla-recon/kalla/internal/testenv/testserver"
 )
 
@@ -840,4 +843,80 @@ func ExampleLLMFromEnv() {
 	_, err := kallamcp.LLMFromEnv(func(k string) string { return env[k] })
 	fmt.Println(err)
 	// Output: KALLA_LLM_URL and KALLA_LLM_MODEL go together: set both to use a language model, or neither
+}
+
+// TestSecretsStayMasked: a Postgres source's password never reaches the
+// assistant (list_sources, suggest_recipe, start_run, get_run), yet the
+// masked recipe suggest_recipe returns runs, since the API restores the
+// registered source's URI.
+func TestSecretsStayMasked(t *testing.T) {
+	e := newEnv(t, nil)
+	pg := testenv.Postgres(t)
+	u, err := url.Parse(pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	password, ok := u.User.Password()
+	if !ok || password == "" {
+		t.Fatalf("the test database URL has no password to mask")
+	}
+	stmts := []string{`CREATE TABLE payments (payment_id text, reference text, amount numeric(12,2), currency text, paid_on date)`}
+	for _, r := range readCSV(t, filepath.Join(e.fixtures, "right.csv")) {
+		stmts = append(stmts, fmt.Sprintf(`INSERT INTO payments VALUES ('%s', '%s', %s, '%s', '%s')`, r["payment_id"], r["reference"], r["amount"], r["currency"], r["paid_on"]))
+	}
+	pgExec(t, pg, stmts...)
+	sep := "?"
+	if strings.Contains(pg, "?") {
+		sep = "&"
+	}
+	e.api("POST", "/api/sources", map[string]string{"alias": "pgpayments", "uri": pg + sep + "table=payments"}, http.StatusOK)
+	e.transports(t, func(t *testing.T, c *client) {
+		clean := func(name string, res *sdk.CallToolResult) {
+			t.Helper()
+			b, _ := json.Marshal(res)
+			if strings.Contains(string(b), password) {
+				t.Errorf("%s: the answer carries the database password: %s", name, b)
+			}
+			if res.IsError {
+				t.Fatalf("%s: %s", name, text(res))
+			}
+		}
+		clean("list_sources", c.call("list_sources", map[string]any{}, nil))
+		res := c.call("suggest_recipe", map[string]any{"left": "invoices", "right": "pgpayments",
+			"pairs": []map[string]string{{"left": "INV-001", "right": "PAY-101"}, {"left": "INV-002", "right": "PAY-102"}}}, nil)
+		clean("suggest_recipe", res)
+		var sug struct {
+			Recipe map[string]any `json:"recipe"`
+		}
+		b, _ := json.Marshal(res.StructuredContent)
+		if err := json.Unmarshal(b, &sug); err != nil {
+			t.Fatal(err)
+		}
+		res = c.call("start_run", map[string]any{"recipe": sug.Recipe, "wait_seconds": 600}, nil)
+		clean("start_run", res)
+		var run runView
+		b, _ = json.Marshal(res.StructuredContent)
+		json.Unmarshal(b, &run)
+		if run.Status != "completed" || run.RightCount != 6 {
+			t.Fatalf("run over the masked recipe: %+v", run)
+		}
+		clean("get_results", c.call("get_results", map[string]any{"run_id": run.RunID, "table": "matched"}, nil))
+	})
+}
+
+// pgExec runs statements on the database at uri.
+func pgExec(t *testing.T, uri string, stmts ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, uri)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(context.Background())
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
 }
