@@ -87,26 +87,47 @@ func NewServer(cfg Config) *sdk.Server {
 	return srv
 }
 
-// NewHTTPHandler returns the streamable HTTP endpoint (/mcp) for srv. A
-// request that authorized refuses (the API's own check: bearer token or
-// the UI's session) is answered 401 in the API's error format before any
-// MCP message is read. Host and cross-origin checks are the server's
-// guard's, in front of this handler, so the SDK's own localhost check
-// (which knows nothing of --allowed-host) is off.
-func NewHTTPHandler(srv *sdk.Server, authorized func(*http.Request) bool) http.Handler {
+// HTTPHandler is the streamable HTTP endpoint (/mcp) of a server.
+type HTTPHandler struct {
+	h          http.Handler
+	authorized func(*http.Request) bool
+	ctx        context.Context
+	cancel     context.CancelFunc
+}
+
+// NewHTTPHandler returns the streamable HTTP endpoint for srv. A request
+// that authorized refuses (the API's own check: bearer token or the UI's
+// session) is answered 401 in the API's error format before any MCP
+// message is read. Host and cross-origin checks are the server's guard's,
+// in front of this handler, so the SDK's own localhost check (which knows
+// nothing of --allowed-host) is off.
+func NewHTTPHandler(srv *sdk.Server, authorized func(*http.Request) bool) *HTTPHandler {
 	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return srv }, &sdk.StreamableHTTPOptions{
 		DisableLocalhostProtection: true,
 		SessionTimeout:             30 * time.Minute,
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !authorized(r) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="kalla"`)
-			api.WriteError(w, kalla.Errorf(kalla.EUNAUTHORIZED, "missing or wrong API token: send \"Authorization: Bearer <token>\" (the same token as the API's)"))
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
+	ctx, cancel := context.WithCancel(context.Background())
+	return &HTTPHandler{h: h, authorized: authorized, ctx: ctx, cancel: cancel}
 }
+
+// ServeHTTP admits the API's callers and serves MCP.
+func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="kalla"`)
+		api.WriteError(w, kalla.Errorf(kalla.EUNAUTHORIZED, "missing or wrong API token: send \"Authorization: Bearer <token>\" (the same token as the API's)"))
+		return
+	}
+	ctx, stop := context.WithCancel(r.Context())
+	defer stop()
+	defer context.AfterFunc(h.ctx, stop)()
+	h.h.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// Shutdown ends every open MCP stream (a connected client holds one open
+// for as long as it stays connected), so that the HTTP server's graceful
+// shutdown is not held up by them; clients reconnect to another instance
+// or later.
+func (h *HTTPHandler) Shutdown() { h.cancel() }
 
 // identity returns the credentials an API request made for req carries:
 // over HTTP the caller's own Authorization and Cookie headers, nothing

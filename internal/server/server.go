@@ -66,6 +66,7 @@ type Main struct {
 	Pool    *runner.Pool
 	API     *api.Handler
 	UI      *ui.Handler
+	MCP     *kallamcp.HTTPHandler
 
 	dataDir  string
 	srv      *http.Server
@@ -253,7 +254,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		mux.Handle("/api/", m.API)
 		// MCP over streamable HTTP: its tools call the API in-process
 		// with the caller's credentials (package mcp).
-		mux.Handle("/mcp", kallamcp.NewHTTPHandler(kallamcp.NewServer(kallamcp.Config{API: m.API, LLM: cfg.LLM, Logger: m.log}), m.API.Authorized))
+		m.MCP = kallamcp.NewHTTPHandler(kallamcp.NewServer(kallamcp.Config{API: m.API, LLM: cfg.LLM, Logger: m.log}), m.API.Authorized)
+		mux.Handle("/mcp", m.MCP)
 		mux.Handle("/", m.UI)
 	}
 	guard, err := newGuard(cfg.Addr, m.ln.Addr(), cfg.AllowedHosts, m.log, mux)
@@ -298,6 +300,9 @@ func (m *Main) Close() error {
 		var errs []error
 		if m.API != nil {
 			m.API.BeginShutdown()
+		}
+		if m.MCP != nil {
+			m.MCP.Shutdown()
 		}
 		if m.srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
