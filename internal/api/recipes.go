@@ -20,7 +20,7 @@ func redactStored(r *kalla.StoredRecipe) *kalla.StoredRecipe {
 
 // reservedRecipeIDs name routes beside /api/recipes/{id}; a recipe stored
 // under one could never be read back.
-var reservedRecipeIDs = []string{"preview", "validate"}
+var reservedRecipeIDs = []string{"preview", "validate", "suggest"}
 
 // parseRecipeBody reads a recipe in the original JSON format (or YAML) from
 // the request body, restores source URIs sent back masked (restoreSecrets)

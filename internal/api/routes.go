@@ -41,6 +41,7 @@ func (h *Handler) routeTable() []route {
 		{Method: "POST", Path: "/api/recipes", Handle: h.createRecipe},
 		{Method: "POST", Path: "/api/recipes/validate", Handle: h.validateRecipe},
 		{Method: "POST", Path: "/api/recipes/preview", Handle: h.previewRecipe},
+		{Method: "POST", Path: "/api/recipes/suggest", Handle: h.suggestRecipe},
 		{Method: "GET", Path: "/api/recipes/{id}", Handle: h.getRecipe},
 		{Method: "PUT", Path: "/api/recipes/{id}", Handle: h.putRecipe},
 		{Method: "DELETE", Path: "/api/recipes/{id}", Handle: h.deleteRecipe},
@@ -82,6 +83,11 @@ func (h *Handler) serve(rt route) http.Handler {
 		h.writeData(w, data)
 	})
 }
+
+// Authorized reports whether a request carries the API's credentials (the
+// bearer token, or what Config.Authorize admits): other handlers mounted
+// beside the API, such as the MCP endpoint, admit exactly whom it admits.
+func (h *Handler) Authorized(r *http.Request) bool { return h.authorized(r) }
 
 // authorized checks the bearer token in constant time; a request without
 // one may be admitted by Config.Authorize.

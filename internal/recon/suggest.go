@@ -23,7 +23,7 @@ func (s *Service) Suggest(ctx context.Context, opt suggest.Options) (*suggest.Re
 	for i, spec := range []kalla.SourceSpec{opt.Left, opt.Right} {
 		src, err := s.opts.Sources.Open(ctx, spec, "")
 		if err != nil {
-			return nil, kalla.AsSourceError(err, [2]string{"left", "right"}[i], "")
+			return nil, kalla.AsSourceError(err, [2]string{"left", "right"}[i], spec.Alias)
 		}
 		defer src.Close()
 		srcs[i] = src

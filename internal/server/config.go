@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
+	kallamcp "github.com/kalla-recon/kalla/internal/mcp"
 	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/runner"
 	"github.com/kalla-recon/kalla/internal/sources"
@@ -116,6 +117,13 @@ type Config struct {
 	Engine recon.DuckDBOptions
 	// Logger receives the server's logs. Nil discards.
 	Logger *slog.Logger
+
+	// LLM is the optional language model of the MCP tools filter_from_text
+	// and rule_from_text (KALLA_LLM_URL, KALLA_LLM_MODEL, KALLA_LLM_KEY).
+	LLM kallamcp.LLMConfig
+	// NoListen builds everything but listens on no address: `kalla mcp`
+	// serves the API in-process to its MCP tools only.
+	NoListen bool
 
 	// Role says whether this process serves the web side, executes runs,
 	// or both (the default).
@@ -233,6 +241,11 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 		}
 	}
 	c.AllowedHosts = append(c.AllowedHosts, SplitList(getenv(EnvAllowedHosts))...)
+	llm, err := kallamcp.LLMFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	c.LLM = llm
 	if v := getenv(EnvFileRoots); v != "" {
 		for _, d := range filepath.SplitList(v) {
 			if d = strings.TrimSpace(d); d != "" {

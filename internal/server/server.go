@@ -28,6 +28,7 @@ import (
 
 	"github.com/kalla-recon/kalla/internal/api"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	kallamcp "github.com/kalla-recon/kalla/internal/mcp"
 	"github.com/kalla-recon/kalla/internal/objstore"
 	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/runner"
@@ -69,6 +70,7 @@ type Main struct {
 	// Recon is the reconciliation service the run queue and the API share;
 	// engines beyond DuckDB are registered on it.
 	Recon *recon.Service
+	MCP   *kallamcp.HTTPHandler
 
 	dataDir  string
 	srv      *http.Server
@@ -243,6 +245,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		apiCfg.Uploads, apiCfg.UploadBucket, apiCfg.UploadPrefix = up, cfg.UploadBucket, cfg.UploadPrefix
 	}
 	m.API = api.New(m.Store, m.Sources, m.Pool, apiCfg)
+	if cfg.NoListen {
+		m.log.Info("kalla ready without listening", "role", cfg.Role, "owner", m.Pool.Owner(), "data_dir", m.dataDir, "store", m.Store.Backend())
+		return nil
+	}
 
 	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -255,6 +261,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// which queue runs, belong to the web role.
 	if cfg.Role.servesWeb() {
 		mux.Handle("/api/", m.API)
+		// MCP over streamable HTTP: its tools call the API in-process
+		// with the caller's credentials (package mcp).
+		m.MCP = kallamcp.NewHTTPHandler(kallamcp.NewServer(kallamcp.Config{API: m.API, LLM: cfg.LLM, Logger: m.log}), m.API.Authorized)
+		mux.Handle("/mcp", m.MCP)
 		mux.Handle("/", m.UI)
 	}
 	guard, err := newGuard(cfg.Addr, m.ln.Addr(), cfg.AllowedHosts, m.log, mux)
@@ -299,6 +309,9 @@ func (m *Main) Close() error {
 		var errs []error
 		if m.API != nil {
 			m.API.BeginShutdown()
+		}
+		if m.MCP != nil {
+			m.MCP.Shutdown()
 		}
 		if m.srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
