@@ -235,6 +235,11 @@ func (p *Pool) run(ctx context.Context, rec *kalla.RunRecord, tr *tracker) (*kal
 			}
 		}
 	}()
+	// Opening and counting a database source can take long (a slow
+	// server, a view that computes its rows): the run is reading its
+	// sources from here on, and says so, rather than looking not started.
+	tr.event(engine.Event{Stage: engine.StageLeft})
+	tr.event(engine.Event{Stage: engine.StageRight})
 	for i, spec := range specs {
 		side := [2]string{"left", "right"}[i]
 		if p.cfg.CheckSource != nil {
@@ -321,10 +326,16 @@ type tracker struct {
 	cancel context.CancelCauseFunc
 	sender *sender
 
-	mu       sync.Mutex
-	cur      progress
-	seq      uint64 // bumped by every event
-	staged   [2]int64
+	mu     sync.Mutex
+	cur    progress
+	seq    uint64 // bumped by every event
+	staged [2]int64
+	// sideDone marks the sides whose staging ended. Both sides stage at
+	// once, so events of the two interleave: the stage recorded while
+	// staging is the first side still being read, never merely the side
+	// heard from last (a slow left source was shown as "reading the right
+	// source" once the quick right one had finished).
+	sideDone [2]bool
 	done     chan struct{}
 	finished sync.WaitGroup
 }
@@ -338,16 +349,25 @@ type progress struct {
 
 func (t *tracker) event(ev engine.Event) {
 	t.mu.Lock()
-	t.cur.Stage, t.cur.Fraction = ev.Stage, ev.Fraction
+	t.cur.Stage, t.cur.Fraction = ev.Stage, max(ev.Fraction, t.cur.Fraction)
 	var side string
 	var delta int64
 	switch ev.Stage {
-	case engine.StageLeft:
-		side, delta = "left", ev.Rows-t.staged[0]
-		t.cur.Rows[0], t.staged[0] = ev.Rows, max(ev.Rows, t.staged[0])
-	case engine.StageRight:
-		side, delta = "right", ev.Rows-t.staged[1]
-		t.cur.Rows[1], t.staged[1] = ev.Rows, max(ev.Rows, t.staged[1])
+	case engine.StageLeft, engine.StageRight:
+		i := 0
+		side = "left"
+		if ev.Stage == engine.StageRight {
+			i, side = 1, "right"
+		}
+		delta = ev.Rows - t.staged[i]
+		t.cur.Rows[i], t.staged[i] = ev.Rows, max(ev.Rows, t.staged[i])
+		t.sideDone[i] = t.sideDone[i] || ev.Done
+		switch {
+		case !t.sideDone[0]:
+			t.cur.Stage = engine.StageLeft
+		case !t.sideDone[1]:
+			t.cur.Stage = engine.StageRight
+		}
 	}
 	t.seq++
 	t.mu.Unlock()

@@ -90,4 +90,36 @@ func TestNarrowScreens(t *testing.T) {
 	}
 }
 
-func itoa(n int64) string { return fmtInt(n) }
+func itoa(n int64) string { return itoaPlain(n) }
+
+func itoaPlain(n int64) string { return strings.ReplaceAll(fmtInt(n), ",", "") }
+
+// emulate sets the tab's viewport to width × 844 px.
+func emulate(width int64) chromedp.Action[chromedp.Void] { return chromedp.EmulateViewport(width, 844) }
+
+// scrollWidth is the page's width as laid out.
+func (b *tab) scrollWidth() int64 {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	w, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`))
+	if err != nil {
+		b.fail("read the page's width", err)
+	}
+	return w
+}
+
+// waitUntil waits until expr, a script returning a string or null,
+// returns a string.
+func (b *tab) waitUntil(what, expr string, timeout time.Duration) string {
+	b.t.Helper()
+	got, err := b.poll(expr, timeout)
+	if got == nil {
+		if err == nil {
+			err = errTimeout
+		}
+		b.fail("wait for "+what, err)
+		return ""
+	}
+	return *got
+}

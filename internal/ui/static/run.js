@@ -17,6 +17,38 @@ const stages = {
   "": "Waiting to start",
 };
 
+// The server's clock, as the page was rendered, against the browser's:
+// elapsed times are counted from the run's start on the server's clock.
+const skew = Date.parse(root.dataset.now) - Date.now();
+
+/** fmtDuration writes milliseconds as 850 ms, 12.3 s or 4 min 05 s. */
+function fmtDuration(ms) {
+  ms = Math.max(0, Math.floor(ms));
+  if (ms < 1000) return ms + " ms";
+  if (ms < 60000) return (ms / 1000).toFixed(1) + " s";
+  return Math.floor(ms / 60000) + " min " + String(Math.floor((ms % 60000) / 1000)).padStart(2, "0") + " s";
+}
+
+// The header's "running for" counts on while the run is active.
+const elapsed = document.getElementById("elapsed");
+function tick() {
+  if (!elapsed || !elapsed.dataset.started) return;
+  elapsed.textContent = fmtDuration(Date.now() + skew - Date.parse(elapsed.dataset.started));
+}
+if (elapsed) {
+  tick();
+  setInterval(tick, 1000);
+}
+
+// sideState says what one side is doing, as the server's sideState does.
+function sideState(p, side) {
+  if (p.status === "queued") return "waiting";
+  if (!p.stage) return "starting";
+  if (p.stage === "stage_" + side) return "reading…";
+  if (p.stage === "stage_left") return "";
+  return "done";
+}
+
 function follow() {
   const live = document.getElementById("p-live");
   const es = new EventSource(`/api/runs/${encodeURIComponent(id)}/events`);
@@ -26,9 +58,16 @@ function follow() {
     document.getElementById("p-bar").value = pct;
     document.getElementById("p-bar").textContent = pct + "%";
     document.getElementById("p-pct").textContent = pct + "%";
-    document.getElementById("p-stage").textContent = stages[p.stage || ""] || p.stage;
+    document.getElementById("p-stage").textContent = !p.stage && p.status === "running" ? "Starting" : stages[p.stage || ""] || p.stage;
     document.getElementById("p-left").textContent = fmtInt(p.left_rows_staged);
     document.getElementById("p-right").textContent = fmtInt(p.right_rows_staged);
+    document.getElementById("p-left-state").textContent = sideState(p, "left");
+    document.getElementById("p-right-state").textContent = sideState(p, "right");
+    if (p.started_at && elapsed) {
+      elapsed.dataset.started = p.started_at;
+      document.getElementById("elapsed-wrap").hidden = false;
+      tick();
+    }
     const badge = document.querySelector("#p-status .badge");
     badge.className = "badge badge-" + p.status;
     badge.textContent = p.status;
