@@ -173,7 +173,7 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 		table string
 		dst   **resultsPage
 	}{{engine.TableMatched, &out.Matched}, {engine.TableUnmatchedLeft, &out.UnmatchedLeft}, {engine.TableUnmatchedRight, &out.UnmatchedRight}} {
-		page, err := readPage(ctx, db, filepath.Join(dir, "out", t.table+"."+engine.FormatParquet), 0, previewResultRows, "")
+		page, err := readPage(ctx, db, filepath.Join(dir, "out", t.table+"."+engine.FormatParquet), 0, previewResultRows, "", pageOrder{})
 		if err != nil {
 			return nil, err
 		}
