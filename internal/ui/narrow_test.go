@@ -58,7 +58,7 @@ func TestNarrowScreens(t *testing.T) {
 		{"/recipes/new", "Left"},
 		{"/recipes/" + rec.RecipeID, "reference_number"},
 		{"/runs", rec.RecipeID},
-		{"/runs/" + run, "Rows 1–"},
+		{"/runs/" + run, "Pairs 1–"},
 		{"/no-such-page", "no page"},
 	}
 	for _, width := range []int64{390, 1280} {
