@@ -153,6 +153,12 @@ func TestResultsPage(t *testing.T) {
 				t.Errorf("matched.csv lacks INV-1's amount as written: %s", body)
 			}
 		}
+		// The recipe as run, in words rather than JSON.
+		b.click(".recipe-snapshot summary")
+		rules := b.waitText(".rules-text", "left invoice_id equals right reference", 5*time.Second)
+		if !strings.Contains(rules, "left amount equals right amount within 1% of left") || strings.ContainsAny(rules, "{}\"") {
+			t.Errorf("the rules as run: %q", rules)
+		}
 		if wide := b.scrollWidth(); wide > width {
 			t.Errorf("the run page is %d px wide in a %d px window", wide, width)
 		}

@@ -2,9 +2,12 @@ package ui
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"regexp"
+	"strconv"
+	"strings"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
@@ -17,8 +20,9 @@ type runData struct {
 	// Files are the run's downloadable files, outputs then summary.json.
 	Files []runFile
 	Chart rateChart
-	// RulesJSON is the recipe's structured rules, "" when it matched by SQL.
-	RulesJSON string
+	// Rules are the recipe's structured rules in words, none when it
+	// matched by SQL.
+	Rules []ruleText
 	// Tables are the run's output tables with their downloads, in the
 	// order the results tabs show them.
 	Tables []runTable
@@ -86,7 +90,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request) (*view, error) {
 		}
 		return nil, err
 	}
-	d := runData{Run: rec.Redacted(), RulesJSON: rulesJSON(rec.Recipe)}
+	d := runData{Run: rec.Redacted(), Rules: describeRules(rec.Recipe.Rules)}
 	if s := rec.Summary; s != nil && rec.Status == kalla.RunCompleted {
 		base := "/api/runs/" + rec.ID + "/files/"
 		byTable := map[string]*runTable{}
@@ -185,4 +189,106 @@ func layoutJSON(rec *kalla.RunRecord, s *kalla.Summary) string {
 		return "{}"
 	}
 	return string(b)
+}
+
+// ruleText is one structured rule in words.
+type ruleText struct {
+	Name, Pattern string
+	Conditions    []string
+	Notes         []string
+}
+
+// describeRules writes structured rules as sentences, so that the run page
+// says how records were matched without showing JSON.
+func describeRules(rules []kalla.Rule) []ruleText {
+	var out []ruleText
+	for _, r := range rules {
+		t := ruleText{Name: r.Name, Pattern: r.Pattern}
+		if t.Pattern == "" {
+			t.Pattern = "1:1"
+		}
+		for _, c := range r.Conditions {
+			t.Conditions = append(t.Conditions, describeCondition(c))
+		}
+		if r.MinScore != nil {
+			t.Notes = append(t.Notes, fmt.Sprintf("pairs scoring below %g are dropped", *r.MinScore))
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// describeCondition writes one condition in words: "left amount within
+// 2% of right amount".
+func describeCondition(c kalla.Condition) string {
+	l, r := "left "+c.Left, "right "+c.Right
+	var s string
+	switch c.Op {
+	case kalla.CondEq:
+		s = l + " equals " + r
+		if c.Truncate != "" {
+			s += " (same " + c.Truncate + ")"
+		}
+	case kalla.CondTolerance:
+		var within []string
+		if c.Abs != "" {
+			within = append(within, "±"+string(c.Abs))
+		}
+		if c.Pct != "" {
+			pct := string(c.Pct)
+			if f, err := strconv.ParseFloat(pct, 64); err == nil {
+				pct = strconv.FormatFloat(f*100, 'f', -1, 64) + "%"
+			}
+			of := "left"
+			if c.PctOf == "larger" {
+				of = "the larger"
+			}
+			within = append(within, pct+" of "+of)
+		}
+		s = l + " equals " + r + " within " + strings.Join(within, " or ")
+	case kalla.CondDateWithin:
+		days := 0
+		if c.Days != nil {
+			days = *c.Days
+		}
+		switch c.Direction {
+		case "after":
+			s = fmt.Sprintf("%s falls 0 to %d days after %s", r, days, l)
+		case "before":
+			s = fmt.Sprintf("%s falls 0 to %d days before %s", r, days, l)
+		default:
+			s = fmt.Sprintf("%s is within %d days of %s", r, days, l)
+		}
+	case kalla.CondContains, kalla.CondStartsWith, kalla.CondEndsWith:
+		verb := map[string]string{kalla.CondContains: "contains", kalla.CondStartsWith: "starts with", kalla.CondEndsWith: "ends with"}[c.Op]
+		if c.Haystack == "left" {
+			s = l + " " + verb + " " + r
+		} else {
+			s = r + " " + verb + " " + l
+		}
+	case kalla.CondFuzzy:
+		s = l + " is similar to " + r
+		if c.Threshold != nil {
+			s += fmt.Sprintf(" (similarity at least %g)", *c.Threshold)
+		}
+	case kalla.CondGt, kalla.CondGte, kalla.CondLt, kalla.CondLte:
+		verb := map[string]string{kalla.CondGt: "is greater than", kalla.CondGte: "is at least", kalla.CondLt: "is less than", kalla.CondLte: "is at most"}[c.Op]
+		s = l + " " + verb + " " + r
+	default:
+		s = l + " " + c.Op + " " + r
+	}
+	var extra []string
+	if len(c.Normalize) > 0 {
+		extra = append(extra, "ignoring "+strings.Join(c.Normalize, ", "))
+	}
+	if c.StripLeft != "" {
+		extra = append(extra, "left without "+c.StripLeft)
+	}
+	if c.StripRight != "" {
+		extra = append(extra, "right without "+c.StripRight)
+	}
+	if len(extra) > 0 {
+		s += " (" + strings.Join(extra, "; ") + ")"
+	}
+	return s
 }
