@@ -139,7 +139,7 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 		table string
 		dst   **resultsPage
 	}{{recon.TableMatched, &out.Matched}, {recon.TableUnmatchedLeft, &out.UnmatchedLeft}, {recon.TableUnmatchedRight, &out.UnmatchedRight}} {
-		page, err := readPage(ctx, db, filepath.Join(dir, "out", t.table+"."+recon.FormatParquet), 0, previewResultRows, "")
+		page, err := readPage(ctx, db, filepath.Join(dir, "out", t.table+"."+recon.FormatParquet), 0, previewResultRows, "", pageOrder{})
 		if err != nil {
 			return nil, err
 		}

@@ -56,10 +56,8 @@ type resultsPage struct {
 // 404 unknown run, 409 run not completed.
 func (h *Handler) runResults(w http.ResponseWriter, r *http.Request) (any, error) {
 	id, table := r.PathValue("id"), r.PathValue("table")
-	switch table {
-	case recon.TableMatched, recon.TableUnmatchedLeft, recon.TableUnmatchedRight:
-	default:
-		return nil, kalla.Errorf(kalla.EINVALID, "results table %q is not one of matched, unmatched_left, unmatched_right", table)
+	if err := checkTable(table); err != nil {
+		return nil, err
 	}
 	offset, err := queryInt(r, "offset", 0, 0, math.MaxInt)
 	if err != nil {
@@ -73,30 +71,75 @@ func (h *Handler) runResults(w http.ResponseWriter, r *http.Request) (any, error
 	if utf8.RuneCountInString(q) > maxSearchChars {
 		return nil, kalla.Errorf(kalla.EINVALID, "query parameter q is longer than %d characters", maxSearchChars)
 	}
-	rec, err := h.lookupRun(r, id)
+	order := pageOrder{column: r.URL.Query().Get("sort")}
+	switch r.URL.Query().Get("order") {
+	case "", "asc":
+	case "desc":
+		order.desc = true
+	default:
+		return nil, kalla.Errorf(kalla.EINVALID, "query parameter order must be asc or desc")
+	}
+	rec, path, err := h.resultsFile(r, id, table)
 	if err != nil {
 		return nil, err
-	}
-	if rec.Status != kalla.RunCompleted || rec.Summary == nil {
-		return nil, kalla.Errorf(kalla.ECONFLICT, "run %s is %s: results are available once it has completed", id, rec.Status)
-	}
-	path := filepath.Join(runner.OutDir(h.cfg.DataDir, rec.ID), table+"."+recon.FormatParquet)
-	if _, err := os.Stat(path); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, kalla.Errorf(kalla.ENOTFOUND, "the %s results of run %s are no longer in the data folder", table, id)
-		}
-		return nil, fmt.Errorf("stat results: %w", err)
 	}
 	db, err := h.results()
 	if err != nil {
 		return nil, err
 	}
-	page, err := readPage(r.Context(), db, path, offset, limit, q)
+	page, err := readPage(r.Context(), db, path, offset, limit, q, order)
 	if err != nil {
 		return nil, err
 	}
 	page.RunID, page.Table = rec.ID, table
 	return page, nil
+}
+
+// checkTable checks the name of a run's output table. Errors: EINVALID.
+func checkTable(table string) error {
+	switch table {
+	case recon.TableMatched, recon.TableUnmatchedLeft, recon.TableUnmatchedRight, recon.TableBreaks:
+		return nil
+	}
+	return kalla.Errorf(kalla.EINVALID, "results table %q is not one of matched, unmatched_left, unmatched_right, breaks", table)
+}
+
+// resultsFile finds the Parquet file of one output table of a completed
+// run. Errors: ENOTFOUND for an unknown run, a table the run did not
+// write (breaks come from structured rules only) or a file no longer
+// there; ECONFLICT for a run that has not completed.
+func (h *Handler) resultsFile(r *http.Request, id, table string) (*kalla.RunRecord, string, error) {
+	rec, err := h.lookupRun(r, id)
+	if err != nil {
+		return nil, "", err
+	}
+	if rec.Status != kalla.RunCompleted || rec.Summary == nil {
+		return nil, "", kalla.Errorf(kalla.ECONFLICT, "run %s is %s: results are available once it has completed", id, rec.Status)
+	}
+	if table == recon.TableBreaks {
+		wrote := false
+		for _, o := range rec.Summary.Outputs {
+			wrote = wrote || o.Table == table
+		}
+		if !wrote {
+			return nil, "", kalla.Errorf(kalla.ENOTFOUND, "run %s has no breaks: they are reported for recipes with structured rules", id)
+		}
+	}
+	path := filepath.Join(runner.OutDir(h.cfg.DataDir, rec.ID), table+"."+recon.FormatParquet)
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, "", kalla.Errorf(kalla.ENOTFOUND, "the %s results of run %s are no longer in the data folder", table, id)
+		}
+		return nil, "", fmt.Errorf("stat results: %w", err)
+	}
+	return rec, path, nil
+}
+
+// pageOrder is the order a page is read in: a column, ascending unless
+// desc, with ties (and no column) in the order the run wrote the rows.
+type pageOrder struct {
+	column string
+	desc   bool
 }
 
 // results returns the shared DuckDB that reads run outputs, opening it on
@@ -124,26 +167,29 @@ func (h *Handler) results() (*sql.DB, error) {
 
 // readPage reads rows [offset, offset+limit) of a Parquet file as text,
 // of the rows containing q when q is not empty.
-func readPage(ctx context.Context, db *sql.DB, path string, offset, limit int, q string) (*resultsPage, error) {
+func readPage(ctx context.Context, db *sql.DB, path string, offset, limit int, q string, order pageOrder) (*resultsPage, error) {
 	src := "read_parquet(" + dialect.DuckDB.QuoteString(path) + ")"
 	page := &resultsPage{Offset: offset, Limit: limit, Query: q}
-	rows, err := db.QueryContext(ctx, `SELECT column_name, column_type, "null" FROM (DESCRIBE SELECT * FROM `+src+`)`)
-	if err != nil {
-		return nil, fmt.Errorf("describe results: %w", err)
+	var err error
+	if page.Columns, err = describeResults(ctx, db, src); err != nil {
+		return nil, err
 	}
-	for rows.Next() {
-		var c kalla.Column
-		var null string
-		if err := rows.Scan(&c.Name, &c.DataType, &null); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("describe results: %w", err)
+	orderBy := ""
+	if order.column != "" {
+		found := false
+		for _, c := range page.Columns {
+			found = found || c.Name == order.column
 		}
-		c.Nullable = null != "NO"
-		page.Columns = append(page.Columns, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("describe results: %w", err)
+		if !found {
+			return nil, kalla.Errorf(kalla.EINVALID, "query parameter sort: the table has no column %q", order.column)
+		}
+		// file_row_number keeps ties in the order the run wrote them.
+		src = "read_parquet(" + dialect.DuckDB.QuoteString(path) + ", file_row_number = true)"
+		dir := " ASC"
+		if order.desc {
+			dir = " DESC"
+		}
+		orderBy = " ORDER BY " + dialect.DuckDB.QuoteIdent(order.column) + dir + " NULLS LAST, file_row_number"
 	}
 	sel := make([]string, len(page.Columns))
 	for i, c := range page.Columns {
@@ -167,7 +213,7 @@ func readPage(ctx context.Context, db *sql.DB, path string, offset, limit int, q
 		page.Rows = [][]*string{}
 		return page, nil
 	}
-	data, err := db.QueryContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+src+where+" LIMIT ? OFFSET ?", append(args, limit, offset)...)
+	data, err := db.QueryContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+src+where+orderBy+" LIMIT ? OFFSET ?", append(args, limit, offset)...)
 	if err != nil {
 		return nil, fmt.Errorf("read results: %w", err)
 	}
@@ -176,4 +222,28 @@ func readPage(ctx context.Context, db *sql.DB, path string, offset, limit int, q
 		return nil, fmt.Errorf("read results: %w", err)
 	}
 	return page, nil
+}
+
+// describeResults lists the columns of a run's output file, src being its
+// read_parquet(...) expression.
+func describeResults(ctx context.Context, db *sql.DB, src string) ([]kalla.Column, error) {
+	rows, err := db.QueryContext(ctx, `SELECT column_name, column_type, "null" FROM (DESCRIBE SELECT * FROM `+src+`)`)
+	if err != nil {
+		return nil, fmt.Errorf("describe results: %w", err)
+	}
+	defer rows.Close()
+	var cols []kalla.Column
+	for rows.Next() {
+		var c kalla.Column
+		var null string
+		if err := rows.Scan(&c.Name, &c.DataType, &null); err != nil {
+			return nil, fmt.Errorf("describe results: %w", err)
+		}
+		c.Nullable = null != "NO"
+		cols = append(cols, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("describe results: %w", err)
+	}
+	return cols, nil
 }

@@ -53,6 +53,7 @@ func (h *Handler) routeTable() []route {
 		{Method: "GET", Path: "/api/runs/{id}/events", Handle: h.runEvents},
 		{Method: "GET", Path: "/api/runs/{id}/results/{table}", Handle: h.runResults},
 		{Method: "GET", Path: "/api/runs/{id}/files/{name}", Handle: h.runFile},
+		{Method: "GET", Path: "/api/runs/{id}/export/{file}", Handle: h.runExport},
 
 		{Method: "POST", Path: "/api/uploads", MaxBody: -1, Handle: h.upload},
 	}

@@ -280,6 +280,9 @@ type progressEvent struct {
 	LeftRowsStaged  int64           `json:"left_rows_staged"`
 	RightRowsStaged int64           `json:"right_rows_staged"`
 	CancelRequested bool            `json:"cancel_requested,omitempty"`
+	// StartedAt is when a worker took the run (RFC 3339), so a page can
+	// count the time it has been running.
+	StartedAt string `json:"started_at,omitempty"`
 }
 
 // runEvents streams a run's progress as Server-Sent Events: a "progress"
@@ -320,6 +323,9 @@ func (h *Handler) runEvents(w http.ResponseWriter, r *http.Request) (any, error)
 	for {
 		ev := progressEvent{ID: rec.ID, Status: rec.Status, Stage: rec.Stage, Progress: rec.Progress,
 			LeftRowsStaged: rec.LeftRows, RightRowsStaged: rec.RightRows, CancelRequested: rec.CancelRequested}
+		if rec.StartedAt != nil {
+			ev.StartedAt = rec.StartedAt.UTC().Format(time.RFC3339Nano)
+		}
 		if rec.Status == kalla.RunCompleted {
 			ev.Progress = 1
 		}

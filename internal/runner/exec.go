@@ -224,6 +224,11 @@ func (p *Pool) run(ctx context.Context, rec *kalla.RunRecord, tr *tracker) (*kal
 	if rec.Filters != nil {
 		lf, rf = rec.Filters.Left, rec.Filters.Right
 	}
+	// Opening and counting a database source can take long (a slow
+	// server, a view that computes its rows): the run is reading its
+	// sources from here on, and says so, rather than looking not started.
+	tr.event(recon.Event{Stage: recon.StageLeft})
+	tr.event(recon.Event{Stage: recon.StageRight})
 	tmp := filepath.Join(p.cfg.DataDir, "tmp", rec.ID)
 	if err := os.MkdirAll(tmp, 0o750); err != nil {
 		return nil, fmt.Errorf("create spill folder: %w", err)
@@ -264,10 +269,16 @@ type tracker struct {
 	cancel context.CancelCauseFunc
 	sender *sender
 
-	mu       sync.Mutex
-	cur      progress
-	seq      uint64 // bumped by every event
-	staged   [2]int64
+	mu     sync.Mutex
+	cur    progress
+	seq    uint64 // bumped by every event
+	staged [2]int64
+	// sideDone marks the sides whose staging ended. Both sides stage at
+	// once, so events of the two interleave: the stage recorded while
+	// staging is the first side still being read, never merely the side
+	// heard from last (a slow left source was shown as "reading the right
+	// source" once the quick right one had finished).
+	sideDone [2]bool
 	done     chan struct{}
 	finished sync.WaitGroup
 }
@@ -281,16 +292,25 @@ type progress struct {
 
 func (t *tracker) event(ev recon.Event) {
 	t.mu.Lock()
-	t.cur.Stage, t.cur.Fraction = ev.Stage, ev.Fraction
+	t.cur.Stage, t.cur.Fraction = ev.Stage, max(ev.Fraction, t.cur.Fraction)
 	var side string
 	var delta int64
 	switch ev.Stage {
-	case recon.StageLeft:
-		side, delta = "left", ev.Rows-t.staged[0]
-		t.cur.Rows[0], t.staged[0] = ev.Rows, max(ev.Rows, t.staged[0])
-	case recon.StageRight:
-		side, delta = "right", ev.Rows-t.staged[1]
-		t.cur.Rows[1], t.staged[1] = ev.Rows, max(ev.Rows, t.staged[1])
+	case recon.StageLeft, recon.StageRight:
+		i := 0
+		side = "left"
+		if ev.Stage == recon.StageRight {
+			i, side = 1, "right"
+		}
+		delta = ev.Rows - t.staged[i]
+		t.cur.Rows[i], t.staged[i] = ev.Rows, max(ev.Rows, t.staged[i])
+		t.sideDone[i] = t.sideDone[i] || ev.Done
+		switch {
+		case !t.sideDone[0]:
+			t.cur.Stage = recon.StageLeft
+		case !t.sideDone[1]:
+			t.cur.Stage = recon.StageRight
+		}
 	}
 	t.seq++
 	t.mu.Unlock()

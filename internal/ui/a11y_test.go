@@ -71,7 +71,7 @@ func TestKeyboardAndLabels(t *testing.T) {
 		{"/recipes", rec.RecipeID, nil},
 		{"/recipes/" + rec.RecipeID, "reference_number", []string{"r-id", "left-source", "right-source", "suggest", "write-sql", "r-sql", "validate", "sample", "preview-match", "save"}},
 		{"/runs", rec.RecipeID, []string{"start-recipe", "fl-status", "fl-recipe"}},
-		{"/runs/" + run, "Rows 1–", []string{"tab-matched", "search", "next"}},
+		{"/runs/" + run, "Pairs 1–", []string{"tab-matched", "search", "next"}},
 	} {
 		t.Run(strings.TrimPrefix(p.path, "/"), func(t *testing.T) {
 			b.t = t // the tab fails the subtest, from its goroutine
@@ -134,7 +134,7 @@ func TestKeyboardAndLabels(t *testing.T) {
 		b.t = t
 		defer func() { b.t = parent }()
 		b.open("/runs/" + run)
-		b.waitText("#page-info", "Rows 1–", 20*time.Second)
+		b.waitText("#page-info", "Pairs 1–", 20*time.Second)
 		b.do("focus the first tab", chromedp.Focus(chromedp.ID("tab-matched")), chromedp.KeyEvent(kb.ArrowRight))
 		b.waitText(`[role="tab"][aria-selected="true"]`, "Unmatched left", 5*time.Second)
 		b.eval("focus follows", `document.activeElement.id === "tab-unmatched_left"`)

@@ -147,7 +147,7 @@ func TestNoCredentialsInPages(t *testing.T) {
 		"/recipes/new":          "Choose a source",
 		"/recipes/ledger-check": "invoice_ref",
 		"/runs":                 "ledger-check",
-		"/runs/" + runID:        "Rows 1–",
+		"/runs/" + runID:        "Pairs 1–",
 	}
 	if raw := get(t, s.url, "/sources"); !strings.Contains(raw, u.User.Username()+":xxxxx@") {
 		t.Errorf("the sources page does not show the URI masked")

@@ -160,8 +160,8 @@ func TestReconcileInBrowser(t *testing.T) {
 
 	// Download: a button for every file, and the file that arrives is the
 	// one the run's summary vouches for.
-	if n := b.count(".files a[download]"); n != 4 {
-		t.Errorf("%d download buttons, want 3 outputs and summary.json", n)
+	if n := b.count(".files a[download]"); n != 10 {
+		t.Errorf("%d download buttons, want 3 tables as Parquet, CSV and XLSX, and summary.json", n)
 	}
 	runID := strings.TrimPrefix(b.location(), s.url+"/runs/")
 	var sum kalla.Summary
@@ -173,6 +173,8 @@ func TestReconcileInBrowser(t *testing.T) {
 			t.Errorf("downloaded unmatched_left.parquet has sha256 %s, the summary says %s", got, o.SHA256)
 		}
 	}
+	b.click(`a[download="matched.xlsx"]`)
+	waitFile(t, filepath.Join(b.downloads, "matched.xlsx"), 30*time.Second)
 
 	// The dashboard lists the run with its match rate.
 	b.open("/")

@@ -196,18 +196,22 @@ func (h *Handler) action(f actionFunc) http.Handler {
 // funcs are the template functions.
 func (h *Handler) funcs() template.FuncMap {
 	return template.FuncMap{
-		"asset":   h.assetURL,
-		"redact":  kalla.Redact,
-		"int":     fmtInt,
-		"pct":     fmtPct,
-		"when":    fmtTime,
-		"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"ms":      fmtDuration,
-		"short":   shortID,
-		"stage":   stageLabel,
-		"percent": func(f float64) int { return int(math.Round(f * 100)) },
-		"deref":   func(p *time.Time) time.Time { return *p },
-		"runTime": runDuration,
+		"asset":     h.assetURL,
+		"redact":    kalla.Redact,
+		"int":       fmtInt,
+		"pct":       fmtPct,
+		"when":      fmtTime,
+		"iso":       func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"isoNano":   func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+		"nowISO":    func() string { return h.now().UTC().Format(time.RFC3339Nano) },
+		"ms":        fmtDuration,
+		"short":     shortID,
+		"stage":     stageLabel,
+		"runStage":  runStage,
+		"sideState": sideState,
+		"percent":   func(f float64) int { return int(math.Round(f * 100)) },
+		"deref":     func(p *time.Time) time.Time { return *p },
+		"runTime":   runDuration,
 	}
 }
 
@@ -291,4 +295,31 @@ func stageLabel(stage string) string {
 		return "Waiting to start"
 	}
 	return stage
+}
+
+// runStage names where a run is in words: its stage, or "Starting" for a
+// run a worker has taken that has not reported a stage yet.
+func runStage(r *kalla.RunRecord) string {
+	if r.Stage == "" && r.Status == kalla.RunRunning {
+		return "Starting"
+	}
+	return stageLabel(r.Stage)
+}
+
+// sideState is what one side of a running run is doing, in words, from
+// the run's stage: while staging, the recorded stage is the first side
+// still being read (the runner's tracker), so a side after it may be done
+// or not, and then nothing is said.
+func sideState(r *kalla.RunRecord, side string) string {
+	switch {
+	case r.Status == kalla.RunQueued:
+		return "waiting"
+	case r.Stage == "":
+		return "starting"
+	case r.Stage == "stage_left" && side == "left", r.Stage == "stage_right" && side == "right":
+		return "reading…"
+	case r.Stage == "stage_left":
+		return ""
+	}
+	return "done"
 }

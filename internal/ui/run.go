@@ -1,9 +1,13 @@
 package ui
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"regexp"
+	"strconv"
+	"strings"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
@@ -16,8 +20,16 @@ type runData struct {
 	// Files are the run's downloadable files, outputs then summary.json.
 	Files []runFile
 	Chart rateChart
-	// RulesJSON is the recipe's structured rules, "" when it matched by SQL.
-	RulesJSON string
+	// Rules are the recipe's structured rules in words, none when it
+	// matched by SQL.
+	Rules []ruleText
+	// Tables are the run's output tables with their downloads, in the
+	// order the results tabs show them.
+	Tables []runTable
+	// Layout tells the results script which columns belong to which side
+	// (JSON): the sources' column names and the column pairs the rules
+	// compare.
+	Layout string
 }
 
 // runFile is one downloadable output of a completed run.
@@ -25,6 +37,38 @@ type runFile struct {
 	Name, Table, Format, URL string
 	Rows                     int64
 	Bytes                    int64
+	SHA256                   string
+}
+
+// runTable is one output table of a completed run: its tab and its
+// downloads (the run's own files, then CSV and XLSX converted by the API
+// when the run did not write them).
+type runTable struct {
+	Table, Label string
+	Rows         int64
+	Files        []runFile
+	CSV, XLSX    string // URLs
+}
+
+// tableLabels names the output tables in words.
+var tableLabels = map[string]string{
+	"matched":         "Matched pairs",
+	"unmatched_left":  "Unmatched left",
+	"unmatched_right": "Unmatched right",
+	"breaks":          "Breaks",
+}
+
+// resultsLayout is what the results script needs to lay out a matched
+// pair as its two records: each side's column names and the column pairs
+// the structured rules compare.
+type resultsLayout struct {
+	Left      []string    `json:"left"`
+	Right     []string    `json:"right"`
+	LeftKey   []string    `json:"left_key"`
+	RightKey  []string    `json:"right_key"`
+	Compared  [][2]string `json:"compared"`
+	LeftName  string      `json:"left_name"`
+	RightName string      `json:"right_name"`
 }
 
 // run shows one run: while it is queued or running, its live progress
@@ -46,14 +90,42 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request) (*view, error) {
 		}
 		return nil, err
 	}
-	d := runData{Run: rec.Redacted(), RulesJSON: rulesJSON(rec.Recipe)}
+	d := runData{Run: rec.Redacted(), Rules: describeRules(rec.Recipe.Rules)}
 	if s := rec.Summary; s != nil && rec.Status == kalla.RunCompleted {
 		base := "/api/runs/" + rec.ID + "/files/"
-		for _, o := range s.Outputs {
-			d.Files = append(d.Files, runFile{Name: o.Name, Table: o.Table, Format: o.Format, URL: base + o.Name, Rows: o.Rows, Bytes: o.Bytes})
+		byTable := map[string]*runTable{}
+		for _, t := range []string{"matched", "unmatched_left", "unmatched_right", "breaks"} {
+			d.Tables = append(d.Tables, runTable{Table: t, Label: tableLabels[t], Rows: -1})
 		}
+		for i := range d.Tables {
+			byTable[d.Tables[i].Table] = &d.Tables[i]
+		}
+		for _, o := range s.Outputs {
+			f := runFile{Name: o.Name, Table: o.Table, Format: o.Format, URL: base + o.Name, Rows: o.Rows, Bytes: o.Bytes, SHA256: o.SHA256}
+			d.Files = append(d.Files, f)
+			if t := byTable[o.Table]; t != nil {
+				t.Files, t.Rows = append(t.Files, f), o.Rows
+			}
+		}
+		kept := d.Tables[:0]
+		for _, t := range d.Tables {
+			if len(t.Files) == 0 {
+				continue // breaks: structured rules only
+			}
+			export := "/api/runs/" + rec.ID + "/export/" + t.Table
+			t.XLSX = export + ".xlsx"
+			t.CSV = export + ".csv"
+			for _, f := range t.Files {
+				if f.Format == "csv" {
+					t.CSV = "" // the run's own CSV is listed with its files
+				}
+			}
+			kept = append(kept, t)
+		}
+		d.Tables = kept
 		d.Files = append(d.Files, runFile{Name: "summary.json", Format: "json", URL: base + "summary.json", Rows: -1})
 		d.Chart = rateBars(s)
+		d.Layout = layoutJSON(rec, s)
 	}
 	return &view{Page: "run.html", Title: "Run " + shortID(rec.ID), Nav: "runs", Data: d}, nil
 }
@@ -94,4 +166,129 @@ func rateBars(s *kalla.Summary) rateChart {
 			MatchedW: w, RestW: barWidth - w, RestX: w, LabelY: y - 6, CaptionY: y + 13})
 	}
 	return c
+}
+
+// layoutJSON is the results layout of a completed run, as JSON.
+func layoutJSON(rec *kalla.RunRecord, s *kalla.Summary) string {
+	l := resultsLayout{Left: []string{}, Right: []string{}, Compared: [][2]string{},
+		LeftKey: rec.Recipe.Sources.Left.PrimaryKey, RightKey: rec.Recipe.Sources.Right.PrimaryKey,
+		LeftName: s.Sources.Left.Alias, RightName: s.Sources.Right.Alias}
+	for _, c := range s.Sources.Left.Columns {
+		l.Left = append(l.Left, c.Name)
+	}
+	for _, c := range s.Sources.Right.Columns {
+		l.Right = append(l.Right, c.Name)
+	}
+	if s.Rules != nil {
+		for _, b := range s.Rules.Breaks {
+			l.Compared = append(l.Compared, [2]string{b.LeftColumn, b.RightColumn})
+		}
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}
+
+// ruleText is one structured rule in words.
+type ruleText struct {
+	Name, Pattern string
+	Conditions    []string
+	Notes         []string
+}
+
+// describeRules writes structured rules as sentences, so that the run page
+// says how records were matched without showing JSON.
+func describeRules(rules []kalla.Rule) []ruleText {
+	var out []ruleText
+	for _, r := range rules {
+		t := ruleText{Name: r.Name, Pattern: r.Pattern}
+		if t.Pattern == "" {
+			t.Pattern = "1:1"
+		}
+		for _, c := range r.Conditions {
+			t.Conditions = append(t.Conditions, describeCondition(c))
+		}
+		if r.MinScore != nil {
+			t.Notes = append(t.Notes, fmt.Sprintf("pairs scoring below %g are dropped", *r.MinScore))
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// describeCondition writes one condition in words: "left amount within
+// 2% of right amount".
+func describeCondition(c kalla.Condition) string {
+	l, r := "left "+c.Left, "right "+c.Right
+	var s string
+	switch c.Op {
+	case kalla.CondEq:
+		s = l + " equals " + r
+		if c.Truncate != "" {
+			s += " (same " + c.Truncate + ")"
+		}
+	case kalla.CondTolerance:
+		var within []string
+		if c.Abs != "" {
+			within = append(within, "±"+string(c.Abs))
+		}
+		if c.Pct != "" {
+			pct := string(c.Pct)
+			if f, err := strconv.ParseFloat(pct, 64); err == nil {
+				pct = strconv.FormatFloat(f*100, 'f', -1, 64) + "%"
+			}
+			of := "left"
+			if c.PctOf == "larger" {
+				of = "the larger"
+			}
+			within = append(within, pct+" of "+of)
+		}
+		s = l + " equals " + r + " within " + strings.Join(within, " or ")
+	case kalla.CondDateWithin:
+		days := 0
+		if c.Days != nil {
+			days = *c.Days
+		}
+		switch c.Direction {
+		case "after":
+			s = fmt.Sprintf("%s falls 0 to %d days after %s", r, days, l)
+		case "before":
+			s = fmt.Sprintf("%s falls 0 to %d days before %s", r, days, l)
+		default:
+			s = fmt.Sprintf("%s is within %d days of %s", r, days, l)
+		}
+	case kalla.CondContains, kalla.CondStartsWith, kalla.CondEndsWith:
+		verb := map[string]string{kalla.CondContains: "contains", kalla.CondStartsWith: "starts with", kalla.CondEndsWith: "ends with"}[c.Op]
+		if c.Haystack == "left" {
+			s = l + " " + verb + " " + r
+		} else {
+			s = r + " " + verb + " " + l
+		}
+	case kalla.CondFuzzy:
+		s = l + " is similar to " + r
+		if c.Threshold != nil {
+			s += fmt.Sprintf(" (similarity at least %g)", *c.Threshold)
+		}
+	case kalla.CondGt, kalla.CondGte, kalla.CondLt, kalla.CondLte:
+		verb := map[string]string{kalla.CondGt: "is greater than", kalla.CondGte: "is at least", kalla.CondLt: "is less than", kalla.CondLte: "is at most"}[c.Op]
+		s = l + " " + verb + " " + r
+	default:
+		s = l + " " + c.Op + " " + r
+	}
+	var extra []string
+	if len(c.Normalize) > 0 {
+		extra = append(extra, "ignoring "+strings.Join(c.Normalize, ", "))
+	}
+	if c.StripLeft != "" {
+		extra = append(extra, "left without "+c.StripLeft)
+	}
+	if c.StripRight != "" {
+		extra = append(extra, "right without "+c.StripRight)
+	}
+	if len(extra) > 0 {
+		s += " (" + strings.Join(extra, "; ") + ")"
+	}
+	return s
 }

@@ -142,7 +142,7 @@ func TestScreenshots(t *testing.T) {
 	shot(b, "06-runs")
 
 	b.open("/runs/" + done)
-	b.waitText("#page-info", "Rows 1–50", 20*time.Second)
+	b.waitText("#page-info", "Pairs 1–50", 20*time.Second)
 	b.click("#tab-unmatched_left")
 	b.waitText("#page-info", "Rows 1–50", 20*time.Second)
 	shot(b, "07-run-completed")
