@@ -413,9 +413,9 @@ func (s *service) summary(ctx context.Context, id http.Header, runID string) (*k
 	return &sum, nil
 }
 
-// breaks pages through a run's break report: one record per differing
-// matched pair and compared column, largest differences first, as the
-// run's summary holds them.
+// breaks pages through a run's breaks table (one row per differing matched
+// pair and compared column, as the run wrote it) through the API, with the
+// per-column totals of the run's summary alongside.
 func (s *service) breaks(ctx context.Context, id http.Header, in resultsArgs) (*resultsOut, error) {
 	sum, err := s.summary(ctx, id, in.RunID)
 	if err != nil {
@@ -424,28 +424,13 @@ func (s *service) breaks(ctx context.Context, id http.Header, in resultsArgs) (*
 	if sum.Rules == nil {
 		return nil, &apiError{Status: http.StatusConflict, Code: string(kalla.ECONFLICT), Message: "run " + in.RunID + " used a match_sql recipe: break reports come with rules recipes"}
 	}
-	cols := []string{"left_column", "right_column", "rule", "left_key", "right_key", "left_value", "right_value", "difference"}
-	out := &resultsOut{RunID: in.RunID, Table: tableBreaks, Columns: cols, Records: []map[string]*string{}, Offset: in.Offset, Limit: in.Limit, BreakColumns: []breakColumnOut{}}
-	var all []map[string]*string
-	str := func(s string) *string { return &s }
+	out, err := s.page(ctx, id, in.RunID, tableBreaks, in.Offset, in.Limit, "")
+	if err != nil {
+		return nil, err
+	}
+	out.BreakColumns = []breakColumnOut{}
 	for _, b := range sum.Rules.Breaks {
 		out.BreakColumns = append(out.BreakColumns, breakColumnOut{LeftColumn: b.LeftColumn, RightColumn: b.RightColumn, Compared: b.Compared, Differing: b.Differing, MaxDifference: b.MaxDifference, TotalDifference: b.TotalDifference})
-		for _, smp := range b.Samples {
-			rec := map[string]*string{"left_column": str(b.LeftColumn), "right_column": str(b.RightColumn), "rule": str(smp.Rule),
-				"left_key": str(smp.LeftKey), "right_key": str(smp.RightKey), "left_value": smp.LeftValue, "right_value": smp.RightValue, "difference": nil}
-			if smp.Difference != nil {
-				rec["difference"] = str(strconv.FormatFloat(*smp.Difference, 'f', -1, 64))
-			}
-			all = append(all, rec)
-		}
-	}
-	out.TotalRows = int64(len(all))
-	if in.Offset < len(all) {
-		end := min(len(all), in.Offset+in.Limit)
-		out.Records = all[in.Offset:end]
-		if end < len(all) {
-			out.NextOffset = &end
-		}
 	}
 	return out, nil
 }
