@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"regexp"
 	"slices"
@@ -21,7 +22,7 @@ func redactStored(r *kalla.StoredRecipe) *kalla.StoredRecipe {
 
 // reservedRecipeIDs name routes beside /api/recipes/{id}; a recipe stored
 // under one could never be read back.
-var reservedRecipeIDs = []string{"preview", "validate"}
+var reservedRecipeIDs = []string{"preview", "suggest", "validate"}
 
 // parseRecipeBody reads a recipe in the original JSON format (or YAML) from
 // the request body, restores source URIs sent back masked (restoreSecrets)
@@ -80,6 +81,9 @@ func (h *Handler) createRecipe(w http.ResponseWriter, r *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
+	if err := h.refuseUnrunnable(r.Context(), rec); err != nil {
+		return nil, err
+	}
 	sr := &kalla.StoredRecipe{ID: rec.RecipeID, Name: rec.Name, Recipe: *rec}
 	if err := h.store.CreateRecipe(r.Context(), sr); err != nil {
 		if kalla.ErrorCode(err) == kalla.ECONFLICT {
@@ -125,6 +129,9 @@ func (h *Handler) putRecipe(w http.ResponseWriter, r *http.Request) (any, error)
 	}
 	if rec.RecipeID != id {
 		return nil, kalla.Errorf(kalla.EINVALID, "the body's recipe_id %q differs from the path's %q", rec.RecipeID, id)
+	}
+	if err := h.refuseUnrunnable(r.Context(), rec); err != nil {
+		return nil, err
 	}
 	sr := &kalla.StoredRecipe{ID: id, Name: rec.Name, Recipe: *rec}
 	if err := h.store.PutRecipe(r.Context(), sr); err != nil {
@@ -174,31 +181,61 @@ func (h *Handler) validateRecipe(w http.ResponseWriter, r *http.Request) (any, e
 		}
 		return nil, err
 	}
+	chk, _, err := h.checkRecipe(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	return validateResponse{OK: chk.OK(), Check: chk}, nil
+}
+
+// checkRecipe checks a recipe (secrets restored) against its real sources;
+// opened reports whether both sources could be opened, so that the check
+// got as far as the match.
+func (h *Handler) checkRecipe(ctx context.Context, rec *kalla.Recipe) (chk *engine.Check, opened bool, err error) {
 	var srcs [2]connector.Source
 	var errs [2]error
+	opened = true
 	for i, spec := range []kalla.SourceSpec{rec.Sources.Left, rec.Sources.Right} {
 		if errs[i] = h.cfg.Roots.CheckSpec(spec); errs[i] != nil {
+			opened = false
 			continue
 		}
 		srcs[i], errs[i] = h.sources.Open(ctx, spec, "")
 		if errs[i] != nil {
 			// A failed Open may return a typed nil; the check must see none.
 			srcs[i] = nil
+			opened = false
 		} else {
 			defer srcs[i].Close()
 		}
 	}
 	eng, closeEngine, err := h.openEngine(ctx, h.cfg.Engine)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer closeEngine()
-	chk, err := eng.CheckRecipe(ctx, rec, srcs[0], srcs[1], errs)
+	chk, err = eng.CheckRecipe(ctx, rec, srcs[0], srcs[1], errs)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for i, p := range chk.Problems {
 		chk.Problems[i] = kalla.Redact(p)
 	}
-	return validateResponse{OK: chk.OK(), Check: chk}, nil
+	return chk, opened, nil
+}
+
+// refuseUnrunnable checks a recipe about to be saved against its sources:
+// one whose sources can be read but whose match SQL, rules, keys or
+// filters would not run is refused (EUNRUNNABLE, 422) with the check's
+// problems. A source that cannot be reached now does not stop the save:
+// the run will say so.
+func (h *Handler) refuseUnrunnable(ctx context.Context, rec *kalla.Recipe) error {
+	chk, opened, err := h.checkRecipe(ctx, rec)
+	if err != nil {
+		return err
+	}
+	if opened && !chk.OK() {
+		return kalla.Errorf(kalla.EUNRUNNABLE, "the recipe was not saved: it would not run: %s", strings.Join(chk.Problems, "; "))
+	}
+	return nil
 }

@@ -41,6 +41,7 @@ func (h *Handler) routeTable() []route {
 		{Method: "POST", Path: "/api/recipes", Handle: h.createRecipe},
 		{Method: "POST", Path: "/api/recipes/validate", Handle: h.validateRecipe},
 		{Method: "POST", Path: "/api/recipes/preview", Handle: h.previewRecipe},
+		{Method: "POST", Path: "/api/recipes/suggest", Handle: h.suggestRecipe},
 		{Method: "GET", Path: "/api/recipes/{id}", Handle: h.getRecipe},
 		{Method: "PUT", Path: "/api/recipes/{id}", Handle: h.putRecipe},
 		{Method: "DELETE", Path: "/api/recipes/{id}", Handle: h.deleteRecipe},
