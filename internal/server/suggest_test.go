@@ -28,8 +28,8 @@ func TestSuggestAPI(t *testing.T) {
 	dir := seedDir(t)
 	s := startServer(t, func(c *server.Config) { c.FileRoots = append(c.FileRoots, dir) })
 	body := map[string]any{
-		"left":  kalla.SourceSpec{Alias: "invoices", URI: filepath.Join(dir, "invoices.csv")},
-		"right": kalla.SourceSpec{Alias: "payments", URI: filepath.Join(dir, "payments.csv")},
+		"left":  map[string]string{"alias": "invoices", "uri": filepath.Join(dir, "invoices.csv")},
+		"right": map[string]string{"alias": "payments", "uri": filepath.Join(dir, "payments.csv")},
 	}
 	var res suggest.Result
 	s.call("POST", "/api/recipes/suggest", body, 200, &res)
