@@ -431,7 +431,22 @@ LEFT JOIN (SELECT DISTINCT %s AS v FROM %s) b ON a.v = b.v`, norm(x.l.Name), qi(
 	x.shared = float64(found) / float64(n)
 	switch x.kind {
 	case "text":
-		if x.shared < 0.2 {
+		// The other way round: how many of the right column's values are
+		// left values. A reference to the other side's key may cover few
+		// of its records (300 ledger lines against 2,000 invoices) and
+		// still be the link.
+		var rn, rfound int64
+		q := fmt.Sprintf(`SELECT count(*), count(b.v) FROM (SELECT DISTINCT %s AS v FROM %s WHERE %s IS NOT NULL ORDER BY v LIMIT %d) a
+LEFT JOIN (SELECT DISTINCT %s AS v FROM %s) b ON a.v = b.v`, norm(x.r.Name), qi(r.view), qi(x.r.Name), sample, norm(x.l.Name), qi(l.view))
+		if err := scalarRow(ctx, in, q, &rn, &rfound); err != nil {
+			return false, err
+		}
+		if rn > 0 {
+			x.back = float64(rfound) / float64(rn)
+		}
+		pkL := x.l.Name == l.key && l.unique(x.l.Name) && x.back >= 0.5
+		pkR := x.r.Name == r.key && r.unique(x.r.Name) && x.shared >= 0.5
+		if x.shared < 0.2 && !pkL && !pkR {
 			// Perhaps one side adds a prefix or suffix (INV-1-PART2, BATCH-B001).
 			for s := range 2 {
 				ok, err := x.affixed(ctx, in, l, r, s)
@@ -444,20 +459,11 @@ LEFT JOIN (SELECT DISTINCT %s AS v FROM %s) b ON a.v = b.v`, norm(x.l.Name), qi(
 		x.eq, x.norm = true, []string{kalla.NormTrim, kalla.NormCaseFold}
 		x.evidence = fmt.Sprintf("%.0f %% of the %d sampled %s values (ignoring case and blanks) are %s values", 100*x.shared, n, x.l.Name, x.r.Name)
 		x.score = x.shared + x.names + x.keyLike
-		var rn, rfound int64
-		q := fmt.Sprintf(`SELECT count(*), count(b.v) FROM (SELECT DISTINCT %s AS v FROM %s WHERE %s IS NOT NULL ORDER BY v LIMIT %d) a
-LEFT JOIN (SELECT DISTINCT %s AS v FROM %s) b ON a.v = b.v`, norm(x.r.Name), qi(r.view), qi(x.r.Name), sample, norm(x.l.Name), qi(l.view))
-		if err := scalarRow(ctx, in, q, &rn, &rfound); err != nil {
-			return false, err
-		}
-		if rn > 0 {
-			x.back = float64(rfound) / float64(rn)
-		}
 		switch {
-		case x.l.Name == l.key && l.unique(x.l.Name) && x.back >= 0.5:
+		case pkL:
 			x.pk = true
 			x.evidence = fmt.Sprintf("%.0f %% of the %d %s values are values of %s, the key of %s: a reference to its records", 100*x.back, rn, x.r.Name, x.l.Name, l.spec.Alias)
-		case x.r.Name == r.key && r.unique(x.r.Name) && x.shared >= 0.5:
+		case pkR:
 			x.pk = true
 			x.evidence = fmt.Sprintf("%.0f %% of the %d %s values are values of %s, the key of %s: a reference to its records", 100*x.shared, n, x.l.Name, x.r.Name, r.spec.Alias)
 		}

@@ -155,7 +155,7 @@ func Suggest(ctx context.Context, in *engine.Inspection, opt Options) (*Result, 
 	rec.Sources.Left.PrimaryKey = []string{l.key}
 	rec.Sources.Right.PrimaryKey = []string{r.key}
 	if len(rs) == 0 {
-		return nil, kalla.Errorf(kalla.EINVALID, "no column of %s pairs with a column of %s (by name, type and values): give example pairs with --pairs", l.spec.Alias, r.spec.Alias)
+		return nil, kalla.Errorf(kalla.EINVALID, "no column of %s pairs with a column of %s (by name, type and values): give a few example pairs you know (--pairs, or “Pairs you know” in the recipe builder)", l.spec.Alias, r.spec.Alias)
 	}
 	if err := rec.Validate(); err != nil {
 		return nil, fmt.Errorf("suggested recipe is invalid (a bug): %w", err)
