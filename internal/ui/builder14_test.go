@@ -43,7 +43,13 @@ func tabAt(t *testing.T, base string, width int) *tab {
 func (b *tab) fits(width int) {
 	b.t.Helper()
 	got, _ := b.poll(fmt.Sprintf(`(() => {
-		const wide = [...document.querySelectorAll("main *")].filter((e) => e.getBoundingClientRect().right > %d + 1 && !e.parentElement.closest(".scroll"))
+		const clipped = (e) => {
+			for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+				if (["auto", "scroll", "hidden"].includes(getComputedStyle(a).overflowX)) return true;
+			}
+			return false;
+		};
+		const wide = [...document.querySelectorAll("main *")].filter((e) => e.getBoundingClientRect().right > %d + 1 && !clipped(e))
 			.slice(-5).map((e) => e.tagName + (e.id ? "#" + e.id : "") + "." + e.className + " " + Math.round(e.getBoundingClientRect().right));
 		return wide.length ? "too wide: " + wide.join(", ") : "";
 	})()`, width), 10*time.Second)

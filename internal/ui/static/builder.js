@@ -362,9 +362,17 @@ document.getElementById("suggest").addEventListener("click", () => {
  */
 function conditionFor(p) {
   if (suggested && suggested.rules) {
+    // A tolerance or a date window learnt from the data wins over an
+    // exact comparison of the same columns.
+    let found = null;
     for (const r of suggested.rules) {
-      for (const c of r.conditions) if (c.left === p.left && c.right === p.right && (r.pattern || "1:1") === "1:1") return structuredClone(c);
+      for (const c of r.conditions) {
+        if (c.left !== p.left || c.right !== p.right) continue;
+        if (c.op === "tolerance" || c.op === "date_within") return structuredClone(c);
+        if (!found) found = c;
+      }
     }
+    if (found && !(found.op === "eq" && p.kind !== "text")) return structuredClone(found);
   }
   const lt = (sides.left.columns.find((c) => c.name === p.left) || {}).data_type;
   const rt = (sides.right.columns.find((c) => c.name === p.right) || {}).data_type;
