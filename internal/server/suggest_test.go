@@ -80,4 +80,18 @@ func TestSaveRefusesWhatCannotRun(t *testing.T) {
 	if !chk.OK || len(chk.Warnings) != 1 || !strings.Contains(chk.Warnings[0], "compares every left record with every right record") {
 		t.Errorf("validate of a cross join: %+v", chk)
 	}
+	// A join on a category: the preview says each record pairs with many.
+	rec.MatchSQL = "SELECT l.invoice_id, r.payment_id FROM left_src l JOIN right_src r ON l.currency = r.currency"
+	var pv struct {
+		Matched  int64           `json:"matched_count"`
+		Warnings []kalla.Warning `json:"warnings"`
+	}
+	s.call("POST", "/api/recipes/preview", map[string]any{"recipe": rec}, 200, &pv)
+	found := false
+	for _, w := range pv.Warnings {
+		found = found || w.Code == kalla.WarnManyToMany && strings.Contains(w.Message, "a join on a category")
+	}
+	if pv.Matched < 50 || !found {
+		t.Errorf("preview of a currency join: %d pairs, warnings %+v", pv.Matched, pv.Warnings)
+	}
 }
