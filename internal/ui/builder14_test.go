@@ -205,6 +205,10 @@ func TestBuilderRefusesWhatCannotRun(t *testing.T) {
 			b.typeInto("#r-sql", "SELECT l.invoice_id, r.payment_id FROM left_src l, right_src r")
 			b.click("#validate")
 			b.waitText("#check-result", "compares every left record with every right record", 30*time.Second)
+			// A join on a category runs, and its preview says what it did.
+			b.typeInto("#r-sql", "SELECT l.invoice_id, r.payment_id FROM left_src l JOIN right_src r ON l.currency = r.currency")
+			b.click("#preview-match")
+			b.waitText("#preview-result .warnings", "as a join on a category", 60*time.Second)
 			b.fits(w)
 		})
 	}
