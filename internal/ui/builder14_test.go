@@ -210,6 +210,22 @@ func TestBuilderRefusesWhatCannotRun(t *testing.T) {
 			b.click("#preview-match")
 			b.waitText("#preview-result .warnings", "as a join on a category", 60*time.Second)
 			b.fits(w)
+
+			// An ID that is taken: said in the user's words, focus on the ID.
+			good := "SELECT l.invoice_id, r.payment_id FROM left_src l JOIN right_src r ON l.invoice_id = r.reference_number"
+			apiCall(t, s.url, "", "POST", "/api/recipes", map[string]any{"recipe_id": "taken", "match_sql": good, "sources": map[string]any{
+				"left":  map[string]any{"alias": "invoices", "uri": filepath.Join(dir, "invoices.csv"), "primary_key": []string{"invoice_id"}},
+				"right": map[string]any{"alias": "payments", "uri": filepath.Join(dir, "payments.csv"), "primary_key": []string{"payment_id"}}}}, nil)
+			b.typeInto("#r-id", "taken")
+			b.typeInto("#r-sql", good)
+			b.click("#save")
+			msg := b.waitText("#builder-error", "A recipe named “taken” exists already", 30*time.Second)
+			if strings.Contains(msg, "PUT") || strings.Contains(msg, "/api/") {
+				t.Errorf("the message speaks HTTP: %q", msg)
+			}
+			if id := b.focused(); id != "r-id" {
+				t.Errorf("focus on %q, want the recipe ID", id)
+			}
 		})
 	}
 }
