@@ -157,6 +157,16 @@ export class RuleForm {
         this.sync();
       });
       const conds = (rule.conditions || []).map((c, ci) => this.condition(rule, c, `${p}-c-${ci}`, typeOf));
+      const score = (key, label) => {
+        const id = `${p}-${key.replace("_", "-")}`;
+        const i = el("input", { id, type: "text", inputmode: "decimal", class: "narrow", value: rule[key] ?? "", autocomplete: "off", placeholder: "0–1" });
+        i.addEventListener("input", () => {
+          const v = i.value.trim();
+          if (v === "") { delete rule[key]; i.removeAttribute("aria-invalid"); } else if (decimal.test(v) && Number(v) <= 1) { rule[key] = Number(v); i.removeAttribute("aria-invalid"); } else { i.setAttribute("aria-invalid", "true"); }
+          this.sync();
+        });
+        return el("div", { class: "stack" }, el("label", { for: id }, label), i);
+      };
       const addCond = el("button", { type: "button", id: p + "-add", class: "small" }, "Add a condition");
       addCond.addEventListener("click", () => {
         const l = (cols.left || [])[0], r = (cols.right || [])[0];
@@ -177,7 +187,8 @@ export class RuleForm {
         el("legend", {}, `Pass ${ri + 1}`),
         el("div", { class: "rule-head" },
           el("div", { class: "stack" }, el("label", { for: p + "-name" }, "Name"), name),
-          el("div", { class: "stack" }, el("label", { for: p + "-pattern" }, "Records pair"), pattern)),
+          el("div", { class: "stack" }, el("label", { for: p + "-pattern" }, "Records pair"), pattern),
+          score("min_score", "Drop pairs scoring below"), score("auto_confirm", "Confirm pairs scoring at least")),
         el("ul", { class: "conds", "aria-label": `Conditions of pass ${ri + 1}` }, conds),
         el("div", { class: "toolbar" }, addCond, remove));
     });
@@ -215,8 +226,14 @@ export class RuleForm {
         const unit = el("select", { id: p + "-unit" }, el("option", { value: "pct" }, "%"), el("option", { value: "abs" }, "in the amount's unit"));
         unit.value = pct ? "pct" : "abs";
         const [lab, input] = num(p + "-tol", "by at most", shown, {}, (v) => this.setTolerance(c, v, unit.value, input));
-        unit.addEventListener("change", () => { this.setTolerance(c, input.value.trim(), unit.value, input); this.sync(); });
+        unit.addEventListener("change", () => { this.setTolerance(c, input.value.trim(), unit.value, input); this.sync(); this.render(); });
         extra.push(lab, input, el("label", { for: p + "-unit", class: "sr-only" }, "Tolerance unit"), unit);
+        if (pct) {
+          const of = el("select", { id: p + "-pctof" }, el("option", { value: "" }, "of the left amount"), el("option", { value: "larger" }, "of the larger amount"));
+          of.value = c.pct_of === "larger" ? "larger" : "";
+          of.addEventListener("change", () => { if (of.value) c.pct_of = of.value; else delete c.pct_of; this.sync(); });
+          extra.push(el("label", { for: p + "-pctof", class: "sr-only" }, "Percentage of"), of);
+        }
         break;
       }
       case "date_within": {
@@ -245,7 +262,13 @@ export class RuleForm {
         break;
       }
     }
-    if (["eq", "contains", "starts_with", "ends_with", "fuzzy"].includes(c.op) && kindOf(typeOf("left", c.left)) !== "number") {
+    if (c.op === "eq" && kindOf(typeOf("left", c.left)) === "date") {
+      const tr = el("select", { id: p + "-truncate" }, [["", "the same day"], ["week", "the same week"], ["month", "the same month"], ["quarter", "the same quarter"], ["year", "the same year"]].map(([v, t]) => el("option", { value: v }, t)));
+      tr.value = c.truncate && c.truncate !== "day" ? c.truncate : "";
+      tr.addEventListener("change", () => { if (tr.value) c.truncate = tr.value; else delete c.truncate; this.sync(); });
+      extra.push(el("label", { for: p + "-truncate" }, "in"), tr);
+    }
+    if (["eq", "contains", "starts_with", "ends_with", "fuzzy"].includes(c.op) && kindOf(typeOf("left", c.left)) !== "number" && kindOf(typeOf("left", c.left)) !== "date") {
       const norms = [["trim", "ignore blanks"], ["casefold", "ignore case"], ["alnum", "letters and digits only"]].map(([n, t]) => {
         const id = `${p}-norm-${n}`;
         const box = el("input", { type: "checkbox", id, checked: (c.normalize || []).includes(n) });
