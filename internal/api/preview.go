@@ -131,6 +131,14 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 	out.MatchedCount, out.MatchedLeftRecords, out.MatchedRightRecords = sum.MatchedCount, sum.MatchedLeftRecords, sum.MatchedRightRecords
 	out.UnmatchedLeftCount, out.UnmatchedRightCount = sum.UnmatchedLeftCount, sum.UnmatchedRightCount
 	out.Warnings = append(out.Warnings, sum.Warnings...)
+	// Many more pairs than records on both sides: the match compares
+	// records that have nothing to do with each other (a join on a
+	// currency or a customer, not on a reference).
+	if most := max(sum.MatchedLeftRecords, sum.MatchedRightRecords); most > 0 && sum.MatchedCount > 2*most {
+		out.Warnings = append(out.Warnings, kalla.Warning{Code: kalla.WarnManyToMany, Count: sum.MatchedCount, Message: fmt.Sprintf(
+			"the match made %d pairs from %d left and %d right records: each record is paired with many others, as a join on a category (a currency, a customer) does; join on a reference such as an invoice number",
+			sum.MatchedCount, sum.MatchedLeftRecords, sum.MatchedRightRecords)})
+	}
 	db, err := h.results()
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"regexp"
 	"slices"
@@ -79,6 +80,9 @@ func (h *Handler) createRecipe(w http.ResponseWriter, r *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
+	if err := h.refuseUnrunnable(r.Context(), rec); err != nil {
+		return nil, err
+	}
 	sr := &kalla.StoredRecipe{ID: rec.RecipeID, Name: rec.Name, Recipe: *rec}
 	if err := h.store.CreateRecipe(r.Context(), sr); err != nil {
 		if kalla.ErrorCode(err) == kalla.ECONFLICT {
@@ -124,6 +128,9 @@ func (h *Handler) putRecipe(w http.ResponseWriter, r *http.Request) (any, error)
 	}
 	if rec.RecipeID != id {
 		return nil, kalla.Errorf(kalla.EINVALID, "the body's recipe_id %q differs from the path's %q", rec.RecipeID, id)
+	}
+	if err := h.refuseUnrunnable(r.Context(), rec); err != nil {
+		return nil, err
 	}
 	sr := &kalla.StoredRecipe{ID: id, Name: rec.Name, Recipe: *rec}
 	if err := h.store.PutRecipe(r.Context(), sr); err != nil {
@@ -173,16 +180,45 @@ func (h *Handler) validateRecipe(w http.ResponseWriter, r *http.Request) (any, e
 		}
 		return nil, err
 	}
+	chk, _, err := h.checkRecipe(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	return validateResponse{OK: chk.OK(), Check: chk}, nil
+}
+
+// checkRecipe checks a recipe (secrets restored) against its real sources
+// through the reconciliation service; opened reports whether both sources
+// could be read, so that the check got as far as the match.
+func (h *Handler) checkRecipe(ctx context.Context, rec *kalla.Recipe) (chk *recon.Check, opened bool, err error) {
 	var refused [2]error
 	for i, spec := range []kalla.SourceSpec{rec.Sources.Left, rec.Sources.Right} {
 		refused[i] = h.cfg.Roots.CheckSpec(spec)
 	}
-	chk, err := h.recon.Check(ctx, recon.Default, rec, recon.CheckOptions{Refused: refused, Admit: h.engineSlot})
+	chk, err = h.recon.Check(ctx, recon.Default, rec, recon.CheckOptions{Refused: refused, Admit: h.engineSlot})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for i, p := range chk.Problems {
 		chk.Problems[i] = kalla.Redact(p)
 	}
-	return validateResponse{OK: chk.OK(), Check: chk}, nil
+	// An engine learns a side's columns only once it could read the side.
+	opened = refused == [2]error{} && chk.LeftColumns != nil && chk.RightColumns != nil
+	return chk, opened, nil
+}
+
+// refuseUnrunnable checks a recipe about to be saved against its sources:
+// one whose sources can be read but whose match SQL, rules, keys or
+// filters would not run is refused (EUNRUNNABLE, 422) with the check's
+// problems. A source that cannot be reached now does not stop the save:
+// the run will say so.
+func (h *Handler) refuseUnrunnable(ctx context.Context, rec *kalla.Recipe) error {
+	chk, opened, err := h.checkRecipe(ctx, rec)
+	if err != nil {
+		return err
+	}
+	if opened && !chk.OK() {
+		return kalla.Errorf(kalla.EUNRUNNABLE, "the recipe was not saved: it would not run: %s", strings.Join(chk.Problems, "; "))
+	}
+	return nil
 }

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +25,18 @@ type uploadResponse struct {
 	SourceType string         `json:"source_type"`
 	Columns    []kalla.Column `json:"columns"`
 	RowCount   int64          `json:"row_count"`
+	// CSV are the settings the file was read with, and what was detected
+	// (CSV files only).
+	CSV *uploadCSV `json:"csv,omitempty"`
+	// Rows are the first rows as the registered source will read them
+	// (values as text, nil for empty).
+	Rows [][]*string `json:"rows"`
+	// CheckOnly is set when the file was only checked: nothing was kept.
+	CheckOnly bool `json:"check_only,omitempty"`
 }
+
+// uploadPreviewRows is how many rows an upload's answer shows.
+const uploadPreviewRows = 10
 
 func (h *Handler) uploadDir() string { return filepath.Join(h.cfg.DataDir, "uploads") }
 
@@ -41,6 +54,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	var part io.ReadCloser
 	var filename string
+	form := map[string]string{}
 	for {
 		p, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -57,6 +71,14 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (any, error) {
 			part, filename = p, p.FileName()
 			break
 		}
+		switch p.FormName() {
+		case "delimiter", "decimal_separator", "date_format", "encoding", "check_only":
+			b, err := io.ReadAll(io.LimitReader(p, 64))
+			if err != nil {
+				return nil, kalla.WrapError(kalla.EINVALID, err, "cannot read the multipart form")
+			}
+			form[p.FormName()] = string(b)
+		}
 		p.Close()
 	}
 	defer part.Close()
@@ -70,22 +92,59 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	uploadID := id.String()
 	ctx := r.Context()
+	checkOnly := form["check_only"] == "true"
+	// A CSV file is read with the settings given, the rest detected from
+	// its start; one not written as plain CSV is stored normalised.
+	var body io.Reader = part
+	var opts *uploadCSV
+	var normErr error
+	if typ == kalla.SourceCSV && !strings.HasSuffix(strings.ToLower(name), ".gz") {
+		if opts, err = parseUploadCSV(form["delimiter"], form["decimal_separator"], form["date_format"], form["encoding"]); err != nil {
+			return nil, err
+		}
+		br := bufio.NewReaderSize(part, sniffBytes)
+		head, _ := br.Peek(sniffBytes)
+		head = bytes.Clone(head)
+		opts.settle(detectCSV(head))
+		body = br
+		if !opts.plain() {
+			pr, pw := io.Pipe()
+			go func() {
+				normErr = opts.normalize(pw, br, head)
+				pw.CloseWithError(normErr)
+			}()
+			defer pr.Close()
+			body = pr
+		}
+	}
 	var uri string
 	remove := func() {}
-	if h.cfg.Uploads != nil {
-		uri, err = h.cfg.Uploads.Put(ctx, uploadID+"/"+name, part, -1)
+	if h.cfg.Uploads != nil && !checkOnly {
+		uri, err = h.cfg.Uploads.Put(ctx, uploadID+"/"+name, body, -1)
 		if err != nil {
+			if normErr != nil {
+				return nil, normErr
+			}
 			return nil, err
 		}
 	} else {
 		dir := filepath.Join(h.uploadDir(), uploadID)
+		if checkOnly {
+			dir = filepath.Join(h.cfg.DataDir, "tmp", "upload-check-"+uploadID)
+		}
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("create upload folder: %w", err)
 		}
 		remove = func() { os.RemoveAll(dir) }
+		if checkOnly {
+			defer remove()
+		}
 		uri = filepath.Join(dir, name)
-		if err := writeFileAtomic(uri, part); err != nil {
+		if err := writeFileAtomic(uri, body); err != nil {
 			remove()
+			if normErr != nil {
+				return nil, normErr
+			}
 			return nil, err
 		}
 	}
@@ -106,7 +165,21 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (any, error) {
 		remove()
 		return nil, h.hidePath(err, uri, shown)
 	}
-	return status(http.StatusCreated, uploadResponse{UploadID: uploadID, URI: uri, Filename: name, SourceType: typ, Columns: cols, RowCount: n}), nil
+	rows, err := src.Sample(ctx, nil, uploadPreviewRows)
+	if err != nil {
+		remove()
+		return nil, h.hidePath(err, uri, shown)
+	}
+	if len(cols) == 1 && opts != nil && strings.ContainsAny(cols[0].Name, ";\t|") {
+		remove()
+		return nil, kalla.Errorf(kalla.EINVALID, "the file reads as one column named %q: choose its delimiter", kalla.Excerpt(cols[0].Name))
+	}
+	out := uploadResponse{UploadID: uploadID, URI: uri, Filename: name, SourceType: typ, Columns: cols, RowCount: n, CSV: opts, Rows: rows, CheckOnly: checkOnly}
+	if checkOnly {
+		out.URI = ""
+		return out, nil
+	}
+	return status(http.StatusCreated, out), nil
 }
 
 // hidePath returns a user-facing error about an uploaded file with the

@@ -52,3 +52,37 @@ func TestRecipeSuggest(t *testing.T) {
 		}
 	}
 }
+
+// TestRecipeSuggestSeed: on the seed files without example pairs, `kalla
+// recipe suggest` links invoice_id ~ reference_number (the payments refer
+// to the invoices' key), not customer_id ~ payer_id (a customer pays many
+// invoices), and calls the customer and the currency categories.
+func TestRecipeSuggestSeed(t *testing.T) {
+	dir := filepath.Join("..", "suggest", "testdata", "seed")
+	code, out, errs := runKalla(t, "recipe", "suggest", "--left", filepath.Join(dir, "invoices.csv"), "--right", filepath.Join(dir, "payments.csv"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rec struct {
+		Rules []struct {
+			Name       string `json:"name"`
+			Conditions []struct {
+				Op, Left, Right string
+			} `json:"conditions"`
+		} `json:"rules"`
+	}
+	if err := json.Unmarshal([]byte(out), &rec); err != nil || len(rec.Rules) == 0 {
+		t.Fatalf("recipe %s: %v", out, err)
+	}
+	for _, r := range rec.Rules {
+		if c := r.Conditions[0]; c.Left != "invoice_id" || c.Right != "reference_number" {
+			t.Errorf("rule %s links %s ~ %s, want invoice_id ~ reference_number", r.Name, c.Left, c.Right)
+		}
+	}
+	if !strings.Contains(errs, "the key of invoices: a reference to its records") {
+		t.Errorf("stderr should say reference_number refers to the invoices' key:\n%s", errs)
+	}
+	if !strings.Contains(errs, "# pairing customer_id ~ payer_id (text): ") || !strings.Contains(errs, "a category, never a link on its own") {
+		t.Errorf("stderr should call customer_id ~ payer_id a category:\n%s", errs)
+	}
+}

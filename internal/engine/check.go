@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -107,7 +108,57 @@ func (e *Engine) CheckRecipe(ctx context.Context, rec *kalla.Recipe, left, right
 	if _, err := matchedSelect(m, sides[0], sides[1]); err != nil {
 		c.Problems = append(c.Problems, kalla.ErrorMessage(err))
 	}
+	if len(rec.Rules) == 0 {
+		w, err := e.joinWarnings(ctx, rec.MatchSQL)
+		if err != nil {
+			return nil, err
+		}
+		c.Warnings = w
+	}
 	return c, nil
+}
+
+// joinWarnings reads the plan of a match SQL that binds and warns when it
+// compares every left record with every right record: a cross join (FROM
+// left_src l, right_src r with no condition linking them) or a join with
+// no equality to join on (a nested loop). Either is slow on large sides
+// and usually pairs records that have nothing to do with each other.
+func (e *Engine) joinWarnings(ctx context.Context, matchSQL string) ([]string, error) {
+	rows, err := e.conn.QueryContext(ctx, "EXPLAIN "+strings.TrimRight(strings.TrimSpace(matchSQL), ";"))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("explain match: %w", err)
+	}
+	defer rows.Close()
+	var plan strings.Builder
+	cols, _ := rows.Columns()
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("read match plan: %w", err)
+		}
+		for _, v := range vals {
+			plan.WriteString(v.String)
+			plan.WriteByte('\n')
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read match plan: %w", err)
+	}
+	p := plan.String()
+	switch {
+	case strings.Contains(p, "CROSS_PRODUCT"):
+		return []string{"match_sql compares every left record with every right record (a cross join, such as FROM left_src l, right_src r with no condition linking them): join the sides on a reference, e.g. JOIN right_src r ON l.invoice_id = r.reference_number"}, nil
+	case strings.Contains(p, "NESTED_LOOP_JOIN") || strings.Contains(p, "BLOCKWISE_NL_JOIN"):
+		return []string{"match_sql has no equality to join on, so it compares every left record with every right record (slow on large sides, and it may pair unrelated records): add a condition such as l.invoice_id = r.reference_number"}, nil
+	}
+	return nil, nil
 }
 
 // splitProblems turns a message listing several problems ("invalid

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -612,7 +613,7 @@ func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side, 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, recipeErr(sqlError(err, matchSQL))
+		return nil, recipeErr(sqlError(err, matchSQL, append(slices.Clone(left.cols), right.cols...)))
 	}
 	cols, err := e.describe(ctx, m.table)
 	if err != nil {
@@ -692,15 +693,93 @@ var internalName = regexp.MustCompile(`"?[A-Za-z_]*\.?__kalla_[a-z_0-9]+"?`)
 
 // sqlError turns a DuckDB error from the match SQL into a user error with the
 // SQL position when DuckDB gives one.
-func sqlError(err error, matchSQL string) error {
+func sqlError(err error, matchSQL string, cols []kalla.Column) error {
 	msg := err.Error()
 	lines := strings.Split(msg, "\n")
 	head := strings.TrimSpace(lines[0])
+	if m := unknownColumn(msg, cols); m != "" {
+		return kalla.Errorf(kalla.EINVALID, "match_sql: %s", m)
+	}
 	if strings.Contains(msg, "__kalla_") {
 		head = internalName.ReplaceAllString(head, "the record id")
 		return kalla.Errorf(kalla.EINVALID, "match_sql: Kalla cannot tell which records each output row pairs (%s): select plain rows from left_src and right_src without aggregating them", head)
 	}
 	return kalla.Errorf(kalla.EINVALID, "match_sql: %s", head)
+}
+
+var (
+	refColumn   = regexp.MustCompile(`Referenced column "([^"]+)" not found`)
+	tableColumn = regexp.MustCompile(`(?:Table|Values list) "([^"]+)" does not have a column named "([^"]+)"`)
+	quoted      = regexp.MustCompile(`"([^"]+)"`)
+)
+
+// unknownColumn turns DuckDB's binder error for a column that does not
+// exist into the user's terms: the column as written, and the nearest
+// real column: among DuckDB's candidates when it lists some (Kalla's own
+// record ids left out), else among the sides' columns. "" when the error
+// is something else.
+func unknownColumn(msg string, cols []kalla.Column) string {
+	var name, bare string
+	if m := tableColumn.FindStringSubmatch(msg); m != nil {
+		name, bare = m[1]+"."+m[2], m[2]
+	} else if m := refColumn.FindStringSubmatch(msg); m != nil {
+		name, bare = m[1], m[1]
+	} else {
+		return ""
+	}
+	var cands []string
+	if _, rest, ok := strings.Cut(msg, "Candidate bindings:"); ok {
+		rest, _, _ = strings.Cut(rest, "\n\n")
+		rest, _, _ = strings.Cut(rest, "LINE ")
+		for _, m := range quoted.FindAllStringSubmatch(rest, -1) {
+			c := m[1]
+			if i := strings.LastIndexByte(c, '.'); i >= 0 {
+				c = c[i+1:]
+			}
+			if !strings.HasPrefix(strings.ToLower(c), "__kalla_") && !slices.Contains(cands, c) {
+				cands = append(cands, c)
+			}
+		}
+	}
+	if len(cands) == 0 {
+		best := -1
+		for _, c := range cols {
+			if strings.HasPrefix(strings.ToLower(c.Name), "__kalla_") {
+				continue
+			}
+			d := editDistance(strings.ToLower(bare), strings.ToLower(c.Name))
+			if d <= max(2, len(bare)/2) && (best < 0 || d < best) {
+				best, cands = d, []string{c.Name}
+			}
+		}
+	}
+	out := fmt.Sprintf("unknown column `%s`", name)
+	if len(cands) > 0 {
+		out += fmt.Sprintf("; did you mean `%s`?", cands[0])
+	}
+	return out
+}
+
+// editDistance is the Levenshtein distance between two strings.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
 }
 
 // writeOutputs streams the three tables from DuckDB to files under temporary

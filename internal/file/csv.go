@@ -53,6 +53,9 @@ func (s *Source) csvOptions() string {
 		if c.TimestampFormat != "" {
 			o += ", timestampformat = " + dialect.DuckDB.QuoteString(c.TimestampFormat)
 		}
+		if c.DecimalSeparator == "," {
+			o += ", decimal_separator = ','"
+		}
 	}
 	return o
 }
@@ -515,6 +518,18 @@ func (s *Source) refineNumeric(ctx context.Context, x execer, table string, p *c
 	}
 	if len(idx) == 0 {
 		return nil
+	}
+	if s.opts.CSV != nil && s.opts.CSV.DecimalSeparator == "," {
+		// Numbers written with a decimal comma: the comma becomes a point,
+		// in the text, before the exact conversion below.
+		var set []string
+		for _, i := range idx {
+			c := dialect.DuckDB.QuoteIdent(p.header[i])
+			set = append(set, c+" = replace("+c+", ',', '.')")
+		}
+		if _, err := x.ExecContext(ctx, "UPDATE "+table+" SET "+strings.Join(set, ", ")); err != nil {
+			return fmt.Errorf("read decimal commas: %w", err)
+		}
 	}
 	// The measure runs over every value, so it uses the cheapest string
 	// functions that are still exact. Blanks around a value can only make

@@ -333,3 +333,21 @@ func TestOpenRefusesPartialFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestCSVDecimalComma: with decimal_separator ",", amounts written 1234,50
+// are exact decimals (0,30 - 0,29 stays 0.01), and a decimal comma with a
+// comma delimiter is refused by the recipe's own check.
+func TestCSVDecimalComma(t *testing.T) {
+	s := open(t, writeFile(t, "eu.csv", "id;amount;qty\n1;1234,50;3\n2;0,29;4\n3;12345678901,123456789;5\n"),
+		file.Options{CSV: &kalla.CSVOptions{Delimiter: ";", DecimalSeparator: ","}})
+	got := colTypes(t, s)
+	if got["amount"] != "DECIMAL(38,9)" || got["qty"] != "BIGINT" {
+		t.Errorf("types = %v", got)
+	}
+	spec := kalla.SourceSpec{Alias: "eu", URI: "eu.csv", PrimaryKey: []string{"id"}, CSV: &kalla.CSVOptions{DecimalSeparator: ","}}
+	rec := kalla.Recipe{RecipeID: "x", MatchSQL: "SELECT * FROM left_src l JOIN right_src r ON l.id = r.id", Sources: kalla.Sources{Left: spec, Right: spec}}
+	rec.Sources.Right.Alias = "eu2"
+	if err := rec.Validate(); err == nil || !strings.Contains(err.Error(), "a decimal comma needs another delimiter") {
+		t.Errorf("decimal comma with a comma delimiter: %v", err)
+	}
+}

@@ -16,6 +16,7 @@ const (
 	EFORBIDDEN    = "forbidden"    // refused whatever the credentials: another site's page, a foreign Host
 	EUNAVAILABLE  = "unavailable"  // a source or dependency cannot be reached
 	ETOOMANY      = "too_many"     // a limit is reached (the run queue is full): try again later
+	EUNRUNNABLE   = "unrunnable"   // well formed, but checked against its sources it would not run (a recipe naming a column that does not exist)
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )
 
@@ -99,6 +100,8 @@ func HTTPStatus(code string) int {
 		return 502
 	case ETOOMANY:
 		return 429
+	case EUNRUNNABLE:
+		return 422
 	default:
 		return 500
 	}

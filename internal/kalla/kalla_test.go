@@ -164,7 +164,7 @@ func TestValidateFiltersUnknownColumn(t *testing.T) {
 }
 
 func TestHTTPStatusTable(t *testing.T) {
-	want := map[string]int{kalla.EINVALID: 400, kalla.EUNAUTHORIZED: 401, kalla.EFORBIDDEN: 403, kalla.ENOTFOUND: 404, kalla.ECONFLICT: 409, kalla.EUNAVAILABLE: 502, kalla.ETOOMANY: 429, kalla.EINTERNAL: 500}
+	want := map[string]int{kalla.EINVALID: 400, kalla.EUNAUTHORIZED: 401, kalla.EFORBIDDEN: 403, kalla.ENOTFOUND: 404, kalla.ECONFLICT: 409, kalla.EUNAVAILABLE: 502, kalla.ETOOMANY: 429, kalla.EUNRUNNABLE: 422, kalla.EINTERNAL: 500}
 	for code, st := range want {
 		if got := kalla.HTTPStatus(code); got != st {
 			t.Errorf("HTTPStatus(%s) = %d, want %d", code, got, st)

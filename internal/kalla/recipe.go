@@ -72,6 +72,10 @@ type CSVOptions struct {
 	// transcoded to UTF-8 before the file is read; a file that is not
 	// valid in its encoding is refused, never read with replaced bytes.
 	Encoding string `json:"encoding,omitempty"`
+	// DecimalSeparator is "." (the default) or ",": with ",", numbers
+	// written 1234,50 are read as 1234.50, exactly (a value with a
+	// thousands separator, 1.234,50, stays text).
+	DecimalSeparator string `json:"decimal_separator,omitempty"`
 }
 
 // CSV encodings a recipe may name in CSVOptions.Encoding.
@@ -233,6 +237,12 @@ func (s *SourceSpec) problems(side string) []string {
 	}
 	if s.CSV != nil && len([]rune(s.CSV.Delimiter)) > 1 {
 		probs = append(probs, fmt.Sprintf(`%s.csv.delimiter must be a single character`, p))
+	}
+	if s.CSV != nil && s.CSV.DecimalSeparator != "" && s.CSV.DecimalSeparator != "." && s.CSV.DecimalSeparator != "," {
+		probs = append(probs, fmt.Sprintf(`%s.csv.decimal_separator is "." or ",", not %q`, p, Excerpt(s.CSV.DecimalSeparator)))
+	}
+	if s.CSV != nil && s.CSV.DecimalSeparator == "," && (s.CSV.Delimiter == "" || s.CSV.Delimiter == ",") {
+		probs = append(probs, fmt.Sprintf(`%s.csv: a decimal comma needs another delimiter (such as ";")`, p))
 	}
 	if s.CSV != nil && s.CSV.Encoding != "" && !slices.Contains(CSVEncodings, s.CSV.Encoding) {
 		probs = append(probs, fmt.Sprintf(`%s.csv.encoding %q is not supported (use one of %s)`, p, s.CSV.Encoding, strings.Join(CSVEncodings, ", ")))

@@ -61,6 +61,9 @@ type Check struct {
 	LeftColumns   []Column `json:"left_columns,omitempty"`
 	RightColumns  []Column `json:"right_columns,omitempty"`
 	OutputColumns []Column `json:"output_columns,omitempty"`
+	// Warnings are what would run but is likely wrong: a match SQL that
+	// compares every left record with every right record.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // OK reports whether the recipe has no problems.

@@ -85,4 +85,7 @@ const (
 	WarnNullKeys      = "null_primary_key"
 	WarnOuterRows     = "match_rows_without_record"
 	WarnRepeatedPairs = "repeated_pair"
+	// WarnManyToMany: a preview's match pairs each record with many (a
+	// join on a category such as a currency rather than on a reference).
+	WarnManyToMany = "many_to_many"
 )

@@ -28,9 +28,8 @@ func (x *relation) eqCondition() kalla.Condition {
 // (the key-like column pair that is equal) and the amount; a looser 1:1
 // rule when amounts or dates drift; and, when the examples pair one
 // record with several, a grouped rule comparing sums.
-func buildRules(l, r *side, rels []*relation, ex *examples, shape *dataPattern) ([]kalla.Rule, []string) {
+func buildRules(l, r *side, rels []*relation, link *relation, ex *examples, shape *dataPattern) ([]kalla.Rule, []string) {
 	var notes []string
-	link := pickLink(rels)
 	if link == nil {
 		return nil, []string{"no key-like column pair is equal in every example (or shares values): there is nothing to join the sides on"}
 	}
@@ -160,8 +159,12 @@ func (x *relation) window() (kalla.Condition, string) {
 // pickLink chooses the column pair that joins the sides: equal (after
 // normalising or stripping) and key-like on the left.
 func pickLink(rels []*relation) *relation {
-	return pick(rels, "text", func(x *relation) bool { return x.eq && x.keyLike >= 0.2 })
+	return pick(rels, "text", isLink)
 }
+
+// isLink reports whether a relation may join the sides: equal, key-like,
+// and not a category.
+func isLink(x *relation) bool { return x.kind == "text" && x.eq && x.keyLike >= 0.2 && !x.category }
 
 // dataPattern is the pattern the data itself shows when there are no
 // examples: how often a link value is shared by several records.

@@ -152,6 +152,17 @@ type relation struct {
 	shared   float64   // share of values found on the other side (no examples)
 	keyLike  float64   // distinct share of the more distinct column
 	contains bool
+	// back is the share of the right column's distinct values found in
+	// the left column (no examples); pk is set when one column is its
+	// side's unique key and the other column's values are mostly found
+	// among that key's values: a reference to the other side's records,
+	// the strongest link there is.
+	back float64
+	pk   bool
+	// category is set when both columns hold few distinct values for
+	// their rows (a currency, a customer): such a pair may narrow a rule
+	// but never links records on its own.
+	category bool
 	// number
 	exact         bool
 	maxAbs, share float64 // largest |diff| and |diff| / |left| (groups: sums)
@@ -161,7 +172,8 @@ type relation struct {
 }
 
 func (x *relation) pairing() Pairing {
-	return Pairing{Left: x.l.Name, Right: x.r.Name, Kind: x.kind, Score: math.Round(x.score*100) / 100, Evidence: x.evidence}
+	return Pairing{Left: x.l.Name, Right: x.r.Name, Kind: x.kind, Score: math.Round(x.score*100) / 100, Evidence: x.evidence,
+		Key: x.pk, Category: x.category}
 }
 
 // how says briefly how the columns relate.
@@ -218,6 +230,10 @@ func relate(ctx context.Context, in *engine.Inspection, l, r *side, ex *examples
 			// a split or a batch repeats them).
 			keyLike := math.Max(float64(l.dist[i])/math.Max(1, float64(l.rows)), float64(r.dist[j])/math.Max(1, float64(r.rows)))
 			x := &relation{l: lc, r: rc, li: i, kind: kind, names: nameSimilarity(lc.Name, rc.Name), keyLike: keyLike}
+			// A category: few distinct values for the rows that have one,
+			// on both sides (3 currencies in 15 rows, 5 customers).
+			lr, rr := l.distinctShare(i), r.distinctShare(j)
+			x.category = kind == "text" && lr < categoryShare && rr < categoryShare
 			var err error
 			var ok bool
 			switch {
@@ -230,6 +246,11 @@ func relate(ctx context.Context, in *engine.Inspection, l, r *side, ex *examples
 				return nil, fmt.Errorf("compare %s with %s: %w", lc.Name, rc.Name, err)
 			}
 			if ok {
+				if x.category {
+					x.score -= 1
+					x.evidence += fmt.Sprintf("; few distinct values (%d in %d %s rows, %d in %d %s rows): a category, never a link on its own",
+						l.dist[i], l.rows-l.nulls[i], l.spec.Alias, r.dist[j], r.rows-r.nulls[j], r.spec.Alias)
+				}
 				out = append(out, x)
 			}
 		}
@@ -410,7 +431,22 @@ LEFT JOIN (SELECT DISTINCT %s AS v FROM %s) b ON a.v = b.v`, norm(x.l.Name), qi(
 	x.shared = float64(found) / float64(n)
 	switch x.kind {
 	case "text":
-		if x.shared < 0.2 {
+		// The other way round: how many of the right column's values are
+		// left values. A reference to the other side's key may cover few
+		// of its records (300 ledger lines against 2,000 invoices) and
+		// still be the link.
+		var rn, rfound int64
+		q := fmt.Sprintf(`SELECT count(*), count(b.v) FROM (SELECT DISTINCT %s AS v FROM %s WHERE %s IS NOT NULL ORDER BY v LIMIT %d) a
+LEFT JOIN (SELECT DISTINCT %s AS v FROM %s) b ON a.v = b.v`, norm(x.r.Name), qi(r.view), qi(x.r.Name), sample, norm(x.l.Name), qi(l.view))
+		if err := scalarRow(ctx, in, q, &rn, &rfound); err != nil {
+			return false, err
+		}
+		if rn > 0 {
+			x.back = float64(rfound) / float64(rn)
+		}
+		pkL := x.l.Name == l.key && l.unique(x.l.Name) && x.back >= 0.5
+		pkR := x.r.Name == r.key && r.unique(x.r.Name) && x.shared >= 0.5
+		if x.shared < 0.2 && !pkL && !pkR {
 			// Perhaps one side adds a prefix or suffix (INV-1-PART2, BATCH-B001).
 			for s := range 2 {
 				ok, err := x.affixed(ctx, in, l, r, s)
@@ -423,6 +459,17 @@ LEFT JOIN (SELECT DISTINCT %s AS v FROM %s) b ON a.v = b.v`, norm(x.l.Name), qi(
 		x.eq, x.norm = true, []string{kalla.NormTrim, kalla.NormCaseFold}
 		x.evidence = fmt.Sprintf("%.0f %% of the %d sampled %s values (ignoring case and blanks) are %s values", 100*x.shared, n, x.l.Name, x.r.Name)
 		x.score = x.shared + x.names + x.keyLike
+		switch {
+		case pkL:
+			x.pk = true
+			x.evidence = fmt.Sprintf("%.0f %% of the %d %s values are values of %s, the key of %s: a reference to its records", 100*x.back, rn, x.r.Name, x.l.Name, l.spec.Alias)
+		case pkR:
+			x.pk = true
+			x.evidence = fmt.Sprintf("%.0f %% of the %d %s values are values of %s, the key of %s: a reference to its records", 100*x.shared, n, x.l.Name, x.r.Name, r.spec.Alias)
+		}
+		if x.pk {
+			x.score += 2
+		}
 	case "number":
 		if x.shared < 0.2 && x.names < 0.6 {
 			return false, nil
@@ -431,6 +478,21 @@ LEFT JOIN (SELECT DISTINCT %s AS v FROM %s) b ON a.v = b.v`, norm(x.l.Name), qi(
 		x.score = x.shared + x.names
 	}
 	return true, nil
+}
+
+// categoryShare is the distinct share below which a column holds a
+// category: fewer distinct values than half its rows.
+const categoryShare = 0.5
+
+// distinctShare is column i's distinct values per row that has one.
+func (s *side) distinctShare(i int) float64 {
+	return float64(s.dist[i]) / math.Max(1, float64(s.rows-s.nulls[i]))
+}
+
+// unique reports whether a column is unique and never empty on the side.
+func (s *side) unique(name string) bool {
+	i := kalla.FindColumn(s.cols, name)
+	return i >= 0 && s.dist[i] == s.rows && s.nulls[i] == 0
 }
 
 // synonyms group column-name words that mean the same in reconciliation.

@@ -57,6 +57,14 @@ type Pairing struct {
 	Kind     string  `json:"kind"` // text, number, date
 	Score    float64 `json:"score"`
 	Evidence string  `json:"evidence"`
+	// Key is set when one column is its side's key and the other column
+	// refers to it: the strongest link.
+	Key bool `json:"key,omitempty"`
+	// Category is set when both columns hold few distinct values: never a
+	// link on its own.
+	Category bool `json:"category,omitempty"`
+	// Used is set when the proposed rules compare the pair.
+	Used bool `json:"used,omitempty"`
 }
 
 // FromSources stages both sources in eng and suggests a recipe for them.
@@ -129,12 +137,13 @@ func Suggest(ctx context.Context, in *engine.Inspection, opt Options) (*Result, 
 		res.Pairings = append(res.Pairings, x.pairing())
 	}
 	var shape *dataPattern
-	if link := pickLink(rels); ex == nil && link != nil {
-		if shape, err = sharedKeys(ctx, in, l, r, link); err != nil {
+	link := pickLink(rels)
+	if ex == nil && link != nil {
+		if link, shape, err = chooseLink(ctx, in, l, r, rels, res); err != nil {
 			return nil, err
 		}
 	}
-	rs, notes := buildRules(l, r, rels, ex, shape)
+	rs, notes := buildRules(l, r, rels, link, ex, shape)
 	res.Notes = append(res.Notes, notes...)
 	rec := &kalla.Recipe{
 		RecipeID:    "suggested-" + slug(l.spec.Alias) + "-" + slug(r.spec.Alias),
@@ -146,7 +155,7 @@ func Suggest(ctx context.Context, in *engine.Inspection, opt Options) (*Result, 
 	rec.Sources.Left.PrimaryKey = []string{l.key}
 	rec.Sources.Right.PrimaryKey = []string{r.key}
 	if len(rs) == 0 {
-		return nil, kalla.Errorf(kalla.EINVALID, "no column of %s pairs with a column of %s (by name, type and values): give example pairs with --pairs", l.spec.Alias, r.spec.Alias)
+		return nil, kalla.Errorf(kalla.EINVALID, "no column of %s pairs with a column of %s (by name, type and values): give a few example pairs you know (--pairs, or “Pairs you know” in the recipe builder)", l.spec.Alias, r.spec.Alias)
 	}
 	if err := rec.Validate(); err != nil {
 		return nil, fmt.Errorf("suggested recipe is invalid (a bug): %w", err)
@@ -179,7 +188,50 @@ func Suggest(ctx context.Context, in *engine.Inspection, opt Options) (*Result, 
 	res.Notes = append(res.Notes, fmt.Sprintf("tried on the data: %d pairs; %d of %d %s and %d of %d %s records matched",
 		trial.Pairs, trial.LeftRecords, l.rows, l.spec.Alias, trial.RightRecords, r.rows, r.spec.Alias))
 	res.Recipe = rec
+	for i, p := range res.Pairings {
+		for _, rule := range rs {
+			for _, c := range rule.Conditions {
+				if c.Left == p.Left && c.Right == p.Right {
+					res.Pairings[i].Used = true
+				}
+			}
+		}
+	}
 	return res, nil
+}
+
+// chooseLink takes the best link whose data does not contradict it: a
+// link pairing records many to many (N:M) when each side's key is unique
+// is suspect (a customer pays many invoices: customer_id ~ payer_id pairs
+// every invoice of a customer with every payment of that customer), and is
+// said so in a note. The next candidate that is not suspect is taken; when
+// every candidate is, the best one is kept with its note.
+func chooseLink(ctx context.Context, in *engine.Inspection, l, r *side, rels []*relation, res *Result) (*relation, *dataPattern, error) {
+	var cands []*relation
+	for _, x := range rels {
+		if isLink(x) {
+			cands = append(cands, x)
+		}
+	}
+	sort.SliceStable(cands, func(a, b int) bool { return cands[a].score > cands[b].score })
+	var first *relation
+	var firstShape *dataPattern
+	for _, x := range cands {
+		shape, err := sharedKeys(ctx, in, l, r, x)
+		if err != nil {
+			return nil, nil, err
+		}
+		if first == nil {
+			first, firstShape = x, shape
+		}
+		if shape != nil && shape.pattern == kalla.PatternNtoM && l.unique(l.key) && r.unique(r.key) {
+			res.Notes = append(res.Notes, fmt.Sprintf("link %s ~ %s is suspect: it pairs one record with many on both sides (%s), while each side's key is unique (one to one)",
+				x.l.Name, x.r.Name, shape.evidence))
+			continue
+		}
+		return x, shape, nil
+	}
+	return first, firstShape, nil
 }
 
 // stats counts distinct and NULL values of every column.

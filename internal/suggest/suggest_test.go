@@ -2,6 +2,7 @@ package suggest
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -188,5 +189,119 @@ func TestHelpers(t *testing.T) {
 	}
 	if nameSimilarity("amount", "Amount") != 1 || nameSimilarity("paid_amount", "amount") < 0.9 || nameSimilarity("customer", "payer") < 0.7 || nameSimilarity("customer", "amount") != 0 {
 		t.Error("nameSimilarity")
+	}
+}
+
+// seedFor runs Suggest on the seed files (15 invoices, 15 payments; a
+// customer pays several invoices, one invoice is paid in two parts).
+func seedFor(t *testing.T, opt Options) *Result {
+	t.Helper()
+	ctx := t.Context()
+	eng, err := engine.Open(ctx, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	var srcs [2]*file.Source
+	names := []string{"invoices.csv", "payments.csv"}
+	for i, name := range names {
+		src, err := file.Open(ctx, filepath.Join("testdata", "seed", name), file.Options{Type: kalla.SourceCSV})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { src.Close() })
+		srcs[i] = src
+	}
+	opt.Left = kalla.SourceSpec{Alias: "invoices", URI: filepath.Join("testdata", "seed", names[0])}
+	opt.Right = kalla.SourceSpec{Alias: "payments", URI: filepath.Join("testdata", "seed", names[1])}
+	res, err := FromSources(ctx, eng, srcs[0], srcs[1], opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestSuggestSeedLinksOnTheKey: without example pairs the payments'
+// reference_number, whose values are the invoices' key, is the link; the
+// customer (5 values in 15 rows) and the currency (3) are categories and
+// never a link on their own.
+func TestSuggestSeedLinksOnTheKey(t *testing.T) {
+	res := seedFor(t, Options{})
+	rec := res.Recipe
+	if len(rec.Rules) == 0 {
+		t.Fatal("no rules")
+	}
+	for _, rule := range rec.Rules {
+		link := rule.Conditions[0]
+		if link.Op != kalla.CondEq || link.Left != "invoice_id" || link.Right != "reference_number" {
+			t.Errorf("rule %s links %s ~ %s, want invoice_id ~ reference_number", rule.Name, link.Left, link.Right)
+		}
+		for _, c := range rule.Conditions {
+			if c.Left == "customer_id" || c.Left == "currency" {
+				t.Errorf("rule %s compares the category %s: %+v", rule.Name, c.Left, c)
+			}
+		}
+	}
+	var sawKey, sawCat bool
+	for _, p := range res.Pairings {
+		switch {
+		case p.Left == "invoice_id" && p.Right == "reference_number":
+			sawKey = p.Key && p.Used && !p.Category
+		case p.Left == "currency" && p.Right == "currency", p.Left == "customer_id" && p.Right == "payer_id":
+			if !p.Category || p.Used || !strings.Contains(p.Evidence, "a category, never a link on its own") {
+				t.Errorf("pairing %s ~ %s should be a category, unused: %+v", p.Left, p.Right, p)
+			}
+			sawCat = true
+		}
+	}
+	if !sawKey || !sawCat {
+		t.Errorf("pairings: %+v", res.Pairings)
+	}
+	// The seed holds one invoice paid in two parts: a split, 1:N.
+	if got := ruleNames(rec); !slices.Contains(got, "split/1:N") {
+		t.Errorf("rules %v, want a split 1:N rule", got)
+	}
+}
+
+// TestSuggestSuspectLink: when the only link pairs records many to many
+// (each customer has two invoices and two payments) while each side's key
+// is unique, the suggestion says the link is suspect.
+func TestSuggestSuspectLink(t *testing.T) {
+	dir := t.TempDir()
+	var inv, pay strings.Builder
+	inv.WriteString("invoice_id,customer_id,amount\n")
+	pay.WriteString("payment_id,payer_id,paid_amount\n")
+	for i := range 10 {
+		fmt.Fprintf(&inv, "INV-%02d,C-%02d,%d.00\n", i, i/2, 100+i)
+		fmt.Fprintf(&pay, "PAY-%02d,C-%02d,%d.00\n", i, i/2, 100+i)
+	}
+	for name, body := range map[string]string{"invoices.csv": inv.String(), "payments.csv": pay.String()} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := t.Context()
+	eng, err := engine.Open(ctx, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	var srcs [2]*file.Source
+	for i, name := range []string{"invoices.csv", "payments.csv"} {
+		src, err := file.Open(ctx, filepath.Join(dir, name), file.Options{Type: kalla.SourceCSV})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { src.Close() })
+		srcs[i] = src
+	}
+	res, err := FromSources(ctx, eng, srcs[0], srcs[1], Options{
+		Left:  kalla.SourceSpec{Alias: "invoices", URI: filepath.Join(dir, "invoices.csv")},
+		Right: kalla.SourceSpec{Alias: "payments", URI: filepath.Join(dir, "payments.csv")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasNote(res, "link customer_id ~ payer_id is suspect: it pairs one record with many on both sides") {
+		t.Errorf("notes should call the N:M link suspect: %v", res.Notes)
 	}
 }

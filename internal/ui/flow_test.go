@@ -88,7 +88,7 @@ func TestReconcileInBrowser(t *testing.T) {
 	b.choose("#right-source", "src:payments")
 	b.waitText("#pairs", "reference_number", 20*time.Second)
 	first := b.text("#pairs tbody tr:first-child")
-	if !strings.Contains(first, "invoice_id") || !strings.Contains(first, "reference_number") || !strings.Contains(first, "sampled values also on the other side") {
+	if !strings.Contains(first, "invoice_id") || !strings.Contains(first, "reference_number") || !strings.Contains(first, "a reference to its records") {
 		t.Errorf("first suggestion is not invoice_id / reference_number with evidence: %q", first)
 	}
 	if v := b.value("#left-alias"); v != "invoices" {

@@ -3,7 +3,6 @@ package ui
 import (
 	"bytes"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -154,44 +153,6 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, v *view) {
 // uiHeader is the header the UI's scripts send with every call; see
 // Authorized.
 const uiHeader = "X-Kalla-UI"
-
-// actionFunc is a JSON endpoint of the UI itself (not of the API).
-type actionFunc func(r *http.Request) (any, error)
-
-// maxActionBody caps the JSON bodies of UI endpoints: two samples of at
-// most 1000 rows.
-const maxActionBody = 16 << 20
-
-// action wraps a JSON endpoint of the UI: it needs a session and the UI
-// header (so another site cannot call it through a visitor's browser),
-// and answers errors as the API does, {"error": {"code", "message"}}.
-func (h *Handler) action(f actionFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var data any
-		var err error
-		switch {
-		case !h.signedIn(r):
-			err = kalla.Errorf(kalla.EUNAUTHORIZED, "your session has ended: sign in again")
-		case r.Header.Get(uiHeader) != "1":
-			err = kalla.Errorf(kalla.EINVALID, "this endpoint is for the Kalla web UI's scripts (header %s missing)", uiHeader)
-		default:
-			r.Body = http.MaxBytesReader(w, r.Body, maxActionBody)
-			data, err = f(r)
-		}
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		if err != nil {
-			code := kalla.ErrorCode(err)
-			if code == kalla.EINTERNAL {
-				h.log.Error("ui action failed", "path", r.URL.Path, "err", kalla.Redact(err.Error()))
-			}
-			w.WriteHeader(kalla.HTTPStatus(code))
-			json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": kalla.Redact(kalla.ErrorMessage(err))}})
-			return
-		}
-		json.NewEncoder(w).Encode(data)
-	})
-}
 
 // funcs are the template functions.
 func (h *Handler) funcs() template.FuncMap {

@@ -126,8 +126,6 @@ func (h *Handler) routeTable() []route {
 		{"POST /login", http.HandlerFunc(h.login)},
 		{"POST /logout", http.HandlerFunc(h.logout)},
 
-		{"POST /ui/suggest", h.action(h.suggest)},
-
 		{"GET /static/{file}", http.HandlerFunc(h.static)},
 		{"/", h.page(h.notFound)},
 	}

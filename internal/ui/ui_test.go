@@ -262,25 +262,6 @@ func TestSession(t *testing.T) {
 		}
 	}
 
-	// UI endpoints want the header too.
-	r := httptest.NewRequest("POST", "/ui/suggest", strings.NewReader(`{"left":{},"right":{}}`))
-	r.AddCookie(c)
-	w = httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	if w.Code != 400 || !strings.Contains(w.Body.String(), "X-Kalla-UI") {
-		t.Errorf("suggest without the header: %d %s", w.Code, w.Body)
-	}
-	r.Header.Set(uiHeader, "1")
-	r.Body = http.NoBody
-	w = httptest.NewRecorder()
-	r2 := httptest.NewRequest("POST", "/ui/suggest", strings.NewReader(`{"left":{"columns":[{"name":"a","data_type":"VARCHAR"}],"rows":[["x"]]},"right":{"columns":[{"name":"a","data_type":"VARCHAR"}],"rows":[["x"]]}}`))
-	r2.AddCookie(c)
-	r2.Header.Set(uiHeader, "1")
-	h.ServeHTTP(w, r2)
-	if w.Code != 200 || !strings.Contains(w.Body.String(), `"left":"a"`) {
-		t.Errorf("suggest: %d %s", w.Code, w.Body)
-	}
-
 	// Sessions expire.
 	h.now = func() time.Time { return time.Now().Add(DefaultSessionTTL + time.Minute) }
 	if h.signedIn(page) {
@@ -290,7 +271,7 @@ func TestSession(t *testing.T) {
 
 	// Another site's form cannot sign in or out.
 	form := url.Values{"token": {token}}
-	r = httptest.NewRequest("POST", "/login", strings.NewReader(form.Encode()))
+	r := httptest.NewRequest("POST", "/login", strings.NewReader(form.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	r.Header.Set("Origin", "https://evil.example")
 	w = httptest.NewRecorder()

@@ -4,7 +4,8 @@
 // validate, preview the match on samples, and save. URIs are only ever the
 // redacted ones the server rendered: the API restores the real ones.
 import { api, el, table, showError, clearError, fmtInt, fmtPct, busy, quoteIdent } from "./app.js";
-import { FilterBar, filtersJSON, attributeErrors } from "./chips.js";
+import { FilterBar, filtersJSON, attributeErrors, humanize } from "./chips.js";
+import { RuleForm, defaultCondition } from "./rules.js";
 
 const data = JSON.parse(document.getElementById("builder-data").textContent);
 const form = document.getElementById("builder");
@@ -39,10 +40,10 @@ class Side {
       value: this.root.querySelector(".f-value"),
       value2: this.root.querySelector(".f-value2"),
       add: this.root.querySelector(".f-add"),
-    }, () => this.load());
+    }, () => { markStale(); this.load(); });
     if (data.filters && data.filters[name]) this.bar.set(data.filters[name]);
     this.alias.addEventListener("input", () => { this.aliasTouched = true; explainAliases(); });
-    this.select.addEventListener("change", () => this.pick());
+    this.select.addEventListener("change", () => { markStale(); this.pick(); });
     this.fillSelect();
   }
 
@@ -118,6 +119,8 @@ class Side {
       if (this.pk.size === 0) this.guessKey();
       this.bar.setColumns(this.columns);
       this.render();
+      fillExamples();
+      if (ruleForm) ruleForm.render();
       suggest();
     } catch (e) {
       if (mine !== this.seq) return;
@@ -131,7 +134,7 @@ class Side {
           return;
         }
       }
-      showError(this.box, e);
+      showError(this.box, humanize(e.message, this.bar.chips));
     }
   }
 
@@ -164,7 +167,7 @@ class Side {
     const body = this.columns.map((c, i) => {
       const id = `${this.name}-key-${i}`;
       const box = el("input", { type: "checkbox", id, checked: this.pk.has(c.name) });
-      box.addEventListener("change", () => { if (box.checked) this.pk.add(c.name); else this.pk.delete(c.name); });
+      box.addEventListener("change", () => { if (box.checked) this.pk.add(c.name); else this.pk.delete(c.name); markStale(); });
       return el("tr", {},
         el("td", {}, box, el("label", { for: id, class: "sr-only" }, `${c.name} is part of the ${this.name} primary key`)),
         el("td", {}, el("label", { for: id }, c.name)),
@@ -213,9 +216,36 @@ function showMode() {
   document.getElementById("rules-panel").hidden = mode() !== "rules";
 }
 
-for (const r of form.querySelectorAll('input[name="mode"]')) r.addEventListener("change", showMode);
+for (const r of form.querySelectorAll('input[name="mode"]')) r.addEventListener("change", () => { showMode(); markStale(); });
 if (rulesBox.value.trim()) document.getElementById("mode-rules").checked = true;
 showMode();
+
+// The rules, built with form controls and kept in step with their JSON.
+const ruleForm = new RuleForm(document.getElementById("rule-form"), rulesBox,
+  () => ({ left: sides.left.columns, right: sides.right.columns }), () => markStale());
+ruleForm.render();
+document.getElementById("add-pass").addEventListener("click", () => {
+  const use = pairs.filter((p) => p.use);
+  const conds = use.length ? use.map(conditionFor) : [];
+  ruleForm.add(`pass-${ruleForm.rules.length + 1}`, conds);
+  const name = document.getElementById(`rule-${ruleForm.rules.length - 1}-name`);
+  if (name) name.focus();
+});
+sqlBox.addEventListener("input", markStale);
+
+// A preview (or a check) shown after the match changed is out of date:
+// it is marked so at once, not left on screen as if it held.
+function markStale() {
+  const pv = document.getElementById("preview-result");
+  const note = document.getElementById("preview-stale");
+  if (pv && pv.childElementCount) {
+    pv.classList.add("stale");
+    pv.setAttribute("aria-describedby", "preview-stale");
+    note.hidden = false;
+  }
+  const chk = document.getElementById("check-result");
+  if (chk) chk.replaceChildren();
+}
 
 /**
  * recipeJSON is the recipe as the form holds it, filters with their exact
@@ -232,11 +262,7 @@ function recipeJSON() {
   };
   if (mode() === "rules") {
     delete r.match_sql;
-    try {
-      r.rules = JSON.parse(rulesBox.value || "[]");
-    } catch (e) {
-      throw new Error("The rules are not valid JSON: " + e.message);
-    }
+    r.rules = ruleForm.value();
   }
   if (!r.name) delete r.name;
   if (!r.description) delete r.description;
@@ -246,60 +272,176 @@ function recipeJSON() {
     .replace('"\\u0000filters-right"', filtersJSON(sides.right.bar.chips));
 }
 
-// Suggestions.
+// Suggestions come from Kalla's recipe suggester, over the whole sides.
 const pairsBox = document.getElementById("pairs");
 const pairsErr = document.getElementById("pairs-error");
+const notesBox = document.getElementById("suggest-notes");
 let pairs = [];
+let suggested = null; // the suggested recipe
+let examples = []; // [left key, right key] pairs the user knows
 let suggestSeq = 0;
 
-async function suggest() {
+/** sidesBody is the two sides as the suggester takes them, filters exact. */
+function sidesBody(withExamples) {
+  const body = { left: sides.left.spec(), right: sides.right.spec() };
+  if (stored) body.recipe_id = stored.recipe_id;
+  const key = (s) => (s.columns.length ? s.columns.filter((c) => s.pk.has(c.name)).map((c) => c.name) : [...s.pk]);
+  const lk = key(sides.left), rk = key(sides.right);
+  if (lk.length === 1) body.left_key = lk[0];
+  if (rk.length === 1) body.right_key = rk[0];
+  if (withExamples && examples.length) body.pairs = examples;
+  return JSON.stringify(body)
+    .replace('"\\u0000filters-left"', filtersJSON(sides.left.bar.chips))
+    .replace('"\\u0000filters-right"', filtersJSON(sides.right.bar.chips));
+}
+
+async function suggest(withExamples) {
   const l = sides.left, r = sides.right;
   if (!l || !r || !l.columns.length || !r.columns.length) return;
   const mine = ++suggestSeq;
   clearError(pairsErr);
+  pairsBox.setAttribute("aria-busy", "true");
   try {
-    const res = await api("POST", "/ui/suggest", {
-      left: { columns: l.columns, rows: l.rows },
-      right: { columns: r.columns, rows: r.rows },
-    });
+    const res = await api("POST", "/api/recipes/suggest", sidesBody(withExamples));
     if (mine !== suggestSeq) return;
-    pairs = res.pairs;
+    pairs = res.pairings;
+    suggested = res.recipe;
+    notesBox.replaceChildren(...res.notes.map((n) => el("li", {}, n)));
     renderPairs();
   } catch (e) {
+    if (mine !== suggestSeq) return;
+    pairs = [];
+    suggested = null;
+    renderPairs();
     showError(pairsErr, e);
+  } finally {
+    if (mine === suggestSeq) pairsBox.removeAttribute("aria-busy");
   }
 }
 
 function renderPairs() {
   if (!pairs.length) {
-    pairsBox.replaceChildren(el("p", { class: "muted" }, "No column pairs stand out. Write the match SQL yourself."));
+    pairsBox.replaceChildren(el("p", { class: "muted" }, "No column pairs stand out. Build the rules yourself below."));
     return;
   }
   const la = sides.left.alias.value || "left", ra = sides.right.alias.value || "right";
+  const top = Math.max(...pairs.map((p) => p.score), 1);
   const rows = pairs.map((p, i) => {
     const id = "pair-" + i;
-    const box = el("input", { type: "checkbox", id, checked: i === 0 });
+    p.use = !!p.used;
+    const box = el("input", { type: "checkbox", id, checked: p.use });
     box.addEventListener("change", () => { p.use = box.checked; });
-    p.use = i === 0;
-    return el("tr", {},
+    const tags = [p.key ? el("span", { class: "tag tag-key" }, "refers to the key") : null,
+      p.category ? el("span", { class: "tag tag-cat" }, "category") : null];
+    return el("tr", { "data-pair": `${p.left}~${p.right}` },
       el("td", {}, box, el("label", { for: id, class: "sr-only" }, `Match ${la}.${p.left} with ${ra}.${p.right}`)),
       el("td", { class: "mono" }, el("label", { for: id }, p.left)),
       el("td", { class: "mono" }, p.right),
-      el("td", { class: "num" }, el("meter", { min: 0, max: 1, value: p.score, "aria-label": "score" }), " ", Math.round(p.score * 100)),
-      el("td", {}, p.evidence.join("; ")));
+      el("td", {}, p.kind),
+      el("td", { class: "num" }, el("meter", { min: 0, max: top, value: p.score, "aria-label": "score" }), " ", p.score.toFixed(2)),
+      el("td", {}, tags, " ", p.evidence));
   });
-  pairsBox.replaceChildren(el("table", { class: "grid compact pairs" },
+  pairsBox.replaceChildren(el("div", { class: "scroll" }, el("table", { class: "grid compact pairs" },
     el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Use"), el("th", { scope: "col" }, `Left (${la})`),
-      el("th", { scope: "col" }, `Right (${ra})`), el("th", { scope: "col", class: "num" }, "Score"), el("th", { scope: "col" }, "Evidence"))),
-    el("tbody", {}, rows)));
+      el("th", { scope: "col" }, `Right (${ra})`), el("th", { scope: "col" }, "Kind"), el("th", { scope: "col", class: "num" }, "Score"), el("th", { scope: "col" }, "Evidence"))),
+    el("tbody", {}, rows))));
 }
 
 document.getElementById("suggest").addEventListener("click", () => {
   if (!sides.left.columns.length || !sides.right.columns.length) {
-    showError(pairsErr, "Pick both sources first: suggestions compare their columns and samples.");
+    showError(pairsErr, "Pick both sources first: suggestions compare their columns and data.");
     return;
   }
-  suggest();
+  suggest(true);
+});
+
+/**
+ * conditionFor is the condition a ticked pair stands for: as the suggested
+ * rules compare it when they do (the tolerance and window learnt from the
+ * data), else by the columns' types (amounts within 2 %, dates within 7 days).
+ */
+function conditionFor(p) {
+  if (suggested && suggested.rules) {
+    // A tolerance or a date window learnt from the data wins over an
+    // exact comparison of the same columns.
+    let found = null;
+    for (const r of suggested.rules) {
+      for (const c of r.conditions) {
+        if (c.left !== p.left || c.right !== p.right) continue;
+        if (c.op === "tolerance" || c.op === "date_within") return structuredClone(c);
+        if (!found) found = c;
+      }
+    }
+    if (found && !(found.op === "eq" && p.kind !== "text")) return structuredClone(found);
+  }
+  const lt = (sides.left.columns.find((c) => c.name === p.left) || {}).data_type;
+  const rt = (sides.right.columns.find((c) => c.name === p.right) || {}).data_type;
+  return defaultCondition(p.left, p.right, lt, rt);
+}
+
+// Known pairs: picked from the sides' key values.
+const exLeft = document.getElementById("ex-left"), exRight = document.getElementById("ex-right");
+const exList = document.getElementById("ex-list");
+
+function keyValues(s) {
+  const key = [...s.pk][0];
+  const i = s.columns.findIndex((c) => c.name === key);
+  if (i < 0) return [];
+  return [...new Set(s.rows.map((r) => r[i]).filter((v) => v !== null && v !== ""))];
+}
+
+function fillExamples() {
+  for (const [box, s] of [[exLeft, sides.left], [exRight, sides.right]]) {
+    if (!s) continue;
+    const keep = box.value;
+    box.replaceChildren(el("option", { value: "" }, "Choose…"), ...keyValues(s).map((v) => el("option", { value: v }, v)));
+    box.value = keep;
+  }
+}
+
+function renderExamples() {
+  exList.replaceChildren(...examples.map(([l, r], i) => {
+    const rm = el("button", { type: "button", class: "chip-x", "aria-label": `Remove pair ${l} with ${r}` }, "×");
+    rm.addEventListener("click", () => { examples.splice(i, 1); renderExamples(); exLeft.focus(); });
+    return el("li", { class: "chip" }, `${l} ↔ ${r} `, rm);
+  }));
+}
+
+document.getElementById("ex-add").addEventListener("click", () => {
+  clearError(pairsErr);
+  if (!exLeft.value || !exRight.value) {
+    showError(pairsErr, "Choose a left record and a right record that belong together.");
+    (exLeft.value ? exRight : exLeft).focus();
+    return;
+  }
+  if (!examples.some(([l, r]) => l === exLeft.value && r === exRight.value)) examples.push([exLeft.value, exRight.value]);
+  renderExamples();
+  exRight.value = "";
+  exLeft.focus();
+});
+
+document.getElementById("ex-suggest").addEventListener("click", () => {
+  if (!examples.length) {
+    showError(pairsErr, "Add at least one pair you know first.");
+    exLeft.focus();
+    return;
+  }
+  suggest(true);
+});
+
+document.getElementById("use-suggested").addEventListener("click", () => {
+  clearError(pairsErr);
+  if (!suggested || !suggested.rules || !suggested.rules.length) {
+    showError(pairsErr, "There are no suggested rules yet: pick both sources, or add pairs you know.");
+    return;
+  }
+  if (ruleForm.rules.length && !confirm("Replace the rules you have with the suggested ones?")) return;
+  ruleForm.set(suggested.rules.map((r) => { const c = structuredClone(r); delete c.evidence; return c; }));
+  document.getElementById("mode-rules").checked = true;
+  showMode();
+  markStale();
+  const first = document.getElementById("rule-0-name");
+  if (first) first.focus();
 });
 
 document.getElementById("write-sql").addEventListener("click", () => {
@@ -311,14 +453,19 @@ document.getElementById("write-sql").addEventListener("click", () => {
   }
   if (sqlBox.value.trim() && sqlBox.value !== lastGenerated && !confirm("Replace the match SQL you wrote?")) return;
   const keys = [...sides.left.pk].map((k) => "l." + quoteIdent(k)).concat([...sides.right.pk].map((k) => "r." + quoteIdent(k)));
-  // Amounts match within a cent rather than exactly.
-  const on = use.map((p) => p.measure
-    ? `tolerance_match(l.${quoteIdent(p.left)}, r.${quoteIdent(p.right)}, 0.01)`
-    : `l.${quoteIdent(p.left)} = r.${quoteIdent(p.right)}`);
+  const on = use.map((p) => {
+    const c = conditionFor(p);
+    const l = "l." + quoteIdent(p.left), r = "r." + quoteIdent(p.right);
+    if (c.op === "tolerance" && c.pct !== undefined) return `abs(${l} - ${r}) <= ${c.pct} * abs(${l})`;
+    if (c.op === "tolerance") return `tolerance_match(${l}, ${r}, ${c.abs})`;
+    if (c.op === "date_within") return `abs(date_diff('day', ${l}, ${r})) <= ${c.days}`;
+    return `${l} = ${r}`;
+  });
   sqlBox.value = `SELECT ${keys.length ? keys.join(", ") : "*"}\nFROM left_src l\nJOIN right_src r\n  ON ${on.join("\n AND ")}`;
   lastGenerated = sqlBox.value;
   document.getElementById("mode-sql").checked = true;
   showMode();
+  markStale();
   sqlBox.focus();
 });
 
@@ -329,14 +476,13 @@ document.getElementById("write-rules").addEventListener("click", () => {
     showError(pairsErr, "Tick at least one pair to match on.");
     return;
   }
-  if (rulesBox.value.trim() && !confirm("Replace the rules you wrote?")) return;
-  const conditions = use.map((p) => p.measure
-    ? { op: "tolerance", left: p.left, right: p.right, abs: 0.01 }
-    : { op: "eq", left: p.left, right: p.right });
-  rulesBox.value = JSON.stringify([{ name: "exact", conditions }], null, 2);
+  if (ruleForm.rules.length && !confirm("Replace the rules you have?")) return;
+  ruleForm.set([{ name: "exact", conditions: use.map(conditionFor) }]);
   document.getElementById("mode-rules").checked = true;
   showMode();
-  rulesBox.focus();
+  markStale();
+  const first = document.getElementById("rule-0-name");
+  if (first) first.focus();
 });
 
 // Validate, preview, save.
@@ -348,13 +494,7 @@ document.getElementById("validate").addEventListener("click", (e) => busy(e.curr
   checkBox.replaceChildren();
   try {
     const chk = await api("POST", "/api/recipes/validate", recipeJSON());
-    if (chk.ok) {
-      const cols = (chk.output_columns || []).map((c) => c.name).join(", ");
-      checkBox.replaceChildren(el("div", { class: "ok", role: "status" }, "The recipe would run. ", cols ? `Its SQL returns: ${cols}.` : ""));
-    } else {
-      checkBox.replaceChildren(el("div", { class: "alert", role: "alert" },
-        el("p", {}, "The recipe would not run:"), el("ul", {}, chk.problems.map((p) => el("li", { class: "pre" }, p)))));
-    }
+    showProblems(chk, "The recipe would not run:");
   } catch (err) {
     showError(errBox, err);
   }
@@ -372,7 +512,27 @@ document.getElementById("preview-match").addEventListener("click", (e) => busy(e
   }
 }));
 
+/** showProblems shows a check's outcome: problems, warnings, or that it would run. */
+function showProblems(chk, heading) {
+  const parts = [];
+  if (!chk.ok) {
+    parts.push(el("div", { class: "alert", role: "alert" },
+      el("p", {}, heading), el("ul", {}, chk.problems.map((p) => el("li", { class: "pre" }, p)))));
+  } else {
+    const cols = (chk.output_columns || []).map((c) => c.name).join(", ");
+    parts.push(el("div", { class: "ok", role: "status" }, "The recipe would run. ", cols ? `Its SQL returns: ${cols}.` : ""));
+  }
+  if (chk.warnings && chk.warnings.length) {
+    parts.push(el("div", { class: "warn", role: "alert" }, el("p", {}, "Warning:"), el("ul", {}, chk.warnings.map((w) => el("li", {}, w)))));
+  }
+  checkBox.replaceChildren(...parts);
+  if (!chk.ok) (mode() === "sql" ? sqlBox : document.getElementById("rule-0-name") || document.getElementById("add-pass")).focus();
+}
+
 function renderPreview(p) {
+  previewBox.classList.remove("stale");
+  previewBox.removeAttribute("aria-describedby");
+  document.getElementById("preview-stale").hidden = true;
   const la = sides.left.alias.value, ra = sides.right.alias.value;
   const rate = (n, d) => (d ? fmtPct(n / d) : "—");
   const tabs = [
@@ -424,14 +584,34 @@ form.addEventListener("submit", async (e) => {
   const id = form.recipe_id.value.trim();
   await busy(document.getElementById("save"), "Saving…", async () => {
     try {
-      if (!id) throw new Error("Give the recipe an ID before saving it.");
+      if (!id) {
+        form.recipe_id.focus();
+        throw new Error("Give the recipe an ID before saving it.");
+      }
       const body = recipeJSON();
+      // A recipe that cannot run is not saved: check it first, and say
+      // what is wrong in the server's own words.
+      const chk = await api("POST", "/api/recipes/validate", body);
+      if (!chk.ok) {
+        showProblems(chk, "The recipe was not saved: it would not run.");
+        return;
+      }
+      if (chk.warnings && chk.warnings.length) {
+        showProblems(chk, null);
+        if (!confirm("Save anyway? " + chk.warnings.join(" "))) return;
+      }
       if (stored && stored.recipe_id === id) await api("PUT", `/api/recipes/${encodeURIComponent(id)}`, body);
       else await api("POST", "/api/recipes", body);
       stored = JSON.parse(body);
       history.replaceState(null, "", "/recipes/" + encodeURIComponent(id));
       saved.replaceChildren(`Saved recipe “${id}”. `, el("a", { href: `/runs?start=${encodeURIComponent(id)}#start` }, "Start a run"));
     } catch (err) {
+      if (err.code === "conflict") {
+        showError(errBox, `A recipe named “${id}” exists already. Choose another recipe ID, or open “${id}” from the Recipes page to change it.`);
+        form.recipe_id.setAttribute("aria-invalid", "true");
+        form.recipe_id.focus();
+        return;
+      }
       showError(errBox, err);
     }
   });

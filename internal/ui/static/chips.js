@@ -57,6 +57,10 @@ export class FilterBar {
     this.editing = -1;
     this.op.replaceChildren(...OPS.map(([v, s]) => el("option", { value: v }, v === s ? v : `${s}  (${v})`)));
     this.op.addEventListener("change", () => this.syncEditor());
+    this.column.addEventListener("change", () => this.syncEditor());
+    // The editor's own message: what is wrong with the condition being added.
+    this.msg = el("span", { class: "chip-editor-error", role: "alert", hidden: true });
+    (this.form || this.add.parentElement).append(this.msg);
     const submit = (e) => { e.preventDefault(); this.commit(); };
     if (this.form) this.form.addEventListener("submit", submit);
     else this.add.addEventListener("click", submit);
@@ -82,6 +86,13 @@ export class FilterBar {
   }
 
   syncEditor() {
+    const col = this.columns.find((c) => c.name === this.column.value);
+    // Dates are picked with the browser's date field (it gives 2024-01-15).
+    const date = !!col && /^DATE$/i.test(col.data_type) && this.op.value !== "in" && this.op.value !== "like";
+    for (const input of [this.value, this.value2]) {
+      const want = date ? "date" : "text";
+      if (input.type !== want) { input.type = want; input.value = ""; }
+    }
     const between = this.op.value === "between";
     this.value2.hidden = !between;
     this.value.hidden = noValue(this.op.value);
@@ -96,6 +107,9 @@ export class FilterBar {
     const numeric = col ? isNumericType(col.data_type) : false;
     const scalar = (t) => ({ text: t, number: numeric && numberText.test(t) });
     const op = this.op.value;
+    const bad = this.check(col, op);
+    this.showProblem(bad);
+    if (bad) return;
     let f;
     if (op === "in") {
       const parts = this.value.value.split(",").map((s) => s.trim()).filter((s) => s !== "");
@@ -119,6 +133,45 @@ export class FilterBar {
     this.setAddLabel("Add filter");
     this.render();
     this.onChange(this.chips);
+  }
+
+  /**
+   * check says what is wrong with the editor's condition, as {field,
+   * message}, or null: a value missing (both ends of a range are needed),
+   * text where the column holds numbers, or something that is not a date
+   * in a date column.
+   */
+  check(col, op) {
+    if (noValue(op)) return null;
+    const type = col ? String(col.data_type).toUpperCase() : "";
+    const numeric = col ? isNumericType(col.data_type) : false;
+    const fields = op === "between" ? [[this.value, "the lower value"], [this.value2, "the upper value"]] : [[this.value, "a value"]];
+    for (const [input, what] of fields) {
+      const v = input.value.trim();
+      if (v === "") {
+        return { field: input, message: op === "between" ? `Give both ends of the range: ${what} is missing.` : `Give ${what} to compare ${col ? col.name : "the column"} with.` };
+      }
+      const parts = op === "in" ? v.split(",").map((x) => x.trim()).filter((x) => x !== "") : [v];
+      for (const x of parts) {
+        if (numeric && op !== "like" && !numberText.test(x)) return { field: input, message: `${col.name} holds numbers: “${x}” is not a number (write 1234.50, with a point).` };
+        if (type === "DATE" && op !== "like" && !/^\d{4}-\d{2}-\d{2}$/.test(x)) return { field: input, message: `${col.name} holds dates: “${x}” is not a date (pick one, or write 2024-01-15).` };
+      }
+    }
+    return null;
+  }
+
+  /** showProblem shows the editor's problem next to it and moves focus to the field at fault. */
+  showProblem(p) {
+    for (const input of [this.value, this.value2]) input.removeAttribute("aria-invalid");
+    if (!p) {
+      this.msg.hidden = true;
+      this.msg.textContent = "";
+      return;
+    }
+    this.msg.textContent = p.message;
+    this.msg.hidden = false;
+    p.field.setAttribute("aria-invalid", "true");
+    p.field.focus();
   }
 
   setAddLabel(text) {
@@ -149,10 +202,19 @@ export class FilterBar {
     this.value.focus();
   }
 
-  /** setErrors marks chips with the server's message (a Map index → message). */
+  /**
+   * setErrors marks chips with the server's message (a Map index → message)
+   * and moves focus to the first chip at fault. A filter's JSON quoted in a
+   * message is shown as the chip reads.
+   */
   setErrors(errors) {
-    this.errors = errors;
+    this.errors = new Map([...errors].map(([i, m]) => [i, humanize(m, this.chips)]));
     this.render();
+    if (this.errors.size) {
+      const first = Math.min(...this.errors.keys());
+      const b = this.list.querySelectorAll("li.chip")[first];
+      if (b) b.querySelector(".chip-label").focus();
+    }
   }
 
   render() {
@@ -177,10 +239,20 @@ export class FilterBar {
 export async function attributeErrors(chips, message, probe) {
   const errors = new Map();
   chips.forEach((f, i) => { if (message.includes(filterJSON(f))) errors.set(i, message); });
-  if (errors.size > 0 || !probe) return errors;
+  if (!probe) return errors;
+  // Every chip the server refuses is marked, not only the one it named.
   await Promise.all(chips.map(async (f, i) => {
+    if (errors.has(i)) return;
     const m = await probe(f);
     if (m) errors.set(i, m);
   }));
   return errors;
+}
+
+/** humanize writes a filter's JSON quoted in a message as its chip reads. */
+export function humanize(message, chips) {
+  let m = String(message);
+  for (const f of chips) m = m.split(filterJSON(f)).join(label(f));
+  // Any other filter JSON left: say the column and what it asked.
+  return m.replace(/\{"column":"([^"]+)","op":"([a-z_]+)"(,"value":[^}]*)?\}/g, (_, c, op) => `the filter on ${c} (${symbol[op] || op})`);
 }

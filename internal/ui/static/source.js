@@ -5,7 +5,7 @@
 // button that asks for the exact count. The filters live in
 // the page's URL (?f=…), so a reload or a shared link keeps them.
 import { api, el, table, showError, clearError, fmtInt } from "./app.js";
-import { FilterBar, filtersJSON, attributeErrors } from "./chips.js";
+import { FilterBar, filtersJSON, attributeErrors, humanize } from "./chips.js";
 
 const root = document.getElementById("preview");
 const alias = root.dataset.alias;
@@ -88,7 +88,7 @@ async function load() {
     const errors = e.status === 400 && bar.chips.length ? await attributeErrors(bar.chips, e.message, probe) : new Map();
     if (mine !== seq) return;
     bar.setErrors(errors);
-    if (errors.size === 0) showError(errBox, e);
+    if (errors.size === 0) showError(errBox, humanize(e.message, bar.chips));
     else summary.textContent = "The sample was not reloaded: fix or remove the marked filter.";
   }
 }

@@ -1,7 +1,7 @@
 // Sources page: test each source's connection, register a source by URI
 // (the password field is joined into the URI only in the request that
 // registers it) or by uploading a file, and delete a source.
-import { api, el, showError, clearError, fmtInt, busy } from "./app.js";
+import { api, el, showError, clearError, fmtInt, busy, table } from "./app.js";
 
 // Health: a one-row scoped load opens the source and asks it a question;
 // its count is exact when cheap, else a lower bound said as one.
@@ -69,6 +69,62 @@ uriForm.addEventListener("submit", async (e) => {
 });
 
 const upForm = document.getElementById("upload-form");
+const upFields = ["delimiter", "decimal_separator", "date_format", "encoding"];
+const upPreview = document.getElementById("up-preview");
+const upDetected = document.getElementById("up-detected");
+
+/** uploadBody is the form as POST /api/uploads takes it: the settings first, then the file. */
+function uploadBody(file, checkOnly) {
+  const fd = new FormData();
+  for (const f of upFields) if (upForm[f].value) fd.append(f, upForm[f].value);
+  if (checkOnly) fd.append("check_only", "true");
+  fd.append("file", file);
+  return fd;
+}
+
+const delimiterName = { ",": "comma", ";": "semicolon", "\t": "tab", "|": "bar" };
+
+/** showUpload shows what Kalla detected and the first rows as they will be read. */
+function showUpload(up) {
+  if (up.csv) {
+    const d = up.csv.detected || up.csv;
+    const parts = [`columns separated by ${delimiterName[d.delimiter] || d.delimiter}`, `decimal ${d.decimal_separator === "," ? "comma" : "point"}`,
+      d.date_format ? `dates written ${d.date_format}` : "dates ISO (or text)", `encoding ${d.encoding}`];
+    upDetected.textContent = "Detected: " + parts.join(", ") + "." +
+      (up.csv.decimal_columns && up.csv.decimal_columns.length ? ` Decimal commas read in ${up.csv.decimal_columns.join(", ")}.` : "") +
+      (up.csv.date_columns && up.csv.date_columns.length ? ` Dates read in ${up.csv.date_columns.join(", ")}.` : "");
+    // Fill in what was detected where the user left "detect".
+    const used = { delimiter: up.csv.delimiter === "\t" ? "\\t" : up.csv.delimiter, decimal_separator: up.csv.decimal_separator, date_format: up.csv.date_format || "", encoding: up.csv.encoding };
+    for (const f of upFields) if (!upForm[f].value && [...upForm[f].options].some((o) => o.value === used[f])) upForm[f].value = used[f];
+  } else {
+    upDetected.textContent = "";
+  }
+  upPreview.replaceChildren(
+    el("p", { class: "small muted" }, `${fmtInt(up.row_count)} rows, ${up.columns.length} columns: ${up.columns.map((c) => `${c.name} (${c.data_type})`).join(", ")}.`),
+    table(up.columns, up.rows || []));
+  upPreview.hidden = false;
+}
+
+async function checkUpload() {
+  const box = upForm.querySelector(".alert");
+  clearError(box);
+  const file = upForm.file.files[0];
+  if (!file) { showError(box, "Choose a file to upload."); upForm.file.focus(); return; }
+  if (!/\.(csv|tsv)$/i.test(file.name)) return;
+  await busy(document.getElementById("up-check"), "Checking…", async () => {
+    try {
+      showUpload(await api("POST", "/api/uploads", uploadBody(file, true)));
+    } catch (err) {
+      upPreview.hidden = true;
+      showError(box, err);
+    }
+  });
+}
+
+upForm.file.addEventListener("change", () => { for (const f of upFields) upForm[f].value = ""; checkUpload(); });
+for (const f of upFields) upForm[f].addEventListener("change", () => { if (upForm.file.files[0]) checkUpload(); });
+document.getElementById("up-check").addEventListener("click", checkUpload);
+
 upForm.addEventListener("submit", async (e) => {
   e.preventDefault();
   const box = upForm.querySelector(".alert");
@@ -76,14 +132,12 @@ upForm.addEventListener("submit", async (e) => {
   clearError(box);
   const alias = upForm.alias.value.trim();
   const file = upForm.file.files[0];
-  if (!alias) { showError(box, "Give the source an alias."); return; }
-  if (!file) { showError(box, "Choose a file to upload."); return; }
+  if (!alias) { showError(box, "Give the source an alias."); upForm.alias.focus(); return; }
+  if (!file) { showError(box, "Choose a file to upload."); upForm.file.focus(); return; }
   await busy(upForm.querySelector("button[type=submit]"), "Uploading…", async () => {
     try {
-      const fd = new FormData();
-      fd.append("file", file);
       status.textContent = `Uploading ${file.name} (${fmtInt(file.size)} bytes)…`;
-      const up = await api("POST", "/api/uploads", fd);
+      const up = await api("POST", "/api/uploads", uploadBody(file, false));
       status.textContent = `Uploaded: ${fmtInt(up.row_count)} rows, ${up.columns.length} columns. Registering…`;
       await api("POST", "/api/sources", { alias, uri: up.uri, source_type: up.source_type });
       location.assign("/sources?registered=" + encodeURIComponent(alias));
