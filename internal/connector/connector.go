@@ -108,6 +108,15 @@ type Prefix interface {
 	Whole(ctx context.Context) (bool, error)
 }
 
+// RowCounter is a Source that may know its exact row count without reading
+// its rows, as a Parquet file's footer holds it: an unfiltered preview's
+// total is then exact at no cost.
+type RowCounter interface {
+	// KnownRows returns the source's row count, and ok false when it is
+	// not known without reading the rows.
+	KnownRows(ctx context.Context) (n int64, ok bool, err error)
+}
+
 // Preview is a scoped load: a sample of rows under filters with their
 // total, exact or a lower bound as TotalKind says. Field names are the
 // API's.
@@ -152,7 +161,8 @@ func Load(ctx context.Context, src Source, name string, filters []kalla.Filter, 
 // ExactTotal, or for a source that cannot bound its count, Count gives the
 // exact total. A Prefix source whose prefix is not the whole source
 // answers the rows matching in the prefix, as "at least"; one whose prefix
-// is whole is counted exactly, the rows being at hand.
+// is whole is counted exactly, the rows being at hand; without filters a
+// RowCounter that knows its row count answers it, exactly.
 func LoadWith(ctx context.Context, src Source, name string, filters []kalla.Filter, limit int, opts LoadOptions) (*Preview, error) {
 	switch {
 	case limit <= 0:
@@ -189,7 +199,14 @@ func LoadWith(ctx context.Context, src Source, name string, filters []kalla.Filt
 			return nil, err
 		}
 	}
+	known := false
+	if rc, ok := src.(RowCounter); ok && len(filters) == 0 && !whole {
+		if p.TotalRows, known, err = rc.KnownRows(ctx); err != nil {
+			return nil, err
+		}
+	}
 	switch {
+	case known:
 	case !whole && bounded:
 		if p.TotalRows, err = bc.CountUpTo(ctx, filters, opts.CountCap+1, opts.CountBudget); err != nil && !errors.Is(err, ErrCountBudget) {
 			return nil, err

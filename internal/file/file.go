@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +24,10 @@ type Fetcher interface {
 	// FetchPrefix fetches at most n bytes from the object's start (a
 	// ranged read); whole says whether that is the whole object.
 	FetchPrefix(ctx context.Context, uri string, n int64) (path string, whole bool, cleanup func(), err error)
+	// OpenRange opens the object for reads by ranges (each ReadAt a
+	// ranged read of just those bytes) and returns its size; an error
+	// wrapping errors.ErrUnsupported means the server cannot serve ranges.
+	OpenRange(ctx context.Context, uri string) (r io.ReaderAt, size int64, err error)
 }
 
 // DefaultSampleBytes is how much of a CSV file's start a preview reads.
@@ -46,16 +51,20 @@ type Options struct {
 	// (CSV.Encoding), removed by Close; empty means the system's
 	// temporary folder.
 	TempDir string
-	// SampleBytes is how much of a CSV file's start previews (Columns,
-	// Sample, CountUpTo) read, cut at the last whole line; 0 means
-	// DefaultSampleBytes. Count and Stage read the whole file.
+	// SampleBytes is how much of a file's start previews (Columns,
+	// Sample, CountUpTo) read: a CSV file's first SampleBytes, cut at the
+	// last whole line (decompressed bytes for a compressed one); a Parquet
+	// file's footer and the first row groups that end within SampleBytes
+	// of its start (at least one). 0 means DefaultSampleBytes. Count and
+	// Stage read the whole file, except that a Parquet file's unfiltered
+	// count is its footer's.
 	SampleBytes int64
 }
 
 // Source is a CSV or Parquet file. It implements connector.Source, and
-// connector.Prefix: a CSV file is previewed from a sample of its start (a
-// ranged read for a remote one), read whole only to count it exactly or
-// stage it.
+// connector.Prefix: a file is previewed from a sample of its start (ranged
+// reads for a remote one: a CSV file's first bytes, a Parquet file's footer
+// and first row groups), read whole only to count it exactly or stage it.
 type Source struct {
 	uri     string // as given, for messages (redacted when printed)
 	path    string // local path; for a remote file, once fetched whole
@@ -74,17 +83,20 @@ type Source struct {
 	sample      *Source // the file's start, as its own source; s itself when that is the whole file
 	sampleWhole bool
 	isSample    bool
+	footerRows  int64 // a Parquet file's row count, from its footer, once rowsKnown
+	rowsKnown   bool
 }
 
 var (
 	_ connector.Source         = (*Source)(nil)
 	_ connector.Prefix         = (*Source)(nil)
 	_ connector.BoundedCounter = (*Source)(nil)
+	_ connector.RowCounter     = (*Source)(nil)
 )
 
 // Open returns a Source for uri. Local files are checked to exist; remote
 // ones are fetched with opts.Fetcher when first read: a preview fetches
-// only the start of a CSV file. Errors: ENOTFOUND for a missing file,
+// only the start of the file (see Options.SampleBytes). Errors: ENOTFOUND for a missing file,
 // EINVALID for an unsupported URI or type.
 func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 	s := &Source{uri: uri, opts: opts}

@@ -65,11 +65,12 @@ func (s *Source) open(ctx context.Context) (*previewDB, error) {
 }
 
 // sampled returns the source previews read: the file itself when it is
-// small, Parquet (whose footer is at its end) or compressed, else the
-// file's first Options.SampleBytes, cut after its last whole line, as a
-// source of its own. whole says whether that is the whole file.
+// small or compressed; for a Parquet file its first row groups
+// (sampledParquet); else the file's first Options.SampleBytes, cut after
+// its last whole line, as a source of its own. whole says whether that is
+// the whole file.
 func (s *Source) sampled(ctx context.Context) (src *Source, whole bool, err error) {
-	if s.isSample || s.typ != kalla.SourceCSV || compressed(s.uri) {
+	if s.isSample || compressed(s.uri) {
 		return s, true, nil
 	}
 	s.sampleMu.Lock()
@@ -80,6 +81,9 @@ func (s *Source) sampled(ctx context.Context) (src *Source, whole bool, err erro
 	n := s.opts.SampleBytes
 	if n <= 0 {
 		n = DefaultSampleBytes
+	}
+	if s.typ == kalla.SourceParquet {
+		return s.sampledParquet(ctx, n)
 	}
 	s.mu.Lock()
 	local := s.path
@@ -220,9 +224,32 @@ func (s *Source) CountUpTo(ctx context.Context, filters []kalla.Filter, max int6
 	return min(n, max), err
 }
 
+// KnownRows returns a Parquet file's row count from its footer, which a
+// preview reads anyway; ok is false for a CSV file.
+func (s *Source) KnownRows(ctx context.Context) (n int64, ok bool, err error) {
+	if s.typ != kalla.SourceParquet {
+		return 0, false, nil
+	}
+	if _, _, err := s.sampled(ctx); err != nil {
+		return 0, false, err
+	}
+	s.sampleMu.Lock()
+	defer s.sampleMu.Unlock()
+	return s.footerRows, s.rowsKnown, nil
+}
+
 // Count returns the number of rows matching the filters in the whole
-// file, reading (and for a remote file, fetching) all of it.
+// file, reading (and for a remote file, fetching) all of it; a Parquet
+// file without filters is counted by its footer.
 func (s *Source) Count(ctx context.Context, filters []kalla.Filter) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if len(filters) == 0 {
+		if n, ok, err := s.KnownRows(ctx); err != nil || ok {
+			return n, err
+		}
+	}
 	p, err := s.open(ctx)
 	if err != nil {
 		return 0, err
