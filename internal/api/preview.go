@@ -31,14 +31,21 @@ type previewRequest struct {
 	// Limit is the sample size per side: the first rows under the
 	// filters, in the source's order. Default 200, at most 1000.
 	Limit *int `json:"limit"`
+	// ExactTotal counts every matching row of each side, however long it
+	// takes, where by default a large total is a labelled lower bound.
+	ExactTotal bool `json:"exact_total"`
 }
 
 // previewSide describes one side's sample.
 type previewSide struct {
 	// Staged is how many rows of the side were in the sample; Total is
-	// how many rows match the filters in the whole source.
-	Staged int64 `json:"staged"`
-	Total  int64 `json:"total"`
+	// how many rows match the filters in the whole source: exact, or at
+	// least that many, as TotalKind says (connector.Total, as for a
+	// source preview).
+	Staged     int64  `json:"staged"`
+	Total      int64  `json:"total"`
+	TotalKind  string `json:"total_kind"`
+	TotalExact bool   `json:"total_exact"`
 }
 
 // previewResponse is the answer of POST /api/recipes/preview: a real run's
@@ -60,7 +67,8 @@ type previewResponse struct {
 
 // previewRecipe runs a recipe for real, with the engine a run uses, on a
 // sample of each side: the first limit rows under the sides' filters. It
-// answers with the match counts and the first rows of the matched pairs
+// answers with each side's total (bounded and labelled as a source
+// preview's, exact with exact_total), the match counts and the first rows of the matched pairs
 // and of each side's unmatched records, and keeps nothing: no run is
 // recorded and the outputs are removed. Unmatched rows of a sample may
 // have their partner outside it. Errors: 400 for an invalid recipe,
@@ -122,15 +130,6 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 		if err := kalla.ValidateFilters(spec.Alias, filters[i], cols); err != nil {
 			return nil, err
 		}
-		n, err := src.Count(ctx, filters[i])
-		if err != nil {
-			return nil, kalla.AsSourceError(err, side, spec.Alias)
-		}
-		if i == 0 {
-			out.Left.Total = n
-		} else {
-			out.Right.Total = n
-		}
 		srcs[i] = &sampleSource{Source: src, limit: int64(limit)}
 	}
 
@@ -162,6 +161,15 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 		return nil, err
 	}
 	out.Left.Staged, out.Right.Staged = sum.LeftCount, sum.RightCount
+	// Each side's total as a source preview gives it: exact when the
+	// sample held every match or counting is cheap, else a lower bound.
+	for i, side := range []*previewSide{&out.Left, &out.Right} {
+		n, kind, err := connector.Total(ctx, srcs[i].Source, filters[i], side.Staged, int64(limit), connector.LoadOptions{ExactTotal: req.ExactTotal})
+		if err != nil {
+			return nil, kalla.AsSourceError(err, [2]string{"left", "right"}[i], [2]string{rec.Sources.Left.Alias, rec.Sources.Right.Alias}[i])
+		}
+		side.Total, side.TotalKind, side.TotalExact = n, kind, kind == connector.TotalExact
+	}
 	out.MatchedCount, out.MatchedLeftRecords, out.MatchedRightRecords = sum.MatchedCount, sum.MatchedLeftRecords, sum.MatchedRightRecords
 	out.UnmatchedLeftCount, out.UnmatchedRightCount = sum.UnmatchedLeftCount, sum.UnmatchedRightCount
 	out.Warnings = append(out.Warnings, sum.Warnings...)

@@ -143,6 +143,57 @@ type LoadOptions struct {
 	CountBudget time.Duration
 }
 
+// Total returns the number of rows of src matching the filters and its
+// kind (TotalExact or TotalAtLeast), as a preview answers it, given that a
+// sample of at most limit rows under the filters held sampled rows: see
+// LoadWith. Zero fields of opts take their defaults.
+func Total(ctx context.Context, src Source, filters []kalla.Filter, sampled, limit int64, opts LoadOptions) (n int64, kind string, err error) {
+	if opts.CountCap <= 0 {
+		opts.CountCap = DefaultCountCap
+	}
+	if opts.CountBudget <= 0 {
+		opts.CountBudget = DefaultCountBudget
+	}
+	bc, bounded := src.(BoundedCounter)
+	whole := true
+	pf, prefix := src.(Prefix)
+	if prefix && !opts.ExactTotal {
+		if whole, err = pf.Whole(ctx); err != nil {
+			return 0, "", err
+		}
+	}
+	if rc, ok := src.(RowCounter); ok && len(filters) == 0 && !whole {
+		n, known, err := rc.KnownRows(ctx)
+		if err != nil || known {
+			return n, TotalExact, err
+		}
+	}
+	switch {
+	case !whole && bounded:
+		if n, err = bc.CountUpTo(ctx, filters, opts.CountCap+1, opts.CountBudget); err != nil && !errors.Is(err, ErrCountBudget) {
+			return 0, "", err
+		}
+		return max(n, sampled), TotalAtLeast, nil
+	case sampled < limit && !opts.ExactTotal:
+		return sampled, TotalExact, nil
+	case bounded && !prefix && !opts.ExactTotal:
+		n, err := bc.CountUpTo(ctx, filters, opts.CountCap+1, opts.CountBudget)
+		switch {
+		case errors.Is(err, ErrCountBudget):
+			return sampled, TotalAtLeast, nil
+		case err != nil:
+			return 0, "", err
+		case n > opts.CountCap:
+			return n, TotalAtLeast, nil
+		}
+		return n, TotalExact, nil
+	}
+	if n, err = src.Count(ctx, filters); err != nil {
+		return 0, "", err
+	}
+	return n, TotalExact, nil
+}
+
 // Load performs a scoped load with the default LoadOptions: the sample, and
 // a total that is exact when it is cheap and a labelled lower bound
 // otherwise. See LoadWith.
@@ -170,12 +221,6 @@ func LoadWith(ctx context.Context, src Source, name string, filters []kalla.Filt
 	case limit > MaxLimit:
 		limit = MaxLimit
 	}
-	if opts.CountCap <= 0 {
-		opts.CountCap = DefaultCountCap
-	}
-	if opts.CountBudget <= 0 {
-		opts.CountBudget = DefaultCountBudget
-	}
 	cols, err := src.Columns(ctx)
 	if err != nil {
 		return nil, err
@@ -190,46 +235,9 @@ func LoadWith(ctx context.Context, src Source, name string, filters []kalla.Filt
 	if rows == nil {
 		rows = [][]*string{}
 	}
-	p := &Preview{Columns: cols, Rows: rows, PreviewRows: len(rows), TotalKind: TotalExact}
-	bc, bounded := src.(BoundedCounter)
-	whole := true
-	pf, prefix := src.(Prefix)
-	if prefix && !opts.ExactTotal {
-		if whole, err = pf.Whole(ctx); err != nil {
-			return nil, err
-		}
-	}
-	known := false
-	if rc, ok := src.(RowCounter); ok && len(filters) == 0 && !whole {
-		if p.TotalRows, known, err = rc.KnownRows(ctx); err != nil {
-			return nil, err
-		}
-	}
-	switch {
-	case known:
-	case !whole && bounded:
-		if p.TotalRows, err = bc.CountUpTo(ctx, filters, opts.CountCap+1, opts.CountBudget); err != nil && !errors.Is(err, ErrCountBudget) {
-			return nil, err
-		}
-		p.TotalRows, p.TotalKind = max(p.TotalRows, int64(len(rows))), TotalAtLeast
-	case len(rows) < limit && !opts.ExactTotal:
-		p.TotalRows = int64(len(rows))
-	case bounded && !prefix && !opts.ExactTotal:
-		n, err := bc.CountUpTo(ctx, filters, opts.CountCap+1, opts.CountBudget)
-		switch {
-		case errors.Is(err, ErrCountBudget):
-			p.TotalRows, p.TotalKind = int64(len(rows)), TotalAtLeast
-		case err != nil:
-			return nil, err
-		case n > opts.CountCap:
-			p.TotalRows, p.TotalKind = n, TotalAtLeast
-		default:
-			p.TotalRows = n
-		}
-	default:
-		if p.TotalRows, err = src.Count(ctx, filters); err != nil {
-			return nil, err
-		}
+	p := &Preview{Columns: cols, Rows: rows, PreviewRows: len(rows)}
+	if p.TotalRows, p.TotalKind, err = Total(ctx, src, filters, int64(len(rows)), int64(limit), opts); err != nil {
+		return nil, err
 	}
 	p.TotalExact = p.TotalKind == TotalExact
 	return p, nil
