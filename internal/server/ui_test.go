@@ -15,13 +15,13 @@ import (
 
 // preview is the answer of POST /api/recipes/preview.
 type preview struct {
-	Limit int `json:"limit"`
-	Left  previewSide `json:"left"`
-	Right previewSide `json:"right"`
-	MatchedCount        int64 `json:"matched_count"`
-	MatchedLeftRecords  int64 `json:"matched_left_records"`
-	UnmatchedLeftCount  int64 `json:"unmatched_left_count"`
-	UnmatchedRightCount int64 `json:"unmatched_right_count"`
+	Limit               int         `json:"limit"`
+	Left                previewSide `json:"left"`
+	Right               previewSide `json:"right"`
+	MatchedCount        int64       `json:"matched_count"`
+	MatchedLeftRecords  int64       `json:"matched_left_records"`
+	UnmatchedLeftCount  int64       `json:"unmatched_left_count"`
+	UnmatchedRightCount int64       `json:"unmatched_right_count"`
 	Matched             struct {
 		Columns   []kalla.Column `json:"columns"`
 		Rows      [][]*string    `json:"rows"`
