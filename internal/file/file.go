@@ -1,6 +1,7 @@
 package file
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
@@ -85,6 +86,9 @@ type Source struct {
 	isSample    bool
 	footerRows  int64 // a Parquet file's row count, from its footer, once rowsKnown
 	rowsKnown   bool
+
+	codec  string // a compressed CSV file's codec (codecGzip, ...); "" for a plain file
+	packed string // a local compressed file, decompressed into path when first read whole
 }
 
 var (
@@ -135,6 +139,19 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 		}
 	}
 	s.path = path
+	if s.typ == kalla.SourceCSV {
+		if s.codec, err = codecOf(uri); err != nil {
+			return nil, err
+		}
+	}
+	if s.codec != "" {
+		// Decompressed when first read whole (fetchWhole), then
+		// transcoded if need be; a preview decompresses only the start.
+		if !remote {
+			s.packed, s.path = path, ""
+		}
+		return s, nil
+	}
 	if c := opts.CSV; s.typ == kalla.SourceCSV && c != nil && c.Encoding != "" && c.Encoding != kalla.EncodingUTF8 {
 		utf8Path, remove, err := s.transcode(path, c.Encoding, opts.TempDir)
 		if err != nil {
@@ -225,9 +242,10 @@ func (s *Source) Stage(ctx context.Context, filters []kalla.Filter, sink connect
 	return s.load(ctx, sink, sink.Table(), filters)
 }
 
-// fetchWhole fetches a remote file whole, once.
+// fetchWhole fetches a remote file whole, and decompresses a compressed
+// one (then transcodes it, given an encoding), once.
 func (s *Source) fetchWhole(ctx context.Context) error {
-	if !s.remote {
+	if !s.remote && s.codec == "" {
 		return nil
 	}
 	s.fetchMu.Lock()
@@ -238,9 +256,34 @@ func (s *Source) fetchWhole(ctx context.Context) error {
 	if done {
 		return nil
 	}
-	p, cleanup, err := s.opts.Fetcher.Fetch(ctx, s.uri)
-	if err != nil {
-		return err
+	p, cleanup := s.packed, func() {}
+	if s.remote {
+		var err error
+		if p, cleanup, err = s.opts.Fetcher.Fetch(ctx, s.uri); err != nil {
+			return err
+		}
+	}
+	if s.codec != "" {
+		f, err := os.Open(p)
+		if err != nil {
+			cleanup()
+			return kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot read %s", s.name(), p)
+		}
+		plain, _, remove, err := s.inflate(ctx, bufio.NewReaderSize(f, 1<<20), -1, s.opts.TempDir)
+		f.Close()
+		cleanup()
+		if err != nil {
+			return err
+		}
+		p, cleanup = plain, remove
+		if c := s.opts.CSV; c != nil && c.Encoding != "" && c.Encoding != kalla.EncodingUTF8 {
+			utf8Path, removeUTF8, err := s.transcode(p, c.Encoding, s.opts.TempDir)
+			remove()
+			if err != nil {
+				return err
+			}
+			p, cleanup = utf8Path, removeUTF8
+		}
 	}
 	s.mu.Lock()
 	s.path, s.cleanup = p, cleanup

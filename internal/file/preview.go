@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
@@ -65,12 +64,13 @@ func (s *Source) open(ctx context.Context) (*previewDB, error) {
 }
 
 // sampled returns the source previews read: the file itself when it is
-// small or compressed; for a Parquet file its first row groups
-// (sampledParquet); else the file's first Options.SampleBytes, cut after
+// small; for a Parquet file its first row groups (sampledParquet); for a
+// compressed CSV file its first Options.SampleBytes decompressed
+// (sampledCompressed), cut after its last whole line; else the file's first Options.SampleBytes, cut after
 // its last whole line, as a source of its own. whole says whether that is
 // the whole file.
 func (s *Source) sampled(ctx context.Context) (src *Source, whole bool, err error) {
-	if s.isSample || compressed(s.uri) {
+	if s.isSample {
 		return s, true, nil
 	}
 	s.sampleMu.Lock()
@@ -84,6 +84,34 @@ func (s *Source) sampled(ctx context.Context) (src *Source, whole bool, err erro
 	}
 	if s.typ == kalla.SourceParquet {
 		return s.sampledParquet(ctx, n)
+	}
+	if s.codec != "" {
+		path, whole, cleanup, err := s.sampledCompressed(ctx, n)
+		if errors.Is(err, errors.ErrUnsupported) {
+			return s, true, nil // a server without ranges: fetched whole
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if !whole {
+			if err := cutAtLastLine(path); err != nil {
+				cleanup()
+				return nil, false, kalla.Errorf(kalla.EINVALID, "source %s: the first line is longer than the %d bytes a preview reads: %v", s.name(), n, err)
+			}
+		}
+		// The start of the file, decompressed, as a plain CSV source.
+		opts := s.opts
+		if c := opts.CSV; c != nil && c.Encoding != "" && c.Encoding != kalla.EncodingUTF8 {
+			utf8Path, remove, err := s.transcode(path, c.Encoding, opts.TempDir)
+			cleanup()
+			if err != nil {
+				return nil, false, err
+			}
+			path, cleanup = utf8Path, remove
+		}
+		s.sample = &Source{uri: s.uri, path: path, typ: s.typ, opts: opts, cleanup: cleanup, isSample: true}
+		s.sampleWhole = whole
+		return s.sample, whole, nil
 	}
 	s.mu.Lock()
 	local := s.path
@@ -127,18 +155,6 @@ func (s *Source) sampled(ctx context.Context) (src *Source, whole bool, err erro
 	}
 	s.sample = &Source{uri: s.uri, path: path, typ: s.typ, opts: s.opts, cleanup: cleanup, isSample: true}
 	return s.sample, false, nil
-}
-
-// compressed reports whether uri names a compressed file, whose start
-// cannot be read on its own.
-func compressed(uri string) bool {
-	u := strings.ToLower(uri)
-	for _, ext := range []string{".gz", ".zst", ".bz2", ".xz", ".zip", ".lz4", ".snappy"} {
-		if strings.HasSuffix(u, ext) {
-			return true
-		}
-	}
-	return false
 }
 
 // copyPrefix copies the first n bytes of the file at path to a temporary
