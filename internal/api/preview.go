@@ -71,7 +71,9 @@ type previewResponse struct {
 // preview's, exact with exact_total), the match counts and the first rows of the matched pairs
 // and of each side's unmatched records, and keeps nothing: no run is
 // recorded and the outputs are removed. Unmatched rows of a sample may
-// have their partner outside it. Errors: 400 for an invalid recipe,
+// have their partner outside it. A file side's sample comes from the start
+// its previews read (see file.Options.SampleBytes), so a large remote
+// file is not fetched whole. Errors: 400 for an invalid recipe,
 // filter, or match SQL (the engine's message), 404 for a missing file or
 // table, 502 when a source cannot be reached.
 func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -110,6 +112,7 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 		}
 	}
 	var srcs [2]*sampleSource
+	var opened [2]connector.Source
 	out := &previewResponse{Limit: limit, Warnings: []kalla.Warning{}}
 	for i, spec := range []kalla.SourceSpec{rec.Sources.Left, rec.Sources.Right} {
 		for _, f := range filters[i] {
@@ -130,7 +133,16 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 		if err := kalla.ValidateFilters(spec.Alias, filters[i], cols); err != nil {
 			return nil, err
 		}
-		srcs[i] = &sampleSource{Source: src, limit: int64(limit)}
+		opened[i] = src
+		// A file is staged from what its preview reads (its start), not
+		// fetched whole.
+		stage := src
+		if pf, ok := src.(connector.Prefix); ok {
+			if stage, err = pf.PrefixSource(ctx); err != nil {
+				return nil, kalla.AsSourceError(err, side, spec.Alias)
+			}
+		}
+		srcs[i] = &sampleSource{Source: stage, limit: int64(limit)}
 	}
 
 	tmp := filepath.Join(h.cfg.DataDir, "tmp")
@@ -164,7 +176,7 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 	// Each side's total as a source preview gives it: exact when the
 	// sample held every match or counting is cheap, else a lower bound.
 	for i, side := range []*previewSide{&out.Left, &out.Right} {
-		n, kind, err := connector.Total(ctx, srcs[i].Source, filters[i], side.Staged, int64(limit), connector.LoadOptions{ExactTotal: req.ExactTotal})
+		n, kind, err := connector.Total(ctx, opened[i], filters[i], side.Staged, int64(limit), connector.LoadOptions{ExactTotal: req.ExactTotal})
 		if err != nil {
 			return nil, kalla.AsSourceError(err, [2]string{"left", "right"}[i], [2]string{rec.Sources.Left.Alias, rec.Sources.Right.Alias}[i])
 		}
@@ -205,8 +217,9 @@ var errSampleFull = errors.New("sample complete")
 
 // sampleSource stages only the first limit rows of a source. Database
 // sources are stopped after limit rows (their query is cancelled, so a
-// large table is not read to the end); file sources are read by DuckDB in
-// one scan and trimmed to their first limit rows, in file order.
+// large table is not read to the end); file sources (the start of the file
+// a preview reads, connector.Prefix) are read by DuckDB in one scan and
+// trimmed to their first limit rows, in file order.
 type sampleSource struct {
 	connector.Source
 	limit int64

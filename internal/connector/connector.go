@@ -106,6 +106,10 @@ type BoundedCounter interface {
 type Prefix interface {
 	// Whole reports whether the prefix previews read is the whole source.
 	Whole(ctx context.Context) (bool, error)
+	// PrefixSource returns that prefix as a Source of its own, whose Stage
+	// stages only it (a recipe preview's sample); it belongs to the
+	// source, which closes it.
+	PrefixSource(ctx context.Context) (Source, error)
 }
 
 // RowCounter is a Source that may know its exact row count without reading

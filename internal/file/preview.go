@@ -11,6 +11,7 @@ import (
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
+	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/dialect"
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
@@ -206,6 +207,16 @@ func cutAtLastLine(path string) error {
 		end = start
 	}
 	return errors.New("no line break in the sample")
+}
+
+// PrefixSource returns what previews read as a source of its own: the
+// file itself when previews read it whole. Close closes it with s.
+func (s *Source) PrefixSource(ctx context.Context) (connector.Source, error) {
+	src, _, err := s.sampled(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return src, nil
 }
 
 // Whole reports whether previews read the whole file.

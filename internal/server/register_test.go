@@ -18,6 +18,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/kalla-recon/kalla/internal/file"
+	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/objstore"
 	"github.com/kalla-recon/kalla/internal/server"
 	"github.com/kalla-recon/kalla/internal/testenv"
@@ -131,5 +132,26 @@ func TestRegisterReadsOnlyTheStart(t *testing.T) {
 		if tc.typ == "csv" && (p.TotalRows >= rows || p.TotalKind != "at_least") {
 			t.Errorf("%s: total %d %s; want a lower bound from the sample", tc.key, p.TotalRows, p.TotalKind)
 		}
+	}
+
+	// A recipe preview over both stages them from what their previews
+	// read: no more bytes than the two previews.
+	rec := kalla.Recipe{
+		RecipeID: "pq-vs-gz",
+		MatchSQL: "SELECT l.id AS left_id, r.id AS right_id FROM left_src l JOIN right_src r ON l.id = r.id AND l.amount = r.amount",
+		Sources: kalla.Sources{
+			Left:  kalla.SourceSpec{Alias: "pq", Type: kalla.SourceParquet, URI: env.URI("ledger.parquet"), PrimaryKey: []string{"id"}},
+			Right: kalla.SourceSpec{Alias: "gz", Type: kalla.SourceCSV, URI: env.URI("ledger.csv.gz"), PrimaryKey: []string{"id"}},
+		},
+	}
+	served.Store(0)
+	var p preview
+	s.call("POST", "/api/recipes/preview", map[string]any{"recipe": rec, "limit": 100}, 200, &p)
+	if n, most := served.Load(), file.DefaultSampleBytes+64<<10+1+int64(head.Len())+2<<20; n > most {
+		t.Errorf("the recipe preview read %d bytes; want at most %d", n, most)
+	}
+	if p.Left.Staged != 100 || p.Right.Staged != 100 || p.MatchedCount != 100 ||
+		p.Left.Total != rows || p.Left.TotalKind != "exact" || p.Right.TotalKind != "at_least" || p.Right.Total >= 2*rows {
+		t.Errorf("recipe preview: %+v", p)
 	}
 }
