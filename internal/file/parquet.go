@@ -182,7 +182,8 @@ func (s *Source) sampledParquet(ctx context.Context, budget int64) (src *Source,
 	} else {
 		r, size, err = s.opts.Fetcher.OpenRange(ctx, s.uri)
 		if errors.Is(err, errors.ErrUnsupported) {
-			return s, true, nil // a server without ranges: the file is fetched whole
+			s.sample, s.sampleWhole = s, true // asked once: read whole from now on
+			return s, true, nil               // a server without ranges: the file is fetched whole
 		}
 		if err != nil {
 			return nil, false, err
@@ -191,6 +192,7 @@ func (s *Source) sampledParquet(ctx context.Context, budget int64) (src *Source,
 	ps, err := sampleParquet(r, size, budget)
 	switch {
 	case errors.Is(err, errors.ErrUnsupported):
+		s.sample, s.sampleWhole = s, true // asked once: read whole from now on
 		return s, true, nil
 	case err != nil:
 		if ctx.Err() != nil {

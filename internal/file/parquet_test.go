@@ -255,3 +255,35 @@ func TestParquetPreviewS3(t *testing.T) {
 	}
 	checkParquetPreview(t, src)
 }
+
+// TestParquetPreviewNoRanges: an https:// server that ignores Range has
+// the file fetched whole, once, and previewed from all of it: exact totals.
+func TestParquetPreviewNoRanges(t *testing.T) {
+	path, size := writeLedgerParquet(t)
+	var gets atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gets.Add(1)
+		// Served without its Range header: a 200 with the whole file.
+		http.ServeFile(w, &http.Request{Method: r.Method, URL: r.URL, Header: http.Header{}}, path)
+	}))
+	t.Cleanup(srv.Close)
+	src := open(t, srv.URL+"/ledger.parquet", file.Options{Fetcher: httpsFetcher(srv), SampleBytes: parquetBudget})
+	if got := colTypes(t, src); got["amount"] != "DECIMAL(18,2)" {
+		t.Errorf("types: %v", got)
+	}
+	filters := []kalla.Filter{{Column: "category", Op: kalla.OpEq, Values: []kalla.Scalar{{Text: "c3"}}}}
+	p, err := connector.Load(context.Background(), src, "ledger", filters, 5)
+	want := int64(0)
+	for i := 1; i <= parquetRows; i++ {
+		if i%7 == 3 {
+			want++
+		}
+	}
+	if err != nil || p.TotalRows != want || p.TotalKind != connector.TotalExact || *p.Rows[0][0] != "3" {
+		t.Errorf("preview of the whole file: %+v, %v; want an exact %d", p, err, want)
+	}
+	// The probe that found no ranges, then one whole fetch.
+	if n := gets.Load(); n != 2 {
+		t.Errorf("%d requests for a %d-byte file; want the probe and one fetch", n, size)
+	}
+}

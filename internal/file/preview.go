@@ -89,7 +89,8 @@ func (s *Source) sampled(ctx context.Context) (src *Source, whole bool, err erro
 	if s.codec != "" {
 		path, whole, cleanup, err := s.sampledCompressed(ctx, n)
 		if errors.Is(err, errors.ErrUnsupported) {
-			return s, true, nil // a server without ranges: fetched whole
+			s.sample, s.sampleWhole = s, true // asked once: read whole from now on
+			return s, true, nil               // a server without ranges: fetched whole
 		}
 		if err != nil {
 			return nil, false, err
