@@ -27,14 +27,21 @@ type previewRequest struct {
 	// Limit is the sample size per side: the first rows under the
 	// filters, in the source's order. Default 200, at most 1000.
 	Limit *int `json:"limit"`
+	// ExactTotal counts every matching row of each side, however long it
+	// takes, where by default a large total is a labelled lower bound.
+	ExactTotal bool `json:"exact_total"`
 }
 
 // previewSide describes one side's sample.
 type previewSide struct {
 	// Staged is how many rows of the side were in the sample; Total is
-	// how many rows match the filters in the whole source.
-	Staged int64 `json:"staged"`
-	Total  int64 `json:"total"`
+	// how many rows match the filters in the whole source: exact, or at
+	// least that many, as TotalKind says (connector.Total, as for a
+	// source preview).
+	Staged     int64  `json:"staged"`
+	Total      int64  `json:"total"`
+	TotalKind  string `json:"total_kind"`
+	TotalExact bool   `json:"total_exact"`
 }
 
 // previewResponse is the answer of POST /api/recipes/preview: a real run's
@@ -56,10 +63,13 @@ type previewResponse struct {
 
 // previewRecipe runs a recipe for real, with the engine a run uses, on a
 // sample of each side: the first limit rows under the sides' filters. It
-// answers with the match counts and the first rows of the matched pairs
+// answers with each side's total (bounded and labelled as a source
+// preview's, exact with exact_total), the match counts and the first rows of the matched pairs
 // and of each side's unmatched records, and keeps nothing: no run is
 // recorded and the outputs are removed. Unmatched rows of a sample may
-// have their partner outside it. Errors: 400 for an invalid recipe,
+// have their partner outside it. A file side's sample comes from the start
+// its previews read (see file.Options.SampleBytes), so a large remote
+// file is not fetched whole. Errors: 400 for an invalid recipe,
 // filter, or match SQL (the engine's message), 404 for a missing file or
 // table, 502 when a source cannot be reached.
 func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -113,14 +123,15 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 		Recipe:      rec,
 		LeftFilters: nonNil(filters[0]), RightFilters: nonNil(filters[1]),
 		Sample: int64(limit),
-		Counted: func(side string, n int64) {
-			if side == "left" {
-				out.Left.Total = n
-			} else {
-				out.Right.Total = n
+		Counted: func(side string, n int64, kind string) {
+			p := &out.Left
+			if side == "right" {
+				p = &out.Right
 			}
+			p.Total, p.TotalKind, p.TotalExact = n, kind, kind == connector.TotalExact
 		},
-		Out: filepath.Join(dir, "out"), Formats: []string{recon.FormatParquet}, RunID: "preview",
+		ExactTotal: req.ExactTotal,
+		Out:        filepath.Join(dir, "out"), Formats: []string{recon.FormatParquet}, RunID: "preview",
 		TempDir: filepath.Join(dir, "spill"),
 		Admit:   h.engineSlot,
 	})

@@ -106,6 +106,19 @@ type BoundedCounter interface {
 type Prefix interface {
 	// Whole reports whether the prefix previews read is the whole source.
 	Whole(ctx context.Context) (bool, error)
+	// PrefixSource returns that prefix as a Source of its own, whose Stage
+	// stages only it (a recipe preview's sample); it belongs to the
+	// source, which closes it.
+	PrefixSource(ctx context.Context) (Source, error)
+}
+
+// RowCounter is a Source that may know its exact row count without reading
+// its rows, as a Parquet file's footer holds it: an unfiltered preview's
+// total is then exact at no cost.
+type RowCounter interface {
+	// KnownRows returns the source's row count, and ok false when it is
+	// not known without reading the rows.
+	KnownRows(ctx context.Context) (n int64, ok bool, err error)
 }
 
 // Preview is a scoped load: a sample of rows under filters with their
@@ -134,6 +147,57 @@ type LoadOptions struct {
 	CountBudget time.Duration
 }
 
+// Total returns the number of rows of src matching the filters and its
+// kind (TotalExact or TotalAtLeast), as a preview answers it, given that a
+// sample of at most limit rows under the filters held sampled rows: see
+// LoadWith. Zero fields of opts take their defaults.
+func Total(ctx context.Context, src Source, filters []kalla.Filter, sampled, limit int64, opts LoadOptions) (n int64, kind string, err error) {
+	if opts.CountCap <= 0 {
+		opts.CountCap = DefaultCountCap
+	}
+	if opts.CountBudget <= 0 {
+		opts.CountBudget = DefaultCountBudget
+	}
+	bc, bounded := src.(BoundedCounter)
+	whole := true
+	pf, prefix := src.(Prefix)
+	if prefix && !opts.ExactTotal {
+		if whole, err = pf.Whole(ctx); err != nil {
+			return 0, "", err
+		}
+	}
+	if rc, ok := src.(RowCounter); ok && len(filters) == 0 && !whole {
+		n, known, err := rc.KnownRows(ctx)
+		if err != nil || known {
+			return n, TotalExact, err
+		}
+	}
+	switch {
+	case !whole && bounded:
+		if n, err = bc.CountUpTo(ctx, filters, opts.CountCap+1, opts.CountBudget); err != nil && !errors.Is(err, ErrCountBudget) {
+			return 0, "", err
+		}
+		return max(n, sampled), TotalAtLeast, nil
+	case sampled < limit && !opts.ExactTotal:
+		return sampled, TotalExact, nil
+	case bounded && !prefix && !opts.ExactTotal:
+		n, err := bc.CountUpTo(ctx, filters, opts.CountCap+1, opts.CountBudget)
+		switch {
+		case errors.Is(err, ErrCountBudget):
+			return sampled, TotalAtLeast, nil
+		case err != nil:
+			return 0, "", err
+		case n > opts.CountCap:
+			return n, TotalAtLeast, nil
+		}
+		return n, TotalExact, nil
+	}
+	if n, err = src.Count(ctx, filters); err != nil {
+		return 0, "", err
+	}
+	return n, TotalExact, nil
+}
+
 // Load performs a scoped load with the default LoadOptions: the sample, and
 // a total that is exact when it is cheap and a labelled lower bound
 // otherwise. See LoadWith.
@@ -152,19 +216,14 @@ func Load(ctx context.Context, src Source, name string, filters []kalla.Filter, 
 // ExactTotal, or for a source that cannot bound its count, Count gives the
 // exact total. A Prefix source whose prefix is not the whole source
 // answers the rows matching in the prefix, as "at least"; one whose prefix
-// is whole is counted exactly, the rows being at hand.
+// is whole is counted exactly, the rows being at hand; without filters a
+// RowCounter that knows its row count answers it, exactly.
 func LoadWith(ctx context.Context, src Source, name string, filters []kalla.Filter, limit int, opts LoadOptions) (*Preview, error) {
 	switch {
 	case limit <= 0:
 		limit = DefaultLimit
 	case limit > MaxLimit:
 		limit = MaxLimit
-	}
-	if opts.CountCap <= 0 {
-		opts.CountCap = DefaultCountCap
-	}
-	if opts.CountBudget <= 0 {
-		opts.CountBudget = DefaultCountBudget
 	}
 	cols, err := src.Columns(ctx)
 	if err != nil {
@@ -180,39 +239,9 @@ func LoadWith(ctx context.Context, src Source, name string, filters []kalla.Filt
 	if rows == nil {
 		rows = [][]*string{}
 	}
-	p := &Preview{Columns: cols, Rows: rows, PreviewRows: len(rows), TotalKind: TotalExact}
-	bc, bounded := src.(BoundedCounter)
-	whole := true
-	pf, prefix := src.(Prefix)
-	if prefix && !opts.ExactTotal {
-		if whole, err = pf.Whole(ctx); err != nil {
-			return nil, err
-		}
-	}
-	switch {
-	case !whole && bounded:
-		if p.TotalRows, err = bc.CountUpTo(ctx, filters, opts.CountCap+1, opts.CountBudget); err != nil && !errors.Is(err, ErrCountBudget) {
-			return nil, err
-		}
-		p.TotalRows, p.TotalKind = max(p.TotalRows, int64(len(rows))), TotalAtLeast
-	case len(rows) < limit && !opts.ExactTotal:
-		p.TotalRows = int64(len(rows))
-	case bounded && !prefix && !opts.ExactTotal:
-		n, err := bc.CountUpTo(ctx, filters, opts.CountCap+1, opts.CountBudget)
-		switch {
-		case errors.Is(err, ErrCountBudget):
-			p.TotalRows, p.TotalKind = int64(len(rows)), TotalAtLeast
-		case err != nil:
-			return nil, err
-		case n > opts.CountCap:
-			p.TotalRows, p.TotalKind = n, TotalAtLeast
-		default:
-			p.TotalRows = n
-		}
-	default:
-		if p.TotalRows, err = src.Count(ctx, filters); err != nil {
-			return nil, err
-		}
+	p := &Preview{Columns: cols, Rows: rows, PreviewRows: len(rows)}
+	if p.TotalRows, p.TotalKind, err = Total(ctx, src, filters, int64(len(rows)), int64(limit), opts); err != nil {
+		return nil, err
 	}
 	p.TotalExact = p.TotalKind == TotalExact
 	return p, nil

@@ -168,6 +168,19 @@ func (e *Engine) removeTemp() {
 	}
 }
 
+// Spilled returns how many bytes of the database are in its spill folder
+// now (DuckDB's duckdb_temporary_files()): the blocks it moved to disk
+// because its memory limit was reached, staged tables included, which
+// stay there while the run lasts. 0 when it cannot tell.
+func (e *Engine) Spilled(ctx context.Context) int64 {
+	var n int64
+	if err := e.conn.QueryRowContext(ctx, "SELECT coalesce(sum(size), 0) FROM duckdb_temporary_files()").Scan(&n); err != nil {
+		e.log.Debug("duckdb temporary files", "err", err)
+		return 0
+	}
+	return n
+}
+
 // Version returns DuckDB's version.
 func (e *Engine) Version(ctx context.Context) string {
 	var v string

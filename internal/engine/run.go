@@ -214,6 +214,14 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 	if err := e.stageBoth(ctx, jobs, emit); err != nil {
 		return nil, err
 	}
+	// What DuckDB moved to disk beyond its memory limit, sampled at the
+	// end of each stage (the staged tables stay spilled), for the log.
+	spilled := e.Spilled(ctx)
+	defer func() {
+		if spilled > 0 {
+			e.log.Info("run spilled to disk beyond its memory limit", "run_id", r.RunID, "spilled_bytes", spilled)
+		}
+	}()
 	for _, j := range jobs {
 		sum.Stages = append(sum.Stages, kalla.StageTiming{Name: j.sd.stage, DurationMS: j.took.Milliseconds()})
 		sum.Warnings = append(sum.Warnings, j.warnings...)
@@ -246,6 +254,7 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 		return nil, err
 	}
 	emit(Event{Stage: StageMatch, Done: true})
+	spilled = max(spilled, e.Spilled(ctx))
 	sum.Rules = m.report
 
 	if r.DryRun {

@@ -227,6 +227,7 @@ func (s *Source) scanFile(ctx context.Context) (trailingDelim bool, err error) {
 	buf := make([]byte, 1<<20)
 	var off int64 // file offset of buf[0]
 	carry := 0    // bytes kept at the start of buf from the last read
+	checked := 0  // of those, how many are already known to be UTF-8
 	for {
 		if err := ctx.Err(); err != nil {
 			return false, err
@@ -252,8 +253,8 @@ func (s *Source) scanFile(ctx context.Context) (trailingDelim bool, err error) {
 				}
 			}
 		}
-		if !utf8.Valid(b[:valid]) {
-			i := 0
+		if !utf8.Valid(b[checked:valid]) {
+			i := checked
 			for i < valid {
 				r, size := utf8.DecodeRune(b[i:valid])
 				if r == utf8.RuneError && size <= 1 {
@@ -279,10 +280,17 @@ func (s *Source) scanFile(ctx context.Context) (trailingDelim bool, err error) {
 		}
 		// Keep the cut rune, and the last byte so that a delimiter and
 		// the newline after it are seen together across two reads.
+		// The last byte kept for the delimiter check was checked with
+		// this read (it may end a multi-byte rune: alone it is not
+		// UTF-8); a cut rune was not.
 		keep := max(len(b)-valid, 1)
 		copy(buf, b[len(b)-keep:])
 		off += int64(len(b) - keep)
 		carry = keep
+		checked = 0
+		if valid == len(b) {
+			checked = keep
+		}
 	}
 }
 

@@ -78,6 +78,19 @@ func TestCSVNotUTF8(t *testing.T) {
 		t.Errorf("UTF-8 file over a buffer edge: %v", err)
 	}
 
+	// Nor is a rune that ends exactly at the buffer's end, whose last byte
+	// is kept for the next read (it was read as text after 415,754 lines of
+	// a generated ledger).
+	head := "id,name\n" + strings.Repeat("1,x\n", (1<<20-8)/4-1) + "2,"
+	edge := head + strings.Repeat("x", 1<<20-2-len(head)) + "\u00fc\n3,y\n"
+	if edge[1<<20-2:1<<20] != "\u00fc" {
+		t.Fatalf("the test's ü is not at the buffer's end")
+	}
+	s = open(t, writeFile(t, "edge.csv", edge), file.Options{})
+	if _, err := s.Columns(context.Background()); err != nil {
+		t.Errorf("UTF-8 rune ending at a buffer edge: %v", err)
+	}
+
 	for _, tc := range []struct {
 		enc, content, want string
 	}{

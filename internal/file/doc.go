@@ -3,6 +3,11 @@
 // streams to a local temporary file. DuckDB reads the file itself, so rows
 // never pass through Go memory.
 //
+// Previews read only the start of a file: a CSV file's first bytes; a
+// Parquet file's footer (its schema and exact row count) and its first row
+// groups, written with a footer naming only them as a small Parquet file
+// of its own (ranged reads for a remote file). Runs read the whole file.
+//
 // CSV is read strictly: a header row, RFC 4180 quoting, every row with as many
 // fields as the header. DuckDB's own CSV defaults are lenient in ways a
 // reconciliation tool must not be (a ragged file collapses into one text

@@ -1,10 +1,12 @@
 package file
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +25,10 @@ type Fetcher interface {
 	// FetchPrefix fetches at most n bytes from the object's start (a
 	// ranged read); whole says whether that is the whole object.
 	FetchPrefix(ctx context.Context, uri string, n int64) (path string, whole bool, cleanup func(), err error)
+	// OpenRange opens the object for reads by ranges (each ReadAt a
+	// ranged read of just those bytes) and returns its size; an error
+	// wrapping errors.ErrUnsupported means the server cannot serve ranges.
+	OpenRange(ctx context.Context, uri string) (r io.ReaderAt, size int64, err error)
 }
 
 // DefaultSampleBytes is how much of a CSV file's start a preview reads.
@@ -46,16 +52,20 @@ type Options struct {
 	// (CSV.Encoding), removed by Close; empty means the system's
 	// temporary folder.
 	TempDir string
-	// SampleBytes is how much of a CSV file's start previews (Columns,
-	// Sample, CountUpTo) read, cut at the last whole line; 0 means
-	// DefaultSampleBytes. Count and Stage read the whole file.
+	// SampleBytes is how much of a file's start previews (Columns,
+	// Sample, CountUpTo) read: a CSV file's first SampleBytes, cut at the
+	// last whole line (decompressed bytes for a compressed one); a Parquet
+	// file's footer and the first row groups that end within SampleBytes
+	// of its start (at least one). 0 means DefaultSampleBytes. Count and
+	// Stage read the whole file, except that a Parquet file's unfiltered
+	// count is its footer's.
 	SampleBytes int64
 }
 
 // Source is a CSV or Parquet file. It implements connector.Source, and
-// connector.Prefix: a CSV file is previewed from a sample of its start (a
-// ranged read for a remote one), read whole only to count it exactly or
-// stage it.
+// connector.Prefix: a file is previewed from a sample of its start (ranged
+// reads for a remote one: a CSV file's first bytes, a Parquet file's footer
+// and first row groups), read whole only to count it exactly or stage it.
 type Source struct {
 	uri     string // as given, for messages (redacted when printed)
 	path    string // local path; for a remote file, once fetched whole
@@ -74,17 +84,23 @@ type Source struct {
 	sample      *Source // the file's start, as its own source; s itself when that is the whole file
 	sampleWhole bool
 	isSample    bool
+	footerRows  int64 // a Parquet file's row count, from its footer, once rowsKnown
+	rowsKnown   bool
+
+	codec  string // a compressed CSV file's codec (codecGzip, ...); "" for a plain file
+	packed string // a local compressed file, decompressed into path when first read whole
 }
 
 var (
 	_ connector.Source         = (*Source)(nil)
 	_ connector.Prefix         = (*Source)(nil)
 	_ connector.BoundedCounter = (*Source)(nil)
+	_ connector.RowCounter     = (*Source)(nil)
 )
 
 // Open returns a Source for uri. Local files are checked to exist; remote
 // ones are fetched with opts.Fetcher when first read: a preview fetches
-// only the start of a CSV file. Errors: ENOTFOUND for a missing file,
+// only the start of the file (see Options.SampleBytes). Errors: ENOTFOUND for a missing file,
 // EINVALID for an unsupported URI or type.
 func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 	s := &Source{uri: uri, opts: opts}
@@ -123,6 +139,19 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 		}
 	}
 	s.path = path
+	if s.typ == kalla.SourceCSV {
+		if s.codec, err = codecOf(uri); err != nil {
+			return nil, err
+		}
+	}
+	if s.codec != "" {
+		// Decompressed when first read whole (fetchWhole), then
+		// transcoded if need be; a preview decompresses only the start.
+		if !remote {
+			s.packed, s.path = path, ""
+		}
+		return s, nil
+	}
 	if c := opts.CSV; s.typ == kalla.SourceCSV && c != nil && c.Encoding != "" && c.Encoding != kalla.EncodingUTF8 {
 		utf8Path, remove, err := s.transcode(path, c.Encoding, opts.TempDir)
 		if err != nil {
@@ -213,9 +242,10 @@ func (s *Source) Stage(ctx context.Context, filters []kalla.Filter, sink connect
 	return s.load(ctx, sink, sink.Table(), filters)
 }
 
-// fetchWhole fetches a remote file whole, once.
+// fetchWhole fetches a remote file whole, and decompresses a compressed
+// one (then transcodes it, given an encoding), once.
 func (s *Source) fetchWhole(ctx context.Context) error {
-	if !s.remote {
+	if !s.remote && s.codec == "" {
 		return nil
 	}
 	s.fetchMu.Lock()
@@ -226,9 +256,34 @@ func (s *Source) fetchWhole(ctx context.Context) error {
 	if done {
 		return nil
 	}
-	p, cleanup, err := s.opts.Fetcher.Fetch(ctx, s.uri)
-	if err != nil {
-		return err
+	p, cleanup := s.packed, func() {}
+	if s.remote {
+		var err error
+		if p, cleanup, err = s.opts.Fetcher.Fetch(ctx, s.uri); err != nil {
+			return err
+		}
+	}
+	if s.codec != "" {
+		f, err := os.Open(p)
+		if err != nil {
+			cleanup()
+			return kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot read %s", s.name(), p)
+		}
+		plain, _, remove, err := s.inflate(ctx, bufio.NewReaderSize(f, 1<<20), -1, s.opts.TempDir)
+		f.Close()
+		cleanup()
+		if err != nil {
+			return err
+		}
+		p, cleanup = plain, remove
+		if c := s.opts.CSV; c != nil && c.Encoding != "" && c.Encoding != kalla.EncodingUTF8 {
+			utf8Path, removeUTF8, err := s.transcode(p, c.Encoding, s.opts.TempDir)
+			remove()
+			if err != nil {
+				return err
+			}
+			p, cleanup = utf8Path, removeUTF8
+		}
 	}
 	s.mu.Lock()
 	s.path, s.cleanup = p, cleanup

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
+	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/dialect"
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
@@ -65,11 +65,13 @@ func (s *Source) open(ctx context.Context) (*previewDB, error) {
 }
 
 // sampled returns the source previews read: the file itself when it is
-// small, Parquet (whose footer is at its end) or compressed, else the
-// file's first Options.SampleBytes, cut after its last whole line, as a
-// source of its own. whole says whether that is the whole file.
+// small; for a Parquet file its first row groups (sampledParquet); for a
+// compressed CSV file its first Options.SampleBytes decompressed
+// (sampledCompressed), cut after its last whole line; else the file's first Options.SampleBytes, cut after
+// its last whole line, as a source of its own. whole says whether that is
+// the whole file.
 func (s *Source) sampled(ctx context.Context) (src *Source, whole bool, err error) {
-	if s.isSample || s.typ != kalla.SourceCSV || compressed(s.uri) {
+	if s.isSample {
 		return s, true, nil
 	}
 	s.sampleMu.Lock()
@@ -80,6 +82,38 @@ func (s *Source) sampled(ctx context.Context) (src *Source, whole bool, err erro
 	n := s.opts.SampleBytes
 	if n <= 0 {
 		n = DefaultSampleBytes
+	}
+	if s.typ == kalla.SourceParquet {
+		return s.sampledParquet(ctx, n)
+	}
+	if s.codec != "" {
+		path, whole, cleanup, err := s.sampledCompressed(ctx, n)
+		if errors.Is(err, errors.ErrUnsupported) {
+			s.sample, s.sampleWhole = s, true // asked once: read whole from now on
+			return s, true, nil               // a server without ranges: fetched whole
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if !whole {
+			if err := cutAtLastLine(path); err != nil {
+				cleanup()
+				return nil, false, kalla.Errorf(kalla.EINVALID, "source %s: the first line is longer than the %d bytes a preview reads: %v", s.name(), n, err)
+			}
+		}
+		// The start of the file, decompressed, as a plain CSV source.
+		opts := s.opts
+		if c := opts.CSV; c != nil && c.Encoding != "" && c.Encoding != kalla.EncodingUTF8 {
+			utf8Path, remove, err := s.transcode(path, c.Encoding, opts.TempDir)
+			cleanup()
+			if err != nil {
+				return nil, false, err
+			}
+			path, cleanup = utf8Path, remove
+		}
+		s.sample = &Source{uri: s.uri, path: path, typ: s.typ, opts: opts, cleanup: cleanup, isSample: true}
+		s.sampleWhole = whole
+		return s.sample, whole, nil
 	}
 	s.mu.Lock()
 	local := s.path
@@ -123,18 +157,6 @@ func (s *Source) sampled(ctx context.Context) (src *Source, whole bool, err erro
 	}
 	s.sample = &Source{uri: s.uri, path: path, typ: s.typ, opts: s.opts, cleanup: cleanup, isSample: true}
 	return s.sample, false, nil
-}
-
-// compressed reports whether uri names a compressed file, whose start
-// cannot be read on its own.
-func compressed(uri string) bool {
-	u := strings.ToLower(uri)
-	for _, ext := range []string{".gz", ".zst", ".bz2", ".xz", ".zip", ".lz4", ".snappy"} {
-		if strings.HasSuffix(u, ext) {
-			return true
-		}
-	}
-	return false
 }
 
 // copyPrefix copies the first n bytes of the file at path to a temporary
@@ -188,6 +210,16 @@ func cutAtLastLine(path string) error {
 	return errors.New("no line break in the sample")
 }
 
+// PrefixSource returns what previews read as a source of its own: the
+// file itself when previews read it whole. Close closes it with s.
+func (s *Source) PrefixSource(ctx context.Context) (connector.Source, error) {
+	src, _, err := s.sampled(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return src, nil
+}
+
 // Whole reports whether previews read the whole file.
 func (s *Source) Whole(ctx context.Context) (bool, error) {
 	_, whole, err := s.sampled(ctx)
@@ -220,9 +252,32 @@ func (s *Source) CountUpTo(ctx context.Context, filters []kalla.Filter, max int6
 	return min(n, max), err
 }
 
+// KnownRows returns a Parquet file's row count from its footer, which a
+// preview reads anyway; ok is false for a CSV file.
+func (s *Source) KnownRows(ctx context.Context) (n int64, ok bool, err error) {
+	if s.typ != kalla.SourceParquet {
+		return 0, false, nil
+	}
+	if _, _, err := s.sampled(ctx); err != nil {
+		return 0, false, err
+	}
+	s.sampleMu.Lock()
+	defer s.sampleMu.Unlock()
+	return s.footerRows, s.rowsKnown, nil
+}
+
 // Count returns the number of rows matching the filters in the whole
-// file, reading (and for a remote file, fetching) all of it.
+// file, reading (and for a remote file, fetching) all of it; a Parquet
+// file without filters is counted by its footer.
 func (s *Source) Count(ctx context.Context, filters []kalla.Filter) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if len(filters) == 0 {
+		if n, ok, err := s.KnownRows(ctx); err != nil || ok {
+			return n, err
+		}
+	}
 	p, err := s.open(ctx)
 	if err != nil {
 		return 0, err

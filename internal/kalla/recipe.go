@@ -276,14 +276,21 @@ func TypeFromURI(uri string) string {
 	if i := strings.IndexAny(path, "?#"); i >= 0 && strings.Contains(path, "://") {
 		path = path[:i]
 	}
-	switch strings.TrimSuffix(filepath.Ext(strings.TrimSuffix(path, ".gz")), "") {
+	// A compressed CSV file (the codecs Kalla reads) is a CSV file.
+	compressed := false
+	for _, ext := range []string{".gz", ".zst", ".bz2"} {
+		if p, ok := strings.CutSuffix(path, ext); ok {
+			path, compressed = p, true
+			break
+		}
+	}
+	switch filepath.Ext(path) {
 	case ".csv", ".tsv", ".txt":
 		return SourceCSV
 	case ".parquet", ".pq":
-		return SourceParquet
-	}
-	if strings.HasSuffix(path, ".csv.gz") {
-		return SourceCSV
+		if !compressed {
+			return SourceParquet
+		}
 	}
 	return ""
 }

@@ -906,3 +906,83 @@ func TestFetchStalledServer(t *testing.T) {
 		t.Errorf("a stalled fetch left %d files", len(left))
 	}
 }
+
+// TestOpenRange reads parts of an S3 object and of an https:// file by
+// ranged GETs: the bytes asked for and no more, io.EOF past the end; a
+// missing object is ENOTFOUND, and a server that ignores Range is told
+// apart (errors.ErrUnsupported) so the caller can fetch the file whole.
+func TestOpenRange(t *testing.T) {
+	t.Parallel()
+	data := pseudoRandom(1 << 20)
+	check := func(t *testing.T, r io.ReaderAt, size int64, received func() int64) {
+		t.Helper()
+		if size != int64(len(data)) {
+			t.Fatalf("size %d, want %d", size, len(data))
+		}
+		before := received()
+		p := make([]byte, 1000)
+		if n, err := r.ReadAt(p, 5000); n != 1000 || err != nil || !bytes.Equal(p, data[5000:6000]) {
+			t.Errorf("ReadAt(1000 at 5000) = %d, %v", n, err)
+		}
+		if got := received() - before; got != 1000 {
+			t.Errorf("read 1000 bytes, received %d", got)
+		}
+		if n, err := r.ReadAt(p, size-10); n != 10 || err != io.EOF || !bytes.Equal(p[:10], data[len(data)-10:]) {
+			t.Errorf("ReadAt over the end = %d, %v; want 10, io.EOF", n, err)
+		}
+		if n, err := r.ReadAt(p, size); n != 0 || err != io.EOF {
+			t.Errorf("ReadAt at the end = %d, %v", n, err)
+		}
+	}
+	t.Run("s3", func(t *testing.T) {
+		env := testenv.S3(t)
+		env.Put(t, "obj.bin", data)
+		f, _ := newTestFetcher(t, FetcherConfig{S3: s3Config(env)})
+		var received atomic.Int64
+		f.progress = func(written int64) { received.Store(written) }
+		r, size, err := f.OpenRange(context.Background(), env.URI("obj.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var total int64
+		check(t, r, size, func() int64 { total += received.Swap(0); return total })
+		_, _, err = f.OpenRange(context.Background(), env.URI("absent.bin"))
+		wantCode(t, err, kalla.ENOTFOUND)
+	})
+	t.Run("https", func(t *testing.T) {
+		var sent atomic.Int64
+		srv, _ := tlsServer(t, func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/obj.bin":
+				http.ServeContent(&countWriter{w, &sent}, r, "obj.bin", time.Time{}, bytes.NewReader(data))
+			case "/norange.bin":
+				w.Write(data[:100]) // ignores Range
+			default:
+				http.NotFound(w, r)
+			}
+		})
+		f, _ := newTestFetcher(t, httpsConfig(srv, hostPort(srv)))
+		r, size, err := f.OpenRange(context.Background(), srv.URL+"/obj.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, r, size, sent.Load)
+		_, _, err = f.OpenRange(context.Background(), srv.URL+"/norange.bin")
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("a server without ranges: %v, want errors.ErrUnsupported", err)
+		}
+		_, _, err = f.OpenRange(context.Background(), srv.URL+"/absent.bin")
+		wantCode(t, err, kalla.ENOTFOUND)
+	})
+}
+
+type countWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	k, err := c.ResponseWriter.Write(p)
+	c.n.Add(int64(k))
+	return k, err
+}

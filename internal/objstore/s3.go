@@ -1,8 +1,10 @@
 // Package objstore moves bytes between Kalla and object stores: it fetches
 // s3:// objects and allow-listed https:// files into local temporary files
 // (the file connector reads only local files, and DuckDB here has no httpfs),
-// and it stores uploads in an S3 bucket. Objects are always streamed to disk,
-// never held whole in memory, since sources can be many gigabytes.
+// reads parts of them by ranged GETs (OpenRange: a Parquet footer, the start
+// of a compressed file), and it stores uploads in an S3 bucket. Objects are
+// always streamed to disk or read by bounded ranges, never held whole in
+// memory, since sources can be many gigabytes.
 //
 // Errors are *kalla.Error values: ENOTFOUND for a missing object or bucket,
 // EUNAVAILABLE when the server cannot be reached or refuses the credentials,

@@ -74,14 +74,17 @@ func (d *duckEngine) Run(ctx context.Context, job Job) (*kalla.Summary, error) {
 	filters := [2][]kalla.Filter{job.LeftFilters, job.RightFilters}
 	totals := [2]int64{job.LeftTotal, job.RightTotal}
 	preview := job.Sample > 0 || job.Counted != nil
-	var srcs [2]connector.Source
+	var srcs, staged [2]connector.Source
 	defer func() {
+		// A prefix source (staged) belongs to its source and closes
+		// with it.
 		for _, s := range srcs {
 			if s != nil {
 				s.Close()
 			}
 		}
 	}()
+	var scoped [2][]kalla.Filter
 	for i, spec := range specs {
 		side := [2]string{"left", "right"}[i]
 		f := filters[i]
@@ -101,6 +104,7 @@ func (d *duckEngine) Run(ctx context.Context, job Job) (*kalla.Summary, error) {
 			return nil, kalla.AsSourceError(err, side, spec.Alias)
 		}
 		srcs[i] = src
+		scoped[i] = f
 		switch {
 		case preview:
 			cols, err := src.Columns(ctx)
@@ -110,12 +114,14 @@ func (d *duckEngine) Run(ctx context.Context, job Job) (*kalla.Summary, error) {
 			if err := kalla.ValidateFilters(spec.Alias, f, cols); err != nil {
 				return nil, err
 			}
-			n, err := src.Count(ctx, f)
-			if err != nil {
-				return nil, kalla.AsSourceError(err, side, spec.Alias)
-			}
-			if job.Counted != nil {
-				job.Counted(side, n)
+			// A file is staged from what its preview reads (its start),
+			// not fetched whole.
+			if pf, ok := src.(connector.Prefix); ok && job.Sample > 0 {
+				prefix, err := pf.PrefixSource(ctx)
+				if err != nil {
+					return nil, kalla.AsSourceError(err, side, spec.Alias)
+				}
+				staged[i] = prefix
 			}
 		case job.CountTotals && totals[i] == 0:
 			// Database sources stage row by row and report progress,
@@ -135,10 +141,16 @@ func (d *duckEngine) Run(ctx context.Context, job Job) (*kalla.Summary, error) {
 			}
 		}
 	}
+	stage := srcs
+	for i := range staged {
+		if staged[i] != nil {
+			stage[i] = staged[i]
+		}
+	}
 	run := engine.Run{
 		Recipe:       rec,
-		Left:         srcs[0],
-		Right:        srcs[1],
+		Left:         stage[0],
+		Right:        stage[1],
 		LeftFilters:  job.LeftFilters,
 		RightFilters: job.RightFilters,
 		LeftTotal:    totals[0],
@@ -155,7 +167,26 @@ func (d *duckEngine) Run(ctx context.Context, job Job) (*kalla.Summary, error) {
 		return nil, err
 	}
 	defer closeDB()
-	return eng.Execute(ctx, run)
+	sum, err := eng.Execute(ctx, run)
+	if err != nil || job.Counted == nil {
+		return sum, err
+	}
+	// Each side's total as a source preview gives it: exact when the
+	// sample held every matching row or counting is cheap, else a lower
+	// bound.
+	for i, n := range []int64{sum.LeftCount, sum.RightCount} {
+		side := [2]string{"left", "right"}[i]
+		limit := job.Sample
+		if limit <= 0 {
+			limit = n + 1
+		}
+		total, kind, err := connector.Total(ctx, srcs[i], scoped[i], n, limit, connector.LoadOptions{ExactTotal: job.ExactTotal})
+		if err != nil {
+			return nil, kalla.AsSourceError(err, side, specs[i].Alias)
+		}
+		job.Counted(side, total, kind)
+	}
+	return sum, nil
 }
 
 // Check opens the sources it may (a side refused or failing to open is

@@ -121,10 +121,15 @@ type Job struct {
 	// (under its filters, in the source's order) instead of all of them:
 	// a recipe preview.
 	Sample int64
-	// Counted, when set, receives each side's full row count under its
-	// filters ("left" or "right"), counted before the run; a preview
-	// shows what share of a side its sample is.
-	Counted func(side string, rows int64)
+	// Counted, when set, receives each side's total under its filters
+	// ("left" or "right") after a sample run, as a source preview gives it:
+	// kind is connector.TotalExact when the count is exact, or
+	// connector.TotalAtLeast for a lower bound when counting further was
+	// not cheap (ExactTotal asks for the exact count however long it
+	// takes); a preview shows what share of a side its sample is.
+	Counted func(side string, total int64, kind string)
+	// ExactTotal makes Counted's totals exact; see Counted.
+	ExactTotal bool
 	// TempDir is a local folder the engine may use for scratch data
 	// (DuckDB spills there), removed by the caller; empty means the
 	// service's.

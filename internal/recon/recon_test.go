@@ -115,7 +115,7 @@ func TestSampleCountsWholeSides(t *testing.T) {
 	admitted, released := 0, 0
 	sum, err := svc.Run(context.Background(), "", recon.Job{
 		Recipe: rec, Out: filepath.Join(t.TempDir(), "out"), Sample: 1,
-		Counted: func(side string, n int64) { counted[side] = n },
+		Counted: func(side string, n int64, _ string) { counted[side] = n },
 		Admit: func(context.Context) (func(), error) {
 			admitted++
 			return func() { released++ }, nil

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -389,16 +390,21 @@ func climbOut(uri string) string {
 
 // TestMemoryBudget runs two reconciliations at once under a small memory
 // budget shared by two runs and two preview slots: each engine's DuckDB
-// gets a quarter of it (128 MiB, the least planMemory allows), both runs
-// of 100,000 invoices complete with the generator's answers, and /metrics
-// shows the budget and the share.
+// gets a quarter of it (128 MiB, the least planMemory allows). Each run of
+// 600,000 invoices and their payments stages more than that, so it must
+// spill to its folder instead of growing: both complete with the
+// generator's answers, each logs what DuckDB holds in its spill folder
+// (duckdb_temporary_files(), more than zero bytes), the two overlapped in
+// time, and /metrics shows the budget and the share.
 func TestMemoryBudget(t *testing.T) {
 	dir := t.TempDir()
-	files, truth, err := gen.Write(dir, gen.Standard(100_000))
+	files, truth, err := gen.Write(dir, gen.Standard(600_000))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var logs testenv.LogBuffer
 	s := startServer(t, func(c *server.Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		c.Engine.MemoryLimit = ""
 		c.MemoryBudget = "512MiB"
 		c.MaxConcurrentRuns = 2
@@ -407,8 +413,12 @@ func TestMemoryBudget(t *testing.T) {
 	})
 	rec := gen.Recipe(files)
 	ids := []string{s.startRun(map[string]any{"recipe": rec}), s.startRun(map[string]any{"recipe": rec})}
-	for _, id := range ids {
-		r := s.waitRun(id, 3*time.Minute, "done", func(r run) bool { return r.Status.Done() })
+	var spans [2]struct {
+		Start  time.Time `json:"started_at"`
+		Finish time.Time `json:"finished_at"`
+	}
+	for i, id := range ids {
+		r := s.waitRun(id, 5*time.Minute, "done", func(r run) bool { return r.Status.Done() })
 		if r.Status != kalla.RunCompleted {
 			t.Fatalf("run %s ended %s: %s", id, r.Status, r.Error)
 		}
@@ -424,7 +434,28 @@ func TestMemoryBudget(t *testing.T) {
 				t.Errorf("run %s: %s = %v, want %d", id, name, got.got, got.want)
 			}
 		}
+		s.call("GET", "/api/runs/"+id, nil, 200, &spans[i])
 	}
+	if !spans[0].Start.Before(spans[1].Finish) || !spans[1].Start.Before(spans[0].Finish) {
+		t.Errorf("the runs did not overlap: %+v", spans)
+	}
+	spilled := map[string]int64{}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var l struct {
+			Msg   string `json:"msg"`
+			RunID string `json:"run_id"`
+			Bytes int64  `json:"spilled_bytes"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "run spilled to disk beyond its memory limit" {
+			spilled[l.RunID] = l.Bytes
+		}
+	}
+	for _, id := range ids {
+		if spilled[id] <= 0 {
+			t.Errorf("run %s: no spill logged (%v): it did not go beyond its 128 MiB", id, spilled)
+		}
+	}
+	t.Logf("spilled bytes per run: %v", spilled)
 	_, m := s.do("GET", "/metrics", nil)
 	for _, line := range []string{"kalla_memory_budget_bytes 5.36870912e+08", "kalla_engine_memory_limit_bytes 1.34217728e+08", "kalla_engines_max 4"} {
 		if !strings.Contains(string(m), line) {

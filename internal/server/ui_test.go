@@ -15,17 +15,13 @@ import (
 
 // preview is the answer of POST /api/recipes/preview.
 type preview struct {
-	Limit int `json:"limit"`
-	Left  struct {
-		Staged, Total int64
-	} `json:"left"`
-	Right struct {
-		Staged, Total int64
-	} `json:"right"`
-	MatchedCount        int64 `json:"matched_count"`
-	MatchedLeftRecords  int64 `json:"matched_left_records"`
-	UnmatchedLeftCount  int64 `json:"unmatched_left_count"`
-	UnmatchedRightCount int64 `json:"unmatched_right_count"`
+	Limit               int         `json:"limit"`
+	Left                previewSide `json:"left"`
+	Right               previewSide `json:"right"`
+	MatchedCount        int64       `json:"matched_count"`
+	MatchedLeftRecords  int64       `json:"matched_left_records"`
+	UnmatchedLeftCount  int64       `json:"unmatched_left_count"`
+	UnmatchedRightCount int64       `json:"unmatched_right_count"`
 	Matched             struct {
 		Columns   []kalla.Column `json:"columns"`
 		Rows      [][]*string    `json:"rows"`
@@ -37,6 +33,14 @@ type preview struct {
 	} `json:"unmatched_left"`
 }
 
+// previewSide is one side of a recipe preview.
+type previewSide struct {
+	Staged     int64  `json:"staged"`
+	Total      int64  `json:"total"`
+	TotalKind  string `json:"total_kind"`
+	TotalExact bool   `json:"total_exact"`
+}
+
 // TestPreviewRecipe runs recipes on samples through POST
 // /api/recipes/preview: the first limit rows of each side under the
 // filters, matched for real, nothing recorded; a database side stops
@@ -46,7 +50,8 @@ func TestPreviewRecipe(t *testing.T) {
 	rec := smallRecipe()
 	var p preview
 	s.call("POST", "/api/recipes/preview", map[string]any{"recipe": rec, "limit": 100}, 200, &p)
-	if p.Limit != 100 || p.Left.Staged != 100 || p.Right.Staged != 100 || p.Left.Total != int64(smallTruth.Invoices) || p.Right.Total != int64(smallTruth.Payments) {
+	if p.Limit != 100 || p.Left.Staged != 100 || p.Right.Staged != 100 || p.Left.Total != int64(smallTruth.Invoices) || p.Right.Total != int64(smallTruth.Payments) ||
+		p.Left.TotalKind != "exact" || !p.Left.TotalExact || p.Right.TotalKind != "exact" {
 		t.Fatalf("sample sizes: %+v", p)
 	}
 	if p.MatchedCount == 0 || p.MatchedLeftRecords+p.UnmatchedLeftCount != 100 || p.Matched.TotalRows != p.MatchedCount ||
@@ -83,7 +88,8 @@ func TestPreviewRecipe(t *testing.T) {
 	s.wantError("POST", "/api/recipes/preview", map[string]any{"recipe": rec, "filters": map[string]any{
 		"right": []map[string]any{{"column": "no_such", "op": "eq", "value": 1}}}}, 400, kalla.EINVALID, "no_such")
 
-	// A Postgres side: 100 of 20,000 rows staged.
+	// A Postgres side: 100 of 20,000 rows staged; the total is counted
+	// no further than a source preview's cap (1,000) unless asked.
 	pg := testenv.Postgres(t)
 	pgExec(t, pg, `CREATE TABLE ledger (entry_id bigint, ref text, booked numeric(12,2))`,
 		`INSERT INTO ledger SELECT i, 'INV-' || lpad(i::text, 8, '0'), i FROM generate_series(1, 20000) i`)
@@ -91,8 +97,19 @@ func TestPreviewRecipe(t *testing.T) {
 	dbRec.MatchSQL = "SELECT * FROM left_src l JOIN right_src r ON l.ref = r.reference_number"
 	dbRec.Sources.Left = kalla.SourceSpec{Alias: "ledger", URI: withTable(pg, "ledger"), PrimaryKey: []string{"entry_id"}}
 	s.call("POST", "/api/recipes/preview", map[string]any{"recipe": dbRec, "limit": 100}, 200, &p)
-	if p.Left.Staged != 100 || p.Left.Total != 20000 || p.MatchedCount == 0 {
-		t.Errorf("postgres sample: %+v", p)
+	if p.Left.Staged != 100 || p.Left.Total != 1001 || p.Left.TotalKind != "at_least" || p.Left.TotalExact || p.MatchedCount == 0 {
+		t.Errorf("postgres sample: %+v; want a total of at least 1,001", p)
+	}
+	s.call("POST", "/api/recipes/preview", map[string]any{"recipe": dbRec, "limit": 100, "exact_total": true}, 200, &p)
+	if p.Left.Staged != 100 || p.Left.Total != 20000 || p.Left.TotalKind != "exact" || !p.Left.TotalExact {
+		t.Errorf("postgres sample, exact total: %+v; want 20,000", p)
+	}
+	// Few matches: the sample holds them all, and its size is the exact total.
+	s.call("POST", "/api/recipes/preview", map[string]any{"recipe": dbRec, "limit": 100, "filters": map[string]any{
+		"left": []map[string]any{{"column": "entry_id", "op": "lte", "value": 42}},
+	}}, 200, &p)
+	if p.Left.Staged != 42 || p.Left.Total != 42 || p.Left.TotalKind != "exact" {
+		t.Errorf("postgres sample of 42 rows: %+v", p)
 	}
 }
 

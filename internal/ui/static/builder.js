@@ -560,12 +560,16 @@ function renderPreview(p) {
       el("div", { class: "scroll" }, table(page.columns, page.rows)));
     if (focus) buttons[i].focus();
   }
+  // A side's total is exact or a lower bound, as for a source preview.
+  function sideOf(side) {
+    return `${fmtInt(side.staged)} of ${side.total_kind === "at_least" ? "at least " : ""}${fmtInt(side.total)}`;
+  }
   const warn = p.warnings.length ? el("ul", { class: "warnings" }, p.warnings.map((w) => el("li", {}, w.message))) : null;
   previewBox.replaceChildren(...[
     el("h3", {}, "Preview on samples"),
     el("dl", { class: "counts" },
-      el("div", {}, el("dt", {}, `Left sample (${la})`), el("dd", {}, `${fmtInt(p.left.staged)} of ${fmtInt(p.left.total)}`)),
-      el("div", {}, el("dt", {}, `Right sample (${ra})`), el("dd", {}, `${fmtInt(p.right.staged)} of ${fmtInt(p.right.total)}`)),
+      el("div", {}, el("dt", {}, `Left sample (${la})`), el("dd", { id: "pv-left-total", "data-kind": p.left.total_kind }, sideOf(p.left))),
+      el("div", {}, el("dt", {}, `Right sample (${ra})`), el("dd", { id: "pv-right-total", "data-kind": p.right.total_kind }, sideOf(p.right))),
       el("div", {}, el("dt", {}, "Matched pairs"), el("dd", { id: "pv-matched" }, fmtInt(p.matched_count))),
       el("div", {}, el("dt", {}, "Left matched"), el("dd", {}, `${fmtInt(p.matched_left_records)} (${rate(p.matched_left_records, p.left.staged)})`)),
       el("div", {}, el("dt", {}, "Right matched"), el("dd", {}, `${fmtInt(p.matched_right_records)} (${rate(p.matched_right_records, p.right.staged)})`))),
