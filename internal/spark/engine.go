@@ -109,6 +109,11 @@ func (e *Engine) Execute(ctx context.Context, job Job) (sum *kalla.Summary, err 
 		return nil, kalla.Errorf(kalla.EINVALID, "the Spark engine runs match_sql recipes only; structured rules are not supported on Spark yet")
 	}
 	start := time.Now()
+	// The match SQL is checked before the cluster is touched: a refused
+	// statement costs no Spark work and reaches no source.
+	if err := precheck(ctx, rec); err != nil {
+		return nil, err
+	}
 	if !job.DryRun {
 		if strings.Contains(job.OutDir, "://") {
 			return nil, kalla.Errorf(kalla.EINVALID, "the Spark engine writes to a local folder the cluster shares; %s is not one", kalla.Redact(job.OutDir))
@@ -161,6 +166,75 @@ func (e *Engine) Execute(ctx context.Context, job Job) (sum *kalla.Summary, err 
 	return sum, err
 }
 
+// precheck parses the match SQL and carries it over to Spark SQL with the
+// recipe's key names as written (staging resolves their case later).
+func precheck(ctx context.Context, rec *kalla.Recipe) error {
+	if strings.TrimSpace(rec.MatchSQL) == "" {
+		return kalla.Errorf(kalla.EINVALID, "match_sql is empty")
+	}
+	l := &side{spec: rec.Sources.Left, pk: rec.Sources.Left.PrimaryKey}
+	r := &side{spec: rec.Sources.Right, pk: rec.Sources.Right.PrimaryKey}
+	_, err := userSQL(ctx, rec.MatchSQL, l, r)
+	return err
+}
+
+// Check validates a recipe for the Spark engine without running it: the
+// match SQL is checked and carried over to Spark SQL (see Execute), then
+// Spark analyses it over the sources' real columns, so a DuckDB-only
+// construct or an unknown column is reported with Spark's reason. It
+// returns the problems found (empty when the recipe can run); the error is
+// for failures to check at all (an unreachable cluster).
+func (e *Engine) Check(ctx context.Context, rec *kalla.Recipe) (problems []string, err error) {
+	defer func() {
+		if err != nil {
+			err = kalla.RedactError(err)
+		}
+	}()
+	if len(rec.Rules) > 0 {
+		return []string{"the Spark engine runs match_sql recipes only; structured rules are not supported on Spark yet"}, nil
+	}
+	if err := precheck(ctx, rec); err != nil {
+		return []string{kalla.ErrorMessage(err)}, nil
+	}
+	s, err := connect(ctx, e.opts.Remote, e.opts.Token)
+	if err != nil {
+		return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "spark")
+	}
+	defer s.conn.Close()
+	r := &run{e: e, s: s}
+	if err := r.configure(ctx); err != nil {
+		return nil, err
+	}
+	defer func() {
+		r.cleanup()
+		if err := s.release(s.sessionID()); err != nil {
+			e.log.Warn("spark release session", "err", kalla.RedactError(err))
+		}
+	}()
+	left := &side{name: "left", view: "left_src", spec: rec.Sources.Left, filters: rec.Sources.Left.Filters}
+	right := &side{name: "right", view: "right_src", spec: rec.Sources.Right, filters: rec.Sources.Right.Filters}
+	for _, sd := range []*side{left, right} {
+		if err := r.stage(ctx, sd); err != nil {
+			if kalla.ErrorCode(err) == kalla.EINVALID {
+				return []string{kalla.ErrorMessage(err)}, nil
+			}
+			return nil, err
+		}
+	}
+	id, err := userSQL(ctx, rec.MatchSQL, left, right)
+	if err != nil {
+		return []string{kalla.ErrorMessage(err)}, nil
+	}
+	df, err := r.sql(ctx, id.SQL)
+	if err == nil {
+		_, err = df.Schema(ctx)
+	}
+	if err != nil {
+		return []string{kalla.ErrorMessage(matchError(sparkError(err)))}, nil
+	}
+	return nil, nil
+}
+
 // configure sets the session's settings: files cannot be read from SQL,
 // double-quoted identifiers (as Kalla quotes them), exact decimals.
 func (r *run) configure(ctx context.Context) error {
@@ -198,6 +272,11 @@ func (r *run) sql(ctx context.Context, q string) (sparksql.DataFrame, error) {
 	r.e.log.Debug("spark sql", "sql", q)
 	df, err := r.s.sql.Sql(ctx, q)
 	if err != nil {
+		// spark-connect-go quotes the whole statement; Spark's own
+		// message follows it.
+		if m := err.Error(); strings.HasPrefix(m, "failed to execute sql: "+q+": ") {
+			return nil, &sparkErr{msg: firstLine(strings.TrimPrefix(m, "failed to execute sql: "+q+": ")), err: err}
+		}
 		return nil, sparkError(err)
 	}
 	return df, nil
@@ -245,11 +324,14 @@ func (r *run) cleanup() {
 // stack. Spark repeats the statement in its errors, which is why no
 // statement Kalla sends holds a credential.
 func sparkError(err error) error {
-	msg := err.Error()
+	return &sparkErr{msg: firstLine(err.Error()), err: err}
+}
+
+func firstLine(msg string) string {
 	if i := strings.Index(msg, "\n"); i > 0 {
 		msg = msg[:i]
 	}
-	return &sparkErr{msg: strings.TrimSpace(msg), err: err}
+	return strings.TrimSpace(msg)
 }
 
 type sparkErr struct {
