@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"github.com/kalla-recon/kalla/internal/connector"
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/runner"
 	"github.com/kalla-recon/kalla/internal/store"
 )
@@ -123,8 +123,13 @@ type Config struct {
 	// server's budget (each takes Engine.MemoryLimit); 0 means 2. A request
 	// beyond them waits for a slot.
 	EngineSlots int
-	// Engine configures the DuckDB used to validate recipes.
-	Engine engine.Options
+	// Engine configures the DuckDB of previews and validations when Recon
+	// is nil.
+	Engine recon.DuckDBOptions
+	// Recon is the reconciliation service previews and validations go
+	// through; nil means one made from Engine, the handler's Sources and
+	// Roots.
+	Recon *recon.Service
 	// Metrics serves /metrics; nil answers 404.
 	Metrics http.Handler
 	// SSEPoll is how often an event stream re-reads its run when no
@@ -149,6 +154,7 @@ type Handler struct {
 	store   Store
 	sources Sources
 	runs    Runs
+	recon   *recon.Service
 	cfg     Config
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -192,7 +198,14 @@ func New(store Store, sources Sources, runs Runs, cfg Config) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{store: store, sources: sources, runs: runs, cfg: cfg, log: log, closing: make(chan struct{}), engines: make(chan struct{}, cfg.EngineSlots)}
+	h := &Handler{store: store, sources: sources, runs: runs, recon: cfg.Recon, cfg: cfg, log: log, closing: make(chan struct{}), engines: make(chan struct{}, cfg.EngineSlots)}
+	if h.recon == nil {
+		opts := recon.Options{DuckDB: cfg.Engine, Sources: sources, Logger: log}
+		if cfg.Roots != nil {
+			opts.CheckSource = cfg.Roots.CheckSpec
+		}
+		h.recon = recon.New(opts)
+	}
 	h.mux = http.NewServeMux()
 	h.routes = h.routeTable()
 	for _, rt := range h.routes {
@@ -251,20 +264,16 @@ func lookup[T any](ctx context.Context, id string, valid *regexp.Regexp, get fun
 	return v, nil
 }
 
-// openEngine opens a DuckDB engine for a request once one of the engine
-// slots is free, so that previews and validations together never hold
-// more memory than their share of the budget. close releases the engine
-// and its slot. Errors: ctx's when the request ends while waiting.
-func (h *Handler) openEngine(ctx context.Context, opts engine.Options) (*engine.Engine, func(), error) {
+// engineSlot waits for one of the engine slots, so that previews and
+// validations together never hold more memory than their share of the
+// budget; release gives the slot back. The service calls it just before
+// the engine takes its memory (recon.Job.Admit). Errors: ctx's when the
+// request ends while waiting.
+func (h *Handler) engineSlot(ctx context.Context) (release func(), err error) {
 	select {
 	case h.engines <- struct{}{}:
+		return func() { <-h.engines }, nil
 	case <-ctx.Done():
-		return nil, nil, ctx.Err()
+		return nil, ctx.Err()
 	}
-	eng, err := engine.Open(ctx, opts)
-	if err != nil {
-		<-h.engines
-		return nil, nil, err
-	}
-	return eng, func() { eng.Close(); <-h.engines }, nil
 }

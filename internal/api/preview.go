@@ -2,19 +2,15 @@ package api
 
 import (
 	"bytes"
-	"context"
-	"database/sql/driver"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/kalla-recon/kalla/internal/connector"
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 )
 
 // previewResultRows is how many rows of each output table a match preview
@@ -101,39 +97,7 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 			filters[1] = req.Filters.Right
 		}
 	}
-	var srcs [2]*sampleSource
 	out := &previewResponse{Limit: limit, Warnings: []kalla.Warning{}}
-	for i, spec := range []kalla.SourceSpec{rec.Sources.Left, rec.Sources.Right} {
-		for _, f := range filters[i] {
-			if err := f.Validate(); err != nil {
-				return nil, err
-			}
-		}
-		side := [2]string{"left", "right"}[i]
-		src, err := h.sources.Open(ctx, spec, "")
-		if err != nil {
-			return nil, kalla.AsSourceError(err, side, spec.Alias)
-		}
-		defer src.Close()
-		cols, err := src.Columns(ctx)
-		if err != nil {
-			return nil, kalla.AsSourceError(err, side, spec.Alias)
-		}
-		if err := kalla.ValidateFilters(spec.Alias, filters[i], cols); err != nil {
-			return nil, err
-		}
-		n, err := src.Count(ctx, filters[i])
-		if err != nil {
-			return nil, kalla.AsSourceError(err, side, spec.Alias)
-		}
-		if i == 0 {
-			out.Left.Total = n
-		} else {
-			out.Right.Total = n
-		}
-		srcs[i] = &sampleSource{Source: src, limit: int64(limit)}
-	}
-
 	tmp := filepath.Join(h.cfg.DataDir, "tmp")
 	if err := os.MkdirAll(tmp, 0o750); err != nil {
 		return nil, fmt.Errorf("create preview folder: %w", err)
@@ -143,20 +107,22 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 		return nil, fmt.Errorf("create preview folder: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	opts := h.cfg.Engine
-	opts.TempDir = filepath.Join(dir, "spill")
-	if opts.Logger == nil {
-		opts.Logger = h.log
-	}
-	eng, closeEngine, err := h.openEngine(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	defer closeEngine()
-	sum, err := eng.Execute(ctx, engine.Run{
-		Recipe: rec, Left: srcs[0], Right: srcs[1],
+	// The service validates each side's filters, counts its rows under
+	// them (the whole source) and runs on the first limit rows.
+	sum, err := h.recon.Run(ctx, recon.Default, recon.Job{
+		Recipe:      rec,
 		LeftFilters: nonNil(filters[0]), RightFilters: nonNil(filters[1]),
-		OutDir: filepath.Join(dir, "out"), Formats: []string{engine.FormatParquet}, RunID: "preview",
+		Sample: int64(limit),
+		Counted: func(side string, n int64) {
+			if side == "left" {
+				out.Left.Total = n
+			} else {
+				out.Right.Total = n
+			}
+		},
+		Out: filepath.Join(dir, "out"), Formats: []string{recon.FormatParquet}, RunID: "preview",
+		TempDir: filepath.Join(dir, "spill"),
+		Admit:   h.engineSlot,
 	})
 	if err != nil {
 		return nil, err
@@ -172,8 +138,8 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 	for _, t := range []struct {
 		table string
 		dst   **resultsPage
-	}{{engine.TableMatched, &out.Matched}, {engine.TableUnmatchedLeft, &out.UnmatchedLeft}, {engine.TableUnmatchedRight, &out.UnmatchedRight}} {
-		page, err := readPage(ctx, db, filepath.Join(dir, "out", t.table+"."+engine.FormatParquet), 0, previewResultRows, "")
+	}{{recon.TableMatched, &out.Matched}, {recon.TableUnmatchedLeft, &out.UnmatchedLeft}, {recon.TableUnmatchedRight, &out.UnmatchedRight}} {
+		page, err := readPage(ctx, db, filepath.Join(dir, "out", t.table+"."+recon.FormatParquet), 0, previewResultRows, "")
 		if err != nil {
 			return nil, err
 		}
@@ -190,67 +156,4 @@ func nonNil(f []kalla.Filter) []kalla.Filter {
 		return []kalla.Filter{}
 	}
 	return f
-}
-
-// errSampleFull stops a source's staging once the sample is complete.
-var errSampleFull = errors.New("sample complete")
-
-// sampleSource stages only the first limit rows of a source. Database
-// sources are stopped after limit rows (their query is cancelled, so a
-// large table is not read to the end); file sources are read by DuckDB in
-// one scan and trimmed to their first limit rows, in file order.
-type sampleSource struct {
-	connector.Source
-	limit int64
-}
-
-// Stage stages at most s.limit rows matching filters.
-func (s *sampleSource) Stage(ctx context.Context, filters []kalla.Filter, sink connector.Sink) (int64, error) {
-	ss := &sampleSink{Sink: sink, limit: s.limit}
-	n, err := s.Source.Stage(ctx, filters, ss)
-	if ss.full {
-		// The source failed only because the sample was complete: the
-		// appender has flushed the first limit rows.
-		return s.limit, nil
-	}
-	if err != nil {
-		return n, err
-	}
-	if n <= s.limit {
-		return n, nil
-	}
-	t := sink.Table()
-	if _, err := sink.ExecContext(ctx, "DELETE FROM "+t+" WHERE rowid NOT IN (SELECT rowid FROM "+t+" ORDER BY rowid LIMIT "+strconv.FormatInt(s.limit, 10)+")"); err != nil {
-		return 0, fmt.Errorf("trim sample: %w", err)
-	}
-	return s.limit, nil
-}
-
-// sampleSink passes at most limit appended rows to the engine's sink.
-type sampleSink struct {
-	connector.Sink
-	limit int64
-	full  bool
-}
-
-// Append appends the first limit rows fill writes, then stops fill.
-func (s *sampleSink) Append(ctx context.Context, cols []kalla.Column, fill func(w connector.RowWriter) error) (int64, error) {
-	return s.Sink.Append(ctx, cols, func(w connector.RowWriter) error {
-		return fill(&sampleWriter{w: w, s: s, left: s.limit})
-	})
-}
-
-type sampleWriter struct {
-	w    connector.RowWriter
-	s    *sampleSink
-	left int64
-}
-
-func (w *sampleWriter) WriteRow(values ...driver.Value) error {
-	if w.left <= 0 {
-		w.s.full = true
-		return errSampleFull
-	}
-	w.left--
-	return w.w.WriteRow(values...)
 }

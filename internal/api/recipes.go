@@ -6,9 +6,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/kalla-recon/kalla/internal/connector"
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 )
 
 var recipeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -149,7 +148,7 @@ func (h *Handler) deleteRecipe(w http.ResponseWriter, r *http.Request) (any, err
 // as `kalla recipe check --json`.
 type validateResponse struct {
 	OK bool `json:"ok"`
-	*engine.Check
+	*recon.Check
 }
 
 // validateRecipe checks a recipe against its real sources without running
@@ -163,37 +162,22 @@ func (h *Handler) validateRecipe(w http.ResponseWriter, r *http.Request) (any, e
 	rec, err := kalla.ParseRecipe(body)
 	if err != nil {
 		if kalla.ErrorCode(err) == kalla.EINVALID {
-			return validateResponse{OK: false, Check: &engine.Check{Problems: []string{kalla.ErrorMessage(err)}}}, nil
+			return validateResponse{OK: false, Check: &recon.Check{Problems: []string{kalla.ErrorMessage(err)}}}, nil
 		}
 		return nil, err
 	}
 	ctx := r.Context()
 	if err := h.restoreSecrets(ctx, rec); err != nil {
 		if kalla.ErrorCode(err) == kalla.EINVALID {
-			return validateResponse{OK: false, Check: &engine.Check{Problems: []string{kalla.ErrorMessage(err)}}}, nil
+			return validateResponse{OK: false, Check: &recon.Check{Problems: []string{kalla.ErrorMessage(err)}}}, nil
 		}
 		return nil, err
 	}
-	var srcs [2]connector.Source
-	var errs [2]error
+	var refused [2]error
 	for i, spec := range []kalla.SourceSpec{rec.Sources.Left, rec.Sources.Right} {
-		if errs[i] = h.cfg.Roots.CheckSpec(spec); errs[i] != nil {
-			continue
-		}
-		srcs[i], errs[i] = h.sources.Open(ctx, spec, "")
-		if errs[i] != nil {
-			// A failed Open may return a typed nil; the check must see none.
-			srcs[i] = nil
-		} else {
-			defer srcs[i].Close()
-		}
+		refused[i] = h.cfg.Roots.CheckSpec(spec)
 	}
-	eng, closeEngine, err := h.openEngine(ctx, h.cfg.Engine)
-	if err != nil {
-		return nil, err
-	}
-	defer closeEngine()
-	chk, err := eng.CheckRecipe(ctx, rec, srcs[0], srcs[1], errs)
+	chk, err := h.recon.Check(ctx, recon.Default, rec, recon.CheckOptions{Refused: refused, Admit: h.engineSlot})
 	if err != nil {
 		return nil, err
 	}

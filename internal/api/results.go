@@ -15,9 +15,9 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2" // the "duckdb" driver
 
 	"github.com/kalla-recon/kalla/internal/dialect"
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/file"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/runner"
 )
 
@@ -57,7 +57,7 @@ type resultsPage struct {
 func (h *Handler) runResults(w http.ResponseWriter, r *http.Request) (any, error) {
 	id, table := r.PathValue("id"), r.PathValue("table")
 	switch table {
-	case engine.TableMatched, engine.TableUnmatchedLeft, engine.TableUnmatchedRight:
+	case recon.TableMatched, recon.TableUnmatchedLeft, recon.TableUnmatchedRight:
 	default:
 		return nil, kalla.Errorf(kalla.EINVALID, "results table %q is not one of matched, unmatched_left, unmatched_right", table)
 	}
@@ -80,7 +80,7 @@ func (h *Handler) runResults(w http.ResponseWriter, r *http.Request) (any, error
 	if rec.Status != kalla.RunCompleted || rec.Summary == nil {
 		return nil, kalla.Errorf(kalla.ECONFLICT, "run %s is %s: results are available once it has completed", id, rec.Status)
 	}
-	path := filepath.Join(runner.OutDir(h.cfg.DataDir, rec.ID), table+"."+engine.FormatParquet)
+	path := filepath.Join(runner.OutDir(h.cfg.DataDir, rec.ID), table+"."+recon.FormatParquet)
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, kalla.Errorf(kalla.ENOTFOUND, "the %s results of run %s are no longer in the data folder", table, id)

@@ -17,8 +17,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/runner"
 	"github.com/kalla-recon/kalla/internal/store"
 )
@@ -107,7 +107,7 @@ func viewRun(rec *kalla.RunRecord) *runView {
 		for _, o := range s.Outputs {
 			v.Files = append(v.Files, runFileView{Name: o.Name, Table: o.Table, Format: o.Format, Rows: &o.Rows, Bytes: o.Bytes, SHA256: o.SHA256, URL: base + o.Name})
 		}
-		v.Files = append(v.Files, runFileView{Name: engine.SummaryFile, Format: "json", URL: base + engine.SummaryFile})
+		v.Files = append(v.Files, runFileView{Name: recon.SummaryFile, Format: "json", URL: base + recon.SummaryFile})
 	}
 	return v
 }
@@ -381,7 +381,7 @@ func (h *Handler) runFile(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, kalla.Errorf(kalla.ECONFLICT, "run %s is %s: its files are served only once it has completed", id, rec.Status)
 	}
 	etag := ""
-	known := name == engine.SummaryFile
+	known := name == recon.SummaryFile
 	for _, o := range rec.Summary.Outputs {
 		if o.Name == name {
 			known, etag = true, `"sha256:`+o.SHA256+`"`

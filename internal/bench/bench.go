@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/kalla-recon/kalla/internal/bench/plainsql"
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/gen"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 )
 
 // Target is the ratio of Kalla's median time to plain DuckDB's that the
@@ -260,7 +260,7 @@ func (r *report) kallaStages() *stageTable {
 		var sum, staging time.Duration
 		for _, s := range k.Summary.Stages {
 			d := time.Duration(s.DurationMS) * time.Millisecond
-			if s.Name == engine.StageLeft || s.Name == engine.StageRight {
+			if s.Name == recon.StageLeft || s.Name == recon.StageRight {
 				staging = max(staging, d)
 			} else {
 				sum += d

@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kalla-recon/kalla/internal/engine"
+	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/version"
 )
 
@@ -98,7 +98,7 @@ func run(e *env, args []string) int {
 			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}
 		return ExitInvalid
-	case errors.Is(err, engine.ErrRecipe), errors.Is(err, errInvalidRecipe):
+	case errors.Is(err, recon.ErrRecipe), errors.Is(err, errInvalidRecipe):
 		return ExitInvalid
 	case isUnknownCommand(err):
 		return ExitInvalid

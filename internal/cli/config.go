@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/kalla-recon/kalla/internal/objstore"
+	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/sources"
 )
 
@@ -28,6 +29,16 @@ func (e *env) sourcesConfig() (sources.Config, error) {
 		Logger: e.log,
 		Remote: objstore.FetcherConfig{S3: s3, AllowHTTP: allow},
 	}, nil
+}
+
+// newRecon builds the reconciliation service of one command over the
+// connector layer mgr: DuckDB with opts, released rather than closed when
+// the process exits right after the command.
+func (e *env) newRecon(mgr *sources.Manager, opts recon.DuckDBOptions) *recon.Service {
+	if opts.Logger == nil {
+		opts.Logger = e.log
+	}
+	return recon.New(recon.Options{DuckDB: opts, Sources: mgr, Release: e.exiting, Logger: e.log})
 }
 
 // newSources builds the connector layer for one command.

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 )
 
 // addDryRun gives `kalla run` its --dry-run flag. A dry run does all the
@@ -38,7 +38,7 @@ func (e *env) addDryRun(cmd *cobra.Command, f *runFlags) {
 
 // dryRun executes a recipe without writing outputs and prints the summary.
 func (e *env) dryRun(ctx context.Context, rec *kalla.Recipe, base string, f *runFlags) error {
-	sum, err := e.execute(ctx, rec, base, f, engine.Run{DryRun: true})
+	sum, err := e.execute(ctx, rec, base, f, recon.Job{DryRun: true})
 	if err != nil {
 		return err
 	}

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 )
 
 func (e *env) recipeCmd() *cobra.Command {
@@ -33,7 +33,7 @@ Exit code 0 when the recipe is ready to run, 2 when it has problems.`,
 			if err != nil {
 				var ke *kalla.Error
 				if asJSON && errors.As(err, &ke) {
-					e.printCheckJSON(&engine.Check{Problems: []string{ke.Error()}})
+					e.printCheckJSON(&recon.Check{Problems: []string{ke.Error()}})
 				}
 				return err
 			}
@@ -42,18 +42,7 @@ Exit code 0 when the recipe is ready to run, 2 when it has problems.`,
 				return err
 			}
 			defer mgr.Close()
-			srcs, errs := openSides(ctx, mgr, rec, base)
-			for _, s := range srcs {
-				if s != nil {
-					defer s.Close()
-				}
-			}
-			eng, err := engine.Open(ctx, engine.Options{Logger: e.log})
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			chk, err := eng.CheckRecipe(ctx, rec, srcs[0], srcs[1], errs)
+			chk, err := e.newRecon(mgr, recon.DuckDBOptions{}).Check(ctx, recon.Default, rec, recon.CheckOptions{BaseDir: base})
 			if err != nil {
 				return err
 			}
@@ -80,11 +69,11 @@ Exit code 0 when the recipe is ready to run, 2 when it has problems.`,
 	return cmd
 }
 
-func (e *env) printCheckJSON(c *engine.Check) {
+func (e *env) printCheckJSON(c *recon.Check) {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	enc.Encode(struct {
 		OK bool `json:"ok"`
-		*engine.Check
+		*recon.Check
 	}{c.OK(), c})
 }

@@ -16,8 +16,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kalla-recon/kalla/internal/connector"
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/sources"
 )
 
@@ -34,8 +34,8 @@ type runFlags struct {
 	maxDuration time.Duration
 }
 
-func (f *runFlags) engineOptions(e *env) engine.Options {
-	return engine.Options{MemoryLimit: f.memoryLimit, Threads: f.threads, TempDir: f.tempDir, SourceIdleTimeout: f.idle, Logger: e.log}
+func (f *runFlags) engineOptions(e *env) recon.DuckDBOptions {
+	return recon.DuckDBOptions{MemoryLimit: f.memoryLimit, Threads: f.threads, TempDir: f.tempDir, SourceIdleTimeout: f.idle, Logger: e.log}
 }
 
 func (e *env) runCmd() *cobra.Command {
@@ -106,7 +106,7 @@ func parseFormats(s string) ([]string, error) {
 	for _, p := range strings.Split(s, ",") {
 		p = strings.ToLower(strings.TrimSpace(p))
 		switch p {
-		case engine.FormatParquet, engine.FormatCSV:
+		case recon.FormatParquet, recon.FormatCSV:
 			out = append(out, p)
 		case "":
 		default:
@@ -125,7 +125,7 @@ func (e *env) run(ctx context.Context, rec *kalla.Recipe, base string, f *runFla
 	if err != nil {
 		return err
 	}
-	sum, err := e.execute(ctx, rec, base, f, engine.Run{OutDir: f.out, Formats: formats})
+	sum, err := e.execute(ctx, rec, base, f, recon.Job{Out: f.out, Formats: formats})
 	if err != nil {
 		return err
 	}
@@ -137,11 +137,11 @@ func (e *env) run(ctx context.Context, rec *kalla.Recipe, base string, f *runFla
 	return nil
 }
 
-// execute opens the recipe's sources and a DuckDB engine, runs r (its
-// recipe, sources and progress filled in here) with progress on stderr, and
-// closes everything (the engine only released when the process is exiting;
-// see Process). run and the dry run share it.
-func (e *env) execute(ctx context.Context, rec *kalla.Recipe, base string, f *runFlags, r engine.Run) (*kalla.Summary, error) {
+// execute runs job (its recipe, base folder and progress filled in here)
+// through the reconciliation service, with progress on stderr; the service
+// opens and closes the sources and the engine (DuckDB only released when the
+// process is exiting; see Process). run and the dry run share it.
+func (e *env) execute(ctx context.Context, rec *kalla.Recipe, base string, f *runFlags, job recon.Job) (*kalla.Summary, error) {
 	if f.idle <= 0 || f.maxDuration < 0 {
 		return nil, usagef("--source-idle-timeout must be positive and --max-duration not negative")
 	}
@@ -152,7 +152,7 @@ func (e *env) execute(ctx context.Context, rec *kalla.Recipe, base string, f *ru
 		ctx, cancel = context.WithTimeoutCause(ctx, f.maxDuration, tooLong)
 		defer cancel()
 	}
-	sum, err := e.executeIn(ctx, rec, base, f, r)
+	sum, err := e.executeIn(ctx, rec, base, f, job)
 	if err != nil && tooLong != nil && context.Cause(ctx) == tooLong {
 		return nil, tooLong
 	}
@@ -160,7 +160,7 @@ func (e *env) execute(ctx context.Context, rec *kalla.Recipe, base string, f *ru
 }
 
 // executeIn is execute within its deadline.
-func (e *env) executeIn(ctx context.Context, rec *kalla.Recipe, base string, f *runFlags, r engine.Run) (*kalla.Summary, error) {
+func (e *env) executeIn(ctx context.Context, rec *kalla.Recipe, base string, f *runFlags, job recon.Job) (*kalla.Summary, error) {
 	cfg, err := e.sourcesConfig()
 	if err != nil {
 		return nil, err
@@ -168,32 +168,14 @@ func (e *env) executeIn(ctx context.Context, rec *kalla.Recipe, base string, f *
 	cfg.IdleTimeout = f.idle
 	mgr := sources.New(cfg)
 	defer mgr.Close()
-	left, err := mgr.Open(ctx, rec.Sources.Left, base)
-	if err != nil {
-		return nil, kalla.AsSourceError(err, "left", rec.Sources.Left.Alias)
-	}
-	defer left.Close()
-	right, err := mgr.Open(ctx, rec.Sources.Right, base)
-	if err != nil {
-		return nil, kalla.AsSourceError(err, "right", rec.Sources.Right.Alias)
-	}
-	defer right.Close()
-	eng, err := engine.Open(ctx, f.engineOptions(e))
-	if err != nil {
-		if kalla.ErrorCode(err) == kalla.EINVALID {
-			return nil, usageError{err} // a bad --memory-limit
-		}
-		return nil, err
-	}
-	if e.exiting {
-		defer eng.Release()
-	} else {
-		defer eng.Close()
-	}
+	svc := e.newRecon(mgr, f.engineOptions(e))
 	prog := newProgress(e.stderr, f.json)
-	r.Recipe, r.Left, r.Right, r.Progress = rec, left, right, prog.event
-	sum, err := eng.Execute(ctx, r)
+	job.Recipe, job.BaseDir, job.Progress = rec, base, prog.event
+	sum, err := svc.Run(ctx, recon.Default, job)
 	prog.finish()
+	if errors.Is(err, recon.ErrEngineConfig) {
+		return nil, usageError{err} // a bad --memory-limit
+	}
 	return sum, err
 }
 
@@ -232,7 +214,7 @@ func newProgress(w io.Writer, quiet bool) *progress {
 	return p
 }
 
-func (p *progress) event(ev engine.Event) {
+func (p *progress) event(ev recon.Event) {
 	switch {
 	case p.bar != nil:
 		desc := ev.Stage
@@ -267,10 +249,10 @@ func printSummary(w io.Writer, s *kalla.Summary, out string) {
 	for _, x := range s.Stages {
 		d := (time.Duration(x.DurationMS) * time.Millisecond).String()
 		switch x.Name {
-		case engine.StageLeft:
+		case recon.StageLeft:
 			// The sides stage at the same time: their times overlap.
 			st = append(st, "stage_left "+d+" and")
-		case engine.StageRight:
+		case recon.StageRight:
 			if n := len(st); n > 0 && strings.HasSuffix(st[n-1], " and") {
 				st[n-1] += " stage_right " + d + " at once"
 			} else {
@@ -288,7 +270,7 @@ func printSummary(w io.Writer, s *kalla.Summary, out string) {
 	for _, o := range s.Outputs {
 		names = append(names, o.Name)
 	}
-	fmt.Fprintf(w, "Output     %s: %s, %s\n", out, strings.Join(names, ", "), engine.SummaryFile)
+	fmt.Fprintf(w, "Output     %s: %s, %s\n", out, strings.Join(names, ", "), recon.SummaryFile)
 }
 
 // thousands formats n with comma separators.
@@ -307,13 +289,4 @@ func thousands(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
-}
-
-// openSides opens both sources of a recipe, for commands that check rather
-// than run; an error opening a side is returned in errs, not as a failure.
-func openSides(ctx context.Context, mgr *sources.Manager, rec *kalla.Recipe, base string) (srcs [2]connector.Source, errs [2]error) {
-	for i, spec := range []kalla.SourceSpec{rec.Sources.Left, rec.Sources.Right} {
-		srcs[i], errs[i] = mgr.Open(ctx, spec, base)
-	}
-	return srcs, errs
 }

@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/suggest"
 )
 
@@ -53,22 +53,7 @@ normalisation), how far amounts and dates drift, and the pattern.`,
 				return err
 			}
 			defer mgr.Close()
-			ls, err := mgr.Open(ctx, opt.Left, "")
-			if err != nil {
-				return kalla.AsSourceError(err, "left", "")
-			}
-			defer ls.Close()
-			rs, err := mgr.Open(ctx, opt.Right, "")
-			if err != nil {
-				return kalla.AsSourceError(err, "right", "")
-			}
-			defer rs.Close()
-			eng, err := engine.Open(ctx, engine.Options{Logger: e.log})
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			res, err := suggest.FromSources(ctx, eng, ls, rs, opt)
+			res, err := e.newRecon(mgr, recon.DuckDBOptions{}).Suggest(ctx, opt)
 			if err != nil {
 				if kalla.ErrorCode(err) == kalla.EINVALID {
 					return usageError{err}

@@ -9,20 +9,9 @@ import (
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
-// Check is the result of checking a recipe without running it.
-type Check struct {
-	// Problems lists everything to fix, each with what to change. Empty
-	// means the recipe would run.
-	Problems []string `json:"problems"`
-	// Columns of each side and of the match output, as far as they could be
-	// learned.
-	LeftColumns   []kalla.Column `json:"left_columns,omitempty"`
-	RightColumns  []kalla.Column `json:"right_columns,omitempty"`
-	OutputColumns []kalla.Column `json:"output_columns,omitempty"`
-}
-
-// OK reports whether the recipe has no problems.
-func (c *Check) OK() bool { return len(c.Problems) == 0 }
+// Check is the result of checking a recipe without running it
+// (kalla.Check, shared by every engine).
+type Check = kalla.Check
 
 // CheckRecipe validates a recipe against its real sources without reading
 // them into a run: each source must be readable (a nil source means it could

@@ -22,26 +22,17 @@ import (
 	"github.com/kalla-recon/kalla/internal/version"
 )
 
-// Stage names, in the order a run passes them.
+// Stage names, in the order a run passes them (kalla's, shared by every
+// engine).
 const (
-	StageLeft  = "stage_left"
-	StageRight = "stage_right"
-	StageMatch = "match"
-	StageWrite = "write"
+	StageLeft  = kalla.StageLeft
+	StageRight = kalla.StageRight
+	StageMatch = kalla.StageMatch
+	StageWrite = kalla.StageWrite
 )
 
-// Event reports a run's progress.
-type Event struct {
-	Stage string `json:"stage"`
-	// Rows and Total count rows staged for a staging stage (Total is 0 when
-	// the source cannot tell its size in advance).
-	Rows  int64 `json:"rows"`
-	Total int64 `json:"total"`
-	// Fraction is the run's overall progress in [0, 1].
-	Fraction float64 `json:"fraction"`
-	// Done marks the end of the stage.
-	Done bool `json:"done"`
-}
+// Event reports a run's progress (kalla.Event, shared by every engine).
+type Event = kalla.Event
 
 // stage weights in the overall fraction: staging (both sides at once)
 // dominates a run.
@@ -54,8 +45,8 @@ var stageSpan = map[string][2]float64{
 
 // Formats an output can be written in.
 const (
-	FormatParquet = "parquet"
-	FormatCSV     = "csv"
+	FormatParquet = kalla.FormatParquet
+	FormatCSV     = kalla.FormatCSV
 )
 
 // Run is one reconciliation to execute.
@@ -79,19 +70,17 @@ type Run struct {
 	DryRun bool
 }
 
-// Output tables.
+// Output tables (kalla's, shared by every engine).
 const (
-	TableMatched        = "matched"
-	TableUnmatchedLeft  = "unmatched_left"
-	TableUnmatchedRight = "unmatched_right"
-	// TableBreaks lists the differences within matched pairs; rules
-	// recipes only.
-	TableBreaks = "breaks"
+	TableMatched        = kalla.TableMatched
+	TableUnmatchedLeft  = kalla.TableUnmatchedLeft
+	TableUnmatchedRight = kalla.TableUnmatchedRight
+	TableBreaks         = kalla.TableBreaks
 )
 
 // SummaryFile is the name of the summary, written last: its presence marks a
 // complete set of outputs.
-const SummaryFile = "summary.json"
+const SummaryFile = kalla.SummaryFile
 
 // side is one staged source.
 type side struct {
@@ -115,7 +104,7 @@ type side struct {
 
 // ErrRecipe marks errors that are the recipe's fault (its SQL, its keys)
 // rather than the data's or the system's; the CLI exits 2 for them.
-var ErrRecipe = errors.New("invalid recipe")
+var ErrRecipe = kalla.ErrRecipe
 
 // recipeErr marks err as the recipe's fault, for errors.Is(err, ErrRecipe),
 // without changing its text: callers show the message as it is.

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/version"
 )
 
@@ -175,11 +175,11 @@ func (s *sender) progress(cur progress, rec kalla.Recipe) {
 	s.lastStage, s.lastSent = cur.Stage, time.Now()
 	p := ProgressCallback{RunID: s.runID, Progress: cur.Fraction}
 	switch cur.Stage {
-	case engine.StageLeft:
+	case recon.StageLeft:
 		p.Stage, p.Source, p.RowsStaged = "staging", rec.Sources.Left.Alias, cur.Rows[0]
-	case engine.StageRight:
+	case recon.StageRight:
 		p.Stage, p.Source, p.RowsStaged = "staging", rec.Sources.Right.Alias, cur.Rows[1]
-	case engine.StageMatch:
+	case recon.StageMatch:
 		p.Stage = "matching"
 	default:
 		p.Stage = "writing"
@@ -206,10 +206,10 @@ func (s *sender) complete(sum *kalla.Summary) {
 		RunID: s.runID, Status: string(kalla.RunCompleted),
 		MatchedCount: sum.MatchedCount, UnmatchedLeftCount: sum.UnmatchedLeftCount, UnmatchedRightCount: sum.UnmatchedRightCount,
 		OutputPaths: OutputPaths{
-			Matched:        files + engine.TableMatched + ".parquet",
-			UnmatchedLeft:  files + engine.TableUnmatchedLeft + ".parquet",
-			UnmatchedRight: files + engine.TableUnmatchedRight + ".parquet",
-			Summary:        files + engine.SummaryFile,
+			Matched:        files + recon.TableMatched + ".parquet",
+			UnmatchedLeft:  files + recon.TableUnmatchedLeft + ".parquet",
+			UnmatchedRight: files + recon.TableUnmatchedRight + ".parquet",
+			Summary:        files + recon.SummaryFile,
 		},
 	}
 	s.end <- func(ctx context.Context) { s.post(ctx, "complete", body, s.c.retries) }

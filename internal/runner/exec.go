@@ -11,9 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kalla-recon/kalla/internal/connector"
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 )
 
 // finishTimeout bounds each attempt to record a run's outcome; the run's
@@ -121,7 +120,7 @@ func (p *Pool) execute(rec *kalla.RunRecord, claimed time.Time) {
 			log.Warn("run interrupted by shutdown")
 		case runCtx.Err() != nil:
 			log.Warn("run stopped at its maximum duration", "reason", msg)
-		case kalla.ErrorCode(err) == kalla.EINTERNAL && !errors.Is(err, engine.ErrRecipe):
+		case kalla.ErrorCode(err) == kalla.EINTERNAL && !errors.Is(err, recon.ErrRecipe):
 			log.Error("run failed", "err", msg)
 		default:
 			log.Info("run failed", "reason", msg)
@@ -217,85 +216,29 @@ func (p *Pool) safeRun(ctx context.Context, rec *kalla.RunRecord, tr *tracker) (
 	return p.run(ctx, rec, tr)
 }
 
-// run opens both sources and executes the recipe into the run's folder.
+// run executes the recipe into the run's folder through the
+// reconciliation service, which opens the sources and the engine.
 func (p *Pool) run(ctx context.Context, rec *kalla.RunRecord, tr *tracker) (*kalla.Summary, error) {
 	recipe := rec.Recipe
 	var lf, rf []kalla.Filter
 	if rec.Filters != nil {
 		lf, rf = rec.Filters.Left, rec.Filters.Right
 	}
-	specs := []kalla.SourceSpec{recipe.Sources.Left, recipe.Sources.Right}
-	filters := [][]kalla.Filter{lf, rf}
-	var srcs [2]connector.Source
-	var totals [2]int64
-	defer func() {
-		for _, s := range srcs {
-			if s != nil {
-				s.Close()
-			}
-		}
-	}()
-	for i, spec := range specs {
-		side := [2]string{"left", "right"}[i]
-		if p.cfg.CheckSource != nil {
-			if err := p.cfg.CheckSource(spec); err != nil {
-				return nil, kalla.AsSourceError(err, side, spec.Alias)
-			}
-		}
-		// The connector layer bounds opening by the idle timeout.
-		src, err := p.open.Open(ctx, spec, "")
-		if err != nil {
-			return nil, kalla.AsSourceError(err, side, spec.Alias)
-		}
-		srcs[i] = src
-		// Database sources stage row by row and report progress, so a
-		// count gives the fraction a meaning; file sources are loaded by
-		// one DuckDB scan, and counting them would read them twice. The
-		// count answers in one message: a frozen server is told by the
-		// idle timeout.
-		if t := spec.SourceType(); t == kalla.SourcePostgres || t == kalla.SourceMySQL {
-			f := filters[i]
-			if f == nil {
-				f = spec.Filters
-			}
-			err := connector.WithIdle(ctx, p.cfg.Engine.SourceIdleTimeout, func(ctx context.Context) error {
-				var err error
-				totals[i], err = srcs[i].Count(ctx, f)
-				return err
-			})
-			if err != nil {
-				return nil, kalla.AsSourceError(err, side, spec.Alias)
-			}
-		}
-	}
-	out := OutDir(p.cfg.DataDir, rec.ID)
 	tmp := filepath.Join(p.cfg.DataDir, "tmp", rec.ID)
 	if err := os.MkdirAll(tmp, 0o750); err != nil {
 		return nil, fmt.Errorf("create spill folder: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	opts := p.cfg.Engine
-	opts.TempDir = tmp
-	if opts.Logger == nil {
-		opts.Logger = p.log
-	}
-	eng, err := engine.Open(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	defer eng.Close()
-	return eng.Execute(ctx, engine.Run{
+	return p.recon.Run(ctx, recon.Default, recon.Job{
 		Recipe:       &recipe,
-		Left:         srcs[0],
-		Right:        srcs[1],
 		LeftFilters:  lf,
 		RightFilters: rf,
-		LeftTotal:    totals[0],
-		RightTotal:   totals[1],
-		OutDir:       out,
+		CountTotals:  true,
+		Out:          OutDir(p.cfg.DataDir, rec.ID),
 		Formats:      p.cfg.Formats,
 		RunID:        rec.ID,
 		Progress:     tr.event,
+		TempDir:      tmp,
 	})
 }
 
@@ -336,16 +279,16 @@ type progress struct {
 	Rows     [2]int64
 }
 
-func (t *tracker) event(ev engine.Event) {
+func (t *tracker) event(ev recon.Event) {
 	t.mu.Lock()
 	t.cur.Stage, t.cur.Fraction = ev.Stage, ev.Fraction
 	var side string
 	var delta int64
 	switch ev.Stage {
-	case engine.StageLeft:
+	case recon.StageLeft:
 		side, delta = "left", ev.Rows-t.staged[0]
 		t.cur.Rows[0], t.staged[0] = ev.Rows, max(ev.Rows, t.staged[0])
-	case engine.StageRight:
+	case recon.StageRight:
 		side, delta = "right", ev.Rows-t.staged[1]
 		t.cur.Rows[1], t.staged[1] = ev.Rows, max(ev.Rows, t.staged[1])
 	}

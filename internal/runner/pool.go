@@ -28,8 +28,8 @@ import (
 	"time"
 
 	"github.com/kalla-recon/kalla/internal/connector"
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 )
 
 // Store is what the pool needs of the metadata store. Errors are
@@ -109,18 +109,21 @@ type Config struct {
 	// (--retry-interrupted) instead of failing it; a second expiry fails
 	// it.
 	RetryInterrupted bool
-	// Engine configures each run's DuckDB (memory limit, threads). TempDir
-	// is replaced by a per-run folder under DataDir.
-	Engine engine.Options
+	// Engine configures each run's DuckDB (memory limit, threads) when
+	// Recon is nil. TempDir is replaced by a per-run folder under DataDir.
+	Engine recon.DuckDBOptions
+	// Recon is the reconciliation service runs execute through; nil
+	// means one made from Engine, the pool's Opener and CheckSource.
+	Recon *recon.Service
 	// MaxRunDuration, when positive, fails a run still going after this
 	// long (--max-run-duration). The idle timeout of its sources is
-	// Engine.SourceIdleTimeout.
+	// Engine.SourceIdleTimeout (that of Recon's DuckDB when Recon is set).
 	MaxRunDuration time.Duration
 	// Formats are the output formats; "parquet" is always written, since
 	// the API pages results from it.
 	Formats []string
-	// CheckSource, when set, vets every source of a run before it is
-	// opened (the API's file-root confinement), so that a run stored by
+	// CheckSource, when set and Recon is nil, vets every source of a run
+	// before it is opened (the API's file-root confinement), so that a run stored by
 	// some other path cannot read outside the allowed folders either.
 	CheckSource func(kalla.SourceSpec) error
 	// Callbacks is the callback allow-list every post is checked against,
@@ -154,7 +157,7 @@ var (
 // New, start it with Start, stop it with Shutdown.
 type Pool struct {
 	store Store
-	open  Opener
+	recon *recon.Service
 	cfg   Config
 	log   *slog.Logger
 	hub   *hub
@@ -178,7 +181,8 @@ type Pool struct {
 	shutdownErr  error
 }
 
-// New returns a Pool; it does nothing until Start.
+// New returns a Pool; it does nothing until Start. open opens the runs'
+// sources when cfg.Recon is nil (the service made then reads through it).
 func New(store Store, open Opener, cfg Config) *Pool {
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
@@ -208,13 +212,16 @@ func New(store Store, open Opener, cfg Config) *Pool {
 	}
 	p := &Pool{
 		store:   store,
-		open:    open,
+		recon:   cfg.Recon,
 		cfg:     cfg,
 		log:     log,
 		hub:     newHub(),
 		wake:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		running: map[string]context.CancelCauseFunc{},
+	}
+	if p.recon == nil {
+		p.recon = recon.New(recon.Options{DuckDB: cfg.Engine, Sources: open, CheckSource: cfg.CheckSource, Logger: log})
 	}
 	p.runCtx, p.runCancel = context.WithCancelCause(context.Background())
 	p.cb = newCallbacks(cfg, log)
@@ -223,11 +230,11 @@ func New(store Store, open Opener, cfg Config) *Pool {
 
 func withParquet(formats []string) []string {
 	for _, f := range formats {
-		if f == engine.FormatParquet {
+		if f == recon.FormatParquet {
 			return formats
 		}
 	}
-	return append([]string{engine.FormatParquet}, formats...)
+	return append([]string{recon.FormatParquet}, formats...)
 }
 
 // processOwner names this process uniquely among those sharing a store:

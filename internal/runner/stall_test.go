@@ -15,8 +15,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kalla-recon/kalla/internal/connector"
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/runner"
 	"github.com/kalla-recon/kalla/internal/sources"
 	"github.com/kalla-recon/kalla/internal/store"
@@ -140,7 +140,7 @@ func frozenRun(t *testing.T, idle, maxDuration time.Duration, want ...string) {
 	defer mgr.Close()
 	pool := runner.New(st, firstRowOpener{Manager: mgr, onFirstRow: freeze}, runner.Config{
 		Workers: 1, DataDir: dir, PollInterval: 50 * time.Millisecond, MaxRunDuration: maxDuration,
-		Engine: engine.Options{Threads: 2, SourceIdleTimeout: idle},
+		Engine: recon.DuckDBOptions{Threads: 2, SourceIdleTimeout: idle},
 	})
 	pool.Start()
 	defer pool.Shutdown(ctx)

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/runner"
 	"github.com/kalla-recon/kalla/internal/sources"
 )
@@ -113,7 +113,7 @@ type Config struct {
 	// engine at once; 0 means DefaultEngineSlots.
 	EngineSlots int
 	// Engine configures each run's DuckDB (memory limit, threads).
-	Engine engine.Options
+	Engine recon.DuckDBOptions
 	// Logger receives the server's logs. Nil discards.
 	Logger *slog.Logger
 

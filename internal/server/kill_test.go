@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/runner"
 )
 
@@ -126,7 +126,7 @@ func TestKillAndRestart(t *testing.T) {
 	p := startProcess(t, dataDir, "--lease", testLease.String())
 	s := &testServer{t: t, url: p.url, dataDir: dataDir, client: defaultClient()}
 	id := s.startRun(map[string]any{"recipe": slowRecipe("slow")})
-	s.waitRun(id, 60*time.Second, "the match stage", func(r run) bool { return r.Stage == engine.StageMatch })
+	s.waitRun(id, 60*time.Second, "the match stage", func(r run) bool { return r.Stage == recon.StageMatch })
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestKillAndRestart(t *testing.T) {
 	// What a process killed while writing could leave behind.
 	out := runner.OutDir(dataDir, id)
 	os.MkdirAll(out, 0o755)
-	for _, name := range []string{"matched.parquet", engine.SummaryFile} {
+	for _, name := range []string{"matched.parquet", recon.SummaryFile} {
 		writeFile(t, out, name, `{"status": "completed"}`)
 	}
 
@@ -158,7 +158,7 @@ func TestKillAndRestart(t *testing.T) {
 
 	// SIGTERM with a run in progress: stop within the shutdown timeout.
 	cut := s.startRun(map[string]any{"recipe": slowRecipe("slow")})
-	s.waitRun(cut, 60*time.Second, "the match stage", func(r run) bool { return r.Stage == engine.StageMatch })
+	s.waitRun(cut, 60*time.Second, "the match stage", func(r run) bool { return r.Stage == recon.StageMatch })
 	t0 := time.Now()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

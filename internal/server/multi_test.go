@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/runner"
 	"github.com/kalla-recon/kalla/internal/store"
 	"github.com/kalla-recon/kalla/internal/testenv"
@@ -106,7 +106,7 @@ func TestManyProcessesOneStore(t *testing.T) {
 		evs, err := followEvents(web.url, "", slow, 5*time.Minute)
 		events <- followed{evs, err}
 	}()
-	s.waitRun(slow, 60*time.Second, "the match stage", func(r run) bool { return r.Stage == engine.StageMatch })
+	s.waitRun(slow, 60*time.Second, "the match stage", func(r run) bool { return r.Stage == recon.StageMatch })
 	rec, err := st.GetRun(ctx, slow)
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestManyProcessesOneStore(t *testing.T) {
 	}
 	sawMatch := false
 	for _, ev := range f.evs {
-		if ev.Event == "progress" && strings.Contains(ev.Data, `"stage":"`+engine.StageMatch+`"`) {
+		if ev.Event == "progress" && strings.Contains(ev.Data, `"stage":"`+recon.StageMatch+`"`) {
 			sawMatch = true
 		}
 	}
@@ -174,7 +174,7 @@ func TestManyProcessesOneStore(t *testing.T) {
 		}
 		// The web process serves the results a worker wrote.
 		var sum kalla.Summary
-		if err := json.Unmarshal(s.call("GET", "/api/runs/"+id+"/files/"+engine.SummaryFile, nil, 200, nil), &sum); err != nil || sum.RunID != id {
+		if err := json.Unmarshal(s.call("GET", "/api/runs/"+id+"/files/"+recon.SummaryFile, nil, 200, nil), &sum); err != nil || sum.RunID != id {
 			t.Fatalf("summary of run %s from the web process: %+v, %v", id, sum, err)
 		}
 	}

@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/gen"
 	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/objstore"
+	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/runner"
 	"github.com/kalla-recon/kalla/internal/server"
 	"github.com/kalla-recon/kalla/internal/store"
@@ -36,7 +36,7 @@ const cancelWithin = 5 * time.Second
 func TestCancelRun(t *testing.T) {
 	s := startServer(t, func(c *server.Config) { c.MaxConcurrentRuns = 1 })
 	slow := s.startRun(map[string]any{"recipe": slowRecipe("slow")})
-	s.waitRun(slow, 60*time.Second, "the match stage", func(r run) bool { return r.Stage == engine.StageMatch })
+	s.waitRun(slow, 60*time.Second, "the match stage", func(r run) bool { return r.Stage == recon.StageMatch })
 	queued := s.startRun(map[string]any{"recipe": gen.Recipe(small)})
 	time.Sleep(500 * time.Millisecond) // longer than the poll interval: the one worker is busy
 	if r := s.getRun(queued); r.Status != kalla.RunQueued {
@@ -70,7 +70,7 @@ func TestCancelRun(t *testing.T) {
 	// A cancel made through another process reaches the worker only
 	// through the store's cancel_requested flag, which it polls.
 	slow = s.startRun(map[string]any{"recipe": slowRecipe("slow")})
-	s.waitRun(slow, 60*time.Second, "the match stage", func(r run) bool { return r.Stage == engine.StageMatch })
+	s.waitRun(slow, 60*time.Second, "the match stage", func(r run) bool { return r.Stage == recon.StageMatch })
 	t0 = time.Now()
 	if st, err := s.Store.RequestCancel(context.Background(), slow); err != nil || st != kalla.RunRunning {
 		t.Fatalf("RequestCancel in the store: %s %v", st, err)
@@ -199,7 +199,7 @@ func TestShutdown(t *testing.T) {
 	t.Run("cancels after timeout", func(t *testing.T) {
 		s := startServer(t, func(c *server.Config) { c.ShutdownTimeout = time.Second })
 		id := s.startRun(map[string]any{"recipe": slowRecipe("slow")})
-		s.waitRun(id, 60*time.Second, "the match stage", func(r run) bool { return r.Stage == engine.StageMatch })
+		s.waitRun(id, 60*time.Second, "the match stage", func(r run) bool { return r.Stage == recon.StageMatch })
 		t0 := time.Now()
 		closed := make(chan error, 1)
 		go func() { closed <- s.Close() }()

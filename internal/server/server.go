@@ -29,6 +29,7 @@ import (
 	"github.com/kalla-recon/kalla/internal/api"
 	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/objstore"
+	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/runner"
 	"github.com/kalla-recon/kalla/internal/sources"
 	"github.com/kalla-recon/kalla/internal/store"
@@ -65,6 +66,9 @@ type Main struct {
 	Pool    *runner.Pool
 	API     *api.Handler
 	UI      *ui.Handler
+	// Recon is the reconciliation service the run queue and the API share;
+	// engines beyond DuckDB are registered on it.
+	Recon *recon.Service
 
 	dataDir  string
 	srv      *http.Server
@@ -180,6 +184,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	engineOpts.MemoryLimit = mem.limit
 	reg.MustRegister(newMemoryCollector(mem))
+	// One reconciliation service for the run queue and the API's previews
+	// and validations: the same engines, options and source confinement.
+	m.Recon = recon.New(recon.Options{DuckDB: engineOpts, Sources: m.Sources, CheckSource: roots.CheckSpec, Logger: m.log})
 	m.Pool = runner.New(m.Store, m.Sources, runner.Config{
 		Callbacks:        callbacks,
 		Workers:          cfg.MaxConcurrentRuns,
@@ -190,6 +197,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		ReapInterval:     cfg.ReapInterval,
 		RetryInterrupted: cfg.RetryInterrupted,
 		Engine:           engineOpts,
+		Recon:            m.Recon,
 		MaxRunDuration:   cfg.MaxRunDuration,
 		CheckSource:      roots.CheckSpec,
 		Logger:           m.log,
@@ -220,6 +228,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		Engine:         engineOpts,
+		Recon:          m.Recon,
 		EngineSlots:    slots,
 		Metrics:        promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn)}),
 		SSEPoll:        cfg.SSEPoll,

@@ -16,8 +16,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kalla-recon/kalla/internal/dbpool"
-	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/testenv"
 )
 
@@ -82,7 +82,7 @@ func TestSourceLostMidRun(t *testing.T) {
 		t.Fatalf("run finished before its source could be cut: %s %q", r.Status, r.Error)
 	}
 	// Both sides stage at once, within the first 70 % of the progress.
-	if (r.Stage != engine.StageLeft && r.Stage != engine.StageRight) || r.Progress <= 0 || r.Progress >= 0.70 {
+	if (r.Stage != recon.StageLeft && r.Stage != recon.StageRight) || r.Progress <= 0 || r.Progress >= 0.70 {
 		t.Errorf("progress while staging: stage %s, %.3f", r.Stage, r.Progress)
 	}
 	n := terminateReaders(t, pg)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kalla-recon/kalla/internal/engine"
+	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/server"
 )
 
@@ -26,7 +26,7 @@ func Config(t testing.TB, level slog.Level, roots ...string) server.Config {
 		PollInterval:     200 * time.Millisecond,
 		ProgressInterval: 50 * time.Millisecond,
 		SSEPoll:          200 * time.Millisecond,
-		Engine:           engine.Options{Threads: 2, MemoryLimit: "2GB"},
+		Engine:           recon.DuckDBOptions{Threads: 2, MemoryLimit: "2GB"},
 		Logger:           slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: level})),
 	}
 }
