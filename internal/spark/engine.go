@@ -78,6 +78,9 @@ type Job struct {
 	Progress func(engine.Event)
 	// DryRun computes the counts but writes nothing.
 	DryRun bool
+	// uris are the sources' URIs as the recipe gave them, for the
+	// summary (redacted); empty means Recipe's.
+	uris [2]string
 }
 
 // run is the state of one Execute.
@@ -269,8 +272,9 @@ func (r *run) configure(ctx context.Context) error {
 
 // sql runs one statement Kalla wrote.
 func (r *run) sql(ctx context.Context, q string) (sparksql.DataFrame, error) {
-	r.e.log.Debug("spark sql", "sql", q)
+	t0 := time.Now()
 	df, err := r.s.sql.Sql(ctx, q)
+	r.e.log.Debug("spark sql", "sql", q, "ms", time.Since(t0).Milliseconds())
 	if err != nil {
 		// spark-connect-go quotes the whole statement; Spark's own
 		// message follows it.
@@ -392,6 +396,9 @@ func (r *run) execute(ctx context.Context, start time.Time) (*kalla.Summary, err
 	sum.LeftCount, sum.RightCount = left.count, right.count
 	sum.Sources.Left = left.summary()
 	sum.Sources.Right = right.summary()
+	if u := r.job.uris; u[0] != "" {
+		sum.Sources.Left.URI, sum.Sources.Right.URI = kalla.Redact(u[0]), kalla.Redact(u[1])
+	}
 
 	var m *matchResult
 	if err := timed(engine.StageMatch, func() error {

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,7 +37,11 @@ func remote(t *testing.T) string {
 
 func newEngine(t *testing.T) *spark.Engine {
 	t.Helper()
-	e, err := spark.New(spark.Options{Remote: remote(t)})
+	opts := spark.Options{Remote: remote(t)}
+	if os.Getenv("KALLA_TEST_SPARK_DEBUG") != "" {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	e, err := spark.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,8 +87,13 @@ func TestGoldenBothEngines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	ran := 0
+	t.Cleanup(func() {
+		if ran < 20 {
+			t.Errorf("only %d match-SQL scenarios ran", ran)
+		}
+	})
 	for _, ent := range ents {
 		dir := filepath.Join(scenarios, ent.Name())
 		rec := loadRecipe(t, dir)
@@ -91,6 +101,9 @@ func TestGoldenBothEngines(t *testing.T) {
 			continue
 		}
 		t.Run(ent.Name(), func(t *testing.T) {
+			// Spark runs each in a session of its own; tiny jobs wait on
+			// scheduling more than on the cluster's two cores.
+			t.Parallel()
 			duckOut := t.TempDir()
 			var stdout, stderr bytes.Buffer
 			if code := cli.Main(t.Context(), []string{"run", "--recipe", filepath.Join(dir, "recipe.json"), "--out", duckOut, "--format", "parquet", "--json"},
@@ -121,9 +134,6 @@ func TestGoldenBothEngines(t *testing.T) {
 			checkDigests(t, sparkOut, sum)
 		})
 		ran++
-	}
-	if ran < 20 {
-		t.Fatalf("only %d match-SQL scenarios ran", ran)
 	}
 }
 
