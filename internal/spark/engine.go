@@ -183,21 +183,27 @@ func precheck(ctx context.Context, rec *kalla.Recipe) error {
 
 // Check validates a recipe for the Spark engine without running it: the
 // match SQL is checked and carried over to Spark SQL (see Execute), then
-// Spark analyses it over the sources' real columns, so a DuckDB-only
-// construct or an unknown column is reported with Spark's reason. It
-// returns the problems found (empty when the recipe can run); the error is
-// for failures to check at all (an unreachable cluster).
-func (e *Engine) Check(ctx context.Context, rec *kalla.Recipe) (problems []string, err error) {
+// the sources are read on the cluster and Spark analyses the SQL over their
+// real columns, so a DuckDB-only construct or an unknown column is
+// reported with Spark's reason. Problems (empty when the recipe can run)
+// are in the Check; the error is for failures to check at all (an
+// unreachable cluster, a cancelled context).
+func (e *Engine) Check(ctx context.Context, rec *kalla.Recipe) (chk *kalla.Check, err error) {
 	defer func() {
 		if err != nil {
 			err = kalla.RedactError(err)
 		}
 	}()
+	chk = &kalla.Check{Problems: []string{}}
+	problem := func(err error) (*kalla.Check, error) {
+		chk.Problems = append(chk.Problems, kalla.ErrorMessage(kalla.RedactError(err)))
+		return chk, nil
+	}
 	if len(rec.Rules) > 0 {
-		return []string{"the Spark engine runs match_sql recipes only; structured rules are not supported on Spark yet"}, nil
+		return problem(kalla.Errorf(kalla.EINVALID, "the Spark engine runs match_sql recipes only; structured rules are not supported on Spark yet"))
 	}
 	if err := precheck(ctx, rec); err != nil {
-		return []string{kalla.ErrorMessage(err)}, nil
+		return problem(err)
 	}
 	s, err := connect(ctx, e.opts.Remote, e.opts.Token)
 	if err != nil {
@@ -218,24 +224,31 @@ func (e *Engine) Check(ctx context.Context, rec *kalla.Recipe) (problems []strin
 	right := &side{name: "right", view: "right_src", spec: rec.Sources.Right, filters: rec.Sources.Right.Filters}
 	for _, sd := range []*side{left, right} {
 		if err := r.stage(ctx, sd); err != nil {
-			if kalla.ErrorCode(err) == kalla.EINVALID {
-				return []string{kalla.ErrorMessage(err)}, nil
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
 			}
-			return nil, err
+			return problem(err)
 		}
 	}
+	chk.LeftColumns, chk.RightColumns = left.cols, right.cols
 	id, err := userSQL(ctx, rec.MatchSQL, left, right)
 	if err != nil {
-		return []string{kalla.ErrorMessage(err)}, nil
+		return problem(err)
 	}
 	df, err := r.sql(ctx, id.SQL)
-	if err == nil {
-		_, err = df.Schema(ctx)
-	}
 	if err != nil {
-		return []string{kalla.ErrorMessage(matchError(sparkError(err)))}, nil
+		return problem(matchError(err))
 	}
-	return nil, nil
+	st, err := df.Schema(ctx)
+	if err != nil {
+		return problem(matchError(sparkError(err)))
+	}
+	for _, f := range st.Fields {
+		if !strings.HasPrefix(f.Name, "__kalla_") {
+			chk.OutputColumns = append(chk.OutputColumns, kalla.Column{Name: f.Name, DataType: duckTypeName(f.DataType.TypeName()), EngineType: f.DataType.TypeName(), Nullable: f.Nullable})
+		}
+	}
+	return chk, nil
 }
 
 // configure sets the session's settings: files cannot be read from SQL,

@@ -3,7 +3,6 @@ package spark
 import (
 	"context"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
@@ -78,11 +77,5 @@ func (r reconEngine) Check(ctx context.Context, rec *kalla.Recipe, opt recon.Che
 	if len(c.Problems) > 0 {
 		return c, nil
 	}
-	probs, err := r.e.Check(ctx, resolve(rec, opt.BaseDir))
-	if err != nil {
-		return nil, err
-	}
-	c.Problems = append(c.Problems, probs...)
-	c.Problems = slices.Clip(c.Problems)
-	return c, nil
+	return r.e.Check(ctx, resolve(rec, opt.BaseDir))
 }

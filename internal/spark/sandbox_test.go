@@ -69,12 +69,12 @@ func TestSandboxBatteryOnSpark(t *testing.T) {
 				t.Errorf("a refused run left a summary: %v", err)
 			}
 			sandboxtest.NoLeakInDir(t, env, dir, nil)
-			probs, err := e.Check(t.Context(), rec)
+			chk, err := e.Check(t.Context(), rec)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(probs) != 1 || !strings.Contains(probs[0], "match_sql") {
-				t.Errorf("check: %q", probs)
+			if len(chk.Problems) != 1 || !strings.Contains(chk.Problems[0], "match_sql") {
+				t.Errorf("check: %q", chk.Problems)
 			}
 		})
 	}

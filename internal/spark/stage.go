@@ -47,8 +47,10 @@ func (r *run) stage(ctx context.Context, s *side) error {
 	switch typ {
 	case kalla.SourceCSV, kalla.SourceParquet:
 		err = r.stageFile(ctx, s, typ)
+	case kalla.SourcePostgres, kalla.SourceMySQL:
+		err = r.stageJDBC(ctx, s, typ)
 	default:
-		err = kalla.Errorf(kalla.EINVALID, "source %s: the Spark engine reads CSV and Parquet files; %q sources are not supported on Spark yet", s.spec.Alias, typ)
+		err = kalla.Errorf(kalla.EINVALID, "source %s: the Spark engine reads CSV and Parquet files and PostgreSQL and MySQL tables; %q sources are not supported on Spark yet", s.spec.Alias, typ)
 	}
 	if err != nil {
 		return err
