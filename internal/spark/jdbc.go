@@ -70,7 +70,7 @@ func parseJDBC(spec kalla.SourceSpec, typ string) (*jdbcSource, error) {
 
 // literal renders a filter value as a string literal of the source's
 // dialect, for SQL that Spark sends to the database (JDBC has no binds):
-// Postgres gets an E'' literal, whose escapes do not depend on
+// Postgres gets an E” literal, whose escapes do not depend on
 // standard_conforming_strings; MySQL/MariaDB get backslashes and quotes
 // escaped.
 func (s *jdbcSource) literal(v string) string {
