@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -124,7 +125,13 @@ func TestGoldenBothEngines(t *testing.T) {
 			for _, table := range []string{"matched", "unmatched_left", "unmatched_right"} {
 				dc, dr := readParquet(t, db, filepath.Join(duckOut, table+".parquet"))
 				sc, sr := readParquet(t, db, filepath.Join(sparkOut, table+".parquet", "*.parquet"))
-				if !slices.Equal(dc, sc) {
+				if table == "matched" && !slices.Equal(dc, sc) && slices.Equal(decimalScale(dc), decimalScale(sc)) {
+					// Aggregates over DECIMAL in the match SQL's own
+					// columns: sum(DECIMAL(18,2)) is DECIMAL(38,2) on
+					// DuckDB, DECIMAL(28,2) on Spark; same scale, same
+					// values (compared below).
+					t.Logf("%s: decimal precision differs:\nduckdb %v\nspark  %v", table, dc, sc)
+				} else if !slices.Equal(dc, sc) {
 					t.Errorf("%s: columns differ:\nduckdb %v\nspark  %v", table, dc, sc)
 				}
 				if !slices.EqualFunc(dr, sr, slices.Equal) {
@@ -266,4 +273,15 @@ func checkDigests(t *testing.T, dir string, sum *kalla.Summary) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+var precision = regexp.MustCompile(`DECIMAL\([0-9]+,`)
+
+// decimalScale blanks the precision of DECIMAL types, keeping the scale.
+func decimalScale(cols []string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = precision.ReplaceAllString(c, "DECIMAL(*,")
+	}
+	return out
 }

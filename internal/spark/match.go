@@ -199,14 +199,22 @@ func (r *run) match(ctx context.Context, matchSQL string, left, right *side) (*m
 		return nil, matchError(sparkError(err))
 	}
 	lr, rr := engine.LeftRidColumn, engine.RightRidColumn
+	// Repeated output names (SELECT l.*, r.*) get DuckDB's suffixes
+	// (id, id_1, ...): Spark would refuse to store them.
 	var userCols, all []string
+	seen := map[string]bool{}
 	for _, f := range st.Fields {
-		all = append(all, qi(f.Name))
-		if !strings.HasPrefix(f.Name, "__kalla_") {
-			userCols = append(userCols, f.Name)
+		name := f.Name
+		for n := 1; seen[strings.ToLower(name)]; n++ {
+			name = fmt.Sprintf("%s_%d", f.Name, n)
+		}
+		seen[strings.ToLower(name)] = true
+		all = append(all, qi(name))
+		if !strings.HasPrefix(name, "__kalla_") {
+			userCols = append(userCols, name)
 		}
 	}
-	if err := r.exec(ctx, fmt.Sprintf("CACHE TABLE %s AS %s", qi(matchRaw), id.SQL)); err != nil {
+	if err := r.exec(ctx, fmt.Sprintf("CACHE TABLE %s AS SELECT * FROM (%s) AS __kalla_q(%s)", qi(matchRaw), id.SQL, strings.Join(all, ", "))); err != nil {
 		return nil, matchError(err)
 	}
 	r.created = append(r.created, matchRaw)

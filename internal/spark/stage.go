@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/apache/spark-connect-go/spark/sql/types"
-
 	"github.com/kalla-recon/kalla/internal/dialect"
 	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
@@ -190,32 +188,41 @@ SELECT %[3]s, o.off + (d.__kalla_m - o.m0) AS %[4]s FROM %[2]s d JOIN o ON d.__k
 // describe lists a view's columns (without the row id) with DuckDB's names
 // for their types, as DuckDB's summary shows them.
 func (r *run) describe(ctx context.Context, view string) ([]kalla.Column, error) {
-	df, err := r.sql(ctx, "SELECT * FROM "+qi(view))
+	// DESCRIBE gives the full type text (decimal(18,2)); the schema of a
+	// DataFrame as spark-connect-go reads it loses precision and scale.
+	df, err := r.sql(ctx, "DESCRIBE TABLE "+qi(view))
 	if err != nil {
 		return nil, err
 	}
-	st, err := df.Schema(ctx)
+	rows, err := df.Collect(ctx)
 	if err != nil {
 		return nil, sparkError(err)
 	}
 	var cols []kalla.Column
-	for _, f := range st.Fields {
-		if f.Name == ridCol {
+	for _, row := range rows {
+		v := row.Values()
+		if len(v) < 2 {
 			continue
 		}
-		name := f.DataType.TypeName()
-		if d, ok := f.DataType.(types.DecimalType); ok {
-			name = fmt.Sprintf("DECIMAL(%d,%d)", d.Precision, d.Scale)
+		name, _ := v[0].(string)
+		typ, _ := v[1].(string)
+		if name == "" || name == ridCol || strings.HasPrefix(name, "#") {
+			continue
 		}
-		cols = append(cols, kalla.Column{Name: f.Name, DataType: duckTypeName(name), EngineType: name, Nullable: f.Nullable})
+		cols = append(cols, kalla.Column{Name: name, DataType: duckTypeName(typ), EngineType: typ, Nullable: true})
 	}
 	return cols, nil
 }
 
 // duckTypeName maps a Spark type name to DuckDB's name for the same type.
 func duckTypeName(t string) string {
-	u := strings.ToUpper(t)
+	u := strings.ToUpper(strings.ReplaceAll(t, " ", ""))
 	switch {
+	case u == "BIGINT", u == "INT":
+		if u == "INT" {
+			return "INTEGER"
+		}
+		return u
 	case u == "STRING":
 		return "VARCHAR"
 	case u == "LONG":
