@@ -105,40 +105,7 @@ func TestGoldenBothEngines(t *testing.T) {
 			// Spark runs each in a session of its own; tiny jobs wait on
 			// scheduling more than on the cluster's two cores.
 			t.Parallel()
-			duckOut := t.TempDir()
-			var stdout, stderr bytes.Buffer
-			if code := cli.Main(t.Context(), []string{"run", "--recipe", filepath.Join(dir, "recipe.json"), "--out", duckOut, "--format", "parquet", "--json"},
-				strings.NewReader(""), &stdout, &stderr); code != 0 {
-				t.Fatalf("duckdb run: exit %d: %s", code, stderr.String())
-			}
-			sparkOut := t.TempDir()
-			sum, err := e.Execute(t.Context(), spark.Job{Recipe: rec, OutDir: sparkOut, RunID: "t"})
-			if err != nil {
-				t.Fatalf("spark run: %v", err)
-			}
-			var duckSum kalla.Summary
-			readJSON(t, filepath.Join(duckOut, "summary.json"), &duckSum)
-			var fileSum kalla.Summary
-			readJSON(t, filepath.Join(sparkOut, "summary.json"), &fileSum)
-			compareSummaries(t, &duckSum, sum)
-			compareSummaries(t, &duckSum, &fileSum)
-			for _, table := range []string{"matched", "unmatched_left", "unmatched_right"} {
-				dc, dr := readParquet(t, db, filepath.Join(duckOut, table+".parquet"))
-				sc, sr := readParquet(t, db, filepath.Join(sparkOut, table+".parquet", "*.parquet"))
-				if table == "matched" && !slices.Equal(dc, sc) && slices.Equal(decimalScale(dc), decimalScale(sc)) {
-					// Aggregates over DECIMAL in the match SQL's own
-					// columns: sum(DECIMAL(18,2)) is DECIMAL(38,2) on
-					// DuckDB, DECIMAL(28,2) on Spark; same scale, same
-					// values (compared below).
-					t.Logf("%s: decimal precision differs:\nduckdb %v\nspark  %v", table, dc, sc)
-				} else if !slices.Equal(dc, sc) {
-					t.Errorf("%s: columns differ:\nduckdb %v\nspark  %v", table, dc, sc)
-				}
-				if !slices.EqualFunc(dr, sr, slices.Equal) {
-					t.Errorf("%s: rows differ:\nduckdb %v\nspark  %v", table, dr, sr)
-				}
-			}
-			checkDigests(t, sparkOut, sum)
+			compareEngines(t, e, db, filepath.Join(dir, "recipe.json"), rec)
 		})
 		ran++
 	}
@@ -284,4 +251,45 @@ func decimalScale(cols []string) []string {
 		out[i] = precision.ReplaceAllString(c, "DECIMAL(*,")
 	}
 	return out
+}
+
+// compareEngines runs the recipe file on DuckDB (through `kalla run`) and
+// rec (the same recipe, URIs absolute) on Spark, and compares summaries and
+// outputs.
+func compareEngines(t *testing.T, e *spark.Engine, db *sql.DB, recipePath string, rec *kalla.Recipe) {
+	t.Helper()
+	duckOut := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if code := cli.Main(t.Context(), []string{"run", "--recipe", recipePath, "--out", duckOut, "--format", "parquet", "--json"},
+		strings.NewReader(""), &stdout, &stderr); code != 0 {
+		t.Fatalf("duckdb run: exit %d: %s", code, stderr.String())
+	}
+	sparkOut := t.TempDir()
+	sum, err := e.Execute(t.Context(), spark.Job{Recipe: rec, OutDir: sparkOut, RunID: "t"})
+	if err != nil {
+		t.Fatalf("spark run: %v", err)
+	}
+	var duckSum kalla.Summary
+	readJSON(t, filepath.Join(duckOut, "summary.json"), &duckSum)
+	var fileSum kalla.Summary
+	readJSON(t, filepath.Join(sparkOut, "summary.json"), &fileSum)
+	compareSummaries(t, &duckSum, sum)
+	compareSummaries(t, &duckSum, &fileSum)
+	for _, table := range []string{"matched", "unmatched_left", "unmatched_right"} {
+		dc, dr := readParquet(t, db, filepath.Join(duckOut, table+".parquet"))
+		sc, sr := readParquet(t, db, filepath.Join(sparkOut, table+".parquet", "*.parquet"))
+		if table == "matched" && !slices.Equal(dc, sc) && slices.Equal(decimalScale(dc), decimalScale(sc)) {
+			// Aggregates over DECIMAL in the match SQL's own
+			// columns: sum(DECIMAL(18,2)) is DECIMAL(38,2) on
+			// DuckDB, DECIMAL(28,2) on Spark; same scale, same
+			// values (compared below).
+			t.Logf("%s: decimal precision differs:\nduckdb %v\nspark  %v", table, dc, sc)
+		} else if !slices.Equal(dc, sc) {
+			t.Errorf("%s: columns differ:\nduckdb %v\nspark  %v", table, dc, sc)
+		}
+		if !slices.EqualFunc(dr, sr, slices.Equal) {
+			t.Errorf("%s: rows differ:\nduckdb %v\nspark  %v", table, dr, sr)
+		}
+	}
+	checkDigests(t, sparkOut, sum)
 }
