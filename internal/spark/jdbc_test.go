@@ -100,3 +100,25 @@ func TestDatabaseSourcesBothEngines(t *testing.T) {
 		})
 	}
 }
+
+// TestS3SourceOnSpark puts the payments CSV in a bucket of the local S3
+// server and runs exact_1to1 on Spark reading it as s3a://, against DuckDB
+// reading the same bytes from the local file: same outputs.
+func TestS3SourceOnSpark(t *testing.T) {
+	e := newEngine(t)
+	s3 := testenv.S3(t)
+	dir := filepath.Join(scenarios, "exact_1to1")
+	b, err := os.ReadFile(filepath.Join(dir, "right.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3.Put(t, "in/right.csv", b)
+	rec := loadRecipe(t, dir)
+	rec.Sources.Right.URI = s3.URI("in/right.csv")
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	compareEngines(t, e, db, filepath.Join(dir, "recipe.json"), rec)
+}
