@@ -163,7 +163,7 @@ func readParquet(t *testing.T, db *sql.DB, path string) ([]string, [][]string) {
 	if err != nil {
 		t.Fatalf("describe %s: %v", path, err)
 	}
-	var cols []string
+	var cols, colNames []string
 	for rows.Next() {
 		var name, typ string
 		var a, b, c, d sql.NullString
@@ -171,14 +171,11 @@ func readParquet(t *testing.T, db *sql.DB, path string) ([]string, [][]string) {
 			t.Fatal(err)
 		}
 		cols = append(cols, name+" "+typ)
+		colNames = append(colNames, name)
 	}
 	rows.Close()
 	sel := make([]string, len(cols))
-	for i, c := range cols {
-		name := c[:strings.LastIndex(c, " ")]
-		if strings.Contains(c, " ") {
-			name = strings.SplitN(c, " ", 2)[0]
-		}
+	for i, name := range colNames {
 		sel[i] = "CAST(\"" + strings.ReplaceAll(name, "\"", "\"\"") + "\" AS VARCHAR)"
 	}
 	if len(sel) == 0 {
@@ -292,4 +289,14 @@ func compareEngines(t *testing.T, e *spark.Engine, db *sql.DB, recipePath string
 		}
 	}
 	checkDigests(t, sparkOut, sum)
+}
+
+// names strips the types from "name TYPE" entries (the type is the last
+// word; names may hold spaces).
+func names(cols []string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = c[:strings.LastIndex(c, " ")]
+	}
+	return out
 }

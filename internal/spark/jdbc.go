@@ -58,7 +58,9 @@ func parseJDBC(spec kalla.SourceSpec, typ string) (*jdbcSource, error) {
 		if port == "" {
 			port = "3306"
 		}
-		s.url = "jdbc:mariadb://" + u.Hostname() + ":" + port + "/" + url.PathEscape(db)
+		// The jdbc:mysql scheme makes Spark use its MySQL dialect
+		// (backquoted names); the MariaDB driver accepts it when told.
+		s.url = "jdbc:mysql://" + u.Hostname() + ":" + port + "/" + url.PathEscape(db) + "?permitMysqlScheme"
 	}
 	parts, err := s.d.SplitQualified(t)
 	if err != nil || len(parts) > 2 {
@@ -227,7 +229,7 @@ func (r *run) stageJDBC(ctx context.Context, s *side, typ string) error {
 	if len(order) == 0 {
 		return kalla.Errorf(kalla.EINVALID, "source %s: primary_key is required", s.spec.Alias)
 	}
-	q := fmt.Sprintf("CACHE LAZY TABLE %s AS SELECT *, row_number() OVER (ORDER BY %s) - 1 AS %s FROM %s",
+	q := fmt.Sprintf("CACHE LAZY TABLE %s AS SELECT *, CAST(row_number() OVER (ORDER BY %s) - 1 AS BIGINT) AS %s FROM %s",
 		qi(s.table), strings.Join(order, ", "), ridCol, qi(data))
 	if err := r.exec(ctx, q); err != nil {
 		return kalla.AsSourceError(err, s.name, s.spec.Alias)
