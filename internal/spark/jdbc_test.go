@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	_ "github.com/go-sql-driver/mysql"  // loads the MariaDB table
+	_ "github.com/go-sql-driver/mysql" // loads the MariaDB table
 	_ "github.com/jackc/pgx/v5/stdlib" // loads the PostgreSQL table
 
 	"github.com/kalla-recon/kalla/internal/kalla"
