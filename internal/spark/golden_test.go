@@ -275,7 +275,11 @@ func compareEngines(t *testing.T, e *spark.Engine, db *sql.DB, recipePath string
 	for _, table := range []string{"matched", "unmatched_left", "unmatched_right"} {
 		dc, dr := readParquet(t, db, filepath.Join(duckOut, table+".parquet"))
 		sc, sr := readParquet(t, db, filepath.Join(sparkOut, table+".parquet", "*.parquet"))
-		if table == "matched" && !slices.Equal(dc, sc) && slices.Equal(decimalScale(dc), decimalScale(sc)) {
+		if !slices.Equal(dc, sc) && len(dr) == 0 && len(sr) == 0 && slices.Equal(names(dc), names(sc)) {
+			// An empty output from a header-only side: DuckDB types its
+			// all-NULL columns as it likes (INTEGER).
+			t.Logf("%s: empty on both engines, column types differ:\nduckdb %v\nspark  %v", table, dc, sc)
+		} else if table == "matched" && !slices.Equal(dc, sc) && slices.Equal(decimalScale(dc), decimalScale(sc)) {
 			// Aggregates over DECIMAL in the match SQL's own
 			// columns: sum(DECIMAL(18,2)) is DECIMAL(38,2) on
 			// DuckDB, DECIMAL(28,2) on Spark; same scale, same
