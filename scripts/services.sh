@@ -10,12 +10,18 @@
 #   PostgreSQL  the Debian cluster (pg_ctlcluster), role kalla_test, 127.0.0.1:5432
 #   MariaDB     a private mariadbd with its datadir in the state dir, 127.0.0.1:3306
 #   S3          versitygw (posix backend over a folder in the state dir), 127.0.0.1:7070
+#   Spark       Apache Spark 4.0.1 from
+#               PyPI's pyspark in a venv under ~/.cache/kalla: a standalone master (127.0.0.1:7077),
+#               two workers (1 core, 2 GiB each) and a Spark Connect server on 127.0.0.1:15002,
+#               with the PostgreSQL/MariaDB JDBC drivers and hadoop-aws from Maven Central and
+#               s3a pointed at the local S3 server. Web UIs are off.
 #
 # Everything `start` starts is recorded in the state dir
 # (${KALLA_SERVICES_DIR:-/tmp/kalla-services}); `stop` stops only those things, so a
 # PostgreSQL or MariaDB that was running before is left alone.
 #
-# Knobs (environment): KALLA_SERVICES_DIR, KALLA_S3_PORT (7070), KALLA_MYSQL_PORT (3306),
+# Knobs (environment): KALLA_SPARK (0 leaves Spark out of start/status/env), KALLA_SPARK_PORT (15002),
+# KALLA_SERVICES_DIR, KALLA_S3_PORT (7070), KALLA_MYSQL_PORT (3306),
 # KALLA_TEST_PASSWORD, KALLA_S3_ACCESS_KEY, KALLA_S3_SECRET_KEY.
 # Needs root (or sudo) the first time, to apt-get install postgresql, mariadb-server and
 # chromium (the browser the web UI's tests drive).
@@ -30,6 +36,17 @@ S3_ACCESS_KEY=${KALLA_S3_ACCESS_KEY:-kallatestaccess}
 S3_SECRET_KEY=${KALLA_S3_SECRET_KEY:-kallatestsecret}
 S3_REGION=us-east-1
 VERSITYGW_VERSION=v1.8.0
+
+SPARK_VERSION=4.0.1
+SPARK_PORT=${KALLA_SPARK_PORT:-15002}
+SPARK_MASTER_PORT=7077
+# Maven coordinates the Connect server loads (Ivy fetches them once into its cache). hadoop-aws must
+# match the Hadoop client jars in pyspark 4.0.1 (3.4.1); it pulls the AWS SDK bundle it was built with
+# (software.amazon.awssdk:bundle:2.24.6).
+SPARK_PACKAGES=org.postgresql:postgresql:42.7.4,org.mariadb.jdbc:mariadb-java-client:3.5.1,org.apache.hadoop:hadoop-aws:3.4.1
+SPARK_VENV=${XDG_CACHE_HOME:-$HOME/.cache}/kalla/spark-$SPARK_VERSION-venv
+SPARK_DIR=$STATE_DIR/spark
+SPARK_IVY=${XDG_CACHE_HOME:-$HOME/.cache}/kalla/spark-ivy # the jars, fetched once
 
 MYSQL_DATADIR=$STATE_DIR/mysql/data
 MYSQL_SOCKET=$STATE_DIR/mysql/mysqld.sock
@@ -394,6 +411,130 @@ stop_s3() {
 	kill_pidfile "$S3_PIDFILE" versitygw
 }
 
+# ---------------------------------------------------------------- Spark
+
+# spark_enabled: Spark is part of start/status/env unless KALLA_SPARK=0.
+spark_enabled() { [[ ${KALLA_SPARK:-1} != 0 ]]; }
+
+spark_home() {
+	local py
+	py=$(ls -d "$SPARK_VENV"/lib/python3*/site-packages/pyspark 2>/dev/null | head -n 1)
+	printf '%s\n' "$py"
+}
+
+install_spark() {
+	if [[ -n $(spark_home) && -x $(spark_home)/bin/spark-submit ]] &&
+		"$SPARK_VENV/bin/pip" show pyspark 2>/dev/null | grep -qx "Version: $SPARK_VERSION"; then
+		return 0
+	fi
+	if ! command -v java >/dev/null 2>&1; then
+		command -v apt-get >/dev/null 2>&1 || die "Spark needs Java 17 and there is no apt-get to install it"
+		log "installing openjdk-17-jre-headless (apt-get)"
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || die "apt-get update failed"
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			openjdk-17-jre-headless >"$STATE_DIR/apt-java.log" 2>&1 || die "apt-get install openjdk-17-jre-headless failed"
+	fi
+	log "installing pyspark==$SPARK_VERSION into $SPARK_VENV (pip, 1-2 min)"
+	local t0=$SECONDS
+	python3 -m venv "$SPARK_VENV" || die "python3 -m venv $SPARK_VENV failed"
+	"$SPARK_VENV/bin/pip" install -q "pyspark==$SPARK_VERSION" >"$STATE_DIR/pip-spark.log" 2>&1 ||
+		{
+			tail -n 30 "$STATE_DIR/pip-spark.log" >&2
+			die "pip install pyspark==$SPARK_VERSION failed (log: $STATE_DIR/pip-spark.log)"
+		}
+	[[ -x $(spark_home)/bin/spark-submit ]] || die "no bin/spark-submit in $(spark_home)"
+	log "installed pyspark in $((SECONDS - t0)) s"
+}
+
+# spark_daemon NAME PORT ARGS...: start a Spark JVM detached, record its pid, wait for PORT.
+spark_daemon() {
+	local name=$1 port=$2
+	shift 2
+	local pidfile=$SPARK_DIR/$name.pid logf=$SPARK_DIR/$name.log
+	if pid_alive "$pidfile" java; then
+		log "Spark $name (ours, pid $(<"$pidfile")) already running"
+	elif port_open 127.0.0.1 "$port"; then
+		die "port 127.0.0.1:$port is taken by something this script did not start (wanted for Spark $name)"
+	else
+		log "starting Spark $name on 127.0.0.1:$port"
+		# shellcheck disable=SC2016 # expanded by the child shell
+		setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pidfile" \
+			env SPARK_HOME="$(spark_home)" SPARK_DAEMON_MEMORY="${SPARK_DAEMON_MEMORY:-1g}" SPARK_LOCAL_IP=127.0.0.1 SPARK_LOCAL_DIRS="$SPARK_DIR/tmp" \
+			SPARK_LOG_DIR="$SPARK_DIR" SPARK_WORKER_DIR="$SPARK_DIR/work" \
+			SPARK_CONF_DIR="$SPARK_DIR/conf" "$@" </dev/null >>"$logf" 2>&1 &
+	fi
+	local i
+	for ((i = 0; i < 1800; i++)); do
+		port_open 127.0.0.1 "$port" && break
+		if ((i > 20)) && ! pid_alive "$pidfile" java; then break; fi
+		sleep 0.1
+	done
+	if ! port_open 127.0.0.1 "$port"; then
+		tail -n 30 "$logf" >&2 || true
+		die "Spark $name did not listen on 127.0.0.1:$port within 180 s (log: $logf)"
+	fi
+}
+
+start_spark() {
+	install_spark
+	local home
+	home=$(spark_home)
+	mkdir -p "$SPARK_DIR/tmp" "$SPARK_DIR/work" "$SPARK_DIR/conf" "$SPARK_DIR/events"
+	# Small JVMs: the master and workers need little; executors get 1 core and 1 GiB of each
+	# worker's 2 GiB; the Connect server (the driver) 1 GiB.
+	rm -f "$SPARK_DIR/conf/spark-env.sh"
+	local cls=$home/bin/spark-class
+	SPARK_DAEMON_MEMORY=256m spark_daemon master "$SPARK_MASTER_PORT" "$cls" org.apache.spark.deploy.master.Master \
+		--host 127.0.0.1 --port "$SPARK_MASTER_PORT" --webui-port 0
+	local w
+	for w in 1 2; do
+		SPARK_DAEMON_MEMORY=256m spark_daemon "worker$w" "$((17080 + w))" "$cls" org.apache.spark.deploy.worker.Worker \
+			--host 127.0.0.1 --port "$((17080 + w))" --webui-port 0 --cores 1 --memory 2g \
+			--work-dir "$SPARK_DIR/work/$w" \
+			"spark://127.0.0.1:$SPARK_MASTER_PORT"
+	done
+	# A worker is ready once the master has accepted it (its log says so).
+	local i
+	for ((i = 0; i < 1200; i++)); do
+		grep -q 'Successfully registered with master' "$SPARK_DIR/worker1.log" 2>/dev/null &&
+			grep -q 'Successfully registered with master' "$SPARK_DIR/worker2.log" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -q 'Successfully registered with master' "$SPARK_DIR/worker2.log" 2>/dev/null ||
+		die "Spark workers did not register with the master in 120 s (logs: $SPARK_DIR/worker*.log)"
+	spark_daemon connect "$SPARK_PORT" "$home/bin/spark-submit" \
+		--class org.apache.spark.sql.connect.service.SparkConnectServer \
+		--name kalla-spark-connect \
+		--master "spark://127.0.0.1:$SPARK_MASTER_PORT" \
+		--driver-memory 1g --executor-memory 1g --total-executor-cores 2 \
+		--packages "$SPARK_PACKAGES" \
+		--conf spark.jars.ivy="$SPARK_IVY" \
+		--conf spark.ui.enabled=false \
+		--conf spark.driver.host=127.0.0.1 --conf spark.driver.bindAddress=127.0.0.1 \
+		--conf spark.connect.grpc.binding.address=127.0.0.1 \
+		--conf spark.connect.grpc.binding.port="$SPARK_PORT" \
+		--conf spark.sql.runSQLOnFiles=false \
+		--conf spark.sql.shuffle.partitions=4 \
+		--conf spark.hadoop.fs.s3a.endpoint="http://127.0.0.1:$S3_PORT" \
+		--conf spark.hadoop.fs.s3a.path.style.access=true \
+		--conf spark.hadoop.fs.s3a.connection.ssl.enabled=false \
+		--conf spark.hadoop.fs.s3a.endpoint.region="$S3_REGION" \
+		--conf spark.hadoop.fs.s3a.access.key="$S3_ACCESS_KEY" \
+		--conf spark.hadoop.fs.s3a.secret.key="$S3_SECRET_KEY" \
+		spark-internal
+	log "Spark Connect ready on sc://127.0.0.1:$SPARK_PORT (master spark://127.0.0.1:$SPARK_MASTER_PORT)"
+}
+
+stop_spark() {
+	local n
+	for n in connect worker2 worker1 master; do
+		if pid_alive "$SPARK_DIR/$n.pid" java; then
+			log "stopping Spark $n (pid $(<"$SPARK_DIR/$n.pid"))"
+		fi
+		kill_pidfile "$SPARK_DIR/$n.pid" java
+	done
+}
+
 # ---------------------------------------------------------------- commands
 
 cmd_env() {
@@ -407,6 +548,9 @@ cmd_env() {
 		export KALLA_TEST_S3_SECRET_KEY=$S3_SECRET_KEY
 		export KALLA_TEST_S3_REGION=$S3_REGION
 	EOF
+	if spark_enabled; then
+		echo "export KALLA_TEST_SPARK_REMOTE=sc://127.0.0.1:$SPARK_PORT"
+	fi
 }
 
 cmd_status() {
@@ -430,6 +574,14 @@ cmd_status() {
 		echo "s3: down"
 		ok=1
 	fi
+	if spark_enabled; then
+		if port_open 127.0.0.1 "$SPARK_PORT"; then
+			echo "spark: up (sc://127.0.0.1:$SPARK_PORT)"
+		else
+			echo "spark: down"
+			ok=1
+		fi
+	fi
 	return $ok
 }
 
@@ -450,11 +602,13 @@ cmd_start() {
 	start_postgres
 	start_mysql
 	start_s3
+	if spark_enabled; then start_spark; fi
 	log "all services ready in $((SECONDS - t0)) s; state in $STATE_DIR"
 }
 
 cmd_stop() {
 	[[ -d $STATE_DIR ]] || return 0
+	stop_spark
 	stop_s3
 	stop_mysql
 	stop_postgres

@@ -19,6 +19,7 @@ func (e *env) recipeCmd() *cobra.Command {
 
 func (e *env) recipeCheckCmd() *cobra.Command {
 	var asJSON bool
+	var ef engineFlags
 	cmd := &cobra.Command{
 		Use:   "check RECIPE",
 		Short: "Validate a recipe against its real sources without running it",
@@ -42,7 +43,11 @@ Exit code 0 when the recipe is ready to run, 2 when it has problems.`,
 				return err
 			}
 			defer mgr.Close()
-			chk, err := e.newRecon(mgr, recon.DuckDBOptions{}).Check(ctx, recon.Default, rec, recon.CheckOptions{BaseDir: base})
+			svc := e.newRecon(mgr, recon.DuckDBOptions{})
+			if err := ef.register(e, svc); err != nil {
+				return err
+			}
+			chk, err := svc.Check(ctx, ef.engine, rec, recon.CheckOptions{BaseDir: base})
 			if err != nil {
 				return err
 			}
@@ -66,6 +71,7 @@ Exit code 0 when the recipe is ready to run, 2 when it has problems.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	ef.add(cmd)
 	return cmd
 }
 

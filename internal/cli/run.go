@@ -32,6 +32,7 @@ type runFlags struct {
 	tempDir     string
 	idle        time.Duration
 	maxDuration time.Duration
+	engineFlags
 }
 
 func (f *runFlags) engineOptions(e *env) recon.DuckDBOptions {
@@ -78,6 +79,7 @@ func addEngineFlags(cmd *cobra.Command, f *runFlags) {
 	cmd.Flags().StringVar(&f.tempDir, "temp-dir", "", "folder DuckDB spills to (default: a temporary folder)")
 	cmd.Flags().DurationVar(&f.idle, "source-idle-timeout", connector.DefaultIdleTimeout, "fail when a source sends nothing for this long")
 	cmd.Flags().DurationVar(&f.maxDuration, "max-duration", 0, "fail the run if it takes longer than this (0: no limit)")
+	f.engineFlags.add(cmd)
 }
 
 // readRecipe reads and validates a recipe file; relative source paths in it
@@ -169,9 +171,12 @@ func (e *env) executeIn(ctx context.Context, rec *kalla.Recipe, base string, f *
 	mgr := sources.New(cfg)
 	defer mgr.Close()
 	svc := e.newRecon(mgr, f.engineOptions(e))
+	if err := f.engineFlags.register(e, svc); err != nil {
+		return nil, err
+	}
 	prog := newProgress(e.stderr, f.json)
 	job.Recipe, job.BaseDir, job.Progress = rec, base, prog.event
-	sum, err := svc.Run(ctx, recon.Default, job)
+	sum, err := svc.Run(ctx, f.engine, job)
 	prog.finish()
 	if errors.Is(err, recon.ErrEngineConfig) {
 		return nil, usageError{err} // a bad --memory-limit

@@ -1,0 +1,594 @@
+package spark
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/parquet/file"
+	sparksql "github.com/apache/spark-connect-go/spark/sql"
+
+	"github.com/kalla-recon/kalla/internal/engine"
+	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/version"
+)
+
+// TokenEnv is the environment variable holding the bearer token sent to
+// Spark Connect; a token is never taken from the command line.
+const TokenEnv = "KALLA_SPARK_TOKEN"
+
+// Options configure an Engine.
+type Options struct {
+	// Remote is the Spark Connect endpoint, sc://host:port.
+	Remote string
+	// Token is sent as a bearer token (over TLS); read it from TokenEnv.
+	Token string
+	// Logger receives debug lines (SQL as sent, timings). Nil discards.
+	Logger *slog.Logger
+}
+
+// OptionsFromEnv returns Options for remote with the token from TokenEnv.
+func OptionsFromEnv(remote string, log *slog.Logger) Options {
+	return Options{Remote: remote, Token: os.Getenv(TokenEnv), Logger: log}
+}
+
+// Engine runs match-SQL recipes on a Spark cluster through Spark Connect.
+// Each run gets a Spark session of its own (its temp views, cache entries
+// and settings), released at the end of the run, so runs never see each
+// other's tables and a cancelled run leaves nothing behind on the cluster.
+type Engine struct {
+	opts Options
+	log  *slog.Logger
+}
+
+// New checks the options and returns an engine; it does not connect.
+func New(opts Options) (*Engine, error) {
+	if _, err := remoteWithToken(opts.Remote, ""); err != nil {
+		return nil, kalla.Errorf(kalla.EINVALID, "%s", err.Error())
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{opts: opts, log: log}, nil
+}
+
+// Job is one reconciliation for Spark: the recipe with its sources'
+// resolved URIs (local paths the cluster shares, s3:// or database URLs
+// with their credentials; Spark's executors read them, never Kalla).
+type Job struct {
+	Recipe *kalla.Recipe
+	// LeftFilters and RightFilters scope the sides; nil means the recipe's.
+	LeftFilters, RightFilters []kalla.Filter
+	// OutDir receives the outputs (a local folder the cluster shares).
+	OutDir string
+	RunID  string
+	// Progress, when set, receives an event at the start and end of each
+	// stage (Spark Connect reports no row counts while a query runs).
+	Progress func(engine.Event)
+	// DryRun computes the counts but writes nothing.
+	DryRun bool
+	// uris are the sources' URIs as the recipe gave them, for the
+	// summary (redacted); empty means Recipe's.
+	uris [2]string
+}
+
+// run is the state of one Execute.
+type run struct {
+	e    *Engine
+	s    *session
+	job  Job
+	emit func(engine.Event)
+	// created lists the temp views and cached tables to drop.
+	created []string
+}
+
+// Execute runs the job and returns its summary, also written to
+// OutDir/summary.json last. A failed or cancelled run writes no summary and
+// removes its partial outputs. Errors: EINVALID for recipe or data
+// problems, EUNAVAILABLE when the cluster cannot be reached, the context's
+// error when cancelled. Error texts are redacted.
+func (e *Engine) Execute(ctx context.Context, job Job) (sum *kalla.Summary, err error) {
+	defer func() {
+		if err != nil {
+			err = kalla.RedactError(err)
+		}
+	}()
+	rec := job.Recipe
+	if rec == nil {
+		return nil, kalla.Errorf(kalla.EINVALID, "no recipe")
+	}
+	if len(rec.Rules) > 0 {
+		return nil, kalla.Errorf(kalla.EINVALID, "the Spark engine runs match_sql recipes only; structured rules are not supported on Spark yet")
+	}
+	start := time.Now()
+	// The match SQL is checked before the cluster is touched: a refused
+	// statement costs no Spark work and reaches no source.
+	if err := precheck(ctx, rec); err != nil {
+		return nil, err
+	}
+	if !job.DryRun {
+		if strings.Contains(job.OutDir, "://") {
+			return nil, kalla.Errorf(kalla.EINVALID, "the Spark engine writes to a local folder the cluster shares; %s is not one", kalla.Redact(job.OutDir))
+		}
+		abs, err := filepath.Abs(job.OutDir)
+		if err != nil {
+			return nil, fmt.Errorf("output folder: %w", err)
+		}
+		job.OutDir = abs
+		if err := os.MkdirAll(job.OutDir, 0o755); err != nil {
+			return nil, kalla.WrapError(kalla.EINVALID, err, "cannot create output folder %s", job.OutDir)
+		}
+		if err := os.Remove(filepath.Join(job.OutDir, engine.SummaryFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("remove old summary: %w", err)
+		}
+	}
+	s, err := connect(ctx, e.opts.Remote, e.opts.Token)
+	if err != nil {
+		return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "spark")
+	}
+	defer s.conn.Close()
+	r := &run{e: e, s: s, job: job}
+	r.emit = func(ev engine.Event) {
+		if job.Progress != nil {
+			job.Progress(ev)
+		}
+	}
+	if err := r.configure(ctx); err != nil {
+		return nil, err
+	}
+	// A cancelled context stops the Spark operations of this session and
+	// the session itself is released either way: its temp views and
+	// cached data go with it.
+	stop := context.AfterFunc(ctx, func() {
+		if err := s.interruptAll(s.sessionID()); err != nil {
+			e.log.Warn("spark interrupt", "err", kalla.RedactError(err))
+		}
+	})
+	defer func() {
+		stop()
+		r.cleanup()
+		if err := s.release(s.sessionID()); err != nil {
+			e.log.Warn("spark release session", "err", kalla.RedactError(err))
+		}
+	}()
+	sum, err = r.execute(ctx, start)
+	if err != nil && ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return sum, err
+}
+
+// precheck parses the match SQL and carries it over to Spark SQL with the
+// recipe's key names as written (staging resolves their case later).
+func precheck(ctx context.Context, rec *kalla.Recipe) error {
+	if strings.TrimSpace(rec.MatchSQL) == "" {
+		return kalla.Errorf(kalla.EINVALID, "match_sql is empty")
+	}
+	l := &side{spec: rec.Sources.Left, pk: rec.Sources.Left.PrimaryKey}
+	r := &side{spec: rec.Sources.Right, pk: rec.Sources.Right.PrimaryKey}
+	_, err := userSQL(ctx, rec.MatchSQL, l, r)
+	return err
+}
+
+// Check validates a recipe for the Spark engine without running it: the
+// match SQL is checked and carried over to Spark SQL (see Execute), then
+// the sources are read on the cluster and Spark analyses the SQL over their
+// real columns, so a DuckDB-only construct or an unknown column is
+// reported with Spark's reason. Problems (empty when the recipe can run)
+// are in the Check; the error is for failures to check at all (an
+// unreachable cluster, a cancelled context).
+func (e *Engine) Check(ctx context.Context, rec *kalla.Recipe) (chk *kalla.Check, err error) {
+	defer func() {
+		if err != nil {
+			err = kalla.RedactError(err)
+		}
+	}()
+	chk = &kalla.Check{Problems: []string{}}
+	problem := func(err error) (*kalla.Check, error) {
+		chk.Problems = append(chk.Problems, kalla.ErrorMessage(kalla.RedactError(err)))
+		return chk, nil
+	}
+	if len(rec.Rules) > 0 {
+		return problem(kalla.Errorf(kalla.EINVALID, "the Spark engine runs match_sql recipes only; structured rules are not supported on Spark yet"))
+	}
+	if err := precheck(ctx, rec); err != nil {
+		return problem(err)
+	}
+	s, err := connect(ctx, e.opts.Remote, e.opts.Token)
+	if err != nil {
+		return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "spark")
+	}
+	defer s.conn.Close()
+	r := &run{e: e, s: s}
+	if err := r.configure(ctx); err != nil {
+		return nil, err
+	}
+	defer func() {
+		r.cleanup()
+		if err := s.release(s.sessionID()); err != nil {
+			e.log.Warn("spark release session", "err", kalla.RedactError(err))
+		}
+	}()
+	left := &side{name: "left", view: "left_src", spec: rec.Sources.Left, filters: rec.Sources.Left.Filters}
+	right := &side{name: "right", view: "right_src", spec: rec.Sources.Right, filters: rec.Sources.Right.Filters}
+	for _, sd := range []*side{left, right} {
+		if err := r.stage(ctx, sd); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return problem(err)
+		}
+	}
+	chk.LeftColumns, chk.RightColumns = left.cols, right.cols
+	id, err := userSQL(ctx, rec.MatchSQL, left, right)
+	if err != nil {
+		return problem(err)
+	}
+	df, err := r.sql(ctx, id.SQL)
+	if err != nil {
+		return problem(matchError(err))
+	}
+	st, err := df.Schema(ctx)
+	if err != nil {
+		return problem(matchError(sparkError(err)))
+	}
+	for _, f := range st.Fields {
+		if !strings.HasPrefix(f.Name, "__kalla_") {
+			chk.OutputColumns = append(chk.OutputColumns, kalla.Column{Name: f.Name, DataType: duckTypeName(f.DataType.TypeName()), EngineType: f.DataType.TypeName(), Nullable: f.Nullable})
+		}
+	}
+	return chk, nil
+}
+
+// configure sets the session's settings: files cannot be read from SQL,
+// double-quoted identifiers (as Kalla quotes them), exact decimals.
+func (r *run) configure(ctx context.Context) error {
+	conf := r.s.sql.Config()
+	settings := [][2]string{
+		{"spark.sql.runSQLOnFiles", "false"},
+		{"spark.sql.ansi.enabled", "true"},
+		{"spark.sql.ansi.doubleQuotedIdentifiers", "true"},
+		{"spark.sql.caseSensitive", "false"},
+		{"spark.sql.session.timeZone", "UTC"},
+		{"spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS"},
+		{"spark.sql.decimalOperations.allowPrecisionLoss", "false"},
+	}
+	for _, kv := range settings {
+		if err := conf.Set(ctx, kv[0], kv[1]); err != nil {
+			return kalla.WrapError(kalla.EUNAVAILABLE, err, "spark: set %s", kv[0])
+		}
+	}
+	// The sandbox depends on this one: read it back.
+	v, err := conf.Get(ctx, "spark.sql.runSQLOnFiles")
+	if err != nil {
+		return kalla.WrapError(kalla.EUNAVAILABLE, err, "spark: read spark.sql.runSQLOnFiles")
+	}
+	if v != "false" {
+		return fmt.Errorf("spark: spark.sql.runSQLOnFiles is %q after setting it to false; refusing to run user SQL", v)
+	}
+	if r.s.sessionID() == "" {
+		return fmt.Errorf("spark: the session id was not seen")
+	}
+	return nil
+}
+
+// sql runs one statement Kalla wrote.
+func (r *run) sql(ctx context.Context, q string) (sparksql.DataFrame, error) {
+	t0 := time.Now()
+	df, err := r.s.sql.Sql(ctx, q)
+	r.e.log.Debug("spark sql", "sql", q, "ms", time.Since(t0).Milliseconds())
+	if err != nil {
+		// spark-connect-go quotes the whole statement; Spark's own
+		// message follows it.
+		if m := err.Error(); strings.HasPrefix(m, "failed to execute sql: "+q+": ") {
+			return nil, &sparkErr{msg: firstLine(strings.TrimPrefix(m, "failed to execute sql: "+q+": ")), err: err}
+		}
+		return nil, sparkError(err)
+	}
+	return df, nil
+}
+
+// exec runs a command (CACHE TABLE, CREATE VIEW) to completion.
+func (r *run) exec(ctx context.Context, q string) error {
+	_, err := r.sql(ctx, q)
+	return err
+}
+
+// one returns the single row of a query.
+func (r *run) one(ctx context.Context, q string) ([]any, error) {
+	df, err := r.sql(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := df.Collect(ctx)
+	if err != nil {
+		return nil, sparkError(err)
+	}
+	if len(rows) != 1 {
+		return nil, fmt.Errorf("spark: expected one row, got %d", len(rows))
+	}
+	return rows[0].Values(), nil
+}
+
+// cleanup drops what the run created; releasing the session drops it too,
+// this is for servers that keep released sessions' state a while.
+func (r *run) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := len(r.created) - 1; i >= 0; i-- {
+		name := r.created[i]
+		if _, err := r.s.sql.Sql(ctx, "UNCACHE TABLE IF EXISTS "+qi(name)); err != nil {
+			r.e.log.Debug("spark uncache", "table", name, "err", kalla.RedactError(err))
+		}
+		if _, err := r.s.sql.Sql(ctx, "DROP VIEW IF EXISTS "+qi(name)); err != nil {
+			r.e.log.Debug("spark drop view", "view", name, "err", kalla.RedactError(err))
+		}
+	}
+}
+
+// sparkError shortens Spark's error to its first line: the rest is a JVM
+// stack. Spark repeats the statement in its errors, which is why no
+// statement Kalla sends holds a credential.
+func sparkError(err error) error {
+	return &sparkErr{msg: firstLine(err.Error()), err: err}
+}
+
+func firstLine(msg string) string {
+	if i := strings.Index(msg, "\n"); i > 0 {
+		msg = msg[:i]
+	}
+	return strings.TrimSpace(msg)
+}
+
+type sparkErr struct {
+	msg string
+	err error
+}
+
+func (e *sparkErr) Error() string { return e.msg }
+func (e *sparkErr) Unwrap() error { return e.err }
+
+func (r *run) execute(ctx context.Context, start time.Time) (*kalla.Summary, error) {
+	rec := r.job.Recipe
+	sum := &kalla.Summary{
+		RecipeID:      rec.RecipeID,
+		RunID:         r.job.RunID,
+		KallaVersion:  version.Version,
+		EngineVersion: "spark",
+		StartedAt:     start.UTC(),
+		Warnings:      []kalla.Warning{},
+	}
+	if df, err := r.sql(ctx, "SELECT version()"); err == nil {
+		if rows, err := df.Collect(ctx); err == nil && len(rows) == 1 {
+			sum.EngineVersion = "spark " + fmt.Sprint(rows[0].At(0))
+		}
+	}
+	timed := func(name string, f func() error) error {
+		t0 := time.Now()
+		err := f()
+		sum.Stages = append(sum.Stages, kalla.StageTiming{Name: name, DurationMS: time.Since(t0).Milliseconds()})
+		return err
+	}
+	lf, rf := r.job.LeftFilters, r.job.RightFilters
+	if lf == nil {
+		lf = rec.Sources.Left.Filters
+	}
+	if rf == nil {
+		rf = rec.Sources.Right.Filters
+	}
+	left := &side{name: "left", view: "left_src", spec: rec.Sources.Left, filters: lf, stage: engine.StageLeft, frac: [2]float64{0, 0.35}}
+	right := &side{name: "right", view: "right_src", spec: rec.Sources.Right, filters: rf, stage: engine.StageRight, frac: [2]float64{0.35, 0.70}}
+	for _, sd := range []*side{left, right} {
+		if err := timed(sd.stage, func() error {
+			r.emit(engine.Event{Stage: sd.stage, Fraction: sd.frac[0]})
+			if err := r.stage(ctx, sd); err != nil {
+				return err
+			}
+			ws, err := r.keyWarnings(ctx, sd)
+			if err != nil {
+				return err
+			}
+			sum.Warnings = append(sum.Warnings, ws...)
+			r.emit(engine.Event{Stage: sd.stage, Rows: sd.count, Total: sd.count, Done: true, Fraction: sd.frac[1]})
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	sum.LeftCount, sum.RightCount = left.count, right.count
+	sum.Sources.Left = left.summary()
+	sum.Sources.Right = right.summary()
+	if u := r.job.uris; u[0] != "" {
+		sum.Sources.Left.URI, sum.Sources.Right.URI = kalla.Redact(u[0]), kalla.Redact(u[1])
+	}
+
+	var m *matchResult
+	if err := timed(engine.StageMatch, func() error {
+		r.emit(engine.Event{Stage: engine.StageMatch, Fraction: 0.70})
+		var err error
+		m, err = r.match(ctx, rec.MatchSQL, left, right)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	r.emit(engine.Event{Stage: engine.StageMatch, Done: true, Fraction: 0.85})
+	counts(sum, m, left, right)
+	if r.job.DryRun {
+		sum.Status = "dry_run"
+		sum.Outputs = []kalla.OutputFile{}
+		sum.FinishedAt = time.Now().UTC()
+		sum.DurationMS = time.Since(start).Milliseconds()
+		return sum, nil
+	}
+	if err := timed(engine.StageWrite, func() error {
+		r.emit(engine.Event{Stage: engine.StageWrite, Fraction: 0.85})
+		outs, err := r.write(ctx, m, left, right)
+		sum.Outputs = outs
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	sum.Status = "completed"
+	sum.FinishedAt = time.Now().UTC()
+	sum.DurationMS = time.Since(start).Milliseconds()
+	if err := writeJSONAtomic(filepath.Join(r.job.OutDir, engine.SummaryFile), sum); err != nil {
+		return nil, err
+	}
+	r.emit(engine.Event{Stage: engine.StageWrite, Done: true, Fraction: 1})
+	return sum, nil
+}
+
+func counts(sum *kalla.Summary, m *matchResult, left, right *side) {
+	sum.MatchedCount = m.pairs
+	if m.repeats > 0 {
+		sum.Warnings = append(sum.Warnings, kalla.Warning{Code: kalla.WarnRepeatedPairs, Count: m.repeats,
+			Message: fmt.Sprintf("the match SQL produced %d rows that repeat an already matched pair; each pair is reported once", m.repeats)})
+	}
+	if m.outerRows > 0 {
+		sum.Warnings = append(sum.Warnings, kalla.Warning{Code: kalla.WarnOuterRows, Count: m.outerRows,
+			Message: fmt.Sprintf("%d rows of the match output lack a left or a right record (an outer join?); they are not counted as matches", m.outerRows)})
+	}
+	sum.MatchedLeftRecords, sum.MatchedRightRecords = m.leftRecords, m.rightRecords
+	sum.UnmatchedLeftCount = left.count - m.leftRecords
+	sum.UnmatchedRightCount = right.count - m.rightRecords
+	if left.count > 0 {
+		sum.MatchRateLeft = float64(m.leftRecords) / float64(left.count)
+	}
+	if right.count > 0 {
+		sum.MatchRateRight = float64(m.rightRecords) / float64(right.count)
+	}
+}
+
+// write has Spark write the three tables as Parquet folders under
+// temporary names, checksums every file and renames the folders once all
+// are complete.
+func (r *run) write(ctx context.Context, m *matchResult, left, right *side) ([]kalla.OutputFile, error) {
+	type out struct {
+		table string
+		query string
+		rows  int64
+	}
+	outs := []out{
+		{engine.TableMatched, m.matchedQuery, m.pairs},
+		{engine.TableUnmatchedLeft, unmatchedQuery(left, m, engine.LeftRidColumn), left.count - m.leftRecords},
+		{engine.TableUnmatchedRight, unmatchedQuery(right, m, engine.RightRidColumn), right.count - m.rightRecords},
+	}
+	var done [][2]string
+	defer func() {
+		for _, d := range done {
+			os.RemoveAll(d[0]) // no-op once renamed
+		}
+	}()
+	var files []kalla.OutputFile
+	for _, o := range outs {
+		name := o.table + ".parquet"
+		final := filepath.Join(r.job.OutDir, name)
+		partial := kalla.PartialPath(final)
+		if err := os.RemoveAll(partial); err != nil {
+			return nil, fmt.Errorf("remove stale %s: %w", filepath.Base(partial), err)
+		}
+		done = append(done, [2]string{partial, final})
+		df, err := r.sql(ctx, o.query)
+		if err != nil {
+			return nil, fmt.Errorf("write %s: %w", name, err)
+		}
+		if err := df.Write().Mode("overwrite").Format("parquet").Save(ctx, partial); err != nil {
+			return nil, fmt.Errorf("write %s: %w", name, sparkError(err))
+		}
+		fs, n, err := folderDigest(partial, name, o.table)
+		if err != nil {
+			return nil, err
+		}
+		if n != o.rows {
+			return nil, fmt.Errorf("write %s: wrote %d rows, expected %d", name, n, o.rows)
+		}
+		files = append(files, fs...)
+	}
+	for _, d := range done {
+		if err := os.RemoveAll(d[1]); err != nil {
+			return nil, fmt.Errorf("replace %s: %w", filepath.Base(d[1]), err)
+		}
+		if err := os.Rename(d[0], d[1]); err != nil {
+			return nil, fmt.Errorf("finish %s: %w", filepath.Base(d[1]), err)
+		}
+	}
+	return files, nil
+}
+
+// folderDigest lists every file Spark wrote in dir (part files, and its
+// _SUCCESS and checksum files), with its size and SHA-256, and counts the
+// rows of the Parquet parts from their footers.
+func folderDigest(dir, name, table string) ([]kalla.OutputFile, int64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list %s: %w", name, err)
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].Name() < ents[j].Name() })
+	var files []kalla.OutputFile
+	var total int64
+	for _, ent := range ents {
+		if !ent.Type().IsRegular() {
+			return nil, 0, fmt.Errorf("write %s: unexpected entry %s", name, ent.Name())
+		}
+		p := filepath.Join(dir, ent.Name())
+		f := kalla.OutputFile{Name: name + "/" + ent.Name(), Table: table, Format: "parquet"}
+		if strings.HasSuffix(ent.Name(), ".parquet") && !strings.HasPrefix(ent.Name(), ".") {
+			pf, err := file.OpenParquetFile(p, false)
+			if err != nil {
+				return nil, 0, fmt.Errorf("read back %s: %w", f.Name, err)
+			}
+			f.Rows = pf.NumRows()
+			pf.Close()
+			total += f.Rows
+		} else {
+			f.Format = "meta"
+		}
+		if f.Bytes, f.SHA256, err = fileDigest(p); err != nil {
+			return nil, 0, err
+		}
+		files = append(files, f)
+	}
+	return files, total, nil
+}
+
+func fileDigest(path string) (int64, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, "", fmt.Errorf("checksum: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return 0, "", fmt.Errorf("checksum %s: %w", filepath.Base(path), err)
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writeJSONAtomic writes v as indented JSON through a temporary file.
+func writeJSONAtomic(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
+	}
+	tmp := kalla.PartialPath(path)
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("finish %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}

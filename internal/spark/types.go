@@ -1,0 +1,121 @@
+package spark
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+// Patterns of the text forms DuckDB's CSV reader (internal/file) types
+// without being told: booleans, numbers, ISO dates and timestamps.
+const (
+	reBool   = `^(?i)(true|false)$`
+	reNumber = `^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$`
+	reExpo   = `^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)[eE][+-]?[0-9]+$`
+	reDate   = `^[0-9]{4}-[0-9]{2}-[0-9]{2}$`
+	reTS     = `^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?$`
+	reZeros  = `^[+-]?0[0-9]`
+)
+
+// csvTypes chooses each CSV column's type by the rules internal/file applies
+// on DuckDB, measured by Spark over every value: BOOLEAN, BIGINT when no
+// value has a fraction and 18 digits fit, DECIMAL(18|38, scale) otherwise,
+// DOUBLE only for exponent notation or more than 38 digits, DATE and
+// TIMESTAMP for ISO text, text for numbers with leading zeros (codes) and
+// everything else. A recipe's schema wins.
+func (r *run) csvTypes(ctx context.Context, s *side, table string, names []string) ([]string, error) {
+	var sel []string
+	for _, n := range names {
+		c := qi(n)
+		sel = append(sel,
+			fmt.Sprintf("count(%s)", c),
+			fmt.Sprintf("count_if(%s RLIKE %s)", c, sparkString(reBool)),
+			fmt.Sprintf("count_if(%s RLIKE %s)", c, sparkString(reNumber)),
+			fmt.Sprintf("count_if(%s RLIKE %s)", c, sparkString(reExpo)),
+			fmt.Sprintf("count_if(%s RLIKE %s AND try_cast(%s AS DATE) IS NOT NULL)", c, sparkString(reDate), c),
+			fmt.Sprintf("count_if((%s RLIKE %s OR %s RLIKE %s) AND try_cast(%s AS TIMESTAMP_NTZ) IS NOT NULL)", c, sparkString(reTS), c, sparkString(reDate), c),
+			fmt.Sprintf("count_if(%s RLIKE %s AND length(%s) > 1 AND NOT %s RLIKE %s)", c, sparkString(reZeros), c, c, sparkString(`^[+-]?0\.`)),
+			fmt.Sprintf("coalesce(max(CASE WHEN instr(%[1]s, '.') > 0 THEN length(%[1]s) - instr(%[1]s, '.') ELSE 0 END), 0)", c),
+			fmt.Sprintf("coalesce(max(CASE WHEN instr(%[1]s, '.') > 0 THEN instr(%[1]s, '.') - 1 ELSE length(%[1]s) END), 0)", c))
+	}
+	row, err := r.one(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+qi(table))
+	if err != nil {
+		return nil, kalla.AsSourceError(err, s.name, s.spec.Alias)
+	}
+	types := make([]string, len(names))
+	for i, n := range names {
+		v := func(k int) int64 { return toInt64(row[9*i+k]) }
+		nonNull, bools, nums, expos, dates, stamps, zeros, scale, intDigits := v(0), v(1), v(2), v(3), v(4), v(5), v(6), v(7), v(8)
+		t := "STRING"
+		switch {
+		case nonNull == 0:
+		case bools == nonNull:
+			t = "BOOLEAN"
+		case nums+expos == nonNull:
+			switch digits := intDigits + scale; {
+			case zeros > 0:
+			case expos > 0 || digits > 38:
+				t = "DOUBLE"
+			case scale == 0 && intDigits <= 18:
+				t = "BIGINT"
+			case digits <= 18:
+				t = fmt.Sprintf("DECIMAL(18,%d)", scale)
+			default:
+				t = fmt.Sprintf("DECIMAL(38,%d)", scale)
+			}
+		case dates == nonNull:
+			t = "DATE"
+		case stamps == nonNull:
+			t = "TIMESTAMP_NTZ"
+		}
+		types[i] = t
+		for k, given := range s.spec.Schema {
+			if strings.EqualFold(k, n) {
+				st, err := sparkType(given)
+				if err != nil {
+					return nil, kalla.Errorf(kalla.EINVALID, "source %s: schema type %q of column %q: %s", s.spec.Alias, given, n, err.Error())
+				}
+				types[i] = st
+			}
+		}
+	}
+	return types, nil
+}
+
+var decimalRE = regexp.MustCompile(`^(?i)(DECIMAL|NUMERIC)\s*\(\s*([0-9]+)\s*(,\s*([0-9]+)\s*)?\)$`)
+
+// sparkType maps a recipe schema type (DuckDB's names) to Spark's.
+func sparkType(t string) (string, error) {
+	u := strings.ToUpper(strings.TrimSpace(t))
+	if m := decimalRE.FindStringSubmatch(u); m != nil {
+		s := m[4]
+		if s == "" {
+			s = "0"
+		}
+		return "DECIMAL(" + m[2] + "," + s + ")", nil
+	}
+	switch u {
+	case "VARCHAR", "TEXT", "STRING":
+		return "STRING", nil
+	case "BIGINT", "INT8", "LONG":
+		return "BIGINT", nil
+	case "INTEGER", "INT", "INT4":
+		return "INT", nil
+	case "SMALLINT":
+		return "SMALLINT", nil
+	case "DOUBLE", "FLOAT8":
+		return "DOUBLE", nil
+	case "BOOLEAN", "BOOL":
+		return "BOOLEAN", nil
+	case "DATE":
+		return "DATE", nil
+	case "TIMESTAMP":
+		return "TIMESTAMP_NTZ", nil
+	case "DECIMAL", "NUMERIC":
+		return "DECIMAL(18,3)", nil
+	}
+	return "", fmt.Errorf("not supported on Spark")
+}
