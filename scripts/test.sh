@@ -47,7 +47,7 @@ fi
 
 if [[ -z ${KALLA_TEST_PKGS:-} ]]; then
 	# The race detector on the packages whose code runs concurrently.
-	race_pkgs=(./internal/runner ./internal/server ./internal/api ./internal/store ./internal/dbpool ./internal/engine)
+	race_pkgs=(./internal/runner ./internal/server ./internal/api ./internal/store ./internal/dbpool ./internal/engine ./internal/recon ./internal/mcp)
 	echo "test.sh: go test -race -count=1 ${race_pkgs[*]}"
 	go test -race -count=1 -timeout 25m "${race_pkgs[@]}" || rc_race=$?
 	echo "test.sh: OpenAPI check (scripts/openapi-check.sh)"
