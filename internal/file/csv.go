@@ -224,6 +224,10 @@ func (s *Source) scanFile(ctx context.Context) (trailingDelim bool, err error) {
 	buf := make([]byte, 1<<20)
 	var off int64 // file offset of buf[0]
 	carry := 0    // bytes kept at the start of buf from the last read
+	// checked is how many of the carried bytes were validated already:
+	// the last byte kept for the delimiter check may be the end of a
+	// multi-byte rune, which alone is not UTF-8.
+	checked := 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return false, err
@@ -249,8 +253,8 @@ func (s *Source) scanFile(ctx context.Context) (trailingDelim bool, err error) {
 				}
 			}
 		}
-		if !utf8.Valid(b[:valid]) {
-			i := 0
+		if !utf8.Valid(b[checked:valid]) {
+			i := checked
 			for i < valid {
 				r, size := utf8.DecodeRune(b[i:valid])
 				if r == utf8.RuneError && size <= 1 {
@@ -280,6 +284,7 @@ func (s *Source) scanFile(ctx context.Context) (trailingDelim bool, err error) {
 		copy(buf, b[len(b)-keep:])
 		off += int64(len(b) - keep)
 		carry = keep
+		checked = keep - (len(b) - valid)
 	}
 }
 
