@@ -17,6 +17,10 @@ const (
 	EUNAVAILABLE  = "unavailable"  // a source or dependency cannot be reached
 	ETOOMANY      = "too_many"     // a limit is reached (the run queue is full): try again later
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
+	// ERESOURCE: the machine ran out of memory or disk for the work as
+	// configured (a memory limit, a spill folder): not the input's fault;
+	// the message says what to change.
+	ERESOURCE = "resource_exhausted"
 )
 
 // Error is a user-facing error: Code says what kind of failure it is and
@@ -99,6 +103,8 @@ func HTTPStatus(code string) int {
 		return 502
 	case ETOOMANY:
 		return 429
+	case ERESOURCE:
+		return 503
 	default:
 		return 500
 	}
