@@ -114,7 +114,7 @@ func (p *Pool) execute(rec *kalla.RunRecord, claimed time.Time) {
 		tr.sender.complete(sum)
 	case kalla.RunCancelled:
 		log.Info("run cancelled")
-		tr.sender.fail(status, msg, tr.stage())
+		tr.sender.fail(status, code, msg, tr.stage())
 	default:
 		switch {
 		case ctx.Err() != nil:
@@ -126,7 +126,7 @@ func (p *Pool) execute(rec *kalla.RunRecord, claimed time.Time) {
 		default:
 			log.Info("run failed", "reason", msg)
 		}
-		tr.sender.fail(status, msg, tr.stage())
+		tr.sender.fail(status, code, msg, tr.stage())
 	}
 }
 
