@@ -3,7 +3,7 @@
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/kalla-recon/kalla/internal/version.Version=$(VERSION)
 
-.PHONY: build test lint bench services-start services-stop screenshots
+.PHONY: build test lint bench bench-scale services-start services-stop screenshots
 
 ## build: compile bin/kalla, stamped with VERSION (git describe, else "dev")
 build:
@@ -23,6 +23,10 @@ lint:
 ## bench: run the benchmarks (scripts/bench.sh)
 bench:
 	bash scripts/bench.sh
+
+## bench-scale: Kalla vs hand-written DuckDB SQL on 50M and 100M records under a memory cap; DIR=folder for the data (tens of GB)
+bench-scale:
+	bash scripts/bench-scale.sh "$(DIR)"
 
 ## services-start: install if needed and start PostgreSQL, MariaDB and S3 for tests
 services-start:

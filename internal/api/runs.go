@@ -54,6 +54,9 @@ type runView struct {
 	RightRowsStaged int64           `json:"right_rows_staged"`
 	CancelRequested bool            `json:"cancel_requested,omitempty"`
 	Error           string          `json:"error,omitempty"`
+	// ErrorCode classifies a failure (resource_exhausted: out of memory
+	// or disk, not the recipe's fault); see kalla.RunRecord.ErrorCode.
+	ErrorCode string `json:"error_code,omitempty"`
 
 	LeftCount           *int64   `json:"left_count,omitempty"`
 	RightCount          *int64   `json:"right_count,omitempty"`
@@ -93,7 +96,7 @@ func viewRun(rec *kalla.RunRecord) *runView {
 	v := &runView{
 		ID: rec.ID, RecipeID: rec.RecipeID, Status: rec.Status, Stage: rec.Stage, Progress: rec.Progress,
 		LeftRowsStaged: rec.LeftRows, RightRowsStaged: rec.RightRows, CancelRequested: rec.CancelRequested,
-		Error: kalla.Redact(rec.Error), Recipe: rec.Recipe.Redacted(), Filters: rec.Filters, CallbackURL: kalla.Redact(rec.CallbackURL),
+		Error: kalla.Redact(rec.Error), ErrorCode: rec.ErrorCode, Recipe: rec.Recipe.Redacted(), Filters: rec.Filters, CallbackURL: kalla.Redact(rec.CallbackURL),
 		CreatedAt: rec.CreatedAt, StartedAt: rec.StartedAt, FinishedAt: rec.FinishedAt,
 	}
 	if s := rec.Summary; s != nil && rec.Status == kalla.RunCompleted {

@@ -49,6 +49,11 @@ type Engine struct {
 	// sandbox); no match runs before.
 	sandboxed bool
 	idle      time.Duration // Options.SourceIdleTimeout
+	// memLimit and spillBase are Options.MemoryLimit and TempDir as
+	// given, for the advice of a resource failure.
+	memLimit, spillBase string
+	// spill samples the spill folder while Execute runs; nil otherwise.
+	spill *spillWatch
 }
 
 // toleranceMacro defines tolerance_match(a, b, t): true when |a - b| <= t.
@@ -71,7 +76,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{log: log, idle: opts.SourceIdleTimeout}
+	e := &Engine{log: log, idle: opts.SourceIdleTimeout, memLimit: opts.MemoryLimit, spillBase: opts.TempDir}
 	if opts.TempDir != "" {
 		if err := os.MkdirAll(opts.TempDir, 0o750); err != nil {
 			return nil, fmt.Errorf("create temp dir: %w", err)

@@ -21,7 +21,8 @@ type Inspection struct {
 // Inspect stages both sources and then sandboxes the database, as a run
 // does before its match: queries on the Inspection see the two staged sides
 // and nothing else. The specs name the sides (alias, URI) and
-// may leave the primary keys empty; SetKeys gives them once known.
+// may leave the primary keys empty; SetKeys gives them once known. Running
+// out of memory or disk is kalla.ERESOURCE, as in Execute.
 func (e *Engine) Inspect(ctx context.Context, leftSpec, rightSpec kalla.SourceSpec, left, right connector.Source) (*Inspection, error) {
 	in := &Inspection{e: e}
 	for i, x := range []struct {
@@ -34,6 +35,9 @@ func (e *Engine) Inspect(ctx context.Context, leftSpec, rightSpec kalla.SourceSp
 		spec.PrimaryKey = nil
 		s := &side{name: name, names: sideNames{view: name + "_src", alias: spec.Alias}, spec: spec, table: "__kalla_" + name, stage: "stage_" + name}
 		if err := e.stageSide(ctx, s, x.src, nil, nil); err != nil {
+			if rerr := e.resourceFailure(s.stage, "", err); rerr != nil && ctx.Err() == nil {
+				return nil, rerr
+			}
 			return nil, err
 		}
 		in.sides[i] = s
@@ -100,6 +104,9 @@ func (in *Inspection) TryRules(ctx context.Context, rules []kalla.Rule) (*Trial,
 	rec := &kalla.Recipe{RecipeID: "trial", Rules: rules, Sources: kalla.Sources{Left: l.spec, Right: r.spec}}
 	m, err := in.e.matchRules(ctx, rec, l, r)
 	if err != nil {
+		if rerr := in.e.resourceFailure(StageMatch, "", err); rerr != nil && ctx.Err() == nil {
+			return nil, rerr
+		}
 		return nil, err
 	}
 	return &Trial{Pairs: m.pairs, LeftRecords: m.leftRecords, RightRecords: m.rightRecords, Report: m.report}, nil

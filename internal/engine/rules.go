@@ -33,7 +33,7 @@ func (e *Engine) matchRules(ctx context.Context, rec *kalla.Recipe, left, right 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if kalla.ErrorCode(err) == kalla.EINVALID {
+		if kalla.ErrorCode(err) == kalla.EINVALID && resourceKind(err) == "" {
 			return nil, recipeErr(err)
 		}
 		return nil, err

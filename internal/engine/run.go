@@ -131,7 +131,30 @@ func (r recipeError) Is(target error) bool { return target == ErrRecipe }
 // for recipe or data problems (naming the source, column or SQL position at
 // fault), EUNAVAILABLE for unreachable sources, context errors when
 // cancelled.
+//
+// Running out of memory or of spill space is kalla.ERESOURCE in any stage
+// (never a recipe error): its message names the stage and what to change
+// (--memory-limit, --temp-dir, the free space needed, measured from the
+// spill folder).
 func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
+	e.spill = watchSpill(e.tempDir)
+	defer func() { e.spill.close(); e.spill = nil }()
+	stage := StageLeft + "/" + StageRight
+	sum, err := e.execute(ctx, r, &stage)
+	if err != nil && ctx.Err() == nil {
+		var se *kalla.SourceError
+		if errors.As(err, &se) && se.Side != "" {
+			stage = "stage_" + se.Side
+		}
+		if rerr := e.resourceFailure(stage, r.OutDir, err); rerr != nil {
+			return nil, rerr
+		}
+	}
+	return sum, err
+}
+
+// execute is Execute; stage is kept at the stage that runs.
+func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summary, error) {
 	start := time.Now()
 	rec := r.Recipe
 	if r.Sample > 0 {
@@ -196,8 +219,10 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 	sum.EngineVersion = e.Version(ctx)
 	timed := func(name string, f func() error) error {
 		t0 := time.Now()
+		*stage = name
+		e.spill.enter(name)
 		err := f()
-		sum.Stages = append(sum.Stages, kalla.StageTiming{Name: name, DurationMS: time.Since(t0).Milliseconds()})
+		sum.Stages = append(sum.Stages, kalla.StageTiming{Name: name, DurationMS: time.Since(t0).Milliseconds(), SpillBytes: e.spill.peakOf(name)})
 		return err
 	}
 
@@ -211,6 +236,7 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 	left := &side{name: "left", names: sideNames{view: "left_src", alias: rec.Sources.Left.Alias}, spec: rec.Sources.Left, table: "__kalla_left", stage: StageLeft}
 	right := &side{name: "right", names: sideNames{view: "right_src", alias: rec.Sources.Right.Alias}, spec: rec.Sources.Right, table: "__kalla_right", stage: StageRight}
 	jobs := []stageJob{{left, r.Left, lf, r.LeftTotal, 0, nil}, {right, r.Right, rf, r.RightTotal, 0, nil}}
+	e.spill.enter(*stage)
 	if err := e.stageBoth(ctx, jobs, emit); err != nil {
 		return nil, err
 	}
@@ -222,8 +248,10 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 			e.log.Info("run spilled to disk beyond its memory limit", "run_id", r.RunID, "spilled_bytes", spilled)
 		}
 	}()
+	// The sides stage at once: they share one spill figure.
+	staged := e.spill.peakOf(*stage)
 	for _, j := range jobs {
-		sum.Stages = append(sum.Stages, kalla.StageTiming{Name: j.sd.stage, DurationMS: j.took.Milliseconds()})
+		sum.Stages = append(sum.Stages, kalla.StageTiming{Name: j.sd.stage, DurationMS: j.took.Milliseconds(), SpillBytes: staged})
 		sum.Warnings = append(sum.Warnings, j.warnings...)
 	}
 	// Both sides are in: from here on the database sees nothing else.
@@ -621,6 +649,10 @@ func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side, 
 	if _, err := e.exec(ctx, q); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if resourceKind(err) != "" {
+			// The machine's fault, not the SQL's (see resourceFailure).
+			return nil, fmt.Errorf("match_sql: %w", err)
 		}
 		return nil, recipeErr(sqlError(err, matchSQL, append(slices.Clone(left.cols), right.cols...)))
 	}

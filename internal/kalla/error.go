@@ -18,6 +18,10 @@ const (
 	ETOOMANY      = "too_many"     // a limit is reached (the run queue is full): try again later
 	EUNRUNNABLE   = "unrunnable"   // well formed, but checked against its sources it would not run (a recipe naming a column that does not exist)
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
+	// ERESOURCE: the machine ran out of memory or disk for the work as
+	// configured (a memory limit, a spill folder): not the input's fault;
+	// the message says what to change.
+	ERESOURCE = "resource_exhausted"
 )
 
 // Error is a user-facing error: Code says what kind of failure it is and
@@ -102,6 +106,8 @@ func HTTPStatus(code string) int {
 		return 429
 	case EUNRUNNABLE:
 		return 422
+	case ERESOURCE:
+		return 503
 	default:
 		return 500
 	}

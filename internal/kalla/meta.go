@@ -87,6 +87,11 @@ type RunRecord struct {
 	Summary *Summary `json:"summary,omitempty"`
 	// Error says why a run failed (redacted, user-facing).
 	Error string `json:"error,omitempty"`
+	// ErrorCode classifies a failure with one of the error codes:
+	// ERESOURCE when the machine ran out of memory or disk (change a
+	// limit, not the recipe), EINVALID for the recipe or its data,
+	// EUNAVAILABLE for a source, EINTERNAL otherwise. Empty unless failed.
+	ErrorCode string `json:"error_code,omitempty"`
 	// OutDir is where the run's files are (internal; files are served by
 	// name through the API).
 	OutDir     string     `json:"-"`

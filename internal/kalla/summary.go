@@ -57,6 +57,10 @@ type SummarySource struct {
 type StageTiming struct {
 	Name       string `json:"name"`
 	DurationMS int64  `json:"duration_ms"`
+	// SpillBytes is the most disk DuckDB's spill folder took while the
+	// stage ran (sampled every 200 ms; the two staging stages run at once
+	// and share one figure). 0: nothing spilled.
+	SpillBytes int64 `json:"spill_bytes,omitempty"`
 }
 
 // OutputFile is one file a run wrote, with its SHA-256 so a controller can

@@ -62,7 +62,10 @@ type ErrorCallback struct {
 	RunID  string `json:"run_id"`
 	Status string `json:"status"`
 	Error  string `json:"error"`
-	Stage  string `json:"stage,omitempty"`
+	// Code is the failure's error code, as the run records it
+	// (RunRecord.ErrorCode); empty for a cancelled run.
+	Code  string `json:"code,omitempty"`
+	Stage string `json:"stage,omitempty"`
 }
 
 // progressCallbackEvery is the most often a run posts progress.
@@ -215,11 +218,11 @@ func (s *sender) complete(sum *kalla.Summary) {
 	s.end <- func(ctx context.Context) { s.post(ctx, "complete", body, s.c.retries) }
 }
 
-func (s *sender) fail(status kalla.RunStatus, msg, stage string) {
+func (s *sender) fail(status kalla.RunStatus, code, msg, stage string) {
 	if s == nil {
 		return
 	}
-	body := ErrorCallback{RunID: s.runID, Status: string(status), Error: msg, Stage: stage}
+	body := ErrorCallback{RunID: s.runID, Status: string(status), Error: msg, Code: code, Stage: stage}
 	s.end <- func(ctx context.Context) { s.post(ctx, "error", body, s.c.retries) }
 }
 

@@ -68,22 +68,22 @@ func (p *Pool) execute(rec *kalla.RunRecord, claimed time.Time) {
 		p.hub.notify(rec.ID)
 		return
 	}
-	status, msg := kalla.RunCompleted, ""
+	status, msg, code := kalla.RunCompleted, "", ""
 	switch {
 	case err == nil:
 	case ctx.Err() == nil && runCtx.Err() != nil:
-		status, msg = kalla.RunFailed, kalla.ErrorMessage(context.Cause(runCtx))
+		status, msg, code = kalla.RunFailed, kalla.ErrorMessage(context.Cause(runCtx)), kalla.ErrorCode(context.Cause(runCtx))
 		sum = nil
 	case ctx.Err() != nil:
 		cause := context.Cause(ctx)
 		if errors.Is(cause, ErrCancelled) {
 			status, msg = kalla.RunCancelled, ErrCancelled.Error()
 		} else {
-			status, msg = kalla.RunFailed, ErrShutdown.Error()
+			status, msg, code = kalla.RunFailed, ErrShutdown.Error(), kalla.EUNAVAILABLE
 		}
 		sum = nil
 	default:
-		status, msg = kalla.RunFailed, failureMessage(err, rec)
+		status, msg, code = kalla.RunFailed, failureMessage(err, rec), failureCode(err)
 		sum = nil
 	}
 	if status != kalla.RunCompleted {
@@ -93,7 +93,7 @@ func (p *Pool) execute(rec *kalla.RunRecord, claimed time.Time) {
 			log.Warn("remove outputs of unfinished run", "err", rmErr)
 		}
 	}
-	if !p.finish(rec, status, sum, msg, log) {
+	if !p.finish(rec, status, sum, code, msg, log) {
 		// The lease was taken over just before the final write: the
 		// outcome recorded stands, and files of a run that is not
 		// completed must go.
@@ -113,7 +113,7 @@ func (p *Pool) execute(rec *kalla.RunRecord, claimed time.Time) {
 		tr.sender.complete(sum)
 	case kalla.RunCancelled:
 		log.Info("run cancelled")
-		tr.sender.fail(status, msg, tr.stage())
+		tr.sender.fail(status, code, msg, tr.stage())
 	default:
 		switch {
 		case ctx.Err() != nil:
@@ -125,7 +125,7 @@ func (p *Pool) execute(rec *kalla.RunRecord, claimed time.Time) {
 		default:
 			log.Info("run failed", "reason", msg)
 		}
-		tr.sender.fail(status, msg, tr.stage())
+		tr.sender.fail(status, code, msg, tr.stage())
 	}
 }
 
@@ -134,11 +134,11 @@ func (p *Pool) execute(rec *kalla.RunRecord, claimed time.Time) {
 // reports whether the outcome was recorded; false when the lease was taken
 // over (the run's record is someone else's now) or the store stayed
 // unreachable.
-func (p *Pool) finish(rec *kalla.RunRecord, status kalla.RunStatus, sum *kalla.Summary, msg string, log *slog.Logger) bool {
+func (p *Pool) finish(rec *kalla.RunRecord, status kalla.RunStatus, sum *kalla.Summary, code, msg string, log *slog.Logger) bool {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
-		err = p.store.FinishRun(ctx, rec.ID, rec.Lease(), status, sum, msg)
+		err = p.store.FinishRunCode(ctx, rec.ID, rec.Lease(), status, sum, code, msg)
 		cancel()
 		if err == nil {
 			return true
@@ -258,6 +258,16 @@ func failureMessage(err error, rec *kalla.RunRecord) string {
 		msg = kalla.ErrorMessage(err)
 	}
 	return kalla.Redact(msg)
+}
+
+// failureCode is the error code a failed run records: the classified
+// error's, kalla.EINVALID for a recipe error that carries none.
+func failureCode(err error) string {
+	code := kalla.ErrorCode(err)
+	if code == kalla.EINTERNAL && errors.Is(err, recon.ErrRecipe) {
+		return kalla.EINVALID
+	}
+	return code
 }
 
 // tracker carries a run's progress from engine events to the store, the

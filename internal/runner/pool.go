@@ -50,7 +50,7 @@ type Store interface {
 	UpdateRunProgress(ctx context.Context, id string, lease kalla.Lease, stage string, progress float64, leftRows, rightRows int64) error
 	// FinishRun records a run's final status, its summary when it
 	// completed and the reason when it did not, under its lease.
-	FinishRun(ctx context.Context, id string, lease kalla.Lease, status kalla.RunStatus, summary *kalla.Summary, errMsg string) error
+	FinishRunCode(ctx context.Context, id string, lease kalla.Lease, status kalla.RunStatus, summary *kalla.Summary, errCode, errMsg string) error
 }
 
 // Opener opens one side of a recipe through the connector layer

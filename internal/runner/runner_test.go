@@ -35,7 +35,7 @@ func (s *emptyStore) ExpireLeases(context.Context, int, string) ([]string, []str
 func (s *emptyStore) UpdateRunProgress(context.Context, string, kalla.Lease, string, float64, int64, int64) error {
 	return nil
 }
-func (s *emptyStore) FinishRun(context.Context, string, kalla.Lease, kalla.RunStatus, *kalla.Summary, string) error {
+func (s *emptyStore) FinishRunCode(context.Context, string, kalla.Lease, kalla.RunStatus, *kalla.Summary, string, string) error {
 	return nil
 }
 

@@ -177,6 +177,11 @@ func frozenRun(t *testing.T, idle, maxDuration time.Duration, want ...string) {
 			t.Errorf("frozen source: reason %q lacks %q", got.Error, w)
 		}
 	}
+	// A stalled source or a run past its maximum duration is not the
+	// recipe's fault: the run records "unavailable", never "invalid".
+	if got.ErrorCode != kalla.EUNAVAILABLE {
+		t.Errorf("frozen source: error code %q, want %q", got.ErrorCode, kalla.EUNAVAILABLE)
+	}
 	// A bound, not a speed measure: the limit plus room for a loaded
 	// machine, against a statement timeout of minutes.
 	limit := idle

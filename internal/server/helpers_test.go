@@ -154,6 +154,7 @@ type run struct {
 	LeftRowsStaged      int64           `json:"left_rows_staged"`
 	RightRowsStaged     int64           `json:"right_rows_staged"`
 	Error               string          `json:"error"`
+	ErrorCode           string          `json:"error_code"`
 	LeftCount           *int64          `json:"left_count"`
 	RightCount          *int64          `json:"right_count"`
 	MatchedCount        *int64          `json:"matched_count"`

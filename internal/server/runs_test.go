@@ -164,14 +164,17 @@ func TestCallbacks(t *testing.T) {
 	rec.RecipeID = "broken"
 	rec.Sources.Right.URI = filepath.Join(filepath.Dir(small.Payments), "gone.csv")
 	id = s.startRun(map[string]any{"recipe": rec, "callback_url": hook.URL + "/hooks/broken"})
-	s.waitRun(id, 30*time.Second, "failure", func(r run) bool { return r.Status == kalla.RunFailed })
+	failed := s.waitRun(id, 30*time.Second, "failure", func(r run) bool { return r.Status == kalla.RunFailed })
+	if failed.ErrorCode != kalla.ENOTFOUND {
+		t.Errorf("a run whose file is gone records error code %q, want %q", failed.ErrorCode, kalla.ENOTFOUND)
+	}
 	deadline = time.Now().Add(10 * time.Second)
 	for len(rcv.get("error")) == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	errs := rcv.get("error")
 	var e runner.ErrorCallback
-	if len(errs) != 1 || json.Unmarshal(errs[0], &e) != nil || e.RunID != id || e.Status != "failed" || !strings.Contains(e.Error, "gone.csv") {
+	if len(errs) != 1 || json.Unmarshal(errs[0], &e) != nil || e.RunID != id || e.Status != "failed" || e.Code != kalla.ENOTFOUND || !strings.Contains(e.Error, "gone.csv") {
 		t.Fatalf("error callbacks: %q", errs)
 	}
 }

@@ -62,7 +62,7 @@ func testMigrations(t *testing.T, newURL func(t *testing.T) string) {
 	if err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	if want := []string{"0001_init", "0002_leases"}; !reflect.DeepEqual(applied, want) {
+	if want := []string{"0001_init", "0002_leases", "0003_error_code"}; !reflect.DeepEqual(applied, want) {
 		t.Fatalf("Migrate applied %q, want %q", applied, want)
 	}
 	applied, err = s.Migrate(ctx)
@@ -93,7 +93,7 @@ func testMigrations(t *testing.T, newURL func(t *testing.T) string) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"0001_init", "0002_leases"}; !reflect.DeepEqual(versions, want) {
+	if want := []string{"0001_init", "0002_leases", "0003_error_code"}; !reflect.DeepEqual(versions, want) {
 		t.Fatalf("schema_migrations holds %q, want %q", versions, want)
 	}
 
@@ -780,11 +780,11 @@ func testFinishRun(t *testing.T, newURL func(t *testing.T) string) {
 		t.Fatalf("summary = %+v\nwant %+v", got.Summary, sum)
 	}
 
-	if err := s.FinishRun(ctx, "bad", held(t, s, "bad"), kalla.RunFailed, nil, `source "bank": connection refused`); err != nil {
+	if err := s.FinishRunCode(ctx, "bad", held(t, s, "bad"), kalla.RunFailed, nil, kalla.EUNAVAILABLE, `source "bank": connection refused`); err != nil {
 		t.Fatalf("FinishRun failed: %v", err)
 	}
 	got = mustGetRun(t, s, "bad")
-	if got.Status != kalla.RunFailed || got.Error != `source "bank": connection refused` || got.Summary != nil || got.FinishedAt == nil {
+	if got.Status != kalla.RunFailed || got.Error != `source "bank": connection refused` || got.ErrorCode != kalla.EUNAVAILABLE || got.Summary != nil || got.FinishedAt == nil {
 		t.Fatalf("failed run: %+v", got)
 	}
 

@@ -15,7 +15,7 @@ import (
 
 const runColumns = `id, recipe_id, recipe_json, filters_json, callback_url, status, stage, progress,
 	left_rows, right_rows, cancel_requested, summary_json, error, out_dir,
-	created_at, started_at, finished_at, lease_owner, attempts, lease_expires_at`
+	created_at, started_at, finished_at, lease_owner, attempts, lease_expires_at, error_code`
 
 // RunQuery selects runs for ListRuns. Zero fields do not filter.
 type RunQuery struct {
@@ -289,6 +289,12 @@ WHERE id = ? AND `+leaseHeld),
 // kalla.ECONFLICT when the run is not running under that lease, and
 // kalla.EINVALID when status is not final.
 func (s *Store) FinishRun(ctx context.Context, id string, lease kalla.Lease, status kalla.RunStatus, summary *kalla.Summary, errMsg string) error {
+	return s.FinishRunCode(ctx, id, lease, status, summary, "", errMsg)
+}
+
+// FinishRunCode is FinishRun recording also the failure's error code
+// (RunRecord.ErrorCode); same errors.
+func (s *Store) FinishRunCode(ctx context.Context, id string, lease kalla.Lease, status kalla.RunStatus, summary *kalla.Summary, errCode, errMsg string) error {
 	if !status.Done() {
 		return kalla.Errorf(kalla.EINVALID, "run %q: %q is not a final status", id, status)
 	}
@@ -301,9 +307,9 @@ func (s *Store) FinishRun(ctx context.Context, id string, lease kalla.Lease, sta
 		doc = string(b)
 	}
 	res, err := s.w.ExecContext(ctx, s.d.rebind(`
-UPDATE runs SET status = ?, summary_json = ?, error = ?, finished_at = ?, lease_expires_at = NULL
+UPDATE runs SET status = ?, summary_json = ?, error = ?, error_code = ?, finished_at = ?, lease_expires_at = NULL
 WHERE id = ? AND `+leaseHeld),
-		string(status), doc, errMsg, s.d.time(s.timestamp()), id, string(kalla.RunRunning), lease.Owner, lease.Attempt)
+		string(status), doc, errMsg, errCode, s.d.time(s.timestamp()), id, string(kalla.RunRunning), lease.Owner, lease.Attempt)
 	if err != nil {
 		return fmt.Errorf("finish run %q: %w", id, err)
 	}
@@ -433,7 +439,7 @@ func scanRun(row rowScanner) (*kalla.RunRecord, error) {
 	var created, started, finished, expires timeScan
 	if err := row.Scan(&run.ID, &run.RecipeID, &recipe, &filters, &run.CallbackURL, &status, &run.Stage, &run.Progress,
 		&run.LeftRows, &run.RightRows, &run.CancelRequested, &summary, &run.Error, &run.OutDir,
-		&created, &started, &finished, &run.Owner, &run.Attempts, &expires); err != nil {
+		&created, &started, &finished, &run.Owner, &run.Attempts, &expires, &run.ErrorCode); err != nil {
 		return nil, err
 	}
 	run.Status = kalla.RunStatus(status)

@@ -108,6 +108,8 @@ func sampleStore() *fakeStore {
 				Error: "source ledger: the server rejected the user name or password", CreatedAt: now, StartedAt: &started, FinishedAt: &finished},
 			{ID: "01a2140e-aaaa-7000-8000-000000000003", RecipeID: rec.RecipeID, Recipe: rec, Status: kalla.RunRunning, Stage: "match",
 				Progress: 0.72, LeftRows: 1000, RightRows: 900, CreatedAt: now, StartedAt: &started},
+			{ID: "01a2140e-aaaa-7000-8000-000000000004", RecipeID: rec.RecipeID, Recipe: rec, Status: kalla.RunFailed, ErrorCode: kalla.ERESOURCE,
+				Error: "out of memory in stage match: DuckDB needed more than --memory-limit 4GB", CreatedAt: now, StartedAt: &started, FinishedAt: &finished},
 		},
 	}
 }
@@ -145,6 +147,7 @@ func TestPages(t *testing.T) {
 		{"/runs?fragment=1", 200, []string{"data-refresh"}},
 		{"/runs/01a2140e-aaaa-7000-8000-000000000001", 200, []string{"Matched pairs", "matched.parquet", "/api/runs/01a2140e-aaaa-7000-8000-000000000001/files/summary.json", "70.0%", "87.5%", `role="tablist"`}},
 		{"/runs/01a2140e-aaaa-7000-8000-000000000002", 200, []string{"Why the run failed", "rejected the user name or password"}},
+		{"/runs/01a2140e-aaaa-7000-8000-000000000004", 200, []string{"Why the run failed", "ran out of memory or disk space", "not at fault", "--memory-limit 4GB"}},
 		{"/runs/01a2140e-aaaa-7000-8000-000000000003", 200, []string{"Matching", `value="72"`, "1,000", "Cancel run"}},
 		{"/runs/nope", 404, []string{"no run has id"}},
 		{"/no/such/page", 404, []string{"there is no page at /no/such/page"}},

@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2"
@@ -73,12 +74,21 @@ func Main(name string, plan func(invoices, payments, out string) []Statement) {
 	invoices := flag.String("invoices", "", "invoices CSV (gen's layout)")
 	payments := flag.String("payments", "", "payments CSV (gen's layout)")
 	out := flag.String("out", "", "folder for the Parquet outputs")
+	memoryLimit := flag.String("memory-limit", "", "DuckDB memory_limit (default: DuckDB's, 80% of RAM)")
+	tempDir := flag.String("temp-dir", "", "DuckDB temp_directory to spill to (default: DuckDB's)")
 	flag.Parse()
 	if *invoices == "" || *payments == "" || *out == "" {
 		fmt.Fprintf(os.Stderr, "usage: %s -invoices FILE -payments FILE -out DIR\n", name)
 		os.Exit(2)
 	}
-	res, err := Run(context.Background(), *out, plan(*invoices, *payments, *out))
+	var settings []string
+	if *memoryLimit != "" {
+		settings = append(settings, "SET memory_limit = '"+strings.ReplaceAll(*memoryLimit, "'", "''")+"'")
+	}
+	if *tempDir != "" {
+		settings = append(settings, "SET temp_directory = '"+strings.ReplaceAll(*tempDir, "'", "''")+"'")
+	}
+	res, err := RunWith(context.Background(), *out, settings, plan(*invoices, *payments, *out))
 	if err == nil {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -93,6 +103,13 @@ func Main(name string, plan func(invoices, payments, out string) []Statement) {
 // Run creates out and runs the statements in order in a fresh in-memory
 // DuckDB database with its default settings.
 func Run(ctx context.Context, out string, statements []Statement) (*Result, error) {
+	return RunWith(ctx, out, nil, statements)
+}
+
+// RunWith is Run with settings (SET statements, untimed) applied first:
+// the scale benchmark gives the baseline the same memory limit and spill
+// folder as Kalla.
+func RunWith(ctx context.Context, out string, settings []string, statements []Statement) (*Result, error) {
 	start := time.Now()
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, err
@@ -109,6 +126,11 @@ func Run(ctx context.Context, out string, statements []Statement) (*Result, erro
 		return nil, err
 	}
 	defer conn.Close()
+	for _, q := range settings {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("%s: %w", q, err)
+		}
+	}
 	res := &Result{}
 	for _, s := range statements {
 		t0 := time.Now()

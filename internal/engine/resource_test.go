@@ -1,0 +1,74 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/kalla-recon/kalla/internal/file"
+	"github.com/kalla-recon/kalla/internal/gen"
+	"github.com/kalla-recon/kalla/internal/kalla"
+)
+
+// TestResourceKind: DuckDB's own messages (as this version writes them)
+// are told apart: memory, spill space, a full disk, anything else.
+func TestResourceKind(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{errors.New("Out of Memory Error: could not allocate block of size 256.0 KiB (3.7 GiB/3.7 GiB used)"), resourceMemory},
+		{errors.New("Out of Memory Error: failed to pin block of size 256.0 KiB (95.1 MiB/95.3 MiB used)"), resourceMemory},
+		{recipeErr(fmt.Errorf("match_sql: %w", errors.New("Out of Memory Error: failed to allocate data of size 4.0 KiB"))), resourceMemory},
+		{errors.New("Out of Memory Error: failed to offload data block of size 256.0 KiB (2.5 MiB/2.6 MiB used).\nThis limit was set by the 'max_temp_directory_size' setting."), resourceDisk},
+		{fmt.Errorf("write: %w", syscall.ENOSPC), resourceDisk},
+		{errors.New("Binder Error: column nope not found"), ""},
+		{nil, ""},
+	} {
+		if got := resourceKind(c.err); got != c.want {
+			t.Errorf("resourceKind(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+	if n := offloadedBytes("failed to offload data block of size 32.0 KiB (18.0 MiB/18.0 MiB used)"); n != 18<<20 {
+		t.Errorf("offloadedBytes = %d, want %d", n, 18<<20)
+	}
+	// A resource failure is never a recipe error, whatever wrapped it.
+	e := &Engine{memLimit: "4GB"}
+	err := e.resourceFailure(StageMatch, "", recipeErr(errors.New("match_sql: Out of Memory Error: could not allocate block")))
+	if kalla.ErrorCode(err) != kalla.ERESOURCE || errors.Is(err, ErrRecipe) || !strings.Contains(err.Error(), "--memory-limit 4GB") {
+		t.Errorf("resource failure: code %q, recipe %v: %v", kalla.ErrorCode(err), errors.Is(err, ErrRecipe), err)
+	}
+}
+
+// TestInspectOutOfMemory: staging for suggest (Inspect) under a limit too
+// small for DuckDB's CSV buffers fails as a resource failure naming the
+// stage, as a run would.
+func TestInspectOutOfMemory(t *testing.T) {
+	dir := t.TempDir()
+	files, _, err := gen.Write(dir, gen.Standard(50_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := gen.Recipe(files)
+	var srcs [2]*file.Source
+	for i, p := range []string{files.Invoices, files.Payments} {
+		s, err := file.Open(t.Context(), p, file.Options{Type: kalla.SourceCSV})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		srcs[i] = s
+	}
+	e, err := Open(t.Context(), Options{MemoryLimit: "4MB", TempDir: filepath.Join(dir, "spill")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	_, err = e.Inspect(t.Context(), rec.Sources.Left, rec.Sources.Right, srcs[0], srcs[1])
+	if kalla.ErrorCode(err) != kalla.ERESOURCE || !strings.Contains(err.Error(), "out of memory in stage stage_left") {
+		t.Fatalf("Inspect at 4MB: code %q: %v", kalla.ErrorCode(err), err)
+	}
+}
