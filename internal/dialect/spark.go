@@ -25,7 +25,7 @@ func SparkQuoteIdent(name string) string {
 
 // SparkQuoteString renders s as a Spark SQL string literal. Spark reads a
 // backslash in a literal as an escape (spark.sql.parser.escapedStringLiterals
-// is false by default) and reads 'a''b' as two adjacent literals, "ab", not
+// is false by default) and reads 'a”b' as two adjacent literals, "ab", not
 // as a doubled quote: so backslashes and quotes are escaped with a
 // backslash. NUL bytes are dropped.
 func SparkQuoteString(s string) string {
