@@ -25,9 +25,9 @@ func SparkQuoteIdent(name string) string {
 
 // SparkQuoteString renders s as a Spark SQL string literal. Spark reads a
 // backslash in a literal as an escape (spark.sql.parser.escapedStringLiterals
-// is false by default) and reads 'a”b' as two adjacent literals, "ab", not
-// as a doubled quote: so backslashes and quotes are escaped with a
-// backslash. NUL bytes are dropped.
+// is false by default), and reads a doubled quote as the end of one literal
+// and the start of the next (adjacent literals are joined), not as a quote:
+// so backslashes and quotes are escaped with a backslash. NUL bytes are dropped.
 func SparkQuoteString(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)

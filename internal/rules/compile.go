@@ -969,6 +969,11 @@ func (p *Plan) ShownColumns() []string {
 	return out
 }
 
+// Cleanup lists the statements that drop what Execute made, for an engine
+// whose session outlives the run (Spark); DuckDB's database is thrown away
+// with the run, so there it is nil.
+func (p *Plan) Cleanup() []string { return p.d.Cleanup() }
+
 // RuleNames lists the rules in pass order.
 func (p *Plan) RuleNames() []string {
 	out := make([]string, len(p.passes))

@@ -17,8 +17,12 @@ type Dialect interface {
 	// Name is the engine's name ("duckdb", "spark"), as messages show it.
 	Name() string
 	// Setup lists the statements a plan runs once before its passes, on
-	// the connection it runs on (session settings its SQL relies on).
+	// the connection it runs on (session settings its SQL relies on);
+	// Cleanup the statements that drop what the plan made, for an engine
+	// whose session outlives the run (nil for DuckDB, whose database is
+	// thrown away).
 	Setup() []string
+	Cleanup() []string
 	// Ident quotes an identifier; Str renders a string literal.
 	Ident(name string) string
 	Str(s string) string
@@ -107,6 +111,7 @@ type duckDB struct{}
 
 func (duckDB) Name() string                  { return "duckdb" }
 func (duckDB) Setup() []string               { return nil }
+func (duckDB) Cleanup() []string             { return nil }
 func (duckDB) Ident(name string) string      { return dialect.DuckDB.QuoteIdent(name) }
 func (duckDB) Str(s string) string           { return dialect.DuckDB.QuoteString(s) }
 func (duckDB) Text(x string) string          { return "CAST(" + x + " AS VARCHAR)" }

@@ -220,9 +220,13 @@ func beside(ctx context.Context, db DB, f, g func(DB) error) error {
 // (see unitsUnique); they need not be counted.
 func (p *Plan) assign(ctx context.Context, db DB, run func(string, ...string) error, ps *pass, what, order string, unique [2]bool) error {
 	cols := p.edgeCols[ps.index]
-	round := p.d.CreateTableAs(pickTable, firstPer(cols, edgesTable, "PARTITION BY a ORDER BY "+order, "PARTITION BY b ORDER BY "+order))
-	round = append(round, p.d.InsertInto(chosenTable, "SELECT * FROM "+pickTable)...)
-	round = append(round, p.d.CreateTableAs(edgesTable, fmt.Sprintf("SELECT e.* FROM %s e %s %s p ON e.a = p.a %s %s q ON e.b = q.b", edgesTable, p.d.AntiJoin(), pickTable, p.d.AntiJoin(), pickTable))...)
+	// A round's statements are written anew each time: a dialect may name
+	// each version of a table (Spark).
+	round := func() []string {
+		st := p.d.CreateTableAs(pickTable, firstPer(cols, edgesTable, "PARTITION BY a ORDER BY "+order, "PARTITION BY b ORDER BY "+order))
+		st = append(st, p.d.InsertInto(chosenTable, "SELECT * FROM "+pickTable)...)
+		return append(st, p.d.CreateTableAs(edgesTable, fmt.Sprintf("SELECT e.* FROM %s e %s %s p ON e.a = p.a %s %s q ON e.b = q.b", edgesTable, p.d.AntiJoin(), pickTable, p.d.AntiJoin(), pickTable))...)
+	}
 	// Most edges compete with nothing: when no unit has two, take them all.
 	var n, da, db2 int64
 	distinct := [2]string{p.d.CountIDs("a", p.side(0).IDs), p.d.CountIDs("b", p.side(1).IDs)}
@@ -245,7 +249,7 @@ func (p *Plan) assign(ctx context.Context, db DB, run func(string, ...string) er
 		if r == sqlRounds {
 			return p.assignRest(ctx, db, what, order)
 		}
-		if err := run(what, round...); err != nil {
+		if err := run(what, round()...); err != nil {
 			return err
 		}
 		left, err := count(ctx, db, edgesTable)

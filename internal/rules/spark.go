@@ -3,31 +3,50 @@ package rules
 import (
 	"fmt"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"unicode"
 
 	"github.com/kalla-recon/kalla/internal/dialect"
 )
 
-// Spark is the dialect of Apache Spark SQL (4.0), run over Spark Connect.
+// NewSpark returns the dialect of Apache Spark SQL (4.0), run over Spark
+// Connect, for one plan: it names what it creates, and Cleanup drops it.
 //
 // Spark has no tables of a session's own, so a "table" here is a cached
-// temporary view (CACHE TABLE ... AS), replaced by caching the new result
-// under a scratch name and renaming it: a statement may then read the view
-// it replaces, which a view defined by name could not. It has no set of
-// row ids either, so what each pass leaves is kept in such views.
+// temporary view: each version of table t is cached under a name of its
+// own (CACHE TABLE t__k<n> AS ...) and t is a view of the latest. A
+// statement may then read the table it replaces, which a view defined by
+// name could not (Spark refuses a recursive view), and no view is renamed
+// (Spark 4.0.1 cannot cache a query over a renamed temporary view). It has
+// no set of row ids either, so what each pass leaves is kept in such
+// tables.
 //
-// The plan's SQL needs two session settings (Setup): decimal arithmetic
-// that keeps every digit (Spark otherwise rounds a product of two wide
-// decimals to 6 places), and UTC, so timestamps without time zone never
-// meet a daylight-saving gap.
-var Spark Dialect = spark{}
+// The plan's SQL needs session settings (Setup): decimal arithmetic that
+// keeps every digit (Spark otherwise rounds a product of two wide decimals
+// to 6 places), ANSI mode (errors, not NULLs, on bad casts) and UTC, so
+// timestamps without time zone never meet a daylight-saving gap.
+func NewSpark() Dialect { return &spark{current: map[string]string{}} }
 
-type spark struct{}
+type spark struct {
+	n       int               // versions made
+	created []string          // every view made, in order
+	current map[string]string // table -> the version it shows
+}
 
-func (spark) Name() string { return "spark" }
+// Cleanup drops (and uncaches) every view the plan made, newest first.
+func (s *spark) Cleanup() []string {
+	var out []string
+	for i := len(s.created) - 1; i >= 0; i-- {
+		out = append(out, "UNCACHE TABLE IF EXISTS "+s.Ident(s.created[i]), "DROP VIEW IF EXISTS "+s.Ident(s.created[i]))
+	}
+	s.created = nil
+	return out
+}
 
-func (spark) Setup() []string {
+func (*spark) Name() string { return "spark" }
+
+func (*spark) Setup() []string {
 	return []string{
 		"SET spark.sql.decimalOperations.allowPrecisionLoss = false",
 		"SET spark.sql.session.timeZone = UTC",
@@ -35,58 +54,69 @@ func (spark) Setup() []string {
 	}
 }
 
-func (spark) Ident(name string) string      { return dialect.SparkQuoteIdent(name) }
-func (spark) Str(s string) string           { return dialect.SparkQuoteString(s) }
-func (spark) Text(x string) string          { return "CAST(" + x + " AS STRING)" }
-func (spark) TextType() string              { return "STRING" }
-func (spark) Date(x string) string          { return "CAST(" + x + " AS DATE)" }
-func (spark) Timestamp(x string) string     { return "CAST(" + x + " AS TIMESTAMP_NTZ)" }
-func (s spark) Alnum(x string) string       { return s.RegexpRemove(x, `[^\p{L}\p{N}]`) }
-func (spark) Similarity(a, b string) string { return "" }
-func (spark) Contains(h, n string) string   { return "contains(" + h + ", " + n + ")" }
-func (spark) StartsWith(h, n string) string { return "startswith(" + h + ", " + n + ")" }
-func (spark) EndsWith(h, n string) string   { return "endswith(" + h + ", " + n + ")" }
-func (spark) SemiJoin() string              { return "LEFT SEMI JOIN" }
-func (spark) AntiJoin() string              { return "LEFT ANTI JOIN" }
-func (spark) ArgMin(x, by string) string    { return "min_by(" + x + ", " + by + ")" }
+func (*spark) Ident(name string) string      { return dialect.SparkQuoteIdent(name) }
+func (*spark) Str(s string) string           { return dialect.SparkQuoteString(s) }
+func (*spark) Text(x string) string          { return "CAST(" + x + " AS STRING)" }
+func (*spark) TextType() string              { return "STRING" }
+func (*spark) Date(x string) string          { return "CAST(" + x + " AS DATE)" }
+func (*spark) Timestamp(x string) string     { return "CAST(" + x + " AS TIMESTAMP_NTZ)" }
+func (s *spark) Alnum(x string) string       { return s.RegexpRemove(x, `[^\p{L}\p{N}]`) }
+func (*spark) Similarity(a, b string) string { return "" }
+func (*spark) Contains(h, n string) string   { return "contains(" + h + ", " + n + ")" }
+func (*spark) StartsWith(h, n string) string { return "startswith(" + h + ", " + n + ")" }
+func (*spark) EndsWith(h, n string) string   { return "endswith(" + h + ", " + n + ")" }
+func (*spark) SemiJoin() string              { return "LEFT SEMI JOIN" }
+func (*spark) AntiJoin() string              { return "LEFT ANTI JOIN" }
+func (*spark) ArgMin(x, by string) string    { return "min_by(" + x + ", " + by + ")" }
 
-func (spark) CountIDs(x string, _ int64) string { return "count(DISTINCT " + x + ")" }
-func (spark) IDSet(string, int64) string        { return "" }
-func (spark) IDNotIn(set, x string) string      { panic("rules: spark has no id sets") }
-func (spark) SetVariable(name, q string) string { panic("rules: spark has no id sets") }
-func (spark) Variable(name string) string       { panic("rules: spark has no id sets") }
+func (*spark) CountIDs(x string, _ int64) string { return "count(DISTINCT " + x + ")" }
+func (*spark) IDSet(string, int64) string        { return "" }
+func (*spark) IDNotIn(set, x string) string      { panic("rules: spark has no id sets") }
+func (*spark) SetVariable(name, q string) string { panic("rules: spark has no id sets") }
+func (*spark) Variable(name string) string       { panic("rules: spark has no id sets") }
 
 // IDPairs writes the list into the statement: Spark Connect's SQL command
 // takes no bound parameters here. It holds only digits, colons and commas.
-func (s spark) IDPairs(list string) (string, []any) {
+func (s *spark) IDPairs(list string) (string, []any) {
 	return "(SELECT CAST(split_part(x, ':', 1) AS BIGINT) AS a, CAST(split_part(x, ':', 2) AS BIGINT) AS b FROM (SELECT explode(split(" + s.Str(list) + ", ',')) AS x))", nil
 }
 
-func (s spark) CreateTableAs(name, query string) []string {
-	tmp := name + "__next"
-	return []string{
-		"DROP VIEW IF EXISTS " + s.Ident(tmp),
-		"CACHE TABLE " + s.Ident(tmp) + " AS " + query,
-		"DROP VIEW IF EXISTS " + s.Ident(name),
-		"ALTER VIEW " + s.Ident(tmp) + " RENAME TO " + s.Ident(name),
-	}
+func (s *spark) CreateTableAs(name, query string) []string {
+	s.n++
+	version := fmt.Sprintf("%s__k%d", name, s.n)
+	s.created = append(s.created, version)
+	views := s.CreateViewAs(name, "SELECT * FROM "+s.Ident(version))
+	s.current[name] = version
+	return append([]string{"CACHE TABLE " + s.Ident(version) + " AS " + query}, views...)
 }
 
-func (s spark) CreateViewAs(name, query string) []string {
+func (s *spark) CreateViewAs(name, query string) []string {
+	if !slices.Contains(s.created, name) {
+		s.created = append(s.created, name)
+	}
+	delete(s.current, name)
 	return []string{"CREATE OR REPLACE TEMPORARY VIEW " + s.Ident(name) + " AS " + query}
 }
 
-func (s spark) InsertInto(table, query string) []string {
+func (s *spark) InsertInto(table, query string) []string {
 	return s.CreateTableAs(table, "SELECT * FROM "+s.Ident(table)+" UNION ALL "+query)
 }
 
-func (s spark) RenameTable(from, to string) []string {
-	return []string{"DROP VIEW IF EXISTS " + s.Ident(to), "ALTER VIEW " + s.Ident(from) + " RENAME TO " + s.Ident(to)}
+// RenameTable makes to a view of from's current version: from may be
+// replaced later, to stays.
+func (s *spark) RenameTable(from, to string) []string {
+	version, ok := s.current[from]
+	if !ok {
+		return s.CreateTableAs(to, "SELECT * FROM "+s.Ident(from))
+	}
+	views := s.CreateViewAs(to, "SELECT * FROM "+s.Ident(version))
+	s.current[to] = version
+	return views
 }
 
 // RegexpRemove hands Spark (java.util.regex) the pattern as RE2 parsed it,
 // rewritten in the constructs both read alike (see javaRegexp).
-func (s spark) RegexpRemove(x, pattern string) string {
+func (s *spark) RegexpRemove(x, pattern string) string {
 	re, err := javaRegexp(pattern)
 	if err != nil {
 		panic("rules: unchecked pattern: " + err.Error())
@@ -94,7 +124,7 @@ func (s spark) RegexpRemove(x, pattern string) string {
 	return "regexp_replace(" + x + ", " + s.Str(re) + ", '')"
 }
 
-func (spark) Regexp(pattern string) string {
+func (*spark) Regexp(pattern string) string {
 	if _, err := javaRegexp(pattern); err != nil {
 		return err.Error()
 	}
@@ -103,11 +133,11 @@ func (spark) Regexp(pattern string) string {
 
 // Decimal keeps 38 digits; Setup keeps Spark from dropping decimals of
 // products.
-func (spark) Decimal(x string, scale int) string {
+func (*spark) Decimal(x string, scale int) string {
 	return fmt.Sprintf("CAST(%s AS DECIMAL(38,%d))", x, scale)
 }
 
-func (spark) AddDays(x string, days int, ts bool) string {
+func (*spark) AddDays(x string, days int, ts bool) string {
 	if days == 0 {
 		return x
 	}
@@ -119,7 +149,7 @@ func (spark) AddDays(x string, days int, ts bool) string {
 
 // DaysBetween counts microseconds for timestamps: the exact difference,
 // divided once, is the double DuckDB's difference of epoch seconds gives.
-func (spark) DaysBetween(from, to string, ts bool) string {
+func (*spark) DaysBetween(from, to string, ts bool) string {
 	if ts {
 		return fmt.Sprintf("(CAST(timestampdiff(MICROSECOND, %s, %s) AS DOUBLE) / 86400000000.0)", from, to)
 	}
@@ -128,7 +158,7 @@ func (spark) DaysBetween(from, to string, ts bool) string {
 
 // Trunc uses trunc for dates (it stays a date; it has no "day", which
 // leaves a date as it is) and date_trunc for timestamps.
-func (s spark) Trunc(unit, x string, ts bool) string {
+func (s *spark) Trunc(unit, x string, ts bool) string {
 	if ts {
 		return "CAST(date_trunc(" + s.Str(unit) + ", " + x + ") AS TIMESTAMP_NTZ)"
 	}
@@ -138,24 +168,24 @@ func (s spark) Trunc(unit, x string, ts bool) string {
 	return "trunc(" + x + ", " + s.Str(unit) + ")"
 }
 
-func (spark) Format(x string, decimals int) string {
+func (*spark) Format(x string, decimals int) string {
 	return fmt.Sprintf("CAST(round(CAST(CAST(%s AS DOUBLE) AS DECIMAL(38,10)), %d) AS STRING)", x, decimals)
 }
 
 // TrimRight: Spark's two-argument rtrim reads its arguments the other way
 // round from DuckDB's; the standard form is unambiguous.
-func (s spark) TrimRight(x, chars string) string {
+func (s *spark) TrimRight(x, chars string) string {
 	return "trim(TRAILING " + s.Str(chars) + " FROM " + x + ")"
 }
 
 // JoinFirst sorts (order, value) pairs: Spark's collect_list keeps no
 // order of its own.
-func (spark) JoinFirst(x, order string, n int) string {
+func (*spark) JoinFirst(x, order string, n int) string {
 	return fmt.Sprintf("array_join(slice(transform(array_sort(collect_list(named_struct('o', %s, 'v', %s))), e -> e.v), 1, %d), ', ')", order, x, n)
 }
 
 // Concat: Spark's concat is NULL when a part is.
-func (s spark) Concat(parts ...string) string {
+func (s *spark) Concat(parts ...string) string {
 	out := make([]string, len(parts))
 	for i, p := range parts {
 		out[i] = "coalesce(" + s.Text(p) + ", '')"
