@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -45,6 +46,11 @@ func session(t *testing.T) sparktest.DB {
 	}
 	t.Cleanup(func() { s.Stop() })
 	db := sparktest.DB{Session: s}
+	// The scenarios are a few rows: one partition per shuffle spares
+	// scheduling empty tasks (nothing in the plan depends on it).
+	if err := db.Exec(t.Context(), "SET spark.sql.shuffle.partitions = 1"); err != nil {
+		t.Fatal(err)
+	}
 	if os.Getenv("KALLA_TEST_SPARK_LOG") != "" {
 		last := time.Now()
 		db.Log = func(q string) {
@@ -233,6 +239,7 @@ func TestRulesScenariosOnSpark(t *testing.T) {
 	session(t) // skips or fails before listing anything
 	for _, name := range rulesScenarios(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			ctx := t.Context()
 			db := session(t)
 			st := stage(t, name)
@@ -307,4 +314,50 @@ func refused(rec *kalla.Recipe) string {
 		}
 	}
 	return ""
+}
+
+// TestSparkTextOnSpark runs, on Spark, what the Spark dialect writes for
+// text and compares it with what DuckDB's semantics (RE2, Go's regexp)
+// give: string literals come back as written, and every strip pattern
+// removes from sample texts what RE2 removes.
+func TestSparkTextOnSpark(t *testing.T) {
+	db := session(t)
+	ctx := t.Context()
+	d := rules.NewSpark()
+	texts := []string{"INV-001-PART2", "inv 17", "Ünïcödé-42", "a.b.c", "x\r\ny", "ΣΑΣ σας", "", "--PART9", `back\slash 'quote' ''`, "tab\tnew\nline"}
+	var lits []string
+	for _, x := range texts {
+		lits = append(lits, "("+d.Str(x)+")")
+	}
+	values := "VALUES " + strings.Join(lits, ", ") + " AS t(x)"
+	read := func(q string) []string {
+		t.Helper()
+		var out []string
+		if err := db.Query(ctx, q, func(r rules.Row) error {
+			var s sql.NullString
+			if err := r.Scan(&s); err != nil {
+				return err
+			}
+			out = append(out, s.String)
+			return nil
+		}); err != nil {
+			t.Fatalf("%v\n%s", err, q)
+		}
+		return out
+	}
+	if got := read("SELECT x FROM " + values); !slices.Equal(got, texts) {
+		t.Fatalf("string literals: got %q, want %q", got, texts)
+	}
+	for _, p := range []string{`-PART[0-9]+\z`, `[^\p{L}\p{N}]`, `(?i)part`, `[[:alpha:]]+`, `\pN+`, `a.b`, `(?s)a.b`, `^\s+|\s+\z`, `(?P<x>[0-9]{2,3}?)`, `x*?y|z+`, `[^a-c]`, `\Qa.b\E`, `'`, `\\`} {
+		if msg := d.Regexp(p); msg != "" {
+			t.Fatalf("%s refused: %s", p, msg)
+		}
+		got := read("SELECT " + d.RegexpRemove("x", p) + " FROM " + values)
+		re := regexp.MustCompile(p)
+		for i, x := range texts {
+			if want := re.ReplaceAllString(x, ""); got[i] != want {
+				t.Errorf("pattern %s on %q: Spark %q, RE2 %q", p, x, got[i], want)
+			}
+		}
+	}
 }
