@@ -104,6 +104,14 @@ func (p *Plan) amountText(c *cond, x string) string {
 	return t
 }
 
+// scoreText renders a score (a double rounded to 6 decimals) as its
+// shortest decimal text, "0.75", "1.0": through an exact decimal, so every
+// engine writes the same digits (Spark writes a small double as 1.0E-4).
+func (p *Plan) scoreText(x string) string {
+	t := p.d.TrimRight(p.d.Text(p.d.Decimal(x, 6)), "0")
+	return fmt.Sprintf("CASE WHEN %s THEN %s ELSE %s END", p.d.EndsWith(t, "'.'"), p.d.Concat(t, "'0'"), t)
+}
+
 // failure is a SQL text saying how condition c fails between the operands.
 func (p *Plan) failure(c *cond, lo, ro operand) string {
 	lit := p.d.Str
@@ -345,7 +353,7 @@ FROM %s m JOIN %s v ON v.%s = m.rid WHERE m.gid IN (SELECT %s FROM %s) GROUP BY 
   ELSE %s END`,
 		p.d.Concat(eqLabel, "n.cand", "' but '", "n.fails", "n.suffix"),
 		p.d.Concat("n.cand", meets, rule, was, partnerText, "' by rule '", "t.prule", "n.suffix"),
-		minScore, p.d.Concat("n.cand", meets, rule, "' but scores '", p.d.Text("n.score"), p.d.Str(" < min_score "+minScore), "n.suffix"),
+		minScore, p.d.Concat("n.cand", meets, rule, "' but scores '", p.scoreText("n.score"), p.d.Str(" < min_score "+minScore), "n.suffix"),
 		p.d.Concat("n.cand", meets, rule, "n.suffix"))
 	kind := fmt.Sprintf("CASE WHEN n.nfail > 0 THEN '%s' WHEN t.partner IS NOT NULL THEN '%s' WHEN n.score < %s THEN '%s' ELSE '%s' END",
 		KindFailed, KindTaken, minScore, KindLowScore, KindTaken)

@@ -82,6 +82,7 @@ func (s *spark) IDPairs(list string) (string, []any) {
 }
 
 func (s *spark) CreateTableAs(name, query string) []string {
+	query = s.resolve(query)
 	s.n++
 	version := fmt.Sprintf("%s__k%d", name, s.n)
 	s.created = append(s.created, version)
@@ -100,6 +101,44 @@ func (s *spark) CreateViewAs(name, query string) []string {
 
 func (s *spark) InsertInto(table, query string) []string {
 	return s.CreateTableAs(table, "SELECT * FROM "+s.Ident(table)+" UNION ALL "+query)
+}
+
+// resolve names in query the versions the tables it reads show now: Spark
+// keeps a cached view's query as text, so a version reading "t" would
+// read itself once t shows it. Names in string literals are left alone.
+func (s *spark) resolve(query string) string {
+	var b strings.Builder
+	for i := 0; i < len(query); {
+		c := query[i]
+		switch {
+		case c == '\'':
+			j := i + 1
+			for j < len(query) && query[j] != '\'' {
+				if query[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			j = min(j+1, len(query))
+			b.WriteString(query[i:j])
+			i = j
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			j := i + 1
+			for j < len(query) && (query[j] == '_' || query[j] >= 'a' && query[j] <= 'z' || query[j] >= 'A' && query[j] <= 'Z' || query[j] >= '0' && query[j] <= '9') {
+				j++
+			}
+			if v, ok := s.current[query[i:j]]; ok {
+				b.WriteString(v)
+			} else {
+				b.WriteString(query[i:j])
+			}
+			i = j
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String()
 }
 
 // RenameTable makes to a view of from's current version: from may be

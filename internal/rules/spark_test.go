@@ -70,3 +70,19 @@ func TestJavaRegexp(t *testing.T) {
 		}
 	}
 }
+
+// TestSparkResolve checks that a Spark table's new version reads the
+// versions its query names, not the names (which would be recursive), and
+// leaves string literals alone.
+func TestSparkResolve(t *testing.T) {
+	d := NewSpark()
+	d.CreateTableAs("__kalla_edges", "SELECT 1 AS a")
+	got := d.InsertInto("__kalla_edges", "SELECT a FROM __kalla_edges e WHERE '__kalla_edges' <> 'it\\'s __kalla_edges'")
+	want := "CACHE TABLE `__kalla_edges__k2` AS SELECT * FROM `__kalla_edges__k1` UNION ALL SELECT a FROM __kalla_edges__k1 e WHERE '__kalla_edges' <> 'it\\'s __kalla_edges'"
+	if got[0] != want {
+		t.Fatalf("got  %s\nwant %s", got[0], want)
+	}
+	if got[1] != "CREATE OR REPLACE TEMPORARY VIEW `__kalla_edges` AS SELECT * FROM `__kalla_edges__k2`" {
+		t.Fatalf("view: %s", got[1])
+	}
+}
