@@ -235,10 +235,10 @@ func (s *spark) Concat(parts ...string) string {
 // javaRegexp rewrites an RE2 pattern for java.util.regex: it is parsed as
 // RE2 parses it and written back with every character and class spelled
 // as explicit code points, so RE2-only syntax (POSIX classes, \pN, (?i)
-// folding, named groups) means the same to Java. Constructs the two
-// engines read differently are refused: ^ and $ in multi-line mode and $
-// (Java also matches them around \r and other line ends) and \b and \B
-// (Java's word characters are not RE2's).
+// folding, named groups) means the same to Java, and the anchors Java
+// reads differently ($, multi-line ^ and $, \b, \B: Java's line ends and
+// word characters are not RE2's) are spelled with \z and lookarounds that
+// mean exactly RE2's. An operator it does not know is an error.
 func javaRegexp(pattern string) (string, error) {
 	re, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
@@ -301,14 +301,19 @@ func writeJava(b *strings.Builder, re *syntax.Regexp) error {
 	case syntax.OpBeginText:
 		b.WriteString(`\A`)
 	case syntax.OpEndText:
-		if re.Flags&syntax.WasDollar != 0 {
-			return fmt.Errorf("$ is read differently by Spark (Java also matches before a final line break): use \\z")
-		}
+		// RE2's $ (not multi-line) is the end of the text; Java's $ also
+		// matches before a final line break, its \z does not.
 		b.WriteString(`\z`)
-	case syntax.OpBeginLine, syntax.OpEndLine:
-		return fmt.Errorf("multi-line ^ and $ are read differently by Spark (Java's line ends are not RE2's)")
-	case syntax.OpWordBoundary, syntax.OpNoWordBoundary:
-		return fmt.Errorf(`\b and \B are read differently by Spark (Java's word characters are not RE2's)`)
+	case syntax.OpBeginLine:
+		// After \n only (Java's ^ also follows \r and others).
+		b.WriteString(`(?:\A|(?<=\x{A}))`)
+	case syntax.OpEndLine:
+		b.WriteString(`(?=\x{A}|\z)`)
+	case syntax.OpWordBoundary:
+		// RE2's word characters are ASCII [0-9A-Za-z_].
+		b.WriteString(`(?:(?<=[0-9A-Za-z_])(?![0-9A-Za-z_])|(?<![0-9A-Za-z_])(?=[0-9A-Za-z_]))`)
+	case syntax.OpNoWordBoundary:
+		b.WriteString(`(?:(?<=[0-9A-Za-z_])(?=[0-9A-Za-z_])|(?<![0-9A-Za-z_])(?![0-9A-Za-z_]))`)
 	case syntax.OpCapture:
 		return group(re.Sub[0])
 	case syntax.OpStar, syntax.OpPlus, syntax.OpQuest:

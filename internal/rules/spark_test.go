@@ -17,18 +17,12 @@ func sparkSides() (Side, Side) {
 }
 
 // TestSparkRefuses checks that what Spark SQL cannot compute as DuckDB
-// does is refused when the rules are compiled for Spark, naming the rule,
+// does (Jaro-Winkler) is refused when the rules are compiled for Spark, naming the rule,
 // the condition and why, and that DuckDB compiles the same rules.
 func TestSparkRefuses(t *testing.T) {
 	cases := []struct{ name, rules, want string }{
 		{"fuzzy", `[{"name": "payer", "conditions": [{"op": "eq", "left": "amount", "right": "amount"}, {"op": "fuzzy", "left": "name", "right": "name", "threshold": 0.9}]}]`,
 			`rules[0] "payer".conditions[1]: fuzzy (Jaro-Winkler similarity) cannot run on the spark engine`},
-		{"dollar", `[{"name": "ref", "conditions": [{"op": "eq", "left": "ref", "right": "ref", "strip_right": "-P[0-9]+$"}]}]`,
-			`rules[0] "ref".conditions[0]: strip_right cannot run on the spark engine: pattern "-P[0-9]+$": $ is read differently by Spark`},
-		{"multiline", `[{"name": "ref", "conditions": [{"op": "eq", "left": "ref", "right": "ref", "strip_left": "(?m)^x"}]}]`,
-			`strip_left cannot run on the spark engine: pattern "(?m)^x": multi-line ^ and $`},
-		{"word boundary", `[{"name": "ref", "conditions": [{"op": "eq", "left": "ref", "right": "ref", "strip_left": "\\bINV"}]}]`,
-			`\b and \B are read differently`},
 	}
 	l, r := sparkSides()
 	for _, c := range cases {
@@ -54,14 +48,19 @@ func TestSparkRefuses(t *testing.T) {
 // same as Go's, so the rewritten pattern must remove exactly what the
 // original removes.
 func TestJavaRegexp(t *testing.T) {
-	texts := []string{"INV-001-PART2", "inv 17", "Ünïcödé-42", "a.b.c", "x\r\ny", "ΣΑΣ σας", "", "--PART9"}
-	for _, p := range []string{`-PART[0-9]+\z`, `[^\p{L}\p{N}]`, `(?i)part`, `[[:alpha:]]+`, `\pN+`, `a.b`, `(?s)a.b`, `^\s+|\s+\z`, `(?P<x>[0-9]{2,3}?)`, `x*?y|z+`, `[^a-c]`, `\Qa.b\E`} {
+	texts := []string{"INV-001-PART2", "a-PART1\n", "x1\ny\nxy\r\ny", "vo v vv", "inv 17", "Ünïcödé-42", "a.b.c", "x\r\ny", "ΣΑΣ σας", "", "--PART9"}
+	for _, p := range []string{`-PART[0-9]+\z`, `[^\p{L}\p{N}]`, `(?i)part`, `[[:alpha:]]+`, `\pN+`, `a.b`, `(?s)a.b`, `^\s+|\s+\z`, `-PART[0-9]+$`, `(?m)^x|y$`, `\bv\b|\Bo`, `(?P<x>[0-9]{2,3}?)`, `x*?y|z+`, `[^a-c]`, `\Qa.b\E`} {
 		j, err := javaRegexp(p)
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
 		// Go reads \x{..}, (?:...), classes and repetition as Java does,
-		// so the rewritten pattern, run by Go, shows what Java will do.
+		// so the rewritten pattern, run by Go, shows what Java will do;
+		// lookarounds (anchors) Go cannot read: TestSparkTextOnSpark
+		// runs those on Spark.
+		if strings.Contains(j, "(?<") || strings.Contains(j, "(?=") || strings.Contains(j, "(?!") {
+			continue
+		}
 		want, got := regexp.MustCompile(p), regexp.MustCompile(j)
 		for _, x := range texts {
 			if a, b := want.ReplaceAllString(x, ""), got.ReplaceAllString(x, ""); a != b {

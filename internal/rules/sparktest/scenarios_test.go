@@ -327,7 +327,7 @@ func TestSparkTextOnSpark(t *testing.T) {
 	db := session(t)
 	ctx := t.Context()
 	d := rules.NewSpark()
-	texts := []string{"INV-001-PART2", "inv 17", "Ünïcödé-42", "a.b.c", "x\r\ny", "ΣΑΣ σας", "", "--PART9", `back\slash 'quote' ''`, "tab\tnew\nline"}
+	texts := []string{"INV-001-PART2", "a-PART1\n", "x1\ny\nxy\r\ny", "vo v vv", "inv 17", "Ünïcödé-42", "a.b.c", "x\r\ny", "ΣΑΣ σας", "", "--PART9", `back\slash 'quote' ''`, "tab\tnew\nline"}
 	var lits []string
 	for _, x := range texts {
 		lits = append(lits, "("+d.Str(x)+")")
@@ -351,7 +351,7 @@ func TestSparkTextOnSpark(t *testing.T) {
 	if got := read("SELECT x FROM " + values); !slices.Equal(got, texts) {
 		t.Fatalf("string literals: got %q, want %q", got, texts)
 	}
-	for _, p := range []string{`-PART[0-9]+\z`, `[^\p{L}\p{N}]`, `(?i)part`, `[[:alpha:]]+`, `\pN+`, `a.b`, `(?s)a.b`, `^\s+|\s+\z`, `(?P<x>[0-9]{2,3}?)`, `x*?y|z+`, `[^a-c]`, `\Qa.b\E`, `'`, `\\`} {
+	for _, p := range []string{`-PART[0-9]+\z`, `[^\p{L}\p{N}]`, `(?i)part`, `[[:alpha:]]+`, `\pN+`, `a.b`, `(?s)a.b`, `^\s+|\s+\z`, `-PART[0-9]+$`, `(?m)^x|y$`, `\bv\b|\Bo`, `(?P<x>[0-9]{2,3}?)`, `x*?y|z+`, `[^a-c]`, `\Qa.b\E`, `'`, `\\`} {
 		if msg := d.Regexp(p); msg != "" {
 			t.Fatalf("%s refused: %s", p, msg)
 		}
