@@ -206,7 +206,7 @@ func (p *Plan) failure(c *cond, lo, ro operand) string {
 //
 // key lists the eq conditions the search joins on; the rule's other
 // conditions, eq ones included, are checked and reported.
-func (p *Plan) nearQueries(ps *pass, s int, key []*cond) (estimate string, build []string) {
+func (p *Plan) nearQueries(ps *pass, s int, key []*cond) (estimate string, build func() []string) {
 	var eqs, others []*cond
 	for _, c := range ps.conds {
 		if slices.Contains(key, c) {
@@ -280,8 +280,8 @@ func (p *Plan) nearQueries(ps *pass, s int, key []*cond) (estimate string, build
 		cands += ", " + oDate + " AS __kalla_od"
 	}
 	cands += fmt.Sprintf(" FROM %s JOIN %s ON %s) c", from, otherFrom, strings.Join(on, " AND "))
-	build = append(build, p.d.CreateTableAs(best, firstPer([]string{"rid", "ogid", "cid", "nfail", "score"}, cands,
-		fmt.Sprintf("PARTITION BY rid ORDER BY nfail, %s, __kalla_ck, cid", strings.Join(rank(ps, "__kalla_oa", "__kalla_od", "score"), ", "))))...)
+	bestQ := firstPer([]string{"rid", "ogid", "cid", "nfail", "score"}, cands,
+		fmt.Sprintf("PARTITION BY rid ORDER BY nfail, %s, __kalla_ck, cid", strings.Join(rank(ps, "__kalla_oa", "__kalla_od", "score"), ", ")))
 
 	// Groups are named by their members, for the chosen ones only.
 	labels := func(s int, col string) string {
@@ -357,8 +357,13 @@ FROM %s m JOIN %s v ON v.%s = m.rid WHERE m.gid IN (SELECT %s FROM %s) GROUP BY 
 		p.d.Concat("n.cand", meets, rule, "n.suffix"))
 	kind := fmt.Sprintf("CASE WHEN n.nfail > 0 THEN '%s' WHEN t.partner IS NOT NULL THEN '%s' WHEN n.score < %s THEN '%s' ELSE '%s' END",
 		KindFailed, KindTaken, minScore, KindLowScore, KindTaken)
-	build = append(build, p.d.CreateTableAs(nearTable(s, ps.index), fmt.Sprintf("SELECT n.rid, %d AS pass, n.nfail, %s AS reason, n.closest, %s AS kind FROM (%s) n LEFT JOIN (%s) t ON t.id = n.cid",
-		ps.index, reason, kind, near, taken))...)
+	nearQ := fmt.Sprintf("SELECT n.rid, %d AS pass, n.nfail, %s AS reason, n.closest, %s AS kind FROM (%s) n LEFT JOIN (%s) t ON t.id = n.cid",
+		ps.index, reason, kind, near, taken)
+	// The statements are written only for the key the search uses: a
+	// dialect may name each table it makes (Spark).
+	build = func() []string {
+		return append(p.d.CreateTableAs(best, bestQ), p.d.CreateTableAs(nearTable(s, ps.index), nearQ)...)
+	}
 
 	// The estimate counts the pairs the search would compare (a grouped
 	// other side has one group per key: never a fan-out, but a count of 0
@@ -429,7 +434,7 @@ func (p *Plan) explainSide(ctx context.Context, db DB, s int) error {
 		return fmt.Errorf("rules: explain: %w", err)
 	}
 	for _, ps := range p.passes {
-		var build []string
+		var build func() []string
 		options := nearKeys(ps)
 		for i, key := range options {
 			est, b := p.nearQueries(ps, s, key)
@@ -477,7 +482,7 @@ func (p *Plan) explainSide(ctx context.Context, db DB, s int) error {
 			}
 			continue
 		}
-		if err := run(fmt.Sprintf("rules[%d] %q: explain unmatched records", ps.index, ps.rule.Name), build...); err != nil {
+		if err := run(fmt.Sprintf("rules[%d] %q: explain unmatched records", ps.index, ps.rule.Name), build()...); err != nil {
 			return err
 		}
 		near = append(near, "SELECT * FROM "+nearTable(s, ps.index))
