@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"database/sql"
 	"slices"
 	"strings"
 	"time"
@@ -85,13 +84,14 @@ func (d loggedDB) Fork(ctx context.Context) (rules.DB, func(), error) {
 	return loggedDB{w}, release, nil
 }
 
-func (d loggedDB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return d.e.exec(ctx, q, args...)
+func (d loggedDB) Exec(ctx context.Context, q string, args ...any) error {
+	_, err := d.e.exec(ctx, q, args...)
+	return err
 }
 
-func (d loggedDB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (d loggedDB) Query(ctx context.Context, q string, each func(rules.Row) error) error {
 	t0 := time.Now()
-	rows, err := d.e.conn.QueryContext(ctx, q, args...)
+	err := rules.QuerySQL(ctx, d.e.conn, q, each)
 	d.e.log.Debug("duckdb query", "sql", q, "took", time.Since(t0), "err", err)
-	return rows, err
+	return err
 }

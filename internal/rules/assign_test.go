@@ -29,7 +29,8 @@ func greedy(edges [][3]int64) []string {
 // plain greedy definition on random bipartite graphs, dense and sparse.
 func TestAssignIsGreedy(t *testing.T) {
 	d := newTestDB(t, "x\n1\n", "x\n1\n", nil, nil, 0)
-	p := &Plan{d: DuckDB}
+	p := &Plan{d: DuckDB, edgeCols: map[int][]string{0: {"a", "b", "score", "rk"}}}
+	ps := &pass{}
 	run := func(what string, qs ...string) error {
 		for _, q := range qs {
 			if _, err := d.conn.ExecContext(t.Context(), q); err != nil {
@@ -66,8 +67,10 @@ func TestAssignIsGreedy(t *testing.T) {
 			if len(vals) > 0 {
 				d.exec(fmt.Sprintf("INSERT INTO %s VALUES %s", edgesTable, strings.Join(vals, ", ")))
 			}
-			d.exec(chosenSQL)
-			if err := p.assign(t.Context(), d.conn, run, "test", "rk", [2]bool{}); err != nil {
+			for _, q := range DuckDB.CreateTableAs(chosenTable, "SELECT * FROM "+edgesTable+" LIMIT 0") {
+				d.exec(q)
+			}
+			if err := p.assign(t.Context(), SQLDB{d.conn}, run, ps, "test", "rk", [2]bool{}); err != nil {
 				t.Fatal(err)
 			}
 			got := d.query(fmt.Sprintf("SELECT a || '-' || b FROM %s ORDER BY 1", chosenTable))

@@ -3,7 +3,6 @@ package rules
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -123,12 +122,12 @@ func (p *Plan) matchKey(s int, alias string) string {
 	if len(parts) > 1 {
 		key = "nullif(concat_ws('|', " + strings.Join(parts, ", ") + "), '')"
 	}
-	return fmt.Sprintf("coalesce(%s, concat('row ', %s.%s + 1))", key, alias, ridCol(s))
+	return fmt.Sprintf("coalesce(%s, %s)", key, p.d.Concat("'row '", alias+"."+ridCol(s)+" + 1"))
 }
 
 // breaksSQL builds BreaksTable: one row per compared column and matched
 // pair (or, for amounts of a grouped rule, group pair) whose values differ.
-func (p *Plan) breaksSQL() string {
+func (p *Plan) breaksSQL() []string {
 	var parts []string
 	for _, b := range p.breakCols() {
 		lv, rv := p.breakValue(b, 0, "m."+p.d.Ident(b.name[0])), p.breakValue(b, 1, "m."+p.d.Ident(b.name[1]))
@@ -156,13 +155,14 @@ FROM %s m WHERE %s IS DISTINCT FROM %s%s`,
 			v := p.breakValue(b, s, "m."+p.d.Ident(b.name[s]))
 			// A unit pair belongs to one pass (its records to no other).
 			return fmt.Sprintf(`SELECT ua, ub, any_value(pass) AS pass, CASE WHEN count(v) = count(*) THEN sum(v) END AS total
-FROM (SELECT DISTINCT m.__kalla_ua AS ua, m.__kalla_ub AS ub, m.__kalla_pass AS pass, m.%s AS rid, %s AS v FROM %s m WHERE m.__kalla_pass IN (%s)) GROUP BY ua, ub`,
+FROM (SELECT DISTINCT m.__kalla_ua AS ua, m.__kalla_ub AS ub, m.__kalla_pass AS pass, m.%s AS rid, %s AS v FROM %s m WHERE m.__kalla_pass IN (%s)) x GROUP BY ua, ub`,
 				ridCol(s), v, MatchTable, intList(sums))
 		}
 		keys := func(s int) string {
-			return fmt.Sprintf(`SELECT ua, ub, min(rid) AS lo, %s || CASE WHEN count(*) > %d THEN concat(' and ', count(*) - %d, ' more') ELSE '' END AS keys
-FROM (SELECT DISTINCT m.__kalla_ua AS ua, m.__kalla_ub AS ub, m.%s AS rid, %s AS k FROM %s m SEMI JOIN d ON m.__kalla_ua = d.ua AND m.__kalla_ub = d.ub WHERE m.__kalla_pass IN (%s)) GROUP BY ua, ub`,
-				p.d.JoinFirst("k", "rid", breakSamples), breakSamples, breakSamples, ridCol(s), p.matchKey(s, "m"), MatchTable, intList(sums))
+			return fmt.Sprintf(`SELECT ua, ub, min(rid) AS lo, %s AS keys
+FROM (SELECT DISTINCT m.__kalla_ua AS ua, m.__kalla_ub AS ub, m.%s AS rid, %s AS k FROM %s m %s d ON m.__kalla_ua = d.ua AND m.__kalla_ub = d.ub WHERE m.__kalla_pass IN (%s)) x GROUP BY ua, ub`,
+				p.d.Concat(p.d.JoinFirst("k", "rid", breakSamples), fmt.Sprintf("CASE WHEN count(*) > %d THEN %s ELSE '' END", breakSamples, p.d.Concat("' and '", fmt.Sprintf("count(*) - %d", breakSamples), "' more'"))),
+				ridCol(s), p.matchKey(s, "m"), MatchTable, p.d.SemiJoin(), intList(sums))
 		}
 		rule := "CASE d.pass"
 		for _, k := range sums {
@@ -173,12 +173,12 @@ FROM (SELECT DISTINCT m.__kalla_ua AS ua, m.__kalla_ub AS ub, m.%s AS rid, %s AS
   FROM (%[6]s) l JOIN (%[7]s) r USING (ua, ub) WHERE l.total IS DISTINCT FROM r.total)
 SELECT %[1]d AS __kalla_col, %[2]s AS left_column, %[3]s AS right_column, %[4]s AS _rule, kl.keys AS _left_key, kr.keys AS _right_key,
   %[5]s AS left_value, %[8]s AS right_value, %[9]s AS difference, CAST(NULL AS BIGINT) AS _left_row, CAST(NULL AS BIGINT) AS _right_row, kl.lo AS __kalla_o1, kr.lo AS __kalla_o2
-FROM d JOIN (%[10]s) kl USING (ua, ub) JOIN (%[11]s) kr USING (ua, ub))`,
+FROM d JOIN (%[10]s) kl USING (ua, ub) JOIN (%[11]s) kr USING (ua, ub)) s`,
 			b.index, p.d.Str(b.col[0].Name), p.d.Str(b.col[1].Name), rule, p.d.Text("d.lt"), total(0), total(1),
 			p.d.Text("d.rt"), p.breakDiff(b, "d.lt", "d.rt"), keys(0), keys(1)))
 	}
 	if len(parts) == 0 {
-		return ""
+		return nil
 	}
 	return p.d.CreateTableAs(BreaksTable, strings.Join(parts, "\nUNION ALL\n"))
 }
@@ -224,9 +224,9 @@ func (p *Plan) Report(ctx context.Context, db DB) (*kalla.RulesReport, error) {
 	}
 	// From the narrow pairs table: the same rows as the match table. The
 	// records each pass matched were counted as it ran.
-	err := queryRows(ctx, db, fmt.Sprintf(`SELECT pass, count(*),
+	err := db.Query(ctx, fmt.Sprintf(`SELECT pass, count(*),
   count(*) FILTER (WHERE %[1]s = '%[2]s'), count(*) FILTER (WHERE %[1]s = '%[3]s') FROM %[4]s p GROUP BY pass`, p.status("p"), StatusConfirmed, StatusSuggested, pairsTable),
-		func(r *sql.Rows) error {
+		func(r Row) error {
 			var k int
 			var st kalla.RuleStats
 			if err := r.Scan(&k, &st.Pairs, &st.Confirmed, &st.Suggested); err != nil {
@@ -245,7 +245,7 @@ func (p *Plan) Report(ctx context.Context, db DB) (*kalla.RulesReport, error) {
 	}
 	for s, t := range []string{ReasonLeft, ReasonRight} {
 		name := []string{"left", "right"}[s]
-		err := queryRows(ctx, db, "SELECT kind, count(*) FROM "+t+" GROUP BY kind", func(r *sql.Rows) error {
+		err := db.Query(ctx, "SELECT kind, count(*) FROM "+t+" GROUP BY kind", func(r Row) error {
 			var k string
 			var n int64
 			if err := r.Scan(&k, &n); err != nil {
@@ -268,7 +268,7 @@ func (p *Plan) Report(ctx context.Context, db DB) (*kalla.RulesReport, error) {
 		// up a handful of rows instead of every unmatched one.
 		q := fmt.Sprintf("SELECT x.rid + 1, %s, x.reason, coalesce(x.closest, '') FROM (SELECT * FROM %s ORDER BY rid LIMIT %d) x JOIN %s v ON v.%s = x.rid ORDER BY x.rid",
 			p.pkText(s, "v"), t, unmatchedSamples, p.d.Ident(side.View), p.d.Ident(side.RID))
-		err := queryRows(ctx, db, q, func(r *sql.Rows) error {
+		err := db.Query(ctx, q, func(r Row) error {
 			var u kalla.UnmatchedSample
 			if err := r.Scan(&u.Row, &u.Key, &u.Reason, &u.ClosestCandidate); err != nil {
 				return err
@@ -287,7 +287,7 @@ func (p *Plan) Report(ctx context.Context, db DB) (*kalla.RulesReport, error) {
 	for _, b := range cols {
 		q := fmt.Sprintf("SELECT count(*) FROM %s WHERE __kalla_pass NOT IN (%s)", MatchTable, intList(append([]int{-1}, b.sums...)))
 		if len(b.sums) > 0 {
-			q = fmt.Sprintf("SELECT (%s) + (SELECT count(*) FROM (SELECT DISTINCT __kalla_ua, __kalla_ub FROM %s WHERE __kalla_pass IN (%s)))", q, MatchTable, intList(b.sums))
+			q = fmt.Sprintf("SELECT (%s) + (SELECT count(*) FROM (SELECT DISTINCT __kalla_ua, __kalla_ub FROM %s WHERE __kalla_pass IN (%s)) x)", q, MatchTable, intList(b.sums))
 		}
 		n, err := scalar(ctx, db, q)
 		if err != nil {
@@ -295,7 +295,7 @@ func (p *Plan) Report(ctx context.Context, db DB) (*kalla.RulesReport, error) {
 		}
 		rep.Breaks = append(rep.Breaks, kalla.BreakColumn{LeftColumn: b.col[0].Name, RightColumn: b.col[1].Name, Compared: n, Samples: []kalla.BreakSample{}})
 	}
-	err = queryRows(ctx, db, fmt.Sprintf("SELECT __kalla_col, count(*), max(abs(difference)), sum(abs(difference)) FROM %s GROUP BY __kalla_col", BreaksTable), func(r *sql.Rows) error {
+	err = db.Query(ctx, fmt.Sprintf("SELECT __kalla_col, count(*), max(abs(difference)), sum(abs(difference)) FROM %s GROUP BY __kalla_col", BreaksTable), func(r Row) error {
 		var k int
 		var n int64
 		var mx, tot sql.NullFloat64
@@ -320,8 +320,8 @@ func (p *Plan) Report(ctx context.Context, db DB) (*kalla.RulesReport, error) {
 		tops[i] = fmt.Sprintf("(SELECT __kalla_col, _rule, _left_key, _right_key, left_value, right_value, difference, __kalla_o1, __kalla_o2 FROM %s WHERE __kalla_col = %d ORDER BY %s LIMIT %d)",
 			BreaksTable, i, order, breakSamples)
 	}
-	err = queryRows(ctx, db, fmt.Sprintf(`SELECT __kalla_col, _rule, _left_key, _right_key, left_value, right_value, difference FROM (%s)
-ORDER BY __kalla_col, %s`, strings.Join(tops, "\nUNION ALL\n"), order), func(r *sql.Rows) error {
+	err = db.Query(ctx, fmt.Sprintf(`SELECT __kalla_col, _rule, _left_key, _right_key, left_value, right_value, difference FROM (%s)
+ORDER BY __kalla_col, %s`, strings.Join(tops, "\nUNION ALL\n"), order), func(r Row) error {
 		var k int
 		var s kalla.BreakSample
 		var lk, rk sql.NullString
@@ -347,18 +347,4 @@ ORDER BY __kalla_col, %s`, strings.Join(tops, "\nUNION ALL\n"), order), func(r *
 		return nil, fmt.Errorf("rules: sample breaks: %w", err)
 	}
 	return rep, nil
-}
-
-func queryRows(ctx context.Context, db DB, q string, each func(*sql.Rows) error) error {
-	rows, err := db.QueryContext(ctx, q)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		if err := each(rows); err != nil {
-			rows.Close()
-			return err
-		}
-	}
-	return errors.Join(rows.Err(), rows.Close())
 }

@@ -61,7 +61,7 @@ func TestBreaksEqualGroupSums(t *testing.T) {
 			d := newTestDB(t, left, right, []string{"id"}, []string{"id"}, 0)
 			p := d.compile(rules)
 			rep := d.execute(p)
-			if got := strings.Contains(p.breaksSQL(), "m.__kalla_ua AS ua"); got != c.grouped {
+			if got := strings.Contains(strings.Join(p.breaksSQL(), ";"), "m.__kalla_ua AS ua"); got != c.grouped {
 				t.Errorf("breaks SQL compares group sums: %v, want %v", got, c.grouped)
 			}
 			got, _ := json.Marshal(rep.Breaks)

@@ -71,6 +71,8 @@ type Plan struct {
 	// and pairs names the relation holding its pairs; Execute sets both.
 	records [][2]int64
 	pairs   []string
+	// edgeCols[k] lists the columns of pass k's edges, in order.
+	edgeCols map[int][]string
 	// sumsEqual[k] is true when every unit pair grouped pass k chose had
 	// equal amounts on its tolerance columns (see sumsMayDiffer).
 	sumsEqual map[int]bool
@@ -111,7 +113,7 @@ type cond struct {
 // Compile checks the rules against both sides' columns and compiles them.
 // Errors are EINVALID and name the rule, the condition and the column.
 func Compile(in Input, d Dialect) (*Plan, error) {
-	p := &Plan{d: d, in: in}
+	p := &Plan{d: d, in: in, edgeCols: map[int][]string{}}
 	var err error
 	if p.left, err = resolveCols(in.Left); err != nil {
 		return nil, err
@@ -150,6 +152,10 @@ func Compile(in Input, d Dialect) (*Plan, error) {
 				continue
 			}
 			if msg := cc.prepare(); msg != "" {
+				probs = append(probs, where+": "+msg)
+				continue
+			}
+			if msg := p.supported(cc); msg != "" {
 				probs = append(probs, where+": "+msg)
 				continue
 			}
@@ -236,6 +242,24 @@ func (c *cond) prepare() string {
 	return ""
 }
 
+// supported says why the dialect's engine cannot compute the condition
+// as DuckDB does, or "": a rule it cannot carry over is refused when the
+// recipe is checked, never run with a different meaning.
+func (p *Plan) supported(c *cond) string {
+	if c.Op == kalla.CondFuzzy && p.d.Similarity("a", "b") == "" {
+		return fmt.Sprintf("fuzzy (Jaro-Winkler similarity) cannot run on the %s engine, which has no such function; use the duckdb engine, or eq with normalize instead", p.d.Name())
+	}
+	for _, x := range []struct{ name, re string }{{"strip_left", c.StripLeft}, {"strip_right", c.StripRight}} {
+		if x.re == "" {
+			continue
+		}
+		if msg := p.d.Regexp(x.re); msg != "" {
+			return fmt.Sprintf("%s cannot run on the %s engine: %s", x.name, p.d.Name(), msg)
+		}
+	}
+	return ""
+}
+
 // texty reports whether the condition compares its values as normalised
 // text.
 func (c *cond) texty() bool {
@@ -296,7 +320,7 @@ func (p *Plan) key(c *cond, s int, alias string) string {
 		if c.col[s].class == classText {
 			x = p.d.Date(x)
 		}
-		return p.d.Trunc(c.Truncate, x)
+		return p.d.Trunc(c.Truncate, x, c.col[s].class == classTimestamp)
 	}
 	return x
 }
@@ -571,14 +595,14 @@ func remainTable(s, k int) string { return fmt.Sprintf("__kalla_rem_%s%d", "lr"[
 // no value at all as an untyped NULL, which a table would store as an
 // integer, and DuckDB compares an integer with text by casting the text to
 // a number, which fails (TestRulesEmptyTextColumn).
-func (p *Plan) remainSQL(s, k int, table string) string {
+func (p *Plan) remainSQL(s, k int, table string) []string {
 	side := p.side(s)
 	from := p.d.Ident(side.View)
 	if k > 1 {
 		from = remainTable(s, k-1)
 	}
-	return p.d.CreateTableAs(table, fmt.Sprintf("SELECT %s FROM %s x ANTI JOIN %s u ON x.%s = u.%s",
-		p.remainCols(s), from, p.pairs[k-1], p.d.Ident(side.RID), pairCol(s)))
+	return p.d.CreateTableAs(table, fmt.Sprintf("SELECT %s FROM %s x %s %s u ON x.%s = u.%s",
+		p.remainCols(s), from, p.d.AntiJoin(), p.pairs[k-1], p.d.Ident(side.RID), pairCol(s)))
 }
 
 // remainCols selects, from alias x, side s's used columns (cast to their
@@ -633,14 +657,14 @@ func (p *Plan) groupSQL(ps *pass, s int) []string {
 		strings.Join(keys, ", "), p.d.Ident(side.RID), strings.Join(sel, ", "), p.available(ps, s), strings.Join(notNull, " AND "))
 	g := fmt.Sprintf("SELECT gid, %s, %s, count(*) AS n FROM %s GROUP BY gid, %s",
 		strings.Join(keys, ", "), strings.Join(agg, ", "), members(s, ps.index), strings.Join(keys, ", "))
-	return []string{p.d.CreateTableAs(members(s, ps.index), m), p.d.CreateTableAs(groups(s, ps.index), g)}
+	return append(p.d.CreateTableAs(members(s, ps.index), m), p.d.CreateTableAs(groups(s, ps.index), g)...)
 }
 
 // candidates is the query of a pass's candidate edges: unit a (a left
 // record or group), unit b (right), the score and the columns of the order
 // that decides between competing candidates (see order), joined with every
 // condition in the ON clause.
-func (p *Plan) candidates(ps *pass) string {
+func (p *Plan) candidates(ps *pass) []string {
 	lo, ro := operand{alias: "l", grouped: ps.grouped[0]}, operand{alias: "r", grouped: ps.grouped[1]}
 	var sel []string
 	from := make([]string, 2)
@@ -684,6 +708,7 @@ func (p *Plan) candidates(ps *pass) string {
 	}
 	q := fmt.Sprintf("SELECT * FROM (SELECT %s FROM %s JOIN %s ON %s) c%s",
 		strings.Join(sel, ", "), from[0], from[1], strings.Join(preds, "\n  AND "), where)
+	p.edgeCols[ps.index] = aliases(sel)
 	return p.d.CreateTableAs(edgesTable, q)
 }
 
@@ -778,7 +803,7 @@ func (p *Plan) stagedType(s int, col string) string {
 	if x := kalla.FindColumn(side.Cols, col); x >= 0 {
 		return side.Cols[x].EngineType
 	}
-	return "VARCHAR"
+	return p.d.TextType()
 }
 
 // carryName is the name under which edges (record) or group members carry
@@ -834,7 +859,7 @@ func passPairs(k int) string     { return fmt.Sprintf("__kalla_pairs_%d", k) }
 func passPairsView(k int) string { return fmt.Sprintf("__kalla_pairv_%d", k) }
 
 // pairsSQL redefines the pairs view over the pairs of the passes so far.
-func (p *Plan) pairsSQL() string {
+func (p *Plan) pairsSQL() []string {
 	parts := make([]string, len(p.pairs))
 	for i, name := range p.pairs {
 		parts[i] = "SELECT * FROM " + name
@@ -890,16 +915,15 @@ func (p *Plan) expand(ps *pass) (pairs string, stmts []string) {
 	}
 	q := fmt.Sprintf("SELECT %s FROM %s c%s", strings.Join(sel, ", "), from, join)
 	if from == chosenTable {
-		return passPairs(ps.index), []string{p.d.CreateTableAs(passPairs(ps.index), q)}
+		return passPairs(ps.index), p.d.CreateTableAs(passPairs(ps.index), q)
 	}
-	return passPairsView(ps.index), []string{"DROP TABLE IF EXISTS " + from, fmt.Sprintf("ALTER TABLE %s RENAME TO %s", chosenTable, from),
-		p.d.CreateViewAs(passPairsView(ps.index), q)}
+	return passPairsView(ps.index), append(p.d.RenameTable(chosenTable, from), p.d.CreateViewAs(passPairsView(ps.index), q)...)
 }
 
 // matchSQL defines the match table over the pairs of all passes, which
 // already hold every column it shows: a view, since each reader takes
 // only some of its rows or columns.
-func (p *Plan) matchSQL() string {
+func (p *Plan) matchSQL() []string {
 	var sel []string
 	for j, c := range p.shown {
 		sel = append(sel, fmt.Sprintf("p.__c%d AS %s", j, p.d.Ident(c.name)))
@@ -945,6 +969,11 @@ func (p *Plan) ShownColumns() []string {
 	return out
 }
 
+// Cleanup lists the statements that drop what Execute made, for an engine
+// whose session outlives the run (Spark); DuckDB's database is thrown away
+// with the run, so there it is nil.
+func (p *Plan) Cleanup() []string { return p.d.Cleanup() }
+
 // RuleNames lists the rules in pass order.
 func (p *Plan) RuleNames() []string {
 	out := make([]string, len(p.passes))
@@ -952,4 +981,27 @@ func (p *Plan) RuleNames() []string {
 		out[i] = ps.rule.Name
 	}
 	return out
+}
+
+// aliases returns the names a select list gives its columns (the word
+// after each item's last " AS ").
+func aliases(sel []string) []string {
+	out := make([]string, len(sel))
+	for i, x := range sel {
+		out[i] = x[strings.LastIndex(x, " AS ")+4:]
+	}
+	return out
+}
+
+// firstPer selects cols from src (a relation with those columns and the
+// ones the windows read) keeping the rows that come first in every window
+// (each "PARTITION BY ... ORDER BY ..."), all computed over all of src:
+// what DuckDB writes as QUALIFY, which Spark SQL lacks.
+func firstPer(cols []string, src string, windows ...string) string {
+	var sel, where []string
+	for i, w := range windows {
+		sel = append(sel, fmt.Sprintf("row_number() OVER (%s) AS __kalla_q%d", w, i))
+		where = append(where, fmt.Sprintf("__kalla_q%d = 1", i))
+	}
+	return fmt.Sprintf("SELECT %s FROM (SELECT *, %s FROM %s) q WHERE %s", strings.Join(cols, ", "), strings.Join(sel, ", "), src, strings.Join(where, " AND "))
 }

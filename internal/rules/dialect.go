@@ -10,49 +10,79 @@ import (
 
 // Dialect renders the pieces of SQL whose spelling differs between engines.
 // The compiler writes everything else in the SQL that DuckDB and Spark SQL
-// share (CASE, window functions, QUALIFY, ANTI JOIN), so adding Spark means
-// implementing this interface, not rewriting the compiler.
+// share (CASE, window functions, joins, CTEs), so one compiler serves both:
+// every DuckDB- or Spark-only word of a plan is spelled here, in DuckDB and
+// Spark.
 type Dialect interface {
+	// Name is the engine's name ("duckdb", "spark"), as messages show it.
 	Name() string
+	// Setup lists the statements a plan runs once before its passes, on
+	// the connection it runs on (session settings its SQL relies on);
+	// Cleanup the statements that drop what the plan made, for an engine
+	// whose session outlives the run (nil for DuckDB, whose database is
+	// thrown away).
+	Setup() []string
+	Cleanup() []string
 	// Ident quotes an identifier; Str renders a string literal.
 	Ident(name string) string
 	Str(s string) string
-	// CreateTableAs replaces table name by the query's result;
-	// CreateViewAs replaces view name by the query.
-	CreateTableAs(name, query string) string
-	CreateViewAs(name, query string) string
-	// RegexpRemove deletes every match of an RE2 pattern from x.
+	// CreateTableAs materialises the query's result as name, replacing
+	// what had that name (the query may read it); CreateViewAs defines
+	// view name as the query; InsertInto appends the query's rows to
+	// table; RenameTable renames table from to to, replacing to.
+	CreateTableAs(name, query string) []string
+	CreateViewAs(name, query string) []string
+	InsertInto(table, query string) []string
+	RenameTable(from, to string) []string
+	// SemiJoin and AntiJoin are the join keywords keeping the left rows
+	// that have (have no) match on the right.
+	SemiJoin() string
+	AntiJoin() string
+	// RegexpRemove deletes every match of a regular expression (RE2
+	// syntax) from x; Regexp says why the engine cannot read pattern the
+	// way RE2 does, or "" when it can.
 	RegexpRemove(x, pattern string) string
+	Regexp(pattern string) string
 	// Alnum keeps only letters and digits (any script).
 	Alnum(x string) string
-	// Text casts x to the engine's string type.
+	// Text casts x to the engine's string type, TextType is that type.
 	Text(x string) string
+	TextType() string
 	// Decimal casts x to an exact decimal with the given scale and the
 	// widest precision, so sums and products of money do not overflow.
 	Decimal(x string, scale int) string
+	// Date and Timestamp cast to a date and to a timestamp without time
+	// zone.
 	Date(x string) string
 	Timestamp(x string) string
 	// AddDays adds a whole number of days to a date (ts: a timestamp).
 	AddDays(x string, days int, ts bool) string
 	// DaysBetween is to - from in days (fractional for timestamps).
 	DaysBetween(from, to string, ts bool) string
-	// Trunc truncates a date or timestamp to a period (day, week, ...).
-	Trunc(unit, x string) string
-	// Similarity is the Jaro-Winkler similarity of two strings, in [0, 1].
+	// Trunc truncates a date or timestamp (ts) to a period (day, week,
+	// month, quarter, year); weeks start on Monday.
+	Trunc(unit, x string, ts bool) string
+	// Similarity is the Jaro-Winkler similarity of two strings, in [0, 1];
+	// "" when the engine has none (fuzzy conditions are then refused).
 	Similarity(a, b string) string
 	// StartsWith and EndsWith are the prefix and suffix tests; Contains
 	// the substring test.
 	Contains(hay, needle string) string
 	StartsWith(hay, needle string) string
 	EndsWith(hay, needle string) string
-	// Format renders a number with the given decimals, as text.
+	// Format renders a number rounded half away from zero to the given
+	// decimals, as text.
 	Format(x string, decimals int) string
-	// StringAgg joins x's values in the given order with sep.
-	StringAgg(x, sep, order string) string
+	// TrimRight removes the characters of chars (a literal) from the end
+	// of text x.
+	TrimRight(x, chars string) string
 	// JoinFirst joins the first n values of x (an aggregate, in the given
 	// order) with ", ".
 	JoinFirst(x, order string, n int) string
-	// Concat joins texts; NULL parts count as empty.
+	// ArgMin is an aggregate: x of the row with the smallest by.
+	ArgMin(x, by string) string
+	// Concat joins texts (any type, cast to text); NULL parts count as
+	// empty.
 	Concat(parts ...string) string
 	// CountIDs counts the distinct values of x, an aggregate over row ids
 	// (or group ids, a member's row id) known to lie in [0, n).
@@ -69,6 +99,9 @@ type Dialect interface {
 	// a statement using it joins nothing for it.
 	SetVariable(name, query string) string
 	Variable(name string) string
+	// IDPairs is a relation (a, b) of the pairs of row ids listed as
+	// "a:b,a:b,...", and the arguments a statement using it binds.
+	IDPairs(list string) (relation string, args []any)
 }
 
 // DuckDB is the dialect of Kalla's embedded engine.
@@ -77,16 +110,23 @@ var DuckDB Dialect = duckDB{}
 type duckDB struct{}
 
 func (duckDB) Name() string                  { return "duckdb" }
+func (duckDB) Setup() []string               { return nil }
+func (duckDB) Cleanup() []string             { return nil }
 func (duckDB) Ident(name string) string      { return dialect.DuckDB.QuoteIdent(name) }
 func (duckDB) Str(s string) string           { return dialect.DuckDB.QuoteString(s) }
-func (d duckDB) Text(x string) string        { return "CAST(" + x + " AS VARCHAR)" }
-func (d duckDB) Date(x string) string        { return "CAST(" + x + " AS DATE)" }
+func (duckDB) Text(x string) string          { return "CAST(" + x + " AS VARCHAR)" }
+func (duckDB) TextType() string              { return "VARCHAR" }
+func (duckDB) Date(x string) string          { return "CAST(" + x + " AS DATE)" }
 func (d duckDB) Alnum(x string) string       { return d.RegexpRemove(x, `[^\p{L}\p{N}]`) }
+func (duckDB) Regexp(string) string          { return "" }
 func (duckDB) Similarity(a, b string) string { return "jaro_winkler_similarity(" + a + ", " + b + ")" }
 func (duckDB) Contains(h, n string) string   { return "contains(" + h + ", " + n + ")" }
 func (duckDB) StartsWith(h, n string) string { return "starts_with(" + h + ", " + n + ")" }
 func (duckDB) EndsWith(h, n string) string   { return "ends_with(" + h + ", " + n + ")" }
-func (d duckDB) Timestamp(x string) string   { return "CAST(" + x + " AS TIMESTAMP)" }
+func (duckDB) Timestamp(x string) string     { return "CAST(" + x + " AS TIMESTAMP)" }
+func (duckDB) SemiJoin() string              { return "SEMI JOIN" }
+func (duckDB) AntiJoin() string              { return "ANTI JOIN" }
+func (duckDB) ArgMin(x, by string) string    { return "arg_min(" + x + ", " + by + ")" }
 
 // CountIDs sets one bit per id in a bitstring of n bits and counts them:
 // about a seventh of the time of count(DISTINCT), which hashes every value
@@ -121,12 +161,26 @@ func (duckDB) IDNotIn(set, x string) string {
 	return fmt.Sprintf("coalesce(get_bit(%s, CAST(%s AS INTEGER)), 0) = 0", set, x)
 }
 
-func (d duckDB) CreateTableAs(name, query string) string {
-	return "CREATE OR REPLACE TABLE " + d.Ident(name) + " AS " + query
+// IDPairs binds the list as a parameter: a million pairs make a 15 MB
+// string, which DuckDB splits faster than it parses a literal that long.
+func (duckDB) IDPairs(list string) (string, []any) {
+	return "(SELECT CAST(split_part(x, ':', 1) AS BIGINT) AS a, CAST(split_part(x, ':', 2) AS BIGINT) AS b FROM (SELECT unnest(string_split($1, ',')) AS x))", []any{list}
 }
 
-func (d duckDB) CreateViewAs(name, query string) string {
-	return "CREATE OR REPLACE VIEW " + d.Ident(name) + " AS " + query
+func (d duckDB) CreateTableAs(name, query string) []string {
+	return []string{"CREATE OR REPLACE TABLE " + d.Ident(name) + " AS " + query}
+}
+
+func (d duckDB) CreateViewAs(name, query string) []string {
+	return []string{"CREATE OR REPLACE VIEW " + d.Ident(name) + " AS " + query}
+}
+
+func (d duckDB) InsertInto(table, query string) []string {
+	return []string{"INSERT INTO " + d.Ident(table) + " " + query}
+}
+
+func (d duckDB) RenameTable(from, to string) []string {
+	return []string{"DROP TABLE IF EXISTS " + d.Ident(to), "ALTER TABLE " + d.Ident(from) + " RENAME TO " + d.Ident(to)}
 }
 
 func (d duckDB) RegexpRemove(x, pattern string) string {
@@ -155,16 +209,19 @@ func (duckDB) DaysBetween(from, to string, ts bool) string {
 	return fmt.Sprintf("(%s - %s)", to, from)
 }
 
-func (d duckDB) Trunc(unit, x string) string {
+func (d duckDB) Trunc(unit, x string, _ bool) string {
 	return "date_trunc(" + d.Str(unit) + ", " + x + ")"
 }
 
-func (duckDB) Format(x string, decimals int) string {
-	return fmt.Sprintf("printf('%%.%df', CAST(%s AS DOUBLE))", decimals, x)
+// Format goes through an exact decimal of 10 places, rounded half away
+// from zero, rather than printf, which rounds a double's binary value half
+// to even: Spark can do the same (its format_string rounds differently).
+func (d duckDB) Format(x string, decimals int) string {
+	return fmt.Sprintf("CAST(round(CAST(CAST(%s AS DOUBLE) AS DECIMAL(38,10)), %d) AS VARCHAR)", x, decimals)
 }
 
-func (duckDB) StringAgg(x, sep, order string) string {
-	return fmt.Sprintf("string_agg(%s, %s ORDER BY %s)", x, dialect.DuckDB.QuoteString(sep), order)
+func (d duckDB) TrimRight(x, chars string) string {
+	return "rtrim(" + x + ", " + d.Str(chars) + ")"
 }
 
 func (duckDB) JoinFirst(x, order string, n int) string {

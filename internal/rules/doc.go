@@ -10,6 +10,7 @@
 // for every unmatched record) and reports the differences within matched
 // pairs (breaks).
 //
-// The compiler writes SQL through a Dialect, so that Spark SQL can be added
-// beside DuckDB. See DESIGN.md.
+// The compiler writes SQL through a Dialect, DuckDB's or Spark SQL's
+// (NewSpark), so the same rules give the same answers on both engines;
+// what Spark cannot compute alike is refused when compiling. See DESIGN.md.
 package rules

@@ -12,10 +12,58 @@ import (
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
-// DB is where a plan runs: the engine's connection (or a wrapper that logs).
+// DB is where a plan runs: the engine's connection (or a wrapper that
+// logs), DuckDB's or a Spark session. Its statements are written in the
+// plan's Dialect.
 type DB interface {
+	// Exec runs one statement; args are the parameters the dialect bound.
+	Exec(ctx context.Context, query string, args ...any) error
+	// Query runs a query and calls each for every row, in order, until
+	// each returns an error.
+	Query(ctx context.Context, query string, each func(Row) error) error
+}
+
+// Row is one row of a query's result; Scan reads its columns as
+// database/sql's Rows.Scan does (integers, floats, strings and their
+// sql.Null forms).
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// SQLConn is a database/sql connection (or DB) as SQLDB wraps it.
+type SQLConn interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// SQLDB runs a plan over a database/sql connection (DuckDB's driver).
+type SQLDB struct{ Conn SQLConn }
+
+// Exec runs one statement.
+func (d SQLDB) Exec(ctx context.Context, query string, args ...any) error {
+	_, err := d.Conn.ExecContext(ctx, query, args...)
+	return err
+}
+
+// Query runs a query, calling each for every row.
+func (d SQLDB) Query(ctx context.Context, query string, each func(Row) error) error {
+	return QuerySQL(ctx, d.Conn, query, each)
+}
+
+// QuerySQL runs a query over a database/sql connection, calling each for
+// every row, for DB implementations that wrap one.
+func QuerySQL(ctx context.Context, conn SQLConn, query string, each func(Row) error) error {
+	rows, err := conn.QueryContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			rows.Close()
+			return err
+		}
+	}
+	return errors.Join(rows.Err(), rows.Close())
 }
 
 // sqlRounds bounds the rounds of mutual-best picking done in SQL. Each
@@ -38,6 +86,9 @@ var (
 func (p *Plan) Execute(ctx context.Context, db DB) error {
 	run := func(what string, qs ...string) error { return execAll(ctx, db, what, qs...) }
 	p.records, p.pairs, p.sumsEqual = p.records[:0], p.pairs[:0], map[int]bool{}
+	if err := run("rules: prepare the session", p.d.Setup()...); err != nil {
+		return err
+	}
 	for _, ps := range p.passes {
 		what := fmt.Sprintf("rules[%d] %q", ps.index, ps.rule.Name)
 		// Each side's remainder (or, with sets, the set of its taken records)
@@ -50,7 +101,7 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 					sides[s] = append(sides[s], p.takenSQL(s)) // the groups read what is left
 				}
 			case ps.index > 0:
-				sides[s] = append(sides[s], p.remainSQL(s, ps.index, remainTable(s, ps.index)))
+				sides[s] = append(sides[s], p.remainSQL(s, ps.index, remainTable(s, ps.index))...)
 			}
 			if ps.grouped[s] {
 				sides[s] = append(sides[s], p.groupSQL(ps, s)...)
@@ -64,44 +115,44 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 				return err
 			}
 		}
-		cand := []string{p.candidates(ps), chosenSQL}
+		cand := append(p.candidates(ps), p.d.CreateTableAs(chosenTable, "SELECT * FROM "+edgesTable+" LIMIT 0")...)
 		if ps.index > 0 && p.useSets() {
 			cand = append([]string{p.takenSQL(0), p.takenSQL(1)}, cand...)
 		}
 		if err := run(what, cand...); err != nil {
 			return err
 		}
-		if err := p.assign(ctx, db, run, what, p.order(ps), p.unitsUnique(ps)); err != nil {
+		if err := p.assign(ctx, db, run, ps, what, p.order(ps), p.unitsUnique(ps)); err != nil {
 			return err
 		}
 		var n [2]int64
-		if err := queryRows(ctx, db, p.recordsSQL(ps), func(r *sql.Rows) error { return r.Scan(&n[0], &n[1]) }); err != nil {
+		if err := db.Query(ctx, p.recordsSQL(ps), func(r Row) error { return r.Scan(&n[0], &n[1]) }); err != nil {
 			return fmt.Errorf("%s: count matched records: %w", what, err)
 		}
 		p.records = append(p.records, n)
 		if (ps.grouped[0] || ps.grouped[1]) && ps.tol != nil {
 			// o_amount is the difference of the unit pair's amounts.
 			var differ int64
-			if err := queryRows(ctx, db, fmt.Sprintf("SELECT count(*) FROM %s WHERE o_amount IS NULL OR o_amount <> 0", chosenTable), func(r *sql.Rows) error { return r.Scan(&differ) }); err != nil {
+			if err := db.Query(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE o_amount IS NULL OR o_amount <> 0", chosenTable), func(r Row) error { return r.Scan(&differ) }); err != nil {
 				return fmt.Errorf("%s: compare group sums: %w", what, err)
 			}
 			p.sumsEqual[ps.index] = differ == 0
 		}
 		pairs, stmts := p.expand(ps)
 		p.pairs = append(p.pairs, pairs)
-		if err := run(what, append(stmts, p.pairsSQL())...); err != nil {
+		if err := run(what, append(stmts, p.pairsSQL()...)...); err != nil {
 			return err
 		}
 	}
-	if err := run("rules: collect matches", p.matchSQL()); err != nil {
+	if err := run("rules: collect matches", p.matchSQL()...); err != nil {
 		return err
 	}
 	// The reasons and the breaks read the match and write their own tables.
 	return beside(ctx, db,
 		func(d DB) error { return p.explain(ctx, d) },
 		func(d DB) error {
-			if q := p.breaksSQL(); q != "" {
-				return execAll(ctx, d, "rules: compare matched pairs", q)
+			if q := p.breaksSQL(); q != nil {
+				return execAll(ctx, d, "rules: compare matched pairs", q...)
 			}
 			return nil
 		})
@@ -111,7 +162,7 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 // naming what was being done (the rules do not fit the data).
 func execAll(ctx context.Context, db DB, what string, qs ...string) error {
 	for _, q := range qs {
-		if _, err := db.ExecContext(ctx, q); err != nil {
+		if err := db.Exec(ctx, q); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -158,10 +209,6 @@ func beside(ctx context.Context, db DB, f, g func(DB) error) error {
 	return gerr
 }
 
-// chosenSQL creates the table of chosen edges, shaped like the edges: they
-// carry the records' columns on to the pairs.
-var chosenSQL = fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM %s LIMIT 0", chosenTable, edgesTable)
-
 // assign chooses among the candidate edges: an edge is taken when it comes
 // first, in the given total order, among the edges of both its units; those
 // units leave, and the rest is compared again, until no edge is left. This
@@ -171,10 +218,15 @@ var chosenSQL = fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM %s LIMI
 //
 // unique says which side's units are known to appear in one edge at most
 // (see unitsUnique); they need not be counted.
-func (p *Plan) assign(ctx context.Context, db DB, run func(string, ...string) error, what, order string, unique [2]bool) error {
-	pick := p.d.CreateTableAs(pickTable, fmt.Sprintf("SELECT * FROM %s QUALIFY row_number() OVER (PARTITION BY a ORDER BY %s) = 1 AND row_number() OVER (PARTITION BY b ORDER BY %s) = 1", edgesTable, order, order))
-	take := fmt.Sprintf("INSERT INTO %s SELECT * FROM %s", chosenTable, pickTable)
-	prune := p.d.CreateTableAs(edgesTable, fmt.Sprintf("SELECT e.* FROM %s e ANTI JOIN %s p ON e.a = p.a ANTI JOIN %s q ON e.b = q.b", edgesTable, pickTable, pickTable))
+func (p *Plan) assign(ctx context.Context, db DB, run func(string, ...string) error, ps *pass, what, order string, unique [2]bool) error {
+	cols := p.edgeCols[ps.index]
+	// A round's statements are written anew each time: a dialect may name
+	// each version of a table (Spark).
+	round := func() []string {
+		st := p.d.CreateTableAs(pickTable, firstPer(cols, edgesTable, "PARTITION BY a ORDER BY "+order, "PARTITION BY b ORDER BY "+order))
+		st = append(st, p.d.InsertInto(chosenTable, "SELECT * FROM "+pickTable)...)
+		return append(st, p.d.CreateTableAs(edgesTable, fmt.Sprintf("SELECT e.* FROM %s e %s %s p ON e.a = p.a %s %s q ON e.b = q.b", edgesTable, p.d.AntiJoin(), pickTable, p.d.AntiJoin(), pickTable))...)
+	}
 	// Most edges compete with nothing: when no unit has two, take them all.
 	var n, da, db2 int64
 	distinct := [2]string{p.d.CountIDs("a", p.side(0).IDs), p.d.CountIDs("b", p.side(1).IDs)}
@@ -183,7 +235,7 @@ func (p *Plan) assign(ctx context.Context, db DB, run func(string, ...string) er
 			distinct[s] = "count(*)"
 		}
 	}
-	err := queryRows(ctx, db, fmt.Sprintf("SELECT count(*), %s, %s FROM %s", distinct[0], distinct[1], edgesTable), func(r *sql.Rows) error {
+	err := db.Query(ctx, fmt.Sprintf("SELECT count(*), %s, %s FROM %s", distinct[0], distinct[1], edgesTable), func(r Row) error {
 		return r.Scan(&n, &da, &db2)
 	})
 	if err != nil {
@@ -191,13 +243,13 @@ func (p *Plan) assign(ctx context.Context, db DB, run func(string, ...string) er
 	}
 	if n == da && n == db2 {
 		// The edges are the choice: rename rather than copy them.
-		return run(what, "DROP TABLE IF EXISTS "+chosenTable, fmt.Sprintf("ALTER TABLE %s RENAME TO %s", edgesTable, chosenTable))
+		return run(what, p.d.RenameTable(edgesTable, chosenTable)...)
 	}
-	for round := 0; n > 0; round++ {
-		if round == sqlRounds {
+	for r := 0; n > 0; r++ {
+		if r == sqlRounds {
 			return p.assignRest(ctx, db, what, order)
 		}
-		if err := run(what, pick, take, prune); err != nil {
+		if err := run(what, round()...); err != nil {
 			return err
 		}
 		left, err := count(ctx, db, edgesTable)
@@ -215,51 +267,42 @@ func (p *Plan) assign(ctx context.Context, db DB, run func(string, ...string) er
 // assignRest assigns the remaining edges greedily in Go, in order, and
 // records the taken edges by their units (an edge's units are unique).
 func (p *Plan) assignRest(ctx context.Context, db DB, what, order string) error {
-	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT a, b FROM %s ORDER BY %s", edgesTable, order))
-	if err != nil {
-		return fmt.Errorf("%s: read edges: %w", what, err)
-	}
 	var took strings.Builder
 	usedA, usedB := map[int64]bool{}, map[int64]bool{}
-	for rows.Next() {
+	err := db.Query(ctx, fmt.Sprintf("SELECT a, b FROM %s ORDER BY %s", edgesTable, order), func(r Row) error {
 		var a, b int64
-		if err := rows.Scan(&a, &b); err != nil {
-			rows.Close()
-			return fmt.Errorf("%s: read edges: %w", what, err)
+		if err := r.Scan(&a, &b); err != nil {
+			return err
 		}
 		if usedA[a] || usedB[b] {
-			continue
+			return nil
 		}
 		usedA[a], usedB[b] = true, true
 		if took.Len() > 0 {
 			took.WriteByte(',')
 		}
 		took.WriteString(strconv.FormatInt(a, 10) + ":" + strconv.FormatInt(b, 10))
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("%s: read edges: %w", what, err)
 	}
-	q := fmt.Sprintf(`INSERT INTO %s SELECT e.* FROM %s e SEMI JOIN (
-  SELECT CAST(split_part(x, ':', 1) AS BIGINT) AS a, CAST(split_part(x, ':', 2) AS BIGINT) AS b FROM (SELECT unnest(string_split($1, ',')) AS x)) k ON e.a = k.a AND e.b = k.b`, chosenTable, edgesTable)
-	if _, err := db.ExecContext(ctx, q, took.String()); err != nil {
-		return fmt.Errorf("%s: record picks: %w", what, err)
+	rel, args := p.d.IDPairs(took.String())
+	// A dialect that binds the list (DuckDB) inserts in one statement.
+	for _, q := range p.d.InsertInto(chosenTable, fmt.Sprintf("SELECT e.* FROM %s e %s %s k ON e.a = k.a AND e.b = k.b", edgesTable, p.d.SemiJoin(), rel)) {
+		if err := db.Exec(ctx, q, args...); err != nil {
+			return fmt.Errorf("%s: record picks: %w", what, err)
+		}
 	}
 	return nil
 }
 
 func count(ctx context.Context, db DB, table string) (int64, error) {
-	rows, err := db.QueryContext(ctx, "SELECT count(*) FROM "+table)
+	n, err := scalar(ctx, db, "SELECT count(*) FROM "+table)
 	if err != nil {
 		return 0, fmt.Errorf("count %s: %w", table, err)
 	}
-	defer rows.Close()
-	var n int64
-	if rows.Next() {
-		if err := rows.Scan(&n); err != nil {
-			return 0, fmt.Errorf("count %s: %w", table, err)
-		}
-	}
-	return n, rows.Err()
+	return n, nil
 }
 
 // headline shows only the first line of a database error: DuckDB appends

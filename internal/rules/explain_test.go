@@ -50,14 +50,15 @@ func (d *explainDB) explain(ctx context.Context, q string, args ...any) {
 	}
 }
 
-func (d *explainDB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+func (d *explainDB) Exec(ctx context.Context, q string, args ...any) error {
 	d.explain(ctx, q, args...)
-	return d.conn.ExecContext(ctx, q, args...)
+	_, err := d.conn.ExecContext(ctx, q, args...)
+	return err
 }
 
-func (d *explainDB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	d.explain(ctx, q, args...)
-	return d.conn.QueryContext(ctx, q, args...)
+func (d *explainDB) Query(ctx context.Context, q string, each func(Row) error) error {
+	d.explain(ctx, q)
+	return QuerySQL(ctx, d.conn, q, each)
 }
 
 // explainData stages 20,000 left and 21,000 right rows: big enough that

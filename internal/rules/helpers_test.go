@@ -162,23 +162,24 @@ type recordingDB struct {
 	stmt []string
 }
 
-func (r *recordingDB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+func (r *recordingDB) Exec(ctx context.Context, q string, args ...any) error {
 	r.stmt = append(r.stmt, q)
-	return r.conn.ExecContext(ctx, q, args...)
+	_, err := r.conn.ExecContext(ctx, q, args...)
+	return err
 }
 
-func (r *recordingDB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (r *recordingDB) Query(ctx context.Context, q string, each func(Row) error) error {
 	r.stmt = append(r.stmt, q)
-	return r.conn.QueryContext(ctx, q, args...)
+	return QuerySQL(ctx, r.conn, q, each)
 }
 
 // execute runs plan p on the test database and returns its report.
 func (d *testDB) execute(p *Plan) *kalla.RulesReport {
 	d.t.Helper()
-	if err := p.Execute(d.t.Context(), d.conn); err != nil {
+	if err := p.Execute(d.t.Context(), SQLDB{d.conn}); err != nil {
 		d.t.Fatal(err)
 	}
-	rep, err := p.Report(d.t.Context(), d.conn)
+	rep, err := p.Report(d.t.Context(), SQLDB{d.conn})
 	if err != nil {
 		d.t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func (p *Plan) pkText(s int, alias string) string {
 	if len(parts) > 1 {
 		key = "nullif(concat_ws('|', " + strings.Join(parts, ", ") + "), '')"
 	}
-	return fmt.Sprintf("coalesce(%s, concat('row ', %s.%s + 1))", key, alias, p.d.Ident(side.RID))
+	return fmt.Sprintf("coalesce(%s, %s)", key, p.d.Concat("'row '", alias+"."+p.d.Ident(side.RID)+" + 1"))
 }
 
 // ridCol is the match table's record-id column of side s.
@@ -64,10 +64,10 @@ func (p *Plan) unmatched(s int, a string) string { return unmatchedTable(s) + " 
 // unmatchedSQL builds unmatchedTable(s): what the last pass left over.
 func (p *Plan) unmatchedSQL(s int) []string {
 	if p.useSets() {
-		return []string{p.takenSQL(s), p.d.CreateTableAs(unmatchedTable(s),
-			fmt.Sprintf("SELECT %s FROM (%s) x", p.remainCols(s), p.notTaken(s)))}
+		return append([]string{p.takenSQL(s)}, p.d.CreateTableAs(unmatchedTable(s),
+			fmt.Sprintf("SELECT %s FROM (%s) x", p.remainCols(s), p.notTaken(s)))...)
 	}
-	return []string{p.remainSQL(s, len(p.passes), unmatchedTable(s))}
+	return p.remainSQL(s, len(p.passes), unmatchedTable(s))
 }
 
 // colLabel names a condition's columns as seen from side s: the other
@@ -98,10 +98,18 @@ func (p *Plan) amountText(c *cond, x string) string {
 	t := p.d.Text(x)
 	for _, col := range c.col {
 		if col.class == classFloat || col.class == classText {
-			return fmt.Sprintf("CASE WHEN contains(%[1]s, '.') THEN rtrim(rtrim(%[1]s, '0'), '.') ELSE %[1]s END", t)
+			return fmt.Sprintf("CASE WHEN %s THEN %s ELSE %s END", p.d.Contains(t, "'.'"), p.d.TrimRight(p.d.TrimRight(t, "0"), "."), t)
 		}
 	}
 	return t
+}
+
+// scoreText renders a score (a double rounded to 6 decimals) as its
+// shortest decimal text, "0.75", "1.0": through an exact decimal, so every
+// engine writes the same digits (Spark writes a small double as 1.0E-4).
+func (p *Plan) scoreText(x string) string {
+	t := p.d.TrimRight(p.d.Text(p.d.Decimal(x, 6)), "0")
+	return fmt.Sprintf("CASE WHEN %s THEN %s ELSE %s END", p.d.EndsWith(t, "'.'"), p.d.Concat(t, "'0'"), t)
 }
 
 // failure is a SQL text saying how condition c fails between the operands.
@@ -198,7 +206,7 @@ func (p *Plan) failure(c *cond, lo, ro operand) string {
 //
 // key lists the eq conditions the search joins on; the rule's other
 // conditions, eq ones included, are checked and reported.
-func (p *Plan) nearQueries(ps *pass, s int, key []*cond) (estimate string, build []string) {
+func (p *Plan) nearQueries(ps *pass, s int, key []*cond) (estimate string, build func() []string) {
 	var eqs, others []*cond
 	for _, c := range ps.conds {
 		if slices.Contains(key, c) {
@@ -222,8 +230,8 @@ func (p *Plan) nearQueries(ps *pass, s int, key []*cond) (estimate string, build
 	// what they are compared with.
 	var from, ownRid, ownGid string
 	if ps.grouped[s] {
-		from = fmt.Sprintf("(SELECT m.rid AS __kalla_urid, g.* FROM %s m JOIN %s g ON g.gid = m.gid SEMI JOIN %s u ON m.rid = u.%s) %s",
-			members(s, ps.index), groups(s, ps.index), unmatchedTable(s), p.d.Ident(side.RID), own)
+		from = fmt.Sprintf("(SELECT m.rid AS __kalla_urid, g.* FROM %s m JOIN %s g ON g.gid = m.gid %s %s u ON m.rid = u.%s) %s",
+			members(s, ps.index), groups(s, ps.index), p.d.SemiJoin(), unmatchedTable(s), p.d.Ident(side.RID), own)
 		ownRid, ownGid = own+".__kalla_urid", own+".gid"
 	} else {
 		from = p.unmatched(s, own)
@@ -264,17 +272,25 @@ func (p *Plan) nearQueries(ps *pass, s int, key []*cond) (estimate string, build
 	if !ps.grouped[o] {
 		ck = p.pkText(o, other)
 	}
-	build = append(build, p.d.CreateTableAs(best, fmt.Sprintf(`SELECT %s AS rid, %s AS ogid, %s AS cid, %s AS nfail, %s AS score FROM %s JOIN %s ON %s
-QUALIFY row_number() OVER (PARTITION BY rid ORDER BY nfail, %s, %s, cid) = 1`,
-		ownRid, ownGid, cid, nfailExpr, p.score(ps, lo, ro), from, otherFrom, strings.Join(on, " AND "), strings.Join(rank(ps, oAmount, oDate, "score"), ", "), ck)))
+	cands := fmt.Sprintf("(SELECT %s AS rid, %s AS ogid, %s AS cid, %s AS nfail, %s AS score, %s AS __kalla_ck", ownRid, ownGid, cid, nfailExpr, p.score(ps, lo, ro), ck)
+	if oAmount != "" {
+		cands += ", " + oAmount + " AS __kalla_oa"
+	}
+	if oDate != "" {
+		cands += ", " + oDate + " AS __kalla_od"
+	}
+	cands += fmt.Sprintf(" FROM %s JOIN %s ON %s) c", from, otherFrom, strings.Join(on, " AND "))
+	bestQ := firstPer([]string{"rid", "ogid", "cid", "nfail", "score"}, cands,
+		fmt.Sprintf("PARTITION BY rid ORDER BY nfail, %s, __kalla_ck, cid", strings.Join(rank(ps, "__kalla_oa", "__kalla_od", "score"), ", ")))
 
 	// Groups are named by their members, for the chosen ones only.
 	labels := func(s int, col string) string {
 		const shown = 5
 		sd := p.side(s)
-		return fmt.Sprintf(`(SELECT m.gid, count(*) AS n, %s || CASE WHEN count(*) > %d THEN concat(' and ', count(*) - %d, ' more') ELSE '' END AS label
+		return fmt.Sprintf(`(SELECT m.gid, count(*) AS n, %s AS label
 FROM %s m JOIN %s v ON v.%s = m.rid WHERE m.gid IN (SELECT %s FROM %s) GROUP BY m.gid)`,
-			p.d.JoinFirst(p.pkText(s, "v"), "m.rid", shown), shown, shown, members(s, ps.index), p.d.Ident(sd.View), p.d.Ident(sd.RID), col, best)
+			p.d.Concat(p.d.JoinFirst(p.pkText(s, "v"), "m.rid", shown), fmt.Sprintf("CASE WHEN count(*) > %d THEN %s ELSE '' END", shown, p.d.Concat("' and '", fmt.Sprintf("count(*) - %d", shown), "' more'"))),
+			members(s, ps.index), p.d.Ident(sd.View), p.d.Ident(sd.RID), col, best)
 	}
 	var cand, closest string
 	joins := fmt.Sprintf("JOIN %s ON %s = b.rid JOIN %s ON %s = b.cid", from, ownRid, otherFrom, cid)
@@ -288,7 +304,7 @@ FROM %s m JOIN %s v ON v.%s = m.rid WHERE m.gid IN (SELECT %s FROM %s) GROUP BY 
 	suffix := "''"
 	if ps.grouped[s] {
 		joins += " JOIN " + labels(s, "ogid") + " gl ON gl.gid = b.ogid"
-		suffix = p.d.Concat(p.d.Str(" (as the group of "), "CAST(gl.n AS VARCHAR)", "': '", "gl.label", "')'")
+		suffix = p.d.Concat(p.d.Str(" (as the group of "), p.d.Text("gl.n"), "': '", "gl.label", "')'")
 	}
 	// The record's own key, to tell a partner that shares it (a duplicate).
 	joins += fmt.Sprintf(" JOIN %s ok ON ok.%s = b.rid", unmatchedTable(s), p.d.Ident(side.RID))
@@ -304,14 +320,14 @@ FROM %s m JOIN %s v ON v.%s = m.rid WHERE m.gid IN (SELECT %s FROM %s) GROUP BY 
 	if len(partnerPK) > 1 {
 		partner = "nullif(concat_ws('|', " + strings.Join(partnerPK, ", ") + "), '')"
 	}
-	partner = fmt.Sprintf("coalesce(%s, concat('row ', x.%s + 1))", partner, ridCol(s))
+	partner = fmt.Sprintf("coalesce(%s, %s)", partner, p.d.Concat("'row '", "x."+ridCol(s)+" + 1"))
 	var taken string
 	if ps.grouped[o] {
-		taken = fmt.Sprintf("SELECT m.gid AS id, arg_min(%s, x.%s) AS partner, min(x.%s) AS prid, arg_min(x.__kalla_rule, x.%s) AS prule FROM %s m JOIN %s x ON x.%s = m.rid WHERE m.gid IN (SELECT cid FROM %s) GROUP BY m.gid",
-			partner, ridCol(s), ridCol(s), ridCol(s), members(o, ps.index), MatchTable, ridCol(o), best)
+		taken = fmt.Sprintf("SELECT m.gid AS id, %s AS partner, min(x.%s) AS prid, %s AS prule FROM %s m JOIN %s x ON x.%s = m.rid WHERE m.gid IN (SELECT cid FROM %s) GROUP BY m.gid",
+			p.d.ArgMin(partner, "x."+ridCol(s)), ridCol(s), p.d.ArgMin("x.__kalla_rule", "x."+ridCol(s)), members(o, ps.index), MatchTable, ridCol(o), best)
 	} else {
-		taken = fmt.Sprintf("SELECT x.%s AS id, arg_min(%s, x.%s) AS partner, min(x.%s) AS prid, arg_min(x.__kalla_rule, x.%s) AS prule FROM %s x WHERE x.%s IN (SELECT cid FROM %s) GROUP BY x.%s",
-			ridCol(o), partner, ridCol(s), ridCol(s), ridCol(s), MatchTable, ridCol(o), best, ridCol(o))
+		taken = fmt.Sprintf("SELECT x.%s AS id, %s AS partner, min(x.%s) AS prid, %s AS prule FROM %s x WHERE x.%s IN (SELECT cid FROM %s) GROUP BY x.%s",
+			ridCol(o), p.d.ArgMin(partner, "x."+ridCol(s)), ridCol(s), p.d.ArgMin("x.__kalla_rule", "x."+ridCol(s)), MatchTable, ridCol(o), best, ridCol(o))
 	}
 	// A partner with the record's own key is another record (a duplicate
 	// key): "matched to INV-1" would read as the record itself, so the
@@ -337,19 +353,24 @@ FROM %s m JOIN %s v ON v.%s = m.rid WHERE m.gid IN (SELECT %s FROM %s) GROUP BY 
   ELSE %s END`,
 		p.d.Concat(eqLabel, "n.cand", "' but '", "n.fails", "n.suffix"),
 		p.d.Concat("n.cand", meets, rule, was, partnerText, "' by rule '", "t.prule", "n.suffix"),
-		minScore, p.d.Concat("n.cand", meets, rule, "' but scores '", p.d.Text("n.score"), p.d.Str(" < min_score "+minScore), "n.suffix"),
+		minScore, p.d.Concat("n.cand", meets, rule, "' but scores '", p.scoreText("n.score"), p.d.Str(" < min_score "+minScore), "n.suffix"),
 		p.d.Concat("n.cand", meets, rule, "n.suffix"))
 	kind := fmt.Sprintf("CASE WHEN n.nfail > 0 THEN '%s' WHEN t.partner IS NOT NULL THEN '%s' WHEN n.score < %s THEN '%s' ELSE '%s' END",
 		KindFailed, KindTaken, minScore, KindLowScore, KindTaken)
-	build = append(build, p.d.CreateTableAs(nearTable(s, ps.index), fmt.Sprintf("SELECT n.rid, %d AS pass, n.nfail, %s AS reason, n.closest, %s AS kind FROM (%s) n LEFT JOIN (%s) t ON t.id = n.cid",
-		ps.index, reason, kind, near, taken)))
+	nearQ := fmt.Sprintf("SELECT n.rid, %d AS pass, n.nfail, %s AS reason, n.closest, %s AS kind FROM (%s) n LEFT JOIN (%s) t ON t.id = n.cid",
+		ps.index, reason, kind, near, taken)
+	// The statements are written only for the key the search uses: a
+	// dialect may name each table it makes (Spark).
+	build = func() []string {
+		return append(p.d.CreateTableAs(best, bestQ), p.d.CreateTableAs(nearTable(s, ps.index), nearQ)...)
+	}
 
 	// The estimate counts the pairs the search would compare (a grouped
 	// other side has one group per key: never a fan-out, but a count of 0
 	// still spares the search).
 	// Counting stops past the limit, so a huge fan-out costs no more than
 	// the limit to detect.
-	estimate = fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s JOIN %s ON %s LIMIT %d)", from, otherFrom, strings.Join(on, " AND "), nearLimit+1)
+	estimate = fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s JOIN %s ON %s LIMIT %d) e", from, otherFrom, strings.Join(on, " AND "), nearLimit+1)
 	return estimate, build
 }
 
@@ -413,7 +434,7 @@ func (p *Plan) explainSide(ctx context.Context, db DB, s int) error {
 		return fmt.Errorf("rules: explain: %w", err)
 	}
 	for _, ps := range p.passes {
-		var build []string
+		var build func() []string
 		options := nearKeys(ps)
 		for i, key := range options {
 			est, b := p.nearQueries(ps, s, key)
@@ -461,7 +482,7 @@ func (p *Plan) explainSide(ctx context.Context, db DB, s int) error {
 			}
 			continue
 		}
-		if err := run(fmt.Sprintf("rules[%d] %q: explain unmatched records", ps.index, ps.rule.Name), build...); err != nil {
+		if err := run(fmt.Sprintf("rules[%d] %q: explain unmatched records", ps.index, ps.rule.Name), build()...); err != nil {
 			return err
 		}
 		near = append(near, "SELECT * FROM "+nearTable(s, ps.index))
@@ -470,12 +491,14 @@ func (p *Plan) explainSide(ctx context.Context, db DB, s int) error {
 	side := p.side(s)
 	fallback := p.fallback(s, u, keys, skipped)
 	noKind := p.d.Str(KindNoCandidate)
-	q := fmt.Sprintf("SELECT %s.%s AS rid, %s AS reason, CAST(NULL AS VARCHAR) AS closest, %s AS kind FROM %s", u, p.d.Ident(side.RID), fallback, noKind, p.unmatched(s, u))
+	q := fmt.Sprintf("SELECT %s.%s AS rid, %s AS reason, %s AS closest, %s AS kind FROM %s", u, p.d.Ident(side.RID), fallback, p.d.Text("NULL"), noKind, p.unmatched(s, u))
 	if len(near) > 0 {
-		q = fmt.Sprintf("SELECT %s.%s AS rid, coalesce(n.reason, %s) AS reason, n.closest, coalesce(n.kind, %s) AS kind FROM %s LEFT JOIN (SELECT * FROM (%s) QUALIFY row_number() OVER (PARTITION BY rid ORDER BY nfail, CASE WHEN nfail = 0 THEN pass ELSE -pass END) = 1) n ON n.rid = %s.%s",
-			u, p.d.Ident(side.RID), fallback, noKind, p.unmatched(s, u), strings.Join(near, " UNION ALL "), u, p.d.Ident(side.RID))
+		best := firstPer([]string{"rid", "pass", "nfail", "reason", "closest", "kind"}, "("+strings.Join(near, " UNION ALL ")+") a",
+			"PARTITION BY rid ORDER BY nfail, CASE WHEN nfail = 0 THEN pass ELSE -pass END")
+		q = fmt.Sprintf("SELECT %s.%s AS rid, coalesce(n.reason, %s) AS reason, n.closest, coalesce(n.kind, %s) AS kind FROM %s LEFT JOIN (%s) n ON n.rid = %s.%s",
+			u, p.d.Ident(side.RID), fallback, noKind, p.unmatched(s, u), best, u, p.d.Ident(side.RID))
 	}
-	if err := run("rules: explain unmatched records", p.d.CreateTableAs([]string{ReasonLeft, ReasonRight}[s], q)); err != nil {
+	if err := run("rules: explain unmatched records", p.d.CreateTableAs([]string{ReasonLeft, ReasonRight}[s], q)...); err != nil {
 		return err
 	}
 	return nil
@@ -518,16 +541,7 @@ func (p *Plan) fallback(s int, alias string, keys map[int][]*cond, skipped []str
 }
 
 func scalar(ctx context.Context, db DB, q string) (int64, error) {
-	rows, err := db.QueryContext(ctx, q)
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close()
 	var n int64
-	if rows.Next() {
-		if err := rows.Scan(&n); err != nil {
-			return 0, err
-		}
-	}
-	return n, rows.Err()
+	err := db.Query(ctx, q, func(r Row) error { return r.Scan(&n) })
+	return n, err
 }

@@ -23,7 +23,7 @@ func TestReasonsSkipBroadKeys(t *testing.T) {
 	} {
 		nearLimit = c.limit
 		d := newTestDB(t, left, right, []string{"id"}, []string{"id"}, 0)
-		if err := d.compile(rules).Execute(t.Context(), d.conn); err != nil {
+		if err := d.compile(rules).Execute(t.Context(), SQLDB{d.conn}); err != nil {
 			t.Fatal(err)
 		}
 		got := d.query("SELECT rid, reason, closest FROM " + ReasonLeft + " ORDER BY rid")

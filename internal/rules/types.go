@@ -24,7 +24,7 @@ const (
 
 var decimalType = regexp.MustCompile(`^DECIMAL\((\d+),\s*(\d+)\)$`)
 
-// classify reads an engine type name (DuckDB's spelling).
+// classify reads an engine type name (DuckDB's or Spark's spelling).
 func classify(engineType string) (class, int) {
 	t := strings.ToUpper(strings.TrimSpace(engineType))
 	if m := decimalType.FindStringSubmatch(t); m != nil {
@@ -34,7 +34,8 @@ func classify(engineType string) (class, int) {
 	switch t {
 	case "VARCHAR", "TEXT", "STRING", "", "NULL":
 		return classText, 0
-	case "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT":
+	case "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT",
+		"INT", "LONG", "SHORT", "BYTE": // the last four: Spark's names
 		return classInt, 0
 	case "FLOAT", "DOUBLE", "REAL":
 		return classFloat, 10
