@@ -14,6 +14,9 @@ func TestCheckSaysWhatIsWrong(t *testing.T) {
 		name, sql, problem, warning string
 	}{
 		{"qualified unknown column", "SELECT l.id, r.id FROM left_src l JOIN right_src r ON l.idd = r.ref", "unknown column `l.idd`; did you mean `id`?", ""},
+		{"a column of the other side", "SELECT l.id, r.id FROM left_src l JOIN right_src r ON l.ref = r.id", "unknown column `l.ref` (`ref` is a column of right_src)", ""},
+		{"a near column of its own side", "SELECT l.id, r.id FROM left_src l JOIN right_src r ON l.id = r.ref AND l.amount = r.amont", "unknown column `r.amont`; did you mean `amount`?", ""},
+		{"a longer name on its own side", "SELECT l.id, r.id FROM left_src l JOIN right_src r ON l.id = r.re", "unknown column `r.re`; did you mean `ref`?", ""},
 		{"unqualified unknown column", "SELECT l.id, r.id FROM left_src l JOIN right_src r ON reff = l.id", "unknown column `reff`; did you mean `ref`?", ""},
 		{"cross join", "SELECT l.id, r.id FROM left_src l, right_src r", "", "a cross join"},
 		{"no equality", "SELECT l.id, r.id FROM left_src l JOIN right_src r ON tolerance_match(l.amount, r.amount, 1)", "", "no equality to join on"},

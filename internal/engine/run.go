@@ -654,7 +654,7 @@ func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side, 
 			// The machine's fault, not the SQL's (see resourceFailure).
 			return nil, fmt.Errorf("match_sql: %w", err)
 		}
-		return nil, recipeErr(sqlError(err, matchSQL, append(slices.Clone(left.cols), right.cols...)))
+		return nil, recipeErr(sqlError(err, matchSQL, [2][]kalla.Column{left.cols, right.cols}))
 	}
 	cols, err := e.describe(ctx, m.table)
 	if err != nil {
@@ -734,11 +734,11 @@ var internalName = regexp.MustCompile(`"?[A-Za-z_]*\.?__kalla_[a-z_0-9]+"?`)
 
 // sqlError turns a DuckDB error from the match SQL into a user error with the
 // SQL position when DuckDB gives one.
-func sqlError(err error, matchSQL string, cols []kalla.Column) error {
+func sqlError(err error, matchSQL string, cols [2][]kalla.Column) error {
 	msg := err.Error()
 	lines := strings.Split(msg, "\n")
 	head := strings.TrimSpace(lines[0])
-	if m := unknownColumn(msg, cols); m != "" {
+	if m := unknownColumn(msg, matchSQL, cols); m != "" {
 		return kalla.Errorf(kalla.EINVALID, "match_sql: %s", m)
 	}
 	if strings.Contains(msg, "__kalla_") {
@@ -754,49 +754,74 @@ var (
 	quoted      = regexp.MustCompile(`"([^"]+)"`)
 )
 
+// sideAlias finds the names a match SQL gives left_src and right_src
+// ("left_src l", "right_src AS r"); the views' own names count too.
+var sideAlias = regexp.MustCompile(`(?i)\b(left_src|right_src)(?:\s+(?:AS\s+)?([A-Za-z_][A-Za-z0-9_]*))?`)
+
 // unknownColumn turns DuckDB's binder error for a column that does not
-// exist into the user's terms: the column as written, and the nearest
-// real column: among DuckDB's candidates when it lists some (Kalla's own
-// record ids left out), else among the sides' columns. "" when the error
-// is something else.
-func unknownColumn(msg string, cols []kalla.Column) string {
-	var name, bare string
+// exist into the user's terms: the column as written and the nearest real
+// column of the side it names (by the alias the match SQL gives the side),
+// and, when the other side has a column of that name, says so. "" when the
+// error is something else.
+func unknownColumn(msg, matchSQL string, cols [2][]kalla.Column) string {
+	var name, qual, bare string
 	if m := tableColumn.FindStringSubmatch(msg); m != nil {
-		name, bare = m[1]+"."+m[2], m[2]
+		name, qual, bare = m[1]+"."+m[2], m[1], m[2]
 	} else if m := refColumn.FindStringSubmatch(msg); m != nil {
 		name, bare = m[1], m[1]
+		if q, b, ok := strings.Cut(m[1], "."); ok {
+			qual, bare = q, b
+		}
 	} else {
 		return ""
 	}
-	var cands []string
-	if _, rest, ok := strings.Cut(msg, "Candidate bindings:"); ok {
-		rest, _, _ = strings.Cut(rest, "\n\n")
-		rest, _, _ = strings.Cut(rest, "LINE ")
-		for _, m := range quoted.FindAllStringSubmatch(rest, -1) {
-			c := m[1]
-			if i := strings.LastIndexByte(c, '.'); i >= 0 {
-				c = c[i+1:]
+	side := -1 // the side the qualifier names, when it names one
+	if qual != "" {
+		for _, m := range sideAlias.FindAllStringSubmatch(matchSQL, -1) {
+			i := 0
+			if strings.EqualFold(m[1], "right_src") {
+				i = 1
 			}
-			if !strings.HasPrefix(strings.ToLower(c), "__kalla_") && !slices.Contains(cands, c) {
-				cands = append(cands, c)
+			if strings.EqualFold(qual, m[1]) || strings.EqualFold(qual, m[2]) {
+				side = i
 			}
 		}
 	}
-	if len(cands) == 0 {
-		best := -1
-		for _, c := range cols {
-			if strings.HasPrefix(strings.ToLower(c.Name), "__kalla_") {
-				continue
+	own := append(slices.Clone(cols[0]), cols[1]...)
+	var elsewhere string
+	if side >= 0 {
+		own = cols[side]
+		for _, c := range cols[1-side] {
+			if strings.EqualFold(c.Name, bare) {
+				elsewhere = c.Name
 			}
-			d := editDistance(strings.ToLower(bare), strings.ToLower(c.Name))
-			if d <= max(2, len(bare)/2) && (best < 0 || d < best) {
-				best, cands = d, []string{c.Name}
+		}
+	}
+	best, guess := -1, ""
+	for _, c := range own {
+		if strings.HasPrefix(strings.ToLower(c.Name), "__kalla_") {
+			continue
+		}
+		d := editDistance(strings.ToLower(bare), strings.ToLower(c.Name))
+		if d <= max(2, len(bare)/2) && (best < 0 || d < best) {
+			best, guess = d, c.Name
+		}
+	}
+	if guess == "" && len(bare) >= 3 {
+		// A prefixed or suffixed name: amount for paid_amount.
+		for _, c := range own {
+			if strings.Contains(strings.ToLower(c.Name), strings.ToLower(bare)) && !strings.HasPrefix(strings.ToLower(c.Name), "__kalla_") {
+				guess = c.Name
+				break
 			}
 		}
 	}
 	out := fmt.Sprintf("unknown column `%s`", name)
-	if len(cands) > 0 {
-		out += fmt.Sprintf("; did you mean `%s`?", cands[0])
+	if guess != "" {
+		out += fmt.Sprintf("; did you mean `%s`?", guess)
+	}
+	if elsewhere != "" {
+		out += fmt.Sprintf(" (`%s` is a column of %s)", elsewhere, [2]string{"right_src", "left_src"}[side])
 	}
 	return out
 }
