@@ -197,3 +197,45 @@ func TestCompressedCSVPreviewS3(t *testing.T) {
 	}
 	checkCompressedPreview(t, src)
 }
+
+// TestRemoteEncodedCSV: a remote CSV in another encoding is transcoded
+// both when a preview reads its start and when a run reads it whole (it
+// was opened by transcoding a local path that a remote file does not
+// have, and its sample was read as UTF-8).
+func TestRemoteEncodedCSV(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("id,name,amount\n")
+	for i := range 40000 {
+		fmt.Fprintf(&b, "%d,caf\xe9 %d,%d.50\n", i, i, i)
+	}
+	p := filepath.Join(t.TempDir(), "latin.csv")
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv, served := rangeServer(t, p)
+	opts := file.Options{Fetcher: httpsFetcher(srv), SampleBytes: 64 << 10, TempDir: t.TempDir(),
+		CSV: &kalla.CSVOptions{Encoding: kalla.EncodingLatin1}}
+	src := open(t, srv.URL+"/latin.csv", opts)
+	pv, err := connector.Load(context.Background(), src, "latin", nil, 3)
+	if err != nil {
+		t.Fatalf("preview: %v", err)
+	}
+	if got := *pv.Rows[2][1]; got != "café 2" {
+		t.Errorf("preview read %q, want %q", got, "café 2")
+	}
+	if n := served.Load(); n >= int64(b.Len()) {
+		t.Errorf("the preview took %d of %d bytes: the whole file", n, b.Len())
+	}
+	whole := open(t, srv.URL+"/latin.csv", opts)
+	n, err := whole.Count(context.Background(), []kalla.Filter{{Column: "name", Op: kalla.OpEq, Values: []kalla.Scalar{{Text: "café 39999"}}}})
+	if err != nil {
+		t.Fatalf("read whole: %v", err)
+	}
+	if n != 1 {
+		t.Errorf("the whole file has %d rows named café 39999, want 1", n)
+	}
+	all, err := whole.Count(context.Background(), nil)
+	if err != nil || all != 40000 {
+		t.Errorf("the whole file counts %d rows (%v), want 40000", all, err)
+	}
+}

@@ -152,7 +152,8 @@ func Open(ctx context.Context, uri string, opts Options) (*Source, error) {
 		}
 		return s, nil
 	}
-	if c := opts.CSV; s.typ == kalla.SourceCSV && c != nil && c.Encoding != "" && c.Encoding != kalla.EncodingUTF8 {
+	// A remote file is transcoded once fetched (fetchWhole, sampled).
+	if c := opts.CSV; s.typ == kalla.SourceCSV && !remote && c != nil && c.Encoding != "" && c.Encoding != kalla.EncodingUTF8 {
 		utf8Path, remove, err := s.transcode(path, c.Encoding, opts.TempDir)
 		if err != nil {
 			s.Close()
@@ -276,14 +277,14 @@ func (s *Source) fetchWhole(ctx context.Context) error {
 			return err
 		}
 		p, cleanup = plain, remove
-		if c := s.opts.CSV; c != nil && c.Encoding != "" && c.Encoding != kalla.EncodingUTF8 {
-			utf8Path, removeUTF8, err := s.transcode(p, c.Encoding, s.opts.TempDir)
-			remove()
-			if err != nil {
-				return err
-			}
-			p, cleanup = utf8Path, removeUTF8
+	}
+	if c := s.opts.CSV; s.typ == kalla.SourceCSV && c != nil && c.Encoding != "" && c.Encoding != kalla.EncodingUTF8 {
+		utf8Path, removeUTF8, err := s.transcode(p, c.Encoding, s.opts.TempDir)
+		cleanup()
+		if err != nil {
+			return err
 		}
+		p, cleanup = utf8Path, removeUTF8
 	}
 	s.mu.Lock()
 	s.path, s.cleanup = p, cleanup

@@ -155,6 +155,17 @@ func (s *Source) sampled(ctx context.Context) (src *Source, whole bool, err erro
 		cleanup()
 		return nil, false, kalla.Errorf(kalla.EINVALID, "source %s: the first line is longer than the %d bytes a preview reads: %v", s.name(), n, err)
 	}
+	// A remote file's start comes as its bytes are (a local file was
+	// transcoded when opened): both encodings Kalla reads take one byte a
+	// character, so the cut above falls between characters.
+	if c := s.opts.CSV; local == "" && s.typ == kalla.SourceCSV && c != nil && c.Encoding != "" && c.Encoding != kalla.EncodingUTF8 {
+		utf8Path, remove, err := s.transcode(path, c.Encoding, s.opts.TempDir)
+		cleanup()
+		if err != nil {
+			return nil, false, err
+		}
+		path, cleanup = utf8Path, remove
+	}
 	s.sample = &Source{uri: s.uri, path: path, typ: s.typ, opts: s.opts, cleanup: cleanup, isSample: true}
 	return s.sample, false, nil
 }
