@@ -71,8 +71,15 @@ func (h *Handler) runResults(w http.ResponseWriter, r *http.Request) (any, error
 	if utf8.RuneCountInString(q) > maxSearchChars {
 		return nil, kalla.Errorf(kalla.EINVALID, "query parameter q is longer than %d characters", maxSearchChars)
 	}
-	order := pageOrder{column: r.URL.Query().Get("sort")}
-	switch r.URL.Query().Get("order") {
+	query := r.URL.Query()
+	// Given but empty is a mistake (a form left blank), not "the default".
+	for _, p := range []string{"sort", "order"} {
+		if query.Has(p) && query.Get(p) == "" {
+			return nil, kalla.Errorf(kalla.EINVALID, "query parameter %s is empty: leave it out, or give a value", p)
+		}
+	}
+	order := pageOrder{column: query.Get("sort")}
+	switch query.Get("order") {
 	case "", "asc":
 	case "desc":
 		order.desc = true

@@ -154,6 +154,8 @@ func TestErrorAnswers(t *testing.T) {
 		// Present but empty is not "absent" (schemathesis sent ?status=).
 		{"empty status", "GET", "/api/runs?status=", nil, 400, kalla.EINVALID, []string{"not a run status"}},
 		{"empty exact_total", "GET", "/api/sources/orders/preview?exact_total=", nil, 400, kalla.EINVALID, []string{"exact_total"}},
+		{"empty results order", "GET", "/api/runs/0000-nope/results/matched?order=", nil, 400, kalla.EINVALID, []string{"order is empty"}},
+		{"empty results sort", "GET", "/api/runs/0000-nope/results/matched?sort=", nil, 400, kalla.EINVALID, []string{"sort is empty"}},
 		{"results limit over the maximum", "GET", "/api/runs/0000-nope/results/matched?limit=1001", nil, 400, kalla.EINVALID, []string{"from 1 to 1000"}},
 		{"offset beyond int64", "GET", "/api/runs?offset=9223372036854775808", nil, 400, kalla.EINVALID, []string{"offset"}},
 		{"source preview limit zero", "GET", "/api/sources/invoices/preview?limit=0", nil, 400, kalla.EINVALID, []string{"from 1 to 1000"}},
