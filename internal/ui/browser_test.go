@@ -205,10 +205,25 @@ func (b *tab) open(path string) {
 	b.do("open "+path, chromedp.Navigate(b.base+path), chromedp.WaitReady(chromedp.CSS("body")))
 }
 
-// click clicks the first element matching css.
+// click clicks the first element matching css. chromedp finds the node,
+// then clicks it by its id: when the page replaces that part of the
+// document in between (a live table's refresh re-reads chromedp's DOM
+// tree), the id is gone and the click is made again on the element the
+// selector matches now.
 func (b *tab) click(css string) {
 	b.t.Helper()
-	b.do("click "+css, chromedp.Click(chromedp.CSS(css), chromedp.NodeVisible))
+	for try := 0; ; try++ {
+		ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+		_, err := chromedp.Run(ctx, chromedp.Click(chromedp.CSS(css), chromedp.NodeVisible))
+		cancel()
+		if err == nil {
+			return
+		}
+		if try == 4 || !strings.Contains(err.Error(), "Could not find node") {
+			b.fail("click "+css, err)
+			return
+		}
+	}
 }
 
 // typeInto replaces a field's text by typing it, as a user would.
