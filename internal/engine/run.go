@@ -2,12 +2,8 @@ package engine
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -305,7 +301,7 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 	sum.Status = "completed"
 	sum.FinishedAt = time.Now().UTC()
 	sum.DurationMS = time.Since(start).Milliseconds()
-	if err := writeJSONAtomic(filepath.Join(r.OutDir, SummaryFile), sum); err != nil {
+	if err := kalla.WriteJSONAtomic(filepath.Join(r.OutDir, SummaryFile), sum); err != nil {
 		return nil, err
 	}
 	emit(Event{Stage: StageWrite, Done: true})
@@ -951,7 +947,7 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 			i := q.pos*len(r.Formats) + fi
 			outs[i] = kalla.OutputFile{Name: name, Table: q.table, Format: f, Rows: n}
 			digests.Go(func() {
-				outs[i].Bytes, outs[i].SHA256, digestErrs[i] = fileDigest(partial)
+				outs[i].Bytes, outs[i].SHA256, digestErrs[i] = kalla.FileDigest(partial)
 			})
 		}
 		return nil
@@ -1097,36 +1093,4 @@ func (e *Engine) unmatchedQuery(ctx context.Context, s *side, m *matchResult) (s
 	}
 	return fmt.Sprintf(`SELECT %s FROM %s s ANTI JOIN (SELECT %s %s) m ON s.rowid = m.%s ORDER BY s.rowid`,
 		strings.Join(s.out, ", "), qi(s.table), ridOfSide, paired, ridOfSide), nil
-}
-
-func fileDigest(path string) (int64, string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, "", fmt.Errorf("checksum: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return 0, "", fmt.Errorf("checksum %s: %w", filepath.Base(path), err)
-	}
-	return n, hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// writeJSONAtomic writes v as indented JSON to a temporary file and renames
-// it into place, so a reader never sees half a summary.
-func writeJSONAtomic(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
-	}
-	tmp := kalla.PartialPath(path)
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("finish %s: %w", filepath.Base(path), err)
-	}
-	return nil
 }

@@ -2,12 +2,8 @@ package spark
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -442,7 +438,7 @@ func (r *run) execute(ctx context.Context, start time.Time) (*kalla.Summary, err
 	sum.Status = "completed"
 	sum.FinishedAt = time.Now().UTC()
 	sum.DurationMS = time.Since(start).Milliseconds()
-	if err := writeJSONAtomic(filepath.Join(r.job.OutDir, engine.SummaryFile), sum); err != nil {
+	if err := kalla.WriteJSONAtomic(filepath.Join(r.job.OutDir, engine.SummaryFile), sum); err != nil {
 		return nil, err
 	}
 	r.emit(engine.Event{Stage: engine.StageWrite, Done: true, Fraction: 1})
@@ -554,41 +550,10 @@ func folderDigest(dir, name, table string) ([]kalla.OutputFile, int64, error) {
 		} else {
 			f.Format = "meta"
 		}
-		if f.Bytes, f.SHA256, err = fileDigest(p); err != nil {
+		if f.Bytes, f.SHA256, err = kalla.FileDigest(p); err != nil {
 			return nil, 0, err
 		}
 		files = append(files, f)
 	}
 	return files, total, nil
-}
-
-func fileDigest(path string) (int64, string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, "", fmt.Errorf("checksum: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return 0, "", fmt.Errorf("checksum %s: %w", filepath.Base(path), err)
-	}
-	return n, hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// writeJSONAtomic writes v as indented JSON through a temporary file.
-func writeJSONAtomic(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
-	}
-	tmp := kalla.PartialPath(path)
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("finish %s: %w", filepath.Base(path), err)
-	}
-	return nil
 }
