@@ -308,27 +308,11 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 	return sum, nil
 }
 
-// matchCounts fills the summary's pair and record counts and the match's
-// warnings. A writing run knows them only once the outputs are written.
+// matchCounts fills the summary's counts and the match's warnings
+// (kalla.Summary.SetMatchCounts, shared by every engine).
 func matchCounts(sum *kalla.Summary, m *matchResult, left, right *side) {
-	sum.MatchedCount = m.pairs
-	if m.repeats > 0 {
-		sum.Warnings = append(sum.Warnings, kalla.Warning{Code: kalla.WarnRepeatedPairs, Count: m.repeats,
-			Message: fmt.Sprintf("the match SQL produced %d rows that repeat an already matched pair; each pair is reported once", m.repeats)})
-	}
-	if m.outerRows > 0 {
-		sum.Warnings = append(sum.Warnings, kalla.Warning{Code: kalla.WarnOuterRows, Count: m.outerRows,
-			Message: fmt.Sprintf("%d rows of the match output lack a left or a right record (an outer join?); they are not counted as matches", m.outerRows)})
-	}
-	sum.MatchedLeftRecords, sum.MatchedRightRecords = m.leftRecords, m.rightRecords
-	sum.UnmatchedLeftCount = left.count - m.leftRecords
-	sum.UnmatchedRightCount = right.count - m.rightRecords
-	if left.count > 0 {
-		sum.MatchRateLeft = float64(m.leftRecords) / float64(left.count)
-	}
-	if right.count > 0 {
-		sum.MatchRateRight = float64(m.rightRecords) / float64(right.count)
-	}
+	sum.SetMatchCounts(kalla.MatchCounts{Pairs: m.pairs, Repeats: m.repeats, OuterRows: m.outerRows,
+		LeftRecords: m.leftRecords, RightRecords: m.rightRecords, LeftCount: left.count, RightCount: right.count})
 }
 
 func sideSummary(s *side, filters []kalla.Filter) kalla.SummarySource {

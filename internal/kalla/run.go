@@ -1,6 +1,9 @@
 package kalla
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Stage names, in the order a run passes them. Every engine reports its
 // progress under these names, so the CLI bar, the run queue, the API's
@@ -68,3 +71,38 @@ type Check struct {
 
 // OK reports whether the recipe has no problems.
 func (c *Check) OK() bool { return len(c.Problems) == 0 }
+
+// MatchCounts are what a match found, as every engine reports it.
+type MatchCounts struct {
+	// Pairs are the distinct matched pairs; Repeats the output rows that
+	// repeated one; OuterRows the output rows lacking a left or a right.
+	Pairs, Repeats, OuterRows int64
+	// LeftRecords and RightRecords are the records in at least one pair;
+	// LeftCount and RightCount the records staged on each side.
+	LeftRecords, RightRecords int64
+	LeftCount, RightCount     int64
+}
+
+// SetMatchCounts fills the summary's pair and record counts, rates and the
+// match's warnings: one wording for every engine, whose summaries must
+// agree.
+func (s *Summary) SetMatchCounts(c MatchCounts) {
+	s.MatchedCount = c.Pairs
+	if c.Repeats > 0 {
+		s.Warnings = append(s.Warnings, Warning{Code: WarnRepeatedPairs, Count: c.Repeats,
+			Message: fmt.Sprintf("the match SQL produced %d rows that repeat an already matched pair; each pair is reported once", c.Repeats)})
+	}
+	if c.OuterRows > 0 {
+		s.Warnings = append(s.Warnings, Warning{Code: WarnOuterRows, Count: c.OuterRows,
+			Message: fmt.Sprintf("%d rows of the match output lack a left or a right record (an outer join?); they are not counted as matches", c.OuterRows)})
+	}
+	s.MatchedLeftRecords, s.MatchedRightRecords = c.LeftRecords, c.RightRecords
+	s.UnmatchedLeftCount = c.LeftCount - c.LeftRecords
+	s.UnmatchedRightCount = c.RightCount - c.RightRecords
+	if c.LeftCount > 0 {
+		s.MatchRateLeft = float64(c.LeftRecords) / float64(c.LeftCount)
+	}
+	if c.RightCount > 0 {
+		s.MatchRateRight = float64(c.RightRecords) / float64(c.RightCount)
+	}
+}
