@@ -74,8 +74,10 @@ type Runs interface {
 }
 
 // Uploader stores uploaded files in object storage (*objstore.Store).
+// Remove takes back an upload the server refused after storing it.
 type Uploader interface {
 	Put(ctx context.Context, key string, r io.Reader, size int64) (uri string, err error)
+	Remove(ctx context.Context, key string) error
 }
 
 // Defaults for Config fields left zero.

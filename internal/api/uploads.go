@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -38,13 +40,18 @@ type uploadResponse struct {
 // uploadPreviewRows is how many rows an upload's answer shows.
 const uploadPreviewRows = 10
 
+// uploadRemoveTimeout bounds taking back a refused upload from object
+// storage.
+const uploadRemoveTimeout = 30 * time.Second
+
 func (h *Handler) uploadDir() string { return filepath.Join(h.cfg.DataDir, "uploads") }
 
 // upload streams the multipart field "file" to the upload storage (the
 // data folder's uploads/<id>/, or S3 when configured) without holding it in
 // memory, then opens it through the connector layer to report its columns
 // and row count, so a client learns at once whether the file is usable. A
-// file that cannot be read as CSV or Parquet is refused and removed.
+// file that cannot be read as CSV or Parquet is refused and removed, from
+// the data folder or from S3.
 // Errors: 400 not multipart, no file field, unsupported extension or
 // unreadable file; 413 over the upload limit; 502 storage unreachable.
 func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -120,12 +127,22 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (any, error) {
 	var uri string
 	remove := func() {}
 	if h.cfg.Uploads != nil && !checkOnly {
-		uri, err = h.cfg.Uploads.Put(ctx, uploadID+"/"+name, body, -1)
+		key := uploadID + "/" + name
+		uri, err = h.cfg.Uploads.Put(ctx, key, body, -1)
 		if err != nil {
 			if normErr != nil {
 				return nil, normErr
 			}
 			return nil, err
+		}
+		// A refused file is taken back even when the client has gone:
+		// the object would otherwise outlive the answer that refused it.
+		remove = func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), uploadRemoveTimeout)
+			defer cancel()
+			if err := h.cfg.Uploads.Remove(rctx, key); err != nil {
+				h.log.Error("remove refused upload", "upload_id", uploadID, "err", err)
+			}
 		}
 	} else {
 		dir := filepath.Join(h.uploadDir(), uploadID)

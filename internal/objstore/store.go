@@ -92,6 +92,23 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (u
 	return o.String(), nil
 }
 
+// Remove deletes the object key (under the store's prefix), so that an
+// upload the server refuses after storing it leaves nothing behind.
+// Removing an object that does not exist is not an error (S3 answers a
+// delete of a missing key with success). Errors: EUNAVAILABLE when the
+// server cannot be reached or refuses the credentials, EINVALID for a bad
+// key.
+func (s *Store) Remove(ctx context.Context, key string) error {
+	o, err := s.object(key)
+	if err != nil {
+		return err
+	}
+	if err := s.client.RemoveObject(ctx, o.bucket, o.key, minio.RemoveObjectOptions{}); err != nil {
+		return s3Error(err, "remove", o, s.cfg)
+	}
+	return nil
+}
+
 // Stat describes the object key without reading it, so callers can check
 // an upload landed or learn a size before a fetch. Errors: ENOTFOUND when
 // the object or bucket does not exist, EUNAVAILABLE when the server cannot

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -379,6 +380,16 @@ func TestUploadsS3(t *testing.T) {
 	s.call("POST", "/api/sources/adhoc/load-scoped", map[string]any{"csv_uri": up.URI}, 200, &p)
 	if p.TotalRows != 3 {
 		t.Fatalf("csv_uri from S3: %+v", p)
+	}
+	// Refused uploads leave no object behind: both are refused after
+	// they were stored, when they are read.
+	for name, content := range map[string]string{"bad.parquet": "not parquet at all", "bad.csv": "a,b\n1,2,3,4\n\"open"} {
+		if st, b := s.upload(name, content); st != 400 {
+			t.Errorf("malformed upload %s: %d %s", name, st, b)
+		}
+	}
+	if keys := env.Keys(t); !slices.Equal(keys, []string{key}) {
+		t.Errorf("bucket holds %q after refused uploads, want only %q", keys, key)
 	}
 	env.Put(t, "elsewhere/x.csv", []byte(uploadLeft))
 	s.wantError("POST", "/api/sources/adhoc/load-scoped", map[string]any{"csv_uri": env.URI("elsewhere/x.csv")}, 400, kalla.EINVALID, "upload storage")

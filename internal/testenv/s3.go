@@ -118,6 +118,23 @@ func (e S3Env) Get(t testing.TB, key string) []byte {
 	return data
 }
 
+// Keys lists the keys of the objects in the test's bucket (all of them,
+// sorted), failing the test on error: a test proves with it that nothing
+// was left behind.
+func (e S3Env) Keys(t testing.TB) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	var keys []string
+	for o := range e.client.ListObjects(ctx, e.Bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			t.Fatalf("testenv: list s3://%s: %v", e.Bucket, o.Err)
+		}
+		keys = append(keys, o.Key)
+	}
+	return keys
+}
+
 // URI returns "s3://<bucket>/<key>" for an object in the test's bucket.
 func (e S3Env) URI(key string) string {
 	return "s3://" + e.Bucket + "/" + key
