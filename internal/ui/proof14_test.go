@@ -56,7 +56,34 @@ var (
 	}
 	proofUnmatchedInvoices = []string{"INV-06", "INV-07", "INV-08"}
 	proofUnmatchedPayments = []string{"PAY-07", "PAY-08", "PAY-09"}
+	// The reasons, by the facts they must state: nothing refers to
+	// INV-06 and INV-08; INV-07 and PAY-07 differ by 24.00 (800.00 less
+	// 776.00, more than 2 % of 800.00 = 16.00) and name each other;
+	// PAY-08's reference is empty; INV-99, PAY-09's, is no invoice.
+	proofInvoiceReasons = map[string][]string{
+		"INV-06": {"no payments record matches"},
+		"INV-07": {"PAY-07", "24.00"},
+		"INV-08": {"no payments record matches"},
+	}
+	proofPaymentReasons = map[string][]string{
+		"PAY-07": {"INV-07", "24.00"},
+		"PAY-08": {"reference is empty"},
+		"PAY-09": {"no invoices record matches"},
+	}
 )
+
+// rows reads the results table's body as the page shows it: each row's
+// cells, as text.
+func (b *tab) rows() [][]string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[[][]string](`[...document.querySelectorAll("#table tbody tr")].map((tr) => [...tr.cells].map((td) => td.textContent.trim()))`))
+	if err != nil {
+		b.fail("read the results table", err)
+	}
+	return got
+}
 
 // cond is one condition as the proof flow sets it with the rule form.
 type cond struct {
@@ -92,8 +119,9 @@ func (b *tab) buildPass(i int, name, pattern string, conds []cond) {
 // only: upload an invoices file and a ";"-separated payments file with
 // decimal commas (the settings detected and shown, the file previewed),
 // build exact / within 2 % / split-payment rules without typing SQL or
-// JSON, preview, save, run, and check every pair and every unmatched
-// record against the answer worked out by hand.
+// JSON, preview, save, run, and read every pair and every unmatched
+// record with its reason on the run page, against the answer worked out
+// by hand.
 func TestProofFlow(t *testing.T) {
 	chromium(t)
 	dir := t.TempDir()
@@ -201,7 +229,51 @@ func TestProofFlow(t *testing.T) {
 				t.Fatalf("run %s: %s", runID, status)
 			}
 
-			// Every pair and every unmatched record, against the answer.
+			// Every pair and every unmatched record, read on the run page
+			// as the user reads them: each pair's invoice, payment and the
+			// pass that paired them; each unmatched record with its reason.
+			b.open("/runs/" + runID)
+			b.waitText("#page-info", "Pairs 1–6 of 6", 30*time.Second)
+			shown := map[string]string{}
+			for _, row := range b.rows() {
+				inv, pay, rule := "", "", ""
+				for _, c := range row {
+					switch {
+					case strings.HasPrefix(c, "INV-"):
+						inv = c
+					case strings.HasPrefix(c, "PAY-"):
+						pay = c
+					case c == "exact" || c == "within 2 %" || c == "split":
+						rule = c
+					}
+				}
+				shown[pay] = inv + " " + rule
+			}
+			if fmt.Sprint(shown) != fmt.Sprint(proofPairs) {
+				t.Errorf("the run page shows pairs %v, want %v", shown, proofPairs)
+			}
+			for tab, want := range map[string]map[string][]string{"unmatched_left": proofInvoiceReasons, "unmatched_right": proofPaymentReasons} {
+				b.click("#tab-" + tab)
+				b.waitText("#page-info", fmt.Sprintf("Rows 1–%d of %d", len(want), len(want)), 10*time.Second)
+				b.waitText("#table thead", "Reason", 5*time.Second)
+				got := map[string]string{}
+				for _, row := range b.rows() {
+					got[row[0]] = strings.Join(row, " | ")
+				}
+				if len(got) != len(want) {
+					t.Errorf("%s shows %v, want the records %v", tab, got, want)
+				}
+				for id, words := range want {
+					for _, w := range words {
+						if !strings.Contains(got[id], w) {
+							t.Errorf("%s: %s shown as %q, its reason should say %q", tab, id, got[id], w)
+						}
+					}
+				}
+			}
+			b.fits(w)
+
+			// The same through the API, by column name.
 			pairs := map[string]string{}
 			for _, row := range results(t, s.url, runID, "matched") {
 				pairs[col(row, "payment_id")] = col(row, "invoice_id") + " " + col(row, "_rule")
