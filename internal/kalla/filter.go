@@ -152,7 +152,8 @@ func (f Filter) MarshalJSON() ([]byte, error) {
 }
 
 // Validate checks that the operator is known and that the value fits it:
-// scalar operators take exactly one scalar, `between` exactly two values,
+// scalar operators take exactly one scalar, `between` exactly two values
+// (neither empty),
 // `in` one or more, `is_null` and `is_not_null` none (JSON null counts as
 // none). Column existence is checked against the source's real
 // columns by ValidateFilters. It returns an EINVALID error naming the
@@ -172,6 +173,13 @@ func (f Filter) Validate() error {
 	case OpBetween:
 		if !f.IsArray || len(f.Values) != 2 {
 			return Errorf(EINVALID, "filter %s: operator \"between\" takes an array of exactly two values [low, high], not %s", f, describeValues(f))
+		}
+		// An empty end is a range of nothing (text) or an error at load
+		// time (dates, numbers): refused here, naming the end.
+		for i, end := range []string{"low", "high"} {
+			if v := f.Values[i]; !v.IsNumber && strings.TrimSpace(v.Text) == "" {
+				return Errorf(EINVALID, "filter %s: operator \"between\" needs both ends of the range, and the %s end is empty", f, end)
+			}
 		}
 	case OpIn:
 		if !f.IsArray || len(f.Values) == 0 {

@@ -266,16 +266,19 @@ func TestChipsSpeakTheUsersLanguage(t *testing.T) {
 			b.waitText(".chip-editor-error", "“lots” is not a number", 5*time.Second)
 			b.fits(w)
 
-			// Two chips the source refuses (columns it does not have) and
-			// one it takes: both bad ones are marked.
+			// Three chips the source refuses (columns it does not have, a
+			// range with an empty end, as a link may carry them) and one it
+			// takes: every bad one is marked.
 			chips := `[{"column":"nope_one","op":"eq","array":false,"values":[{"text":"x","number":false}]},` +
 				`{"column":"amount","op":"gte","array":false,"values":[{"text":"100","number":true}]},` +
-				`{"column":"nope_two","op":"eq","array":false,"values":[{"text":"y","number":false}]}]`
+				`{"column":"nope_two","op":"eq","array":false,"values":[{"text":"y","number":false}]},` +
+				`{"column":"invoice_date","op":"between","array":true,"values":[{"text":"2024-01-15","number":false},{"text":"","number":false}]}]`
 			b.open("/sources/invoices?f=" + url.QueryEscape(chips))
 			b.waitText(".chips li.chip-bad", "nope_one", 30*time.Second)
-			if n := b.count(".chips li.chip-bad"); n != 2 {
-				t.Errorf("%d chips marked, want 2", n)
+			if n := b.count(".chips li.chip-bad"); n != 3 {
+				t.Errorf("%d chips marked, want the 2 unknown columns and the range with an empty end", n)
 			}
+			b.waitText(".chips li.chip-bad:nth-child(4)", "empty", 5*time.Second)
 			page := b.text(".chips")
 			if strings.Contains(page, `{"column"`) || strings.Contains(page, "PUT /api") {
 				t.Errorf("chip messages show internals: %q", page)
