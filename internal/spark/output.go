@@ -141,8 +141,8 @@ func (r *run) write(ctx context.Context, d *dest, m *matchResult, left, right *s
 	}
 	var started []string // folder names (local: partial paths)
 	defer func() {
-		if err == nil && d.store == nil {
-			return
+		if err == nil {
+			return // local partial folders were renamed
 		}
 		for _, s := range started {
 			if d.store == nil {
