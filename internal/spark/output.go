@@ -244,6 +244,9 @@ func (r *run) digest(ctx context.Context, d *dest, target, name, table, format s
 	var files []kalla.OutputFile
 	var total int64
 	for _, o := range objs {
+		if strings.HasSuffix(o.URI, "/") {
+			continue // an s3a directory marker: an empty object, no file
+		}
 		base := path.Base(o.URI)
 		h, ok := hashes[base]
 		if !ok || h.size != o.Size {

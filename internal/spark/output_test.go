@@ -166,6 +166,9 @@ func download(t *testing.T, s3 testenv.S3Env, st *objstore.Store, prefix string)
 	}
 	dir := t.TempDir()
 	for _, o := range objs {
+		if strings.HasSuffix(o.URI, "/") {
+			continue // an s3a directory marker
+		}
 		key := strings.TrimPrefix(o.URI, "s3://"+s3.Bucket+"/")
 		p := filepath.Join(dir, strings.TrimPrefix(key, prefix))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
