@@ -10,6 +10,14 @@
 # ratio kalla/plain (target <= 1.25, reported, never asserted) and where the
 # time goes on each side.
 #
+# BenchmarkSparkVsDuckDB (internal/bench/spark_bench_test.go) then runs the
+# same recipe with `kalla run --engine spark` against the Spark Connect
+# endpoint in KALLA_SPARK_REMOTE (else KALLA_TEST_SPARK_REMOTE, which
+# `eval "$(bash scripts/services.sh env)"` sets) and with DuckDB,
+# KALLA_BENCH_SPARK_REPS times each (default 1), checks both answers against
+# the truth and prints both times. Without an endpoint it prints a line
+# saying it was skipped. The cluster must see TMPDIR at the same path.
+#
 # Environment: KALLA_BENCH_INVOICES (default 1000000) and KALLA_BENCH_REPS
 # (default 3) resize the run; KALLA_BENCH_SCHEMA=1 declares the amount
 # columns DECIMAL(18,2) in the recipe (Kalla then skips measuring them);

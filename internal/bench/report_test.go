@@ -45,6 +45,20 @@ func TestChecks(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "matched_left_records = 7") || !strings.Contains(err.Error(), "no output for unmatched_right") {
 		t.Fatalf("checkKalla(bad) = %v", err)
 	}
+	// Spark writes a folder of parts per table: rows add up per table.
+	parts := *good
+	parts.Outputs = []kalla.OutputFile{{Name: "matched.parquet/part-0.parquet", Table: "matched", Format: "parquet", Rows: 4},
+		{Name: "matched.parquet/part-1.parquet", Table: "matched", Format: "parquet", Rows: 5},
+		{Name: "matched.parquet/.part-1.parquet.crc", Table: "matched", Format: "meta"},
+		{Name: "unmatched_left.parquet/part-0.parquet", Table: "unmatched_left", Format: "parquet", Rows: 2},
+		{Name: "unmatched_right.parquet/part-0.parquet", Table: "unmatched_right", Format: "parquet", Rows: 2}}
+	if err := checkKalla(&parts, tr); err != nil {
+		t.Fatal(err)
+	}
+	parts.Outputs = parts.Outputs[1:]
+	if err := checkKalla(&parts, tr); err == nil || !strings.Contains(err.Error(), "rows of matched.parquet = 5") {
+		t.Fatalf("checkKalla(a missing part) = %v", err)
+	}
 	p := &plainResult{Invoices: 10, Payments: 11, MatchedPairs: 9, UnmatchedLeft: 2, UnmatchedRight: 2}
 	if err := checkPlain(p, tr); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -985,4 +986,58 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	k, err := c.ResponseWriter.Write(p)
 	c.n.Add(int64(k))
 	return k, err
+}
+
+// TestStoreListRemove lists objects under a prefix (and only there),
+// removes one (a missing one too, without error) and then a whole folder,
+// leaving its neighbour whose name shares the folder's start.
+func TestStoreListRemove(t *testing.T) {
+	t.Parallel()
+	env := testenv.S3(t)
+	st, err := NewStore(s3Config(env), env.Bucket, "out/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, k := range []string{"matched.csv/part-0.csv", "matched.csv/part-1.csv", "matched.csv2/x", "summary.json"} {
+		if _, err := st.Put(ctx, k, bytes.NewReader([]byte(k)), int64(len(k))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.Put(t, "elsewhere/matched.csv/part-0.csv", []byte("x"))
+	list := func(prefix string) []string {
+		objs, err := st.List(ctx, prefix)
+		if err != nil {
+			t.Fatalf("List(%q): %v", prefix, err)
+		}
+		var out []string
+		for _, o := range objs {
+			if o.Size <= 0 {
+				t.Errorf("List: %s has size %d", o.URI, o.Size)
+			}
+			out = append(out, o.URI)
+		}
+		return out
+	}
+	if got, want := list("matched.csv/"), []string{env.URI("out/matched.csv/part-0.csv"), env.URI("out/matched.csv/part-1.csv")}; !slices.Equal(got, want) {
+		t.Errorf("List = %v, want %v", got, want)
+	}
+	if err := st.Remove(ctx, "summary.json"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Remove(ctx, "summary.json"); err != nil {
+		t.Errorf("removing a missing object: %v", err)
+	}
+	_, err = st.Stat(ctx, "summary.json")
+	wantCode(t, err, kalla.ENOTFOUND)
+	if err := st.RemoveAll(ctx, "matched.csv/"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := list(""), []string{env.URI("out/matched.csv2/x")}; !slices.Equal(got, want) {
+		t.Errorf("after RemoveAll: %v, want %v", got, want)
+	}
+	wantCode(t, st.RemoveAll(ctx, " "), kalla.EINVALID)
+	if got := env.Get(t, "elsewhere/matched.csv/part-0.csv"); string(got) != "x" {
+		t.Errorf("an object outside the store's prefix changed: %q", got)
+	}
 }

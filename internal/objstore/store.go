@@ -135,3 +135,56 @@ func (s *Store) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	}
 	return ObjectInfo{URI: o.String(), Size: info.Size, Modified: info.LastModified, ETag: info.ETag}, nil
 }
+
+// List describes the objects whose keys start with prefix (under the
+// store's prefix), in key order, without reading them: the Spark engine
+// checks what its executors wrote under an output prefix with it. Errors:
+// ENOTFOUND when the bucket does not exist, EUNAVAILABLE when the server
+// cannot be reached or refuses the credentials.
+func (s *Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
+	o := s3Object{bucket: s.bucket, key: s.prefix + prefix}
+	var out []ObjectInfo
+	for info := range s.client.ListObjects(ctx, o.bucket, minio.ListObjectsOptions{Prefix: o.key, Recursive: true}) {
+		if info.Err != nil {
+			return nil, s3Error(info.Err, "list", o, s.cfg)
+		}
+		out = append(out, ObjectInfo{URI: "s3://" + s.bucket + "/" + info.Key, Size: info.Size, Modified: info.LastModified, ETag: info.ETag})
+	}
+	return out, nil
+}
+
+// Remove deletes the object key; a missing object is not an error, so a
+// run can clear an output location whatever a previous run left there.
+// Errors: ENOTFOUND when the bucket does not exist, EUNAVAILABLE when the
+// server cannot be reached or refuses the credentials, EINVALID for a bad
+// key.
+func (s *Store) Remove(ctx context.Context, key string) error {
+	o, err := s.object(key)
+	if err != nil {
+		return err
+	}
+	if err := s.client.RemoveObject(ctx, o.bucket, o.key, minio.RemoveObjectOptions{}); err != nil {
+		return s3Error(err, "remove", o, s.cfg)
+	}
+	return nil
+}
+
+// RemoveAll deletes every object whose key starts with prefix (under the
+// store's prefix), as a failed run's outputs are removed. An empty prefix
+// is refused: it would empty the store. Errors as List and Remove.
+func (s *Store) RemoveAll(ctx context.Context, prefix string) error {
+	if strings.TrimSpace(prefix) == "" {
+		return kalla.Errorf(kalla.EINVALID, "refusing to remove every object of the store")
+	}
+	objs, err := s.List(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	for _, info := range objs {
+		key := strings.TrimPrefix(strings.TrimPrefix(info.URI, "s3://"+s.bucket+"/"), s.prefix)
+		if err := s.Remove(ctx, key); err != nil {
+			return err
+		}
+	}
+	return nil
+}

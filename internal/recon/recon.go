@@ -104,8 +104,8 @@ type Job struct {
 	// CountTotals asks the engine to learn the totals itself when it can
 	// do so cheaply (database sources), so progress has a meaning.
 	CountTotals bool
-	// Out is where the outputs go: a local folder (later also an
-	// s3:// prefix). Not touched by a dry run.
+	// Out is where the outputs go: a local folder, or on the Spark engine
+	// an s3://bucket/prefix. Not touched by a dry run.
 	Out string
 	// Formats lists "parquet" and/or "csv"; empty means parquet.
 	Formats []string

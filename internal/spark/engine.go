@@ -2,20 +2,17 @@ package spark
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/parquet/file"
 	sparksql "github.com/apache/spark-connect-go/spark/sql"
 
 	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/objstore"
 	"github.com/kalla-recon/kalla/internal/version"
 )
 
@@ -31,6 +28,10 @@ type Options struct {
 	Token string
 	// Logger receives debug lines (SQL as sent, timings). Nil discards.
 	Logger *slog.Logger
+	// S3 reaches an s3:// output location from Kalla, which writes its
+	// summary.json there (the cluster writes the tables with its own
+	// s3a credentials); nil reads objstore.S3ConfigFromEnv when needed.
+	S3 *objstore.S3Config
 }
 
 // OptionsFromEnv returns Options for remote with the token from TokenEnv.
@@ -66,9 +67,13 @@ type Job struct {
 	Recipe *kalla.Recipe
 	// LeftFilters and RightFilters scope the sides; nil means the recipe's.
 	LeftFilters, RightFilters []kalla.Filter
-	// OutDir receives the outputs (a local folder the cluster shares).
+	// OutDir receives the outputs: a local folder the cluster shares or
+	// an s3://bucket/prefix the cluster can write as s3a://.
 	OutDir string
-	RunID  string
+	// Formats lists "parquet" and/or "csv" (a folder of part files per
+	// table and format); empty means parquet.
+	Formats []string
+	RunID   string
 	// Progress, when set, receives an event at the start and end of each
 	// stage (Spark Connect reports no row counts while a query runs).
 	Progress func(engine.Event)
@@ -85,9 +90,15 @@ type run struct {
 	s    *session
 	job  Job
 	emit func(engine.Event)
+	// dest is where the outputs go; nil for a dry run or a check.
+	dest *dest
 	// created lists the temp views and cached tables to drop.
 	created []string
 }
+
+// cleanupTimeout bounds removing a failed run's outputs and the session's
+// views, which run after the run's context may have ended.
+const cleanupTimeout = 30 * time.Second
 
 // Execute runs the job and returns its summary, also written to
 // OutDir/summary.json last. A failed or cancelled run writes no summary and
@@ -113,20 +124,15 @@ func (e *Engine) Execute(ctx context.Context, job Job) (sum *kalla.Summary, err 
 	if err := precheck(ctx, rec); err != nil {
 		return nil, err
 	}
+	for _, f := range job.Formats {
+		if f != kalla.FormatParquet && f != kalla.FormatCSV {
+			return nil, kalla.Errorf(kalla.EINVALID, "unknown output format %q (use parquet, csv or parquet,csv)", f)
+		}
+	}
+	var d *dest
 	if !job.DryRun {
-		if strings.Contains(job.OutDir, "://") {
-			return nil, kalla.Errorf(kalla.EINVALID, "the Spark engine writes to a local folder the cluster shares; %s is not one", kalla.Redact(job.OutDir))
-		}
-		abs, err := filepath.Abs(job.OutDir)
-		if err != nil {
-			return nil, fmt.Errorf("output folder: %w", err)
-		}
-		job.OutDir = abs
-		if err := os.MkdirAll(job.OutDir, 0o755); err != nil {
-			return nil, kalla.WrapError(kalla.EINVALID, err, "cannot create output folder %s", job.OutDir)
-		}
-		if err := os.Remove(filepath.Join(job.OutDir, engine.SummaryFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("remove old summary: %w", err)
+		if d, err = e.openDest(ctx, job.OutDir); err != nil {
+			return nil, err
 		}
 	}
 	s, err := connect(ctx, e.opts.Remote, e.opts.Token)
@@ -134,7 +140,7 @@ func (e *Engine) Execute(ctx context.Context, job Job) (sum *kalla.Summary, err 
 		return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "spark")
 	}
 	defer s.conn.Close()
-	r := &run{e: e, s: s, job: job}
+	r := &run{e: e, s: s, job: job, dest: d}
 	r.emit = func(ev engine.Event) {
 		if job.Progress != nil {
 			job.Progress(ev)
@@ -259,6 +265,11 @@ func (r *run) configure(ctx context.Context) error {
 		{"spark.sql.session.timeZone", "UTC"},
 		{"spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS"},
 		{"spark.sql.decimalOperations.allowPrecisionLoss", "false"},
+		// Outputs: no _SUCCESS marker (summary.json is Kalla's, and every
+		// file written must be checksummed), and parts small enough for
+		// the executors to hash one whole on S3.
+		{"mapreduce.fileoutputcommitter.marksuccessfuljobs", "false"},
+		{"spark.sql.files.maxRecordsPerFile", "1000000"},
 	}
 	for _, kv := range settings {
 		if err := conf.Set(ctx, kv[0], kv[1]); err != nil {
@@ -320,7 +331,7 @@ func (r *run) one(ctx context.Context, q string) ([]any, error) {
 // cleanup drops what the run created; releasing the session drops it too,
 // this is for servers that keep released sessions' state a while.
 func (r *run) cleanup() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	for i := len(r.created) - 1; i >= 0; i-- {
 		name := r.created[i]
@@ -429,7 +440,7 @@ func (r *run) execute(ctx context.Context, start time.Time) (*kalla.Summary, err
 	}
 	if err := timed(engine.StageWrite, func() error {
 		r.emit(engine.Event{Stage: engine.StageWrite, Fraction: 0.85})
-		outs, err := r.write(ctx, m, left, right)
+		outs, err := r.write(ctx, r.dest, m, left, right)
 		sum.Outputs = outs
 		return err
 	}); err != nil {
@@ -438,7 +449,7 @@ func (r *run) execute(ctx context.Context, start time.Time) (*kalla.Summary, err
 	sum.Status = "completed"
 	sum.FinishedAt = time.Now().UTC()
 	sum.DurationMS = time.Since(start).Milliseconds()
-	if err := kalla.WriteJSONAtomic(filepath.Join(r.job.OutDir, engine.SummaryFile), sum); err != nil {
+	if err := r.dest.writeSummary(ctx, sum); err != nil {
 		return nil, err
 	}
 	r.emit(engine.Event{Stage: engine.StageWrite, Done: true, Fraction: 1})
@@ -450,96 +461,4 @@ func (r *run) execute(ctx context.Context, start time.Time) (*kalla.Summary, err
 func counts(sum *kalla.Summary, m *matchResult, left, right *side) {
 	sum.SetMatchCounts(kalla.MatchCounts{Pairs: m.pairs, Repeats: m.repeats, OuterRows: m.outerRows,
 		LeftRecords: m.leftRecords, RightRecords: m.rightRecords, LeftCount: left.count, RightCount: right.count})
-}
-
-// write has Spark write the three tables as Parquet folders under
-// temporary names, checksums every file and renames the folders once all
-// are complete.
-func (r *run) write(ctx context.Context, m *matchResult, left, right *side) ([]kalla.OutputFile, error) {
-	type out struct {
-		table string
-		query string
-		rows  int64
-	}
-	outs := []out{
-		{engine.TableMatched, m.matchedQuery, m.pairs},
-		{engine.TableUnmatchedLeft, unmatchedQuery(left, m, engine.LeftRidColumn), left.count - m.leftRecords},
-		{engine.TableUnmatchedRight, unmatchedQuery(right, m, engine.RightRidColumn), right.count - m.rightRecords},
-	}
-	var done [][2]string
-	defer func() {
-		for _, d := range done {
-			os.RemoveAll(d[0]) // no-op once renamed
-		}
-	}()
-	var files []kalla.OutputFile
-	for _, o := range outs {
-		name := o.table + ".parquet"
-		final := filepath.Join(r.job.OutDir, name)
-		partial := kalla.PartialPath(final)
-		if err := os.RemoveAll(partial); err != nil {
-			return nil, fmt.Errorf("remove stale %s: %w", filepath.Base(partial), err)
-		}
-		done = append(done, [2]string{partial, final})
-		df, err := r.sql(ctx, o.query)
-		if err != nil {
-			return nil, fmt.Errorf("write %s: %w", name, err)
-		}
-		if err := df.Write().Mode("overwrite").Format("parquet").Save(ctx, partial); err != nil {
-			return nil, fmt.Errorf("write %s: %w", name, sparkError(err))
-		}
-		fs, n, err := folderDigest(partial, name, o.table)
-		if err != nil {
-			return nil, err
-		}
-		if n != o.rows {
-			return nil, fmt.Errorf("write %s: wrote %d rows, expected %d", name, n, o.rows)
-		}
-		files = append(files, fs...)
-	}
-	for _, d := range done {
-		if err := os.RemoveAll(d[1]); err != nil {
-			return nil, fmt.Errorf("replace %s: %w", filepath.Base(d[1]), err)
-		}
-		if err := os.Rename(d[0], d[1]); err != nil {
-			return nil, fmt.Errorf("finish %s: %w", filepath.Base(d[1]), err)
-		}
-	}
-	return files, nil
-}
-
-// folderDigest lists every file Spark wrote in dir (part files, and its
-// _SUCCESS and checksum files), with its size and SHA-256, and counts the
-// rows of the Parquet parts from their footers.
-func folderDigest(dir, name, table string) ([]kalla.OutputFile, int64, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list %s: %w", name, err)
-	}
-	sort.Slice(ents, func(i, j int) bool { return ents[i].Name() < ents[j].Name() })
-	var files []kalla.OutputFile
-	var total int64
-	for _, ent := range ents {
-		if !ent.Type().IsRegular() {
-			return nil, 0, fmt.Errorf("write %s: unexpected entry %s", name, ent.Name())
-		}
-		p := filepath.Join(dir, ent.Name())
-		f := kalla.OutputFile{Name: name + "/" + ent.Name(), Table: table, Format: "parquet"}
-		if strings.HasSuffix(ent.Name(), ".parquet") && !strings.HasPrefix(ent.Name(), ".") {
-			pf, err := file.OpenParquetFile(p, false)
-			if err != nil {
-				return nil, 0, fmt.Errorf("read back %s: %w", f.Name, err)
-			}
-			f.Rows = pf.NumRows()
-			pf.Close()
-			total += f.Rows
-		} else {
-			f.Format = "meta"
-		}
-		if f.Bytes, f.SHA256, err = kalla.FileDigest(p); err != nil {
-			return nil, 0, err
-		}
-		files = append(files, f)
-	}
-	return files, total, nil
 }

@@ -19,7 +19,8 @@ type jdbcSource struct {
 	url            string // jdbc:...://host:port/db, no credentials
 	driver         string
 	user, password string
-	table          string // quoted, qualified
+	table          string   // quoted, qualified
+	parts          []string // [schema,] name, unquoted
 }
 
 // parseJDBC reads a postgres:// or mysql:// source URI.
@@ -67,6 +68,7 @@ func parseJDBC(spec kalla.SourceSpec, typ string) (*jdbcSource, error) {
 		return nil, kalla.Errorf(kalla.EINVALID, "source %s: table name %q is not [schema.]name", name, t)
 	}
 	s.table = s.d.QuoteQualified(parts...)
+	s.parts = parts
 	return s, nil
 }
 
@@ -139,13 +141,106 @@ func (s *jdbcSource) where(source string, filters []kalla.Filter, cols []kalla.C
 	return b.String(), nil
 }
 
+// jdbcParts is how many partitions a JDBC read is split into.
+const jdbcParts = 4
+
+// Hidden columns of a JDBC read: the hash bucket a non-integer key falls
+// in, and the row's place in the table's storage order.
+const (
+	bucketCol = "__kalla_bucket"
+	orderCol  = "__kalla_ord"
+)
+
+// bucket is a SQL expression of the database giving each row a bucket in
+// [0, jdbcParts) from a hash of its key columns (NULLs hash as absent), so
+// Spark's partitioned read (partitionColumn over the bucket, one bucket per
+// partition) splits a table whose key is text, a date or composite: each
+// partition's query is WHERE bucket = n on the database, never LIMIT or
+// OFFSET, and together they read every row once.
+func (s *jdbcSource) bucket(keys []string) string {
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		if s.d == dialect.Postgres {
+			parts[i] = s.d.QuoteIdent(k) + "::text"
+		} else {
+			parts[i] = s.d.QuoteIdent(k)
+		}
+	}
+	if s.d == dialect.Postgres {
+		return fmt.Sprintf("mod(abs(hashtext(concat_ws(chr(31), %s))::bigint), %d)", strings.Join(parts, ", "), jdbcParts)
+	}
+	return fmt.Sprintf("CRC32(CONCAT_WS(CHAR(31), %s)) %% %d", strings.Join(parts, ", "), jdbcParts)
+}
+
+// storageOrder returns SQL expressions of the database (BIGINTs) that sort
+// a table's rows in the order a plain SELECT * returns them, which is the
+// order DuckDB's connectors number them in (_left_row/_right_row):
+// PostgreSQL's heap order (ctid: block, then line pointer), which a
+// sequential scan follows; MariaDB's InnoDB clustered index (the table's
+// PRIMARY KEY, read from information_schema), which a full scan follows,
+// numbered by MariaDB in its collation. Nil when the relation has no such
+// order to read (a PostgreSQL view or partitioned table, a MariaDB table
+// without a primary key, whose scan follows a hidden row id): the caller
+// falls back to the recipe's key.
+func (r *run) storageOrder(ctx context.Context, src *jdbcSource, read func(string, map[string]string) (string, error)) ([]string, error) {
+	if src.d == dialect.Postgres {
+		// Only a plain table's (or materialized view's) ctid is unique
+		// and in scan order; a view has none, a partitioned table one per
+		// partition.
+		v, err := read("SELECT relkind::text AS k FROM pg_class WHERE oid = to_regclass("+src.literal(src.table)+")", nil)
+		if err != nil {
+			return nil, err
+		}
+		df, err := r.sql(ctx, "SELECT k FROM "+qi(v))
+		if err != nil {
+			return nil, err
+		}
+		rows, err := df.Collect(ctx)
+		if err != nil {
+			return nil, sparkError(err)
+		}
+		if len(rows) != 1 || (rows[0].At(0) != "r" && rows[0].At(0) != "m") {
+			return nil, nil
+		}
+		return []string{"(ctid::text::point)[0]::bigint", "(ctid::text::point)[1]::bigint"}, nil
+	}
+	schema := "DATABASE()"
+	name := src.parts[len(src.parts)-1]
+	if len(src.parts) == 2 {
+		schema = src.literal(src.parts[0])
+	}
+	v, err := read(fmt.Sprintf("SELECT COLUMN_NAME AS c, SEQ_IN_INDEX AS n FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND INDEX_NAME = 'PRIMARY'",
+		schema, src.literal(name)), nil)
+	if err != nil {
+		return nil, err
+	}
+	df, err := r.sql(ctx, "SELECT c FROM "+qi(v)+" ORDER BY n")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := df.Collect(ctx)
+	if err != nil {
+		return nil, sparkError(err)
+	}
+	var keys []string
+	for _, row := range rows {
+		c, _ := row.At(0).(string)
+		keys = append(keys, src.d.QuoteIdent(c))
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	// Numbered by MariaDB, in its collation's order (which Spark's
+	// binary string order is not).
+	return []string{"ROW_NUMBER() OVER (ORDER BY " + strings.Join(keys, ", ") + ")"}, nil
+}
+
 // stageJDBC reads a table through Spark's JDBC source, the filters pushed
 // down as the WHERE of the query the database runs. When the first key
 // column is an integer the read is split into ranges of it (bounds read
-// first, by Spark); otherwise one partition reads it. Row ids are the
-// records' rank in primary-key order (the DuckDB engine numbers rows in
-// the order the database sends them, which for a table loaded in key order
-// and not rewritten since is the same).
+// first, by Spark); otherwise into hash buckets of the key (see bucket).
+// Row ids number the rows in the table's storage order (see
+// storageOrder), as DuckDB's connectors number them in arrival order.
 func (r *run) stageJDBC(ctx context.Context, s *side, typ string) error {
 	src, err := parseJDBC(s.spec, typ)
 	if err != nil {
@@ -192,7 +287,6 @@ func (r *run) stageJDBC(ctx context.Context, s *side, typ string) error {
 	if err != nil {
 		return err
 	}
-	query := "SELECT * FROM " + src.table + where
 	var pk []string
 	for _, k := range s.spec.PrimaryKey {
 		i := kalla.FindColumn(cols, k)
@@ -201,36 +295,59 @@ func (r *run) stageJDBC(ctx context.Context, s *side, typ string) error {
 		}
 		pk = append(pk, cols[i].Name)
 	}
-	parts := map[string]string{}
-	if len(pk) > 0 {
-		if k := cols[kalla.FindColumn(cols, pk[0])]; k.DataType == "BIGINT" || k.DataType == "INTEGER" || k.DataType == "SMALLINT" {
-			b, err := read("SELECT min("+src.d.QuoteIdent(pk[0])+") AS lo, max("+src.d.QuoteIdent(pk[0])+") AS hi FROM "+src.table+where, nil)
-			if err != nil {
-				return err
-			}
-			row, err := r.one(ctx, "SELECT CAST(lo AS BIGINT), CAST(hi AS BIGINT) FROM "+qi(b))
-			if err != nil {
-				return kalla.AsSourceError(err, s.name, s.spec.Alias)
-			}
-			if row[0] != nil && row[1] != nil {
-				parts = map[string]string{"partitionColumn": pk[0], "lowerBound": fmt.Sprint(toInt64(row[0])),
-					"upperBound": fmt.Sprint(toInt64(row[1]) + 1), "numPartitions": "4"}
-			}
+	if len(pk) == 0 {
+		return kalla.Errorf(kalla.EINVALID, "source %s: primary_key is required", s.spec.Alias)
+	}
+	// Record identity: the row's place in the order the database returns
+	// a plain SELECT in (see storageOrder), read as hidden columns and
+	// ranked by Spark; the recipe's key when the table has no such order.
+	ord, err := r.storageOrder(ctx, src, read)
+	if err != nil {
+		return kalla.AsSourceError(err, s.name, s.spec.Alias)
+	}
+	sel := []string{"*"}
+	var order []string
+	for i, e := range ord {
+		name := fmt.Sprintf("%s%d", orderCol, i)
+		sel = append(sel, e+" AS "+src.d.QuoteIdent(name))
+		order = append(order, qi(name))
+	}
+	if len(order) == 0 {
+		for _, k := range pk {
+			order = append(order, qi(k))
 		}
 	}
-	data, err := read(query, parts)
+	// Partitions: ranges of an integer first key (bounds read first, by
+	// Spark), else hash buckets of the whole key (see bucket).
+	var parts map[string]string
+	if k := cols[kalla.FindColumn(cols, pk[0])]; k.DataType == "BIGINT" || k.DataType == "INTEGER" || k.DataType == "SMALLINT" {
+		b, err := read("SELECT min("+src.d.QuoteIdent(pk[0])+") AS lo, max("+src.d.QuoteIdent(pk[0])+") AS hi FROM "+src.table+where, nil)
+		if err != nil {
+			return err
+		}
+		row, err := r.one(ctx, "SELECT CAST(lo AS BIGINT), CAST(hi AS BIGINT) FROM "+qi(b))
+		if err != nil {
+			return kalla.AsSourceError(err, s.name, s.spec.Alias)
+		}
+		if row[0] != nil && row[1] != nil {
+			parts = map[string]string{"partitionColumn": pk[0], "lowerBound": fmt.Sprint(toInt64(row[0])),
+				"upperBound": fmt.Sprint(toInt64(row[1]) + 1), "numPartitions": fmt.Sprint(jdbcParts)}
+		}
+	} else {
+		sel = append(sel, src.bucket(pk)+" AS "+src.d.QuoteIdent(bucketCol))
+		parts = map[string]string{"partitionColumn": bucketCol, "lowerBound": "0",
+			"upperBound": fmt.Sprint(jdbcParts), "numPartitions": fmt.Sprint(jdbcParts)}
+	}
+	data, err := read("SELECT "+strings.Join(sel, ", ")+" FROM "+src.table+where, parts)
 	if err != nil {
 		return err
 	}
-	order := make([]string, len(pk))
-	for i, k := range pk {
-		order[i] = qi(k)
+	keep := make([]string, len(cols))
+	for i, c := range cols {
+		keep[i] = qi(c.Name)
 	}
-	if len(order) == 0 {
-		return kalla.Errorf(kalla.EINVALID, "source %s: primary_key is required", s.spec.Alias)
-	}
-	q := fmt.Sprintf("CACHE LAZY TABLE %s AS SELECT *, CAST(row_number() OVER (ORDER BY %s) - 1 AS BIGINT) AS %s FROM %s",
-		qi(s.table), strings.Join(order, ", "), ridCol, qi(data))
+	q := fmt.Sprintf("CACHE LAZY TABLE %s AS SELECT %s, CAST(row_number() OVER (ORDER BY %s) - 1 AS BIGINT) AS %s FROM %s",
+		qi(s.table), strings.Join(keep, ", "), strings.Join(order, ", "), ridCol, qi(data))
 	if err := r.exec(ctx, q); err != nil {
 		return kalla.AsSourceError(err, s.name, s.spec.Alias)
 	}

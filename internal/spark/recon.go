@@ -43,18 +43,13 @@ func (r reconEngine) Run(ctx context.Context, job recon.Job) (*kalla.Summary, er
 	if job.Sample > 0 {
 		return nil, kalla.Errorf(kalla.EINVALID, "previews on a sample run on DuckDB; the Spark engine runs whole sources")
 	}
-	for _, f := range job.Formats {
-		if f != recon.FormatParquet {
-			return nil, kalla.Errorf(kalla.EINVALID, "the Spark engine writes Parquet only (--format parquet)")
-		}
-	}
 	if job.Recipe == nil {
 		return nil, kalla.Errorf(kalla.EINVALID, "no recipe")
 	}
 	orig := job.Recipe
 	sum, err := r.e.Execute(ctx, Job{
 		Recipe: resolve(job.Recipe, job.BaseDir), LeftFilters: job.LeftFilters, RightFilters: job.RightFilters,
-		OutDir: job.Out, RunID: job.RunID, Progress: job.Progress, DryRun: job.DryRun,
+		OutDir: job.Out, Formats: job.Formats, RunID: job.RunID, Progress: job.Progress, DryRun: job.DryRun,
 		uris: [2]string{orig.Sources.Left.URI, orig.Sources.Right.URI},
 	})
 	if err != nil || sum == nil {
