@@ -93,11 +93,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (u
 }
 
 // Remove deletes the object key (under the store's prefix), so that an
-// upload the server refuses after storing it leaves nothing behind.
+// upload the server refuses after storing it leaves nothing behind and a
+// run can clear an output location whatever a previous run left there.
 // Removing an object that does not exist is not an error (S3 answers a
-// delete of a missing key with success). Errors: EUNAVAILABLE when the
-// server cannot be reached or refuses the credentials, EINVALID for a bad
-// key.
+// delete of a missing key with success). Errors: ENOTFOUND when the bucket
+// does not exist, EUNAVAILABLE when the server cannot be reached or
+// refuses the credentials, EINVALID for a bad key.
 func (s *Store) Remove(ctx context.Context, key string) error {
 	o, err := s.object(key)
 	if err != nil {
@@ -151,22 +152,6 @@ func (s *Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 		out = append(out, ObjectInfo{URI: "s3://" + s.bucket + "/" + info.Key, Size: info.Size, Modified: info.LastModified, ETag: info.ETag})
 	}
 	return out, nil
-}
-
-// Remove deletes the object key; a missing object is not an error, so a
-// run can clear an output location whatever a previous run left there.
-// Errors: ENOTFOUND when the bucket does not exist, EUNAVAILABLE when the
-// server cannot be reached or refuses the credentials, EINVALID for a bad
-// key.
-func (s *Store) Remove(ctx context.Context, key string) error {
-	o, err := s.object(key)
-	if err != nil {
-		return err
-	}
-	if err := s.client.RemoveObject(ctx, o.bucket, o.key, minio.RemoveObjectOptions{}); err != nil {
-		return s3Error(err, "remove", o, s.cfg)
-	}
-	return nil
 }
 
 // RemoveAll deletes every object whose key starts with prefix (under the
