@@ -16,9 +16,11 @@ const readyTimeout = 2 * time.Second
 
 // healthz says the process is up and serving HTTP. It checks nothing else,
 // so an orchestrator does not restart the server because the database
-// blinked.
+// blinked. It lists the engines runs may choose (spark only when the server
+// was started with a Spark Connect endpoint), so a client or the UI offers
+// only what will run.
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) (any, error) {
-	return map[string]string{"status": "ok", "version": version.Version}, nil
+	return map[string]any{"status": "ok", "version": version.Version, "engines": h.recon.Engines()}, nil
 }
 
 // readyz says the server can do its work: the metadata store answers. It

@@ -133,11 +133,17 @@ func (h *Handler) resultsFile(r *http.Request, id, table string) (*kalla.RunReco
 		}
 	}
 	path := filepath.Join(runner.OutDir(h.cfg.DataDir, rec.ID), table+"."+recon.FormatParquet)
-	if _, err := os.Stat(path); err != nil {
+	st, err := os.Stat(path)
+	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, "", kalla.Errorf(kalla.ENOTFOUND, "the %s results of run %s are no longer in the data folder", table, id)
 		}
 		return nil, "", fmt.Errorf("stat results: %w", err)
+	}
+	if st.IsDir() {
+		// Spark writes a table as a folder of part files, named in the
+		// order of the rows.
+		path = filepath.Join(path, "*."+recon.FormatParquet)
 	}
 	return rec, path, nil
 }

@@ -32,13 +32,15 @@ const (
 var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
 
 // runRequest is the body of POST /api/runs: a stored recipe by id, or a
-// recipe given inline, with optional per-side filter overrides and a URL
-// for progress/complete/error callbacks.
+// recipe given inline, with optional per-side filter overrides, a URL
+// for progress/complete/error callbacks and the engine to run on (which
+// wins over the recipe's own).
 type runRequest struct {
 	RecipeID    string            `json:"recipe_id"`
 	Recipe      json.RawMessage   `json:"recipe"`
 	Filters     *kalla.RunFilters `json:"filters"`
 	CallbackURL string            `json:"callback_url"`
+	Engine      string            `json:"engine"`
 }
 
 // runView is a run as the API shows it: the record's state, and once it
@@ -57,6 +59,8 @@ type runView struct {
 	// ErrorCode classifies a failure (resource_exhausted: out of memory
 	// or disk, not the recipe's fault); see kalla.RunRecord.ErrorCode.
 	ErrorCode string `json:"error_code,omitempty"`
+	// Engine is the engine the run executes on: duckdb or spark.
+	Engine string `json:"engine"`
 
 	LeftCount           *int64   `json:"left_count,omitempty"`
 	RightCount          *int64   `json:"right_count,omitempty"`
@@ -96,7 +100,7 @@ func viewRun(rec *kalla.RunRecord) *runView {
 	v := &runView{
 		ID: rec.ID, RecipeID: rec.RecipeID, Status: rec.Status, Stage: rec.Stage, Progress: rec.Progress,
 		LeftRowsStaged: rec.LeftRows, RightRowsStaged: rec.RightRows, CancelRequested: rec.CancelRequested,
-		Error: kalla.Redact(rec.Error), ErrorCode: rec.ErrorCode, Recipe: rec.Recipe.Redacted(), Filters: rec.Filters, CallbackURL: kalla.Redact(rec.CallbackURL),
+		Error: kalla.Redact(rec.Error), ErrorCode: rec.ErrorCode, Engine: rec.EngineName(), Recipe: rec.Recipe.Redacted(), Filters: rec.Filters, CallbackURL: kalla.Redact(rec.CallbackURL),
 		CreatedAt: rec.CreatedAt, StartedAt: rec.StartedAt, FinishedAt: rec.FinishedAt,
 	}
 	if s := rec.Summary; s != nil && rec.Status == kalla.RunCompleted {
@@ -168,20 +172,42 @@ func (h *Handler) createRun(w http.ResponseWriter, r *http.Request) (any, error)
 			return nil, err
 		}
 	}
+	engine, err := h.runEngine(req.Engine, recipe)
+	if err != nil {
+		return nil, err
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, fmt.Errorf("new run id: %w", err)
 	}
 	rec := &kalla.RunRecord{
 		ID: id.String(), RecipeID: recipe.RecipeID, Recipe: *recipe, Filters: req.Filters,
-		CallbackURL: req.CallbackURL, Status: kalla.RunQueued,
+		CallbackURL: req.CallbackURL, Engine: engine, Status: kalla.RunQueued,
 		OutDir: runner.OutDir(h.cfg.DataDir, id.String()), CreatedAt: time.Now().UTC(),
 	}
 	if err := h.enqueue(r.Context(), w, rec); err != nil {
 		return nil, err
 	}
 	h.runs.Wake()
-	return status(http.StatusAccepted, map[string]any{"run_id": rec.ID, "status": rec.Status}), nil
+	return status(http.StatusAccepted, map[string]any{"run_id": rec.ID, "status": rec.Status, "engine": rec.Engine}), nil
+}
+
+// runEngine chooses the engine of a run: the request's, else the recipe's,
+// else the default, and refuses one this server cannot run now rather
+// than queue a run that can only fail. Errors: EINVALID naming the engines
+// the server has.
+func (h *Handler) runEngine(requested string, rec *kalla.Recipe) (string, error) {
+	name, from := requested, `the run's "engine"`
+	if name == "" {
+		name, from = rec.Engine, fmt.Sprintf(`recipe %q asks for it in its "engine"`, rec.RecipeID)
+	}
+	if name == "" {
+		name = recon.Default
+	}
+	if err := h.recon.CheckEngine(name); err != nil {
+		return "", kalla.Errorf(kalla.EINVALID, "%s: %s", from, kalla.ErrorMessage(err))
+	}
+	return name, nil
 }
 
 // enqueue stores rec as queued unless the queue already holds

@@ -43,6 +43,11 @@ Logs go to standard error. kalla serve offers the same tools over HTTP at /mcp.`
 			}
 			cfg.Logger = e.serverLogger()
 			cfg.Sources.Logger = cfg.Logger
+			// Runs started through the tools may choose Spark too when
+			// $KALLA_SPARK_REMOTE names a cluster, as with kalla serve.
+			if cfg.Engines, err = sparkEngines(sparkRemote(""), cfg.Logger); err != nil {
+				return err
+			}
 			// Listening is off; the address only has to pass validation.
 			cfg.Addr, cfg.NoListen = "127.0.0.1:0", true
 			return e.mcpStdio(cmd.Context(), cfg)

@@ -32,6 +32,7 @@ type serveFlags struct {
 	role            string
 	lease           time.Duration
 	retryInterrupt  bool
+	sparkRemote     string
 }
 
 // serverConfig reads the server configuration once: defaults, then the
@@ -141,8 +142,10 @@ run's callback_url may reach, comma separated; none by default), KALLA_ALLOWED_H
 KALLA_FILE_ROOTS (folders API clients may read files from besides the data
 folder, separated by ':'), KALLA_UPLOAD_BUCKET and
 KALLA_UPLOAD_PREFIX (keep uploads in S3), KALLA_SHUTDOWN_TIMEOUT,
-KALLA_MEMORY_LIMIT, KALLA_ROLE, KALLA_LEASE, KALLA_RETRY_INTERRUPTED, and the
-S3_* and KALLA_HTTP_ALLOW settings of the connector layer. Flags override the
+KALLA_MEMORY_LIMIT, KALLA_ROLE, KALLA_LEASE, KALLA_RETRY_INTERRUPTED,
+KALLA_SPARK_REMOTE and KALLA_SPARK_TOKEN (a Spark Connect endpoint and its
+token: runs may then choose "engine": "spark"), and the S3_* and
+KALLA_HTTP_ALLOW settings of the connector layer. Flags override the
 environment.
 
 The server listens on 127.0.0.1 unless told otherwise; on any other address it
@@ -161,6 +164,9 @@ On SIGTERM it stops accepting requests, lets running runs finish for up to
 			}
 			cfg.Logger = e.serverLogger()
 			cfg.Sources.Logger = cfg.Logger
+			if cfg.Engines, err = sparkEngines(sparkRemote(f.sparkRemote), cfg.Logger); err != nil {
+				return err
+			}
 			return e.serve(cmd.Context(), cfg)
 		},
 	}
@@ -180,6 +186,7 @@ On SIGTERM it stops accepting requests, lets running runs finish for up to
 	cmd.Flags().StringVar(&f.role, "role", string(server.RoleAll), "all (serve HTTP and execute runs), web (serve the API and UI, queue runs) or worker (execute runs; serve only the probes)")
 	cmd.Flags().DurationVar(&f.lease, "lease", server.DefaultLeaseTTL, "how long a run stays its process's without a heartbeat; a run whose process died is marked interrupted after it")
 	cmd.Flags().BoolVar(&f.retryInterrupt, "retry-interrupted", false, "queue a run whose process died once more instead of failing it")
+	cmd.Flags().StringVar(&f.sparkRemote, "spark-remote", "", sparkRemoteUsage+"; runs may then choose \"engine\": \"spark\"")
 	return cmd
 }
 

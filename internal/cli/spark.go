@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,9 @@ import (
 // endpoint when --spark-remote is not set.
 const SparkRemoteEnv = "KALLA_SPARK_REMOTE"
 
+// sparkRemoteUsage is the help of --spark-remote, the same for every command.
+const sparkRemoteUsage = "Spark Connect endpoint sc://host:port (default $" + SparkRemoteEnv + "; a token comes from $" + spark.TokenEnv + " only)"
+
 // engineFlags choose the engine of a run or check.
 type engineFlags struct {
 	engine      string
@@ -21,16 +25,13 @@ type engineFlags struct {
 
 func (f *engineFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.engine, "engine", recon.Default, "engine: duckdb (embedded) or spark (a Spark Connect cluster, see --spark-remote)")
-	cmd.Flags().StringVar(&f.sparkRemote, "spark-remote", "", "Spark Connect endpoint sc://host:port (default $"+SparkRemoteEnv+"; a token comes from $"+spark.TokenEnv+" only)")
+	cmd.Flags().StringVar(&f.sparkRemote, "spark-remote", "", sparkRemoteUsage)
 }
 
 // register adds the Spark engine to svc when an endpoint is given, and
 // checks the chosen engine: spark without an endpoint is a usage error.
 func (f *engineFlags) register(e *env, svc *recon.Service) error {
-	remote := f.sparkRemote
-	if remote == "" {
-		remote = os.Getenv(SparkRemoteEnv)
-	}
+	remote := sparkRemote(f.sparkRemote)
 	switch f.engine {
 	case recon.DuckDB, "":
 	case recon.Spark:
@@ -40,13 +41,36 @@ func (f *engineFlags) register(e *env, svc *recon.Service) error {
 	default:
 		return usagef("--engine: unknown engine %q (use duckdb or spark)", f.engine)
 	}
-	if remote == "" {
-		return nil
-	}
-	eng, err := spark.New(spark.OptionsFromEnv(remote, e.log))
+	engines, err := sparkEngines(remote, e.log)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
-	svc.Register(recon.Spark, eng.Factory())
+	for name, factory := range engines {
+		svc.Register(name, factory)
+	}
 	return nil
+}
+
+// sparkRemote is the Spark Connect endpoint: the flag's value, else
+// $KALLA_SPARK_REMOTE, else none.
+func sparkRemote(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return os.Getenv(SparkRemoteEnv)
+}
+
+// sparkEngines builds the engines a Spark Connect endpoint adds (none for an
+// empty remote), with the token from $KALLA_SPARK_TOKEN: the one place
+// every command (run, recipe check, serve) gets its Spark engine from.
+// Errors: a usage error for a malformed endpoint.
+func sparkEngines(remote string, log *slog.Logger) (map[string]recon.Factory, error) {
+	if remote == "" {
+		return nil, nil
+	}
+	eng, err := spark.New(spark.OptionsFromEnv(remote, log))
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return map[string]recon.Factory{recon.Spark: eng.Factory()}, nil
 }

@@ -209,6 +209,7 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 		RecipeID:     rec.RecipeID,
 		RunID:        r.RunID,
 		KallaVersion: version.Version,
+		Engine:       kalla.EngineDuckDB,
 		StartedAt:    start.UTC(),
 		Warnings:     []kalla.Warning{},
 	}

@@ -73,7 +73,11 @@ type RunRecord struct {
 	Recipe      Recipe      `json:"recipe"`
 	Filters     *RunFilters `json:"filters,omitempty"`
 	CallbackURL string      `json:"callback_url,omitempty"`
-	Status      RunStatus   `json:"status"`
+	// Engine is the engine the run executes on (EngineDuckDB or
+	// EngineSpark), chosen when it was queued; empty in runs queued before
+	// runs recorded it, which ran on DuckDB.
+	Engine string    `json:"engine,omitempty"`
+	Status RunStatus `json:"status"`
 	// Stage and Progress report where a running run is: the engine stage
 	// name and the overall fraction in [0, 1].
 	Stage    string  `json:"stage,omitempty"`
@@ -114,6 +118,15 @@ type RunRecord struct {
 type Lease struct {
 	Owner   string
 	Attempt int
+}
+
+// EngineName is the engine the run executes on as the API and the UI show
+// it: a run queued before runs recorded their engine ran on DuckDB.
+func (r *RunRecord) EngineName() string {
+	if r.Engine == "" {
+		return EngineDuckDB
+	}
+	return r.Engine
 }
 
 // Lease returns the claim the record was read under.

@@ -33,6 +33,28 @@ type Recipe struct {
 	// Rules are structured match rules, applied in order as passes; a
 	// recipe has either MatchSQL or Rules.
 	Rules []Rule `json:"rules,omitempty"`
+	// Engine names the engine the recipe runs on when the run does not
+	// choose one: EngineDuckDB or EngineSpark; empty means the default
+	// (DuckDB). A recipe written for a lake next to a Spark cluster says so
+	// once instead of every caller repeating it.
+	Engine string `json:"engine,omitempty"`
+}
+
+// Engine names. A recipe or a run names one of these; whether a process can
+// run it depends on how it was started (Spark needs a Spark Connect
+// endpoint).
+const (
+	// EngineDuckDB is the embedded engine, always available.
+	EngineDuckDB = "duckdb"
+	// EngineSpark hands the run to an Apache Spark cluster through Spark
+	// Connect.
+	EngineSpark = "spark"
+)
+
+// KnownEngine reports whether name is an engine Kalla has; "" is the
+// default engine.
+func KnownEngine(name string) bool {
+	return name == "" || name == EngineDuckDB || name == EngineSpark
 }
 
 // Sources holds the two sides of a recipe.
@@ -179,6 +201,9 @@ func (r *Recipe) Validate() error {
 		probs = append(probs, `give either "match_sql" or "rules", not both: Kalla cannot tell which one decides the matches`)
 	}
 	probs = append(probs, rulesProblems(r.Rules)...)
+	if !KnownEngine(r.Engine) {
+		probs = append(probs, fmt.Sprintf(`"engine" %q is not an engine: use %q or %q (or leave it out for %s)`, Excerpt(r.Engine), EngineDuckDB, EngineSpark, EngineDuckDB))
+	}
 	probs = append(probs, r.Sources.Left.problems("left")...)
 	probs = append(probs, r.Sources.Right.problems("right")...)
 	if r.Sources.Left.Alias != "" && strings.EqualFold(r.Sources.Left.Alias, r.Sources.Right.Alias) {

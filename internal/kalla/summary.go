@@ -29,7 +29,10 @@ type Summary struct {
 	// Rules is set for a rules recipe: per-rule counts and the break report.
 	Rules *RulesReport `json:"rules,omitempty"`
 
-	KallaVersion  string    `json:"kalla_version"`
+	KallaVersion string `json:"kalla_version"`
+	// Engine names the engine that ran (EngineDuckDB, EngineSpark), so
+	// the evidence says where its answers were computed.
+	Engine        string    `json:"engine,omitempty"`
 	EngineVersion string    `json:"engine_version"`
 	StartedAt     time.Time `json:"started_at"`
 	FinishedAt    time.Time `json:"finished_at"`

@@ -685,6 +685,10 @@ func TestBadArguments(t *testing.T) {
 			{"start_run", map[string]any{"recipe": map[string]any{"recipe_id": "x"}}, "invalid"},
 			{"start_run", map[string]any{"recipe_id": "nosuch", "wait_seconds": 99999}, "wait_seconds"},
 			{"start_run", map[string]any{"recipe": e.goldenRecipeOutsideRoots(t)}, "invalid"},
+			// An engine the server does not have is refused before
+			// anything is queued, naming the engines it has.
+			{"start_run", map[string]any{"recipe": e.goldenRecipe(t), "engine": "spark"}, `invalid: the run's "engine": engine "spark" is not configured: start kalla with --spark-remote (available: duckdb)`},
+			{"start_run", map[string]any{"recipe": e.goldenRecipe(t), "engine": "oracle"}, `invalid: the run's "engine": unknown engine "oracle" (available: duckdb)`},
 			{"get_run", map[string]any{"run_id": "nosuch"}, "not_found: no run has id \"nosuch\""},
 			{"get_run", map[string]any{}, "validating"},
 			{"get_results", map[string]any{"run_id": "nosuch", "table": "matched"}, "not_found"},

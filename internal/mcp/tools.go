@@ -78,6 +78,7 @@ type startRunArgs struct {
 	RecipeID    string         `json:"recipe_id,omitempty" jsonschema:"id of a stored recipe"`
 	Recipe      map[string]any `json:"recipe,omitempty" jsonschema:"instead of recipe_id: a recipe in Kalla's JSON format, such as suggest_recipe returns"`
 	Filters     *RunFiltersArg `json:"filters,omitempty" jsonschema:"per-side filters replacing the recipe's for this run"`
+	Engine      string         `json:"engine,omitempty" jsonschema:"duckdb or spark (only when the server has a Spark Connect endpoint); default: the recipe's engine, else duckdb"`
 	WaitSeconds int            `json:"wait_seconds,omitempty" jsonschema:"wait up to this many seconds (at most 3600) for the run to finish, reporting progress; 0 returns at once"`
 }
 
@@ -156,7 +157,7 @@ func (s *service) addTools(srv *sdk.Server) {
 		tool(s, "suggest_recipe", s.suggestRecipe))
 	sdk.AddTool(srv, &sdk.Tool{Name: "check_recipe", Description: "Check a recipe (stored by id, or given inline) against its real sources without running it: ok, or the problems; the columns each side has."},
 		tool(s, "check_recipe", s.checkRecipe))
-	sdk.AddTool(srv, &sdk.Tool{Name: "start_run", Description: "Queue a reconciliation run of a stored recipe (recipe_id) or an inline recipe, optionally with per-side filters. With wait_seconds, wait for it to finish, reporting progress."},
+	sdk.AddTool(srv, &sdk.Tool{Name: "start_run", Description: "Queue a reconciliation run of a stored recipe (recipe_id) or an inline recipe, optionally with per-side filters and an engine (duckdb, or spark when the server has one). With wait_seconds, wait for it to finish, reporting progress."},
 		tool(s, "start_run", s.startRun))
 	sdk.AddTool(srv, &sdk.Tool{Name: "get_run", Description: "A run's status, stage and progress; once completed its counts (matched, unmatched per side, match rates), warnings and files. With wait_seconds, wait for it to finish, reporting progress."},
 		tool(s, "get_run", s.getRun))
@@ -302,6 +303,11 @@ func (s *service) startRun(ctx context.Context, id http.Header, req *sdk.CallToo
 			f["right"] = filtersJSON(in.Filters.Right)
 		}
 		body["filters"] = f
+	}
+	if in.Engine != "" {
+		// The API checks it: an engine the server does not have is
+		// refused before anything is queued, naming those it has.
+		body["engine"] = in.Engine
 	}
 	var queued struct {
 		RunID string `json:"run_id"`

@@ -33,9 +33,9 @@ func ConfigError(err error) error {
 
 // unknownEngine is the error for an engine the service does not have.
 func unknownEngine(name string, known []string) error {
-	if name == Spark {
-		return kalla.Errorf(kalla.EINVALID, "engine %q is not configured: start kalla with --spark-remote", name)
-	}
 	sort.Strings(known)
+	if name == Spark {
+		return kalla.Errorf(kalla.EINVALID, "engine %q is not configured: start kalla with --spark-remote (available: %s)", name, strings.Join(known, ", "))
+	}
 	return kalla.Errorf(kalla.EINVALID, "unknown engine %q (available: %s)", name, strings.Join(known, ", "))
 }

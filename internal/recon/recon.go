@@ -9,10 +9,10 @@ import (
 // Engine names.
 const (
 	// DuckDB is the embedded engine, always available.
-	DuckDB = "duckdb"
+	DuckDB = kalla.EngineDuckDB
 	// Spark hands runs to an Apache Spark cluster through Spark Connect;
 	// available only when the process was started with a Spark remote.
-	Spark = "spark"
+	Spark = kalla.EngineSpark
 	// Default is the engine used when a caller names none.
 	Default = DuckDB
 )

@@ -215,7 +215,7 @@ func TestBadMemoryLimitIsEngineConfig(t *testing.T) {
 func TestUnknownEngines(t *testing.T) {
 	svc := newService(t, recon.Options{})
 	for _, tc := range []struct{ name, want string }{
-		{"spark", `engine "spark" is not configured: start kalla with --spark-remote`},
+		{"spark", `engine "spark" is not configured: start kalla with --spark-remote (available: duckdb)`},
 		{"oracle", `unknown engine "oracle" (available: duckdb)`},
 	} {
 		_, err := svc.Run(context.Background(), tc.name, recon.Job{Recipe: recipe()})
@@ -226,6 +226,12 @@ func TestUnknownEngines(t *testing.T) {
 		if kalla.ErrorMessage(err) != tc.want {
 			t.Errorf("check on %s: got %v, want %q", tc.name, err, tc.want)
 		}
+	}
+	if err := svc.CheckEngine("oracle"); kalla.ErrorMessage(err) != `unknown engine "oracle" (available: duckdb)` {
+		t.Errorf("CheckEngine(oracle): got %v", err)
+	}
+	if err := svc.CheckEngine(""); err != nil {
+		t.Errorf("CheckEngine(default): %v", err)
 	}
 	if !svc.Has("") || !svc.Has(recon.DuckDB) || svc.Has(recon.Spark) {
 		t.Errorf("Has: default %v, duckdb %v, spark %v; want true, true, false", svc.Has(""), svc.Has(recon.DuckDB), svc.Has(recon.Spark))

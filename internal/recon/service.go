@@ -104,6 +104,18 @@ func (s *Service) Has(name string) bool {
 	return ok
 }
 
+// CheckEngine says whether engine name ("" for the default) is available,
+// with the error Run and Check would give: callers that queue work for
+// later (POST /api/runs) refuse an engine they cannot run at once rather
+// than record a run that can only fail. Errors: EINVALID naming the
+// engines available.
+func (s *Service) CheckEngine(name string) error {
+	if s.Has(name) {
+		return nil
+	}
+	return unknownEngine(name, s.Engines())
+}
+
 // open makes engine name ("" for the default) for one job. Errors: EINVALID
 // for an engine not available, the factory's errors.
 func (s *Service) open(ctx context.Context, name string) (Engine, error) {
@@ -147,7 +159,13 @@ func (s *Service) Run(ctx context.Context, name string, job Job) (*kalla.Summary
 		return nil, err
 	}
 	defer eng.Close()
-	return eng.Run(ctx, job)
+	sum, err := eng.Run(ctx, job)
+	if sum != nil && sum.Engine == "" {
+		// Every engine's summary.json names it; this covers an engine
+		// that does not (yet) for the summary the caller records.
+		sum.Engine = eng.Name()
+	}
+	return sum, err
 }
 
 // Check checks rec against its real sources on engine name ("" for the

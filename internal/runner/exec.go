@@ -234,7 +234,9 @@ func (p *Pool) run(ctx context.Context, rec *kalla.RunRecord, tr *tracker) (*kal
 		return nil, fmt.Errorf("create spill folder: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	return p.recon.Run(ctx, recon.Default, recon.Job{
+	// The engine was chosen (and checked) when the run was queued; the
+	// pool runs it wherever the service says, knowing no engine itself.
+	return p.recon.Run(ctx, rec.Engine, recon.Job{
 		Recipe:       &recipe,
 		LeftFilters:  lf,
 		RightFilters: rf,

@@ -1,6 +1,7 @@
 // Package runner executes queued reconciliation runs in the background: a
 // bounded pool of workers claims runs from the metadata store, executes each
-// on its own DuckDB engine, writes progress back to the store as it goes and
+// on the engine it was queued for (through the reconciliation service, which
+// knows the engines; the pool does not), writes progress back to the store as it goes and
 // records the outcome.
 //
 // The store, not this process, is the queue: a run is queued by inserting it,

@@ -115,6 +115,10 @@ type Config struct {
 	EngineSlots int
 	// Engine configures each run's DuckDB (memory limit, threads).
 	Engine recon.DuckDBOptions
+	// Engines are the engines besides DuckDB runs may choose, by name
+	// (recon.Spark when `kalla serve --spark-remote` is given). The command
+	// line builds them, so this package imports no engine of its own.
+	Engines map[string]recon.Factory
 	// Logger receives the server's logs. Nil discards.
 	Logger *slog.Logger
 

@@ -189,6 +189,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// One reconciliation service for the run queue and the API's previews
 	// and validations: the same engines, options and source confinement.
 	m.Recon = recon.New(recon.Options{DuckDB: engineOpts, Sources: m.Sources, CheckSource: roots.CheckSpec, Logger: m.log})
+	for name, f := range cfg.Engines {
+		m.Recon.Register(name, f)
+	}
+	m.log.Info("engines available", "engines", m.Recon.Engines())
 	m.Pool = runner.New(m.Store, m.Sources, runner.Config{
 		Callbacks:        callbacks,
 		Workers:          cfg.MaxConcurrentRuns,
@@ -218,7 +222,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 
 	// The web UI at "/": its session cookie admits the browser to the API.
-	if m.UI, err = ui.New(ui.Config{Store: m.Store, Token: cfg.APIToken, Version: version.Version, Logger: m.log}); err != nil {
+	if m.UI, err = ui.New(ui.Config{Store: m.Store, Token: cfg.APIToken, Version: version.Version, Engines: m.Recon.Engines(), Logger: m.log}); err != nil {
 		return fmt.Errorf("web ui: %w", err)
 	}
 	apiCfg := api.Config{

@@ -372,6 +372,7 @@ func (r *run) execute(ctx context.Context, start time.Time) (*kalla.Summary, err
 		RecipeID:      rec.RecipeID,
 		RunID:         r.job.RunID,
 		KallaVersion:  version.Version,
+		Engine:        kalla.EngineSpark,
 		EngineVersion: "spark",
 		StartedAt:     start.UTC(),
 		Warnings:      []kalla.Warning{},

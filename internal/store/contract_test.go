@@ -30,6 +30,7 @@ func testContract(t *testing.T, newURL func(t *testing.T) string) {
 		{"Sources", testSources},
 		{"Recipes", testRecipes},
 		{"CreateGetRun", testCreateGetRun},
+		{"RunEngine", testRunEngine},
 		{"ListRuns", testListRuns},
 		{"ClaimOrder", testClaimOrder},
 		{"ClaimExclusive", testClaimExclusive},
@@ -62,7 +63,7 @@ func testMigrations(t *testing.T, newURL func(t *testing.T) string) {
 	if err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	if want := []string{"0001_init", "0002_leases", "0003_error_code"}; !reflect.DeepEqual(applied, want) {
+	if want := []string{"0001_init", "0002_leases", "0003_error_code", "0004_run_engine"}; !reflect.DeepEqual(applied, want) {
 		t.Fatalf("Migrate applied %q, want %q", applied, want)
 	}
 	applied, err = s.Migrate(ctx)
@@ -93,7 +94,7 @@ func testMigrations(t *testing.T, newURL func(t *testing.T) string) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"0001_init", "0002_leases", "0003_error_code"}; !reflect.DeepEqual(versions, want) {
+	if want := []string{"0001_init", "0002_leases", "0003_error_code", "0004_run_engine"}; !reflect.DeepEqual(versions, want) {
 		t.Fatalf("schema_migrations holds %q, want %q", versions, want)
 	}
 
@@ -390,11 +391,53 @@ func mustClaim(t *testing.T, s *store.Store) *kalla.RunRecord {
 	return run
 }
 
+// testRunEngine: the engine a run was queued for survives every read (get,
+// list, claim: the worker that claims it must run it there), and a run
+// written without one (queued before migration 0004) reads as "", the
+// default engine.
+func testRunEngine(t *testing.T, newURL func(t *testing.T) string) {
+	ctx := context.Background()
+	u := newURL(t)
+	s := open(t, u)
+
+	onSpark := newRun("run-spark")
+	onSpark.Engine = kalla.EngineSpark
+	mustCreateRun(t, s, onSpark)
+	if got := mustGetRun(t, s, "run-spark"); got.Engine != kalla.EngineSpark {
+		t.Fatalf("GetRun engine = %q, want spark", got.Engine)
+	}
+	list, err := s.ListRuns(ctx, store.RunQuery{})
+	if err != nil || len(list) != 1 || list[0].Engine != kalla.EngineSpark {
+		t.Fatalf("ListRuns = %+v, %v; want the run on spark", list, err)
+	}
+	claimed := mustClaim(t, s)
+	if claimed.ID != "run-spark" || claimed.Engine != kalla.EngineSpark {
+		t.Fatalf("ClaimRun = %s on %q, want run-spark on spark", claimed.ID, claimed.Engine)
+	}
+
+	// As an older Kalla wrote it: no engine column in the INSERT.
+	db := rawDB(t, u)
+	q := "INSERT INTO runs (id, recipe_id, recipe_json, callback_url, status, out_dir, created_at) VALUES ('run-old', 'cash-daily', '{}', '', 'queued', '/tmp/x', ?)"
+	var at any = time.Now().UTC()
+	if strings.HasPrefix(u, "postgres") {
+		q = strings.Replace(q, "?", "$1", 1)
+	} else {
+		at = time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")
+	}
+	if _, err := db.ExecContext(ctx, q, at); err != nil {
+		t.Fatalf("insert a run as before migration 0004: %v", err)
+	}
+	if got := mustGetRun(t, s, "run-old"); got.Engine != "" {
+		t.Fatalf("a run stored without an engine reads as %q, want \"\" (the default)", got.Engine)
+	}
+}
+
 func testCreateGetRun(t *testing.T, newURL func(t *testing.T) string) {
 	ctx := context.Background()
 	s := open(t, newURL(t), store.WithClock(newClock().Now))
 
 	run := newRun("run-1")
+	run.Engine = kalla.EngineDuckDB
 	run.Status, run.Progress, run.Error = kalla.RunCompleted, 0.5, "ignored" // CreateRun resets these
 	mustCreateRun(t, s, run)
 	if run.Status != kalla.RunQueued || run.Progress != 0 || run.Error != "" || run.CreatedAt.IsZero() {

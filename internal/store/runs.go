@@ -15,7 +15,7 @@ import (
 
 const runColumns = `id, recipe_id, recipe_json, filters_json, callback_url, status, stage, progress,
 	left_rows, right_rows, cancel_requested, summary_json, error, out_dir,
-	created_at, started_at, finished_at, lease_owner, attempts, lease_expires_at, error_code`
+	created_at, started_at, finished_at, lease_owner, attempts, lease_expires_at, error_code, engine`
 
 // RunQuery selects runs for ListRuns. Zero fields do not filter.
 type RunQuery struct {
@@ -51,10 +51,10 @@ func (s *Store) CreateRun(ctx context.Context, run *kalla.RunRecord) error {
 	}
 	now := s.timestamp()
 	res, err := s.w.ExecContext(ctx, s.d.rebind(`
-INSERT INTO runs (id, recipe_id, recipe_json, filters_json, callback_url, status, out_dir, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO runs (id, recipe_id, recipe_json, filters_json, callback_url, status, out_dir, created_at, engine)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING`),
-		run.ID, run.RecipeID, string(recipe), filters, run.CallbackURL, string(kalla.RunQueued), run.OutDir, s.d.time(now))
+		run.ID, run.RecipeID, string(recipe), filters, run.CallbackURL, string(kalla.RunQueued), run.OutDir, s.d.time(now), run.Engine)
 	if err != nil {
 		return fmt.Errorf("create run %q: %w", run.ID, err)
 	}
@@ -439,7 +439,7 @@ func scanRun(row rowScanner) (*kalla.RunRecord, error) {
 	var created, started, finished, expires timeScan
 	if err := row.Scan(&run.ID, &run.RecipeID, &recipe, &filters, &run.CallbackURL, &status, &run.Stage, &run.Progress,
 		&run.LeftRows, &run.RightRows, &run.CancelRequested, &summary, &run.Error, &run.OutDir,
-		&created, &started, &finished, &run.Owner, &run.Attempts, &expires, &run.ErrorCode); err != nil {
+		&created, &started, &finished, &run.Owner, &run.Attempts, &expires, &run.ErrorCode, &run.Engine); err != nil {
 		return nil, err
 	}
 	run.Status = kalla.RunStatus(status)

@@ -30,6 +30,9 @@ type runData struct {
 	// (JSON): the sources' column names and the column pairs the rules
 	// compare.
 	Layout string
+	// Engines are the engines "Run again" may choose from, none when the
+	// server has only one: it then repeats the run on the run's engine.
+	Engines []string
 }
 
 // runFile is one downloadable output of a completed run.
@@ -90,7 +93,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request) (*view, error) {
 		}
 		return nil, err
 	}
-	d := runData{Run: rec.Redacted(), Rules: describeRules(rec.Recipe.Rules)}
+	d := runData{Run: rec.Redacted(), Rules: describeRules(rec.Recipe.Rules), Engines: h.engineChoice()}
 	if s := rec.Summary; s != nil && rec.Status == kalla.RunCompleted {
 		base := "/api/runs/" + rec.ID + "/files/"
 		byTable := map[string]*runTable{}

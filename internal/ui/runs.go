@@ -26,6 +26,9 @@ type runsData struct {
 	Prev, Next string
 	// Start preselects a recipe in the start form (?start=recipe).
 	Start string
+	// Engines are the engines the start form offers, none when the
+	// server has only DuckDB.
+	Engines []string
 }
 
 // runs lists runs, newest first, filtered by status and recipe and paged,
@@ -36,7 +39,7 @@ func (h *Handler) runs(w http.ResponseWriter, r *http.Request) (*view, error) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	d := runsData{Statuses: []kalla.RunStatus{kalla.RunQueued, kalla.RunRunning, kalla.RunCompleted, kalla.RunFailed, kalla.RunCancelled},
-		Recipe: q.Get("recipe"), Start: q.Get("start")}
+		Recipe: q.Get("recipe"), Start: q.Get("start"), Engines: h.engineChoice()}
 	if s := q.Get("status"); s != "" {
 		st := kalla.RunStatus(s)
 		switch st {

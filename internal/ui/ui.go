@@ -56,6 +56,10 @@ type Config struct {
 	SessionTTL time.Duration
 	// Version is shown in the page footer.
 	Version string
+	// Engines are the engines the server runs (recon.Service.Engines):
+	// where a run is started, the pages offer the choice only when there
+	// is one to make (Spark configured besides DuckDB).
+	Engines []string
 	// Logger receives errors of page renders. Nil discards.
 	Logger *slog.Logger
 }
@@ -101,6 +105,15 @@ func New(cfg Config) (*Handler, error) {
 		h.mux.Handle(rt.pattern, rt.handler)
 	}
 	return h, nil
+}
+
+// engineChoice is the engines a page offers where a run is started, none
+// when the server has only one (the choice is then no choice).
+func (h *Handler) engineChoice() []string {
+	if len(h.cfg.Engines) < 2 {
+		return nil
+	}
+	return h.cfg.Engines
 }
 
 // route is one entry of the UI's route table.

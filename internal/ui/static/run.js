@@ -118,7 +118,10 @@ const rerun = document.getElementById("rerun");
 if (rerun) {
   rerun.addEventListener("click", () => busy(rerun, "Starting…", async () => {
     try {
-      const r = await api("POST", "/api/runs", { recipe_id: rerun.dataset.recipe });
+      // Again on the same engine, unless the user picks another.
+      const pick = document.getElementById("rerun-engine");
+      const engine = pick ? pick.value : rerun.dataset.engine;
+      const r = await api("POST", "/api/runs", { recipe_id: rerun.dataset.recipe, engine });
       location.assign("/runs/" + encodeURIComponent(r.run_id));
     } catch (e) {
       showError(errBox, e);

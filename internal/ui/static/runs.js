@@ -10,7 +10,10 @@ if (form) {
     clearError(box);
     await busy(form.querySelector("button[type=submit]"), "Starting…", async () => {
       try {
-        const r = await api("POST", "/api/runs", { recipe_id: form.recipe_id.value });
+        const body = { recipe_id: form.recipe_id.value };
+        // The engine choice is there only when the server has Spark.
+        if (form.engine && form.engine.value) body.engine = form.engine.value;
+        const r = await api("POST", "/api/runs", body);
         location.assign("/runs/" + encodeURIComponent(r.run_id));
       } catch (err) {
         showError(box, err);
