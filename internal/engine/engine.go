@@ -164,7 +164,9 @@ func (e *Engine) leaveRoomOutsideBuffers(ctx context.Context) error {
 	}
 	limit := parseDuckSize(text)
 	if limit <= 0 {
-		return fmt.Errorf("read memory limit %q", text)
+		// A form this does not read: the limit stays as given.
+		e.log.Debug("duckdb memory_limit kept as given", "setting", text)
+		return nil
 	}
 	duck := int64((rssSlack*float64(limit) - outsideFixed) / (1 + outsideShare))
 	duck = max(duck, min(limit, smallLimit))
