@@ -56,7 +56,7 @@ Logs go to standard error. kalla serve offers the same tools over HTTP at /mcp.`
 	addStoreFlags(cmd, f)
 	cmd.Flags().StringArrayVar(&f.fileRoots, "file-root", nil, "a folder source files may be read from, besides the data folder (repeatable)")
 	cmd.Flags().IntVar(&f.maxRuns, "max-concurrent-runs", server.DefaultMaxConcurrentRuns, "runs executed at once")
-	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "DuckDB memory limit per run, e.g. 4GB")
+	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "memory budget per run, e.g. 4GB (DuckDB spills to disk beyond its share)")
 	cmd.Flags().IntVar(&f.threads, "threads", 0, "DuckDB worker threads per run (0: one per core)")
 	cmd.Flags().StringVar(&f.role, "role", string(server.RoleAll), "all (execute runs here) or web (only queue them, for a kalla serve sharing the store)")
 	return cmd

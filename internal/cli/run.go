@@ -74,7 +74,7 @@ func (e *env) runCmd() *cobra.Command {
 func addEngineFlags(cmd *cobra.Command, f *runFlags) {
 	cmd.Flags().StringVar(&f.format, "format", "parquet", "output formats: parquet, csv or parquet,csv")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print the summary as JSON")
-	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "DuckDB memory limit, e.g. 4GB (beyond it, DuckDB spills to disk)")
+	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "memory budget of the run, e.g. 4GB: DuckDB gets what leaves room for the process's own buffers, and spills to disk beyond it")
 	cmd.Flags().IntVar(&f.threads, "threads", 0, "DuckDB worker threads (0: one per core)")
 	cmd.Flags().StringVar(&f.tempDir, "temp-dir", "", "folder DuckDB spills to (default: a temporary folder)")
 	cmd.Flags().DurationVar(&f.idle, "source-idle-timeout", connector.DefaultIdleTimeout, "fail when a source sends nothing for this long")

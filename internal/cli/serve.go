@@ -180,7 +180,7 @@ On SIGTERM it stops accepting requests, lets running runs finish for up to
 	cmd.Flags().StringArrayVar(&f.allowedHosts, "allowed-host", nil, "a name (host or host:port) browsers and clients may reach the server by, besides its listening address (repeatable or comma separated)")
 	cmd.Flags().StringArrayVar(&f.fileRoots, "file-root", nil, "a folder API clients may read source files from, besides the data folder (repeatable)")
 	cmd.Flags().DurationVar(&f.shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long running runs may finish after SIGTERM before they are cancelled")
-	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "DuckDB memory limit per run, e.g. 4GB (beyond it, DuckDB spills to disk); replaces the budget's shares")
+	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "", "memory budget per run, e.g. 4GB (DuckDB spills to disk beyond its share); replaces the budget's shares")
 	cmd.Flags().StringVar(&f.memoryBudget, "memory-budget", "", "memory all runs and previews share, e.g. 8GB; each engine gets an equal part (default: half of the machine's memory)")
 	cmd.Flags().IntVar(&f.threads, "threads", 0, "DuckDB worker threads per run (0: one per core)")
 	cmd.Flags().StringVar(&f.role, "role", string(server.RoleAll), "all (serve HTTP and execute runs), web (serve the API and UI, queue runs) or worker (execute runs; serve only the probes)")

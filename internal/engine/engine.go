@@ -126,7 +126,70 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("configure duckdb: %w", err)
 		}
 	}
+	if opts.MemoryLimit != "" {
+		if err := e.leaveRoomOutsideBuffers(ctx); err != nil {
+			e.Close()
+			return nil, err
+		}
+	}
 	return e, nil
+}
+
+// Memory a run uses beyond DuckDB's buffer manager, measured (see
+// DESIGN.md, "Scale findings"): about outsideFixed plus outsideShare of
+// memory_limit, for table metadata, per-thread vectors and string heaps,
+// the Parquet writer's pages and the Go side.
+const (
+	outsideFixed = 160 << 20
+	outsideShare = 0.25
+	// rssSlack is how far above the limit the process may go: the
+	// memory limit is a budget for the process, within 15 %.
+	rssSlack = 1.15
+	// smallLimit is the memory_limit below which the limit is used as
+	// given: staging pins about 120 MB of CSV buffers whatever the limit.
+	smallLimit = 256 << 20
+)
+
+// leaveRoomOutsideBuffers lowers DuckDB's memory_limit, which bounds its
+// buffer manager only, so that the whole process stays within about
+// rssSlack of the limit the user gave: memory_limit = (rssSlack x limit -
+// outsideFixed) / (1 + outsideShare), never below the smaller of the
+// limit and smallLimit.
+func (e *Engine) leaveRoomOutsideBuffers(ctx context.Context) error {
+	// DuckDB parsed the limit as the user wrote it (4GB, 80%, ...); its
+	// setting reads back in its own units.
+	var text string
+	if err := e.conn.QueryRowContext(ctx, "SELECT current_setting('memory_limit')").Scan(&text); err != nil {
+		return fmt.Errorf("read memory limit: %w", err)
+	}
+	limit := parseDuckSize(text)
+	if limit <= 0 {
+		// A form this does not read: the limit stays as given.
+		e.log.Debug("duckdb memory_limit kept as given", "setting", text)
+		return nil
+	}
+	duck := int64((rssSlack*float64(limit) - outsideFixed) / (1 + outsideShare))
+	duck = max(duck, min(limit, smallLimit))
+	if duck >= limit {
+		return nil
+	}
+	if _, err := e.conn.ExecContext(ctx, fmt.Sprintf("SET memory_limit = '%dKiB'", duck>>10)); err != nil {
+		return fmt.Errorf("configure duckdb: %w", err)
+	}
+	e.log.Debug("duckdb memory_limit lowered to leave room outside its buffers", "limit", e.memLimit, "memory_limit_bytes", duck)
+	return nil
+}
+
+// parseDuckSize reads a size as DuckDB prints a setting ("488.2 MiB");
+// 0 when it cannot.
+func parseDuckSize(s string) int64 {
+	var n float64
+	var unit string
+	if _, err := fmt.Sscanf(s, "%g %s", &n, &unit); err != nil {
+		return 0
+	}
+	mult := map[string]float64{"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[unit]
+	return int64(n * mult)
 }
 
 // fork returns the engine working through a new connection to the same

@@ -72,3 +72,30 @@ func TestInspectOutOfMemory(t *testing.T) {
 		t.Fatalf("Inspect at 4MB: code %q: %v", kalla.ErrorCode(err), err)
 	}
 }
+
+// TestMemoryLimitLeavesRoom checks that a run's DuckDB gets less than the
+// limit given, by the room measured for memory outside its buffers, and
+// that small limits stay as given.
+func TestMemoryLimitLeavesRoom(t *testing.T) {
+	for _, c := range []struct {
+		limit string
+		want  int64 // memory_limit in bytes, within 2 % (DuckDB prints it rounded)
+	}{
+		{"4GiB", 3817148416},  // (1.15 x 4 GiB - 160 MiB) / 1.25
+		{"512MiB", 359703986}, // (1.15 x 512 MiB - 160 MiB) / 1.25
+		{"200MiB", 200 << 20},
+	} {
+		e, err := Open(t.Context(), Options{MemoryLimit: c.limit, TempDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text string
+		if err := e.conn.QueryRowContext(t.Context(), "SELECT current_setting('memory_limit')").Scan(&text); err != nil {
+			t.Fatal(err)
+		}
+		e.Close()
+		if got := parseDuckSize(text); got < c.want*98/100 || got > c.want*102/100 {
+			t.Errorf("limit %s: DuckDB memory_limit %s (%d bytes), want about %d", c.limit, text, got, c.want)
+		}
+	}
+}

@@ -18,6 +18,9 @@
 //   - the tolerance is written as a range, not ABS, so the join stays a hash
 //     join (see FACTS.md).
 //   - the match is materialised once as a table; both anti-joins read it.
+//   - each matched pair carries both records' row numbers in their files
+//     (DuckDB's rowid + 1, as Kalla's _left_row and _right_row), so both
+//     sides identify records the same way.
 //   - Parquet with DuckDB's default codec (snappy); no ORDER BY; DuckDB's
 //     default settings otherwise (all cores, insertion order preserved).
 package main
@@ -43,7 +46,8 @@ func statements(invoices, payments, out string) []plainsql.Statement {
 		// gen.MatchSQL with tolerance_match(l.amount, t.paid_total,
 		// l.amount * 0.02) written out as a range.
 		{Name: "match", SQL: `CREATE TABLE matched AS
-SELECT l.invoice_id, r.payment_id, l.amount, r.paid_amount, t.paid_total
+SELECT l.invoice_id, r.payment_id, l.amount, r.paid_amount, t.paid_total,
+       l.rowid + 1 AS left_row, r.rowid + 1 AS right_row
 FROM invoices l
 JOIN (SELECT reference_number, sum(paid_amount) AS paid_total
       FROM payments GROUP BY reference_number) t

@@ -11,6 +11,9 @@
 //
 // It prints the same JSON Result as plainduck.
 //
+// Each matched pair carries both records' row numbers in their files
+// (DuckDB's rowid + 1, as Kalla's _left_row and _right_row).
+//
 // What it does not do, and Kalla does: choose deterministically between
 // competing candidates (gen's data has none: every payment names one
 // invoice), explain unmatched records, report breaks, order the outputs,
@@ -41,15 +44,15 @@ func statements(invoices, payments, out string) []plainsql.Statement {
 	return []plainsql.Statement{
 		{Name: "load_invoices", SQL: `CREATE TABLE invoices AS SELECT * FROM read_csv(` + lit(invoices) + `, header = true, types = {'amount': 'DECIMAL(18,2)'})`, Table: "invoices", Count: "invoices"},
 		{Name: "load_payments", SQL: `CREATE TABLE payments AS SELECT * FROM read_csv(` + lit(payments) + `, header = true, types = {'paid_amount': 'DECIMAL(18,2)'})`, Table: "payments", Count: "payments"},
-		{Name: "pass_exact", SQL: `CREATE TABLE m1 AS SELECT l.invoice_id, r.payment_id, 'exact' AS rule
+		{Name: "pass_exact", SQL: `CREATE TABLE m1 AS SELECT l.invoice_id, r.payment_id, l.rowid + 1 AS left_row, r.rowid + 1 AS right_row, 'exact' AS rule
 FROM invoices l JOIN payments r ON r.reference_number = l.invoice_id AND r.paid_amount = l.amount`},
-		{Name: "pass_tolerance", SQL: `CREATE TABLE m2 AS SELECT l.invoice_id, r.payment_id, 'tolerance' AS rule
-FROM (SELECT * FROM invoices ANTI JOIN m1 USING (invoice_id)) l
-JOIN (SELECT * FROM payments ANTI JOIN m1 USING (payment_id)) r ON r.reference_number = l.invoice_id AND ` + within("r.paid_amount")},
+		{Name: "pass_tolerance", SQL: `CREATE TABLE m2 AS SELECT l.invoice_id, r.payment_id, l.row AS left_row, r.row AS right_row, 'tolerance' AS rule
+FROM (SELECT *, invoices.rowid + 1 AS row FROM invoices ANTI JOIN m1 USING (invoice_id)) l
+JOIN (SELECT *, payments.rowid + 1 AS row FROM payments ANTI JOIN m1 USING (payment_id)) r ON r.reference_number = l.invoice_id AND ` + within("r.paid_amount")},
 		{Name: "pass_split", SQL: `CREATE TABLE m3 AS
-WITH li AS (SELECT * FROM invoices ANTI JOIN m1 USING (invoice_id) ANTI JOIN m2 USING (invoice_id)),
-     rp AS (SELECT * FROM payments ANTI JOIN m1 USING (payment_id) ANTI JOIN m2 USING (payment_id))
-SELECT l.invoice_id, r.payment_id, 'split' AS rule
+WITH li AS (SELECT *, invoices.rowid + 1 AS row FROM invoices ANTI JOIN m1 USING (invoice_id) ANTI JOIN m2 USING (invoice_id)),
+     rp AS (SELECT *, payments.rowid + 1 AS row FROM payments ANTI JOIN m1 USING (payment_id) ANTI JOIN m2 USING (payment_id))
+SELECT l.invoice_id, r.payment_id, l.row AS left_row, r.row AS right_row, 'split' AS rule
 FROM li l JOIN (SELECT reference_number, sum(paid_amount) AS total FROM rp GROUP BY reference_number) g
   ON g.reference_number = l.invoice_id AND ` + within("g.total") + `
 JOIN rp r ON r.reference_number = l.invoice_id`},
