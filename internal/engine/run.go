@@ -298,6 +298,11 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 		return nil, err
 	}
 	matchCounts(sum, m, left, right)
+	amounts, err := e.amounts(ctx, rec, m, left, right)
+	if err != nil {
+		return nil, err
+	}
+	sum.Amounts = amounts
 	sum.Status = "completed"
 	sum.FinishedAt = time.Now().UTC()
 	sum.DurationMS = time.Since(start).Milliseconds()
