@@ -58,8 +58,11 @@ const (
 // toleranceCall finds tolerance_match(x.col, y.col, ...) in match SQL.
 var toleranceCall = regexp.MustCompile(`(?i)\btolerance_match\s*\(\s*"?([A-Za-z_][A-Za-z0-9_]*)"?\s*\.\s*"?([A-Za-z_][A-Za-z0-9_]*)"?\s*,\s*"?([A-Za-z_][A-Za-z0-9_]*)"?\s*\.\s*"?([A-Za-z_][A-Za-z0-9_]*)"?\s*,`)
 
-// sqlAliases finds "left_src l", "payments AS p" in match SQL.
-var sqlAliases = regexp.MustCompile(`(?i)\b([A-Za-z_][A-Za-z0-9_]*)\s+(?:AS\s+)?([A-Za-z_][A-Za-z0-9_]*)\b`)
+// sqlWords are the words that may follow a table name without being its
+// alias ("FROM left_src JOIN ...").
+var sqlWords = map[string]bool{"join": true, "on": true, "where": true, "group": true, "left": true, "right": true,
+	"inner": true, "full": true, "outer": true, "cross": true, "natural": true, "using": true, "order": true, "limit": true,
+	"union": true, "anti": true, "semi": true, "having": true, "qualify": true, "window": true, "positional": true, "asof": true}
 
 // AmountColumns tells which columns of the recipe's sides are amounts:
 // the sources' amount_column when both are set; else the first tolerance
@@ -98,9 +101,17 @@ func AmountColumns(rec *Recipe) (spec AmountSpec, ok bool) {
 	for k, v := range names {
 		side[k] = v
 	}
-	for _, m := range sqlAliases.FindAllStringSubmatch(rec.MatchSQL, -1) {
-		if s, isSide := names[strings.ToLower(m[1])]; isSide {
-			a := strings.ToLower(m[2])
+	for name, s := range names {
+		if name == "" {
+			continue
+		}
+		// "left_src l", "payments AS p": the table aliases of each side.
+		re := regexp.MustCompile(`(?i)\b` + regexp.QuoteMeta(name) + `"?\s+(?:AS\s+)?([A-Za-z_][A-Za-z0-9_]*)\b`)
+		for _, m := range re.FindAllStringSubmatch(rec.MatchSQL, -1) {
+			a := strings.ToLower(m[1])
+			if sqlWords[a] {
+				continue
+			}
 			if prev, seen := side[a]; seen && prev != s {
 				return spec, false // one name for both sides: cannot tell
 			}
