@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/rules"
@@ -21,6 +22,8 @@ func (e *Engine) amounts(ctx context.Context, rec *kalla.Recipe, m *matchResult,
 	if !ok {
 		return nil, nil
 	}
+	t0 := time.Now()
+	defer func() { e.log.Debug("amounts summed", "took", time.Since(t0)) }()
 	var sums []kalla.AmountSum
 	for i, s := range []*side{left, right} {
 		amt, cur, ok, err := kalla.AmountExprs(spec, i, "s", s.cols, qi, "VARCHAR")
