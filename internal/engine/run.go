@@ -258,6 +258,15 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 	if err := e.sandbox(ctx, writes); err != nil {
 		return nil, err
 	}
+	// A recipe's amount or currency column that the source lacks is
+	// refused before the match, not after the files are written.
+	if spec, ok := kalla.AmountColumns(rec); ok {
+		for i, s := range []*side{left, right} {
+			if _, _, _, err := kalla.AmountExprs(spec, i, "s", s.cols, qi, "VARCHAR"); err != nil {
+				return nil, recipeErr(err)
+			}
+		}
+	}
 	sum.LeftCount, sum.RightCount = left.count, right.count
 	sum.Sources.Left = sideSummary(left, lf)
 	sum.Sources.Right = sideSummary(right, rf)
