@@ -18,7 +18,7 @@ func TestDryRun(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	for _, want := range []string{"Dry run", "14 matched pairs", "2. split (1:N): 12 pairs", "amount ~ amount: 1 of 6 differ",
-		"INV-4 (row 4): reference matches payments P11, P12 but sum of amount differs by 20.0 % > 1 %"} {
+		"INV-4 (row 4): exact: reference matches P11 but amount differs (250.00 vs 100.00) | split: reference matches payments P11, P12 but sum of amount differs by 20.0 % > 1 %"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -259,6 +259,15 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 	if err := e.sandbox(ctx, writes); err != nil {
 		return nil, err
 	}
+	// A recipe's amount or currency column that the source lacks is
+	// refused before the match, not after the files are written.
+	if spec, ok := kalla.AmountColumns(rec); ok {
+		for i, s := range []*side{left, right} {
+			if _, _, _, err := kalla.AmountExprs(spec, i, "s", s.cols, qi, "VARCHAR"); err != nil {
+				return nil, recipeErr(err)
+			}
+		}
+	}
 	sum.LeftCount, sum.RightCount = left.count, right.count
 	sum.Sources.Left = sideSummary(left, lf)
 	sum.Sources.Right = sideSummary(right, rf)
@@ -299,6 +308,11 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 		return nil, err
 	}
 	matchCounts(sum, m, left, right)
+	amounts, err := e.amounts(ctx, rec, m, left, right)
+	if err != nil {
+		return nil, err
+	}
+	sum.Amounts = amounts
 	sum.Status = "completed"
 	sum.FinishedAt = time.Now().UTC()
 	sum.DurationMS = time.Since(start).Milliseconds()

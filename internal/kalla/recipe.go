@@ -77,6 +77,14 @@ type SourceSpec struct {
 	Filters []Filter `json:"filters,omitempty"`
 	// CSV holds CSV dialect settings for CSV sources.
 	CSV *CSVOptions `json:"csv,omitempty"`
+	// AmountColumn and CurrencyColumn name the side's money: the summary
+	// then gives open and matched totals per currency (Summary.Amounts).
+	// Without AmountColumn the amount is the one a rule's tolerance (or the
+	// match SQL's tolerance_match) compares; without CurrencyColumn the
+	// totals are one figure, not split by currency: Kalla does not guess
+	// which column is a currency.
+	AmountColumn   string `json:"amount_column,omitempty"`
+	CurrencyColumn string `json:"currency_column,omitempty"`
 }
 
 // CSVOptions are the CSV dialect settings a recipe may give. Kalla reads CSV

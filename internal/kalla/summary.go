@@ -28,6 +28,9 @@ type Summary struct {
 	Warnings []Warning      `json:"warnings"`
 	// Rules is set for a rules recipe: per-rule counts and the break report.
 	Rules *RulesReport `json:"rules,omitempty"`
+	// Amounts is set when Kalla can tell which columns are amounts (see
+	// AmountColumns): open and matched totals per side and currency.
+	Amounts *Amounts `json:"amounts,omitempty"`
 
 	KallaVersion string `json:"kalla_version"`
 	// Engine names the engine that ran (EngineDuckDB, EngineSpark), so

@@ -30,11 +30,12 @@ func TestReport(t *testing.T) {
 		`{"rule":"tol","left_key":"I2","right_key":"P2","left_value":"100.0000000000","right_value":"98.0000000000","difference":-2},` +
 		`{"rule":"split","left_key":"I3","right_key":"P3a, P3b","left_value":"50.0000000000","right_value":"51.0000000000","difference":1}]}],` +
 		`"reasons":{"left":{"conditions_failed":1,"no_candidate":1},"right":{"conditions_failed":1,"no_candidate":1}},` +
-		// I4/P4 fail both rules once; the loosest (split, P4 alone as a group) tells.
-		`"unmatched_samples":{"left":[{"row":4,"key":"I4","reason":"ref matches rights P4 but sum of amount differs by 89.0000000000 \u003e 1","closest_candidate":"P4"},` +
-		`{"row":5,"key":"I5","reason":"no rights record matches on ref (rule tol)"}],` +
-		`"right":[{"row":5,"key":"P4","reason":"ref matches I4 but sum of amount differs by 89.0000000000 \u003e 1 (as the group of 1: P4)","closest_candidate":"I4"},` +
-		`{"row":6,"key":"P9","reason":"no lefts record matches on ref (rule tol)"}]}}`
+		// I4/P4 fail both rules once: each rule says how; the closest
+		// candidate is the loosest rule's (split, P4 alone as a group).
+		`"unmatched_samples":{"left":[{"row":4,"key":"I4","reason":"tol: ref matches P4 but amount differs by 890.0 % \u003e 5 % | split: ref matches rights P4 but sum of amount differs by 89.0000000000 \u003e 1","closest_candidate":"P4"},` +
+		`{"row":5,"key":"I5","reason":"tol: no rights record matches on ref | split: no rights record matches on ref"}],` +
+		`"right":[{"row":5,"key":"P4","reason":"tol: ref matches I4 but amount differs by 890.0 % \u003e 5 % | split: ref matches I4 but sum of amount differs by 89.0000000000 \u003e 1 (as the group of 1: P4)","closest_candidate":"I4"},` +
+		`{"row":6,"key":"P9","reason":"tol: no lefts record matches on ref | split: no lefts record matches on ref"}]}}`
 	if string(got) != want {
 		t.Errorf("report:\n  got  %s\n  want %s", got, want)
 	}

@@ -429,6 +429,7 @@ func (p *Plan) explainSide(ctx context.Context, db DB, s int) error {
 	var near []string
 	var skipped []string
 	keys := map[int][]*cond{}
+	built := map[int]bool{} // passes whose near table exists
 	own, err := scalar(ctx, db, "SELECT count(*) FROM "+p.unmatched(s, "u"))
 	if err != nil {
 		return fmt.Errorf("rules: explain: %w", err)
@@ -474,6 +475,7 @@ func (p *Plan) explainSide(ctx context.Context, db DB, s int) error {
 				}
 			}
 			build, keys[ps.index] = b, key
+			built[ps.index] = true
 			break
 		}
 		if build == nil {
@@ -487,21 +489,171 @@ func (p *Plan) explainSide(ctx context.Context, db DB, s int) error {
 		}
 		near = append(near, "SELECT * FROM "+nearTable(s, ps.index))
 	}
+	byAmount, err := p.nearByAmount(ctx, db, s)
+	if err != nil {
+		return err
+	}
 	u := "u"
 	side := p.side(s)
 	fallback := p.fallback(s, u, keys, skipped)
 	noKind := p.d.Str(KindNoCandidate)
-	q := fmt.Sprintf("SELECT %s.%s AS rid, %s AS reason, %s AS closest, %s AS kind FROM %s", u, p.d.Ident(side.RID), fallback, p.d.Text("NULL"), noKind, p.unmatched(s, u))
+	reason, bare := "coalesce(n.reason, "+fallback+")", fallback
+	var perRule []string
+	if len(p.passes) > 1 {
+		// Every rule says why it failed, in pass order: the reader sees
+		// what each rule needed, not only the rule that came closest.
+		reason = p.perRuleReason(s, u, keys, built)
+		bare = reason
+		for _, ps := range p.passes {
+			if built[ps.index] {
+				perRule = append(perRule, fmt.Sprintf(" LEFT JOIN %s n%d ON n%d.rid = %s.%s", nearTable(s, ps.index), ps.index, ps.index, u, p.d.Ident(side.RID)))
+			}
+		}
+	}
+	q := fmt.Sprintf("SELECT %s.%s AS rid, %s AS reason, %s AS closest, %s AS kind FROM %s%s", u, p.d.Ident(side.RID), bare, p.d.Text("NULL"), noKind, p.unmatched(s, u), strings.Join(perRule, ""))
 	if len(near) > 0 {
 		best := firstPer([]string{"rid", "pass", "nfail", "reason", "closest", "kind"}, "("+strings.Join(near, " UNION ALL ")+") a",
 			"PARTITION BY rid ORDER BY nfail, CASE WHEN nfail = 0 THEN pass ELSE -pass END")
-		q = fmt.Sprintf("SELECT %s.%s AS rid, coalesce(n.reason, %s) AS reason, n.closest, coalesce(n.kind, %s) AS kind FROM %s LEFT JOIN (%s) n ON n.rid = %s.%s",
-			u, p.d.Ident(side.RID), fallback, noKind, p.unmatched(s, u), best, u, p.d.Ident(side.RID))
+		q = fmt.Sprintf("SELECT %s.%s AS rid, %s AS reason, n.closest, coalesce(n.kind, %s) AS kind FROM %s LEFT JOIN (%s) n ON n.rid = %s.%s%s",
+			u, p.d.Ident(side.RID), reason, noKind, p.unmatched(s, u), best, u, p.d.Ident(side.RID), strings.Join(perRule, ""))
+	}
+	if byAmount {
+		// No rule found a candidate sharing a key, but an open record on
+		// the other side has the same amount: it is named, with what
+		// differs, after the rules' reasons.
+		q = fmt.Sprintf("SELECT q.rid, CASE WHEN q.closest IS NULL AND a.closest IS NOT NULL THEN %s ELSE q.reason END AS reason, coalesce(q.closest, a.closest) AS closest, q.kind FROM (%s) q LEFT JOIN %s a ON a.rid = q.rid",
+			p.d.Concat("q.reason", "' | closest by amount: '", "a.said"), q, amountTable(s))
 	}
 	if err := run("rules: explain unmatched records", p.d.CreateTableAs([]string{ReasonLeft, ReasonRight}[s], q)...); err != nil {
 		return err
 	}
 	return nil
+}
+
+// amountTable holds, per unmatched record of side s that has one, an open
+// record of the other side with the same amount (see nearByAmount).
+func amountTable(s int) string { return "__kalla_amt_" + "lr"[s:s+1] }
+
+// amountCond is the condition that names the amounts: the first
+// tolerance condition of any rule, with its rule; nil when there is none
+// (Kalla does not guess which column is an amount).
+func (p *Plan) amountCond() (*pass, *cond) {
+	for _, ps := range p.passes {
+		for _, c := range ps.conds {
+			if c.Op == kalla.CondTolerance {
+				return ps, c
+			}
+		}
+	}
+	return nil, nil
+}
+
+// nearByAmount builds amountTable(s): for each unmatched record of side s,
+// the first (by key) record of the other side that no rule matched and
+// whose amount is exactly the record's, and what differs between them (the
+// other conditions of the rule that names the amounts). A payment that
+// carries no reference but the invoice's amount is the candidate a person
+// looks for first. It reports false, building nothing, when no rule names
+// the amounts or the equal amounts pair too many records (a common round
+// amount), where "closest" would mean nothing.
+func (p *Plan) nearByAmount(ctx context.Context, db DB, s int) (bool, error) {
+	ps, ac := p.amountCond()
+	if ac == nil {
+		return false, nil
+	}
+	o := 1 - s
+	side, oside := p.side(s), p.side(o)
+	aliases := [2]string{"u", "v"}
+	if s == 1 {
+		aliases = [2]string{"v", "u"}
+	}
+	lo, ro := operand{alias: aliases[0]}, operand{alias: aliases[1]}
+	open := fmt.Sprintf("(SELECT x.* FROM %s x %s (SELECT %s AS id FROM %s) m ON x.%s = m.id) v",
+		p.d.Ident(oside.View), p.d.AntiJoin(), ridCol(o), MatchTable, p.d.Ident(oside.RID))
+	on := p.num(ac, s, "u") + " = " + p.num(ac, o, "v")
+	from := fmt.Sprintf("%s JOIN %s ON %s", p.unmatched(s, "u"), open, on)
+	n, err := scalar(ctx, db, fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s LIMIT %d) e", from, nearLimit+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		return false, kalla.WrapError(kalla.EINVALID, headline{err}, "rules[%d] %q: explain unmatched records by amount", ps.index, ps.rule.Name)
+	}
+	own, err := scalar(ctx, db, "SELECT count(*) FROM "+p.unmatched(s, "u"))
+	if err != nil {
+		return false, fmt.Errorf("rules: explain: %w", err)
+	}
+	if n == 0 || n > nearLimit || n > nearFanout*max(own, 1) {
+		return false, nil
+	}
+	var fails []string
+	for _, c := range ps.conds {
+		if c == ac {
+			continue
+		}
+		holds := "coalesce(" + p.predicate(c, lo, ro) + ", false)"
+		fails = append(fails, fmt.Sprintf("CASE WHEN NOT %s THEN %s END", holds, p.failure(c, lo, ro)))
+	}
+	differs := "''"
+	if len(fails) > 0 {
+		differs = fmt.Sprintf("CASE WHEN concat_ws('; ', %[1]s) = '' THEN '' ELSE %[2]s END", strings.Join(fails, ", "), p.d.Concat("' but '", "concat_ws('; ', "+strings.Join(fails, ", ")+")"))
+	}
+	ck := p.pkText(o, "v")
+	said := p.d.Concat(p.d.Str(oside.Alias+" "), ck, p.d.Str(" has the same "+ac.col[o].Name+" "), p.d.Text(p.num(ac, s, "u")), differs)
+	cands := fmt.Sprintf("(SELECT u.%s AS rid, v.%s AS cid, %s AS closest, %s AS said FROM %s) c", p.d.Ident(side.RID), p.d.Ident(oside.RID), ck, said, from)
+	q := firstPer([]string{"rid", "closest", "said"}, cands, "PARTITION BY rid ORDER BY closest, cid")
+	if err := execAll(ctx, db, "rules: explain unmatched records by amount", p.d.CreateTableAs(amountTable(s), q)...); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// perRuleReason is the reason of an unmatched record of side s (under
+// alias) in a recipe of several rules: "rule: why" for every rule, in pass
+// order, joined by " | " (rules whose why is the same text share one
+// entry, "exact, tolerance: why"). A rule that searched reads its near table
+// (nN, joined by the caller where built says so); one whose key no record
+// on the other side shares says so, naming an empty key; one that could
+// not search says that it did not, never guessing a cause.
+func (p *Plan) perRuleReason(s int, alias string, keys map[int][]*cond, built map[int]bool) string {
+	o := 1 - s
+	var whys []string
+	var names [][]string
+	for _, ps := range p.passes {
+		var why string
+		eqs, searched := keys[ps.index]
+		switch {
+		case searched:
+			var whens, names []string
+			for _, c := range eqs {
+				whens = append(whens, fmt.Sprintf("WHEN %s.%s IS NULL THEN %s", alias, p.d.Ident(c.col[s].Name), p.d.Str(c.col[s].Name+" is empty")))
+				names = append(names, c.col[o].Name)
+			}
+			why = "CASE " + strings.Join(whens, " ") + " ELSE " + p.d.Str(fmt.Sprintf("no %s record matches on %s", p.side(o).Alias, joinAnd(names))) + " END"
+			if built[ps.index] {
+				why = fmt.Sprintf("coalesce(n%d.reason, %s)", ps.index, why)
+			}
+		case len(nearKeys(ps)) > 0:
+			why = p.d.Str("not searched: too many candidates per record to find the closest")
+		default:
+			why = p.d.Str("not searched: the rule has no eq condition to find candidates by")
+		}
+		if i := slices.Index(whys, why); i >= 0 {
+			names[i] = append(names[i], ps.rule.Name)
+			continue
+		}
+		whys, names = append(whys, why), append(names, []string{ps.rule.Name})
+	}
+	// Rules that fail alike (the same key, no candidate) share one entry:
+	// "exact, tolerance: no payments record matches on reference".
+	var parts []string
+	for i, why := range whys {
+		if i > 0 {
+			parts = append(parts, p.d.Str(" | "))
+		}
+		parts = append(parts, p.d.Str(strings.Join(names[i], ", ")+": "), why)
+	}
+	return p.d.Concat(parts...)
 }
 
 // fallback is the reason of a record no rule found a candidate for: an
@@ -522,16 +674,13 @@ func (p *Plan) fallback(s int, alias string, keys map[int][]*cond, skipped []str
 		}
 	}
 	if best != nil {
-		ps, eqs := best, bestEqs
+		eqs := bestEqs
 		var whens, names []string
 		for _, c := range eqs {
 			whens = append(whens, fmt.Sprintf("WHEN %s.%s IS NULL THEN %s", alias, p.d.Ident(c.col[s].Name), p.d.Str(c.col[s].Name+" is empty")))
 			names = append(names, c.col[o].Name)
 		}
 		msg := fmt.Sprintf("no %s record matches on %s", p.side(o).Alias, joinAnd(names))
-		if len(p.passes) > 1 {
-			msg += fmt.Sprintf(" (rule %s)", ps.rule.Name)
-		}
 		return "CASE " + strings.Join(whens, " ") + " ELSE " + p.d.Str(msg) + " END"
 	}
 	if len(skipped) > 0 {

@@ -447,6 +447,11 @@ func (r *run) execute(ctx context.Context, start time.Time) (*kalla.Summary, err
 	}); err != nil {
 		return nil, err
 	}
+	amounts, err := r.amounts(ctx, rec, left, right)
+	if err != nil {
+		return nil, err
+	}
+	sum.Amounts = amounts
 	sum.Status = "completed"
 	sum.FinishedAt = time.Now().UTC()
 	sum.DurationMS = time.Since(start).Milliseconds()

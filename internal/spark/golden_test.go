@@ -140,6 +140,12 @@ func compareSummaries(t *testing.T, want, got *kalla.Summary) {
 	if !slices.Equal(ws(want), ws(got)) {
 		t.Errorf("warnings: duckdb %v, spark %v", ws(want), ws(got))
 	}
+	// Money totals: the same figures, digits included, on both engines.
+	wa, _ := json.Marshal(want.Amounts)
+	ga, _ := json.Marshal(got.Amounts)
+	if string(wa) != string(ga) {
+		t.Errorf("amounts: duckdb %s, spark %s", wa, ga)
+	}
 	cols := func(s kalla.SummarySource) []string {
 		var out []string
 		for _, c := range s.Columns {
