@@ -263,7 +263,7 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 	// refused before the match, not after the files are written.
 	if spec, ok := kalla.AmountColumns(rec); ok {
 		for i, s := range []*side{left, right} {
-			if _, _, _, err := kalla.AmountExprs(spec, i, "s", s.cols, qi, "VARCHAR"); err != nil {
+			if err := kalla.CheckNamedColumns(spec, i, s.cols); err != nil {
 				return nil, recipeErr(err)
 			}
 		}

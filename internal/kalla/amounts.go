@@ -197,6 +197,22 @@ func MakeAmounts(spec AmountSpec, sums []AmountSum) (*Amounts, error) {
 	return out, nil
 }
 
+// CheckNamedColumns refuses, before a match runs, an amount_column or
+// currency_column the recipe names that the side (0 left, 1 right) lacks.
+// Amount columns found in the rules or the match SQL are not checked here:
+// the rule compiler and the SQL name a missing column with more context
+// (the rule and condition at fault) than the summary's totals could.
+func CheckNamedColumns(spec AmountSpec, side int, cols []Column) error {
+	name := [2]string{"left", "right"}[side]
+	if spec.From == AmountFromRecipe && FindColumn(cols, spec.Column[side]) < 0 {
+		return Errorf(EINVALID, "sources.%s: amount column %q is not a column of the source (columns: %s)", name, spec.Column[side], ColumnNames(cols))
+	}
+	if spec.Currency[side] != "" && FindColumn(cols, spec.Currency[side]) < 0 {
+		return Errorf(EINVALID, "sources.%s: currency column %q is not a column of the source (columns: %s)", name, spec.Currency[side], ColumnNames(cols))
+	}
+	return nil
+}
+
 // AmountExprs resolves spec against one side's staged columns (side 0
 // left, 1 right) and returns the SQL expressions an engine sums and groups
 // by, quoted with quote: the amount as an exact decimal (binary floats as
