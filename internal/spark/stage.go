@@ -24,6 +24,8 @@ type side struct {
 	cols  []kalla.Column
 	pk    []string
 	count int64
+	// unique is set once keyWarnings found no NULL and no repeated key.
+	unique bool
 }
 
 // ridCol is the staging table's row-id column.
@@ -304,6 +306,7 @@ FROM (SELECT %[2]s AS k, count(*) AS n FROM %[1]s GROUP BY %[3]s, %[2]s)`,
 	}
 	s.count = toInt64(row[0])
 	nullRows, groups, rows := toInt64(row[1]), toInt64(row[2]), toInt64(row[3])
+	s.unique = nullRows == 0 && groups == 0
 	var w []kalla.Warning
 	if groups > 0 {
 		w = append(w, kalla.Warning{Code: kalla.WarnDuplicateKeys, Side: s.name, Count: rows,
