@@ -77,7 +77,7 @@ func TestSparkResolve(t *testing.T) {
 	d := NewSpark()
 	d.CreateTableAs("__kalla_edges", "SELECT 1 AS a")
 	got := d.InsertInto("__kalla_edges", "SELECT a FROM __kalla_edges e WHERE '__kalla_edges' <> 'it\\'s __kalla_edges'")
-	want := "CACHE TABLE `__kalla_edges__k2` AS SELECT * FROM `__kalla_edges__k1` UNION ALL SELECT a FROM __kalla_edges__k1 e WHERE '__kalla_edges' <> 'it\\'s __kalla_edges'"
+	want := "CACHE LAZY TABLE `__kalla_edges__k2` AS SELECT * FROM `__kalla_edges__k1` UNION ALL SELECT a FROM __kalla_edges__k1 e WHERE '__kalla_edges' <> 'it\\'s __kalla_edges'"
 	if got[0] != want {
 		t.Fatalf("got  %s\nwant %s", got[0], want)
 	}

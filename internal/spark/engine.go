@@ -178,7 +178,17 @@ func precheck(ctx context.Context, rec *kalla.Recipe) error {
 	l := &side{spec: rec.Sources.Left, pk: rec.Sources.Left.PrimaryKey}
 	r := &side{spec: rec.Sources.Right, pk: rec.Sources.Right.PrimaryKey}
 	_, err := userSQL(ctx, rec.MatchSQL, l, r)
-	return err
+	return recipeErr(ctx, err)
+}
+
+// recipeErr marks an EINVALID error of the recipe's SQL, keys or rules as
+// the recipe's fault (the CLI exits 2, as for DuckDB's); a cancelled run's
+// error stays as it is.
+func recipeErr(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil || kalla.ErrorCode(err) != kalla.EINVALID {
+		return err
+	}
+	return engine.RecipeError(err)
 }
 
 // Check validates a recipe for the Spark engine without running it: the

@@ -196,15 +196,15 @@ func callArgs(s string, open int) (int, []string, error) {
 func (r *run) match(ctx context.Context, matchSQL string, left, right *side) (*matchResult, error) {
 	id, err := userSQL(ctx, matchSQL, left, right)
 	if err != nil {
-		return nil, err
+		return nil, recipeErr(ctx, err)
 	}
 	df, err := r.sql(ctx, id.SQL)
 	if err != nil {
-		return nil, matchError(err)
+		return nil, recipeErr(ctx, matchError(err))
 	}
 	st, err := df.Schema(ctx)
 	if err != nil {
-		return nil, matchError(sparkError(err))
+		return nil, recipeErr(ctx, matchError(sparkError(err)))
 	}
 	lr, rr := engine.LeftRidColumn, engine.RightRidColumn
 	// Repeated output names (SELECT l.*, r.*) get DuckDB's suffixes
@@ -223,7 +223,7 @@ func (r *run) match(ctx context.Context, matchSQL string, left, right *side) (*m
 		}
 	}
 	if err := r.exec(ctx, fmt.Sprintf("CACHE TABLE %s AS SELECT * FROM (%s) AS __kalla_q(%s)", qi(matchRaw), id.SQL, strings.Join(all, ", "))); err != nil {
-		return nil, matchError(err)
+		return nil, recipeErr(ctx, matchError(err))
 	}
 	r.created = append(r.created, matchRaw)
 	both := fmt.Sprintf("%s IS NOT NULL AND %s IS NOT NULL", lr, rr)

@@ -68,12 +68,14 @@ func compileRules(rec *kalla.Recipe, left, right *side) (*rules.Plan, error) {
 func (r *run) matchRules(ctx context.Context, rec *kalla.Recipe, left, right *side) (*matchResult, error) {
 	plan, err := compileRules(rec, left, right)
 	if err != nil {
-		return nil, err
+		return nil, recipeErr(ctx, err)
 	}
 	r.plan = plan
 	db := rulesDB{r}
 	if err := plan.Execute(ctx, db); err != nil {
-		return nil, err
+		// EINVALID: the rules do not fit the data (a text that is not
+		// a date), as on DuckDB.
+		return nil, recipeErr(ctx, err)
 	}
 	rep, err := plan.Report(ctx, db)
 	if err != nil {

@@ -251,7 +251,7 @@ func (r *run) defineViews(ctx context.Context, s *side) error {
 	for _, k := range s.spec.PrimaryKey {
 		i := kalla.FindColumn(s.cols, k)
 		if i < 0 {
-			return kalla.Errorf(kalla.EINVALID, "source %s: primary key column %q not found (columns: %s)", s.spec.Alias, k, columnNames(s.cols))
+			return engine.RecipeError(kalla.Errorf(kalla.EINVALID, "sources.%s.primary_key: source %s has no column %q (columns: %s)", s.name, s.spec.Alias, k, kalla.ColumnNames(s.cols)))
 		}
 		s.pk = append(s.pk, s.cols[i].Name)
 	}
