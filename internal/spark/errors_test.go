@@ -23,6 +23,19 @@ var sparkWording = map[string]map[string]string{
 	"rules_not_a_date": {"Conversion Error": "CAST_INVALID_INPUT"},
 }
 
+// sparkCannot lists, per error case, the words of expected_error.txt that
+// Spark cannot give, and why. The case still runs: the same exit code,
+// every other word, nothing written.
+var sparkCannot = map[string]map[string]string{
+	// Spark's CSV reader (FAILFAST) names the file of a malformed record
+	// but not its line, and Kalla cannot look: the cluster's executors
+	// read the sources, never the Kalla process (which may not even see
+	// the path).
+	"ragged_row":     {"line 4": "Spark names the file, not the line"},
+	"unclosed_quote": {"line 3": "Spark names the file, not the line"},
+	"both_sides_bad": {"line 3": "Spark names the file, not the line"},
+}
+
 // TestErrorsBothEngines runs every error case of the engine's golden tests
 // (internal/engine/testdata/errors, which TestGoldenErrors runs on DuckDB)
 // with `kalla run --engine spark`, as a user types it, and requires what
@@ -52,6 +65,10 @@ func TestErrorsBothEngines(t *testing.T) {
 			for _, s := range subs {
 				if w, ok := sparkWording[name][s]; ok {
 					s = w
+				}
+				if why, ok := sparkCannot[name][s]; ok {
+					t.Logf("not on Spark: %q (%s)", s, why)
+					continue
 				}
 				if !strings.Contains(stderr.String(), s) {
 					t.Errorf("message lacks %q", s)

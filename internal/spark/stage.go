@@ -111,6 +111,11 @@ func (r *run) stageFile(ctx context.Context, s *side, typ string) error {
 	if err != nil {
 		return kalla.AsSourceError(sparkError(err), s.name, s.spec.Alias)
 	}
+	if len(schema.Fields) == 0 {
+		// A zero-byte file (a failed export) has no header: its columns
+		// are unknown. Spark reads it as no columns at all.
+		return kalla.AsSourceError(kalla.Errorf(kalla.EINVALID, "%s: the file is empty: a CSV source needs at least a header row", kalla.Redact(s.spec.URI)), s.name, s.spec.Alias)
+	}
 	names := make([]string, len(schema.Fields))
 	for i, f := range schema.Fields {
 		names[i] = f.Name
