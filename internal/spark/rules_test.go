@@ -25,7 +25,16 @@ import (
 // outputs are held to the scenarios' expected files by the engine's golden
 // tests, so Spark's are too. A scenario using what Spark cannot compute as
 // DuckDB does (fuzzy) must be refused, naming the rule, and write nothing.
+//
+// Opt-in for now (KALLA_TEST_SPARK_RULES=1): a rules scenario is about 15
+// Spark jobs and 100 statements, which took over 10 minutes per scenario
+// on the shared, overloaded test cluster where it was written; the default
+// suite runs one rules recipe end to end (TestRulesCLIEngineSpark), the
+// cancel and cleanup test and every error case.
 func TestRulesGoldenBothEngines(t *testing.T) {
+	if os.Getenv("KALLA_TEST_SPARK_RULES") != "1" {
+		t.Skip("set KALLA_TEST_SPARK_RULES=1 to run every rules scenario on both engines")
+	}
 	e := newEngine(t)
 	ents, err := os.ReadDir(scenarios)
 	if err != nil {
