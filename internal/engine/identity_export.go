@@ -54,3 +54,8 @@ func RewriteMatchSQL(ctx context.Context, matchSQL, leftAlias, rightAlias string
 	}
 	return MatchIdentity{SQL: id.sql, LeftKeys: id.left, RightKeys: id.right}, nil
 }
+
+// RecipeError marks err as the recipe's fault (errors.Is(err, ErrRecipe):
+// the CLI exits 2), without changing its text, for an engine that checks
+// recipes as this one does (its SQL, its keys, its rules).
+func RecipeError(err error) error { return recipeErr(err) }

@@ -18,10 +18,8 @@ func (e *Engine) matchRules(ctx context.Context, rec *kalla.Recipe, left, right 
 		return nil, errNoSandbox
 	}
 	for _, sd := range []*side{left, right} {
-		for _, c := range sd.cols {
-			if slices.ContainsFunc(reasonColumns, func(n string) bool { return strings.EqualFold(n, c.Name) }) {
-				return nil, recipeErr(kalla.Errorf(kalla.EINVALID, "source %s: column %q clashes with a column Kalla adds to unmatched records of a rules recipe; rename it in the source", sd.spec.Alias, c.Name))
-			}
+		if err := ReasonColumnClash(sd.spec.Alias, sd.cols); err != nil {
+			return nil, recipeErr(err)
 		}
 	}
 	plan, err := rules.Compile(rules.Input{Rules: rec.Rules, Left: rulesSide(left), Right: rulesSide(right)}, rules.DuckDB)
@@ -65,6 +63,18 @@ func rulesReasonTable(s *side) string {
 
 // reasonColumns are the columns a rules run adds to unmatched rows.
 var reasonColumns = []string{"_reason", "_closest_candidate"}
+
+// ReasonColumnClash is the EINVALID error of a source (alias) whose columns
+// include one a rules run adds to unmatched rows (_reason,
+// _closest_candidate), or nil: every engine refuses such a source alike.
+func ReasonColumnClash(alias string, cols []kalla.Column) error {
+	for _, c := range cols {
+		if slices.ContainsFunc(reasonColumns, func(n string) bool { return strings.EqualFold(n, c.Name) }) {
+			return kalla.Errorf(kalla.EINVALID, "source %s: column %q clashes with a column Kalla adds to unmatched records of a rules recipe; rename it in the source", alias, c.Name)
+		}
+	}
+	return nil
+}
 
 func rulesSide(s *side) rules.Side {
 	return rules.Side{Name: s.name, Alias: s.spec.Alias, View: s.names.view, RID: s.names.rid(), Cols: s.cols, PK: s.pk, UniqueKey: s.uniqueKey, IDs: s.ids}

@@ -127,14 +127,14 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 		}
 		var n [2]int64
 		if err := db.Query(ctx, p.recordsSQL(ps), func(r Row) error { return r.Scan(&n[0], &n[1]) }); err != nil {
-			return fmt.Errorf("%s: count matched records: %w", what, err)
+			return dataErr(ctx, err, what)
 		}
 		p.records = append(p.records, n)
 		if (ps.grouped[0] || ps.grouped[1]) && ps.tol != nil {
 			// o_amount is the difference of the unit pair's amounts.
 			var differ int64
 			if err := db.Query(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE o_amount IS NULL OR o_amount <> 0", chosenTable), func(r Row) error { return r.Scan(&differ) }); err != nil {
-				return fmt.Errorf("%s: compare group sums: %w", what, err)
+				return dataErr(ctx, err, what)
 			}
 			p.sumsEqual[ps.index] = differ == 0
 		}
@@ -163,13 +163,22 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 func execAll(ctx context.Context, db DB, what string, qs ...string) error {
 	for _, q := range qs {
 		if err := db.Exec(ctx, q); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return kalla.WrapError(kalla.EINVALID, headline{err}, "%s", what)
+			return dataErr(ctx, err, what)
 		}
 	}
 	return nil
+}
+
+// dataErr is the error of a plan's statement or query: the context's
+// error once cancelled, else EINVALID naming what was being done (the
+// rules do not fit the data, e.g. a text that is not a date). A query's
+// error is one too: an engine that computes tables lazily (Spark) meets
+// the data first when a query reads them.
+func dataErr(ctx context.Context, err error, what string) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return kalla.WrapError(kalla.EINVALID, headline{err}, "%s", what)
 }
 
 // Forker is a DB that can lend another connection to the same database,
@@ -239,7 +248,7 @@ func (p *Plan) assign(ctx context.Context, db DB, run func(string, ...string) er
 		return r.Scan(&n, &da, &db2)
 	})
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return dataErr(ctx, err, what)
 	}
 	if n == da && n == db2 {
 		// The edges are the choice: rename rather than copy them.
@@ -254,7 +263,7 @@ func (p *Plan) assign(ctx context.Context, db DB, run func(string, ...string) er
 		}
 		left, err := count(ctx, db, edgesTable)
 		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
+			return dataErr(ctx, err, what)
 		}
 		if left > 0 && float64(n-left) < minRoundYield*float64(n) {
 			return p.assignRest(ctx, db, what, order)

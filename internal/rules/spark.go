@@ -15,12 +15,21 @@ import (
 //
 // Spark has no tables of a session's own, so a "table" here is a cached
 // temporary view: each version of table t is cached under a name of its
-// own (CACHE TABLE t__k<n> AS ...) and t is a view of the latest. A
+// own (CACHE LAZY TABLE t__k<n> AS ...) and t is a view of the latest. A
 // statement may then read the table it replaces, which a view defined by
 // name could not (Spark refuses a recursive view), and no view is renamed
 // (Spark 4.0.1 cannot cache a query over a renamed temporary view). It has
 // no set of row ids either, so what each pass leaves is kept in such
 // tables.
+//
+// Caching is lazy: a version is computed, and kept, by the first query
+// that reads it, so a plan's Spark jobs are its queries (counts, the
+// report, the outputs) rather than one per table. Each job has a cost of
+// its own (scheduling tasks on the executors) that dwarfs small tables;
+// a table is never computed twice, since its query's answer does not
+// depend on when it runs (total orders everywhere). A data error (a text
+// that is not a date) therefore surfaces at the first query reading the
+// table, which Execute reports naming the rule as it does a statement's.
 //
 // The plan's SQL needs session settings (Setup): decimal arithmetic that
 // keeps every digit (Spark otherwise rounds a product of two wide decimals
@@ -88,7 +97,7 @@ func (s *spark) CreateTableAs(name, query string) []string {
 	s.created = append(s.created, version)
 	views := s.CreateViewAs(name, "SELECT * FROM "+s.Ident(version))
 	s.current[name] = version
-	return append([]string{"CACHE TABLE " + s.Ident(version) + " AS " + query}, views...)
+	return append([]string{"CACHE LAZY TABLE " + s.Ident(version) + " AS " + query}, views...)
 }
 
 func (s *spark) CreateViewAs(name, query string) []string {

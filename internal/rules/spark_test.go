@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"context"
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -77,11 +79,34 @@ func TestSparkResolve(t *testing.T) {
 	d := NewSpark()
 	d.CreateTableAs("__kalla_edges", "SELECT 1 AS a")
 	got := d.InsertInto("__kalla_edges", "SELECT a FROM __kalla_edges e WHERE '__kalla_edges' <> 'it\\'s __kalla_edges'")
-	want := "CACHE TABLE `__kalla_edges__k2` AS SELECT * FROM `__kalla_edges__k1` UNION ALL SELECT a FROM __kalla_edges__k1 e WHERE '__kalla_edges' <> 'it\\'s __kalla_edges'"
+	want := "CACHE LAZY TABLE `__kalla_edges__k2` AS SELECT * FROM `__kalla_edges__k1` UNION ALL SELECT a FROM __kalla_edges__k1 e WHERE '__kalla_edges' <> 'it\\'s __kalla_edges'"
 	if got[0] != want {
 		t.Fatalf("got  %s\nwant %s", got[0], want)
 	}
 	if got[1] != "CREATE OR REPLACE TEMPORARY VIEW `__kalla_edges` AS SELECT * FROM `__kalla_edges__k2`" {
 		t.Fatalf("view: %s", got[1])
+	}
+}
+
+// lazyDB fails the first query reading the candidates, as Spark does when
+// a lazily cached table meets a value its query cannot cast.
+type lazyDB struct{ SQLDB }
+
+func (d lazyDB) Query(ctx context.Context, q string, each func(Row) error) error {
+	if strings.Contains(q, edgesTable) {
+		return errors.New("[CAST_INVALID_INPUT] The value 'ACME' of the type \"STRING\" cannot be cast to \"DATE\"\nJVM stack")
+	}
+	return d.SQLDB.Query(ctx, q, each)
+}
+
+// TestQueryErrorNamesRule checks that a data error met by a query (where
+// Spark's lazy tables meet the data) is reported like a statement's:
+// EINVALID, naming the rule, with the engine's first line only.
+func TestQueryErrorNamesRule(t *testing.T) {
+	d := newTestDB(t, "x,amount\nA,1\n", "x,amount\nA,1\n", []string{"x"}, []string{"x"}, 1)
+	p := d.compile(`[{"name": "exact", "conditions": [{"op": "eq", "left": "x", "right": "x"}]}]`)
+	err := p.Execute(t.Context(), lazyDB{SQLDB{Conn: d.conn}})
+	if kalla.ErrorCode(err) != kalla.EINVALID || !strings.Contains(err.Error(), `rules[0] "exact"`) || !strings.Contains(err.Error(), "CAST_INVALID_INPUT") || strings.Contains(err.Error(), "JVM") {
+		t.Fatalf("got %v, want EINVALID naming rules[0] \"exact\" with the first line of the error", err)
 	}
 }

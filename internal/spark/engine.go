@@ -13,6 +13,7 @@ import (
 	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/objstore"
+	"github.com/kalla-recon/kalla/internal/rules"
 	"github.com/kalla-recon/kalla/internal/version"
 )
 
@@ -94,6 +95,8 @@ type run struct {
 	dest *dest
 	// created lists the temp views and cached tables to drop.
 	created []string
+	// plan is a rules recipe's compiled rules, whose tables cleanup drops.
+	plan *rules.Plan
 }
 
 // cleanupTimeout bounds removing a failed run's outputs and the session's
@@ -114,9 +117,6 @@ func (e *Engine) Execute(ctx context.Context, job Job) (sum *kalla.Summary, err 
 	rec := job.Recipe
 	if rec == nil {
 		return nil, kalla.Errorf(kalla.EINVALID, "no recipe")
-	}
-	if len(rec.Rules) > 0 {
-		return nil, kalla.Errorf(kalla.EINVALID, "the Spark engine runs match_sql recipes only; structured rules are not supported on Spark yet")
 	}
 	start := time.Now()
 	// The match SQL is checked before the cluster is touched: a refused
@@ -172,15 +172,29 @@ func (e *Engine) Execute(ctx context.Context, job Job) (sum *kalla.Summary, err 
 }
 
 // precheck parses the match SQL and carries it over to Spark SQL with the
-// recipe's key names as written (staging resolves their case later).
+// recipe's key names as written (staging resolves their case later). Rules
+// are compiled once the sides' columns are known.
 func precheck(ctx context.Context, rec *kalla.Recipe) error {
+	if len(rec.Rules) > 0 {
+		return nil
+	}
 	if strings.TrimSpace(rec.MatchSQL) == "" {
 		return kalla.Errorf(kalla.EINVALID, "match_sql is empty")
 	}
 	l := &side{spec: rec.Sources.Left, pk: rec.Sources.Left.PrimaryKey}
 	r := &side{spec: rec.Sources.Right, pk: rec.Sources.Right.PrimaryKey}
 	_, err := userSQL(ctx, rec.MatchSQL, l, r)
-	return err
+	return recipeErr(ctx, err)
+}
+
+// recipeErr marks an EINVALID error of the recipe's SQL, keys or rules as
+// the recipe's fault (the CLI exits 2, as for DuckDB's); a cancelled run's
+// error stays as it is.
+func recipeErr(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil || kalla.ErrorCode(err) != kalla.EINVALID {
+		return err
+	}
+	return engine.RecipeError(err)
 }
 
 // Check validates a recipe for the Spark engine without running it: the
@@ -200,9 +214,6 @@ func (e *Engine) Check(ctx context.Context, rec *kalla.Recipe) (chk *kalla.Check
 	problem := func(err error) (*kalla.Check, error) {
 		chk.Problems = append(chk.Problems, kalla.ErrorMessage(kalla.RedactError(err)))
 		return chk, nil
-	}
-	if len(rec.Rules) > 0 {
-		return problem(kalla.Errorf(kalla.EINVALID, "the Spark engine runs match_sql recipes only; structured rules are not supported on Spark yet"))
 	}
 	if err := precheck(ctx, rec); err != nil {
 		return problem(err)
@@ -233,6 +244,12 @@ func (e *Engine) Check(ctx context.Context, rec *kalla.Recipe) (chk *kalla.Check
 		}
 	}
 	chk.LeftColumns, chk.RightColumns = left.cols, right.cols
+	if len(rec.Rules) > 0 {
+		if err := checkRules(chk, rec, left, right); err != nil {
+			return problem(err)
+		}
+		return chk, nil
+	}
 	id, err := userSQL(ctx, rec.MatchSQL, left, right)
 	if err != nil {
 		return problem(err)
@@ -333,6 +350,14 @@ func (r *run) one(ctx context.Context, q string) ([]any, error) {
 func (r *run) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
+	if r.plan != nil {
+		// Made after the staged views, dropped before them.
+		for _, q := range r.plan.Cleanup() {
+			if _, err := r.s.sql.Sql(ctx, q); err != nil {
+				r.e.log.Debug("spark rules cleanup", "sql", q, "err", kalla.RedactError(err))
+			}
+		}
+	}
 	for i := len(r.created) - 1; i >= 0; i-- {
 		name := r.created[i]
 		if _, err := r.s.sql.Sql(ctx, "UNCACHE TABLE IF EXISTS "+qi(name)); err != nil {
@@ -342,6 +367,36 @@ func (r *run) cleanup() {
 			r.e.log.Debug("spark drop view", "view", name, "err", kalla.RedactError(err))
 		}
 	}
+	// What the session still shows: nothing of the run's may be left.
+	left, err := r.tempViews(ctx)
+	if err != nil {
+		r.e.log.Debug("spark list views", "err", kalla.RedactError(err))
+		return
+	}
+	if len(left) > 0 {
+		r.e.log.Warn("spark views left after cleanup", "views", left)
+	}
+	r.e.log.Debug("spark cleanup", "views_left", len(left))
+}
+
+// tempViews lists the session's temporary views.
+func (r *run) tempViews(ctx context.Context) ([]string, error) {
+	df, err := r.s.sql.Sql(ctx, "SHOW VIEWS")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := df.Collect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, row := range rows {
+		v := row.Values()
+		if len(v) >= 3 && v[2] == true {
+			out = append(out, fmt.Sprint(v[1]))
+		}
+	}
+	return out, nil
 }
 
 // sparkError shortens Spark's error to its first line: the rest is a JVM
@@ -425,11 +480,16 @@ func (r *run) execute(ctx context.Context, start time.Time) (*kalla.Summary, err
 	if err := timed(engine.StageMatch, func() error {
 		r.emit(engine.Event{Stage: engine.StageMatch, Fraction: 0.70})
 		var err error
-		m, err = r.match(ctx, rec.MatchSQL, left, right)
+		if len(rec.Rules) > 0 {
+			m, err = r.matchRules(ctx, rec, left, right)
+		} else {
+			m, err = r.match(ctx, rec.MatchSQL, left, right)
+		}
 		return err
 	}); err != nil {
 		return nil, err
 	}
+	sum.Rules = m.report
 	r.emit(engine.Event{Stage: engine.StageMatch, Done: true, Fraction: 0.85})
 	counts(sum, m, left, right)
 	if r.job.DryRun {

@@ -278,7 +278,18 @@ func compareEngines(t *testing.T, e *spark.Engine, db *sql.DB, recipePath string
 	readJSON(t, filepath.Join(sparkOut, "summary.json"), &fileSum)
 	compareSummaries(t, &duckSum, sum)
 	compareSummaries(t, &duckSum, &fileSum)
-	for _, table := range []string{"matched", "unmatched_left", "unmatched_right"} {
+	tables := []string{"matched", "unmatched_left", "unmatched_right"}
+	if len(rec.Rules) > 0 {
+		// Per-rule counts, reasons counted by kind, unmatched samples
+		// with their reasons, break counts and samples.
+		dj, _ := json.MarshalIndent(duckSum.Rules, "", " ")
+		sj, _ := json.MarshalIndent(fileSum.Rules, "", " ")
+		if duckSum.Rules == nil || string(dj) != string(sj) {
+			t.Errorf("rules report:\nduckdb %s\nspark  %s", dj, sj)
+		}
+		tables = append(tables, "breaks")
+	}
+	for _, table := range tables {
 		dc, dr := readParquet(t, db, filepath.Join(duckOut, table+".parquet"))
 		sc, sr := readParquet(t, db, filepath.Join(sparkOut, table+".parquet", "*.parquet"))
 		if !slices.Equal(dc, sc) && len(dr) == 0 && len(sr) == 0 && slices.Equal(names(dc), names(sc)) {

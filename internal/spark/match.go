@@ -7,6 +7,7 @@ import (
 
 	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/rules"
 )
 
 // matchResult is the match table and what was counted on it.
@@ -14,6 +15,13 @@ type matchResult struct {
 	pairs, repeats, outerRows int64
 	leftRecords, rightRecords int64
 	matchedQuery              string
+	// plan is set for a rules recipe: report is what it found, breaks the
+	// differences it listed, unmatched the queries of both sides'
+	// unmatched records with their reasons.
+	plan      *rules.Plan
+	report    *kalla.RulesReport
+	breaks    int64
+	unmatched [2]string
 }
 
 const (
@@ -188,15 +196,15 @@ func callArgs(s string, open int) (int, []string, error) {
 func (r *run) match(ctx context.Context, matchSQL string, left, right *side) (*matchResult, error) {
 	id, err := userSQL(ctx, matchSQL, left, right)
 	if err != nil {
-		return nil, err
+		return nil, recipeErr(ctx, err)
 	}
 	df, err := r.sql(ctx, id.SQL)
 	if err != nil {
-		return nil, matchError(err)
+		return nil, recipeErr(ctx, matchError(err))
 	}
 	st, err := df.Schema(ctx)
 	if err != nil {
-		return nil, matchError(sparkError(err))
+		return nil, recipeErr(ctx, matchError(sparkError(err)))
 	}
 	lr, rr := engine.LeftRidColumn, engine.RightRidColumn
 	// Repeated output names (SELECT l.*, r.*) get DuckDB's suffixes
@@ -215,7 +223,7 @@ func (r *run) match(ctx context.Context, matchSQL string, left, right *side) (*m
 		}
 	}
 	if err := r.exec(ctx, fmt.Sprintf("CACHE TABLE %s AS SELECT * FROM (%s) AS __kalla_q(%s)", qi(matchRaw), id.SQL, strings.Join(all, ", "))); err != nil {
-		return nil, matchError(err)
+		return nil, recipeErr(ctx, matchError(err))
 	}
 	r.created = append(r.created, matchRaw)
 	both := fmt.Sprintf("%s IS NOT NULL AND %s IS NOT NULL", lr, rr)
@@ -235,7 +243,7 @@ func (r *run) match(ctx context.Context, matchSQL string, left, right *side) (*m
 	m := &matchResult{outerRows: toInt64(row[0])}
 	m.pairs, m.leftRecords, m.rightRecords = toInt64(row[2]), toInt64(row[3]), toInt64(row[4])
 	m.repeats = toInt64(row[1]) - m.pairs
-	if m.matchedQuery, err = matchedQuery(userCols, id, left, right); err != nil {
+	if m.matchedQuery, err = matchedQuery(userCols, id, left, right, [][2]string{{"'match_sql'", "_rule"}, {"CAST(1.0 AS DOUBLE)", "_score"}}); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -251,9 +259,10 @@ func matchError(err error) error {
 }
 
 // matchedQuery selects matched pairs as DuckDB writes them: the SQL's own
-// columns, each record's key and row number, the rule and the score,
-// ordered by left row then right row.
-func matchedQuery(userCols []string, id engine.MatchIdentity, left, right *side) (string, error) {
+// columns, each record's key and row number, then tail (expression, name:
+// the rule and the score, and a rules match's status), ordered by left row
+// then right row.
+func matchedQuery(userCols []string, id engine.MatchIdentity, left, right *side, tail [][2]string) (string, error) {
 	sel := make([]string, 0, len(userCols)+8)
 	taken := map[string]bool{}
 	for _, c := range userCols {
@@ -284,12 +293,10 @@ func matchedQuery(userCols []string, id engine.MatchIdentity, left, right *side)
 			return "", err
 		}
 	}
-	for _, x := range [][2]string{
+	for _, x := range append([][2]string{
 		{"m." + engine.LeftRidColumn + " + 1", "_left_row"},
 		{"m." + engine.RightRidColumn + " + 1", "_right_row"},
-		{"'match_sql'", "_rule"},
-		{"CAST(1.0 AS DOUBLE)", "_score"},
-	} {
+	}, tail...) {
 		if err := add(x[0], x[1]); err != nil {
 			return "", err
 		}

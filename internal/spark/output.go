@@ -135,6 +135,11 @@ func (r *run) write(ctx context.Context, d *dest, m *matchResult, left, right *s
 		{engine.TableUnmatchedLeft, unmatchedQuery(left, m, engine.LeftRidColumn), left.count - m.leftRecords},
 		{engine.TableUnmatchedRight, unmatchedQuery(right, m, engine.RightRidColumn), right.count - m.rightRecords},
 	}
+	if m.plan != nil {
+		// Unmatched records with their reasons, and the breaks.
+		outs[1].query, outs[2].query = m.unmatched[0], m.unmatched[1]
+		outs = append(outs, out{engine.TableBreaks, m.plan.BreaksQuery(), m.breaks})
+	}
 	formats := r.job.Formats
 	if len(formats) == 0 {
 		formats = []string{kalla.FormatParquet}

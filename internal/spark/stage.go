@@ -24,6 +24,8 @@ type side struct {
 	cols  []kalla.Column
 	pk    []string
 	count int64
+	// unique is set once keyWarnings found no NULL and no repeated key.
+	unique bool
 }
 
 // ridCol is the staging table's row-id column.
@@ -108,6 +110,11 @@ func (r *run) stageFile(ctx context.Context, s *side, typ string) error {
 	schema, err := df.Schema(ctx)
 	if err != nil {
 		return kalla.AsSourceError(sparkError(err), s.name, s.spec.Alias)
+	}
+	if len(schema.Fields) == 0 {
+		// A zero-byte file (a failed export) has no header: its columns
+		// are unknown. Spark reads it as no columns at all.
+		return kalla.AsSourceError(kalla.Errorf(kalla.EINVALID, "%s: the file is empty: a CSV source needs at least a header row", kalla.Redact(s.spec.URI)), s.name, s.spec.Alias)
 	}
 	names := make([]string, len(schema.Fields))
 	for i, f := range schema.Fields {
@@ -249,7 +256,7 @@ func (r *run) defineViews(ctx context.Context, s *side) error {
 	for _, k := range s.spec.PrimaryKey {
 		i := kalla.FindColumn(s.cols, k)
 		if i < 0 {
-			return kalla.Errorf(kalla.EINVALID, "source %s: primary key column %q not found (columns: %s)", s.spec.Alias, k, columnNames(s.cols))
+			return engine.RecipeError(kalla.Errorf(kalla.EINVALID, "sources.%s.primary_key: source %s has no column %q (columns: %s)", s.name, s.spec.Alias, k, kalla.ColumnNames(s.cols)))
 		}
 		s.pk = append(s.pk, s.cols[i].Name)
 	}
@@ -304,6 +311,7 @@ FROM (SELECT %[2]s AS k, count(*) AS n FROM %[1]s GROUP BY %[3]s, %[2]s)`,
 	}
 	s.count = toInt64(row[0])
 	nullRows, groups, rows := toInt64(row[1]), toInt64(row[2]), toInt64(row[3])
+	s.unique = nullRows == 0 && groups == 0
 	var w []kalla.Warning
 	if groups > 0 {
 		w = append(w, kalla.Warning{Code: kalla.WarnDuplicateKeys, Side: s.name, Count: rows,

@@ -6,8 +6,6 @@ package sparktest
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -59,109 +57,11 @@ func (d DB) Query(ctx context.Context, q string, each func(rules.Row) error) err
 		return err
 	}
 	for _, r := range rows {
-		if err := each(row(r.Values())); err != nil {
+		if err := each(rules.Values(r.Values())); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// row scans Spark's Go values the way database/sql scans DuckDB's.
-type row []any
-
-func (r row) Scan(dest ...any) error {
-	if len(dest) != len(r) {
-		return fmt.Errorf("spark: scan %d columns into %d values", len(r), len(dest))
-	}
-	for i, v := range r {
-		if err := assign(dest[i], v); err != nil {
-			return fmt.Errorf("spark: column %d: %w", i, err)
-		}
-	}
-	return nil
-}
-
-func assign(dest, v any) error {
-	switch d := dest.(type) {
-	case *sql.NullString:
-		if v == nil {
-			*d = sql.NullString{}
-			return nil
-		}
-		s, ok := v.(string)
-		if !ok {
-			return fmt.Errorf("%T is not a string", v)
-		}
-		*d = sql.NullString{String: s, Valid: true}
-		return nil
-	case *sql.NullFloat64:
-		if v == nil {
-			*d = sql.NullFloat64{}
-			return nil
-		}
-		f, err := toFloat(v)
-		*d = sql.NullFloat64{Float64: f, Valid: err == nil}
-		return err
-	case *sql.NullInt64:
-		if v == nil {
-			*d = sql.NullInt64{}
-			return nil
-		}
-		n, err := toInt(v)
-		*d = sql.NullInt64{Int64: n, Valid: err == nil}
-		return err
-	case *string:
-		s, ok := v.(string)
-		if !ok {
-			return fmt.Errorf("%T is not a string", v)
-		}
-		*d = s
-		return nil
-	case *float64:
-		f, err := toFloat(v)
-		*d = f
-		return err
-	case *int64:
-		n, err := toInt(v)
-		*d = n
-		return err
-	case *int:
-		n, err := toInt(v)
-		*d = int(n)
-		return err
-	}
-	return fmt.Errorf("cannot scan into %T", dest)
-}
-
-func toInt(v any) (int64, error) {
-	switch x := v.(type) {
-	case int64:
-		return x, nil
-	case int32:
-		return int64(x), nil
-	case int16:
-		return int64(x), nil
-	case int8:
-		return int64(x), nil
-	case nil:
-		return 0, errors.New("NULL is not an integer")
-	}
-	return 0, fmt.Errorf("%T is not an integer", v)
-}
-
-func toFloat(v any) (float64, error) {
-	switch x := v.(type) {
-	case float64:
-		return x, nil
-	case float32:
-		return float64(x), nil
-	case nil:
-		return 0, errors.New("NULL is not a number")
-	}
-	if n, err := toInt(v); err == nil {
-		return float64(n), nil
-	}
-	return 0, fmt.Errorf("%T is not a number", v)
 }
 
 // SparkType is the Spark SQL type holding what a DuckDB column type holds,

@@ -1,0 +1,202 @@
+package spark_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kalla-recon/kalla/internal/cli"
+	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/spark"
+)
+
+// TestRulesGoldenBothEngines runs every golden rules scenario (rules_*,
+// ref_*) through `kalla run` on DuckDB and through the Spark engine, and
+// compares what both wrote, read back: matched pairs with rule, score and
+// status, unmatched records with their reasons and closest candidates, the
+// breaks, and the summaries (counts, warnings, the rules report). DuckDB's
+// outputs are held to the scenarios' expected files by the engine's golden
+// tests, so Spark's are too. A scenario using what Spark cannot compute as
+// DuckDB does (fuzzy) must be refused, naming the rule, and write nothing.
+//
+// Opt-in for now (KALLA_TEST_SPARK_RULES=1): a rules scenario is about 15
+// Spark jobs and 100 statements, which took over 10 minutes per scenario
+// on the shared, overloaded test cluster where it was written; the default
+// suite runs the cancel and cleanup test (a rules recipe's first pass on
+// Spark) and every error case.
+func TestRulesGoldenBothEngines(t *testing.T) {
+	if os.Getenv("KALLA_TEST_SPARK_RULES") != "1" {
+		t.Skip("set KALLA_TEST_SPARK_RULES=1 to run every rules scenario on both engines")
+	}
+	e := newEngine(t)
+	ents, err := os.ReadDir(scenarios)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ran := 0
+	t.Cleanup(func() {
+		if ran < 24 {
+			t.Errorf("only %d rules scenarios ran", ran)
+		}
+	})
+	for _, ent := range ents {
+		dir := filepath.Join(scenarios, ent.Name())
+		rec := loadRecipe(t, dir)
+		if len(rec.Rules) == 0 {
+			continue
+		}
+		ran++
+		t.Run(ent.Name(), func(t *testing.T) {
+			t.Parallel()
+			if rule := fuzzyRule(rec); rule != "" {
+				out := t.TempDir()
+				_, err := e.Execute(t.Context(), spark.Job{Recipe: rec, OutDir: out, RunID: "t"})
+				if kalla.ErrorCode(err) != kalla.EINVALID || !strings.Contains(err.Error(), rule) || !strings.Contains(err.Error(), "fuzzy (Jaro-Winkler similarity) cannot run on the spark engine") {
+					t.Fatalf("spark run of a fuzzy rule: %v, want EINVALID naming %s and fuzzy", err, rule)
+				}
+				if ents, _ := os.ReadDir(out); len(ents) > 0 {
+					t.Errorf("a refused run left %d files", len(ents))
+				}
+				return
+			}
+			compareEngines(t, e, db, filepath.Join(dir, "recipe.json"), rec)
+		})
+	}
+}
+
+// fuzzyRule names ("rules[i] \"name\"") the first rule with a fuzzy
+// condition, or "".
+func fuzzyRule(rec *kalla.Recipe) string {
+	for i, r := range rec.Rules {
+		for _, c := range r.Conditions {
+			if c.Op == kalla.CondFuzzy {
+				return "rules[" + string(rune('0'+i)) + "] \"" + r.Name + "\""
+			}
+		}
+	}
+	return ""
+}
+
+// TestRulesCLIEngineSpark runs a rules recipe with `kalla run --engine
+// spark` and `kalla recipe check --engine spark`, as a user types them, and
+// checks that a fuzzy rule is refused by the check, naming the rule.
+//
+// Opt-in with TestRulesGoldenBothEngines (KALLA_TEST_SPARK_RULES=1): it was
+// not seen to finish on the overloaded cluster before this was committed.
+func TestRulesCLIEngineSpark(t *testing.T) {
+	if os.Getenv("KALLA_TEST_SPARK_RULES") != "1" {
+		t.Skip("set KALLA_TEST_SPARK_RULES=1 to run a rules recipe through kalla run --engine spark")
+	}
+	rem := remote(t)
+	recipe := filepath.Join(scenarios, "rules_multipass", "recipe.json")
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if code := cli.Main(t.Context(), []string{"run", "--recipe", recipe, "--out", out, "--engine", "spark", "--spark-remote", rem, "--json"},
+		strings.NewReader(""), &stdout, &stderr); code != 0 {
+		t.Fatalf("kalla run --engine spark: exit %d: %s", code, stderr.String())
+	}
+	var sum kalla.Summary
+	readJSON(t, filepath.Join(out, "summary.json"), &sum)
+	if sum.Status != "completed" || sum.Rules == nil || len(sum.Rules.Rules) < 2 || sum.MatchedCount == 0 {
+		t.Errorf("summary: status %q, rules %+v, matched %d", sum.Status, sum.Rules, sum.MatchedCount)
+	}
+	if _, err := os.Stat(filepath.Join(out, "breaks.parquet")); err != nil {
+		t.Errorf("no breaks output: %v", err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := cli.Main(t.Context(), []string{"recipe", "check", recipe, "--engine", "spark", "--spark-remote", rem},
+		strings.NewReader(""), &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "ready to run") {
+		t.Errorf("kalla recipe check --engine spark: exit %d: %s%s", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	fuzzy := filepath.Join(scenarios, "rules_text_ops", "recipe.json")
+	code := cli.Main(t.Context(), []string{"recipe", "check", fuzzy, "--engine", "spark", "--spark-remote", rem}, strings.NewReader(""), &stdout, &stderr)
+	if code != 2 || !strings.Contains(stdout.String(), "fuzzy (Jaro-Winkler similarity) cannot run on the spark engine") {
+		t.Errorf("check of a fuzzy rule on Spark: exit %d: %s%s", code, stdout.String(), stderr.String())
+	}
+}
+
+// TestRulesCancelCleansUp cancels a rules run in its first pass, once it
+// has cached the pass's candidates: the run returns the context's error,
+// writes nothing, and afterwards the session lists no temporary view (the
+// staged sides and every version of every table the plan made were
+// dropped and uncached).
+func TestRulesCancelCleansUp(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	logs := &logRecorder{onSQL: func(q string) {
+		if strings.Contains(q, "__kalla_edges") {
+			cancel()
+		}
+	}}
+	e, err := spark.New(spark.Options{Remote: remote(t), Logger: slog.New(logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := loadRecipe(t, filepath.Join(scenarios, "rules_multipass"))
+	out := t.TempDir()
+	if _, err := e.Execute(ctx, spark.Job{Recipe: rec, OutDir: out}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled rules run: %v", err)
+	}
+	if ents, _ := os.ReadDir(out); len(ents) > 0 {
+		t.Errorf("a cancelled run left %d files", len(ents))
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if !logs.cancelled {
+		t.Fatal("the run never reached the candidates of its first pass")
+	}
+	if logs.viewsLeft != 0 || logs.cleanups != 1 {
+		t.Errorf("after cleanup: %d cleanups, %d temporary views left (%v)", logs.cleanups, logs.viewsLeft, logs.left)
+	}
+}
+
+// logRecorder is a slog handler that watches the engine's debug lines: the
+// SQL it sends and what its cleanup found.
+type logRecorder struct {
+	mu        sync.Mutex
+	onSQL     func(q string)
+	cancelled bool
+	cleanups  int
+	viewsLeft int64
+	left      []string
+}
+
+func (*logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler     { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler          { return l }
+
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r.Attrs(func(a slog.Attr) bool {
+		switch {
+		case r.Message == "spark sql" && a.Key == "sql" && l.onSQL != nil && !l.cancelled:
+			if q := a.Value.String(); strings.Contains(q, "__kalla_edges") {
+				l.cancelled = true
+				l.onSQL(q)
+			}
+		case r.Message == "spark cleanup" && a.Key == "views_left":
+			l.cleanups++
+			l.viewsLeft += a.Value.Int64()
+		case r.Message == "spark views left after cleanup":
+			l.left = append(l.left, a.Value.String())
+		}
+		return true
+	})
+	return nil
+}
