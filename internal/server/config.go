@@ -67,6 +67,13 @@ type Config struct {
 	// MaxQueuedRuns bounds the runs waiting to start; beyond it
 	// POST /api/runs answers 429. Zero means DefaultMaxQueuedRuns.
 	MaxQueuedRuns int
+	// ExceptionCodes are the resolution codes people may give
+	// (--exception-codes); nil means exceptions.DefaultCodes.
+	ExceptionCodes []string
+	// ApprovalAmount is the amount from which a write-off or a manual
+	// match with a difference needs a second person's approval
+	// (--approval-amount); empty means exceptions.DefaultApprovalAmount.
+	ApprovalAmount string
 	// SourceIdleTimeout fails a run whose source sends nothing (no row,
 	// no byte of a remote file) for this long: a frozen database or
 	// server must not hold a run forever. Zero means
