@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"fmt"
 	"math"
 	"net/http"
 	"regexp"
@@ -25,6 +27,9 @@ func (h *Handler) exceptionRoutes() []route {
 		{Method: "POST", Path: "/api/exceptions/actions", Handle: h.actOnExceptions},
 		{Method: "GET", Path: "/api/audit/verify", Handle: h.verifyAudit},
 		{Method: "GET", Path: "/api/runs/{id}/exceptions/summary", Handle: h.exceptionSummary},
+		{Method: "GET", Path: "/api/runs/{id}/exceptions.csv", Handle: h.exportExceptions("csv")},
+		{Method: "GET", Path: "/api/runs/{id}/exceptions.xlsx", Handle: h.exportExceptions("xlsx")},
+		{Method: "POST", Path: "/api/exceptions/import", MaxBody: 64 << 20, Handle: h.importExceptions},
 	}
 }
 
@@ -146,6 +151,61 @@ func (h *Handler) exceptionSummary(w http.ResponseWriter, r *http.Request) (any,
 		return nil, err
 	}
 	return svc.Summary(r.Context(), rec)
+}
+
+// exportExceptions sends a run's open and pending items, narrowed by the
+// list's filters, as a sheet with an empty decision column to fill in and
+// import. Errors: 400 bad filter or too many items, 404 unknown run.
+func (h *Handler) exportExceptions(format string) apiFunc {
+	return func(w http.ResponseWriter, r *http.Request) (any, error) {
+		svc, err := h.exceptionsService()
+		if err != nil {
+			return nil, err
+		}
+		rec, err := h.lookupRun(r, r.PathValue("id"))
+		if err != nil {
+			return nil, err
+		}
+		f, err := exceptionFilter(r)
+		if err != nil {
+			return nil, err
+		}
+		f.RunID = rec.ID
+		var buf bytes.Buffer
+		if err := svc.Export(r.Context(), f, format, &buf); err != nil {
+			return nil, err
+		}
+		hdr := w.Header()
+		hdr.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="exceptions-%s.%s"`, rec.ID, format))
+		if format == "csv" {
+			hdr.Set("Content-Type", "text/csv; charset=utf-8")
+		} else {
+			hdr.Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+		}
+		hdr.Set("Content-Length", strconv.Itoa(buf.Len()))
+		w.Write(buf.Bytes())
+		return written{}, nil
+	}
+}
+
+// importExceptions applies an edited sheet (CSV or XLSX body), each row
+// with a decision as an action, all or none. With a refused row it answers
+// 400 with every row's outcome and applies nothing. The actor is the
+// signed-in person, or ?actor= on a server without tokens.
+func (h *Handler) importExceptions(w http.ResponseWriter, r *http.Request) (any, error) {
+	svc, err := h.exceptionsService()
+	if err != nil {
+		return nil, err
+	}
+	res, err := svc.Import(r.Context(), r.URL.Query().Get("actor"), r.Body)
+	if err != nil {
+		if res == nil {
+			return nil, err
+		}
+		return status(http.StatusBadRequest, map[string]any{"applied": false, "rows": res.Rows,
+			"error": errorBody(kalla.ErrorCode(err), kalla.ErrorMessage(err)).Error}), nil
+	}
+	return res, nil
 }
 
 // viewer refuses a principal without at least the viewer role.

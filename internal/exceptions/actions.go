@@ -77,6 +77,27 @@ func need(action string) kalla.Role {
 // unknown item, ECONFLICT for an item whose state does not allow the action
 // or changed meanwhile.
 func (s *Service) Act(ctx context.Context, req ActionRequest) (*ActionResult, error) {
+	p, err := s.prepare(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	act, items, err := s.store.ActOnExceptions(ctx, p.query, p.decide)
+	if err != nil {
+		return nil, err
+	}
+	return &ActionResult{Action: act, Items: items, Match: p.sums}, nil
+}
+
+// prepared is an action checked and ready for the store: its selection, its
+// decision, and the sums a manual match found once it ran.
+type prepared struct {
+	query  store.ExceptionQuery
+	decide store.DecideFunc
+	sums   *MatchSums
+}
+
+// prepare checks who acts and what the request asks, before the store.
+func (s *Service) prepare(ctx context.Context, req ActionRequest) (*prepared, error) {
 	who, err := Actor(ctx, req.Actor)
 	if err != nil {
 		return nil, err
@@ -94,8 +115,8 @@ func (s *Service) Act(ctx context.Context, req ActionRequest) (*ActionResult, er
 	if err := s.checkFields(req); err != nil {
 		return nil, err
 	}
-	var sums *MatchSums
-	act, items, err := s.store.ActOnExceptions(ctx, q, func(items []*kalla.ExceptionItem) (*store.Decision, error) {
+	p := &prepared{query: q}
+	p.decide = func(items []*kalla.ExceptionItem) (*store.Decision, error) {
 		if len(req.Items) > 0 && len(items) < len(uniq(req.Items)) {
 			return nil, kalla.Errorf(kalla.ENOTFOUND, "exception %d does not exist", missing(req.Items, items))
 		}
@@ -110,17 +131,14 @@ func (s *Service) Act(ctx context.Context, req ActionRequest) (*ActionResult, er
 			after[i] = &c
 		}
 		result, m, err := s.decide(ctx, req, who, after)
-		sums = m
+		p.sums = m
 		if err != nil {
 			return nil, err
 		}
 		return &store.Decision{Action: kalla.ExceptionAction{Action: req.Action, Actor: who.Name, Role: who.Role,
 			Code: req.Code, Note: req.Note, Assignee: req.Assignee, Result: result}, After: after}, nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	return &ActionResult{Action: act, Items: items, Match: sums}, nil
+	return p, nil
 }
 
 // selection turns the request's items or filter into a store query; an

@@ -58,6 +58,7 @@ type Store interface {
 	ListExceptions(ctx context.Context, q store.ExceptionQuery) ([]*kalla.ExceptionItem, int64, error)
 	GetException(ctx context.Context, id int64) (*kalla.ExceptionItem, error)
 	ActOnExceptions(ctx context.Context, q store.ExceptionQuery, decide store.DecideFunc) (*kalla.ExceptionAction, []*kalla.ExceptionItem, error)
+	ActOnExceptionsBatch(ctx context.Context, steps []store.ActionStep, rollback bool) ([]store.StepResult, error)
 	AuditHead(ctx context.Context) (int64, string, error)
 	AuditEntries(ctx context.Context, after, itemID int64, limit int) ([]*kalla.AuditEntry, error)
 }

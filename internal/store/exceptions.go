@@ -297,26 +297,94 @@ type DecideFunc func(items []*kalla.ExceptionItem) (*Decision, error)
 // as written. Errors: ENOTFOUND when q selects nothing, ECONFLICT, and
 // whatever decide returns.
 func (s *Store) ActOnExceptions(ctx context.Context, q ExceptionQuery, decide DecideFunc) (*kalla.ExceptionAction, []*kalla.ExceptionItem, error) {
-	where, args, err := q.where()
+	res, err := s.ActOnExceptionsBatch(ctx, []ActionStep{{Query: q, Decide: decide}}, false)
 	if err != nil {
+		if len(res) == 1 && res[0].Err != nil {
+			return nil, nil, res[0].Err
+		}
 		return nil, nil, err
 	}
+	return res[0].Action, res[0].Items, nil
+}
+
+// ActionStep is one action of a batch: the items it selects and how it
+// decides on them.
+type ActionStep struct {
+	Query  ExceptionQuery
+	Decide DecideFunc
+}
+
+// StepResult is what one step of a batch did, or why it was refused.
+type StepResult struct {
+	Action *kalla.ExceptionAction
+	Items  []*kalla.ExceptionItem
+	Err    error
+}
+
+// ErrBatchRefused is the cause of the error ActOnExceptionsBatch returns
+// when a step was refused: the step results say which and why, and nothing
+// was applied.
+var ErrBatchRefused = errors.New("batch refused")
+
+// ActOnExceptionsBatch applies several actions in one transaction, in
+// order, each seeing what the ones before it did: all of them or none. A
+// refused step does not stop the others from being tried, so every
+// refusal is reported (each step's Err); then everything is rolled back
+// and the error wraps ErrBatchRefused (EINVALID). With rollback, the steps
+// are tried and reported but never committed (a caller that refused other
+// parts of the same work itself).
+func (s *Store) ActOnExceptionsBatch(ctx context.Context, steps []ActionStep, rollback bool) ([]StepResult, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("act on exceptions: %w", err)
+		return nil, fmt.Errorf("act on exceptions: %w", err)
 	}
 	defer tx.Rollback()
 	if s.d.dollar {
 		// One action at a time appends to the chain; items read after
 		// the lock are the state the previous action left.
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", auditLockKey)); err != nil {
-			return nil, nil, fmt.Errorf("act on exceptions: %w", err)
+			return nil, fmt.Errorf("act on exceptions: %w", err)
 		}
+	}
+	out := make([]StepResult, len(steps))
+	refused := 0
+	for i, st := range steps {
+		var r StepResult
+		r.Action, r.Items, r.Err = s.actStep(ctx, tx, st.Query, st.Decide)
+		if r.Err != nil {
+			if kalla.ErrorCode(r.Err) == kalla.EINTERNAL {
+				return out, r.Err
+			}
+			refused++
+		}
+		out[i] = r
+	}
+	if refused > 0 {
+		return out, kalla.WrapError(kalla.EINVALID, ErrBatchRefused, "%d of %d actions refused: nothing was applied", refused, len(steps))
+	}
+	if rollback {
+		return out, nil
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("act on exceptions: %w", err)
+	}
+	return out, nil
+}
+
+// actStep applies one action inside tx. A refusal may leave part of the
+// step written: the batch then rolls everything back.
+func (s *Store) actStep(ctx context.Context, tx *sql.Tx, q ExceptionQuery, decide DecideFunc) (*kalla.ExceptionAction, []*kalla.ExceptionItem, error) {
+	where, args, err := q.where()
+	if err != nil {
+		return nil, nil, err
 	}
 	q.Limit, q.Offset = 0, 0
 	items, err := s.selectExceptions(ctx, tx, q, where, args, "")
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(items) == 0 && len(q.IDs) > 0 {
+		return nil, nil, notFound("exception %d does not exist", q.IDs[0])
 	}
 	if len(items) == 0 {
 		return nil, nil, notFound("no exception matches the selection")
@@ -391,9 +459,6 @@ WHERE id = ? AND version = ?`), after.Status, after.Code, after.Assignee, after.
 	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)
 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`), seq, prev); err != nil {
 		return nil, nil, fmt.Errorf("advance audit head: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, nil, fmt.Errorf("act on exceptions: %w", err)
 	}
 	return &act, dec.After, nil
 }
