@@ -2,19 +2,15 @@ package exceptions_test
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/kalla-recon/kalla/internal/exceptions"
+	"github.com/kalla-recon/kalla/internal/exceptions/exctest"
 	"github.com/kalla-recon/kalla/internal/kalla"
-	"github.com/kalla-recon/kalla/internal/runner"
-	"github.com/kalla-recon/kalla/internal/sources"
 	"github.com/kalla-recon/kalla/internal/store"
 	"github.com/kalla-recon/kalla/internal/testenv"
 )
@@ -26,42 +22,6 @@ var backends = []struct {
 }{
 	{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "kalla.db") }},
 	{"postgres", func(t *testing.T) string { return testenv.Postgres(t) }},
-}
-
-const leftCSV = `invoice_id,amount,currency,invoice_date
-I1,100.00,EUR,2026-11-01
-I3,100.00,EUR,2026-11-03
-I4,100.00,EUR,2026-11-04
-I5,100.00,EUR,2026-11-05
-I7,1500.00,EUR,2026-10-07
-I8,50.00,EUR,2026-11-08
-I9,2000.00,USD,2026-11-09
-`
-
-const rightCSV = `payment_id,reference,amount,currency,paid_date
-P1,I1,100.00,EUR,2026-11-02
-P3,I3,97.00,EUR,2026-11-04
-P4,I4,92.00,EUR,2026-11-05
-P5,I5,91.00,EUR,2026-11-06
-P8a,X1,30.00,EUR,2026-11-09
-P8b,X2,20.00,EUR,2026-11-09
-P9,Y9,1999.00,USD,2026-11-10
-`
-
-// recipe has a strict rule (amounts within 0.01, the recipe's tolerance
-// for manual matches) and a loose one whose pairs below 0.9 are suggested.
-func recipe(dir string) kalla.Recipe {
-	abs, pct := "0.01", "0.10"
-	minScore, auto := 0.6, 0.9
-	return kalla.Recipe{RecipeID: "exc-test", Sources: kalla.Sources{
-		Left:  kalla.SourceSpec{Alias: "invoices", URI: filepath.Join(dir, "left.csv"), PrimaryKey: []string{"invoice_id"}},
-		Right: kalla.SourceSpec{Alias: "payments", URI: filepath.Join(dir, "right.csv"), PrimaryKey: []string{"payment_id"}},
-	}, Rules: []kalla.Rule{
-		{Name: "exact", Conditions: []kalla.Condition{{Op: "eq", Left: "invoice_id", Right: "reference"},
-			{Op: "tolerance", Left: "amount", Right: "amount", Abs: jsonNumber(abs)}}},
-		{Name: "tol10", MinScore: &minScore, AutoConfirm: &auto, Conditions: []kalla.Condition{{Op: "eq", Left: "invoice_id", Right: "reference"},
-			{Op: "tolerance", Left: "amount", Right: "amount", Pct: jsonNumber(pct)}}},
-	}}
 }
 
 // env is a store with one completed run whose exceptions were recorded by
@@ -77,12 +37,6 @@ type env struct {
 func setup(t *testing.T, url string) *env {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	for name, body := range map[string]string{"left.csv": leftCSV, "right.csv": rightCSV} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	st, err := store.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -92,61 +46,16 @@ func setup(t *testing.T, url string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr := sources.New(sources.Config{})
-	t.Cleanup(func() { mgr.Close() })
-	pool := runner.New(st, mgr, runner.Config{Workers: 1, DataDir: dir, PollInterval: 50 * time.Millisecond,
-		OnCompleted: func(ctx context.Context, rec *kalla.RunRecord, outDir string) error {
-			_, err := svc.RecordRun(ctx, rec, outDir)
-			return err
-		}})
-	run := &kalla.RunRecord{ID: "run-exc-1", RecipeID: "exc-test", Recipe: recipe(dir), OutDir: runner.OutDir(dir, "run-exc-1")}
-	if err := st.CreateRun(ctx, run); err != nil {
+	runID := exctest.CompletedRun(t, st, svc)
+	e := &env{url: url, st: st, svc: svc, runID: runID, items: map[string]*kalla.ExceptionItem{}}
+	page, err := svc.List(ctx, exceptions.Filter{RunID: runID}, 0, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	ch, stop := pool.Subscribe(run.ID)
-	defer stop()
-	pool.Start()
-	t.Cleanup(func() { pool.Shutdown(context.Background()) })
-	deadline := time.After(2 * time.Minute)
-	for {
-		got, err := st.GetRun(ctx, run.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Status.Done() {
-			if got.Status != kalla.RunCompleted {
-				t.Fatalf("run %s: %s", got.Status, got.Error)
-			}
-			break
-		}
-		select {
-		case <-ch:
-		case <-time.After(time.Second):
-		case <-deadline:
-			t.Fatal("run did not finish")
-		}
+	for _, it := range page.Items {
+		e.items[it.Key] = it
 	}
-	// The hook runs before subscribers hear of the completion; wait for
-	// that signal (the store says completed a moment before).
-	e := &env{url: url, st: st, svc: svc, runID: run.ID, items: map[string]*kalla.ExceptionItem{}}
-	for range 200 {
-		page, err := svc.List(ctx, exceptions.Filter{RunID: run.ID}, 0, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if page.Total > 0 {
-			for _, it := range page.Items {
-				e.items[it.Key] = it
-			}
-			return e
-		}
-		select {
-		case <-ch:
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	t.Fatal("no exceptions recorded for the completed run")
-	return nil
+	return e
 }
 
 func wantCode(t *testing.T, err error, code string) {
@@ -232,8 +141,6 @@ func TestRecordedItems(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-func jsonNumber(s string) json.Number { return json.Number(s) }
 
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
 

@@ -193,6 +193,13 @@ const (
 	EnvMaxRunDuration    = "KALLA_MAX_RUN_DURATION"
 )
 
+// Environment variables of the exception queue: the approval amount of
+// four eyes and the resolution codes, comma-separated.
+const (
+	EnvApprovalAmount = "KALLA_APPROVAL_AMOUNT"
+	EnvExceptionCodes = "KALLA_EXCEPTION_CODES"
+)
+
 // FromEnv overrides c with the variables getenv returns (os.Getenv in the
 // command; a map in tests). The token is read only from the environment,
 // never from a flag, so it does not show in process listings.
@@ -211,6 +218,15 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	set(EnvUploadPrefix, &c.UploadPrefix)
 	set(EnvMemoryLimit, &c.Engine.MemoryLimit)
 	set(EnvMemoryBudget, &c.MemoryBudget)
+	set(EnvApprovalAmount, &c.ApprovalAmount)
+	if v := strings.TrimSpace(getenv(EnvExceptionCodes)); v != "" {
+		c.ExceptionCodes = nil
+		for _, code := range strings.Split(v, ",") {
+			if code = strings.TrimSpace(code); code != "" {
+				c.ExceptionCodes = append(c.ExceptionCodes, code)
+			}
+		}
+	}
 	if v := getenv(EnvAPIToken); v != "" {
 		c.APIToken = v
 	}
