@@ -58,6 +58,12 @@ func queryFloat(r *http.Request, name string) (*float64, error) {
 // exceptionFilter reads a filter from the query string.
 func exceptionFilter(r *http.Request) (exceptions.Filter, error) {
 	q := r.URL.Query()
+	// Given but empty is a mistake (a form left blank), not "any".
+	for _, name := range []string{"status", "kind", "side", "age"} {
+		if q.Has(name) && q.Get(name) == "" {
+			return exceptions.Filter{}, kalla.Errorf(kalla.EINVALID, "query parameter %s is empty: leave it out, or give a value", name)
+		}
+	}
 	f := exceptions.Filter{RunID: q.Get("run_id"), Status: q.Get("status"), Kind: q.Get("kind"), Side: q.Get("side"),
 		Rule: q.Get("rule"), Reason: q.Get("reason"), Assignee: q.Get("assignee"), Age: q.Get("age")}
 	var err error
