@@ -142,7 +142,8 @@ func (s *Service) prepare(ctx context.Context, req ActionRequest) (*prepared, er
 }
 
 // selection turns the request's items or filter into a store query; an
-// unmatch also takes every record matched by hand with a selected one.
+// unmatch or an approval also takes every record matched by hand with a
+// selected one.
 func (s *Service) selection(ctx context.Context, req ActionRequest) (store.ExceptionQuery, error) {
 	var q store.ExceptionQuery
 	switch {
@@ -173,7 +174,8 @@ func (s *Service) selection(ctx context.Context, req ActionRequest) (store.Excep
 	default:
 		return q, kalla.Errorf(kalla.EINVALID, "items is required: the IDs of the exceptions to act on (or a filter)")
 	}
-	if req.Action == ActUnmatch && len(q.IDs) > 0 {
+	// A manual match is undone or approved whole.
+	if (req.Action == ActUnmatch || req.Action == ActApprove) && len(q.IDs) > 0 {
 		items, _, err := s.store.ListExceptions(ctx, store.ExceptionQuery{IDs: q.IDs})
 		if err != nil {
 			return q, err

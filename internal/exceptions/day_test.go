@@ -85,7 +85,11 @@ func TestScriptedDay(t *testing.T) {
 			act(t, e, bob, exceptions.ActionRequest{Action: exceptions.ActResolve, Code: "write-off", Items: []int64{id("I7")}})
 			_, err = e.svc.Act(bob, exceptions.ActionRequest{Action: exceptions.ActApprove, Items: []int64{id("I7")}})
 			wantCode(t, err, kalla.EFOUREYES)
-			act(t, e, cid, exceptions.ActionRequest{Action: exceptions.ActApprove, Items: []int64{id("I7"), id("I9"), id("P9")}})
+			// Approving I9 approves its whole match (P9 too).
+			act(t, e, cid, exceptions.ActionRequest{Action: exceptions.ActApprove, Items: []int64{id("I7"), id("I9")}})
+			if it, _ := e.st.GetException(ctx, id("P9")); it.Status != kalla.ExcMatched || it.DecidedBy != "cid" {
+				t.Fatalf("P9 after approving I9: %+v", it)
+			}
 			it, _ := e.st.GetException(ctx, id("I9"))
 			if it.Status != kalla.ExcMatched || it.Code != "bank fee" || it.PreparedBy != "ann" || it.DecidedBy != "cid" || it.MatchGroup == "" {
 				t.Fatalf("I9 after approval: %+v", it)
