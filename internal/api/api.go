@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/kalla-recon/kalla/internal/connector"
+	"github.com/kalla-recon/kalla/internal/exceptions"
 	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/runner"
@@ -146,6 +147,9 @@ type Config struct {
 	// store with runs nobody will execute for hours. Zero means
 	// DefaultMaxQueuedRuns.
 	MaxQueuedRuns int
+	// Exceptions serves the exception queue and the audit trail
+	// (/api/exceptions, /api/audit); nil answers 502 unavailable there.
+	Exceptions *exceptions.Service
 	// Logger receives request errors. Nil discards.
 	Logger *slog.Logger
 }

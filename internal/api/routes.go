@@ -24,7 +24,7 @@ type route struct {
 // routeTable is every route the API serves. openapi.json documents exactly
 // these (TestOpenAPIMatchesRoutes).
 func (h *Handler) routeTable() []route {
-	return []route{
+	return append([]route{
 		{Method: "GET", Path: "/healthz", Public: true, Handle: h.healthz},
 		{Method: "GET", Path: "/readyz", Public: true, Handle: h.readyz},
 		{Method: "GET", Path: "/metrics", Public: true, Handle: h.metrics},
@@ -56,7 +56,7 @@ func (h *Handler) routeTable() []route {
 		{Method: "GET", Path: "/api/runs/{id}/export/{file}", Handle: h.runExport},
 
 		{Method: "POST", Path: "/api/uploads", MaxBody: -1, Handle: h.upload},
-	}
+	}, h.exceptionRoutes()...)
 }
 
 // serve wraps a route's handler with the token check, the body limit and

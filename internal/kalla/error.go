@@ -22,6 +22,9 @@ const (
 	// configured (a memory limit, a spill folder): not the input's fault;
 	// the message says what to change.
 	ERESOURCE = "resource_exhausted"
+	// EFOUREYES: the approval of a decision was refused because the
+	// approver is the person who prepared it (four eyes).
+	EFOUREYES = "four_eyes"
 )
 
 // Error is a user-facing error: Code says what kind of failure it is and
@@ -94,7 +97,7 @@ func HTTPStatus(code string) int {
 		return 400
 	case EUNAUTHORIZED:
 		return 401
-	case EFORBIDDEN:
+	case EFORBIDDEN, EFOUREYES:
 		return 403
 	case ENOTFOUND:
 		return 404

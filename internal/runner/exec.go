@@ -105,6 +105,9 @@ func (p *Pool) execute(rec *kalla.RunRecord, claimed time.Time) {
 		return
 	}
 	p.cfg.Metrics.runFinished(status, time.Since(start))
+	if status == kalla.RunCompleted {
+		p.completed(rec, log)
+	}
 	p.hub.notify(rec.ID)
 	switch status {
 	case kalla.RunCompleted:
@@ -126,6 +129,22 @@ func (p *Pool) execute(rec *kalla.RunRecord, claimed time.Time) {
 			log.Info("run failed", "reason", msg)
 		}
 		tr.sender.fail(status, code, msg, tr.stage())
+	}
+}
+
+// completed calls Config.OnCompleted with the run as recorded.
+func (p *Pool) completed(rec *kalla.RunRecord, log *slog.Logger) {
+	if p.cfg.OnCompleted == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	done, err := p.store.GetRun(ctx, rec.ID)
+	if err == nil {
+		err = p.cfg.OnCompleted(ctx, done, OutDir(p.cfg.DataDir, rec.ID))
+	}
+	if err != nil {
+		log.Error("record exceptions of completed run", "err", err)
 	}
 }
 

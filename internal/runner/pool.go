@@ -140,6 +140,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, when set, is updated as runs progress and finish.
 	Metrics *Metrics
+	// OnCompleted, when set, is called once a run's completion is
+	// recorded, with the run as recorded and its output folder, before
+	// subscribers and the callback hear of it: the exception items are
+	// made there from the run's own output files. Its error is logged; the
+	// run stays completed.
+	OnCompleted func(ctx context.Context, rec *kalla.RunRecord, outDir string) error
 }
 
 // Errors that say why a run's context was cancelled (context.Cause).

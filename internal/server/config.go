@@ -67,6 +67,13 @@ type Config struct {
 	// MaxQueuedRuns bounds the runs waiting to start; beyond it
 	// POST /api/runs answers 429. Zero means DefaultMaxQueuedRuns.
 	MaxQueuedRuns int
+	// ExceptionCodes are the resolution codes people may give
+	// (--exception-codes); nil means exceptions.DefaultCodes.
+	ExceptionCodes []string
+	// ApprovalAmount is the amount from which a write-off or a manual
+	// match with a difference needs a second person's approval
+	// (--approval-amount); empty means exceptions.DefaultApprovalAmount.
+	ApprovalAmount string
 	// SourceIdleTimeout fails a run whose source sends nothing (no row,
 	// no byte of a remote file) for this long: a frozen database or
 	// server must not hold a run forever. Zero means
@@ -190,6 +197,13 @@ const (
 	EnvMaxRunDuration    = "KALLA_MAX_RUN_DURATION"
 )
 
+// Environment variables of the exception queue: the approval amount of
+// four eyes and the resolution codes, comma-separated.
+const (
+	EnvApprovalAmount = "KALLA_APPROVAL_AMOUNT"
+	EnvExceptionCodes = "KALLA_EXCEPTION_CODES"
+)
+
 // FromEnv overrides c with the variables getenv returns (os.Getenv in the
 // command; a map in tests). The token is read only from the environment,
 // never from a flag, so it does not show in process listings.
@@ -208,6 +222,15 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	set(EnvUploadPrefix, &c.UploadPrefix)
 	set(EnvMemoryLimit, &c.Engine.MemoryLimit)
 	set(EnvMemoryBudget, &c.MemoryBudget)
+	set(EnvApprovalAmount, &c.ApprovalAmount)
+	if v := strings.TrimSpace(getenv(EnvExceptionCodes)); v != "" {
+		c.ExceptionCodes = nil
+		for _, code := range strings.Split(v, ",") {
+			if code = strings.TrimSpace(code); code != "" {
+				c.ExceptionCodes = append(c.ExceptionCodes, code)
+			}
+		}
+	}
 	if v := getenv(EnvAPIToken); v != "" {
 		c.APIToken = v
 	}

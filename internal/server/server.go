@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kalla-recon/kalla/internal/api"
+	"github.com/kalla-recon/kalla/internal/exceptions"
 	"github.com/kalla-recon/kalla/internal/kalla"
 	kallamcp "github.com/kalla-recon/kalla/internal/mcp"
 	"github.com/kalla-recon/kalla/internal/objstore"
@@ -193,6 +194,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.Recon.Register(name, f)
 	}
 	m.log.Info("engines available", "engines", m.Recon.Engines())
+	excs, err := exceptions.New(m.Store, exceptions.Config{Codes: cfg.ExceptionCodes, ApprovalAmount: cfg.ApprovalAmount, Logger: m.log})
+	if err != nil {
+		return err
+	}
 	m.Pool = runner.New(m.Store, m.Sources, runner.Config{
 		Callbacks:        callbacks,
 		Workers:          cfg.MaxConcurrentRuns,
@@ -208,6 +213,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		CheckSource:      roots.CheckSpec,
 		Logger:           m.log,
 		Metrics:          runner.NewMetrics(reg),
+		OnCompleted:      exceptions.Recorder(excs),
 	})
 	// Runs a dead process left running are settled now, before any worker
 	// claims: only those whose lease expired, so runs other live processes
@@ -239,6 +245,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Metrics:        promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn)}),
 		SSEPoll:        cfg.SSEPoll,
 		MaxQueuedRuns:  cfg.MaxQueuedRuns,
+		Exceptions:     excs,
 		Logger:         m.log,
 	}
 	if cfg.UploadBucket != "" {
