@@ -41,8 +41,8 @@ type view struct {
 // layoutData is what the layout template sees.
 type layoutData struct {
 	*view
-	SignedIn bool   // the visitor may see the pages (no token, or a session)
-	SignOut  bool   // a session exists that can be ended
+	SignedIn bool    // the visitor may see the pages (no token, or a session)
+	Who      visitor // who is signed in; Who.Named when a session names them
 	Version  string // Kalla's version, in the footer
 }
 
@@ -126,13 +126,13 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	var buf bytes.Buffer
-	in := h.signedIn(r)
+	who, in := h.whoIs(r)
 	var name string
 	var data any
 	if v.Fragment != "" {
 		name, data = v.Fragment, v.Data
 	} else {
-		name, data = "layout", layoutData{view: v, SignedIn: in, SignOut: in && h.cfg.Token != "", Version: h.version}
+		name, data = "layout", layoutData{view: v, SignedIn: in, Who: who, Version: h.version}
 	}
 	if err := t.ExecuteTemplate(&buf, name, data); err != nil {
 		h.log.Error("render page", "page", v.Page, "err", err)
