@@ -43,7 +43,7 @@ type layoutData struct {
 	*view
 	SignedIn bool    // the visitor may see the pages (no token, or a session)
 	Who      visitor // who is signed in; Who.Named when a session names them
-	Version  string // Kalla's version, in the footer
+	Version  string  // Kalla's version, in the footer
 }
 
 // pageFunc is a page handler: it returns the view to render, or an error
