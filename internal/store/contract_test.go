@@ -62,7 +62,7 @@ func testMigrations(t *testing.T, newURL func(t *testing.T) string) {
 	if err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	if want := []string{"0001_init", "0002_leases", "0003_error_code"}; !reflect.DeepEqual(applied, want) {
+	if want := []string{"0001_init", "0002_leases", "0003_error_code", "0006_tokens"}; !reflect.DeepEqual(applied, want) {
 		t.Fatalf("Migrate applied %q, want %q", applied, want)
 	}
 	applied, err = s.Migrate(ctx)
@@ -93,7 +93,7 @@ func testMigrations(t *testing.T, newURL func(t *testing.T) string) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"0001_init", "0002_leases", "0003_error_code"}; !reflect.DeepEqual(versions, want) {
+	if want := []string{"0001_init", "0002_leases", "0003_error_code", "0006_tokens"}; !reflect.DeepEqual(versions, want) {
 		t.Fatalf("schema_migrations holds %q, want %q", versions, want)
 	}
 
