@@ -41,6 +41,7 @@ func testContract(t *testing.T, newURL func(t *testing.T) string) {
 		{"ExpireConcurrent", testExpireConcurrent},
 		{"CountRunsByStatus", testCountRunsByStatus},
 		{"Timestamps", testTimestamps},
+		{"Tokens", testTokens},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
