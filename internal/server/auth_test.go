@@ -254,11 +254,12 @@ func TestBootstrapToken(t *testing.T) {
 	carol.wantError("POST", "/api/sources", map[string]string{"alias": "x", "uri": "x.csv"}, 403, kalla.EFORBIDDEN, "carol (preparer)", "needs the admin role")
 	s.as("").wantError("GET", "/api/runs", nil, 401, kalla.EUNAUTHORIZED)
 
-	// /mcp admits whom the API admits.
+	// /mcp refuses whom the API refuses (a named token's MCP session:
+	// package mcp's TestRoles).
 	for _, c := range []struct {
 		token string
 		want  int
-	}{{"", 401}, {"wrong", 401}, {nt.Token, 200}} {
+	}{{"", 401}, {"wrong", 401}, {"kalla_" + strings.Repeat("A", 43), 401}} {
 		req, _ := http.NewRequest("POST", s.url+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
