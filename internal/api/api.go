@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kalla-recon/kalla/internal/auth"
 	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/exceptions"
 	"github.com/kalla-recon/kalla/internal/kalla"
@@ -55,6 +56,13 @@ type Store interface {
 	// RequestCancel cancels a queued run or flags a running one and
 	// returns the status afterwards; ECONFLICT when the run has finished.
 	RequestCancel(ctx context.Context, id string) (kalla.RunStatus, error)
+
+	// CreateToken records a named token by its hash; ECONFLICT when the
+	// name has one already. ListTokens lists them all, revoked ones too;
+	// RevokeToken revokes name's token (ENOTFOUND when it has none).
+	CreateToken(ctx context.Context, t *kalla.APIToken, hash string) error
+	ListTokens(ctx context.Context) ([]*kalla.APIToken, error)
+	RevokeToken(ctx context.Context, name string) (*kalla.APIToken, error)
 }
 
 // Sources opens sources through the connector layer (*sources.Manager).
@@ -100,14 +108,17 @@ type Config struct {
 	DataDir string
 	// Roots confines file-source paths given through the API. Required.
 	Roots *Roots
-	// Token, when set, must be sent as "Authorization: Bearer <token>" on
-	// every /api/ route.
+	// Auth resolves credentials to principals (bearer tokens: the
+	// bootstrap token and named ones) and says when they are required;
+	// nil means one that knows only Token.
+	Auth *auth.Authenticator
+	// Token is the bootstrap token (KALLA_API_TOKEN) when Auth is nil.
 	Token string
-	// Authorize, when set, may admit a request that carries no bearer
-	// token: the web UI's session cookie (ui.Handler.Authorized), since a
-	// browser's EventSource and download links cannot send headers and the
-	// token must never be written into a page.
-	Authorize func(r *http.Request) bool
+	// Session, when set, names the principal of a request that carries no
+	// Authorization header: the web UI's session cookie
+	// (ui.Handler.Session), since a browser's EventSource and download
+	// links cannot send headers and no token may be written into a page.
+	Session func(r *http.Request) (kalla.Principal, bool)
 	// Callbacks is the allow-list a run's callback_url must pass; nil
 	// refuses every callback_url (a client must not make the server POST
 	// to an internal service or a cloud metadata endpoint).
@@ -162,6 +173,7 @@ type Handler struct {
 	runs    Runs
 	recon   *recon.Service
 	cfg     Config
+	auth    *auth.Authenticator
 	log     *slog.Logger
 	mux     *http.ServeMux
 	routes  []route
@@ -204,7 +216,10 @@ func New(store Store, sources Sources, runs Runs, cfg Config) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{store: store, sources: sources, runs: runs, recon: cfg.Recon, cfg: cfg, log: log, closing: make(chan struct{}), engines: make(chan struct{}, cfg.EngineSlots)}
+	h := &Handler{store: store, sources: sources, runs: runs, recon: cfg.Recon, cfg: cfg, auth: cfg.Auth, log: log, closing: make(chan struct{}), engines: make(chan struct{}, cfg.EngineSlots)}
+	if h.auth == nil {
+		h.auth = auth.New(auth.Config{Bootstrap: cfg.Token, Logger: log})
+	}
 	if h.recon == nil {
 		opts := recon.Options{DuckDB: cfg.Engine, Sources: sources, Logger: log}
 		if cfg.Roots != nil {

@@ -181,3 +181,15 @@ func TestUploadName(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryRouteNeedsARole: each route that is not public states the role
+// it needs in the route table, so a route added without thought shows
+// here (it would need admin meanwhile).
+func TestEveryRouteNeedsARole(t *testing.T) {
+	h := New(nil, nil, nil, Config{})
+	for _, r := range h.routes {
+		if r.Public != (r.Need == "") || (!r.Public && !r.Need.Valid()) {
+			t.Errorf("%s %s: public %v, role %q", r.Method, r.Path, r.Public, r.Need)
+		}
+	}
+}

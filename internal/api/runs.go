@@ -146,6 +146,11 @@ func (h *Handler) createRun(w http.ResponseWriter, r *http.Request) (any, error)
 			return nil, err
 		}
 	case hasInline:
+		// An inline recipe names its own sources, which only an admin
+		// may point the server at.
+		if err := requireRole(r.Context(), kalla.RoleAdmin, "run an inline recipe (run a stored one by recipe_id)"); err != nil {
+			return nil, err
+		}
 		rec, err := kalla.ParseRecipe(req.Recipe)
 		if err != nil {
 			return nil, err

@@ -85,7 +85,7 @@ func run(e *env, args []string) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(e.runCmd(), e.demoCmd(), e.recipeCmd(), e.sourcesCmd(), e.versionCmd(), e.serveCmd(), e.migrateCmd(), e.mcpCmd(), e.exceptionsCmd(), e.auditCmd())
+	root.AddCommand(e.runCmd(), e.demoCmd(), e.recipeCmd(), e.sourcesCmd(), e.versionCmd(), e.serveCmd(), e.migrateCmd(), e.mcpCmd(), e.exceptionsCmd(), e.auditCmd(), e.tokenCmd())
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +14,12 @@ import (
 	kallamcp "github.com/kalla-recon/kalla/internal/mcp"
 	"github.com/kalla-recon/kalla/internal/server"
 )
+
+// EnvToken is the token `kalla mcp` sends with every API request it makes
+// for its tools: a named token, so that the assistant acts as that person
+// with that person's role. Without it the bootstrap token
+// (KALLA_API_TOKEN) is sent.
+const EnvToken = "KALLA_TOKEN"
 
 func (e *env) mcpCmd() *cobra.Command {
 	f := &serveFlags{}
@@ -29,8 +36,10 @@ kalla://recipes, kalla://runs and their items.
 kalla mcp builds the same server as kalla serve from the same configuration
 (data folder, metadata store, file roots, environment) and executes runs with
 its own workers, but listens on no address: every tool call is a request to
-Kalla's HTTP API served in-process, with KALLA_API_TOKEN when it is set, so it
-obeys the API's rules (file roots, no arbitrary URLs, masked credentials).
+Kalla's HTTP API served in-process, with KALLA_TOKEN (a named token: the
+assistant acts as that person, with their role) or else KALLA_API_TOKEN, so it
+obeys the API's rules (roles, file roots, no arbitrary URLs, masked
+credentials).
 Logs go to standard error. kalla serve offers the same tools over HTTP at /mcp.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -69,7 +78,13 @@ func (e *env) mcpStdio(ctx context.Context, cfg server.Config) error {
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
-	srv := kallamcp.NewServer(kallamcp.Config{API: m.API, Token: cfg.APIToken, LLM: cfg.LLM, Logger: cfg.Logger})
+	// The assistant acts as the person whose named token is in
+	// KALLA_TOKEN, else with the bootstrap token.
+	token := cfg.APIToken
+	if t := os.Getenv(EnvToken); t != "" {
+		token = t
+	}
+	srv := kallamcp.NewServer(kallamcp.Config{API: m.API, Token: token, LLM: cfg.LLM, Logger: cfg.Logger})
 	fmt.Fprintf(e.stderr, "kalla: serving MCP on standard input and output (data folder %s)\n", cfg.DataDir)
 	err := srv.Run(ctx, &sdk.IOTransport{Reader: io.NopCloser(e.stdin), Writer: nopWriteCloser{e.stdout}})
 	if errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {

@@ -24,18 +24,7 @@ the one kalla serve would open: --database-url or KALLA_DATABASE_URL, else the
 SQLite file in the data folder.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := e.serverConfig(cmd, f)
-			if err != nil {
-				return err
-			}
-			url := cfg.DatabaseURL
-			if url == "" {
-				if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-					return kalla.WrapError(kalla.EINVALID, err, "cannot create the data folder %s", cfg.DataDir)
-				}
-				url = filepath.Join(cfg.DataDir, "kalla.db")
-			}
-			st, err := store.Open(cmd.Context(), url, store.WithoutMigrations())
+			st, url, err := e.openStore(cmd, f, store.WithoutMigrations())
 			if err != nil {
 				return err
 			}
@@ -53,4 +42,26 @@ SQLite file in the data folder.`,
 	}
 	addStoreFlags(cmd, f)
 	return cmd
+}
+
+// openStore opens the metadata store kalla serve would open: --database-url
+// or KALLA_DATABASE_URL, else the SQLite file in the data folder. It
+// returns the URL too, for messages (redact it before printing).
+func (e *env) openStore(cmd *cobra.Command, f *serveFlags, opts ...store.Option) (*store.Store, string, error) {
+	cfg, err := e.serverConfig(cmd, f)
+	if err != nil {
+		return nil, "", err
+	}
+	url := cfg.DatabaseURL
+	if url == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+			return nil, "", kalla.WrapError(kalla.EINVALID, err, "cannot create the data folder %s", cfg.DataDir)
+		}
+		url = filepath.Join(cfg.DataDir, "kalla.db")
+	}
+	st, err := store.Open(cmd.Context(), url, opts...)
+	if err != nil {
+		return nil, "", err
+	}
+	return st, url, nil
 }

@@ -149,8 +149,10 @@ KALLA_HTTP_ALLOW settings of the connector layer. Flags override the
 environment.
 
 The server listens on 127.0.0.1 unless told otherwise; on any other address it
-refuses to start without KALLA_API_TOKEN, which clients then send as
-"Authorization: Bearer <token>". Whatever the token, it answers only to its
+asks every request for a token and refuses to start without one to ask for:
+KALLA_API_TOKEN (the bootstrap admin) or a named token (kalla token create),
+which clients send as "Authorization: Bearer <token>". On loopback it asks for
+one once KALLA_API_TOKEN is set or any named token exists. Whatever the token, it answers only to its
 listening address (on loopback also localhost, 127.0.0.1 and [::1]; on all
 interfaces any IP address) and the --allowed-host names, and refuses (403)
 state-changing requests that a browser says come from another site's page.

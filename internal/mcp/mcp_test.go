@@ -22,6 +22,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/kalla-recon/kalla/internal/auth"
+	"github.com/kalla-recon/kalla/internal/kalla"
 	kallamcp "github.com/kalla-recon/kalla/internal/mcp"
 	"github.com/kalla-recon/kalla/internal/server"
 	"github.com/kalla-recon/kalla/internal/testenv"
@@ -922,5 +924,29 @@ func pgExec(t *testing.T, uri string, stmts ...string) {
 		if _, err := conn.Exec(ctx, s); err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
+	}
+}
+
+// TestRoles: a tool call carries its caller's role, over HTTP and
+// in-process: a viewer lists sources but may not start a run.
+func TestRoles(t *testing.T) {
+	e := newEnv(t, nil)
+	tok, hash, err := auth.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Store.CreateToken(context.Background(), &kalla.APIToken{Name: "vic", Role: kalla.RoleViewer}, hash); err != nil {
+		t.Fatal(err)
+	}
+	hc, err := e.httpClient(t, tok)
+	if err != nil {
+		t.Fatalf("viewer over HTTP: %v", err)
+	}
+	for name, c := range map[string]*client{"http": hc, "inmemory": e.inMemory(t, kallamcp.Config{API: e.m.API, Token: tok})} {
+		t.Run(name, func(t *testing.T) {
+			c.t = t
+			c.ok("list_sources", map[string]any{}, nil)
+			c.fails("start_run", map[string]any{"recipe_id": "anything"}, "forbidden: vic (viewer) may not POST /api/runs: that needs the preparer role")
+		})
 	}
 }

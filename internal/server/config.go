@@ -51,7 +51,8 @@ func (r Role) servesWeb() bool { return r == RoleAll || r == RoleWeb }
 // flags) by the command line, validated, and passed down as plain values.
 type Config struct {
 	// Addr is the host:port to listen on. Anything but a loopback address
-	// needs APIToken.
+	// needs credentials on every request, and refuses to start unless
+	// APIToken is set or the store holds a named token.
 	Addr string
 	// DataDir holds the SQLite store (unless DatabaseURL is set), run
 	// outputs, local uploads and spill files.
@@ -59,8 +60,10 @@ type Config struct {
 	// DatabaseURL is the metadata store: a SQLite path or sqlite:// URL,
 	// or postgres://. Empty means DataDir/kalla.db.
 	DatabaseURL string
-	// APIToken, when set, is required as "Authorization: Bearer" on every
-	// /api/ route.
+	// APIToken (KALLA_API_TOKEN), when set, is the bootstrap admin token:
+	// it admits the principal "admin" with the admin role, and makes
+	// credentials required on every /api/ route (see package auth for
+	// when named tokens make them required).
 	APIToken string
 	// MaxConcurrentRuns bounds the runs executed at once.
 	MaxConcurrentRuns int
@@ -283,16 +286,16 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	return nil
 }
 
-// Validate checks the configuration. Above all it refuses to serve the API
-// beyond this machine without a token: the API reads files and databases
-// with the server's credentials. Errors: EINVALID.
+// Validate checks the configuration. Whether a listener beyond loopback
+// has a token to ask for (the API reads files and databases with the
+// server's credentials) needs the store, so Main.Run checks it once the
+// store is open. Errors: EINVALID.
 func (c Config) Validate() error {
-	host, _, err := net.SplitHostPort(c.Addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return kalla.Errorf(kalla.EINVALID, "listen address %q must be host:port, such as %s", c.Addr, DefaultAddr)
 	}
-	if !isLoopback(host) && strings.TrimSpace(c.APIToken) == "" {
-		return kalla.Errorf(kalla.EINVALID, "refusing to listen on %s without an API token: anyone who can reach it could read your sources. Set %s (clients send it as \"Authorization: Bearer <token>\"), or listen on 127.0.0.1", c.Addr, EnvAPIToken)
+	if c.APIToken != "" && strings.TrimSpace(c.APIToken) == "" {
+		return kalla.Errorf(kalla.EINVALID, "%s is blank: set a real token or unset it", EnvAPIToken)
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		return kalla.Errorf(kalla.EINVALID, "the data folder is required (--data-dir or %s)", EnvDataDir)
@@ -344,6 +347,13 @@ func SplitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// loopbackOnly reports whether the listen address names only this
+// machine; an address that does not parse counts as reachable.
+func (c Config) loopbackOnly() bool {
+	host, _, err := net.SplitHostPort(c.Addr)
+	return err == nil && isLoopback(host)
 }
 
 // isLoopback reports whether host names only this machine. An empty host

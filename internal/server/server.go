@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kalla-recon/kalla/internal/api"
+	"github.com/kalla-recon/kalla/internal/auth"
 	"github.com/kalla-recon/kalla/internal/exceptions"
 	"github.com/kalla-recon/kalla/internal/kalla"
 	kallamcp "github.com/kalla-recon/kalla/internal/mcp"
@@ -45,6 +46,7 @@ var (
 	_ runner.Store  = (*store.Store)(nil)
 	_ api.Sources   = (*sources.Manager)(nil)
 	_ runner.Opener = (*sources.Manager)(nil)
+	_ auth.Store    = (*store.Store)(nil)
 	_ api.Runs      = (*runner.Pool)(nil)
 	_ api.Uploader  = (*objstore.Store)(nil)
 )
@@ -146,6 +148,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Store, err = store.Open(ctx, dbURL); err != nil {
 		return fmt.Errorf("open metadata store: %w", err)
 	}
+	authn := auth.New(auth.Config{Store: m.Store, Bootstrap: cfg.APIToken, Always: !cfg.loopbackOnly() && !cfg.NoListen, Logger: m.log})
+	if !cfg.loopbackOnly() && !cfg.NoListen && cfg.APIToken == "" {
+		has, err := m.Store.HasTokens(ctx)
+		if err != nil {
+			return err
+		}
+		if !has {
+			return kalla.Errorf(kalla.EINVALID, "refusing to listen on %s without a token to ask for: anyone who can reach it could read your sources. "+
+				"Create a named admin token first (kalla token create --name NAME --role admin), or set %s (clients send either as \"Authorization: Bearer <token>\"), or listen on 127.0.0.1", cfg.Addr, EnvAPIToken)
+		}
+	}
 
 	srcCfg := cfg.Sources
 	if srcCfg.IdleTimeout == 0 {
@@ -228,15 +241,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 
 	// The web UI at "/": its session cookie admits the browser to the API.
-	if m.UI, err = ui.New(ui.Config{Store: m.Store, Token: cfg.APIToken, Version: version.Version, Engines: m.Recon.Engines(), Logger: m.log}); err != nil {
+	if m.UI, err = ui.New(ui.Config{Store: m.Store, Auth: authn, Version: version.Version, Engines: m.Recon.Engines(), Logger: m.log}); err != nil {
 		return fmt.Errorf("web ui: %w", err)
 	}
 	apiCfg := api.Config{
 		DataDir:        m.dataDir,
 		Roots:          roots,
-		Token:          cfg.APIToken,
+		Auth:           authn,
 		Callbacks:      callbacks,
-		Authorize:      m.UI.Authorized,
+		Session:        m.UI.Session,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		Engine:         engineOpts,

@@ -42,6 +42,7 @@ func testContract(t *testing.T, newURL func(t *testing.T) string) {
 		{"ExpireConcurrent", testExpireConcurrent},
 		{"CountRunsByStatus", testCountRunsByStatus},
 		{"Timestamps", testTimestamps},
+		{"Tokens", testTokens},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -63,7 +64,7 @@ func testMigrations(t *testing.T, newURL func(t *testing.T) string) {
 	if err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	if want := []string{"0001_init", "0002_leases", "0003_error_code", "0004_run_engine", "0005_exceptions"}; !reflect.DeepEqual(applied, want) {
+	if want := []string{"0001_init", "0002_leases", "0003_error_code", "0004_run_engine", "0005_exceptions", "0006_tokens"}; !reflect.DeepEqual(applied, want) {
 		t.Fatalf("Migrate applied %q, want %q", applied, want)
 	}
 	applied, err = s.Migrate(ctx)
@@ -94,7 +95,7 @@ func testMigrations(t *testing.T, newURL func(t *testing.T) string) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"0001_init", "0002_leases", "0003_error_code", "0004_run_engine", "0005_exceptions"}; !reflect.DeepEqual(versions, want) {
+	if want := []string{"0001_init", "0002_leases", "0003_error_code", "0004_run_engine", "0005_exceptions", "0006_tokens"}; !reflect.DeepEqual(versions, want) {
 		t.Fatalf("schema_migrations holds %q, want %q", versions, want)
 	}
 

@@ -1,64 +1,86 @@
 package ui
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"net/http"
-	"strconv"
 	"strings"
+
+	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
-// sessionCookie holds a signed-in browser's session: an expiry time and an
-// HMAC of it keyed by the API token, so the server keeps no session state,
-// the token itself never reaches the browser after sign-in, and changing
-// the token ends every session.
+// sessionCookie holds a signed-in browser's session: the principal's name,
+// an expiry time and an HMAC of both keyed by the token signed in with
+// (auth.Authenticator.NewSession), so the server keeps no session state,
+// the token itself never reaches the browser after sign-in, and revoking
+// or replacing the token ends every session made with it.
 const sessionCookie = "kalla_session"
 
 // maxLoginBody caps the sign-in form.
 const maxLoginBody = 16 << 10
 
-// signedIn reports whether the request may see the UI: always when the
-// server has no API token, else when it carries a valid session cookie.
+// visitor is who is looking at the UI: named when a session says who, not
+// named on an open server (no token exists, loopback), which shows every
+// page and action to anyone.
+type visitor struct {
+	kalla.Principal
+	Named bool
+}
+
+// Can reports whether the visitor may do what needs role need; the pages
+// hide what they may not (the API refuses it anyway).
+func (v visitor) Can(need kalla.Role) bool { return !v.Named || v.Role.Allows(need) }
+
+// whoIs says who the request is from. ok is false when the UI needs a
+// session (a token exists) and the request has none that is valid, or the
+// store cannot say.
+func (h *Handler) whoIs(r *http.Request) (v visitor, ok bool) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		p, err := h.auth.Session(r.Context(), c.Value)
+		if err == nil {
+			return visitor{Principal: p, Named: true}, true
+		}
+		if kalla.ErrorCode(err) != kalla.EUNAUTHORIZED {
+			h.log.Error("check a session", "err", err)
+			return visitor{}, false
+		}
+	}
+	required, err := h.auth.Required(r.Context())
+	if err != nil {
+		h.log.Error("check whether sign-in is required", "err", err)
+		return visitor{}, false
+	}
+	return visitor{}, !required
+}
+
+// signedIn reports whether the request may see the UI: always when no
+// token exists, else when it carries a valid session cookie.
 func (h *Handler) signedIn(r *http.Request) bool {
-	if h.cfg.Token == "" {
-		return true
+	_, ok := h.whoIs(r)
+	return ok
+}
+
+// Session names the principal of a request that carries no bearer token
+// (api.Config.Session): it must carry a valid session cookie and, unless
+// it only reads (GET, HEAD), the header X-Kalla-UI: 1 that the UI's
+// scripts send. Another site can make a visitor's browser send the cookie
+// with a form post, but cannot add a header without a CORS preflight,
+// which Kalla never grants; so the header is what stops cross-site
+// request forgery, and the cookie's SameSite=Strict is a second line.
+func (h *Handler) Session(r *http.Request) (kalla.Principal, bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Header.Get(uiHeader) != "1" {
+		return kalla.Principal{}, false
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return false
+		return kalla.Principal{}, false
 	}
-	exp, sig, ok := strings.Cut(c.Value, ".")
-	if !ok {
-		return false
+	p, err := h.auth.Session(r.Context(), c.Value)
+	if err != nil {
+		if kalla.ErrorCode(err) != kalla.EUNAUTHORIZED {
+			h.log.Error("check a session", "err", err)
+		}
+		return kalla.Principal{}, false
 	}
-	t, err := strconv.ParseInt(exp, 10, 64)
-	if err != nil || h.now().Unix() >= t {
-		return false
-	}
-	return hmac.Equal([]byte(sig), []byte(h.sessionMAC(exp)))
-}
-
-func (h *Handler) sessionMAC(exp string) string {
-	m := hmac.New(sha256.New, []byte(h.cfg.Token))
-	m.Write([]byte("kalla-ui-session|" + exp))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// Authorized reports whether the API may serve a request that carries no
-// bearer token (api.Config.Authorize): it must carry a valid session
-// cookie and, unless it only reads (GET, HEAD), the header X-Kalla-UI: 1
-// that the UI's scripts send. Another site can make a visitor's browser
-// send the cookie with a form post, but cannot add a header without a
-// CORS preflight, which Kalla never grants; so the header is what stops
-// cross-site request forgery, and the cookie's SameSite=Strict is a second
-// line.
-func (h *Handler) Authorized(r *http.Request) bool {
-	if h.cfg.Token == "" || !h.signedIn(r) {
-		return false
-	}
-	return r.Method == http.MethodGet || r.Method == http.MethodHead || r.Header.Get(uiHeader) == "1"
+	return p, true
 }
 
 // loginData is what the sign-in page shows.
@@ -67,18 +89,19 @@ type loginData struct {
 	Error string
 }
 
-// loginForm shows the sign-in page; without a token there is nothing to
-// sign in to.
+// loginForm shows the sign-in page; on an open server, or to a visitor
+// already signed in, it goes on to the page asked for.
 func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) {
-	if h.cfg.Token == "" || h.signedIn(r) {
+	if h.signedIn(r) {
 		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
 	h.render(w, r, &view{Page: "login.html", Title: "Sign in", Data: loginData{Next: safeNext(r.URL.Query().Get("next"))}})
 }
 
-// login checks the API token typed into the sign-in form and, when it is
-// the server's, sets the session cookie and goes on to the page asked for.
+// login checks the token typed into the sign-in form (the bootstrap token
+// or a named one) and, when it admits someone, sets the session cookie for
+// that person and goes on to the page asked for.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if !sameOrigin(r) {
 		http.Error(w, "sign-in from another site refused", http.StatusForbidden)
@@ -90,20 +113,25 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := safeNext(r.PostForm.Get("next"))
-	if h.cfg.Token == "" {
-		http.Redirect(w, r, next, http.StatusSeeOther)
-		return
-	}
-	token := r.PostForm.Get("token")
-	if subtle.ConstantTimeCompare([]byte(token), []byte(h.cfg.Token)) != 1 {
+	value, p, err := h.auth.NewSession(r.Context(), strings.TrimSpace(r.PostForm.Get("token")), h.cfg.SessionTTL)
+	if err != nil {
+		msg := "That is not this server's API token nor a named token it knows: use your own token (made with kalla token create) or the server's KALLA_API_TOKEN."
+		st := http.StatusUnauthorized
+		if code := kalla.ErrorCode(err); code == kalla.EUNAUTHORIZED {
+			if e := kalla.ErrorMessage(err); strings.Contains(e, "revoked") {
+				msg = e
+			}
+		} else {
+			h.log.Error("sign-in failed", "err", err)
+			msg, st = "Sign-in failed on the server's side; try again.", http.StatusInternalServerError
+		}
 		h.log.Info("ui sign-in refused", "remote", r.RemoteAddr)
-		h.render(w, r, &view{Page: "login.html", Title: "Sign in", Status: http.StatusUnauthorized,
-			Data: loginData{Next: next, Error: "That is not this server's API token (the value of KALLA_API_TOKEN)."}})
+		h.render(w, r, &view{Page: "login.html", Title: "Sign in", Status: st, Data: loginData{Next: next, Error: msg}})
 		return
 	}
-	exp := strconv.FormatInt(h.now().Add(h.cfg.SessionTTL).Unix(), 10)
+	h.log.Info("ui sign-in", "principal", p.Name, "role", p.Role, "remote", r.RemoteAddr)
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: exp + "." + h.sessionMAC(exp), Path: "/",
+		Name: sessionCookie, Value: value, Path: "/",
 		MaxAge: int(h.cfg.SessionTTL.Seconds()), HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
 	})
 	http.Redirect(w, r, next, http.StatusSeeOther)

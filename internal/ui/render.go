@@ -41,9 +41,9 @@ type view struct {
 // layoutData is what the layout template sees.
 type layoutData struct {
 	*view
-	SignedIn bool   // the visitor may see the pages (no token, or a session)
-	SignOut  bool   // a session exists that can be ended
-	Version  string // Kalla's version, in the footer
+	SignedIn bool    // the visitor may see the pages (no token, or a session)
+	Who      visitor // who is signed in; Who.Named when a session names them
+	Version  string  // Kalla's version, in the footer
 }
 
 // pageFunc is a page handler: it returns the view to render, or an error
@@ -126,13 +126,13 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	var buf bytes.Buffer
-	in := h.signedIn(r)
+	who, in := h.whoIs(r)
 	var name string
 	var data any
 	if v.Fragment != "" {
 		name, data = v.Fragment, v.Data
 	} else {
-		name, data = "layout", layoutData{view: v, SignedIn: in, SignOut: in && h.cfg.Token != "", Version: h.version}
+		name, data = "layout", layoutData{view: v, SignedIn: in, Who: who, Version: h.version}
 	}
 	if err := t.ExecuteTemplate(&buf, name, data); err != nil {
 		h.log.Error("render page", "page", v.Page, "err", err)

@@ -9,7 +9,7 @@
 // No credential is ever written into a page: source and recipe URIs are
 // rendered redacted, and when the server has an API token the browser
 // holds an HttpOnly session cookie obtained by signing in with the token
-// (login.go), which the API admits through Handler.Authorized. See
+// (login.go), which the API admits through Handler.Session. See
 // DESIGN.md for the choices made.
 package ui
 
@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kalla-recon/kalla/internal/auth"
 	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/store"
 )
@@ -48,9 +49,13 @@ const DefaultSessionTTL = 12 * time.Hour
 type Config struct {
 	// Store is the metadata store the pages render from. Required.
 	Store Store
-	// Token is the server's API token. When set, every page needs a
-	// session, obtained by signing in with the token; when empty (a server
-	// on loopback) the UI is open, as the API is.
+	// Auth resolves tokens and sessions to principals and says whether a
+	// session is needed (package auth); nil means one that knows only
+	// Token. When sign-in is required every page needs a session, obtained
+	// by signing in with a token; otherwise (a loopback server without
+	// tokens) the UI is open, as the API is.
+	Auth *auth.Authenticator
+	// Token is the bootstrap token (KALLA_API_TOKEN) when Auth is nil.
 	Token string
 	// SessionTTL is how long a session lasts; zero means DefaultSessionTTL.
 	SessionTTL time.Duration
@@ -68,6 +73,7 @@ type Config struct {
 type Handler struct {
 	store   Store
 	cfg     Config
+	auth    *auth.Authenticator
 	log     *slog.Logger
 	mux     *http.ServeMux
 	pages   map[string]*template.Template
@@ -93,7 +99,10 @@ func New(cfg Config) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{store: cfg.Store, cfg: cfg, log: log, now: time.Now, version: cfg.Version}
+	h := &Handler{store: cfg.Store, cfg: cfg, auth: cfg.Auth, log: log, now: time.Now, version: cfg.Version}
+	if h.auth == nil {
+		h.auth = auth.New(auth.Config{Bootstrap: cfg.Token, Logger: log, Now: func() time.Time { return h.now() }})
+	}
 	if err := h.loadAssets(); err != nil {
 		return nil, err
 	}

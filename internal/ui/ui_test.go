@@ -235,7 +235,7 @@ func TestSession(t *testing.T) {
 	page.AddCookie(c)
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, page)
-	if w.Code != 200 || !strings.Contains(w.Body.String(), "Sign out") || strings.Contains(w.Body.String(), token) {
+	if w.Code != 200 || !strings.Contains(w.Body.String(), "Sign out") || !strings.Contains(w.Body.String(), "Signed in as <strong>admin</strong> (admin)") || strings.Contains(w.Body.String(), token) {
 		t.Fatalf("dashboard with a session: %d", w.Code)
 	}
 
@@ -260,8 +260,9 @@ func TestSession(t *testing.T) {
 		if x.header {
 			r.Header.Set(uiHeader, "1")
 		}
-		if got := h.Authorized(r); got != x.want {
-			t.Errorf("%s header=%v cookie=%v: Authorized %v, want %v", x.method, x.header, x.cookie != nil, got, x.want)
+		p, got := h.Session(r)
+		if got != x.want || got && p != (kalla.Principal{Name: kalla.BootstrapName, Role: kalla.RoleAdmin}) {
+			t.Errorf("%s header=%v cookie=%v: Session %v %v, want %v", x.method, x.header, x.cookie != nil, p, got, x.want)
 		}
 	}
 
