@@ -427,7 +427,7 @@ func (h *Handler) runFile(w http.ResponseWriter, r *http.Request) (any, error) {
 			known, etag = true, `"sha256:`+o.SHA256+`"`
 		}
 	}
-	if !known || strings.ContainsAny(name, `/\`) {
+	if !known || !outputName(name) {
 		return nil, kalla.Errorf(kalla.ENOTFOUND, "run %s has no file %q", id, name)
 	}
 	f, err := os.Open(filepath.Join(runner.OutDir(h.cfg.DataDir, rec.ID), name))
@@ -444,10 +444,26 @@ func (h *Handler) runFile(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", fileTypes[filepath.Ext(name)])
-	hdr.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, name))
+	hdr.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, strings.ReplaceAll(name, "/", "_")))
 	if etag != "" {
 		hdr.Set("ETag", etag)
 	}
 	http.ServeContent(w, r, name, st.ModTime(), f)
 	return written{}, nil
+}
+
+// outputName reports whether name, listed in a run's summary, may be served
+// from the run's folder: a file of the folder, or a part file of a table
+// folder the Spark engine wrote ("matched.parquet/part-0000.parquet"); no
+// other slashes, no backslash, no "." or ".." segments.
+func outputName(name string) bool {
+	if strings.Contains(name, `\`) || strings.Count(name, "/") > 1 {
+		return false
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }

@@ -1,9 +1,11 @@
 package server_test
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -147,6 +149,27 @@ func TestSparkRunOverAPI(t *testing.T) {
 	if got := s.runEngine(onDuck); got != kalla.EngineDuckDB {
 		t.Errorf("GET run on duckdb says engine %q", got)
 	}
+	// Every file the Spark run wrote (a folder of part files per table)
+	// downloads with the digest its summary records.
+	var sum kalla.Summary
+	s.call("GET", "/api/runs/"+onSpark+"/files/summary.json", nil, 200, &sum)
+	if len(sum.Outputs) < 3 {
+		t.Fatalf("spark summary outputs: %+v", sum.Outputs)
+	}
+	for _, o := range sum.Outputs {
+		resp, err := s.client.Get(s.url + "/api/runs/" + onSpark + "/files/" + url.PathEscape(o.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := readAll(resp)
+		if resp.StatusCode != 200 {
+			t.Fatalf("download %s: %d %s", o.Name, resp.StatusCode, body)
+		}
+		if got := fmt.Sprintf("%x", sha256.Sum256(body)); got != o.SHA256 {
+			t.Errorf("download %s: sha256 %s, summary says %s", o.Name, got, o.SHA256)
+		}
+	}
+	s.wantError("GET", "/api/runs/"+onSpark+"/files/matched.parquet%2F..%2F..%2Fkalla.db", nil, 404, kalla.ENOTFOUND)
 	var list struct {
 		Runs []struct {
 			ID     string `json:"run_id"`
@@ -195,8 +218,6 @@ func TestSparkRunOverAPI(t *testing.T) {
 	}
 
 	// The summary names the engine, in the record and in summary.json.
-	var sum kalla.Summary
-	s.call("GET", "/api/runs/"+onSpark+"/files/"+recon.SummaryFile, nil, 200, &sum)
 	if sum.Engine != kalla.EngineSpark || !strings.HasPrefix(sum.EngineVersion, "spark") {
 		t.Errorf("summary.json of the spark run: engine %q, version %q", sum.Engine, sum.EngineVersion)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -104,10 +105,21 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request) (*view, error) {
 			byTable[d.Tables[i].Table] = &d.Tables[i]
 		}
 		for _, o := range s.Outputs {
-			f := runFile{Name: o.Name, Table: o.Table, Format: o.Format, URL: base + o.Name, Rows: o.Rows, Bytes: o.Bytes, SHA256: o.SHA256}
+			// The Spark engine writes a folder of part files per table
+			// ("matched.parquet/part-0000.parquet"): the name is escaped
+			// as one path segment, the table's rows are its parts' sum, and
+			// Spark's own bookkeeping files ("meta") are listed with the
+			// checksums only.
+			f := runFile{Name: o.Name, Table: o.Table, Format: o.Format, URL: base + url.PathEscape(o.Name), Rows: o.Rows, Bytes: o.Bytes, SHA256: o.SHA256}
 			d.Files = append(d.Files, f)
-			if t := byTable[o.Table]; t != nil {
-				t.Files, t.Rows = append(t.Files, f), o.Rows
+			if t := byTable[o.Table]; t != nil && o.Format != "meta" {
+				switch {
+				case len(t.Files) == 0:
+					t.Rows = o.Rows
+				case o.Format == t.Files[0].Format:
+					t.Rows += o.Rows // another part of the same copy
+				}
+				t.Files = append(t.Files, f)
 			}
 		}
 		kept := d.Tables[:0]
