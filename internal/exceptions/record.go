@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -91,16 +92,23 @@ func byName(have []string, tests ...func(string) bool) string {
 	return ""
 }
 
-// outputFile returns the path of a run's output table, Parquet preferred.
-func outputFile(sum *kalla.Summary, outDir, table string) (path, format string, ok bool) {
+// outputFile returns the paths of a run's output table, Parquet preferred:
+// one file from the DuckDB engine, the part files of the table's folder in
+// name (= write) order from the Spark engine. Spark's bookkeeping files
+// (format "meta") are not the table's.
+func outputFile(sum *kalla.Summary, outDir, table string) (paths []string, format string, ok bool) {
 	for _, want := range []string{kalla.FormatParquet, kalla.FormatCSV} {
 		for _, o := range sum.Outputs {
 			if o.Table == table && o.Format == want {
-				return filepath.Join(outDir, o.Name), o.Format, true
+				paths = append(paths, filepath.Join(outDir, o.Name))
 			}
 		}
+		if len(paths) > 0 {
+			sort.Strings(paths)
+			return paths, want, true
+		}
 	}
-	return "", "", false
+	return nil, "", false
 }
 
 // table is an output file read as text: column names and rows.
@@ -130,15 +138,21 @@ func (t *table) get(row []sql.NullString, name string) string {
 	return ""
 }
 
-// readOutput reads a run's output file (Parquet or CSV) with DuckDB, every
-// value as text in file order.
-func readOutput(ctx context.Context, db *sql.DB, path, format string) (*table, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("run output %s: %w", filepath.Base(path), err)
+// readOutput reads a run's output files (Parquet or CSV; several are the
+// parts of one table) with DuckDB, every value as text in file order.
+func readOutput(ctx context.Context, db *sql.DB, paths []string, format string) (*table, error) {
+	quoted := make([]string, len(paths))
+	for i, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("run output %s: %w", filepath.Base(p), err)
+		}
+		quoted[i] = dialect.DuckDB.QuoteString(p)
 	}
-	src := fmt.Sprintf("read_parquet(%s)", dialect.DuckDB.QuoteString(path))
+	path := paths[0]
+	list := "[" + strings.Join(quoted, ", ") + "]"
+	src := fmt.Sprintf("read_parquet(%s)", list)
 	if format == kalla.FormatCSV {
-		src = fmt.Sprintf("read_csv(%s, header = true, all_varchar = true)", dialect.DuckDB.QuoteString(path))
+		src = fmt.Sprintf("read_csv(%s, header = true, all_varchar = true)", list)
 	}
 	rows, err := db.QueryContext(ctx, "SELECT CAST(COLUMNS(*) AS VARCHAR) FROM "+src)
 	if err != nil {
@@ -193,11 +207,11 @@ func Items(ctx context.Context, rec *kalla.RunRecord, outDir string) ([]*kalla.E
 	day := finished.Format(time.DateOnly)
 	var items []*kalla.ExceptionItem
 	for _, side := range []string{"left", "right"} {
-		path, format, ok := outputFile(sum, outDir, "unmatched_"+side)
+		paths, format, ok := outputFile(sum, outDir, "unmatched_"+side)
 		if !ok {
 			continue
 		}
-		t, err := readOutput(ctx, db, path, format)
+		t, err := readOutput(ctx, db, paths, format)
 		if err != nil {
 			return nil, err
 		}
@@ -219,8 +233,8 @@ func Items(ctx context.Context, rec *kalla.RunRecord, outDir string) ([]*kalla.E
 			items = append(items, it)
 		}
 	}
-	if path, format, ok := outputFile(sum, outDir, kalla.TableMatched); ok {
-		t, err := readOutput(ctx, db, path, format)
+	if paths, format, ok := outputFile(sum, outDir, kalla.TableMatched); ok {
+		t, err := readOutput(ctx, db, paths, format)
 		if err != nil {
 			return nil, err
 		}
