@@ -98,6 +98,22 @@ func TestExitCodes(t *testing.T) {
 			}
 		})
 	}
+	// A recipe asking for Spark runs there unless --engine says otherwise;
+	// without an endpoint that is a usage error naming the recipe's field.
+	t.Setenv("KALLA_SPARK_REMOTE", "")
+	onSpark := filepath.Join(dir, "spark.json")
+	rb, _ := os.ReadFile(recipe)
+	os.WriteFile(onSpark, bytes.Replace(rb, []byte("{"), []byte(`{"engine": "spark", `), 1), 0o644)
+	if code, _, errs := runKalla(t, "run", "--recipe", onSpark, "--out", t.TempDir()); code != 2 || !strings.Contains(errs, `the recipe's "engine": spark (override with --engine) needs --spark-remote`) {
+		t.Errorf("run of a spark recipe without an endpoint: exit %d, stderr %q", code, errs)
+	}
+	if code, _, errs := runKalla(t, "recipe", "check", onSpark); code != 2 || !strings.Contains(errs, "needs --spark-remote") {
+		t.Errorf("check of a spark recipe without an endpoint: exit %d, stderr %q", code, errs)
+	}
+	if code, _, errs := runKalla(t, "run", "--recipe", onSpark, "--engine", "duckdb", "--out", t.TempDir()); code != 0 {
+		t.Errorf("run of a spark recipe with --engine duckdb: exit %d, stderr %q", code, errs)
+	}
+
 	// An invalid recipe: the check lists problems and exits 2.
 	bad := filepath.Join(dir, "bad.json")
 	b, _ := os.ReadFile(recipe)

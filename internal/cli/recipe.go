@@ -44,7 +44,7 @@ Exit code 0 when the recipe is ready to run, 2 when it has problems.`,
 			}
 			defer mgr.Close()
 			svc := e.newRecon(mgr, recon.DuckDBOptions{})
-			if err := ef.register(e, svc); err != nil {
+			if err := ef.register(e, svc, rec); err != nil {
 				return err
 			}
 			chk, err := svc.Check(ctx, ef.engine, rec, recon.CheckOptions{BaseDir: base})

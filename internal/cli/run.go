@@ -171,7 +171,7 @@ func (e *env) executeIn(ctx context.Context, rec *kalla.Recipe, base string, f *
 	mgr := sources.New(cfg)
 	defer mgr.Close()
 	svc := e.newRecon(mgr, f.engineOptions(e))
-	if err := f.engineFlags.register(e, svc); err != nil {
+	if err := f.engineFlags.register(e, svc, rec); err != nil {
 		return nil, err
 	}
 	prog := newProgress(e.stderr, f.json)

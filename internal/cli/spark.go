@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/spark"
 )
@@ -24,19 +25,28 @@ type engineFlags struct {
 }
 
 func (f *engineFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.engine, "engine", recon.Default, "engine: duckdb (embedded) or spark (a Spark Connect cluster, see --spark-remote)")
+	cmd.Flags().StringVar(&f.engine, "engine", "", "engine: duckdb (embedded) or spark (a Spark Connect cluster, see --spark-remote); default the recipe's \"engine\", else duckdb")
 	cmd.Flags().StringVar(&f.sparkRemote, "spark-remote", "", sparkRemoteUsage)
 }
 
 // register adds the Spark engine to svc when an endpoint is given, and
-// checks the chosen engine: spark without an endpoint is a usage error.
-func (f *engineFlags) register(e *env, svc *recon.Service) error {
+// checks the chosen engine: --engine, else the recipe's own "engine" field
+// (as on the server: the request wins over the recipe), else the default.
+// Spark without an endpoint is a usage error.
+func (f *engineFlags) register(e *env, svc *recon.Service, rec *kalla.Recipe) error {
 	remote := sparkRemote(f.sparkRemote)
+	chosen := "--engine " + f.engine
+	if f.engine == "" && rec != nil && rec.Engine != "" {
+		f.engine, chosen = rec.Engine, `the recipe's "engine": `+rec.Engine+` (override with --engine)`
+	}
+	if f.engine == "" {
+		f.engine = recon.Default
+	}
 	switch f.engine {
-	case recon.DuckDB, "":
+	case recon.DuckDB:
 	case recon.Spark:
 		if remote == "" {
-			return usagef("--engine spark needs --spark-remote sc://host:port (or $%s)", SparkRemoteEnv)
+			return usagef("%s needs --spark-remote sc://host:port (or $%s)", chosen, SparkRemoteEnv)
 		}
 	default:
 		return usagef("--engine: unknown engine %q (use duckdb or spark)", f.engine)
