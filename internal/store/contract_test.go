@@ -43,6 +43,7 @@ func testContract(t *testing.T, newURL func(t *testing.T) string) {
 		{"CountRunsByStatus", testCountRunsByStatus},
 		{"Timestamps", testTimestamps},
 		{"Tokens", testTokens},
+		{"TokenRace", testTokenRace},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
@@ -46,6 +48,11 @@ func (s *Store) CreateToken(ctx context.Context, t *kalla.APIToken, hash string)
 	}
 	if _, err := tx.ExecContext(ctx, s.d.rebind("INSERT INTO api_tokens (name, role, token_hash, created_at, created_by) VALUES (?, ?, ?, ?, ?)"),
 		t.Name, string(t.Role), hash, s.d.time(now), t.CreatedBy); err != nil {
+		// Two processes racing on PostgreSQL both pass the check above;
+		// the partial unique index refuses the second (unique_violation).
+		if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "api_tokens_active_name" {
+			return kalla.Errorf(kalla.ECONFLICT, "%s already has a token: revoke it first (kalla token revoke %s)", t.Name, t.Name)
+		}
 		return fmt.Errorf("create token %q: %w", t.Name, err)
 	}
 	if err := tx.Commit(); err != nil {
