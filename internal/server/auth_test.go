@@ -51,6 +51,14 @@ var routeRoles = map[string]kalla.Role{
 	"GET /api/tokens":                       kalla.RoleAdmin,
 	"POST /api/tokens":                      kalla.RoleAdmin,
 	"DELETE /api/tokens/{name}":             kalla.RoleAdmin,
+	"GET /api/exceptions":                   kalla.RoleViewer,
+	"GET /api/exceptions/{id}":              kalla.RoleViewer,
+	"POST /api/exceptions/actions":          kalla.RolePreparer,
+	"POST /api/exceptions/import":           kalla.RolePreparer,
+	"GET /api/audit/verify":                 kalla.RoleViewer,
+	"GET /api/runs/{id}/exceptions/summary": kalla.RoleViewer,
+	"GET /api/runs/{id}/exceptions.csv":     kalla.RoleViewer,
+	"GET /api/runs/{id}/exceptions.xlsx":    kalla.RoleViewer,
 }
 
 var allRoles = []kalla.Role{kalla.RoleViewer, kalla.RolePreparer, kalla.RoleApprover, kalla.RoleAdmin}
