@@ -3,6 +3,7 @@ package exceptions_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -23,6 +24,14 @@ func TestScriptedDay(t *testing.T) {
 			ctx := context.Background()
 			ann, bob, cid, vic := as("ann", kalla.RolePreparer), as("bob", kalla.RoleApprover), as("cid", kalla.RoleApprover), as("vic", kalla.RoleViewer)
 			id := func(key string) int64 { return e.items[key].ID }
+
+			// An item nobody acted on has an empty history: [] in JSON,
+			// not null (schemathesis found the null).
+			if d, err := e.svc.Get(ctx, id("I5")); err != nil {
+				t.Fatal(err)
+			} else if b, _ := json.Marshal(d); !strings.Contains(string(b), `"history":[]`) {
+				t.Fatalf("untouched item: %s", b)
+			}
 
 			// Nobody named: refused.
 			_, err := e.svc.Act(ctx, exceptions.ActionRequest{Action: exceptions.ActComment, Note: "hi", Items: []int64{id("I5")}})

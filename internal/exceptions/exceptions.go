@@ -227,7 +227,7 @@ func (s *Service) Get(ctx context.Context, id int64) (*Detail, error) {
 	if err != nil {
 		return nil, err
 	}
-	var hist []*kalla.AuditEntry
+	hist := []*kalla.AuditEntry{} // an item nobody acted on has an empty history, not null
 	for after := int64(0); ; {
 		page, err := s.store.AuditEntries(ctx, after, id, 1000)
 		if err != nil {
