@@ -192,17 +192,24 @@ func readParquet(t *testing.T, db *sql.DB, path string) ([]string, [][]string) {
 		t.Fatalf("read %s: %v", path, err)
 	}
 	defer rows.Close()
+	return cols, textRows(t, rows, len(cols))
+}
+
+// textRows reads every row as text, NULL spelt NULL and values quoted, so
+// two engines' outputs compare as plain strings.
+func textRows(t *testing.T, rows *sql.Rows, n int) [][]string {
+	t.Helper()
 	var out [][]string
 	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
+		vals := make([]sql.NullString, n)
+		ptrs := make([]any, n)
 		for i := range vals {
 			ptrs[i] = &vals[i]
 		}
 		if err := rows.Scan(ptrs...); err != nil {
 			t.Fatal(err)
 		}
-		row := make([]string, len(cols))
+		row := make([]string, n)
 		for i, v := range vals {
 			row[i] = "NULL"
 			if v.Valid {
@@ -211,7 +218,10 @@ func readParquet(t *testing.T, db *sql.DB, path string) ([]string, [][]string) {
 		}
 		out = append(out, row)
 	}
-	return cols, out
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // checkDigests verifies every output listed in the summary: it exists with

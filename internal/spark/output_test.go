@@ -47,26 +47,7 @@ func readCSV(t *testing.T, db *sql.DB, path string) ([]string, [][]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out [][]string
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		row := make([]string, len(cols))
-		for i, v := range vals {
-			row[i] = "NULL"
-			if v.Valid {
-				row[i] = "'" + v.String + "'"
-			}
-		}
-		out = append(out, row)
-	}
-	return cols, out
+	return cols, textRows(t, rows, len(cols))
 }
 
 // compareOutputs compares Spark's outputs in sparkOut (a local folder, or
