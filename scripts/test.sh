@@ -57,12 +57,16 @@ if [[ -n ${KALLA_TEST_PKGS:-} ]]; then
 	go test -count=1 -timeout 25m ${GO_TEST_FLAGS:-} "${pkgs[@]}" || rc_test=$?
 else
 	# The race detector on the packages whose code runs concurrently.
-	race_pkgs=(./internal/runner ./internal/server ./internal/api ./internal/store ./internal/dbpool ./internal/engine ./internal/recon ./internal/mcp)
+	# go test starts packages in the order given (two at a time), so the
+	# longest come first in both lists and do not start last.
+	race_pkgs=(./internal/server ./internal/engine ./internal/runner ./internal/mcp ./internal/store ./internal/api ./internal/dbpool ./internal/recon)
 	# The race run is those packages' whole tests, with the detector: the
 	# full run does not repeat them (the server's Spark runs alone take
 	# minutes).
 	mod=$(go list -m)
+	long_pkgs=("$mod/internal/spark" "$mod/internal/ui" "$mod/internal/cli")
 	mapfile -t pkgs < <(go list ./... | grep -v -x -F -f <(printf '%s\n' "${race_pkgs[@]/#./$mod}"))
+	mapfile -t pkgs < <(printf '%s\n' "${long_pkgs[@]}"; printf '%s\n' "${pkgs[@]}" | grep -v -x -F -f <(printf '%s\n' "${long_pkgs[@]}"))
 	# The three long steps run at once, each into a log of its own that is
 	# printed whole when the step ends. One after another they took about
 	# 30 minutes, and each leaves much of the two cores idle: the server's
