@@ -103,14 +103,14 @@ else
 		case $ended in
 		"$pid_race") rc_race=$rc ;;
 		"$pid_openapi") rc_openapi=$rc ;;
-		"$pid_test") rc_test=$rc ;;
+		"$pid_test") rc_test=$rc test_secs=$((SECONDS - t0)) ;;
 		esac
 		if [[ $ended != "$pid_test" ]]; then
 			echo "test.sh: ${step_name[$ended]} (ended after $((SECONDS - t0)) s, exit $rc)"
 			cat "${step_log[$ended]}"
 		fi
 	done
-	echo "test.sh: ${step_name[$pid_test]} (ended after $((SECONDS - t0)) s, exit $rc_test)"
+	echo "test.sh: ${step_name[$pid_test]} (ended after $test_secs s, exit $rc_test)"
 	cat "${step_log[$pid_test]}"
 fi
 
