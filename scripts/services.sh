@@ -24,7 +24,7 @@
 # KALLA_SERVICES_DIR, KALLA_S3_PORT (7070), KALLA_MYSQL_PORT (3306),
 # KALLA_TEST_PASSWORD, KALLA_S3_ACCESS_KEY, KALLA_S3_SECRET_KEY.
 # Needs root (or sudo) the first time, to apt-get install postgresql, mariadb-server and
-# chromium (the browser the web UI's tests drive).
+# chromium (the browser the web UI's tests drive), and openjdk-17-jre-headless for Spark.
 set -euo pipefail
 
 STATE_DIR=${KALLA_SERVICES_DIR:-/tmp/kalla-services}
@@ -165,6 +165,10 @@ install_packages() {
 	# Headless Chromium for the web UI's browser tests (internal/ui).
 	if [[ ! -x /usr/bin/chromium ]]; then
 		pkgs+=(chromium)
+	fi
+	# Java 17 for Spark, in the same apt-get run (two apt-gets cannot run at once).
+	if spark_enabled && ! command -v java >/dev/null 2>&1; then
+		pkgs+=(openjdk-17-jre-headless)
 	fi
 	((${#pkgs[@]})) || return 0
 	command -v apt-get >/dev/null 2>&1 || die "missing ${pkgs[*]} and no apt-get to install them"
@@ -422,17 +426,12 @@ spark_home() {
 	printf '%s\n' "$py"
 }
 
+# install_spark installs pyspark (Spark itself, about 400 MB from PyPI) into its venv.
+# It needs no Java (install_packages brings it), so it runs while apt-get does.
 install_spark() {
 	if [[ -n $(spark_home) && -x $(spark_home)/bin/spark-submit ]] &&
 		"$SPARK_VENV/bin/pip" show pyspark 2>/dev/null | grep -qx "Version: $SPARK_VERSION"; then
 		return 0
-	fi
-	if ! command -v java >/dev/null 2>&1; then
-		command -v apt-get >/dev/null 2>&1 || die "Spark needs Java 17 and there is no apt-get to install it"
-		log "installing openjdk-17-jre-headless (apt-get)"
-		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || die "apt-get update failed"
-		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			openjdk-17-jre-headless >"$STATE_DIR/apt-java.log" 2>&1 || die "apt-get install openjdk-17-jre-headless failed"
 	fi
 	log "installing pyspark==$SPARK_VERSION into $SPARK_VENV (pip, 1-2 min)"
 	local t0=$SECONDS
@@ -477,6 +476,7 @@ spark_daemon() {
 
 start_spark() {
 	install_spark
+	command -v java >/dev/null 2>&1 || die "Spark needs Java 17 (java is not on PATH)"
 	local home
 	home=$(spark_home)
 	mkdir -p "$SPARK_DIR/tmp" "$SPARK_DIR/work" "$SPARK_DIR/conf" "$SPARK_DIR/events"
@@ -486,13 +486,20 @@ start_spark() {
 	local cls=$home/bin/spark-class
 	SPARK_DAEMON_MEMORY=256m spark_daemon master "$SPARK_MASTER_PORT" "$cls" org.apache.spark.deploy.master.Master \
 		--host 127.0.0.1 --port "$SPARK_MASTER_PORT" --webui-port 0
-	local w
+	# The workers and the Connect server start at once: the Connect server's first start is
+	# mostly Ivy downloading its jars, and it takes executors from workers that join later.
+	local w pids=() p rc=0
 	for w in 1 2; do
 		SPARK_DAEMON_MEMORY=256m spark_daemon "worker$w" "$((17080 + w))" "$cls" org.apache.spark.deploy.worker.Worker \
 			--host 127.0.0.1 --port "$((17080 + w))" --webui-port 0 --cores 1 --memory 2g \
 			--work-dir "$SPARK_DIR/work/$w" \
-			"spark://127.0.0.1:$SPARK_MASTER_PORT"
+			"spark://127.0.0.1:$SPARK_MASTER_PORT" &
+		pids+=($!)
 	done
+	start_spark_connect "$home" &
+	pids+=($!)
+	for p in "${pids[@]}"; do wait "$p" || rc=1; done
+	((rc == 0)) || die "a Spark daemon did not start (logs: $SPARK_DIR/*.log)"
 	# A worker is ready once the master has accepted it (its log says so).
 	local i
 	for ((i = 0; i < 1200; i++)); do
@@ -500,8 +507,16 @@ start_spark() {
 			grep -q 'Successfully registered with master' "$SPARK_DIR/worker2.log" 2>/dev/null && break
 		sleep 0.1
 	done
-	grep -q 'Successfully registered with master' "$SPARK_DIR/worker2.log" 2>/dev/null ||
+	grep -q 'Successfully registered with master' "$SPARK_DIR/worker1.log" 2>/dev/null &&
+		grep -q 'Successfully registered with master' "$SPARK_DIR/worker2.log" 2>/dev/null ||
 		die "Spark workers did not register with the master in 120 s (logs: $SPARK_DIR/worker*.log)"
+	log "Spark Connect ready on sc://127.0.0.1:$SPARK_PORT (master spark://127.0.0.1:$SPARK_MASTER_PORT)"
+}
+
+# start_spark_connect HOME: the Spark Connect server (the driver), pointed at the master and at
+# the local S3 server; its first start fetches the JDBC drivers and hadoop-aws with Ivy.
+start_spark_connect() {
+	local home=$1
 	spark_daemon connect "$SPARK_PORT" "$home/bin/spark-submit" \
 		--class org.apache.spark.sql.connect.service.SparkConnectServer \
 		--name kalla-spark-connect \
@@ -522,7 +537,6 @@ start_spark() {
 		--conf spark.hadoop.fs.s3a.access.key="$S3_ACCESS_KEY" \
 		--conf spark.hadoop.fs.s3a.secret.key="$S3_SECRET_KEY" \
 		spark-internal
-	log "Spark Connect ready on sc://127.0.0.1:$SPARK_PORT (master spark://127.0.0.1:$SPARK_MASTER_PORT)"
 }
 
 stop_spark() {
@@ -585,24 +599,44 @@ cmd_status() {
 	return $ok
 }
 
+# wait_job PID WHAT: wait for a background job of cmd_start; die when it failed.
+wait_job() {
+	[[ -n $1 ]] || return 0
+	wait "$1" || die "$2 failed"
+}
+
 cmd_start() {
 	local t0=$SECONDS
 	mkdir -p "$STATE_DIR"
 	chmod 755 "$STATE_DIR"
-	# The versitygw build (CPU) runs while apt-get (network, disk) installs the servers.
-	local gw_pid="" rc_apt=0 rc_gw=0
+	# On a fresh machine the installs run at once: the versitygw build (CPU), apt-get (network,
+	# disk) and pip's pyspark download (network); then Spark starts (its Connect server's first
+	# start is mostly Ivy's jar download) while versitygw may still be compiling.
+	local gw_pid="" pip_pid="" spark_pid="" rc_apt=0
 	if [[ ! -x $(gobin)/versitygw ]]; then
 		install_versitygw &
 		gw_pid=$!
 	fi
+	if spark_enabled; then
+		install_spark &
+		pip_pid=$!
+	fi
 	(install_packages) || rc_apt=$?
-	if [[ -n $gw_pid ]]; then wait "$gw_pid" || rc_gw=$?; fi
-	((rc_apt == 0)) || die "installing the database servers failed"
-	((rc_gw == 0)) || die "installing versitygw failed"
+	if ((rc_apt != 0)); then
+		wait_job "$pip_pid" "installing pyspark"
+		wait_job "$gw_pid" "installing versitygw"
+		die "installing the database servers failed"
+	fi
 	start_postgres
 	start_mysql
+	if spark_enabled; then
+		wait_job "$pip_pid" "installing pyspark"
+		start_spark &
+		spark_pid=$!
+	fi
+	wait_job "$gw_pid" "installing versitygw"
 	start_s3
-	if spark_enabled; then start_spark; fi
+	wait_job "$spark_pid" "starting Spark"
 	log "all services ready in $((SECONDS - t0)) s; state in $STATE_DIR"
 }
 
