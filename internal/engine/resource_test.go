@@ -99,3 +99,32 @@ func TestMemoryLimitLeavesRoom(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryLimitFlushesAllocator checks that a run under a memory limit
+// has DuckDB's allocator return freed memory early (the settings that kept
+// peak RSS within the limit at 5M rows) and that a run without a limit
+// keeps DuckDB's defaults.
+func TestMemoryLimitFlushesAllocator(t *testing.T) {
+	for _, c := range []struct {
+		limit            string
+		flush, bulk, bgt string
+	}{
+		{"1GB", "7.6 MiB", "30.5 MiB", "true"},
+		{"", "128.0 MiB", "512.0 MiB", "false"},
+	} {
+		e, err := Open(t.Context(), Options{MemoryLimit: c.limit, TempDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var flush, bulk, bgt string
+		err = e.conn.QueryRowContext(t.Context(), "SELECT current_setting('allocator_flush_threshold'), current_setting('allocator_bulk_deallocation_flush_threshold'), CAST(current_setting('allocator_background_threads') AS VARCHAR)").Scan(&flush, &bulk, &bgt)
+		e.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if flush != c.flush || bulk != c.bulk || bgt != c.bgt {
+			t.Errorf("limit %q: allocator_flush_threshold %s, allocator_bulk_deallocation_flush_threshold %s, allocator_background_threads %s; want %s, %s, %s",
+				c.limit, flush, bulk, bgt, c.flush, c.bulk, c.bgt)
+		}
+	}
+}
