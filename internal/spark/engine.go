@@ -9,6 +9,7 @@ import (
 	"time"
 
 	sparksql "github.com/apache/spark-connect-go/spark/sql"
+	"github.com/apache/spark-connect-go/spark/sql/types"
 
 	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
@@ -282,6 +283,12 @@ func (r *run) configure(ctx context.Context) error {
 		{"spark.sql.session.timeZone", "UTC"},
 		{"spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS"},
 		{"spark.sql.decimalOperations.allowPrecisionLoss", "false"},
+		// Temporary views keep their analyzed plan instead of their SQL
+		// text: a rules run stacks views on views (each table version
+		// reads the previous ones), and a view kept as text is parsed and
+		// analysed again, with every view under it, each time a statement
+		// names it.
+		{"spark.sql.legacy.storeAnalyzedPlanForView", "true"},
 		// Outputs: no _SUCCESS marker (summary.json is Kalla's, and every
 		// file written must be checksummed), and parts small enough for
 		// the executors to hash one whole on S3.
@@ -304,6 +311,7 @@ func (r *run) configure(ctx context.Context) error {
 	if r.s.sessionID() == "" {
 		return fmt.Errorf("spark: the session id was not seen")
 	}
+	r.e.log.Debug("spark session", "id", r.s.sessionID())
 	return nil
 }
 
@@ -323,6 +331,18 @@ func (r *run) sql(ctx context.Context, q string) (sparksql.DataFrame, error) {
 	return df, nil
 }
 
+// collect reads a DataFrame's rows, logging how long the query took (a
+// query's Spark jobs run here, not in sql).
+func (r *run) collect(ctx context.Context, df sparksql.DataFrame, what string) ([]types.Row, error) {
+	t0 := time.Now()
+	rows, err := df.Collect(ctx)
+	r.e.log.Debug("spark collect", "what", what, "rows", len(rows), "ms", time.Since(t0).Milliseconds())
+	if err != nil {
+		return nil, sparkError(err)
+	}
+	return rows, nil
+}
+
 // exec runs a command (CACHE TABLE, CREATE VIEW) to completion.
 func (r *run) exec(ctx context.Context, q string) error {
 	_, err := r.sql(ctx, q)
@@ -335,9 +355,9 @@ func (r *run) one(ctx context.Context, q string) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := df.Collect(ctx)
+	rows, err := r.collect(ctx, df, "one")
 	if err != nil {
-		return nil, sparkError(err)
+		return nil, err
 	}
 	if len(rows) != 1 {
 		return nil, fmt.Errorf("spark: expected one row, got %d", len(rows))
@@ -433,7 +453,7 @@ func (r *run) execute(ctx context.Context, start time.Time) (*kalla.Summary, err
 		Warnings:      []kalla.Warning{},
 	}
 	if df, err := r.sql(ctx, "SELECT version()"); err == nil {
-		if rows, err := df.Collect(ctx); err == nil && len(rows) == 1 {
+		if rows, err := r.collect(ctx, df, "version"); err == nil && len(rows) == 1 {
 			sum.EngineVersion = "spark " + fmt.Sprint(rows[0].At(0))
 		}
 	}

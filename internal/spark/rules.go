@@ -29,9 +29,9 @@ func (d rulesDB) Query(ctx context.Context, q string, each func(rules.Row) error
 	if err != nil {
 		return err
 	}
-	rows, err := df.Collect(ctx)
+	rows, err := d.r.collect(ctx, df, "rules")
 	if err != nil {
-		return sparkError(err)
+		return err
 	}
 	for _, row := range rows {
 		if err := each(rules.Values(row.Values())); err != nil {

@@ -201,9 +201,9 @@ func (r *run) describe(ctx context.Context, view string) ([]kalla.Column, error)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := df.Collect(ctx)
+	rows, err := r.collect(ctx, df, "describe")
 	if err != nil {
-		return nil, sparkError(err)
+		return nil, err
 	}
 	var cols []kalla.Column
 	for _, row := range rows {
