@@ -101,7 +101,7 @@ func (r *run) matchRules(ctx context.Context, rec *kalla.Recipe, left, right *si
 	}
 	id := engine.MatchIdentity{LeftKeys: noKeys(len(left.pk)), RightKeys: noKeys(len(right.pk))}
 	tail := [][2]string{{"m.__kalla_rule", "_rule"}, {"m.__kalla_score", "_score"}, {"m.__kalla_status", "_status"}}
-	if m.matchedQuery, err = matchedQuery(plan.ShownColumns(), id, left, right, tail); err != nil {
+	if m.matchedQuery, err = matchedQuery(plan.ShownColumns(), nil, id, left, right, tail); err != nil {
 		return nil, err
 	}
 	for i, s := range []*side{left, right} {
