@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,6 +100,11 @@ type run struct {
 	// plan is a rules recipe's compiled rules, whose tables cleanup drops.
 	plan *rules.Plan
 }
+
+// smallRun is the most records (both sides) a run may have for its match,
+// explanations and outputs to run without adaptive execution (see
+// execute).
+const smallRun = 1_000_000
 
 // cleanupTimeout bounds removing a failed run's outputs and the session's
 // views, which run after the run's context may have ended.
@@ -490,6 +496,24 @@ func (r *run) execute(ctx context.Context, start time.Time) (*kalla.Summary, err
 		}
 	}
 	sum.LeftCount, sum.RightCount = left.count, right.count
+	if left.count+right.count <= smallRun {
+		// Adaptive execution makes every stage it plans a Spark job of
+		// its own (each cached table's first read, each shuffle), and so
+		// does a broadcast join; a sort-merge join runs inside its
+		// query's job. Without both, a rules scenario of a dozen rows
+		// made 35 jobs instead of 69. Their gains (coalescing partitions,
+		// splitting skewed keys, not shuffling a small side) are for
+		// large sides; the answers do not depend on them. No shuffle is
+		// coalesced then: each has the partitions set here, one per
+		// 250,000 records (the cluster's default, often 200, would be as
+		// many tasks per shuffle of a few rows).
+		parts := strconv.FormatInt(min(4, 1+(left.count+right.count)/250_000), 10)
+		for _, kv := range [][2]string{{"spark.sql.adaptive.enabled", "false"}, {"spark.sql.autoBroadcastJoinThreshold", "-1"}, {"spark.sql.shuffle.partitions", parts}} {
+			if err := r.s.sql.Config().Set(ctx, kv[0], kv[1]); err != nil {
+				return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "spark: set %s", kv[0])
+			}
+		}
+	}
 	sum.Sources.Left = left.summary()
 	sum.Sources.Right = right.summary()
 	if u := r.job.uris; u[0] != "" {
