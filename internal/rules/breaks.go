@@ -284,14 +284,21 @@ func (p *Plan) Report(ctx context.Context, db DB) (*kalla.RulesReport, error) {
 	if len(cols) == 0 {
 		return rep, nil
 	}
+	// Columns compared the same way (most) share one count: each query is
+	// a round trip, and on Spark a job.
+	counted := map[string]int64{}
 	for _, b := range cols {
 		q := fmt.Sprintf("SELECT count(*) FROM %s WHERE __kalla_pass NOT IN (%s)", MatchTable, intList(append([]int{-1}, b.sums...)))
 		if len(b.sums) > 0 {
 			q = fmt.Sprintf("SELECT (%s) + (SELECT count(*) FROM (SELECT DISTINCT __kalla_ua, __kalla_ub FROM %s WHERE __kalla_pass IN (%s)) x)", q, MatchTable, intList(b.sums))
 		}
-		n, err := scalar(ctx, db, q)
-		if err != nil {
-			return nil, fmt.Errorf("rules: count compared pairs: %w", err)
+		n, ok := counted[q]
+		if !ok {
+			var err error
+			if n, err = scalar(ctx, db, q); err != nil {
+				return nil, fmt.Errorf("rules: count compared pairs: %w", err)
+			}
+			counted[q] = n
 		}
 		rep.Breaks = append(rep.Breaks, kalla.BreakColumn{LeftColumn: b.col[0].Name, RightColumn: b.col[1].Name, Compared: n, Samples: []kalla.BreakSample{}})
 	}

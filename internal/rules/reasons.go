@@ -489,7 +489,7 @@ func (p *Plan) explainSide(ctx context.Context, db DB, s int) error {
 		}
 		near = append(near, "SELECT * FROM "+nearTable(s, ps.index))
 	}
-	byAmount, err := p.nearByAmount(ctx, db, s)
+	byAmount, err := p.nearByAmount(ctx, db, s, own)
 	if err != nil {
 		return err
 	}
@@ -553,10 +553,11 @@ func (p *Plan) amountCond() (*pass, *cond) {
 // whose amount is exactly the record's, and what differs between them (the
 // other conditions of the rule that names the amounts). A payment that
 // carries no reference but the invoice's amount is the candidate a person
-// looks for first. It reports false, building nothing, when no rule names
+// looks for first; own is the count of side s's unmatched records. It
+// reports false, building nothing, when no rule names
 // the amounts or the equal amounts pair too many records (a common round
 // amount), where "closest" would mean nothing.
-func (p *Plan) nearByAmount(ctx context.Context, db DB, s int) (bool, error) {
+func (p *Plan) nearByAmount(ctx context.Context, db DB, s int, own int64) (bool, error) {
 	ps, ac := p.amountCond()
 	if ac == nil {
 		return false, nil
@@ -578,10 +579,6 @@ func (p *Plan) nearByAmount(ctx context.Context, db DB, s int) (bool, error) {
 			return false, ctx.Err()
 		}
 		return false, kalla.WrapError(kalla.EINVALID, headline{err}, "rules[%d] %q: explain unmatched records by amount", ps.index, ps.rule.Name)
-	}
-	own, err := scalar(ctx, db, "SELECT count(*) FROM "+p.unmatched(s, "u"))
-	if err != nil {
-		return false, fmt.Errorf("rules: explain: %w", err)
 	}
 	if n == 0 || n > nearLimit || n > nearFanout*max(own, 1) {
 		return false, nil

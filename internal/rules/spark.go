@@ -34,7 +34,8 @@ import (
 // The plan's SQL needs session settings (Setup): decimal arithmetic that
 // keeps every digit (Spark otherwise rounds a product of two wide decimals
 // to 6 places), ANSI mode (errors, not NULLs, on bad casts) and UTC, so
-// timestamps without time zone never meet a daylight-saving gap.
+// timestamps without time zone never meet a daylight-saving gap; and views
+// that keep their analysed plan, which the stacked views need to be cheap.
 func NewSpark() Dialect { return &spark{current: map[string]string{}} }
 
 type spark struct {
@@ -60,6 +61,10 @@ func (*spark) Setup() []string {
 		"SET spark.sql.decimalOperations.allowPrecisionLoss = false",
 		"SET spark.sql.session.timeZone = UTC",
 		"SET spark.sql.ansi.enabled = true",
+		// A plan stacks views on views; kept as SQL text, each is parsed
+		// and analysed again, with all under it, whenever a statement
+		// names it (seconds per statement by the end of a plan).
+		"SET spark.sql.legacy.storeAnalyzedPlanForView = true",
 	}
 }
 

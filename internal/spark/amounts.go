@@ -39,9 +39,9 @@ func (r *run) amounts(ctx context.Context, rec *kalla.Recipe, left, right *side)
 		if err != nil {
 			return nil, fmt.Errorf("sum %s amounts: %w", s.name, err)
 		}
-		rows, err := df.Collect(ctx)
+		rows, err := r.collect(ctx, df, "amounts")
 		if err != nil {
-			return nil, fmt.Errorf("sum %s amounts: %w", s.name, sparkError(err))
+			return nil, fmt.Errorf("sum %s amounts: %w", s.name, err)
 		}
 		for _, row := range rows {
 			v := row.Values()

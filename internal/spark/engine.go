@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	sparksql "github.com/apache/spark-connect-go/spark/sql"
+	"github.com/apache/spark-connect-go/spark/sql/types"
 
 	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
@@ -98,6 +100,11 @@ type run struct {
 	// plan is a rules recipe's compiled rules, whose tables cleanup drops.
 	plan *rules.Plan
 }
+
+// smallRun is the most records (both sides) a run may have for its match,
+// explanations and outputs to run without adaptive execution (see
+// execute).
+const smallRun = 1_000_000
 
 // cleanupTimeout bounds removing a failed run's outputs and the session's
 // views, which run after the run's context may have ended.
@@ -282,6 +289,12 @@ func (r *run) configure(ctx context.Context) error {
 		{"spark.sql.session.timeZone", "UTC"},
 		{"spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS"},
 		{"spark.sql.decimalOperations.allowPrecisionLoss", "false"},
+		// Temporary views keep their analyzed plan instead of their SQL
+		// text: a rules run stacks views on views (each table version
+		// reads the previous ones), and a view kept as text is parsed and
+		// analysed again, with every view under it, each time a statement
+		// names it.
+		{"spark.sql.legacy.storeAnalyzedPlanForView", "true"},
 		// Outputs: no _SUCCESS marker (summary.json is Kalla's, and every
 		// file written must be checksummed), and parts small enough for
 		// the executors to hash one whole on S3.
@@ -304,6 +317,7 @@ func (r *run) configure(ctx context.Context) error {
 	if r.s.sessionID() == "" {
 		return fmt.Errorf("spark: the session id was not seen")
 	}
+	r.e.log.Debug("spark session", "id", r.s.sessionID())
 	return nil
 }
 
@@ -323,6 +337,18 @@ func (r *run) sql(ctx context.Context, q string) (sparksql.DataFrame, error) {
 	return df, nil
 }
 
+// collect reads a DataFrame's rows, logging how long the query took (a
+// query's Spark jobs run here, not in sql).
+func (r *run) collect(ctx context.Context, df sparksql.DataFrame, what string) ([]types.Row, error) {
+	t0 := time.Now()
+	rows, err := df.Collect(ctx)
+	r.e.log.Debug("spark collect", "what", what, "rows", len(rows), "ms", time.Since(t0).Milliseconds())
+	if err != nil {
+		return nil, sparkError(err)
+	}
+	return rows, nil
+}
+
 // exec runs a command (CACHE TABLE, CREATE VIEW) to completion.
 func (r *run) exec(ctx context.Context, q string) error {
 	_, err := r.sql(ctx, q)
@@ -335,9 +361,9 @@ func (r *run) one(ctx context.Context, q string) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := df.Collect(ctx)
+	rows, err := r.collect(ctx, df, "one")
 	if err != nil {
-		return nil, sparkError(err)
+		return nil, err
 	}
 	if len(rows) != 1 {
 		return nil, fmt.Errorf("spark: expected one row, got %d", len(rows))
@@ -433,7 +459,7 @@ func (r *run) execute(ctx context.Context, start time.Time) (*kalla.Summary, err
 		Warnings:      []kalla.Warning{},
 	}
 	if df, err := r.sql(ctx, "SELECT version()"); err == nil {
-		if rows, err := df.Collect(ctx); err == nil && len(rows) == 1 {
+		if rows, err := r.collect(ctx, df, "version"); err == nil && len(rows) == 1 {
 			sum.EngineVersion = "spark " + fmt.Sprint(rows[0].At(0))
 		}
 	}
@@ -470,6 +496,24 @@ func (r *run) execute(ctx context.Context, start time.Time) (*kalla.Summary, err
 		}
 	}
 	sum.LeftCount, sum.RightCount = left.count, right.count
+	if left.count+right.count <= smallRun {
+		// Adaptive execution makes every stage it plans a Spark job of
+		// its own (each cached table's first read, each shuffle), and so
+		// does a broadcast join; a sort-merge join runs inside its
+		// query's job. Without both, a rules scenario of a dozen rows
+		// made 35 jobs instead of 69. Their gains (coalescing partitions,
+		// splitting skewed keys, not shuffling a small side) are for
+		// large sides; the answers do not depend on them. No shuffle is
+		// coalesced then: each has the partitions set here, one per
+		// 250,000 records (the cluster's default, often 200, would be as
+		// many tasks per shuffle of a few rows).
+		parts := strconv.FormatInt(min(4, 1+(left.count+right.count)/250_000), 10)
+		for _, kv := range [][2]string{{"spark.sql.adaptive.enabled", "false"}, {"spark.sql.autoBroadcastJoinThreshold", "-1"}, {"spark.sql.shuffle.partitions", parts}} {
+			if err := r.s.sql.Config().Set(ctx, kv[0], kv[1]); err != nil {
+				return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "spark: set %s", kv[0])
+			}
+		}
+	}
 	sum.Sources.Left = left.summary()
 	sum.Sources.Right = right.summary()
 	if u := r.job.uris; u[0] != "" {

@@ -226,6 +226,21 @@ func (r *run) match(ctx context.Context, matchSQL string, left, right *side) (*m
 		return nil, recipeErr(ctx, matchError(err))
 	}
 	r.created = append(r.created, matchRaw)
+	// A column of a side's untyped NULLs (side.empty) has no type Parquet
+	// can store: it is written as INTEGER, as DuckDB writes it.
+	var void map[string]bool
+	if len(left.empty)+len(right.empty) > 0 {
+		cols, err := r.describe(ctx, matchRaw)
+		if err != nil {
+			return nil, err
+		}
+		void = map[string]bool{}
+		for _, c := range cols {
+			if c.DataType == "VOID" {
+				void[c.Name] = true
+			}
+		}
+	}
 	both := fmt.Sprintf("%s IS NOT NULL AND %s IS NOT NULL", lr, rr)
 	// One row per pair: rows repeating a pair are dropped (which of the
 	// repeats is kept is Spark's choice when they differ).
@@ -243,7 +258,7 @@ func (r *run) match(ctx context.Context, matchSQL string, left, right *side) (*m
 	m := &matchResult{outerRows: toInt64(row[0])}
 	m.pairs, m.leftRecords, m.rightRecords = toInt64(row[2]), toInt64(row[3]), toInt64(row[4])
 	m.repeats = toInt64(row[1]) - m.pairs
-	if m.matchedQuery, err = matchedQuery(userCols, id, left, right, [][2]string{{"'match_sql'", "_rule"}, {"CAST(1.0 AS DOUBLE)", "_score"}}); err != nil {
+	if m.matchedQuery, err = matchedQuery(userCols, void, id, left, right, [][2]string{{"'match_sql'", "_rule"}, {"CAST(1.0 AS DOUBLE)", "_score"}}); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -261,12 +276,23 @@ func matchError(err error) error {
 // matchedQuery selects matched pairs as DuckDB writes them: the SQL's own
 // columns, each record's key and row number, then tail (expression, name:
 // the rule and the score, and a rules match's status), ordered by left row
-// then right row.
-func matchedQuery(userCols []string, id engine.MatchIdentity, left, right *side, tail [][2]string) (string, error) {
+// then right row. Columns named in void are untyped NULLs, written as
+// INTEGER.
+func matchedQuery(userCols []string, void map[string]bool, id engine.MatchIdentity, left, right *side, tail [][2]string) (string, error) {
 	sel := make([]string, 0, len(userCols)+8)
 	taken := map[string]bool{}
+	col := func(c string) string {
+		if void[c] {
+			return "CAST(m." + qi(c) + " AS INT)"
+		}
+		return "m." + qi(c)
+	}
 	for _, c := range userCols {
-		sel = append(sel, "m."+qi(c))
+		x := col(c)
+		if void[c] {
+			x += " AS " + qi(c)
+		}
+		sel = append(sel, x)
 		taken[strings.ToLower(c)] = true
 	}
 	add := func(expr, name string) error {
@@ -284,12 +310,12 @@ func matchedQuery(userCols []string, id engine.MatchIdentity, left, right *side,
 		return engine.KeyColumn(side, i)
 	}
 	for i, k := range left.pk {
-		if err := add("m."+qi(keyCol(id.LeftKeys, "l", i)), "_left_"+k); err != nil {
+		if err := add(col(keyCol(id.LeftKeys, "l", i)), "_left_"+k); err != nil {
 			return "", err
 		}
 	}
 	for i, k := range right.pk {
-		if err := add("m."+qi(keyCol(id.RightKeys, "r", i)), "_right_"+k); err != nil {
+		if err := add(col(keyCol(id.RightKeys, "r", i)), "_right_"+k); err != nil {
 			return "", err
 		}
 	}

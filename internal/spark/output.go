@@ -289,9 +289,9 @@ func (r *run) sparkDigest(ctx context.Context, dir string) (map[string]fileHash,
 	if err != nil {
 		return nil, sparkError(err)
 	}
-	rows, err := df.Collect(ctx)
+	rows, err := r.collect(ctx, df, "digest")
 	if err != nil {
-		return nil, sparkError(err)
+		return nil, err
 	}
 	out := map[string]fileHash{}
 	for _, row := range rows {
@@ -328,9 +328,9 @@ func (r *run) partRows(ctx context.Context, dir, format string) (map[string]int6
 	if err != nil {
 		return nil, err
 	}
-	rows, err := res.Collect(ctx)
+	rows, err := r.collect(ctx, res, "readback")
 	if err != nil {
-		return nil, sparkError(err)
+		return nil, err
 	}
 	out := map[string]int64{}
 	for _, row := range rows {

@@ -29,9 +29,9 @@ func (d rulesDB) Query(ctx context.Context, q string, each func(rules.Row) error
 	if err != nil {
 		return err
 	}
-	rows, err := df.Collect(ctx)
+	rows, err := d.r.collect(ctx, df, "rules")
 	if err != nil {
-		return sparkError(err)
+		return err
 	}
 	for _, row := range rows {
 		if err := each(rules.Values(row.Values())); err != nil {
@@ -101,7 +101,7 @@ func (r *run) matchRules(ctx context.Context, rec *kalla.Recipe, left, right *si
 	}
 	id := engine.MatchIdentity{LeftKeys: noKeys(len(left.pk)), RightKeys: noKeys(len(right.pk))}
 	tail := [][2]string{{"m.__kalla_rule", "_rule"}, {"m.__kalla_score", "_score"}, {"m.__kalla_status", "_status"}}
-	if m.matchedQuery, err = matchedQuery(plan.ShownColumns(), id, left, right, tail); err != nil {
+	if m.matchedQuery, err = matchedQuery(plan.ShownColumns(), nil, id, left, right, tail); err != nil {
 		return nil, err
 	}
 	for i, s := range []*side{left, right} {

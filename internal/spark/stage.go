@@ -3,6 +3,7 @@ package spark
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/kalla-recon/kalla/internal/dialect"
@@ -26,6 +27,10 @@ type side struct {
 	count int64
 	// unique is set once keyWarnings found no NULL and no repeated key.
 	unique bool
+	// empty names the text columns keyWarnings found without any value
+	// (a header-only CSV's): the views show them as untyped NULLs, as
+	// DuckDB's engine does.
+	empty map[string]bool
 }
 
 // ridCol is the staging table's row-id column.
@@ -201,9 +206,9 @@ func (r *run) describe(ctx context.Context, view string) ([]kalla.Column, error)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := df.Collect(ctx)
+	rows, err := r.collect(ctx, df, "describe")
 	if err != nil {
-		return nil, sparkError(err)
+		return nil, err
 	}
 	var cols []kalla.Column
 	for _, row := range rows {
@@ -265,20 +270,35 @@ func (r *run) defineViews(ctx context.Context, s *side) error {
 	}
 	sel := make([]string, 0, len(s.cols)+1)
 	for _, c := range s.cols {
+		if s.empty[c.Name] {
+			// An untyped NULL binds in any expression, where an empty
+			// STRING column would not (DuckDB's engine does the same, and
+			// writes such a column of a matched pair as INTEGER).
+			sel = append(sel, "NULL AS "+qi(c.Name))
+			continue
+		}
 		sel = append(sel, qi(c.Name))
 	}
 	sel = append(sel, ridCol+" AS "+qi(engine.RowIDColumn(s.view)))
 	if err := r.exec(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT %s FROM %s", qi(s.view), strings.Join(sel, ", "), qi(s.table))); err != nil {
 		return err
 	}
-	r.created = append(r.created, s.view)
+	r.track(s.view)
 	if s.spec.Alias != "" && !strings.EqualFold(s.spec.Alias, s.view) {
 		if err := r.exec(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT * FROM %s", qi(s.spec.Alias), qi(s.view))); err != nil {
 			return err
 		}
-		r.created = append(r.created, s.spec.Alias)
+		r.track(s.spec.Alias)
 	}
 	return nil
+}
+
+// track notes a view to drop at cleanup, once (defineViews may define a
+// side's views again).
+func (r *run) track(name string) {
+	if !slices.Contains(r.created, name) {
+		r.created = append(r.created, name)
+	}
 }
 
 func columnNames(cols []kalla.Column) string {
@@ -299,12 +319,22 @@ func (r *run) keyWarnings(ctx context.Context, s *side) ([]kalla.Warning, error)
 		nulls[i] = qi(k) + " IS NULL"
 	}
 	anyNull := strings.Join(nulls, " OR ")
+	// The values of each text column are counted in the same pass, to
+	// find the columns with none (see side.empty).
+	var text, inner, outer []string
+	for _, c := range s.cols {
+		if c.DataType == "VARCHAR" {
+			text = append(text, c.Name)
+			inner = append(inner, fmt.Sprintf(", count(%s) AS __kalla_v%d", qi(c.Name), len(text)))
+			outer = append(outer, fmt.Sprintf(", coalesce(sum(__kalla_v%d), 0)", len(text)))
+		}
+	}
 	// One pass: rows per key (a NULL key's rows are a group of their own,
 	// counted apart), then the side's count, NULL-key rows and repeated keys.
 	q := fmt.Sprintf(`SELECT coalesce(sum(n), 0), coalesce(sum(CASE WHEN k THEN n ELSE 0 END), 0),
-  count_if(NOT k AND n > 1), coalesce(sum(CASE WHEN NOT k AND n > 1 THEN n ELSE 0 END), 0)
-FROM (SELECT %[2]s AS k, count(*) AS n FROM %[1]s GROUP BY %[3]s, %[2]s)`,
-		qi(s.table), "("+anyNull+")", strings.Join(keys, ", "))
+  count_if(NOT k AND n > 1), coalesce(sum(CASE WHEN NOT k AND n > 1 THEN n ELSE 0 END), 0)%[4]s
+FROM (SELECT %[2]s AS k, count(*) AS n%[5]s FROM %[1]s GROUP BY %[3]s, %[2]s)`,
+		qi(s.table), "("+anyNull+")", strings.Join(keys, ", "), strings.Join(outer, ""), strings.Join(inner, ""))
 	row, err := r.one(ctx, q)
 	if err != nil {
 		return nil, kalla.AsSourceError(fmt.Errorf("check %s keys: %w", s.name, err), s.name, s.spec.Alias)
@@ -312,6 +342,17 @@ FROM (SELECT %[2]s AS k, count(*) AS n FROM %[1]s GROUP BY %[3]s, %[2]s)`,
 	s.count = toInt64(row[0])
 	nullRows, groups, rows := toInt64(row[1]), toInt64(row[2]), toInt64(row[3])
 	s.unique = nullRows == 0 && groups == 0
+	s.empty = map[string]bool{}
+	for i, c := range text {
+		if toInt64(row[4+i]) == 0 {
+			s.empty[c] = true
+		}
+	}
+	if len(s.empty) > 0 {
+		if err := r.defineViews(ctx, s); err != nil {
+			return nil, err
+		}
+	}
 	var w []kalla.Warning
 	if groups > 0 {
 		w = append(w, kalla.Warning{Code: kalla.WarnDuplicateKeys, Side: s.name, Count: rows,
