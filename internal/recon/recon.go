@@ -117,6 +117,10 @@ type Job struct {
 	// DryRun computes everything (matches, reasons, breaks, the summary)
 	// but writes nothing.
 	DryRun bool
+	// Records also writes matched_left and matched_right, the whole
+	// records each side's pairs use, for the results page; off by default
+	// (it costs about +20 % of a large run).
+	Records bool
 	// Sample, when positive, runs on the first Sample rows of each side
 	// (under its filters, in the source's order) instead of all of them:
 	// a recipe preview.
