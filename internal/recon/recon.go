@@ -44,6 +44,10 @@ const (
 	TableUnmatchedLeft  = kalla.TableUnmatchedLeft
 	TableUnmatchedRight = kalla.TableUnmatchedRight
 	TableBreaks         = kalla.TableBreaks
+	TableMatchedLeft    = kalla.TableMatchedLeft
+	TableMatchedRight   = kalla.TableMatchedRight
+	LeftRowColumn       = kalla.LeftRowColumn
+	RightRowColumn      = kalla.RightRowColumn
 	SummaryFile         = kalla.SummaryFile
 )
 
