@@ -17,9 +17,10 @@ import (
 // (`kalla run --records`, spark.Job.Records) in Parquet and CSV and requires identical matched_left and
 // matched_right files (columns with their types, rows as text, CSV as
 // written), each listed in the summary with the side's matched records as
-// its rows, and every file Spark wrote checksummed. One scenario (match
-// SQL with quotes, commas, unicode and NULLs): a Spark run writes ten
-// folders and reads them back, minutes on the shared cluster.
+// its rows, and every file Spark wrote checksummed. Two scenarios, match
+// SQL with quotes, commas, unicode and NULLs, and a rules recipe (whose
+// match table the rules write): a Spark run writes ten or more folders
+// and reads them back, minutes on the shared cluster.
 func TestRecordsBothEngines(t *testing.T) {
 	e := newEngine(t)
 	db, err := sql.Open("duckdb", "")
@@ -28,7 +29,7 @@ func TestRecordsBothEngines(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	formats := []string{kalla.FormatParquet, kalla.FormatCSV}
-	for _, name := range []string{"unicode_quoted"} {
+	for _, name := range []string{"unicode_quoted", "rules_exact_1to1"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir := filepath.Join(scenarios, name)
