@@ -32,6 +32,8 @@ type runFlags struct {
 	tempDir     string
 	idle        time.Duration
 	maxDuration time.Duration
+	// records asks for matched_left/matched_right (kalla run --records).
+	records bool
 	engineFlags
 }
 
@@ -66,6 +68,7 @@ func (e *env) runCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&f.recipe, "recipe", "", "recipe file (JSON or YAML)")
 	cmd.Flags().StringVar(&f.out, "out", "", "folder for the outputs")
+	cmd.Flags().BoolVar(&f.records, "records", false, "also write matched_left and matched_right: the whole records each side's pairs use, for reading pairs as two records (costs about +20% on large runs)")
 	addEngineFlags(cmd, f)
 	e.addDryRun(cmd, f)
 	return cmd
@@ -127,7 +130,7 @@ func (e *env) run(ctx context.Context, rec *kalla.Recipe, base string, f *runFla
 	if err != nil {
 		return err
 	}
-	sum, err := e.execute(ctx, rec, base, f, recon.Job{Out: f.out, Formats: formats})
+	sum, err := e.execute(ctx, rec, base, f, recon.Job{Out: f.out, Formats: formats, Records: f.records})
 	if err != nil {
 		return err
 	}

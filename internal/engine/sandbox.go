@@ -86,6 +86,9 @@ func outputPaths(r Run) []string {
 	if len(r.Recipe.Rules) > 0 {
 		tables = append(tables, TableBreaks)
 	}
+	if r.Records {
+		tables = append(tables, TableMatchedLeft, TableMatchedRight)
+	}
 	var out []string
 	for _, t := range tables {
 		for _, f := range r.Formats {

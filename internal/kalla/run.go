@@ -42,6 +42,19 @@ const (
 	// TableBreaks lists the differences within matched pairs; rules
 	// recipes only.
 	TableBreaks = "breaks"
+	// TableMatchedLeft and TableMatchedRight hold the full original records
+	// of each side that some matched pair uses, with _left_row/_right_row
+	// (row id + 1) to join them to matched: written only when a run asks
+	// for records (the results page shows each pair as its two records).
+	TableMatchedLeft  = "matched_left"
+	TableMatchedRight = "matched_right"
+)
+
+// Row-number columns of matched pairs and of the records files: a record's
+// row id + 1 on its side.
+const (
+	LeftRowColumn  = "_left_row"
+	RightRowColumn = "_right_row"
 )
 
 // SummaryFile is the name of the summary, written last: its presence marks a

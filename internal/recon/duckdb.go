@@ -161,6 +161,7 @@ func (d *duckEngine) Run(ctx context.Context, job Job) (*kalla.Summary, error) {
 		Progress:     job.Progress,
 		DryRun:       job.DryRun,
 		Sample:       job.Sample,
+		Records:      job.Records,
 	}
 	eng, closeDB, err := d.openDB(ctx, job.TempDir, job.Admit)
 	if err != nil {

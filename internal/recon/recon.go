@@ -44,6 +44,10 @@ const (
 	TableUnmatchedLeft  = kalla.TableUnmatchedLeft
 	TableUnmatchedRight = kalla.TableUnmatchedRight
 	TableBreaks         = kalla.TableBreaks
+	TableMatchedLeft    = kalla.TableMatchedLeft
+	TableMatchedRight   = kalla.TableMatchedRight
+	LeftRowColumn       = kalla.LeftRowColumn
+	RightRowColumn      = kalla.RightRowColumn
 	SummaryFile         = kalla.SummaryFile
 )
 
@@ -117,6 +121,10 @@ type Job struct {
 	// DryRun computes everything (matches, reasons, breaks, the summary)
 	// but writes nothing.
 	DryRun bool
+	// Records also writes matched_left and matched_right, the whole
+	// records each side's pairs use, for the results page; off by default
+	// (it costs about +20 % of a large run).
+	Records bool
 	// Sample, when positive, runs on the first Sample rows of each side
 	// (under its filters, in the source's order) instead of all of them:
 	// a recipe preview.

@@ -262,9 +262,11 @@ func (p *Pool) run(ctx context.Context, rec *kalla.RunRecord, tr *tracker) (*kal
 		CountTotals:  true,
 		Out:          OutDir(p.cfg.DataDir, rec.ID),
 		Formats:      p.cfg.Formats,
-		RunID:        rec.ID,
-		Progress:     tr.event,
-		TempDir:      tmp,
+		// The results page shows each pair as its two whole records.
+		Records:  true,
+		RunID:    rec.ID,
+		Progress: tr.event,
+		TempDir:  tmp,
 	})
 }
 

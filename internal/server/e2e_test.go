@@ -282,7 +282,9 @@ func TestEndToEnd(t *testing.T) {
 		// records.
 		var sum kalla.Summary
 		s.call("GET", "/api/runs/"+id+"/files/summary.json", nil, 200, &sum)
-		if len(sum.Outputs) != 3 {
+		// matched, unmatched_left, unmatched_right, and the matched
+		// records of each side (every server run keeps them).
+		if len(sum.Outputs) != 5 {
 			t.Fatalf("summary outputs: %+v", sum.Outputs)
 		}
 		for _, o := range sum.Outputs {

@@ -82,6 +82,9 @@ type Job struct {
 	Progress func(engine.Event)
 	// DryRun computes the counts but writes nothing.
 	DryRun bool
+	// Records also writes matched_left and matched_right (engine.Run's
+	// Records): each side's records that some pair uses, whole.
+	Records bool
 	// uris are the sources' URIs as the recipe gave them, for the
 	// summary (redacted); empty means Recipe's.
 	uris [2]string

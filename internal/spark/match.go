@@ -333,10 +333,28 @@ func matchedQuery(userCols []string, void map[string]bool, id engine.MatchIdenti
 // unmatchedQuery selects a side's records no pair uses, full rows in source
 // order.
 func unmatchedQuery(s *side, m *matchResult, rid string) string {
+	return pairedQuery(s, rid, "LEFT ANTI", "")
+}
+
+// pairedQuery selects the side's original rows that the match's pairs use
+// (join LEFT SEMI) or do not use (LEFT ANTI), in source order, with extra
+// columns after them.
+func pairedQuery(s *side, rid, join, extra string) string {
 	cols := make([]string, len(s.cols))
 	for i, c := range s.cols {
 		cols[i] = "s." + qi(c.Name)
 	}
-	return fmt.Sprintf("SELECT %s FROM %s s LEFT ANTI JOIN (SELECT DISTINCT %s FROM %s) m ON s.%s = m.%s ORDER BY s.%s",
-		strings.Join(cols, ", "), qi(s.table), rid, qi(matchTable), ridCol, rid, ridCol)
+	return fmt.Sprintf("SELECT %s%s FROM %s s %s JOIN (SELECT DISTINCT %s FROM %s) m ON s.%s = m.%s ORDER BY s.%s",
+		strings.Join(cols, ", "), extra, qi(s.table), join, rid, qi(matchTable), ridCol, rid, ridCol)
+}
+
+// matchedRecordsQuery selects the side's records that some pair uses,
+// whole, with their row number (row id + 1) as column row, in source
+// order: what DuckDB writes as matched_left/matched_right. Errors:
+// EINVALID when the source has a column of that name.
+func matchedRecordsQuery(s *side, rid, row string) (string, error) {
+	if i := kalla.FindColumn(s.cols, row); i >= 0 {
+		return "", kalla.Errorf(kalla.EINVALID, "source %s: column %q is the name Kalla gives the row number of a matched record; rename it to write the matched records", s.spec.Alias, s.cols[i].Name)
+	}
+	return pairedQuery(s, rid, "LEFT SEMI", fmt.Sprintf(", s.%s + 1 AS %s", ridCol, qi(row))), nil
 }

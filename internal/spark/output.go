@@ -140,6 +140,15 @@ func (r *run) write(ctx context.Context, d *dest, m *matchResult, left, right *s
 		outs[1].query, outs[2].query = m.unmatched[0], m.unmatched[1]
 		outs = append(outs, out{engine.TableBreaks, m.plan.BreaksQuery(), m.breaks})
 	}
+	if r.job.Records {
+		for i, s := range []*side{left, right} {
+			q, err := matchedRecordsQuery(s, []string{engine.LeftRidColumn, engine.RightRidColumn}[i], []string{kalla.LeftRowColumn, kalla.RightRowColumn}[i])
+			if err != nil {
+				return nil, err
+			}
+			outs = append(outs, out{[]string{engine.TableMatchedLeft, engine.TableMatchedRight}[i], q, []int64{m.leftRecords, m.rightRecords}[i]})
+		}
+	}
 	formats := r.job.Formats
 	if len(formats) == 0 {
 		formats = []string{kalla.FormatParquet}

@@ -50,7 +50,8 @@ func (r reconEngine) Run(ctx context.Context, job recon.Job) (*kalla.Summary, er
 	sum, err := r.e.Execute(ctx, Job{
 		Recipe: resolve(job.Recipe, job.BaseDir), LeftFilters: job.LeftFilters, RightFilters: job.RightFilters,
 		OutDir: job.Out, Formats: job.Formats, RunID: job.RunID, Progress: job.Progress, DryRun: job.DryRun,
-		uris: [2]string{orig.Sources.Left.URI, orig.Sources.Right.URI},
+		Records: job.Records,
+		uris:    [2]string{orig.Sources.Left.URI, orig.Sources.Right.URI},
 	})
 	if err != nil || sum == nil {
 		return sum, err

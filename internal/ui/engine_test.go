@@ -67,7 +67,7 @@ func TestStartOnSparkInBrowser(t *testing.T) {
 
 	b.open("/runs#start")
 	b.choose("#start-engine", "spark")
-	b.click("#start-form button[type=submit]")
+	b.click("#start-form[data-ready] button[type=submit]")
 	b.waitText("#run-engine", "spark", 20*time.Second)
 	runID := strings.TrimPrefix(b.location(), s.url+"/runs/")
 	// The page follows the Spark run over the event stream as it does a

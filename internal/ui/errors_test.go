@@ -132,7 +132,7 @@ func TestErrorsShownInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.open("/runs?start=failing")
-	b.click("#start-form button[type=submit]")
+	b.click("#start-form[data-ready] button[type=submit]")
 	// The text is taken as waitText finds it: the run page re-renders while
 	// it polls, so a second lookup can meet a node that was just replaced.
 	shown := b.waitText("#failure", "does not exist", 60*time.Second)

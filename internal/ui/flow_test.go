@@ -134,7 +134,7 @@ func TestReconcileInBrowser(t *testing.T) {
 	b.click(".page-head a.button.primary")
 	b.waitText("#start-form", "Start run", 10*time.Second)
 	b.eval("the recipe is offered", `document.getElementById("start-recipe").value === "invoices-vs-payments"`)
-	b.click("#start-form button[type=submit]")
+	b.click("#start-form[data-ready] button[type=submit]")
 	b.waitText("h1", "Run ", 10*time.Second)
 	b.waitText("#c-matched", fmtInt(int64(data.truth.MatchedPairs())), 60*time.Second)
 	if got := b.text("#c-ul"); got != fmtInt(int64(data.truth.OrphanInvoices)) {

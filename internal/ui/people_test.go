@@ -84,7 +84,7 @@ func TestSignInAsAPerson(t *testing.T) {
 	if hidden("#start") {
 		t.Errorf("a preparer does not see the start form")
 	}
-	b.click("#start-form button[type=submit]")
+	b.click("#start-form[data-ready] button[type=submit]")
 	if got, err := b.poll(`location.pathname.startsWith("/runs/") ? location.pathname : null`, 20*time.Second); got == nil {
 		t.Errorf("a preparer's run from the runs page did not start: %v", err)
 	}

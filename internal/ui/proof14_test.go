@@ -194,21 +194,9 @@ func TestProofFlow(t *testing.T) {
 			// Run it, from the builder's link.
 			b.click("#saved a")
 			b.waitText("#start-form", "Start run", 20*time.Second)
-			// The runs page refreshes its table while it is open, so the
-			// button is pressed in the page as it is at that moment.
-			// The runs page refreshes its table while it is open; a click
-			// that meets a node just replaced is tried again.
-			for try := 0; ; try++ {
-				ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
-				_, err := chromedp.Run(ctx, chromedp.Click(chromedp.CSS("#start-form button[type=submit]"), chromedp.NodeVisible))
-				cancel()
-				if err == nil {
-					break
-				}
-				if try == 4 || !strings.Contains(err.Error(), "Could not find node") {
-					b.fail("start the run", err)
-				}
-			}
+			// The script that starts a run marks the form ready: a press
+			// before it would submit the form natively and start nothing.
+			b.click("#start-form[data-ready] button[type=submit]")
 			b.waitText("h1", "Run ", 20*time.Second)
 			runID := strings.TrimPrefix(b.location(), s.url+"/runs/")
 			var status string

@@ -95,12 +95,12 @@ func TestResultsPage(t *testing.T) {
 		}
 
 		// Sorting by the right amount: a click, then Enter on the header.
-		b.click(`#table th.group-right button.sort[data-col="right_amount"]`)
+		b.click(`#table th.group-right button.sort[data-col="right.amount"]`)
 		b.waitText("#table tbody tr:nth-child(1)", "PAY-2", 10*time.Second)
-		b.eval("the sorted column says so", `document.querySelector('#table th.group-right button.sort[data-col="right_amount"]').parentElement.getAttribute("aria-sort") === "ascending"`)
-		b.do("sort descending with the keyboard", chromedp.Focus(chromedp.CSS(`#table button.sort[data-col="right_amount"]`)), chromedp.KeyEvent(kb.Enter))
+		b.eval("the sorted column says so", `document.querySelector('#table th.group-right button.sort[data-col="right.amount"]').parentElement.getAttribute("aria-sort") === "ascending"`)
+		b.do("sort descending with the keyboard", chromedp.Focus(chromedp.CSS(`#table button.sort[data-col="right.amount"]`)), chromedp.KeyEvent(kb.Enter))
 		b.waitText("#table tbody tr:nth-child(1)", "PAY-1", 10*time.Second)
-		b.eval("the sorted column says so", `document.querySelector('#table button.sort[data-col="right_amount"]').parentElement.getAttribute("aria-sort") === "descending"`)
+		b.eval("the sorted column says so", `document.querySelector('#table button.sort[data-col="right.amount"]').parentElement.getAttribute("aria-sort") === "descending"`)
 
 		// Searching: one pair, then none ("No pairs", never "Rows 0–0").
 		b.typeInto("#search", "INV-2")

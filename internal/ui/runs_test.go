@@ -26,7 +26,7 @@ func TestRunProgressAndCancel(t *testing.T) {
 	b := newTab(t, s.url)
 
 	b.open("/runs#start")
-	b.click("#start-form button[type=submit]")
+	b.click("#start-form[data-ready] button[type=submit]")
 	b.waitText("#p-status", "", 10*time.Second)
 	b.eval("mark the page", `(() => { window.__kallaMark = 1; return true; })()`)
 	b.waitText("#p-left", fmtInt(int64(large.truth.Invoices)), 60*time.Second)

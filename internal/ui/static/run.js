@@ -131,7 +131,9 @@ if (rerun) {
 
 // Results: tabs, paging, search, sorting. A matched pair is shown as its
 // two records side by side (left columns, right columns, then what the
-// match computed), with the fields the rules compare highlighted where
+// match computed): the whole records when the run kept them (every server
+// run), else the fields the pair carries, with a note saying so. The
+// fields the rules compare, and same-named fields, are highlighted where
 // they differ; Kalla's own columns (_left_row, _rule, …) are not data:
 // row numbers are left out and the rule, score and status are labelled.
 const PAGE = 50;
@@ -165,6 +167,7 @@ const HIDDEN = new Set(["_left_row", "_right_row"]);
 // (left_<field>); the same for the right. A field shown once is not
 // shown again under another name.
 function plan(table, columns) {
+  const withRecords = columns.some((c) => c.record);
   const left = new Set(layout.left || []), right = new Set(layout.right || []);
   const groups = { left: [], right: [], out: [], meta: [] };
   const seen = { left: new Set(), right: new Set(), out: new Set() };
@@ -180,9 +183,13 @@ function plan(table, columns) {
     const n = c.name;
     const col = { i, name: n, label: n, type: c.data_type };
     if (HIDDEN.has(n)) return;
+    if (c.record) { col.label = c.record; groups[c.side].push(col); seen[c.side].add(c.record); return; }
     if (META[n]) { col.label = META[n]; groups.meta.push(col); return; }
     if (table !== "matched") { groups.out.push(col); return; }
     const [side, label] = place(n);
+    // With the whole records on the page, the pair's copies of their
+    // fields are not shown again.
+    if (withRecords && side !== "out") return;
     if (seen[side].has(label)) return;
     seen[side].add(label);
     col.label = label;
@@ -195,6 +202,22 @@ function plan(table, columns) {
     { label: "Computed by the match", cols: groups.out, side: "out" },
     { label: "Match", cols: groups.meta, side: "meta" },
   ].filter((g) => g.cols.length);
+}
+
+// withRecords lays a page of matched pairs that carries the pairs' whole
+// records (page.records) out as one table: each record's columns (sorted
+// by the API as left.<name>, right.<name>) first, then the pair's own.
+function withRecords(page) {
+  if (!page.records) return page;
+  const columns = [], sides = [["left", page.records.left], ["right", page.records.right]];
+  for (const [side, set] of sides) {
+    for (const c of set.columns) columns.push({ ...c, name: side + "." + c.name, record: c.name, side });
+  }
+  return {
+    ...page,
+    columns: columns.concat(page.columns),
+    rows: page.rows.map((row, i) => sides.flatMap(([, set]) => set.rows[i]).concat(row)),
+  };
 }
 
 // comparedPairs lists the [leftCol, rightCol] column pairs of a matched
@@ -291,12 +314,14 @@ if (tabs.length) {
     if (state.sort.column) { qs.set("sort", state.sort.column); qs.set("order", state.sort.desc ? "desc" : "asc"); }
     info.textContent = "Loading…";
     try {
-      const page = await api("GET", `/api/runs/${encodeURIComponent(id)}/results/${state.table}?${qs}`);
+      const page = withRecords(await api("GET", `/api/runs/${encodeURIComponent(id)}/results/${state.table}?${qs}`));
       if (mine !== seq) return;
       state.total = page.total_rows;
       const empty = state.q ? `No rows contain “${state.q}”.` : "No rows.";
       const t = renderTable(state.table, page, state.sort, onSort, empty);
-      document.getElementById("table").replaceChildren(t);
+      const shown = [t];
+      if (page.records_note) shown.unshift(el("p", { class: "help", id: "records-note" }, page.records_note));
+      document.getElementById("table").replaceChildren(...shown);
       if (focusCol) {
         const b = t.querySelector(`button.sort[data-col="${CSS.escape(focusCol)}"]`);
         if (b) b.focus();

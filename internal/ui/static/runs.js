@@ -1,4 +1,5 @@
-// Runs page: start a run from a recipe.
+// Runs page: start a run from a recipe. The form's button is enabled, and
+// the form marked data-ready, only once the submit handler is attached.
 import { api, showError, clearError, busy } from "./app.js";
 
 const form = document.getElementById("start-form");
@@ -20,4 +21,12 @@ if (form) {
       }
     });
   });
+  // The button is served disabled: the form has no action of its own, and
+  // a press before this handler exists would submit it natively (a GET of
+  // this page) and start nothing. Enabled now, and the form marked ready
+  // for whoever waits on it (the browser tests).
+  const submit = form.querySelector("button[type=submit]");
+  submit.disabled = false;
+  submit.removeAttribute("title");
+  form.dataset.ready = "true";
 }
