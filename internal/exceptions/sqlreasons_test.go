@@ -24,19 +24,30 @@ const seedSQL = `SELECT l.invoice_id, r.payment_id, l.amount, r.paid_amount FROM
 // flags choose the engine) and makes the run's exception items.
 func runSeed(t *testing.T, matchSQL string, extra ...string) map[string]*kalla.ExceptionItem {
 	t.Helper()
-	dir := t.TempDir()
-	for _, f := range []string{"left.csv", "right.csv"} {
+	var files [2]string
+	for i, f := range []string{"left.csv", "right.csv"} {
 		b, err := os.ReadFile(filepath.Join(seedDir, f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+		files[i] = string(b)
+	}
+	return runSQL(t, files, [2]string{"invoice_id", "payment_id"}, matchSQL, extra...)
+}
+
+// runSQL runs a SQL recipe over two CSV texts keyed by keys with `kalla
+// run` and makes the run's exception items, by key.
+func runSQL(t *testing.T, files, keys [2]string, matchSQL string, extra ...string) map[string]*kalla.ExceptionItem {
+	t.Helper()
+	dir := t.TempDir()
+	for i, f := range []string{"left.csv", "right.csv"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(files[i]), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	recipe := kalla.Recipe{RecipeID: "seed-sql", MatchSQL: matchSQL, Sources: kalla.Sources{
-		Left:  kalla.SourceSpec{Alias: "invoices", URI: filepath.Join(dir, "left.csv"), PrimaryKey: []string{"invoice_id"}},
-		Right: kalla.SourceSpec{Alias: "payments", URI: filepath.Join(dir, "right.csv"), PrimaryKey: []string{"payment_id"}}}}
+		Left:  kalla.SourceSpec{Alias: "invoices", URI: filepath.Join(dir, "left.csv"), PrimaryKey: []string{keys[0]}},
+		Right: kalla.SourceSpec{Alias: "payments", URI: filepath.Join(dir, "right.csv"), PrimaryKey: []string{keys[1]}}}}
 	data, err := json.Marshal(recipe)
 	if err != nil {
 		t.Fatal(err)
@@ -126,4 +137,43 @@ func TestSQLReasonsSeedSpark(t *testing.T) {
 		t.Skip("KALLA_TEST_SPARK_REMOTE not set")
 	}
 	checkSeedReasons(t, runSeed(t, seedSQL, "--engine", "spark", "--spark-remote", rem))
+}
+
+// TestSQLReasonsCannotTell: where Kalla cannot read the keys the SQL
+// compares, or cannot see the matched records' keys, the reason says so
+// and names no candidate; it never says "no candidate shares a key".
+func TestSQLReasonsCannotTell(t *testing.T) {
+	// An OR between the two keys: no equality Kalla can search by.
+	got := runSeed(t, `SELECT l.invoice_id, r.payment_id FROM left_src l JOIN right_src r
+		ON (l.invoice_id = r.reference_number OR l.customer_id = r.payer_id) AND tolerance_match(l.amount, r.paid_amount, 0.02)`)
+	// Matched as well by customer: INV-1011/PAY-514 (C-05, 432.10) and
+	// INV-1012/PAY-515 (C-06, 560.00); 7 invoices and 7 payments open.
+	if len(got) != 14 {
+		t.Errorf("%d open items, want 14", len(got))
+	}
+	want := "Kalla cannot tell: it reads no equality between a column of invoices and one of payments in the match SQL to find candidates by" +
+		" (conditions it cannot read: ((l.invoice_id = r.reference_number) OR (l.customer_id = r.payer_id)))"
+	if it := got["INV-1007"]; it == nil || it.Reason != want || it.Closest != "" {
+		t.Errorf("INV-1007: %+v\nwant reason %q", it, want)
+	}
+	for k, it := range got {
+		if strings.Contains(it.Reason, "no candidate shares a key") {
+			t.Errorf("%s: %q", k, it.Reason)
+		}
+	}
+
+	// A key that is no primary key: the matched records' values of it
+	// are not in the outputs. I1/P1 match (customer A, 10.00); I2
+	// (customer B) and P2 (customer C) have no open counterpart, and
+	// Kalla cannot see the matched ones' customers.
+	got = runSQL(t, [2]string{"id,cust,amt\nI1,A,10.00\nI2,B,20.00\n", "pid,cust,amt\nP1,A,10.00\nP2,C,5.00\n"}, [2]string{"id", "pid"},
+		`SELECT l.id, r.pid FROM left_src l JOIN right_src r ON l.cust = r.cust AND tolerance_match(l.amt, r.amt, 0)`)
+	for key, want := range map[string]string{
+		"I2": "no unmatched payments record shares cust = cust 'B'; Kalla cannot tell for the 1 matched payments records: the run's outputs do not carry their cust",
+		"P2": "no unmatched invoices record shares cust = cust 'C'; Kalla cannot tell for the 1 matched invoices records: the run's outputs do not carry their cust",
+	} {
+		if it := got[key]; it == nil || it.Reason != want || it.Closest != "" {
+			t.Errorf("%s: %+v\nwant reason %q", key, it, want)
+		}
+	}
 }
