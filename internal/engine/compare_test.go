@@ -12,7 +12,7 @@ import (
 // names, ON and WHERE; anything else is reported as unread, never guessed.
 func TestReadComparisons(t *testing.T) {
 	for _, c := range []struct {
-		name, sql      string
+		name, sql     string
 		pairs, unread string
 	}{
 		{"readme", "SELECT l.invoice_id, r.payment_id FROM left_src l JOIN right_src r ON l.invoice_id = r.reference_number AND tolerance_match(l.amount, r.paid_amount, 0.02)",
