@@ -103,47 +103,31 @@ func ReadComparisons(ctx context.Context, matchSQL, leftAlias, rightAlias string
 	right := sideNames{view: "right_src", alias: rightAlias}
 	side := map[string]int{} // table reference (lower case) → 0 left, 1 right
 	var conds []any
-	var walk func(t map[string]any)
-	walk = func(t map[string]any) {
-		if t == nil {
-			return
+	from, _ := node["from_table"].(map[string]any)
+	walkFrom(from, nil, func(name, ref string) {
+		switch {
+		case left.is(name):
+			side[strings.ToLower(ref)] = 0
+		case right.is(name):
+			side[strings.ToLower(ref)] = 1
 		}
-		switch t["type"] {
-		case "JOIN":
-			l, _ := t["left"].(map[string]any)
-			r, _ := t["right"].(map[string]any)
-			walk(l)
-			walk(r)
-			jt, _ := t["join_type"].(string)
-			rt, _ := t["ref_type"].(string)
-			if c := t["condition"]; c != nil {
-				if (jt == "INNER" || jt == "LEFT" || jt == "RIGHT" || jt == "OUTER") && rt == "REGULAR" {
-					conds = append(conds, c)
-				} else {
-					mc.Unread = append(mc.Unread, strings.ToLower(jt)+" join on "+render(c))
-				}
-			}
-			if u, _ := t["using_columns"].([]any); len(u) > 0 {
-				for _, col := range u {
-					name := fmt.Sprint(col)
-					mc.Pairs = append(mc.Pairs, Comparison{Op: CompareEq, Left: name, Right: name})
-				}
-			}
-		case "BASE_TABLE":
-			name, _ := t["table_name"].(string)
-			ref, _ := t["alias"].(string)
-			if ref == "" {
-				ref = name
-			}
-			switch {
-			case left.is(name):
-				side[strings.ToLower(ref)] = 0
-			case right.is(name):
-				side[strings.ToLower(ref)] = 1
+	}, func(t map[string]any) {
+		jt, _ := t["join_type"].(string)
+		rt, _ := t["ref_type"].(string)
+		if c := t["condition"]; c != nil {
+			if (jt == "INNER" || jt == "LEFT" || jt == "RIGHT" || jt == "OUTER") && rt == "REGULAR" {
+				conds = append(conds, c)
+			} else {
+				mc.Unread = append(mc.Unread, strings.ToLower(jt)+" join on "+render(c))
 			}
 		}
-	}
-	walk(func() map[string]any { m, _ := node["from_table"].(map[string]any); return m }())
+		if u, _ := t["using_columns"].([]any); len(u) > 0 {
+			for _, col := range u {
+				name := fmt.Sprint(col)
+				mc.Pairs = append(mc.Pairs, Comparison{Op: CompareEq, Left: name, Right: name})
+			}
+		}
+	})
 	if w := node["where_clause"]; w != nil {
 		conds = append(conds, w)
 	}
