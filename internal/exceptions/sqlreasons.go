@@ -240,7 +240,12 @@ func searchSide(ctx context.Context, db *sql.DB, s, o *sqlSide, si int, pairs []
 	}
 	// scan reads candidate rows: s row id, key, then per pair own value,
 	// other value, eq.
+	// At most maxRead candidates of a record are read; the last scan's
+	// total counts all.
+	const maxRead = 50
+	var total map[int64]int
 	scan := func(query string) (map[int64][]candidate, error) {
+		total = map[int64]int{}
 		rows, err := db.QueryContext(ctx, query)
 		if err != nil {
 			return nil, fmt.Errorf("closest candidates: %w", err)
@@ -257,7 +262,8 @@ func searchSide(ctx context.Context, db *sql.DB, s, o *sqlSide, si int, pairs []
 			if err := rows.Scan(ptrs...); err != nil {
 				return nil, fmt.Errorf("closest candidates: %w", err)
 			}
-			if len(out[row]) < 50 {
+			total[row]++
+			if len(out[row]) < maxRead {
 				out[row] = append(out[row], c)
 			}
 		}
@@ -296,6 +302,7 @@ ORDER BY s.rowid, %s, o.rowid`, strings.Join(parts, " UNION "), keyExpr, strings
 			return err
 		}
 	}
+	keyTotal := total
 	// Each record's own values of the compared columns.
 	ownVals := make([][]sql.NullString, len(s.items))
 	{
@@ -406,7 +413,7 @@ ORDER BY s.rowid`, keyExpr, strings.Join(sel, ", "), s.table, o.table, on, keyEx
 		var reason string
 		var closest []string
 		if cands := byKey[int64(row)]; len(cands) > 0 {
-			reason, closest = w.named(cands)
+			reason, closest = w.named(cands, keyTotal[int64(row)])
 		} else {
 			reason, closest = w.none(vals, links, searched, broad, mknown, mcount)
 			if amount != nil && len(closest) == 0 {
@@ -491,8 +498,8 @@ func (w words) check(c candidate) (shared, fails []string) {
 
 // named is the reason of a record with candidates sharing a key: the
 // closest (tied candidates whose differences read the same are named
-// together, up to maxNamed).
-func (w words) named(cands []candidate) (string, []string) {
+// together, up to maxNamed); total counts every candidate as close.
+func (w words) named(cands []candidate, total int) (string, []string) {
 	type group struct {
 		text string
 		keys []string
@@ -523,10 +530,12 @@ func (w words) named(cands []candidate) (string, []string) {
 	}
 	g := groups[0]
 	keys := g.keys
-	more := ""
 	if len(keys) > maxNamed {
-		more = fmt.Sprintf(" and %d more", len(keys)-maxNamed)
 		keys = keys[:maxNamed]
+	}
+	more := ""
+	if total > len(keys) {
+		more = fmt.Sprintf(" (and %d more as close)", total-len(keys))
 	}
 	subject := w.o.alias + " " + strings.Join(keys, ", ") + more
 	text := g.text

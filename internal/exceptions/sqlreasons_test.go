@@ -3,6 +3,7 @@ package exceptions_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,5 +176,20 @@ func TestSQLReasonsCannotTell(t *testing.T) {
 		if it := got[key]; it == nil || it.Reason != want || it.Closest != "" {
 			t.Errorf("%s: %+v\nwant reason %q", key, it, want)
 		}
+	}
+}
+
+// TestSQLReasonsManyCandidates: seven payments as close name the first
+// five by key and count the others.
+func TestSQLReasonsManyCandidates(t *testing.T) {
+	right := "pid,ref,amt\n"
+	for i := 1; i <= 7; i++ {
+		right += fmt.Sprintf("P%d,R,50.00\n", i)
+	}
+	got := runSQL(t, [2]string{"id,ref,amt\nI1,R,100.00\n", right}, [2]string{"id", "pid"},
+		`SELECT l.id, r.pid FROM left_src l JOIN right_src r ON l.ref = r.ref AND tolerance_match(l.amt, r.amt, 0.01)`)
+	want := "payments P1, P2, P3, P4, P5 (and 2 more as close) share ref = ref 'R' but amt 100.00 vs amt 50.00 differ by 50.00 > 0.01"
+	if it := got["I1"]; it == nil || it.Reason != want || it.Closest != "P1, P2, P3, P4, P5" {
+		t.Errorf("I1: %+v\nwant reason %q", it, want)
 	}
 }
