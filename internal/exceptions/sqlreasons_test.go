@@ -11,7 +11,9 @@ import (
 
 	"github.com/kalla-recon/kalla/internal/cli"
 	"github.com/kalla-recon/kalla/internal/exceptions"
+	"github.com/kalla-recon/kalla/internal/exceptions/exctest"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/store"
 	"github.com/kalla-recon/kalla/internal/testenv"
 )
 
@@ -191,5 +193,61 @@ func TestSQLReasonsManyCandidates(t *testing.T) {
 	want := "payments P1, P2, P3, P4, P5 (and 2 more as close) share ref = ref 'R' but amt 100.00 vs amt 50.00 differ by 50.00 > 0.01"
 	if it := got["I1"]; it == nil || it.Reason != want || it.Closest != "P1, P2, P3, P4, P5" {
 		t.Errorf("I1: %+v\nwant reason %q", it, want)
+	}
+}
+
+// TestSQLReasonsStored: a SQL recipe's run recorded by the runner's hook
+// keeps its reasons and candidates in the store (both kinds), and the
+// export carries them with the amounts.
+func TestSQLReasonsStored(t *testing.T) {
+	files := map[string]string{}
+	for _, f := range []string{"left.csv", "right.csv"} {
+		b, err := os.ReadFile(filepath.Join(seedDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f] = string(b)
+	}
+	recipe := func(dir string) kalla.Recipe {
+		return kalla.Recipe{RecipeID: "seed-sql", MatchSQL: seedSQL, Sources: kalla.Sources{
+			Left:  kalla.SourceSpec{Alias: "invoices", URI: filepath.Join(dir, "left.csv"), PrimaryKey: []string{"invoice_id"}},
+			Right: kalla.SourceSpec{Alias: "payments", URI: filepath.Join(dir, "right.csv"), PrimaryKey: []string{"payment_id"}}}}
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			st, err := store.Open(t.Context(), b.newURL(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			svc, err := exceptions.New(st, exceptions.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runID := exctest.RunOf(t, st, svc, "run-sql-1", files, recipe)
+			page, err := svc.List(t.Context(), exceptions.Filter{RunID: runID, Reason: "PAY-504"}, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// INV-1004's item: its candidate PAY-504; PAY-504's names it.
+			if page.Total != 1 || page.Items[0].Key != "INV-1004" || page.Items[0].Closest != "PAY-504" || page.Items[0].Amount != "310.25" {
+				t.Fatalf("items naming PAY-504: %+v", page.Items)
+			}
+			var buf bytes.Buffer
+			if err := svc.Export(t.Context(), exceptions.Filter{RunID: runID, Side: "left"}, "csv", &buf); err != nil {
+				t.Fatal(err)
+			}
+			// The open invoices' totals by hand: EUR INV-1007 75.00 +
+			// 1011 432.10 + 1013 3125.75 + 1015 7020.00; GBP 1010 1875.00
+			// + 1014 88.80; USD 1004 310.25 + 1006 15000.00 + 1012 560.00.
+			for _, want := range []string{
+				`INV-1004,,310.25,,,USD,2024-01-05,,payments PAY-504 shares invoice_id = reference_number 'INV-1004' but amount 310.25 vs paid_amount 310.00 differ by 0.25 > 0.02,PAY-504,open`,
+				",,,total,left,4 items,,10652.85,,,EUR,", ",,,total,left,2 items,,1963.80,,,GBP,", ",,,total,left,3 items,,15870.25,,,USD,",
+			} {
+				if !strings.Contains(buf.String(), want) {
+					t.Errorf("export lacks %q:\n%s", want, buf.String())
+				}
+			}
+		})
 	}
 }
