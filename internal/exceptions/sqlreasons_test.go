@@ -132,13 +132,7 @@ func TestSQLReasonsSeedDuckDB(t *testing.T) {
 // TestSQLReasonsSeedSpark: the same on a Spark run (its outputs are folders
 // of part files; the reasons are the same, word for word).
 func TestSQLReasonsSeedSpark(t *testing.T) {
-	rem := os.Getenv("KALLA_TEST_SPARK_REMOTE")
-	if rem == "" {
-		if testenv.Required() {
-			t.Fatal("KALLA_TEST_SPARK_REMOTE not set and services are required")
-		}
-		t.Skip("KALLA_TEST_SPARK_REMOTE not set")
-	}
+	rem := testenv.SparkRemote(t)
 	checkSeedReasons(t, runSeed(t, seedSQL, "--engine", "spark", "--spark-remote", rem))
 }
 
