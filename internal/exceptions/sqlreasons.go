@@ -63,6 +63,9 @@ func sqlReasons(ctx context.Context, db *sql.DB, rec *kalla.RunRecord, outDir st
 	r := &rec.Recipe
 	mc, err := engine.ReadComparisons(ctx, r.MatchSQL, r.Sources.Left.Alias, r.Sources.Right.Alias)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("closest candidates: %w", ctx.Err())
+		}
 		for _, items := range bySide {
 			for _, it := range items {
 				it.Reason = "Kalla cannot tell why: it could not read the match SQL's conditions"
