@@ -127,14 +127,14 @@ func (e *env) excListCmd() *cobra.Command {
 				return enc.Encode(page)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tVER\tRUN\tSIDE\tKEY\tAMOUNT\tCCY\tSTATUS\tAGE\tREASON")
+			fmt.Fprintln(tw, "ID\tVER\tRUN\tSIDE\tKEY\tAMOUNT\tDIFF\tCCY\tSTATUS\tAGE\tCLOSEST\tREASON")
 			for _, it := range page.Items {
 				key := it.Key
 				if it.RightKey != "" {
 					key += " ↔ " + it.RightKey
 				}
-				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", it.ID, it.Version, it.RunID, it.Side, key, it.Amount,
-					it.Currency, it.Status, it.AgeDays, kalla.Excerpt(it.Reason))
+				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", it.ID, it.Version, it.RunID, it.Side, key, it.Amount,
+					it.Difference, it.Currency, it.Status, it.AgeDays, it.Closest, kalla.Excerpt(it.Reason))
 			}
 			tw.Flush()
 			fmt.Fprintf(e.stdout, "%d of %d items\n", len(page.Items), page.Total)

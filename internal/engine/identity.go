@@ -95,37 +95,15 @@ func (e *Engine) withIdentity(ctx context.Context, matchSQL string, left, right 
 		}
 	}
 	var lrefs, rrefs []string
-	var walk func(t map[string]any)
-	walk = func(t map[string]any) {
-		if t == nil {
-			return
-		}
-		switch t["type"] {
-		case "JOIN":
-			l, _ := t["left"].(map[string]any)
-			r, _ := t["right"].(map[string]any)
-			walk(l)
-			walk(r)
-		case "BASE_TABLE":
-			name, _ := t["table_name"].(string)
-			schema, _ := t["schema_name"].(string)
-			if schema != "" || ctes[strings.ToLower(name)] {
-				return
-			}
-			ref, _ := t["alias"].(string)
-			if ref == "" {
-				ref = name
-			}
-			switch {
-			case left.is(name):
-				lrefs = append(lrefs, ref)
-			case right.is(name):
-				rrefs = append(rrefs, ref)
-			}
-		}
-	}
 	from, _ := node["from_table"].(map[string]any)
-	walk(from)
+	walkFrom(from, ctes, func(name, ref string) {
+		switch {
+		case left.is(name):
+			lrefs = append(lrefs, ref)
+		case right.is(name):
+			rrefs = append(rrefs, ref)
+		}
+	}, nil)
 	for _, s := range []struct {
 		side  string
 		names sideNames
@@ -161,6 +139,37 @@ func (e *Engine) withIdentity(ctx context.Context, matchSQL string, left, right 
 		return identity{}, fmt.Errorf("render match sql: %w", err)
 	}
 	return id, nil
+}
+
+// walkFrom visits a parsed FROM clause: table with the name and reference
+// (its alias, else its name) of each base table that is neither a CTE nor
+// schema-qualified, and join (when not nil) with each join node, after
+// its two sides.
+func walkFrom(t map[string]any, ctes map[string]bool, table func(name, ref string), join func(j map[string]any)) {
+	if t == nil {
+		return
+	}
+	switch t["type"] {
+	case "JOIN":
+		l, _ := t["left"].(map[string]any)
+		r, _ := t["right"].(map[string]any)
+		walkFrom(l, ctes, table, join)
+		walkFrom(r, ctes, table, join)
+		if join != nil {
+			join(t)
+		}
+	case "BASE_TABLE":
+		name, _ := t["table_name"].(string)
+		schema, _ := t["schema_name"].(string)
+		if schema != "" || ctes[strings.ToLower(name)] {
+			return
+		}
+		ref, _ := t["alias"].(string)
+		if ref == "" {
+			ref = name
+		}
+		table(name, ref)
+	}
 }
 
 // identity is the match SQL rewritten to say which records each output row

@@ -115,6 +115,12 @@ func TestScriptedDay(t *testing.T) {
 				sum.Open["pair"].Count != 1 {
 				t.Errorf("summary: %+v", sum)
 			}
+			// The sides apart (I9 2000.00 against P9 1999.00), and the
+			// accepted pair I3/P3's difference: 97.00 - 100.00.
+			if sum.MatchedByHand.Sides["left"]["USD"] != "2000.00" || sum.MatchedByHand.Sides["right"]["USD"] != "1999.00" ||
+				sum.Accepted.Differences[""] != "-3.00" || sum.Accepted.Sides["right"][""] != "97.00" {
+				t.Errorf("summary sides and differences: matched by hand %+v, accepted %+v", sum.MatchedByHand, sum.Accepted)
+			}
 
 			// History of one item, oldest first.
 			d, err := e.svc.Get(ctx, id("I4"))

@@ -31,7 +31,8 @@ type columns struct {
 // SQL recipe (or a rules recipe lacking such a condition) is read by name
 // among the side's output columns: the first named amount, else one
 // containing amount, amt, total or value; the first containing date; the
-// first named currency, ccy or cur(rency)_code.
+// first named currency, ccy or cur(rency)_code. A SQL recipe whose amount
+// columns the summary knows (kalla.AmountColumns) uses those.
 func sideColumns(r *kalla.Recipe, side string, have []string) columns {
 	spec := r.Sources.Left
 	if side == "right" {
@@ -55,6 +56,18 @@ func sideColumns(r *kalla.Recipe, side string, have []string) columns {
 			case cond.Op == kalla.CondEq && c.currency == "" && currencyName(col):
 				c.currency = col
 			}
+		}
+	}
+	if spec, ok := kalla.AmountColumns(r); ok && len(r.Rules) == 0 {
+		// A SQL recipe's amounts are the summary's: the sources'
+		// amount_column, else the match SQL's one tolerance_match.
+		i := 0
+		if side == "right" {
+			i = 1
+		}
+		c.amount = spec.Column[i]
+		if spec.Currency[i] != "" {
+			c.currency = spec.Currency[i]
 		}
 	}
 	if c.amount == "" {
@@ -206,6 +219,7 @@ func Items(ctx context.Context, rec *kalla.RunRecord, outDir string) ([]*kalla.E
 	}
 	day := finished.Format(time.DateOnly)
 	var items []*kalla.ExceptionItem
+	bySide := map[string][]*kalla.ExceptionItem{}
 	for _, side := range []string{"left", "right"} {
 		paths, format, ok := outputFile(sum, outDir, "unmatched_"+side)
 		if !ok {
@@ -231,6 +245,12 @@ func Items(ctx context.Context, rec *kalla.RunRecord, outDir string) ([]*kalla.E
 			}
 			it.AgeFrom = ageFrom(it.Date, day)
 			items = append(items, it)
+			bySide[side] = append(bySide[side], it)
+		}
+	}
+	if rec.Recipe.MatchSQL != "" && len(rec.Recipe.Rules) == 0 && len(items) > 0 {
+		if err := sqlReasons(ctx, db, rec, outDir, bySide); err != nil {
+			return nil, err
 		}
 	}
 	if paths, format, ok := outputFile(sum, outDir, kalla.TableMatched); ok {

@@ -42,6 +42,7 @@ func (s *Service) Export(ctx context.Context, f Filter, format string, w io.Writ
 		return err
 	}
 	var rows [][]string
+	var all []*kalla.ExceptionItem
 	for _, status := range []string{kalla.ExcOpen, kalla.ExcPending} {
 		if f.Status != "" && f.Status != status {
 			continue
@@ -59,16 +60,18 @@ func (s *Service) Export(ctx context.Context, f Filter, format string, w io.Writ
 				it.Side, it.Key, it.RightKey, it.Amount, it.RightAmount, it.Difference, it.Currency, it.Date, it.Rule,
 				it.Reason, it.Closest, it.Status, strconv.Itoa(it.AgeDays), "", "", "", "", ""})
 		}
+		all = append(all, items...)
 	}
 	slices.SortFunc(rows, func(a, b []string) int {
 		x, _ := strconv.ParseInt(a[0], 10, 64)
 		y, _ := strconv.ParseInt(b[0], 10, 64)
 		return int(x - y)
 	})
+	totals := sheetTotals(all)
 	if format == "csv" {
 		cw := csv.NewWriter(w)
 		cw.Write(SheetColumns)
-		for _, r := range rows {
+		for _, r := range append(rows, totals...) {
 			// A cell starting with = + - @ would be a formula in a
 			// spreadsheet: keep it text.
 			cw.Write(defuse(r))
@@ -99,10 +102,97 @@ func (s *Service) Export(ctx context.Context, f Filter, format string, w io.Writ
 	if err := sw.Flush(); err != nil {
 		return fmt.Errorf("xlsx: %w", err)
 	}
+	// The totals go to a sheet of their own: the import reads the first.
+	if _, err := x.NewSheet(TotalsSheet); err != nil {
+		return fmt.Errorf("xlsx: %w", err)
+	}
+	tw, err := x.NewStreamWriter(TotalsSheet)
+	if err != nil {
+		return fmt.Errorf("xlsx: %w", err)
+	}
+	for i, r := range append([][]string{TotalsColumns}, totalsRows(totals)...) {
+		cells := make([]any, len(r))
+		for j, v := range r {
+			cells[j] = excelize.Cell{Value: v}
+		}
+		cell, _ := excelize.CoordinatesToCellName(1, i+1)
+		if err := tw.SetRow(cell, cells); err != nil {
+			return fmt.Errorf("xlsx: %w", err)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("xlsx: %w", err)
+	}
 	if _, err := x.WriteTo(w); err != nil {
 		return fmt.Errorf("xlsx: %w", err)
 	}
 	return nil
+}
+
+// KindTotal marks a totals row of an exported CSV (the import skips it).
+const KindTotal = "total"
+
+// TotalsSheet is the XLSX sheet of totals; TotalsColumns its columns: per
+// status, side and currency, the items' count, the sum of their amounts
+// (a pair's left amount), of pairs' right amounts and of pairs'
+// differences (right − left).
+const TotalsSheet = "totals"
+
+// TotalsColumns are the columns of the totals sheet.
+var TotalsColumns = []string{"status", "side", "currency", "count", "amount", "right_amount", "difference"}
+
+// sheetTotals sums the exported items per status, side and currency, as
+// CSV rows of kind total after the items: count in key, the sums in the
+// amount, right_amount and difference columns.
+func sheetTotals(items []*kalla.ExceptionItem) [][]string {
+	type group struct {
+		status, side, currency string
+	}
+	tallies := map[group]*Tally{}
+	var order []group
+	for _, it := range items {
+		g := group{it.Status, it.Side, it.Currency}
+		if tallies[g] == nil {
+			tallies[g] = &Tally{}
+			order = append(order, g)
+		}
+		tallies[g].add(it)
+	}
+	slices.SortFunc(order, func(a, b group) int {
+		return strings.Compare(a.status+"\x00"+a.side+"\x00"+a.currency, b.status+"\x00"+b.side+"\x00"+b.currency)
+	})
+	var rows [][]string
+	for _, g := range order {
+		t := tallies[g]
+		t.finish()
+		amount, right := t.Amounts[g.currency], ""
+		if g.side == "pair" {
+			amount, right = t.Sides["left"][g.currency], t.Sides["right"][g.currency]
+		}
+		row := make([]string, len(SheetColumns))
+		set := func(col, v string) { row[slices.Index(SheetColumns, col)] = v }
+		set("kind", KindTotal)
+		set("side", g.side)
+		set("key", strconv.FormatInt(t.Count, 10)+" items")
+		set("amount", amount)
+		set("right_amount", right)
+		set("difference", t.Differences[g.currency])
+		set("currency", g.currency)
+		set("status", g.status)
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// totalsRows turns the CSV totals rows into rows of TotalsColumns.
+func totalsRows(totals [][]string) [][]string {
+	var out [][]string
+	for _, r := range totals {
+		get := func(col string) string { return r[slices.Index(SheetColumns, col)] }
+		out = append(out, []string{get("status"), get("side"), get("currency"), strings.TrimSuffix(get("key"), " items"),
+			get("amount"), get("right_amount"), get("difference")})
+	}
+	return out
 }
 
 func defuse(r []string) []string {
@@ -187,7 +277,7 @@ func (s *Service) Import(ctx context.Context, actor string, r io.Reader) (*Impor
 	for n, row := range table[1:] {
 		rr := RowResult{Row: n + 2, Status: "skipped"}
 		decision := strings.ToLower(get(row, "decision"))
-		if decision == "" {
+		if decision == "" || strings.EqualFold(get(row, "kind"), KindTotal) {
 			res.Rows = append(res.Rows, rr)
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -31,17 +32,31 @@ func TestSheetRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(rows) != 11 || strings.Join(rows[0], ",") != strings.Join(exceptions.SheetColumns, ",") {
-				t.Fatalf("export: %d rows, header %v", len(rows), rows[0])
-			}
 			col := func(name string) int {
-				for i, c := range rows[0] {
+				for i, c := range exceptions.SheetColumns {
 					if c == name {
 						return i
 					}
 				}
 				t.Fatalf("no column %s", name)
 				return -1
+			}
+			// 10 open items, then the totals per status, side and
+			// currency, by hand: invoices I5 100.00 + I7 1500.00 + I8
+			// 50.00 EUR and I9 2000.00 USD; payments P5 91.00 + P8a 30.00
+			// + P8b 20.00 EUR and P9 1999.00 USD; the two suggested pairs
+			// I3/P3 and I4/P4 (no currency found for pairs): left 100.00 +
+			// 100.00, right 97.00 + 92.00, differences -3.00 + -8.00.
+			if len(rows) != 16 || strings.Join(rows[0], ",") != strings.Join(exceptions.SheetColumns, ",") {
+				t.Fatalf("export: %d rows, header %v", len(rows), rows[0])
+			}
+			var totals []string
+			for _, r := range rows[11:] {
+				totals = append(totals, strings.Join([]string{r[col("kind")], r[col("status")], r[col("side")], r[col("currency")], r[col("key")], r[col("amount")], r[col("right_amount")], r[col("difference")]}, " "))
+			}
+			if want := []string{"total open left EUR 3 items 1650.00  ", "total open left USD 1 items 2000.00  ",
+				"total open pair  2 items 200.00 189.00 -11.00", "total open right EUR 3 items 141.00  ", "total open right USD 1 items 1999.00  "}; strings.Join(totals, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("totals:\n%s\nwant\n%s", strings.Join(totals, "\n"), strings.Join(want, "\n"))
 			}
 			byKey := map[string][]string{}
 			for _, r := range rows[1:] {
@@ -104,6 +119,10 @@ func TestSheetRoundTrip(t *testing.T) {
 			xr, _ := f.GetRows("exceptions")
 			if len(xr) != 6 { // header + I7, I9, P5, P9, I4
 				t.Fatalf("xlsx rows: %d %v", len(xr), xr)
+			}
+			tr, _ := f.GetRows(exceptions.TotalsSheet)
+			if got, want := fmt.Sprint(tr), "[[status side currency count amount right_amount difference] [open left EUR 1 1500.00] [open left USD 1 2000.00] [open pair  1 100.00 92.00 -8.00] [open right EUR 1 91.00] [open right USD 1 1999.00]]"; got != want {
+				t.Fatalf("totals sheet:\n%s\nwant\n%s", got, want)
 			}
 			for i, r := range xr[1:] {
 				if r[col("key")] == "I7" {

@@ -10,31 +10,71 @@ import (
 
 // Tally is a count of items and their amounts, summed per currency ("" for
 // items without one). Items without an amount count but add nothing.
+// Amounts adds a pair's left amount to the left records' own, so Sides
+// keeps them apart: per side (left and right records; a pair's left and
+// right amounts) and currency. Differences sums the pairs' differences
+// (right − left) per currency.
 type Tally struct {
-	Count   int64             `json:"count"`
-	Amounts map[string]string `json:"amounts"`
-	sums    map[string]*big.Rat
+	Count       int64                        `json:"count"`
+	Amounts     map[string]string            `json:"amounts"`
+	Sides       map[string]map[string]string `json:"sides,omitempty"`
+	Differences map[string]string            `json:"differences,omitempty"`
+	sums        map[string]*big.Rat
+	sides       map[string]map[string]*big.Rat
+	diffs       map[string]*big.Rat
+}
+
+// addTo adds v's decimal to m[k], when v is one.
+func addTo(m map[string]*big.Rat, k, v string) map[string]*big.Rat {
+	a, ok := decimal(v)
+	if !ok {
+		return m
+	}
+	if m == nil {
+		m = map[string]*big.Rat{}
+	}
+	if m[k] == nil {
+		m[k] = new(big.Rat)
+	}
+	m[k].Add(m[k], a)
+	return m
 }
 
 func (t *Tally) add(it *kalla.ExceptionItem) {
 	t.Count++
-	a, ok := decimal(it.Amount)
-	if !ok {
-		return
+	t.sums = addTo(t.sums, it.Currency, it.Amount)
+	if t.sides == nil {
+		t.sides = map[string]map[string]*big.Rat{}
 	}
-	if t.sums == nil {
-		t.sums = map[string]*big.Rat{}
+	if it.Side == "pair" {
+		t.sides["left"] = addTo(t.sides["left"], it.Currency, it.Amount)
+		t.sides["right"] = addTo(t.sides["right"], it.Currency, it.RightAmount)
+		t.diffs = addTo(t.diffs, it.Currency, it.Difference)
+	} else {
+		t.sides[it.Side] = addTo(t.sides[it.Side], it.Currency, it.Amount)
 	}
-	if t.sums[it.Currency] == nil {
-		t.sums[it.Currency] = new(big.Rat)
-	}
-	t.sums[it.Currency].Add(t.sums[it.Currency], a)
 }
 
 func (t *Tally) finish() {
-	t.Amounts = map[string]string{}
-	for c, s := range t.sums {
-		t.Amounts[c] = format(s)
+	text := func(m map[string]*big.Rat) map[string]string {
+		out := map[string]string{}
+		for c, s := range m {
+			out[c] = format(s)
+		}
+		return out
+	}
+	t.Amounts = text(t.sums)
+	for side, m := range t.sides {
+		if len(m) == 0 {
+			continue
+		}
+		if t.Sides == nil {
+			t.Sides = map[string]map[string]string{}
+		}
+		t.Sides[side] = text(m)
+	}
+	if len(t.diffs) > 0 {
+		t.Differences = text(t.diffs)
 	}
 }
 
@@ -56,6 +96,11 @@ type RunSummary struct {
 	Pending       Tally            `json:"pending_approval"`
 	// Open counts the items still open, per side (left, right, pair).
 	Open map[string]Tally `json:"still_open"`
+	// RunAmounts are the run's own totals (summary.json's amounts): per
+	// currency, each side's matched and open sums and the difference the
+	// matched pairs absorbed, as the engine wrote them before any
+	// decision; absent when Kalla could not tell which columns are money.
+	RunAmounts *kalla.Amounts `json:"run_amounts,omitempty"`
 }
 
 // Summary adds up the decisions on a run's items.
@@ -67,6 +112,7 @@ func (s *Service) Summary(ctx context.Context, rec *kalla.RunRecord) (*RunSummar
 	out := &RunSummary{RunID: rec.ID, ResolvedBy: map[string]Tally{}, Open: map[string]Tally{}}
 	if rec.Summary != nil {
 		out.MatchedByRule = rec.Summary.MatchedCount
+		out.RunAmounts = rec.Summary.Amounts
 	}
 	resolved := map[string]*Tally{}
 	open := map[string]*Tally{}

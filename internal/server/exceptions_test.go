@@ -101,8 +101,9 @@ func TestExceptionsOverHTTP(t *testing.T) {
 		}
 		rows, err := csv.NewReader(resp.Body).ReadAll()
 		resp.Body.Close()
-		if err != nil || resp.StatusCode != 200 || len(rows) != 4 { // I5, I7, I8
-			t.Fatalf("export: %d %d rows %v", resp.StatusCode, len(rows), err)
+		// I5, I7, I8, then their total: 100.00 + 1500.00 + 50.00 EUR.
+		if err != nil || resp.StatusCode != 200 || len(rows) != 5 || rows[4][3] != "total" || rows[4][7] != "1650.00" || rows[4][10] != "EUR" {
+			t.Fatalf("export: %d %d rows %v %v", resp.StatusCode, len(rows), rows, err)
 		}
 		for _, r := range rows[1:] {
 			if r[5] == "I5" {

@@ -16,13 +16,7 @@ import (
 // secret comes back. (Spark's read_files table function is not covered by
 // that setting: Kalla's parse-level check is what refuses it.)
 func TestSessionRefusesPathsAlone(t *testing.T) {
-	remote := os.Getenv("KALLA_TEST_SPARK_REMOTE")
-	if remote == "" {
-		if testenv.Required() {
-			t.Fatal("KALLA_TEST_SPARK_REMOTE not set and services are required")
-		}
-		t.Skip("KALLA_TEST_SPARK_REMOTE not set")
-	}
+	remote := testenv.SparkRemote(t)
 	secret := filepath.Join(t.TempDir(), "secret.txt")
 	if err := os.WriteFile(secret, []byte(sandboxtest.Secret+"\n"), 0o644); err != nil {
 		t.Fatal(err)

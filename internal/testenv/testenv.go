@@ -69,6 +69,21 @@ func Required() bool {
 	return os.Getenv(EnvRequireServices) == "1" || os.Getenv(EnvCI) == "true"
 }
 
+// SparkRemote returns the shared Spark Connect endpoint
+// (KALLA_TEST_SPARK_REMOTE); without one the test is skipped, or fails when
+// the services are required.
+func SparkRemote(t testing.TB) string {
+	t.Helper()
+	remote := os.Getenv("KALLA_TEST_SPARK_REMOTE")
+	if remote == "" {
+		if Required() {
+			t.Fatal("KALLA_TEST_SPARK_REMOTE not set and services are required")
+		}
+		t.Skip("KALLA_TEST_SPARK_REMOTE not set")
+	}
+	return remote
+}
+
 // opTimeout bounds every setup or cleanup call made to a server.
 const opTimeout = 30 * time.Second
 

@@ -1,7 +1,6 @@
 package ui_test
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -45,13 +44,7 @@ func TestEngineShownWithoutChoice(t *testing.T) {
 // the engine; a run started on spark from the page runs there, its page
 // follows it to the result and says spark, and the runs list says so too.
 func TestStartOnSparkInBrowser(t *testing.T) {
-	remote := os.Getenv("KALLA_TEST_SPARK_REMOTE")
-	if remote == "" {
-		if testenv.Required() {
-			t.Fatal("KALLA_TEST_SPARK_REMOTE not set and services are required")
-		}
-		t.Skip("KALLA_TEST_SPARK_REMOTE not set")
-	}
+	remote := testenv.SparkRemote(t)
 	chromium(t)
 	eng, err := spark.New(spark.OptionsFromEnv(remote, nil))
 	if err != nil {

@@ -83,6 +83,7 @@ const secret = "s3cr3t-Pa55"
 func sampleStore() *fakeStore {
 	pgURI := "postgres://analyst:" + secret + "@db.example:5432/books?table=ledger"
 	now := time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
+	eur := "EUR"
 	rec := kalla.Recipe{
 		RecipeID: "ledger-vs-bank", Name: "Ledger against bank", MatchSQL: "SELECT * FROM left_src l JOIN right_src r ON l.ref = r.ref",
 		Sources: kalla.Sources{
@@ -103,6 +104,8 @@ func sampleStore() *fakeStore {
 				Summary: &kalla.Summary{LeftCount: 10, RightCount: 8, MatchedCount: 7, MatchedLeftRecords: 7, MatchedRightRecords: 7,
 					UnmatchedLeftCount: 3, UnmatchedRightCount: 1, MatchRateLeft: 0.7, MatchRateRight: 0.875,
 					Sources: kalla.SummarySources{Left: kalla.SummarySource{Alias: "ledger"}, Right: kalla.SummarySource{Alias: "bank"}},
+					Amounts: &kalla.Amounts{LeftColumn: "amount", RightColumn: "paid", From: kalla.AmountFromMatchSQL, Totals: []kalla.AmountTotal{
+						{Currency: &eur, LeftMatched: "700.25", LeftOpen: "31.50", RightMatched: "700.00", RightOpen: "9.99", MatchedDifference: "0.25"}}},
 					Outputs: []kalla.OutputFile{{Name: "matched.parquet", Table: "matched", Format: "parquet", Rows: 7, Bytes: 1200}}}},
 			{ID: "01a2140e-aaaa-7000-8000-000000000002", RecipeID: rec.RecipeID, Recipe: rec, Status: kalla.RunFailed,
 				Error: "source ledger: the server rejected the user name or password", CreatedAt: now, StartedAt: &started, FinishedAt: &finished},
@@ -145,7 +148,8 @@ func TestPages(t *testing.T) {
 		{"/runs?status=failed", 200, []string{"01a2140e…0002"}},
 		{"/runs?status=bogus", 400, []string{"is not a run status"}},
 		{"/runs?fragment=1", 200, []string{"data-refresh"}},
-		{"/runs/01a2140e-aaaa-7000-8000-000000000001", 200, []string{"Matched pairs", "matched.parquet", "/api/runs/01a2140e-aaaa-7000-8000-000000000001/files/summary.json", "70.0%", "87.5%", `role="tablist"`}},
+		{"/runs/01a2140e-aaaa-7000-8000-000000000001", 200, []string{"Matched pairs", "matched.parquet", "/api/runs/01a2140e-aaaa-7000-8000-000000000001/files/summary.json", "70.0%", "87.5%", `role="tablist"`,
+			"Amounts", "left amount and right paid", `<th scope="row">EUR</th><td class="num">700.25</td><td class="num">31.50</td><td class="num">700.00</td><td class="num">9.99</td><td class="num">0.25</td>`}},
 		{"/runs/01a2140e-aaaa-7000-8000-000000000002", 200, []string{"Why the run failed", "rejected the user name or password"}},
 		{"/runs/01a2140e-aaaa-7000-8000-000000000004", 200, []string{"Why the run failed", "ran out of memory or disk space", "not at fault", "--memory-limit 4GB"}},
 		{"/runs/01a2140e-aaaa-7000-8000-000000000003", 200, []string{"Matching", `value="72"`, "1,000", "Cancel run"}},

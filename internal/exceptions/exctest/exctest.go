@@ -64,9 +64,18 @@ func Recipe(dir string) kalla.Recipe {
 // exceptions with svc, and returns the run's ID once they are recorded.
 func CompletedRun(t *testing.T, st *store.Store, svc *exceptions.Service) string {
 	t.Helper()
+	return RunOf(t, st, svc, "run-exc-1", map[string]string{"left.csv": LeftCSV, "right.csv": RightCSV}, Recipe)
+}
+
+// RunOf writes files to a temporary folder, runs the recipe made for it
+// through a real runner pool on st whose completion hook records the
+// exceptions with svc, and returns the run's ID (id) once they are
+// recorded.
+func RunOf(t *testing.T, st *store.Store, svc *exceptions.Service, id string, files map[string]string, recipe func(dir string) kalla.Recipe) string {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	for name, body := range map[string]string{"left.csv": LeftCSV, "right.csv": RightCSV} {
+	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +84,8 @@ func CompletedRun(t *testing.T, st *store.Store, svc *exceptions.Service) string
 	t.Cleanup(func() { mgr.Close() })
 	pool := runner.New(st, mgr, runner.Config{Workers: 1, DataDir: dir, PollInterval: 50 * time.Millisecond,
 		OnCompleted: exceptions.Recorder(svc)})
-	run := &kalla.RunRecord{ID: "run-exc-1", RecipeID: "exc-test", Recipe: Recipe(dir), OutDir: runner.OutDir(dir, "run-exc-1")}
+	rec := recipe(dir)
+	run := &kalla.RunRecord{ID: id, RecipeID: rec.RecipeID, Recipe: rec, OutDir: runner.OutDir(dir, id)}
 	if err := st.CreateRun(ctx, run); err != nil {
 		t.Fatal(err)
 	}
