@@ -64,9 +64,18 @@ func Recipe(dir string) kalla.Recipe {
 // exceptions with svc, and returns the run's ID once they are recorded.
 func CompletedRun(t *testing.T, st *store.Store, svc *exceptions.Service) string {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
-	for name, body := range map[string]string{"left.csv": LeftCSV, "right.csv": RightCSV} {
+	return RunRecipe(t, st, svc, dir, "run-exc-1", Recipe(dir), map[string]string{"left.csv": LeftCSV, "right.csv": RightCSV})
+}
+
+// RunRecipe writes files into dir, runs rec as run runID through a real
+// runner pool on st (its data folder is dir, so the outputs are under
+// runner.OutDir(dir, runID)) whose completion hook records the exceptions
+// with svc, and returns the run's ID once they are recorded.
+func RunRecipe(t *testing.T, st *store.Store, svc *exceptions.Service, dir, runID string, rec kalla.Recipe, files map[string]string) string {
+	t.Helper()
+	ctx := context.Background()
+	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +84,7 @@ func CompletedRun(t *testing.T, st *store.Store, svc *exceptions.Service) string
 	t.Cleanup(func() { mgr.Close() })
 	pool := runner.New(st, mgr, runner.Config{Workers: 1, DataDir: dir, PollInterval: 50 * time.Millisecond,
 		OnCompleted: exceptions.Recorder(svc)})
-	run := &kalla.RunRecord{ID: "run-exc-1", RecipeID: "exc-test", Recipe: Recipe(dir), OutDir: runner.OutDir(dir, "run-exc-1")}
+	run := &kalla.RunRecord{ID: runID, RecipeID: rec.RecipeID, Recipe: rec, OutDir: runner.OutDir(dir, runID)}
 	if err := st.CreateRun(ctx, run); err != nil {
 		t.Fatal(err)
 	}
