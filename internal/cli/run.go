@@ -68,6 +68,7 @@ func (e *env) runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&f.out, "out", "", "folder for the outputs")
 	addEngineFlags(cmd, f)
 	e.addDryRun(cmd, f)
+	cmd.AddCommand(e.runEvidenceCmd())
 	return cmd
 }
 
