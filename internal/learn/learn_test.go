@@ -63,6 +63,20 @@ func TestLearnFromManualMatches(t *testing.T) {
 			for _, it := range page.Items {
 				items[it.Key] = it.ID
 			}
+			// One odd match (same amount, nothing else in common): no rule,
+			// and the answer says why.
+			odd := exceptions.ActionRequest{Action: exceptions.ActMatch, Items: []int64{items["INV-1007"], items["P9"]}, Actor: "ann"}
+			if _, err := svc.Act(ctx, odd); err != nil {
+				t.Fatal(err)
+			}
+			_, err = l.Propose(ctx, "", runID)
+			if kalla.ErrorCode(err) != kalla.EINVALID || !strings.Contains(err.Error(), "no rule could be learned from the 1 manual matches") || !strings.Contains(err.Error(), "nothing to join the sides on") {
+				t.Fatalf("from one odd match: %v", err)
+			}
+			odd.Action, odd.Items = exceptions.ActUnmatch, odd.Items[:1]
+			if _, err := svc.Act(ctx, odd); err != nil {
+				t.Fatal(err)
+			}
 			for _, pair := range [][2]string{{"INV-1002", "P2"}, {"INV-1003", "P3"}, {"INV-1004", "P4"}} {
 				req := exceptions.ActionRequest{Action: exceptions.ActMatch, Items: []int64{items[pair[0]], items[pair[1]]}, Actor: "ann"}
 				if pair[0] == "INV-1004" {
