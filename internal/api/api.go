@@ -26,6 +26,7 @@ import (
 	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/exceptions"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/learn"
 	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/runner"
 	"github.com/kalla-recon/kalla/internal/store"
@@ -161,6 +162,9 @@ type Config struct {
 	// Exceptions serves the exception queue and the audit trail
 	// (/api/exceptions, /api/audit); nil answers 502 unavailable there.
 	Exceptions *exceptions.Service
+	// Learn proposes and saves rules learned from people's manual matches
+	// (POST /api/recipes/{id}/learn); nil answers 503.
+	Learn *learn.Learner
 	// Logger receives request errors. Nil discards.
 	Logger *slog.Logger
 }

@@ -97,6 +97,12 @@ func (h *Handler) routeTable() []route {
 		{Method: "GET", Path: "/api/runs/{id}/exceptions/summary", Need: viewer, Handle: h.exceptionSummary},
 		{Method: "GET", Path: "/api/runs/{id}/exceptions.csv", Need: viewer, Handle: h.exportExceptions("csv")},
 		{Method: "GET", Path: "/api/runs/{id}/exceptions.xlsx", Need: viewer, Handle: h.exportExceptions("xlsx")},
+		// A run's evidence package: viewers may download it (it holds no
+		// credentials). Learning a rule reads only run files, so a preparer
+		// may ask for a proposal; saving it changes a recipe: admin.
+		{Method: "GET", Path: "/api/runs/{id}/evidence.zip", Need: viewer, Handle: h.runEvidence},
+		{Method: "POST", Path: "/api/recipes/{id}/learn", Need: preparer, Handle: h.learnRule},
+		{Method: "POST", Path: "/api/recipes/{id}/learn/accept", Need: admin, Handle: h.acceptLearnedRule},
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 
 func (e *env) recipeCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "recipe", Short: "Work with recipes"}
-	cmd.AddCommand(e.recipeCheckCmd(), e.recipeSuggestCmd())
+	cmd.AddCommand(e.recipeCheckCmd(), e.recipeSuggestCmd(), e.recipeLearnCmd())
 	return cmd
 }
 

@@ -71,6 +71,7 @@ func (e *env) runCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&f.records, "records", false, "also write matched_left and matched_right: the whole records each side's pairs use, for reading pairs as two records (costs about +20% on large runs)")
 	addEngineFlags(cmd, f)
 	e.addDryRun(cmd, f)
+	cmd.AddCommand(e.runEvidenceCmd())
 	return cmd
 }
 

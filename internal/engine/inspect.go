@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/rules"
 )
 
 // Inspection is two sources staged to be looked at rather than reconciled:
@@ -110,4 +112,39 @@ func (in *Inspection) TryRules(ctx context.Context, rules []kalla.Rule) (*Trial,
 		return nil, err
 	}
 	return &Trial{Pairs: m.pairs, LeftRecords: m.leftRecords, RightRecords: m.rightRecords, Report: m.report}, nil
+}
+
+// TrialPair is one pair the last TryRules matched: each side's key (its
+// primary-key columns joined with "|") and the rule that matched it.
+type TrialPair struct {
+	Left, Right, Rule string
+}
+
+// TrialPairs returns the pairs the last TryRules matched, in (left row,
+// right row) order, so a caller can say which records a proposed rule
+// would pair, not only how many.
+func (in *Inspection) TrialPairs(ctx context.Context) ([]TrialPair, error) {
+	l, r := in.sides[0], in.sides[1]
+	key := func(side string, n int) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = "coalesce(CAST(" + pkCol(side, i) + " AS VARCHAR), '')"
+		}
+		return strings.Join(parts, " || '|' || ")
+	}
+	q := "SELECT " + key("l", len(l.pk)) + ", " + key("r", len(r.pk)) + ", __kalla_rule FROM " + rules.MatchTable + " ORDER BY " + leftRid + ", " + rightRid
+	rows, err := in.e.conn.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("read trial pairs: %w", err)
+	}
+	defer rows.Close()
+	var out []TrialPair
+	for rows.Next() {
+		var p TrialPair
+		if err := rows.Scan(&p.Left, &p.Right, &p.Rule); err != nil {
+			return nil, fmt.Errorf("read trial pairs: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }

@@ -355,3 +355,11 @@ func format(r *big.Rat) string {
 	}
 	return r.FloatString(12)
 }
+
+// OutputPaths returns the paths of a run's output table under outDir and
+// their format (Parquet preferred, CSV otherwise); false when the run wrote
+// no such table. Readers of a run's records (learning a rule, the evidence
+// export) use it instead of the sources.
+func OutputPaths(sum *kalla.Summary, outDir, table string) ([]string, string, bool) {
+	return outputFile(sum, outDir, table)
+}

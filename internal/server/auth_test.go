@@ -59,6 +59,9 @@ var routeRoles = map[string]kalla.Role{
 	"GET /api/runs/{id}/exceptions/summary": kalla.RoleViewer,
 	"GET /api/runs/{id}/exceptions.csv":     kalla.RoleViewer,
 	"GET /api/runs/{id}/exceptions.xlsx":    kalla.RoleViewer,
+	"GET /api/runs/{id}/evidence.zip":       kalla.RoleViewer,
+	"POST /api/recipes/{id}/learn":          kalla.RolePreparer,
+	"POST /api/recipes/{id}/learn/accept":   kalla.RoleAdmin,
 }
 
 var allRoles = []kalla.Role{kalla.RoleViewer, kalla.RolePreparer, kalla.RoleApprover, kalla.RoleAdmin}

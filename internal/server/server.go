@@ -30,6 +30,7 @@ import (
 	"github.com/kalla-recon/kalla/internal/auth"
 	"github.com/kalla-recon/kalla/internal/exceptions"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/learn"
 	kallamcp "github.com/kalla-recon/kalla/internal/mcp"
 	"github.com/kalla-recon/kalla/internal/objstore"
 	"github.com/kalla-recon/kalla/internal/recon"
@@ -259,6 +260,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		SSEPoll:        cfg.SSEPoll,
 		MaxQueuedRuns:  cfg.MaxQueuedRuns,
 		Exceptions:     excs,
+		Learn:          learn.New(m.Store, m.Recon, func(id string) string { return runner.OutDir(m.dataDir, id) }),
 		Logger:         m.log,
 	}
 	if cfg.UploadBucket != "" {

@@ -448,19 +448,29 @@ WHERE id = ? AND version = ?`), after.Status, after.Code, after.Assignee, after.
 		e := kalla.AuditEntry{Seq: seq, At: now, Actor: act.Actor, Role: act.Role, Action: act.Action, ActionID: act.ID,
 			ItemID: old.ID, RunID: old.RunID, Before: before[i], After: afterJSON, Note: act.Note, PrevHash: prev}
 		e.Hash = e.ComputeHash()
-		if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO audit_log (seq, at, actor, role, action, action_id, item_id,
-	run_id, before_json, after_json, note, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			e.Seq, s.d.time(e.At), e.Actor, string(e.Role), e.Action, e.ActionID, e.ItemID, e.RunID, e.Before, e.After,
-			e.Note, e.PrevHash, e.Hash); err != nil {
-			return nil, nil, fmt.Errorf("append audit entry: %w", err)
+		if err := s.appendAudit(ctx, tx, &e); err != nil {
+			return nil, nil, err
 		}
 		prev = e.Hash
 	}
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)
-ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`), seq, prev); err != nil {
-		return nil, nil, fmt.Errorf("advance audit head: %w", err)
-	}
 	return &act, dec.After, nil
+}
+
+// appendAudit inserts one audit entry, hashed already, and moves the head
+// to it. The caller holds the chain's lock (PostgreSQL) or the single
+// writer (SQLite).
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, e *kalla.AuditEntry) error {
+	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO audit_log (seq, at, actor, role, action, action_id, item_id,
+	run_id, before_json, after_json, note, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		e.Seq, s.d.time(e.At), e.Actor, string(e.Role), e.Action, e.ActionID, e.ItemID, e.RunID, e.Before, e.After,
+		e.Note, e.PrevHash, e.Hash); err != nil {
+		return fmt.Errorf("append audit entry: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)
+ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`), e.Seq, e.Hash); err != nil {
+		return fmt.Errorf("advance audit head: %w", err)
+	}
+	return nil
 }
 
 // itemJSON is an item as the audit log keeps it: its JSON without the age,

@@ -154,6 +154,9 @@ func Suggest(ctx context.Context, in *engine.Inspection, opt Options) (*Result, 
 	}
 	rec.Sources.Left.PrimaryKey = []string{l.key}
 	rec.Sources.Right.PrimaryKey = []string{r.key}
+	if len(rs) == 0 && ex != nil {
+		return nil, kalla.Errorf(kalla.EINVALID, "no column of %s equals a column of %s in every one of the %d example pairs, even after trimming, ignoring case and punctuation or removing a common prefix: there is nothing to join the sides on (check the pairs, or give more of the same kind)", l.spec.Alias, r.spec.Alias, len(opt.Pairs))
+	}
 	if len(rs) == 0 {
 		return nil, kalla.Errorf(kalla.EINVALID, "no column of %s pairs with a column of %s (by name, type and values): give a few example pairs you know (--pairs, or “Pairs you know” in the recipe builder)", l.spec.Alias, r.spec.Alias)
 	}

@@ -64,7 +64,8 @@ func Recipe(dir string) kalla.Recipe {
 // exceptions with svc, and returns the run's ID once they are recorded.
 func CompletedRun(t *testing.T, st *store.Store, svc *exceptions.Service) string {
 	t.Helper()
-	return RunOf(t, st, svc, "run-exc-1", map[string]string{"left.csv": LeftCSV, "right.csv": RightCSV}, Recipe)
+	dir := t.TempDir()
+	return RunRecipe(t, st, svc, dir, "run-exc-1", Recipe(dir), map[string]string{"left.csv": LeftCSV, "right.csv": RightCSV})
 }
 
 // RunOf writes files to a temporary folder, runs the recipe made for it
@@ -73,8 +74,17 @@ func CompletedRun(t *testing.T, st *store.Store, svc *exceptions.Service) string
 // recorded.
 func RunOf(t *testing.T, st *store.Store, svc *exceptions.Service, id string, files map[string]string, recipe func(dir string) kalla.Recipe) string {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
+	return RunRecipe(t, st, svc, dir, id, recipe(dir), files)
+}
+
+// RunRecipe writes files into dir, runs rec as run runID through a real
+// runner pool on st (its data folder is dir, so the outputs are under
+// runner.OutDir(dir, runID)) whose completion hook records the exceptions
+// with svc, and returns the run's ID once they are recorded.
+func RunRecipe(t *testing.T, st *store.Store, svc *exceptions.Service, dir, runID string, rec kalla.Recipe, files map[string]string) string {
+	t.Helper()
+	ctx := context.Background()
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
@@ -84,8 +94,7 @@ func RunOf(t *testing.T, st *store.Store, svc *exceptions.Service, id string, fi
 	t.Cleanup(func() { mgr.Close() })
 	pool := runner.New(st, mgr, runner.Config{Workers: 1, DataDir: dir, PollInterval: 50 * time.Millisecond,
 		OnCompleted: exceptions.Recorder(svc)})
-	rec := recipe(dir)
-	run := &kalla.RunRecord{ID: id, RecipeID: rec.RecipeID, Recipe: rec, OutDir: runner.OutDir(dir, id)}
+	run := &kalla.RunRecord{ID: runID, RecipeID: rec.RecipeID, Recipe: rec, OutDir: runner.OutDir(dir, runID)}
 	if err := st.CreateRun(ctx, run); err != nil {
 		t.Fatal(err)
 	}
