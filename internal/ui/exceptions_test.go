@@ -45,6 +45,22 @@ func (b *tab) waitCount(status, want string) {
 	b.waitFor(status+" count "+want, `(document.querySelector('#exc-counts a[data-status="`+status+`"] .stat-n') || {}).textContent === `+js(want), 15*time.Second)
 }
 
+// firstException waits for a completed run's exception items (recorded
+// by the runner's completion hook) and returns the first one's page.
+func firstException(t *testing.T, s *testServer, runID string) string {
+	t.Helper()
+	var page struct {
+		Items []kalla.ExceptionItem `json:"items"`
+	}
+	for deadline := time.Now().Add(30 * time.Second); len(page.Items) == 0; time.Sleep(50 * time.Millisecond) {
+		apiCall(t, s.url, s.token, "GET", "/api/exceptions?limit=1&run_id="+runID, nil, &page)
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s recorded no exception items", runID)
+		}
+	}
+	return "/exceptions/" + strconv.FormatInt(page.Items[0].ID, 10)
+}
+
 // loaded waits until the page's scripts have run (module scripts run
 // before the document is complete), so their handlers are in place before
 // a key or a click.
@@ -143,6 +159,10 @@ func TestExceptionQueueInBrowser(t *testing.T) {
 			b.key("r")
 			b.waitText("#queue-error", "Only an open suggested pair can be rejected: I3 is accepted", 5*time.Second)
 
+			// A filter that is not a number is refused in words.
+			b.open("/exceptions?min_amount=lots")
+			b.waitText("#filter-error", `the lowest amount "lots" is not a number`, 10*time.Second)
+
 			// Unmatched left records: the reason is on screen, wrapped.
 			b.open("/exceptions?run_id=" + runID + "&side=left")
 			b.waitFor("the left records", `document.querySelectorAll("#queue tr[data-id]").length === 4`, 10*time.Second)
@@ -152,8 +172,13 @@ func TestExceptionQueueInBrowser(t *testing.T) {
 				return c.textContent.trim().length > 0 && r.left >= 0 && r.right <= %d && r.width > 100;
 			})`, w))
 
+			// j moves down to I8, Enter opens it.
+			b.loaded()
+			for i := 0; i < 4 && b.read("#queue", `(document.querySelector("#queue tr.current") || {dataset: {}}).dataset.key || ""`, "the selected row") != "I8"; i++ {
+				b.key("j")
+			}
+			b.key("\r")
 			// I8 (50.00) by hand with P8a (30.00) and P8b (20.00).
-			b.click(`#queue tr[data-key="I8"] .exc-item a`)
 			b.waitText("h1", "Unmatched left record I8", 10*time.Second)
 			b.loaded()
 			b.fits(w)
