@@ -384,7 +384,9 @@ func tolerance(rec *kalla.RunRecord) string {
 	if t.IsInt() {
 		return t.Num().String()
 	}
-	return t.FloatString(10)
+	// A tolerance comes from decimal text, so 18 places hold it exactly;
+	// the zeros after its last digit are dropped (0.01, not 0.0100…).
+	return strings.TrimRight(t.FloatString(18), "0")
 }
 
 // approvers names the people who may approve what preparer prepared: the
