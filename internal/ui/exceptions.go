@@ -160,9 +160,10 @@ func (h *Handler) exceptionQueue(w http.ResponseWriter, r *http.Request) (*view,
 	if o, err := strconv.Atoi(q.Get("offset")); err == nil && o > 0 {
 		d.Offset = o
 	}
+	d.Counts.Refresh = d.Form.link("fragment", "counts", "offset", "")
 	f, err := d.Form.filter()
 	if err == nil {
-		d.Counts, err = h.statusCounts(ctx, svc, d.Form, f)
+		d.Counts.Counts, err = statusCounts(ctx, svc, d.Form, f)
 	}
 	if err == nil {
 		var page *exceptions.Page
@@ -203,17 +204,17 @@ func (h *Handler) exceptionQueue(w http.ResponseWriter, r *http.Request) (*view,
 
 // statusCounts counts the items of each status under the filter's other
 // conditions.
-func (h *Handler) statusCounts(ctx context.Context, svc Exceptions, form queueForm, f exceptions.Filter) (countsData, error) {
-	c := countsData{Refresh: form.link("fragment", "counts", "offset", "")}
+func statusCounts(ctx context.Context, svc Exceptions, form queueForm, f exceptions.Filter) ([]statusCount, error) {
+	var out []statusCount
 	for _, st := range excStatuses {
 		f.Status = st
 		page, err := svc.List(ctx, f, 1, 0)
 		if err != nil {
-			return c, err
+			return nil, err
 		}
-		c.Counts = append(c.Counts, statusCount{Status: st, N: page.Total, URL: form.link("status", st, "offset", ""), Current: form.Status == st})
+		out = append(out, statusCount{Status: st, N: page.Total, URL: form.link("status", st, "offset", ""), Current: form.Status == st})
 	}
-	return c, nil
+	return out, nil
 }
 
 // candidate is an item offered for a manual match, with why it is offered.

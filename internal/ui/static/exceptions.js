@@ -55,10 +55,15 @@ function act(action, items, extra = {}) {
   return api("POST", "/api/exceptions/actions", { action, items: items.map((it) => Number(it.id)), versions, actor: actor(), ...extra });
 }
 
-/** typing says whether a key event belongs to a field being typed in. */
+/**
+ * typing says whether a key event belongs to a field being typed in (a tick
+ * box or a button is not one: the shortcuts work after ticking records).
+ */
 function typing(ev) {
   const t = ev.target;
-  return ev.ctrlKey || ev.metaKey || ev.altKey || (t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName)));
+  if (ev.ctrlKey || ev.metaKey || ev.altKey || !t) return true;
+  if (t.tagName === "INPUT") return !["checkbox", "radio", "button", "submit"].includes(t.type);
+  return t.isContentEditable || ["TEXTAREA", "SELECT"].includes(t.tagName);
 }
 
 // ---- The queue --------------------------------------------------------
@@ -118,13 +123,18 @@ function queuePage(table) {
   }
   document.addEventListener("keydown", (ev) => {
     if (typing(ev)) return;
+    // Enter and the arrows keep their usual meaning on links, buttons and
+    // tick boxes; they move through the queue from the page or a row.
+    const onQueue = ev.target === document.body || ev.target.matches("tr[data-id], main");
     switch (ev.key) {
-      case "j": case "ArrowDown": step(1); break;
-      case "k": case "ArrowUp": step(-1); break;
+      case "j": step(1); break;
+      case "k": step(-1); break;
+      case "ArrowDown": if (!onQueue) return; step(1); break;
+      case "ArrowUp": if (!onQueue) return; step(-1); break;
       case "a": decide("accept"); break;
       case "r": decide("reject"); break;
       case "Enter":
-        if (!current) return;
+        if (!current || !onQueue) return;
         location.href = current.querySelector(".exc-item a").href;
         break;
       default: return;
