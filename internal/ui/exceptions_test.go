@@ -77,11 +77,15 @@ func (b *tab) acted(want string) {
 	got, err := b.poll(`(() => {
 		const e = document.getElementById("exc-error"), f = document.getElementById("exc-flash");
 		if (e && !e.hidden) return "error: " + e.textContent;
-		if (f && !f.hidden) return f.textContent;
+		if (f && !f.hidden && f.textContent.includes(`+js(want)+`)) return f.textContent;
 		return null;
 	})()`, 15*time.Second)
 	if got == nil || !strings.Contains(*got, want) {
-		b.fail("wait for "+want, fmt.Errorf("the page says %v (%v)", got, err))
+		says := "nothing"
+		if got != nil {
+			says = *got
+		}
+		b.fail("wait for "+want, fmt.Errorf("the page says %s (%v)", says, err))
 	}
 }
 
@@ -93,7 +97,8 @@ func (b *tab) acted(want string) {
 // 1500.00 invoice as a write-off (pending: four eyes above 1000), sees a
 // stale page refused in words; an approver with another token approves it
 // in a second browser while the preparer's queue counts follow without a
-// reload; the run page shows the decisions and the audit chain verifies.
+// reload; the run page shows the decisions; comment, assign, reopen and
+// unmatch work from the item page; and the audit chain verifies.
 func TestExceptionQueueInBrowser(t *testing.T) {
 	chromium(t)
 	for _, w := range widths {
@@ -247,12 +252,41 @@ func TestExceptionQueueInBrowser(t *testing.T) {
 			a.waitText("#d-open", "right: 2", 5*time.Second)
 			a.fits(w)
 
+			// The other actions from the item page: comment, assign,
+			// reopen a resolved record, unmatch a manual match (whole).
+			a.open("/exceptions/" + id["I9"])
+			a.waitText("h1", "Unmatched left record I9", 10*time.Second)
+			a.loaded()
+			a.typeInto("#note", "asked the bank for the USD statement")
+			a.click("#comment")
+			a.acted("Comment: done")
+			a.waitText("#history", "asked the bank for the USD statement", 5*time.Second)
+			a.typeInto("#assignee", "pat")
+			a.click("#assign")
+			a.acted("Assign: done")
+			a.waitText("#assigned", "pat", 5*time.Second)
+			a.open("/exceptions/" + id["I7"])
+			a.waitText("h1", "Unmatched left record I7", 10*time.Second)
+			a.loaded()
+			a.click("#reopen")
+			a.acted("Reopen: done")
+			a.waitText(".meta .badge", "open", 5*time.Second)
+			a.open("/exceptions/" + id["P8b"])
+			a.waitText("h1", "Unmatched right record P8b", 10*time.Second)
+			a.loaded()
+			a.click("#unmatch")
+			a.acted("Unmatch: done")
+			a.waitText(".meta .badge", "open", 5*time.Second)
+			b.waitCount("matched", "0")
+			b.waitCount("resolved", "0")
+			b.waitCount("open", "9")
+
 			var v struct {
 				OK      bool   `json:"ok"`
 				Entries int64  `json:"entries"`
 				Message string `json:"message"`
 			}
-			if st := apiCall(t, s.url, abe.Token, "GET", "/api/audit/verify", nil, &v); st != 200 || !v.OK || v.Entries < 7 {
+			if st := apiCall(t, s.url, abe.Token, "GET", "/api/audit/verify", nil, &v); st != 200 || !v.OK || v.Entries < 13 {
 				t.Errorf("audit verify: %d %+v", st, v)
 			}
 		})

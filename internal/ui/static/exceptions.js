@@ -204,6 +204,7 @@ function itemPage(root) {
 
   async function run(action, button) {
     clearError(errBox);
+    document.getElementById("exc-flash").hidden = true;
     let items = [me];
     const extra = { note: note() };
     switch (action) {
