@@ -49,7 +49,7 @@ func exceptionFilter(r *http.Request) (exceptions.Filter, error) {
 			return exceptions.Filter{}, kalla.Errorf(kalla.EINVALID, "query parameter %s is empty: leave it out, or give a value", name)
 		}
 	}
-	f := exceptions.Filter{RunID: q.Get("run_id"), Status: q.Get("status"), Kind: q.Get("kind"), Side: q.Get("side"),
+	f := exceptions.Filter{RunID: q.Get("run_id"), RecipeID: q.Get("recipe_id"), Status: q.Get("status"), Kind: q.Get("kind"), Side: q.Get("side"),
 		Rule: q.Get("rule"), Reason: q.Get("reason"), Assignee: q.Get("assignee"), Age: q.Get("age")}
 	var err error
 	if f.MinAmount, err = queryFloat(r, "min_amount"); err != nil {

@@ -139,6 +139,7 @@ func (s *Service) RecordRun(ctx context.Context, rec *kalla.RunRecord, outDir st
 // fields do not filter.
 type Filter struct {
 	RunID    string `json:"run_id,omitempty"`
+	RecipeID string `json:"recipe_id,omitempty"`
 	Status   string `json:"status,omitempty"`
 	Kind     string `json:"kind,omitempty"`
 	Side     string `json:"side,omitempty"`
@@ -159,7 +160,7 @@ func (f Filter) Empty() bool { return f == Filter{} }
 
 // query checks the filter and turns it into a store query.
 func (f Filter) query() (store.ExceptionQuery, error) {
-	q := store.ExceptionQuery{RunID: f.RunID, Status: f.Status, Kind: f.Kind, Side: f.Side, Rule: f.Rule,
+	q := store.ExceptionQuery{RunID: f.RunID, RecipeID: f.RecipeID, Status: f.Status, Kind: f.Kind, Side: f.Side, Rule: f.Rule,
 		Reason: f.Reason, Assignee: f.Assignee, MinAmount: f.MinAmount, MaxAmount: f.MaxAmount, MaxDifference: f.MaxDifference}
 	if f.Status != "" && !slices.Contains([]string{kalla.ExcOpen, kalla.ExcAccepted, kalla.ExcRejected, kalla.ExcMatched, kalla.ExcResolved, kalla.ExcPending}, f.Status) {
 		return q, kalla.Errorf(kalla.EINVALID, "status %q: want open, accepted, rejected, matched, resolved or pending", f.Status)
@@ -253,3 +254,8 @@ func Recorder(s *Service) func(ctx context.Context, rec *kalla.RunRecord, outDir
 		return err
 	}
 }
+
+// ApprovalAmount is the absolute amount from which a write-off (or a
+// manual match with a difference) waits for a second person, so that
+// screens can say so before anyone acts.
+func (s *Service) ApprovalAmount() string { return s.cfg.ApprovalAmount }

@@ -49,6 +49,14 @@ func TestExceptionsOverHTTP(t *testing.T) {
 		if p.Total != 1 || p.Items[0].Key != "I3" {
 			t.Fatalf("filtered pairs: %+v", p)
 		}
+		// recipe_id keeps the items of the runs of one recipe (the UI's
+		// recipe filter).
+		for recipe, want := range map[string]int64{rec.RecipeID: 10, "no-such-recipe": 0} {
+			s.call("GET", "/api/exceptions?limit=1&recipe_id="+recipe, nil, 200, &p)
+			if p.Total != want {
+				t.Errorf("recipe_id=%s: %d items, want %d", recipe, p.Total, want)
+			}
+		}
 		s.wantError("POST", "/api/exceptions/actions", map[string]any{"action": "accept", "items": []int64{key["I3"]}}, 400, kalla.EINVALID, "actor is required")
 
 		// Six people accept the same pair at once.

@@ -242,7 +242,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 
 	// The web UI at "/": its session cookie admits the browser to the API.
-	if m.UI, err = ui.New(ui.Config{Store: m.Store, Auth: authn, Version: version.Version, Engines: m.Recon.Engines(), Logger: m.log}); err != nil {
+	if m.UI, err = ui.New(ui.Config{Store: m.Store, Auth: authn, Version: version.Version, Engines: m.Recon.Engines(), Exceptions: excs, Logger: m.log}); err != nil {
 		return fmt.Errorf("web ui: %w", err)
 	}
 	apiCfg := api.Config{

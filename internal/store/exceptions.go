@@ -23,12 +23,14 @@ const auditLockKey = 0x6175646974
 
 // ExceptionQuery selects exception items. Zero fields do not filter.
 type ExceptionQuery struct {
-	IDs    []int64
-	RunID  string
-	Status string
-	Kind   string
-	Side   string
-	Rule   string
+	IDs   []int64
+	RunID string
+	// RecipeID keeps the items of the runs of one recipe.
+	RecipeID string
+	Status   string
+	Kind     string
+	Side     string
+	Rule     string
 	// Reason keeps items whose reason contains it, ignoring case.
 	Reason   string
 	Assignee string
@@ -128,7 +130,7 @@ func (q ExceptionQuery) where() (string, []any, error) {
 	if len(q.IDs) > 0 {
 		add("id IN (?"+strings.Repeat(", ?", len(q.IDs)-1)+")", anySlice(q.IDs)...)
 	}
-	for _, f := range []struct{ col, v string }{{"run_id", q.RunID}, {"status", q.Status}, {"kind", q.Kind},
+	for _, f := range []struct{ col, v string }{{"run_id", q.RunID}, {"recipe_id", q.RecipeID}, {"status", q.Status}, {"kind", q.Kind},
 		{"side", q.Side}, {"rule", q.Rule}, {"assignee", q.Assignee}, {"match_group", q.MatchGroup}} {
 		if f.v != "" {
 			add(f.col+" = ?", f.v)

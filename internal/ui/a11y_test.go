@@ -58,6 +58,7 @@ func TestKeyboardAndLabels(t *testing.T) {
 	apiCall(t, s.url, "", "POST", "/api/recipes", rec, nil)
 	run := queueRun(t, s, map[string]string{"recipe_id": rec.RecipeID})
 	waitRun(t, s, run, 60*time.Second, func(st kalla.RunStatus, _ float64) bool { return st.Done() })
+	item := firstException(t, s, run)
 	b := newTab(t, s.url)
 	parent := t
 
@@ -72,6 +73,8 @@ func TestKeyboardAndLabels(t *testing.T) {
 		{"/recipes/" + rec.RecipeID, "reference_number", []string{"r-id", "left-source", "right-source", "suggest", "write-sql", "r-sql", "validate", "sample", "preview-match", "save"}},
 		{"/runs", rec.RecipeID, []string{"start-recipe", "fl-status", "fl-recipe"}},
 		{"/runs/" + run, "Pairs 1–", []string{"tab-matched", "search", "next"}},
+		{"/exceptions", "open", []string{"fx-run", "fx-status", "fx-reason", "fx-min", "fx-assignee"}},
+		{item, "Reason", []string{"note", "assignee"}},
 	} {
 		t.Run(strings.TrimPrefix(p.path, "/"), func(t *testing.T) {
 			b.t = t // the tab fails the subtest, from its goroutine

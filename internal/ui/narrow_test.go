@@ -59,6 +59,8 @@ func TestNarrowScreens(t *testing.T) {
 		{"/recipes/" + rec.RecipeID, "reference_number"},
 		{"/runs", rec.RecipeID},
 		{"/runs/" + run, "Pairs 1–"},
+		{"/exceptions", "open"},
+		{firstException(t, s, run), "Reason"},
 		{"/no-such-page", "no page"},
 	}
 	for _, width := range []int64{390, 1280} {

@@ -173,6 +173,8 @@ func (h *Handler) funcs() template.FuncMap {
 		"percent":   func(f float64) int { return int(math.Round(f * 100)) },
 		"deref":     func(p *time.Time) time.Time { return *p },
 		"runTime":   runDuration,
+		"list":      func(s ...string) []string { return s },
+		"deref64":   func(p *float64) float64 { return *p },
 	}
 }
 

@@ -34,6 +34,9 @@ type runData struct {
 	// Engines are the engines "Run again" may choose from, none when the
 	// server has only one: it then repeats the run on the run's engine.
 	Engines []string
+	// Decisions is what people decided on the run's exceptions, nil
+	// without an exceptions service.
+	Decisions *decisionData
 }
 
 // runFile is one downloadable output of a completed run.
@@ -141,6 +144,7 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request) (*view, error) {
 		d.Files = append(d.Files, runFile{Name: "summary.json", Format: "json", URL: base + "summary.json", Rows: -1})
 		d.Chart = rateBars(s)
 		d.Layout = layoutJSON(rec, s)
+		d.Decisions = h.decisions(r.Context(), rec)
 	}
 	return &view{Page: "run.html", Title: "Run " + shortID(rec.ID), Nav: "runs", Data: d}, nil
 }

@@ -38,3 +38,14 @@ func TestDescribeCondition(t *testing.T) {
 		t.Errorf("fuzzy: %q", got)
 	}
 }
+
+// TestTolerance: the tolerance a manual match is held to is shown as the
+// recipe wrote it, not padded with zeros.
+func TestTolerance(t *testing.T) {
+	for abs, want := range map[string]string{"0.01": "0.01", "5": "5", "0.125": "0.125", "": "0"} {
+		rec := &kalla.RunRecord{Recipe: kalla.Recipe{Rules: []kalla.Rule{{Conditions: []kalla.Condition{{Op: kalla.CondTolerance, Left: "a", Right: "a", Abs: json.Number(abs)}}}}}}
+		if got := tolerance(rec); got != want {
+			t.Errorf("tolerance %q shown as %q, want %q", abs, got, want)
+		}
+	}
+}

@@ -156,6 +156,14 @@ func TestScreenshots(t *testing.T) {
 	b.waitText("#p-stage", "Matching", 20*time.Second)
 	shot(b, "09-run-running")
 
+	b.open("/exceptions?run_id=" + done)
+	b.waitText("#queue-status", "Items 1–", 20*time.Second)
+	shot(b, "11-exceptions")
+
+	b.open(firstException(t, s, done))
+	b.waitText("#reason", "", 20*time.Second)
+	shot(b, "12-exception")
+
 	locked := startServer(t, func(c *server.Config) { c.APIToken = "screenshot-token-0123456789" })
 	lb := newTab(t, locked.url)
 	lb.open("/")

@@ -65,6 +65,10 @@ type Config struct {
 	// where a run is started, the pages offer the choice only when there
 	// is one to make (Spark configured besides DuckDB).
 	Engines []string
+	// Exceptions serves the exception queue, the item pages and the run
+	// page's decision summary; nil leaves them out (they answer
+	// "unavailable").
+	Exceptions Exceptions
 	// Logger receives errors of page renders. Nil discards.
 	Logger *slog.Logger
 }
@@ -143,6 +147,8 @@ func (h *Handler) routeTable() []route {
 		{"GET /recipes/{id}", h.page(h.recipeBuilder)},
 		{"GET /runs", h.page(h.runs)},
 		{"GET /runs/{id}", h.page(h.run)},
+		{"GET /exceptions", h.page(h.exceptionQueue)},
+		{"GET /exceptions/{id}", h.page(h.exceptionItem)},
 
 		{"GET /login", http.HandlerFunc(h.loginForm)},
 		{"POST /login", http.HandlerFunc(h.login)},
