@@ -971,6 +971,14 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 		}
 		return nil
 	}
+	if e.memLimit != "" {
+		// Under a memory limit one statement at a time: two statements
+		// each size their hash tables and sorts to the limit on their
+		// own. At gen.Standard(5M) under 512MB the rules' unmatched right
+		// file ran out of memory beside the break report's sort, and
+		// passed (peak RSS 544 MB) with the report written after it.
+		queries, aside = append(queries, aside...), nil
+	}
 	var asideErr error
 	var asideDone sync.WaitGroup
 	if len(aside) > 0 {
@@ -994,6 +1002,14 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 		}
 	}
 	asideDone.Wait()
+	if err == nil && m.plan != nil {
+		for _, t := range []string{unmatchedRows + "left", unmatchedRows + "right", unmatchedReasons + "left", unmatchedReasons + "right"} {
+			if _, err = e.exec(ctx, "DROP TABLE IF EXISTS "+qi(t)); err != nil {
+				err = fmt.Errorf("drop %s: %w", t, err)
+				break
+			}
+		}
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -1109,9 +1125,7 @@ func (e *Engine) unmatchedQuery(ctx context.Context, s *side, m *matchResult) (s
 		ridOfSide = rightRid
 	}
 	if m.plan != nil {
-		// The reasons table lists exactly the side's unmatched records.
-		return fmt.Sprintf(`SELECT %s, x.reason AS _reason, x.closest AS _closest_candidate FROM %s x JOIN %s s ON s.rowid = x.rid ORDER BY s.rowid`,
-			strings.Join(s.out, ", "), qi(rulesReasonTable(s)), qi(s.table)), nil
+		return e.unmatchedWithReasons(ctx, s)
 	}
 	paired := fmt.Sprintf("FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL", qi(m.table), leftRid, rightRid)
 	if set := rules.DuckDB.IDSet(ridOfSide, s.ids); set != "" {
@@ -1128,4 +1142,48 @@ func (e *Engine) unmatchedQuery(ctx context.Context, s *side, m *matchResult) (s
 	}
 	return fmt.Sprintf(`SELECT %s FROM %s s ANTI JOIN (SELECT %s %s) m ON s.rowid = m.%s ORDER BY s.rowid`,
 		strings.Join(s.out, ", "), qi(s.table), ridOfSide, paired, ridOfSide), nil
+}
+
+// Prefixes (+ side name) of the tables unmatchedWithReasons lines up; the
+// write drops them once written.
+const (
+	unmatchedRows    = "__kalla_unmatched_rows_"
+	unmatchedReasons = "__kalla_unmatched_reasons_"
+)
+
+// unmatchedWithReasons selects a rules recipe's unmatched records of a side
+// with their _reason and _closest_candidate, in source order. The rules'
+// reason table lists exactly the side's unmatched records, one row each.
+//
+// It lines up two narrow sorted tables instead of joining: the records,
+// picked from the staging table by a bitstring of the reason table's row
+// ids (as the SQL recipe's unmatched files are), and the reasons sorted by
+// row id, read side by side with a POSITIONAL JOIN of the two tables
+// (DuckDB's POSITIONAL_SCAN: no hash table, nothing held while the file is
+// written). The plain form, reasons JOIN staging ON rowid ORDER BY rowid,
+// held a hash table of every reason while it sorted the joined rows: at
+// gen.Standard(5M) under --memory-limit 512MB it ran out of memory beside
+// the break report's sort (DESIGN.md, "Scale findings"); alone it took 8.5 s
+// of CPU against 7.3 s for these three statements, same file bytes.
+func (e *Engine) unmatchedWithReasons(ctx context.Context, s *side) (string, error) {
+	reasons := qi(rulesReasonTable(s))
+	set := rules.DuckDB.IDSet("rid", s.ids)
+	if set == "" {
+		// More row ids than a bitstring takes: the join.
+		return fmt.Sprintf(`SELECT %s, x.reason AS _reason, x.closest AS _closest_candidate FROM %s x JOIN %s s ON s.rowid = x.rid ORDER BY s.rowid`,
+			strings.Join(s.out, ", "), reasons, qi(s.table)), nil
+	}
+	ids, recs, why := "__kalla_unmatched_"+s.name, unmatchedRows+s.name, unmatchedReasons+s.name
+	stmts := []string{
+		rules.DuckDB.SetVariable(ids, "SELECT "+set+" FROM "+reasons),
+		fmt.Sprintf(`CREATE OR REPLACE TABLE %s AS SELECT reason, closest FROM %s ORDER BY rid`, qi(why), reasons),
+		fmt.Sprintf(`CREATE OR REPLACE TABLE %s AS SELECT %s FROM %s s WHERE NOT (%s) ORDER BY s.rowid`,
+			qi(recs), strings.Join(s.out, ", "), qi(s.table), rules.DuckDB.IDNotIn(rules.DuckDB.Variable(ids), "s.rowid")),
+	}
+	for _, q := range stmts {
+		if _, err := e.exec(ctx, q); err != nil {
+			return "", fmt.Errorf("collect unmatched %s records: %w", s.name, err)
+		}
+	}
+	return fmt.Sprintf(`SELECT u.*, x.reason AS _reason, x.closest AS _closest_candidate FROM %s u POSITIONAL JOIN %s x`, qi(recs), qi(why)), nil
 }
