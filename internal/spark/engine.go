@@ -113,6 +113,13 @@ const smallRun = 1_000_000
 // views, which run after the run's context may have ended.
 const cleanupTimeout = 30 * time.Second
 
+// viewCleanupTimeout bounds dropping the session's views. A rules run
+// makes a few dozen, one statement each; on a loaded cluster (load 30 on
+// 2 cores) each took 0.3-2.5 s and 30 s ran out (Dec 3), leaving cached
+// tables in the server's cache manager, which releasing the session does
+// not empty: their plans stayed on the driver's heap.
+const viewCleanupTimeout = 3 * time.Minute
+
 // Execute runs the job and returns its summary, also written to
 // OutDir/summary.json last. A failed or cancelled run writes no summary and
 // removes its partial outputs. Errors: EINVALID for recipe or data
@@ -377,7 +384,7 @@ func (r *run) one(ctx context.Context, q string) ([]any, error) {
 // cleanup drops what the run created; releasing the session drops it too,
 // this is for servers that keep released sessions' state a while.
 func (r *run) cleanup() {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), viewCleanupTimeout)
 	defer cancel()
 	if r.plan != nil {
 		// Made after the staged views, dropped before them.
@@ -388,10 +395,8 @@ func (r *run) cleanup() {
 		}
 	}
 	for i := len(r.created) - 1; i >= 0; i-- {
+		// DROP VIEW uncaches a cached view too (see rules' Cleanup).
 		name := r.created[i]
-		if _, err := r.s.sql.Sql(ctx, "UNCACHE TABLE IF EXISTS "+qi(name)); err != nil {
-			r.e.log.Debug("spark uncache", "table", name, "err", kalla.RedactError(err))
-		}
 		if _, err := r.s.sql.Sql(ctx, "DROP VIEW IF EXISTS "+qi(name)); err != nil {
 			r.e.log.Debug("spark drop view", "view", name, "err", kalla.RedactError(err))
 		}
