@@ -305,6 +305,16 @@ func (r *run) configure(ctx context.Context) error {
 		// analysed again, with every view under it, each time a statement
 		// names it.
 		{"spark.sql.legacy.storeAnalyzedPlanForView", "true"},
+		// Every statement's plan is written out as text for the
+		// server's SQL status store, which keeps the last 1000 (a
+		// server setting), across sessions. A cached table's scan
+		// prints the plan it caches, so a rules run's stacked tables
+		// made texts of over 1 MB by the middle of a run (event log of
+		// rules_cross_month, Dec 3), and the Connect driver ran out of
+		// its 1 GiB heap. Kalla never reads these texts: 64 KiB keeps
+		// the top of each plan for whoever looks at the server's UI.
+		{"spark.sql.maxPlanStringLength", "64k"},
+		{"spark.sql.ui.explainMode", "simple"},
 		// Outputs: no _SUCCESS marker (summary.json is Kalla's, and every
 		// file written must be checksummed), and parts small enough for
 		// the executors to hash one whole on S3.
