@@ -519,7 +519,9 @@ start_spark() {
 # the last spark.sql.ui.retainedExecutions of them across all sessions: 1000 by default, and a
 # rules run's stacked plans printed over 1 MB each (Dec 3), which ran the 1 GiB driver out of
 # heap in a test suite. Kalla's sessions cap the texts at 64 KiB; 200 bounds what older clients
-# or other tools leave.
+# or other tools leave. The driver keeps 1 GiB: with
+# Kalla's fixes (capped texts, no session clone per cached table, a cleanup that finishes) the
+# default rules scenarios ran two at a time within it (Dec 3).
 start_spark_connect() {
 	local home=$1
 	spark_daemon connect "$SPARK_PORT" "$home/bin/spark-submit" \

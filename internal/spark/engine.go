@@ -114,7 +114,7 @@ const smallRun = 1_000_000
 const cleanupTimeout = 30 * time.Second
 
 // viewCleanupTimeout bounds dropping the session's views. A rules run
-// makes a few dozen, one statement each; on a loaded cluster (load 30 on
+// makes a few dozen, two statements each; on a loaded cluster (load 30 on
 // 2 cores) each took 0.3-2.5 s and 30 s ran out (Dec 3), leaving cached
 // tables in the server's cache manager, which releasing the session does
 // not empty: their plans stayed on the driver's heap.
@@ -411,8 +411,12 @@ func (r *run) cleanup() {
 		}
 	}
 	for i := len(r.created) - 1; i >= 0; i-- {
-		// DROP VIEW uncaches a cached view too (see rules' Cleanup).
+		// UNCACHE first: DROP VIEW alone leaves the cached data (see
+		// rules' Cleanup).
 		name := r.created[i]
+		if _, err := r.s.sql.Sql(ctx, "UNCACHE TABLE IF EXISTS "+qi(name)); err != nil {
+			r.e.log.Debug("spark uncache", "table", name, "err", kalla.RedactError(err))
+		}
 		if _, err := r.s.sql.Sql(ctx, "DROP VIEW IF EXISTS "+qi(name)); err != nil {
 			r.e.log.Debug("spark drop view", "view", name, "err", kalla.RedactError(err))
 		}
