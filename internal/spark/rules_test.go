@@ -83,7 +83,7 @@ func TestRulesGoldenBothEngines(t *testing.T) {
 // with suggested and confirmed pairs; reasons per rule and closest
 // candidates; breaks; equally good candidates (assignment rounds); the
 // fuzzy refusal. Three of them (cross_month, comparisons, duplicates) ran
-// the Connect driver out of heap before plan texts were capped. The other
+// the Connect driver out of heap before its causes were fixed. The other
 // 17 add time, not features (DESIGN.md "Rules scenarios in the default
 // suite").
 var defaultRulesScenarios = map[string]bool{
