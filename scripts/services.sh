@@ -515,6 +515,13 @@ start_spark() {
 
 # start_spark_connect HOME: the Spark Connect server (the driver), pointed at the master and at
 # the local S3 server; its first start fetches the JDBC drivers and hadoop-aws with Ivy.
+# The driver keeps every statement's plan text for its SQL status store (even with the UI off),
+# the last spark.sql.ui.retainedExecutions of them across all sessions: 1000 by default, and a
+# rules run's stacked plans printed over 1 MB each (Dec 3), which ran the 1 GiB driver out of
+# heap in a test suite. Kalla's sessions cap the texts at 64 KiB; 200 bounds what older clients
+# or other tools leave. The driver keeps 1 GiB: with
+# Kalla's fixes (capped texts, no session clone per cached table, a cleanup that finishes) the
+# default rules scenarios ran two at a time within it (Dec 3).
 start_spark_connect() {
 	local home=$1
 	spark_daemon connect "$SPARK_PORT" "$home/bin/spark-submit" \
@@ -530,6 +537,7 @@ start_spark_connect() {
 		--conf spark.connect.grpc.binding.port="$SPARK_PORT" \
 		--conf spark.sql.runSQLOnFiles=false \
 		--conf spark.sql.shuffle.partitions=4 \
+		--conf spark.sql.ui.retainedExecutions=200 \
 		--conf spark.hadoop.fs.s3a.endpoint="http://127.0.0.1:$S3_PORT" \
 		--conf spark.hadoop.fs.s3a.path.style.access=true \
 		--conf spark.hadoop.fs.s3a.connection.ssl.enabled=false \

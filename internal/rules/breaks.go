@@ -243,42 +243,45 @@ func (p *Plan) Report(ctx context.Context, db DB) (*kalla.RulesReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rules: count matches per rule: %w", err)
 	}
-	for s, t := range []string{ReasonLeft, ReasonRight} {
-		name := []string{"left", "right"}[s]
-		err := db.Query(ctx, "SELECT kind, count(*) FROM "+t+" GROUP BY kind", func(r Row) error {
-			var k string
-			var n int64
-			if err := r.Scan(&k, &n); err != nil {
-				return err
-			}
-			if rep.Reasons[name] == nil {
-				rep.Reasons[name] = map[string]int64{}
-			}
-			rep.Reasons[name][k] = n
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("rules: count reasons: %w", err)
+	// Both sides in one query each (kinds, samples): each query is a
+	// round trip, and on Spark a job.
+	sides := []string{"left", "right"}
+	err = db.Query(ctx, fmt.Sprintf("SELECT 0 AS s, kind, count(*) FROM %s GROUP BY kind UNION ALL SELECT 1 AS s, kind, count(*) FROM %s GROUP BY kind", ReasonLeft, ReasonRight), func(r Row) error {
+		var s int
+		var k string
+		var n int64
+		if err := r.Scan(&s, &k, &n); err != nil {
+			return err
 		}
+		if rep.Reasons[sides[s]] == nil {
+			rep.Reasons[sides[s]] = map[string]int64{}
+		}
+		rep.Reasons[sides[s]][k] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rules: count reasons: %w", err)
 	}
 	rep.UnmatchedSamples = map[string][]kalla.UnmatchedSample{}
+	var samples []string
 	for s, t := range []string{ReasonLeft, ReasonRight} {
-		name, side := []string{"left", "right"}[s], p.side(s)
+		side := p.side(s)
 		// The first records are chosen before the join, which then looks
 		// up a handful of rows instead of every unmatched one.
-		q := fmt.Sprintf("SELECT x.rid + 1, %s, x.reason, coalesce(x.closest, '') FROM (SELECT * FROM %s ORDER BY rid LIMIT %d) x JOIN %s v ON v.%s = x.rid ORDER BY x.rid",
-			p.pkText(s, "v"), t, unmatchedSamples, p.d.Ident(side.View), p.d.Ident(side.RID))
-		err := db.Query(ctx, q, func(r Row) error {
-			var u kalla.UnmatchedSample
-			if err := r.Scan(&u.Row, &u.Key, &u.Reason, &u.ClosestCandidate); err != nil {
-				return err
-			}
-			rep.UnmatchedSamples[name] = append(rep.UnmatchedSamples[name], u)
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("rules: sample unmatched records: %w", err)
+		samples = append(samples, fmt.Sprintf("SELECT %d AS s, x.rid + 1 AS r, %s AS k, x.reason, coalesce(x.closest, '') AS c FROM (SELECT * FROM %s ORDER BY rid LIMIT %d) x JOIN %s v ON v.%s = x.rid",
+			s, p.pkText(s, "v"), t, unmatchedSamples, p.d.Ident(side.View), p.d.Ident(side.RID)))
+	}
+	err = db.Query(ctx, strings.Join(samples, " UNION ALL ")+" ORDER BY s, r", func(r Row) error {
+		var s int
+		var u kalla.UnmatchedSample
+		if err := r.Scan(&s, &u.Row, &u.Key, &u.Reason, &u.ClosestCandidate); err != nil {
+			return err
 		}
+		rep.UnmatchedSamples[sides[s]] = append(rep.UnmatchedSamples[sides[s]], u)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rules: sample unmatched records: %w", err)
 	}
 	cols := p.breakCols()
 	if len(cols) == 0 {

@@ -44,7 +44,12 @@ type spark struct {
 	current map[string]string // table -> the version it shows
 }
 
-// Cleanup drops (and uncaches) every view the plan made, newest first.
+// Cleanup uncaches and drops every view the plan made, newest first. The
+// cache manager is shared by every session of the server and releasing a
+// session does not uncache what it cached, so a view left cached here
+// holds its plan (and a clone of the session) on the driver until the
+// server stops. DROP VIEW alone does not uncache these: with it only, 114
+// cached tables and 1586 sessions stayed live after a suite (Dec 3).
 func (s *spark) Cleanup() []string {
 	var out []string
 	for i := len(s.created) - 1; i >= 0; i-- {

@@ -113,6 +113,13 @@ const smallRun = 1_000_000
 // views, which run after the run's context may have ended.
 const cleanupTimeout = 30 * time.Second
 
+// viewCleanupTimeout bounds dropping the session's views. A rules run
+// makes a few dozen, two statements each; on a loaded cluster (load 30 on
+// 2 cores) each took 0.3-2.5 s and 30 s ran out (Dec 3), leaving cached
+// tables in the server's cache manager, which releasing the session does
+// not empty: their plans stayed on the driver's heap.
+const viewCleanupTimeout = 3 * time.Minute
+
 // Execute runs the job and returns its summary, also written to
 // OutDir/summary.json last. A failed or cancelled run writes no summary and
 // removes its partial outputs. Errors: EINVALID for recipe or data
@@ -298,6 +305,22 @@ func (r *run) configure(ctx context.Context) error {
 		// analysed again, with every view under it, each time a statement
 		// names it.
 		{"spark.sql.legacy.storeAnalyzedPlanForView", "true"},
+		// Every statement's plan is written out as text for the
+		// server's SQL status store, which keeps the last 1000 (a
+		// server setting), across sessions. A cached table's scan
+		// prints the plan it caches, so a rules run's stacked tables
+		// made texts of over 1 MB by the middle of a run (event log of
+		// rules_cross_month, Dec 3), and the Connect driver ran out of
+		// its 1 GiB heap. Kalla never reads these texts: 64 KiB keeps
+		// the top of each plan for whoever looks at the server's UI.
+		{"spark.sql.maxPlanStringLength", "64k"},
+		{"spark.sql.ui.explainMode", "simple"},
+		// Caching a query clones the session (its settings, catalog and
+		// analyzer) to run the query with this setting off, and the
+		// cached table keeps the clone until it is dropped: 2243 live
+		// sessions on a 1 GiB driver during two rules runs (Dec 3).
+		// Kalla reads no bucketed tables; off, no clone is made.
+		{"spark.sql.sources.bucketing.autoBucketedScan.enabled", "false"},
 		// Outputs: no _SUCCESS marker (summary.json is Kalla's, and every
 		// file written must be checksummed), and parts small enough for
 		// the executors to hash one whole on S3.
@@ -377,7 +400,7 @@ func (r *run) one(ctx context.Context, q string) ([]any, error) {
 // cleanup drops what the run created; releasing the session drops it too,
 // this is for servers that keep released sessions' state a while.
 func (r *run) cleanup() {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), viewCleanupTimeout)
 	defer cancel()
 	if r.plan != nil {
 		// Made after the staged views, dropped before them.
@@ -388,6 +411,8 @@ func (r *run) cleanup() {
 		}
 	}
 	for i := len(r.created) - 1; i >= 0; i-- {
+		// UNCACHE first: DROP VIEW alone leaves the cached data (see
+		// rules' Cleanup).
 		name := r.created[i]
 		if _, err := r.s.sql.Sql(ctx, "UNCACHE TABLE IF EXISTS "+qi(name)); err != nil {
 			r.e.log.Debug("spark uncache", "table", name, "err", kalla.RedactError(err))

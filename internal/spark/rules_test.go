@@ -17,7 +17,7 @@ import (
 	"github.com/kalla-recon/kalla/internal/spark"
 )
 
-// TestRulesGoldenBothEngines runs every golden rules scenario (rules_*,
+// TestRulesGoldenBothEngines runs the golden rules scenarios (rules_*,
 // ref_*) through `kalla run` on DuckDB and through the Spark engine, and
 // compares what both wrote, read back: matched pairs with rule, score and
 // status, unmatched records with their reasons and closest candidates, the
@@ -26,18 +26,11 @@ import (
 // tests, so Spark's are too. A scenario using what Spark cannot compute as
 // DuckDB does (fuzzy) must be refused, naming the rule, and write nothing.
 //
-// Still opt-in (KALLA_TEST_SPARK_RULES=1), for time only. The statements
-// that took 10-50 s each (views re-analysed, see DESIGN.md "Where a rules
-// run's time goes") now take milliseconds, and a small scenario makes
-// about 35 Spark jobs instead of 69; rules_exact_1to1 passed here in 113 s
-// (load 28) and 470 s (load 40) on the shared cluster. All 24 together
-// took over 35 minutes there, two at a time, and one hit the 1 GiB Connect
-// driver's heap limit; that they fit the default suite's budget on an idle
-// cluster is not shown yet.
+// The default suite runs defaultRulesScenarios, chosen to cover every rules
+// feature; KALLA_TEST_SPARK_RULES=1 runs all 24. The rest are left out for
+// time only (see DESIGN.md "Rules scenarios in the default suite").
 func TestRulesGoldenBothEngines(t *testing.T) {
-	if os.Getenv("KALLA_TEST_SPARK_RULES") != "1" {
-		t.Skip("set KALLA_TEST_SPARK_RULES=1 to run every rules scenario on both engines")
-	}
+	all := os.Getenv("KALLA_TEST_SPARK_RULES") == "1"
 	e := newEngine(t)
 	ents, err := os.ReadDir(scenarios)
 	if err != nil {
@@ -48,16 +41,19 @@ func TestRulesGoldenBothEngines(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	ran := 0
+	ran, want := 0, len(defaultRulesScenarios)
+	if all {
+		want = 24
+	}
 	t.Cleanup(func() {
-		if ran < 24 {
-			t.Errorf("only %d rules scenarios ran", ran)
+		if ran < want {
+			t.Errorf("only %d rules scenarios ran, want %d", ran, want)
 		}
 	})
 	for _, ent := range ents {
 		dir := filepath.Join(scenarios, ent.Name())
 		rec := loadRecipe(t, dir)
-		if len(rec.Rules) == 0 {
+		if len(rec.Rules) == 0 || !all && !defaultRulesScenarios[ent.Name()] {
 			continue
 		}
 		ran++
@@ -77,6 +73,27 @@ func TestRulesGoldenBothEngines(t *testing.T) {
 			compareEngines(t, e, db, filepath.Join(dir, "recipe.json"), rec)
 		})
 	}
+}
+
+// defaultRulesScenarios are the rules scenarios the default suite runs on
+// both engines, the fewest that together use every rules feature Spark
+// computes: eq with transforms (strip, normalise, month truncation),
+// tolerance, date_within, gt/gte/lt/lte; the 1:1, 1:N and N:M patterns with
+// sums (N:M groups both sides, as N:1 groups the left); two passes; scores
+// with suggested and confirmed pairs; reasons per rule and closest
+// candidates; breaks; equally good candidates (assignment rounds); the
+// fuzzy refusal. Three of them (cross_month, comparisons, duplicates) ran
+// the Connect driver out of heap before its causes were fixed. The other
+// 17 add time, not features (DESIGN.md "Rules scenarios in the default
+// suite").
+var defaultRulesScenarios = map[string]bool{
+	"rules_split_payments": true, // 2 passes: 1:1, then 1:N sums with date_within; strip_right; breaks
+	"rules_cross_month":    true, // N:M sums over three eq conditions, one truncated to the month
+	"rules_comparisons":    true, // gt, gte, lt, lte
+	"rules_scores":         true, // min_score, auto_confirm: suggested pairs
+	"rules_normalise":      true, // eq with trim, casefold, alnum and strip
+	"rules_duplicates":     true, // equally good candidates (assignment rounds)
+	"rules_text_ops":       true, // a fuzzy rule is refused, naming it
 }
 
 // fuzzyRule names ("rules[i] \"name\"") the first rule with a fuzzy
