@@ -188,6 +188,18 @@ func TestProofFlow(t *testing.T) {
 
 			b.click("#preview-match")
 			b.waitText("#pv-matched", "6", 60*time.Second)
+			// PAY-08's empty reference is a blank cell, not the word NULL.
+			b.click("#pv-tab-unmatched_right")
+			b.waitText("#pv-panel tbody", "PAY-08", 5*time.Second)
+			if got := b.text("#pv-panel"); strings.Contains(got, "NULL") {
+				t.Errorf("the preview says NULL: %q", got)
+			}
+			if b.count("#pv-panel td.blank") == 0 {
+				t.Errorf("PAY-08's empty reference is not a blank cell")
+			}
+			if head := b.waitText("#pv-panel thead", "Closest candidate", 5*time.Second); strings.Contains(head, "_reason") || strings.Contains(head, "_closest") {
+				t.Errorf("the preview's unmatched header shows Kalla's columns by name: %q", head)
+			}
 			b.click("#save")
 			b.waitText("#saved", "Saved recipe “proof”", 30*time.Second)
 
