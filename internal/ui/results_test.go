@@ -134,7 +134,10 @@ func TestResultsPage(t *testing.T) {
 		// The breaks: a table of the compared fields that differ.
 		b.click("#tab-breaks")
 		b.waitText("#table tbody", "199.00", 10*time.Second)
-		b.waitText("#table thead", "left_column", 5*time.Second)
+		b.waitText("#table thead", "Left field", 5*time.Second)
+		if head := b.text("#table thead"); strings.Contains(head, "left_column") || strings.Contains(head, "right_value") {
+			t.Errorf("the breaks header shows the file's column names: %q", head)
+		}
 
 		// The amount totals, grouped like every other amount: INV-1 and
 		// INV-2 matched (1,234,567.50 + 200.00), PAY-1 and PAY-2 (… + 199.00).

@@ -143,6 +143,8 @@ const layout = results && results.dataset.layout ? JSON.parse(results.dataset.la
 
 const META = { _rule: "Rule", _score: "Score", _status: "Status", _reason: "Reason", _closest_candidate: "Closest candidate", _left_key: "Left key", _right_key: "Right key" };
 const HIDDEN = new Set(["_left_row", "_right_row"]);
+// The breaks file's columns, in words.
+const BREAKS = { left_column: "Left field", right_column: "Right field", left_value: "Left value", right_value: "Right value", difference: "Difference" };
 
 // plan lays out a table's columns in groups: [{label, side, cols: [{i, name, label}]}].
 // In the matched table a column belongs to the left record when it is one
@@ -169,7 +171,11 @@ function plan(table, columns) {
     if (HIDDEN.has(n)) return;
     if (c.record) { col.label = c.record; groups[c.side].push(col); seen[c.side].add(c.record); return; }
     if (META[n]) { col.label = META[n]; groups.meta.push(col); return; }
-    if (table !== "matched") { groups.out.push(col); return; }
+    if (table !== "matched") {
+      if (table === "breaks" && BREAKS[n]) col.label = BREAKS[n];
+      groups.out.push(col);
+      return;
+    }
     const [side, label] = place(n);
     // With the whole records on the page, the pair's copies of their
     // fields are not shown again.
