@@ -219,6 +219,11 @@ func TestBuilderRefusesWhatCannotRun(t *testing.T) {
 			b.typeInto("#r-sql", "SELECT l.invoice_id, r.payment_id FROM left_src l JOIN right_src r ON l.currency = r.currency")
 			b.click("#preview-match")
 			b.waitText("#preview-result .warnings", "as a join on a category", 60*time.Second)
+			b.eval("the preview is current", `document.getElementById("preview-stale").hidden`)
+			// Changing the SQL marks that preview out of date at once.
+			b.do("edit the SQL", chromedp.Focus(chromedp.CSS("#r-sql")), chromedp.SendKeys(chromedp.CSS("#r-sql"), " AND l.amount = r.paid_amount"))
+			b.waitText("#preview-stale", "out of date", 5*time.Second)
+			b.eval("the stale preview is marked", `document.getElementById("preview-result").classList.contains("stale")`)
 			b.fits(w)
 
 			// An ID that is taken: said in the user's words, focus on the ID.
