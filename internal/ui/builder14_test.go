@@ -145,6 +145,18 @@ func TestBuilderSuggestsTheKeyLink(t *testing.T) {
 			if !strings.Contains(rules, `"pct": 0.01`) {
 				t.Errorf("the form wrote %s, want pct 0.01", rules)
 			}
+			// Or within 0.50, either sufficing; the percentage typed again
+			// keeps it.
+			b.typeInto("#rule-1-c-1-abs", "0.50")
+			b.typeInto("#rule-1-c-1-tol", "1.5")
+			rules = b.value("#r-rules")
+			if !strings.Contains(rules, `"pct": 0.015`) || !strings.Contains(rules, `"abs": 0.5`) {
+				t.Errorf("the form wrote %s, want pct 0.015 and abs 0.5", rules)
+			}
+			b.typeInto("#rule-1-c-1-abs", "")
+			if rules = b.value("#r-rules"); strings.Contains(rules, `"abs"`) {
+				t.Errorf("an emptied absolute allowance is still written: %s", rules)
+			}
 			// A date window, in days.
 			b.click("#rule-1-add")
 			b.choose("#rule-1-c-2-left", "invoice_date")
