@@ -40,7 +40,7 @@ func (h *Handler) parseRecipeBody(r *http.Request) (*kalla.Recipe, error) {
 		return nil, err
 	}
 	if slices.Contains(reservedRecipeIDs, rec.RecipeID) {
-		return nil, kalla.Errorf(kalla.EINVALID, "recipe_id %q is reserved: /api/recipes/%s is another route (reserved: %s)", rec.RecipeID, rec.RecipeID, strings.Join(reservedRecipeIDs, ", "))
+		return nil, kalla.Errorf(kalla.EINVALID, "recipe_id %q is reserved: Kalla keeps the names %s for itself; choose another recipe ID", rec.RecipeID, strings.Join(reservedRecipeIDs, ", "))
 	}
 	if err := h.restoreSecrets(r.Context(), rec); err != nil {
 		return nil, err

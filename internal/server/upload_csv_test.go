@@ -114,3 +114,41 @@ func TestUploadCSVSettings(t *testing.T) {
 		t.Errorf("a refused upload left a folder behind")
 	}
 }
+
+// TestUploadDetectsEncoding: a ";"-separated export written in
+// Windows-1252 (as Excel writes one) is detected as such, shown in the
+// check's answer, and stored so that the source reads its names as
+// written: "Müller", "Café Zoë", never mojibake or a refusal.
+func TestUploadDetectsEncoding(t *testing.T) {
+	s := startServer(t, nil)
+	// ü is 0xFC, é 0xE9, ë 0xEB in Windows-1252: not UTF-8.
+	const file = "payment_id;payer;amount\nP1;M\xfcller GmbH;1.234,50\nP2;Caf\xe9 Zo\xeb;12,00\n"
+	post := func(fields map[string]string) (int, map[string]any) {
+		body, ctype := uploadForm(t, "payers.csv", file, fields)
+		req := s.request("POST", "/api/uploads", body)
+		req.Header.Set("Content-Type", ctype)
+		resp, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var a map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, a
+	}
+	st, a := post(map[string]string{"check_only": "true"})
+	det, _ := a["csv"].(map[string]any)["detected"].(map[string]any)
+	if st != 200 || det == nil || det["encoding"] != "windows-1252" || det["delimiter"] != ";" {
+		t.Fatalf("check: %d %v", st, a)
+	}
+	st, a = post(nil)
+	if st != 201 {
+		t.Fatalf("upload: %d %v", st, a)
+	}
+	got, _ := json.Marshal(a["rows"])
+	if !strings.Contains(string(got), `"Müller GmbH"`) || !strings.Contains(string(got), `"Café Zoë"`) || !strings.Contains(string(got), `"1234.50"`) {
+		t.Errorf("rows read %s", got)
+	}
+}

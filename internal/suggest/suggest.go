@@ -356,7 +356,13 @@ func niceDays(d float64) int {
 func describePairings(rels []*relation) string {
 	var parts []string
 	for _, x := range rels {
-		parts = append(parts, fmt.Sprintf("%s ~ %s (%s)", x.l.Name, x.r.Name, x.how()))
+		how := x.how()
+		if x.category {
+			// Saved as the recipe's description: a reader must not take
+			// currency ~ currency for what the recipe matches on.
+			how = "a category, never a link on its own"
+		}
+		parts = append(parts, fmt.Sprintf("%s ~ %s (%s)", x.l.Name, x.r.Name, how))
 	}
 	sort.Strings(parts)
 	return "Column pairings found: " + strings.Join(parts, "; ")

@@ -257,6 +257,12 @@ func TestSuggestSeedLinksOnTheKey(t *testing.T) {
 	if !sawKey || !sawCat {
 		t.Errorf("pairings: %+v", res.Pairings)
 	}
+	// The description, saved with the recipe, says so too.
+	for _, want := range []string{"currency ~ currency (a category, never a link on its own)", "customer_id ~ payer_id (a category, never a link on its own)"} {
+		if !strings.Contains(rec.Description, want) {
+			t.Errorf("description %q lacks %q", rec.Description, want)
+		}
+	}
 	// The seed holds one invoice paid in two parts: a split, 1:N.
 	if got := ruleNames(rec); !slices.Contains(got, "split/1:N") {
 		t.Errorf("rules %v, want a split 1:N rule", got)

@@ -127,6 +127,16 @@ func TestBuilderSuggestsTheKeyLink(t *testing.T) {
 			b.click("#preview-match")
 			b.waitText("#preview-result", "Preview on samples", 60*time.Second)
 			b.eval("the preview is current", `document.getElementById("preview-stale").hidden`)
+			// The previewed pairs read as the run page's do: no row numbers
+			// or key copies, the rule in words, amounts grouped (INV-1006,
+			// 15,000.00, paid in two parts by the split pass).
+			head := b.waitText("#pv-panel thead", "Rule", 5*time.Second)
+			for _, internal := range []string{"_left_row", "_right_row", "_left_invoice_id", "_rule", "_score", "_status"} {
+				if strings.Contains(head, internal) {
+					t.Errorf("the previewed pairs' header %q shows Kalla's column %s", head, internal)
+				}
+			}
+			b.waitText("#pv-panel tbody", "15,000.00", 5*time.Second)
 			// Within 1 % instead: typed, with real key events.
 			b.typeInto("#rule-1-c-1-tol", "1")
 			b.waitText("#preview-stale", "out of date", 5*time.Second)
@@ -134,6 +144,18 @@ func TestBuilderSuggestsTheKeyLink(t *testing.T) {
 			rules := b.value("#r-rules")
 			if !strings.Contains(rules, `"pct": 0.01`) {
 				t.Errorf("the form wrote %s, want pct 0.01", rules)
+			}
+			// Or within 0.50, either sufficing; the percentage typed again
+			// keeps it.
+			b.typeInto("#rule-1-c-1-abs", "0.50")
+			b.typeInto("#rule-1-c-1-tol", "1.5")
+			rules = b.value("#r-rules")
+			if !strings.Contains(rules, `"pct": 0.015`) || !strings.Contains(rules, `"abs": 0.5`) {
+				t.Errorf("the form wrote %s, want pct 0.015 and abs 0.5", rules)
+			}
+			b.typeInto("#rule-1-c-1-abs", "")
+			if rules = b.value("#r-rules"); strings.Contains(rules, `"abs"`) {
+				t.Errorf("an emptied absolute allowance is still written: %s", rules)
 			}
 			// A date window, in days.
 			b.click("#rule-1-add")
@@ -209,6 +231,11 @@ func TestBuilderRefusesWhatCannotRun(t *testing.T) {
 			b.typeInto("#r-sql", "SELECT l.invoice_id, r.payment_id FROM left_src l JOIN right_src r ON l.currency = r.currency")
 			b.click("#preview-match")
 			b.waitText("#preview-result .warnings", "as a join on a category", 60*time.Second)
+			b.eval("the preview is current", `document.getElementById("preview-stale").hidden`)
+			// Changing the SQL marks that preview out of date at once.
+			b.do("edit the SQL", chromedp.Focus(chromedp.CSS("#r-sql")), chromedp.SendKeys(chromedp.CSS("#r-sql"), " AND l.amount = r.paid_amount"))
+			b.waitText("#preview-stale", "out of date", 5*time.Second)
+			b.eval("the stale preview is marked", `document.getElementById("preview-result").classList.contains("stale")`)
 			b.fits(w)
 
 			// An ID that is taken: said in the user's words, focus on the ID.
@@ -222,6 +249,17 @@ func TestBuilderRefusesWhatCannotRun(t *testing.T) {
 			msg := b.waitText("#builder-error", "A recipe named “taken” exists already", 30*time.Second)
 			if strings.Contains(msg, "PUT") || strings.Contains(msg, "/api/") {
 				t.Errorf("the message speaks HTTP: %q", msg)
+			}
+			if id := b.focused(); id != "r-id" {
+				t.Errorf("focus on %q, want the recipe ID", id)
+			}
+			// A reserved ID: said without the API's routes, focus on the ID.
+			b.typeInto("#r-id", "suggest")
+			b.click("#r-sql")
+			b.click("#save")
+			msg = b.waitText("#builder-error", `The recipe ID "suggest" is reserved`, 30*time.Second)
+			if strings.Contains(msg, "/api/") || !strings.Contains(msg, "choose another recipe ID") {
+				t.Errorf("the reserved ID is refused as %q", msg)
 			}
 			if id := b.focused(); id != "r-id" {
 				t.Errorf("focus on %q, want the recipe ID", id)

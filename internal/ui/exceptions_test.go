@@ -247,7 +247,7 @@ func TestExceptionQueueInBrowser(t *testing.T) {
 			a.open("/runs/" + runID)
 			a.waitText("#d-rule", "2 pairs", 10*time.Second)
 			a.waitText("#d-hand", "3 · 100.00 EUR", 5*time.Second)
-			a.waitText("#d-resolved", "write-off: 1 · 1500.00 EUR", 5*time.Second)
+			a.waitText("#d-resolved", "write-off: 1 · 1,500.00 EUR", 5*time.Second)
 			a.waitText("#d-pending", "0", 5*time.Second)
 			a.waitText("#d-open", "right: 2", 5*time.Second)
 			a.fits(w)

@@ -86,6 +86,20 @@ func TestNarrowScreens(t *testing.T) {
 				if strings.HasPrefix(p.path, "/runs/") {
 					b.eval("every result tab inside the window", `[...document.querySelectorAll('[role="tab"]')].every((e) => {
 						const r = e.getBoundingClientRect(); return r.width > 0 && r.left >= 0 && r.right <= document.documentElement.clientWidth; })`)
+					// Each tab's table, with its own columns and reasons,
+					// scrolls in its box: the page stays as wide as the window.
+					tabs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('[role="tab"]')].map((e) => e.dataset.table)`))
+					if err != nil || len(tabs) < 3 {
+						t.Fatalf("the run page's tabs: %v %v", tabs, err)
+					}
+					for _, tab := range append(tabs[1:], tabs[0]) {
+						b.click("#tab-" + tab)
+						b.waitFor(tab+" shown", `document.getElementById("tab-`+tab+`").getAttribute("aria-selected") === "true" && !/Loading/.test(document.getElementById("page-info").textContent) && document.querySelector("#table tbody tr")`, 30*time.Second)
+						if wide := b.scrollWidth(); wide > width {
+							bad, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](overflowJS))
+							t.Errorf("the run page's %s tab is %d px wide in a %d px window; too wide: %v", tab, wide, width, bad)
+						}
+					}
 				}
 			})
 		}

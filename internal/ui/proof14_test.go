@@ -167,6 +167,29 @@ func TestProofFlow(t *testing.T) {
 			b.waitText(".flash", "Registered source “payments”", 30*time.Second)
 			b.waitText(`[data-health="payments"]`, "9 rows", 30*time.Second)
 
+			// A file its settings cannot read: refused with the line, column
+			// and value, focus on the setting at fault, nothing kept.
+			bad := filepath.Join(dir, "bad.csv")
+			if err := os.WriteFile(bad, []byte("id;amount\nA;1,50\nB;12.5\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			kept, _ := os.ReadDir(filepath.Join(s.dataDir, "uploads"))
+			b.typeInto("#up-alias", "bad")
+			b.do("choose the bad file", chromedp.SetUploadFiles(chromedp.CSS("#up-file"), []string{bad}))
+			b.waitText("#up-detected", "semicolon", 30*time.Second)
+			b.choose("#up-decimal", ",")
+			b.waitText("#upload-form .alert", `line 3, column amount: "12.5" is not a number written with a decimal comma`, 30*time.Second)
+			if id := b.focused(); id != "up-decimal" {
+				t.Errorf("focus on %q after the refusal, want the decimal separator", id)
+			}
+			b.click("#upload-form button[type=submit]")
+			b.waitText("#upload-form .alert", `"12.5" is not a number written with a decimal comma`, 30*time.Second)
+			b.waitFor("focus on the decimal separator", `document.activeElement && document.activeElement.id === "up-decimal"`, 5*time.Second)
+			if now, _ := os.ReadDir(filepath.Join(s.dataDir, "uploads")); len(now) != len(kept) {
+				t.Errorf("%d uploads kept after a refusal, want %d", len(now), len(kept))
+			}
+			b.fits(w)
+
 			// The rules, with form controls only.
 			b.open("/recipes/new")
 			b.typeInto("#r-id", "proof")
@@ -188,6 +211,18 @@ func TestProofFlow(t *testing.T) {
 
 			b.click("#preview-match")
 			b.waitText("#pv-matched", "6", 60*time.Second)
+			// PAY-08's empty reference is a blank cell, not the word NULL.
+			b.click("#pv-tab-unmatched_right")
+			b.waitText("#pv-panel tbody", "PAY-08", 5*time.Second)
+			if got := b.text("#pv-panel"); strings.Contains(got, "NULL") {
+				t.Errorf("the preview says NULL: %q", got)
+			}
+			if b.count("#pv-panel td.blank") == 0 {
+				t.Errorf("PAY-08's empty reference is not a blank cell")
+			}
+			if head := b.waitText("#pv-panel thead", "Closest candidate", 5*time.Second); strings.Contains(head, "_reason") || strings.Contains(head, "_closest") {
+				t.Errorf("the preview's unmatched header shows Kalla's columns by name: %q", head)
+			}
 			b.click("#save")
 			b.waitText("#saved", "Saved recipe “proof”", 30*time.Second)
 

@@ -160,6 +160,7 @@ func (h *Handler) funcs() template.FuncMap {
 		"asset":     h.assetURL,
 		"redact":    kalla.Redact,
 		"int":       fmtInt,
+		"amount":    fmtAmount,
 		"pct":       fmtPct,
 		"when":      fmtTime,
 		"iso":       func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
@@ -194,6 +195,27 @@ func fmtInt(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// fmtAmount groups the digits of an exact decimal's text as fmtInt does,
+// keeping every decimal as written: 27386.14 → 27,386.14. Amount totals
+// come as exact decimal text (never floats), so they are grouped as text;
+// anything else is shown as it is.
+func fmtAmount(s string) string {
+	neg := strings.HasPrefix(s, "-")
+	digits, frac, hasFrac := strings.Cut(strings.TrimPrefix(s, "-"), ".")
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || digits == "" || strings.TrimLeft(digits, "0123456789") != "" || (hasFrac && strings.TrimLeft(frac, "0123456789") != "") {
+		return s
+	}
+	out := fmtInt(n)
+	if hasFrac {
+		out += "." + frac
+	}
+	if neg {
+		out = "-" + out
+	}
+	return out
 }
 
 // fmtPct writes a fraction as a percentage with one decimal: 0.8 → 80.0%.

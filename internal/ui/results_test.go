@@ -125,11 +125,24 @@ func TestResultsPage(t *testing.T) {
 		if strings.Contains(b.text("#table"), "NULL") {
 			t.Errorf("the unmatched table says NULL: %s", b.text("#table"))
 		}
+		// Kalla's own columns are labelled, never shown by their names.
+		b.waitText("#table thead", "Closest candidate", 5*time.Second)
+		if head := b.text("#table thead"); strings.Contains(head, "_closest") || strings.Contains(head, "_reason") {
+			t.Errorf("the unmatched header shows Kalla's columns by name: %q", head)
+		}
 
 		// The breaks: a table of the compared fields that differ.
 		b.click("#tab-breaks")
 		b.waitText("#table tbody", "199.00", 10*time.Second)
-		b.waitText("#table thead", "left_column", 5*time.Second)
+		b.waitText("#table thead", "Left field", 5*time.Second)
+		if head := b.text("#table thead"); strings.Contains(head, "left_column") || strings.Contains(head, "right_value") {
+			t.Errorf("the breaks header shows the file's column names: %q", head)
+		}
+
+		// The amount totals, grouped like every other amount: INV-1 and
+		// INV-2 matched (1,234,567.50 + 200.00), PAY-1 and PAY-2 (… + 199.00).
+		b.waitText("#amounts", "1,234,767.50", 5*time.Second)
+		b.waitText("#amounts", "1,234,766.50", 5*time.Second)
 
 		// Evidence checksums and downloads.
 		sums := b.text("#checksums")
@@ -148,6 +161,11 @@ func TestResultsPage(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != 200 || len(body) == 0 {
 				t.Errorf("%s: %d %s", f, resp.StatusCode, body)
+			}
+			// An XLSX file is a zip archive (a spreadsheet, not CSV text
+			// under another name).
+			if strings.HasSuffix(f, ".xlsx") && !strings.HasPrefix(string(body), "PK\x03\x04") {
+				t.Errorf("%s is not a spreadsheet: it starts %q", f, body[:min(len(body), 16)])
 			}
 			if strings.HasSuffix(f, ".csv") && f == "matched.csv" && !strings.Contains(string(body), "1234567.50") {
 				t.Errorf("matched.csv lacks INV-1's amount as written: %s", body)

@@ -343,6 +343,8 @@ func TestStatic(t *testing.T) {
 func TestFormat(t *testing.T) {
 	for _, c := range []struct{ got, want string }{
 		{fmtInt(0), "0"}, {fmtInt(999), "999"}, {fmtInt(1000), "1,000"}, {fmtInt(-1234567), "-1,234,567"},
+		{fmtAmount("27386.14"), "27,386.14"}, {fmtAmount("-1234567.50"), "-1,234,567.50"}, {fmtAmount("999"), "999"},
+		{fmtAmount("0.25"), "0.25"}, {fmtAmount("12e3"), "12e3"}, {fmtAmount(""), ""},
 		{fmtPct(0.8), "80.0%"}, {fmtPct(0.8755), "87.5%"},
 		{fmtDuration(850), "850 ms"}, {fmtDuration(12_340), "12.3 s"}, {fmtDuration(245_000), "4 min 05 s"},
 		{shortID("01a2140e-aaaa-7000-8000-000000000001"), "01a2140e…0001"}, {shortID("run-1"), "run-1"},

@@ -99,16 +99,46 @@ export function isNumericType(t) {
   return numericType.test(t || "");
 }
 
+// The user's number format: group and decimal separators.
+const numParts = new Intl.NumberFormat(navigator.language || "en-US").formatToParts(1234567.5);
+const GROUP = (numParts.find((p) => p.type === "group") || { value: "," }).value;
+const DECIMAL = (numParts.find((p) => p.type === "decimal") || { value: "." }).value;
+
+/** fmtNumber groups the digits of a number's text, exactly (no float). */
+export function fmtNumber(text) {
+  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text);
+  if (!m) return text;
+  const int = m[2].replace(/\B(?=(\d{3})+(?!\d))/g, GROUP);
+  return m[1] + int + (m[3] !== undefined ? DECIMAL + m[3] : "");
+}
+
+/** NUMERIC matches the column types that hold numbers, as the engines name them. */
+export const NUMERIC = /^(DECIMAL|NUMERIC|DOUBLE|FLOAT|REAL|INTEGER|BIGINT|SMALLINT|TINYINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|UTINYINT)/i;
+// Integers named like identifiers (invoice_no, customer_id) are not amounts.
+const IDLIKE = /(^|_)(id|key|no|num|number|ref|reference|code)$/i;
+
 /**
- * table renders columns and rows (values as text, null for NULL) as a dense
- * table; numeric columns are right-aligned.
+ * isAmount says whether a column's values are shown with grouped digits:
+ * numbers, except integers named like identifiers (invoice_no, customer_id).
+ */
+export function isAmount(name, type) {
+  return NUMERIC.test(type || "") && !(IDLIKE.test(name) && !/^(DECIMAL|NUMERIC|DOUBLE|FLOAT|REAL)/i.test(type));
+}
+
+/**
+ * table renders columns and rows (values as text, null for a missing
+ * value) as a dense table; numeric columns are right-aligned. A missing
+ * value is a blank cell, as on the run page, never the word NULL. With
+ * opts.group, amounts have their digits grouped (1,234.50); without it
+ * values are shown as read, as a source's preview does.
  */
 export function table(columns, rows, opts = {}) {
   const num = columns.map((c) => isNumericType(c.data_type));
+  const grp = columns.map((c) => opts.group && isAmount(c.name, c.data_type));
   const head = el("tr", {}, columns.map((c, i) =>
-    el("th", { scope: "col", class: num[i] ? "num" : null, title: c.data_type }, c.name)));
+    el("th", { scope: "col", class: num[i] ? "num" : null, title: c.data_type }, c.label || c.name)));
   const body = rows.map((r) => el("tr", {}, r.map((v, i) =>
-    v === null ? el("td", { class: "null" }, "NULL") : el("td", { class: num[i] ? "num" : null }, v))));
+    v === null ? el("td", { class: "blank", title: "no value" }, "") : el("td", { class: num[i] ? "num" : null }, grp[i] ? fmtNumber(v) : v))));
   if (rows.length === 0) {
     body.push(el("tr", {}, el("td", { colspan: Math.max(columns.length, 1), class: "empty" }, opts.empty || "No rows.")));
   }

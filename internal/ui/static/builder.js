@@ -529,6 +529,34 @@ function showProblems(chk, heading) {
   if (!chk.ok) (mode() === "sql" ? sqlBox : document.getElementById("rule-0-name") || document.getElementById("add-pass")).focus();
 }
 
+// Kalla's own columns of a preview, as the run page words them.
+const PAIR_META = { _rule: "Rule", _score: "Score", _status: "Status", _reason: "Reason", _closest_candidate: "Closest candidate" };
+
+/**
+ * readablePairs lays out a preview's matched pairs as the run page does:
+ * row numbers (_left_row, _right_row) are not data and are left out, a
+ * key Kalla copies (_left_invoice_id) is shown once, as its field, and
+ * the rule, score and status are named in words; a side's fields keep
+ * their names, followed by the source they come from.
+ */
+function readablePairs(page, la, ra) {
+  const names = new Set(page.columns.map((c) => c.name));
+  const keep = [];
+  page.columns.forEach((c, i) => {
+    if (c.name === "_left_row" || c.name === "_right_row") return;
+    let label = PAIR_META[c.name] || c.name;
+    // A rules recipe's compared fields come as left_<field>, right_<field>.
+    const m = /^_?(left|right)_(.+)$/.exec(c.name);
+    if (m && !PAIR_META[c.name] && (c.name.startsWith("_") || sides[m[1]].columns.some((x) => x.name === m[2]))) {
+      // A key copy is dropped when the pair shows the field already.
+      if (c.name.startsWith("_") && (names.has(m[2]) || names.has(m[1] + "_" + m[2]))) return;
+      label = `${m[2]} (${m[1] === "left" ? la : ra})`;
+    }
+    keep.push({ i, col: { ...c, label } });
+  });
+  return { columns: keep.map((k) => k.col), rows: page.rows.map((r) => keep.map((k) => r[k.i])) };
+}
+
 function renderPreview(p) {
   previewBox.classList.remove("stale");
   previewBox.removeAttribute("aria-describedby");
@@ -554,10 +582,13 @@ function renderPreview(p) {
   function show(i, focus) {
     buttons.forEach((b, j) => { b.setAttribute("aria-selected", i === j ? "true" : "false"); b.tabIndex = i === j ? 0 : -1; });
     panel.setAttribute("aria-labelledby", buttons[i].id);
-    const [, , n, page] = tabs[i];
+    const [key, , n, page] = tabs[i];
     panel.replaceChildren(
       el("p", { class: "muted small" }, n > page.rows.length ? `First ${fmtInt(page.rows.length)} of ${fmtInt(n)}.` : ""),
-      el("div", { class: "scroll" }, table(page.columns, page.rows)));
+      el("div", { class: "scroll" }, (() => {
+        const shown = key === "matched" ? readablePairs(page, la, ra) : { ...page, columns: page.columns.map((c) => ({ ...c, label: PAIR_META[c.name] || c.name })) };
+        return table(shown.columns, shown.rows, { group: true });
+      })()));
     if (focus) buttons[i].focus();
   }
   // A side's total is exact or a lower bound, as for a source preview.
@@ -612,6 +643,13 @@ form.addEventListener("submit", async (e) => {
     } catch (err) {
       if (err.code === "conflict") {
         showError(errBox, `A recipe named “${id}” exists already. Choose another recipe ID, or open “${id}” from the Recipes page to change it.`);
+        form.recipe_id.setAttribute("aria-invalid", "true");
+        form.recipe_id.focus();
+        return;
+      }
+      if (err.code === "invalid" && err.message.startsWith("recipe_id ")) {
+        // The ID itself is refused (a reserved name): the field at fault.
+        showError(errBox, err.message.replace(/^recipe_id /, "The recipe ID "));
         form.recipe_id.setAttribute("aria-invalid", "true");
         form.recipe_id.focus();
         return;

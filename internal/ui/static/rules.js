@@ -226,13 +226,28 @@ export class RuleForm {
         const unit = el("select", { id: p + "-unit" }, el("option", { value: "pct" }, "%"), el("option", { value: "abs" }, "in the amount's unit"));
         unit.value = pct ? "pct" : "abs";
         const [lab, input] = num(p + "-tol", "by at most", shown, {}, (v) => this.setTolerance(c, v, unit.value, input));
-        unit.addEventListener("change", () => { this.setTolerance(c, input.value.trim(), unit.value, input); this.sync(); this.render(); });
+        unit.addEventListener("change", () => { delete c.abs; this.setTolerance(c, input.value.trim(), unit.value, input); this.sync(); this.render(); });
         extra.push(lab, input, el("label", { for: p + "-unit", class: "sr-only" }, "Tolerance unit"), unit);
         if (pct) {
           const of = el("select", { id: p + "-pctof" }, el("option", { value: "" }, "of the left amount"), el("option", { value: "larger" }, "of the larger amount"));
           of.value = c.pct_of === "larger" ? "larger" : "";
           of.addEventListener("change", () => { if (of.value) c.pct_of = of.value; else delete c.pct_of; this.sync(); });
           extra.push(el("label", { for: p + "-pctof", class: "sr-only" }, "Percentage of"), of);
+          // Both allowances, either sufficing: within 2 % or within 1.00
+          // (small amounts, where a percentage is less than a rounding).
+          const [alab, abs] = num(p + "-abs", "or by at most", c.abs ?? "", { "aria-describedby": p + "-abs-unit" }, (v) => {
+            delete c.abs;
+            abs.removeAttribute("aria-invalid");
+            this.problem = null;
+            if (v === "") return;
+            if (!decimal.test(v)) {
+              abs.setAttribute("aria-invalid", "true");
+              this.problem = `A tolerance is a number such as 2 or 0.5, not “${v}”.`;
+              return;
+            }
+            c.abs = Number(v);
+          });
+          extra.push(alab, abs, el("span", { id: p + "-abs-unit", class: "muted small" }, "in the amount's unit (optional)"));
         }
         break;
       }
@@ -303,7 +318,8 @@ export class RuleForm {
   }
 
   setTolerance(c, v, unit, input) {
-    delete c.abs;
+    // A percentage keeps its optional absolute allowance ("-abs").
+    if (unit !== "pct") delete c.abs;
     delete c.pct;
     if (!decimal.test(v)) {
       input.setAttribute("aria-invalid", "true");

@@ -3,7 +3,7 @@
 // ends, reload so the server renders the outcome. Once completed, page
 // through the matched pairs and each side's unmatched records, with a
 // search over every column.
-import { api, el, showError, clearError, fmtInt, busy } from "./app.js";
+import { api, el, showError, clearError, fmtInt, busy, fmtNumber, isAmount, NUMERIC } from "./app.js";
 
 const root = document.getElementById("run");
 const id = root.dataset.run;
@@ -141,24 +141,10 @@ const tabs = [...document.querySelectorAll('[role="tab"]')];
 const results = document.getElementById("results");
 const layout = results && results.dataset.layout ? JSON.parse(results.dataset.layout) : {};
 
-// The user's number format: group and decimal separators.
-const parts = new Intl.NumberFormat(navigator.language || "en-US").formatToParts(1234567.5);
-const GROUP = (parts.find((p) => p.type === "group") || { value: "," }).value;
-const DECIMAL = (parts.find((p) => p.type === "decimal") || { value: "." }).value;
-
-/** fmtNumber groups the digits of a number's text, exactly (no float). */
-export function fmtNumber(text) {
-  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text);
-  if (!m) return text;
-  const int = m[2].replace(/\B(?=(\d{3})+(?!\d))/g, GROUP);
-  return m[1] + int + (m[3] !== undefined ? DECIMAL + m[3] : "");
-}
-
-const NUMERIC = /^(DECIMAL|NUMERIC|DOUBLE|FLOAT|REAL|INTEGER|BIGINT|SMALLINT|TINYINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|UTINYINT)/i;
-// Integers named like identifiers (invoice_no, customer_id) are not amounts.
-const IDLIKE = /(^|_)(id|key|no|num|number|ref|reference|code)$/i;
-const META = { _rule: "Rule", _score: "Score", _status: "Status", _reason: "Reason", _left_key: "Left key", _right_key: "Right key" };
+const META = { _rule: "Rule", _score: "Score", _status: "Status", _reason: "Reason", _closest_candidate: "Closest candidate", _left_key: "Left key", _right_key: "Right key" };
 const HIDDEN = new Set(["_left_row", "_right_row"]);
+// The breaks file's columns, in words.
+const BREAKS = { left_column: "Left field", right_column: "Right field", left_value: "Left value", right_value: "Right value", difference: "Difference" };
 
 // plan lays out a table's columns in groups: [{label, side, cols: [{i, name, label}]}].
 // In the matched table a column belongs to the left record when it is one
@@ -185,7 +171,11 @@ function plan(table, columns) {
     if (HIDDEN.has(n)) return;
     if (c.record) { col.label = c.record; groups[c.side].push(col); seen[c.side].add(c.record); return; }
     if (META[n]) { col.label = META[n]; groups.meta.push(col); return; }
-    if (table !== "matched") { groups.out.push(col); return; }
+    if (table !== "matched") {
+      if (table === "breaks" && BREAKS[n]) col.label = BREAKS[n];
+      groups.out.push(col);
+      return;
+    }
     const [side, label] = place(n);
     // With the whole records on the page, the pair's copies of their
     // fields are not shown again.
@@ -275,7 +265,7 @@ function renderTable(table, page, sort, onSort, empty) {
     }
     tbody.append(el("tr", {}, cols.map((c) => {
       const v = row[c.i];
-      const numeric = NUMERIC.test(c.type) && !(IDLIKE.test(c.label) && !/^(DECIMAL|NUMERIC|DOUBLE|FLOAT|REAL)/i.test(c.type)) && c.name !== "_score";
+      const numeric = isAmount(c.label, c.type) && c.name !== "_score";
       const cls = [NUMERIC.test(c.type) ? "num" : "", "group-" + c.side, differs.has(c.i) ? "differs" : ""].filter(Boolean).join(" ");
       if (v === null) return el("td", { class: cls + " blank" }, "");
       const text = numeric ? fmtNumber(v) : v;

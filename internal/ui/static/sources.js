@@ -105,6 +105,21 @@ function showUpload(up) {
   upPreview.hidden = false;
 }
 
+/**
+ * fieldAtFault is the upload setting a refusal is about, by what the
+ * server's message says (a number not written with the decimal separator
+ * chosen, a date not in the format, text not in the encoding, rows split
+ * into a different number of fields), else the file itself: focus goes
+ * there, so the user changes the right thing.
+ */
+function fieldAtFault(message) {
+  if (/decimal (comma|point)|decimal separator/i.test(message)) return upForm.decimal_separator;
+  if (/not a date|date format|dates? written/i.test(message)) return upForm.date_format;
+  if (/UTF-8|encoding|windows-1252|latin-1/i.test(message)) return upForm.encoding;
+  if (/number of fields|separated|delimiter/i.test(message)) return upForm.delimiter;
+  return upForm.file;
+}
+
 async function checkUpload() {
   const box = upForm.querySelector(".alert");
   clearError(box);
@@ -117,6 +132,7 @@ async function checkUpload() {
     } catch (err) {
       upPreview.hidden = true;
       showError(box, err);
+      fieldAtFault(err.message).focus();
     }
   });
 }
@@ -137,7 +153,15 @@ upForm.addEventListener("submit", async (e) => {
   await busy(upForm.querySelector("button[type=submit]"), "Uploading…", async () => {
     try {
       status.textContent = `Uploading ${file.name} (${fmtInt(file.size)} bytes)…`;
-      const up = await api("POST", "/api/uploads", uploadBody(file, false));
+      let up;
+      try {
+        up = await api("POST", "/api/uploads", uploadBody(file, false));
+      } catch (err) {
+        status.textContent = "";
+        showError(box, err);
+        fieldAtFault(err.message).focus();
+        return;
+      }
       status.textContent = `Uploaded: ${fmtInt(up.row_count)} rows, ${up.columns.length} columns. Registering…`;
       await api("POST", "/api/sources", { alias, uri: up.uri, source_type: up.source_type });
       location.assign("/sources?registered=" + encodeURIComponent(alias));
