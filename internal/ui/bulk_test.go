@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kalla-recon/kalla/internal/exceptions/exctest"
 	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/server"
 )
@@ -279,6 +280,132 @@ func TestBulkActionsInBrowser(t *testing.T) {
 			if st := apiCall(t, s.url, ada.Token, "GET", "/api/audit/verify", nil, &v); st != 200 || !v.OK {
 				t.Errorf("audit verify: %d %+v", st, v)
 			}
+		})
+	}
+}
+
+// TestLearnRuleInBrowser learns a rule from manual matches on the run page
+// in Chromium at 1280 and 390 px, on exctest.LearnFiles (worked out by
+// hand there): before anyone matched by hand the reason is shown; after
+// three manual matches the proposal shows the change in words, the
+// recipe's diff and the two open pairs it would match (INV-1005~P5,
+// INV-1006~P6); a fourth manual match meanwhile makes Accept answer that
+// the proposal changed, with the new one shown (1 pair); accepting that
+// saves the recipe with exactly the proposal's rules, recorded in the
+// audit chain; learning again says there is nothing left to learn.
+func TestLearnRuleInBrowser(t *testing.T) {
+	chromium(t)
+	for _, w := range widths {
+		t.Run(fmt.Sprint(w), func(t *testing.T) {
+			dir := t.TempDir()
+			for name, body := range exctest.LearnFiles {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := startServer(t, func(c *server.Config) { c.ApprovalAmount = "1000000" }, dir)
+			rec := exctest.LearnRecipe(dir)
+			if st := apiCall(t, s.url, "", "POST", "/api/recipes", rec, nil); st != 201 {
+				t.Fatalf("save the recipe: %d", st)
+			}
+			runID := queueRun(t, s, map[string]any{"recipe_id": rec.RecipeID})
+			waitRun(t, s, runID, 2*time.Minute, func(st kalla.RunStatus, _ float64) bool { return st == kalla.RunCompleted })
+			var items map[string]kalla.ExceptionItem
+			for deadline := time.Now().Add(30 * time.Second); len(items) < 14 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				items = runItems(t, s, "", runID)
+			}
+			if len(items) != 14 {
+				t.Fatalf("the run recorded %d items, want 14 (7 invoices and 7 payments unmatched)", len(items))
+			}
+			var before kalla.StoredRecipe
+			apiCall(t, s.url, "", "GET", "/api/recipes/"+rec.RecipeID, nil, &before)
+			var ada, pat issued
+			apiCall(t, s.url, "", "POST", "/api/tokens", map[string]string{"name": "ada", "role": "admin"}, &ada)
+			apiCall(t, s.url, ada.Token, "POST", "/api/tokens", map[string]string{"name": "pat", "role": "preparer"}, &pat)
+			match := func(l, r, code string) {
+				t.Helper()
+				body := map[string]any{"action": "match", "items": []int64{items[l].ID, items[r].ID}}
+				if code != "" {
+					body["code"] = code
+				}
+				if st := apiCall(t, s.url, pat.Token, "POST", "/api/exceptions/actions", body, nil); st != 200 {
+					t.Fatalf("match %s with %s: %d", l, r, st)
+				}
+			}
+
+			b := tabAt(t, s.url, w)
+			b.signIn("/runs/"+runID, ada.Token, "ada (admin)")
+			b.waitText("#learn-h", "Learn a rule from manual matches", 15*time.Second)
+			b.loaded()
+			// Nothing to learn from yet: the reason, in words.
+			b.click("#learn-btn")
+			b.waitText("#learn-error", "No rule can be learned: nobody has matched records by hand on the runs of recipe \"learn-test\" yet", 60*time.Second)
+
+			match("INV-1002", "P2", "")
+			match("INV-1003", "P3", "")
+			match("INV-1004", "P4", "bank fee")
+			b.click("#learn-btn")
+			b.waitText("#learn-status", "Not saved yet.", 60*time.Second)
+			b.waitText("#learn-words", "invoice_id (without ^INV-) = reference", 5*time.Second)
+			b.waitText("#learn-words", "amount within 1 % of amount", 5*time.Second)
+			b.waitText("#learn-impact", "Learned from 3 manual matches. On run "+runID+" the new rules would match 2 pairs of still-open records", 5*time.Second)
+			pairs := b.read("#learn-pairs", `[...e.querySelectorAll("tbody tr")].map((r) => r.cells[0].textContent + "~" + r.cells[1].textContent + ":" + r.dataset.effect).sort().join(" ")`, "the proposed pairs")
+			if want := "INV-1002~P2:confirms INV-1003~P3:confirms INV-1004~P4:confirms INV-1005~P5:match INV-1006~P6:match"; pairs != want {
+				t.Errorf("proposed pairs %q, want %q", pairs, want)
+			}
+			// The recipe's diff: the new rules added, nothing removed.
+			added := b.read("#learn-recipe", `[...e.querySelectorAll(".add")].map((s) => s.textContent).join("")`, "the added lines")
+			removed := b.count("#learn-recipe .del")
+			if !strings.Contains(added, `"name": "learned_`) || !strings.Contains(added, `"strip_left": "^INV-"`) {
+				t.Errorf("the recipe diff adds:\n%s", added)
+			}
+			if removed > 1 { // at most the closing bracket of the rules moves
+				t.Errorf("the recipe diff removes %d lines", removed)
+			}
+			b.fits(w)
+
+			// Someone matches another pair meanwhile: the proposal changed.
+			match("INV-1005", "P5", "bank fee")
+			b.click("#learn-accept")
+			b.waitText("#learn-error", "The proposal changed since it was shown", 60*time.Second)
+			b.waitText("#learn-impact", "Learned from 4 manual matches. On run "+runID+" the new rules would match 1 pair", 60*time.Second)
+			var unchanged kalla.StoredRecipe
+			apiCall(t, s.url, ada.Token, "GET", "/api/recipes/"+rec.RecipeID, nil, &unchanged)
+			if len(unchanged.Recipe.Rules) != 1 {
+				t.Fatalf("the recipe changed on a refused acceptance: %d rules", len(unchanged.Recipe.Rules))
+			}
+			status := b.text("#learn-status")
+			b.click("#learn-accept")
+			saved := b.waitText("#learn-status", "Saved: recipe learn-test now has the rules exact, learned_", 60*time.Second)
+			if status == saved {
+				t.Fatal("the status did not change")
+			}
+			var stored kalla.StoredRecipe
+			apiCall(t, s.url, ada.Token, "GET", "/api/recipes/"+rec.RecipeID, nil, &stored)
+			var names []string
+			for _, r := range stored.Recipe.Rules {
+				names = append(names, r.Name)
+			}
+			if len(names) < 2 || names[0] != "exact" || !strings.Contains(saved, strings.Join(names, ", ")+" (audit entry ") || !stored.UpdatedAt.After(before.UpdatedAt) {
+				t.Errorf("saved recipe: rules %v, updated %s (was %s); the page says %q", names, stored.UpdatedAt, before.UpdatedAt, saved)
+			}
+			for _, r := range stored.Recipe.Rules[1:] {
+				if !strings.HasPrefix(r.Name, "learned_") {
+					t.Errorf("rule %s is not a learned one", r.Name)
+				}
+			}
+			var v struct {
+				OK      bool  `json:"ok"`
+				Entries int64 `json:"entries"`
+			}
+			// 8 item entries (four matches of two records) and the recipe change.
+			if st := apiCall(t, s.url, ada.Token, "GET", "/api/audit/verify", nil, &v); st != 200 || !v.OK || v.Entries != 9 {
+				t.Errorf("audit verify: %d %+v, want 9 entries", st, v)
+			}
+			// Learning again: the rules are the recipe's own now.
+			b.click("#learn-btn")
+			b.waitText("#learn-error", "No rule can be learned: the 4 manual matches teach no rule the recipe lacks", 60*time.Second)
+			b.fits(w)
 		})
 	}
 }
