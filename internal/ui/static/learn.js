@@ -29,6 +29,28 @@ function lineDiff(a, b) {
   return out;
 }
 
+/**
+ * folded keeps the changed lines of a diff and three unchanged lines
+ * around each; a longer unchanged stretch becomes one "… N unchanged
+ * lines" line, so the change is on screen without scrolling.
+ */
+function folded(diff, context = 3) {
+  const near = diff.map(() => false);
+  diff.forEach(([op], i) => {
+    if (op === " ") return;
+    for (let j = Math.max(0, i - context); j <= Math.min(diff.length - 1, i + context); j++) near[j] = true;
+  });
+  const out = [];
+  for (let i = 0; i < diff.length;) {
+    if (near[i]) { out.push(diff[i++]); continue; }
+    let j = i;
+    while (j < diff.length && !near[j]) j++;
+    out.push(["…", `${j - i} unchanged ${j - i === 1 ? "line" : "lines"}`]);
+    i = j;
+  }
+  return out;
+}
+
 const effects = {
   match: "would match (both records open)",
   confirms: "repeats a person's manual match",
@@ -56,14 +78,14 @@ function learnPanel() {
       `Learned from ${p.examples.length} manual ${p.examples.length === 1 ? "match" : "matches"}. On run ${p.run_id} the new rules would match ` +
       `${im.would_match} ${im.would_match === 1 ? "pair" : "pairs"} of still-open records (of ${im.open_left} open left and ${im.open_right} open right), ` +
       `repeat ${im.confirms} of people's matches and take ${im.conflicts} ${im.conflicts === 1 ? "record" : "records"} decided otherwise. ` +
-      `The recipe's own rules run first, so their ${im.rule_matches} pairs stay as they are.`;
+      `The recipe's own rules run first, so their ${im.rule_matches} ${im.rule_matches === 1 ? "pair stays" : "pairs stay"} as ${im.rule_matches === 1 ? "it is" : "they are"}.`;
     const body = document.querySelector("#learn-pairs tbody");
     body.replaceChildren(...(im.pairs.length ? im.pairs.map((pp) => el("tr", { "data-effect": pp.effect },
       el("td", {}, pp.left), el("td", {}, pp.right), el("td", {}, pp.rule), el("td", {}, effects[pp.effect] || pp.effect, pp.note ? " · " + pp.note : "")))
       : [el("tr", {}, el("td", { colspan: 4, class: "empty" }, "The new rules would match nothing on this run."))]));
-    const diff = lineDiff(JSON.stringify(p.before, null, 2), JSON.stringify(p.after, null, 2));
+    const diff = folded(lineDiff(JSON.stringify(p.before, null, 2), JSON.stringify(p.after, null, 2)));
     document.getElementById("learn-recipe").replaceChildren(...diff.map(([op, line]) =>
-      el("span", { class: op === "+" ? "add" : op === "-" ? "del" : null }, op + " " + line + "\n")));
+      el("span", { class: op === "+" ? "add" : op === "-" ? "del" : op === "…" ? "muted" : null }, op + " " + line + "\n")));
     document.getElementById("learn-notes").replaceChildren(...p.notes.map((n) => el("li", {}, n)));
     panel.hidden = false;
   }
