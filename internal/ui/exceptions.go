@@ -152,10 +152,12 @@ type queueData struct {
 	Prev, Next string
 	Error      string
 	// APIQuery is the filter as the API takes it (see apiQuery); Codes
-	// and Approval are what a bulk resolve offers and says.
+	// and Approval are what a bulk resolve offers and says; MaxBulk is the
+	// most items one action takes.
 	APIQuery string
 	Codes    []string
 	Approval string
+	MaxBulk  int
 }
 
 // service returns the exceptions service, EUNAVAILABLE without one.
@@ -182,7 +184,7 @@ func (h *Handler) exceptionQueue(w http.ResponseWriter, r *http.Request) (*view,
 	d := queueData{Statuses: excStatuses, Ages: ageBuckets, Form: queueForm{Run: q.Get("run_id"), Recipe: q.Get("recipe_id"),
 		Side: q.Get("side"), Kind: q.Get("kind"), Reason: q.Get("reason"), Rule: q.Get("rule"), Age: q.Get("age"), Min: q.Get("min_amount"),
 		Max: q.Get("max_amount"), Diff: q.Get("max_difference"), Assignee: q.Get("assignee"), Status: q.Get("status")},
-		Codes: svc.Codes(), Approval: svc.ApprovalAmount()}
+		Codes: svc.Codes(), Approval: svc.ApprovalAmount(), MaxBulk: exceptions.MaxBulkItems}
 	if d.Form.Status == "" {
 		d.Form.Status = kalla.ExcOpen
 	}

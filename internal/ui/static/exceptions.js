@@ -215,6 +215,11 @@ function bulkPage(table, errBox, status) {
         return;
       }
     }
+    const max = Number(bar.dataset.max);
+    if (all && max && total > max) {
+      showError(errBox, `The filter selects ${total} items: one action takes at most ${max}. Narrow the filter (a run, a rule, a difference).`);
+      return;
+    }
     button.disabled = true;
     try {
       let items;
