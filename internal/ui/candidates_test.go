@@ -28,3 +28,39 @@ func TestRelated(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueFilterAsAPIQuery: the queue's form becomes the service's filter
+// (status open unless chosen, "any" for none, the difference bound parsed,
+// a bound that is not a number refused naming the field) and that filter
+// the API's query string the bulk actions page through, so the script
+// selects what the page lists.
+func TestQueueFilterAsAPIQuery(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		form queueForm
+		want string
+		err  string
+	}{
+		{"bulk accept under a difference", queueForm{Run: "R1", Kind: "suggested", Rule: "tolerance", Diff: "0.05", Status: "open"},
+			"kind=suggested&max_difference=0.05&rule=tolerance&run_id=R1&status=open", ""},
+		{"any status", queueForm{Side: "left", Min: " 10 ", Max: "1e3", Status: "any", Reason: "a&b"},
+			"max_amount=1000&min_amount=10&reason=a%26b&side=left", ""},
+		{"not a number", queueForm{Diff: "small"}, "", `the largest difference "small" is not a number`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := c.form.filter()
+			if c.err != "" {
+				if err == nil || kalla.ErrorMessage(err) != c.err {
+					t.Fatalf("error %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := apiQuery(f); got != c.want {
+				t.Errorf("apiQuery = %s, want %s", got, c.want)
+			}
+		})
+	}
+}

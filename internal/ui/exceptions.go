@@ -44,14 +44,15 @@ var ageBuckets = []string{"0-7", "8-30", "31-89", "90+"}
 // queueForm is the queue's filter form as the person filled it in (text,
 // so a value is shown back as typed).
 type queueForm struct {
-	Run, Recipe, Side, Reason, Rule, Age, Min, Max, Assignee, Status string
+	Run, Recipe, Side, Kind, Reason, Rule, Age, Min, Max, Diff, Assignee, Status string
 }
 
 // values is the form as query parameters, leaving out empty fields.
 func (f queueForm) values() url.Values {
 	v := url.Values{}
-	for _, p := range []struct{ k, v string }{{"run_id", f.Run}, {"recipe_id", f.Recipe}, {"side", f.Side}, {"reason", f.Reason},
-		{"rule", f.Rule}, {"age", f.Age}, {"min_amount", f.Min}, {"max_amount", f.Max}, {"assignee", f.Assignee}, {"status", f.Status}} {
+	for _, p := range []struct{ k, v string }{{"run_id", f.Run}, {"recipe_id", f.Recipe}, {"side", f.Side}, {"kind", f.Kind}, {"reason", f.Reason},
+		{"rule", f.Rule}, {"age", f.Age}, {"min_amount", f.Min}, {"max_amount", f.Max}, {"max_difference", f.Diff},
+		{"assignee", f.Assignee}, {"status", f.Status}} {
 		if p.v != "" {
 			v.Set(p.k, p.v)
 		}
@@ -78,7 +79,7 @@ func (f queueForm) link(extra ...string) string {
 // filter turns the form into the service's filter. Errors: EINVALID for
 // an amount that is not a number (the service checks the rest).
 func (f queueForm) filter() (exceptions.Filter, error) {
-	out := exceptions.Filter{RunID: f.Run, RecipeID: f.Recipe, Side: f.Side, Reason: f.Reason, Rule: f.Rule,
+	out := exceptions.Filter{RunID: f.Run, RecipeID: f.Recipe, Side: f.Side, Kind: f.Kind, Reason: f.Reason, Rule: f.Rule,
 		Age: f.Age, Assignee: f.Assignee}
 	if f.Status != "any" {
 		out.Status = f.Status
@@ -86,7 +87,7 @@ func (f queueForm) filter() (exceptions.Filter, error) {
 	for _, a := range []struct {
 		name, text string
 		to         **float64
-	}{{"lowest amount", f.Min, &out.MinAmount}, {"highest amount", f.Max, &out.MaxAmount}} {
+	}{{"lowest amount", f.Min, &out.MinAmount}, {"highest amount", f.Max, &out.MaxAmount}, {"largest difference", f.Diff, &out.MaxDifference}} {
 		if a.text == "" {
 			continue
 		}
@@ -97,6 +98,28 @@ func (f queueForm) filter() (exceptions.Filter, error) {
 		*a.to = &n
 	}
 	return out, nil
+}
+
+// apiQuery is a filter as GET /api/exceptions takes it, so the queue's
+// script can fetch every item the filter selects (all pages) for a bulk
+// action: the same selection the page lists, by the API's own filter.
+func apiQuery(f exceptions.Filter) string {
+	v := url.Values{}
+	for _, p := range []struct{ k, v string }{{"run_id", f.RunID}, {"recipe_id", f.RecipeID}, {"status", f.Status}, {"kind", f.Kind},
+		{"side", f.Side}, {"rule", f.Rule}, {"reason", f.Reason}, {"assignee", f.Assignee}, {"age", f.Age}} {
+		if p.v != "" {
+			v.Set(p.k, p.v)
+		}
+	}
+	for _, p := range []struct {
+		k string
+		v *float64
+	}{{"min_amount", f.MinAmount}, {"max_amount", f.MaxAmount}, {"max_difference", f.MaxDifference}} {
+		if p.v != nil {
+			v.Set(p.k, strconv.FormatFloat(*p.v, 'g', -1, 64))
+		}
+	}
+	return v.Encode()
 }
 
 // statusCount is one status's count in the queue's counts bar.
@@ -128,6 +151,13 @@ type queueData struct {
 	Last       int
 	Prev, Next string
 	Error      string
+	// APIQuery is the filter as the API takes it (see apiQuery); Codes
+	// and Approval are what a bulk resolve offers and says; MaxBulk is the
+	// most items one action takes.
+	APIQuery string
+	Codes    []string
+	Approval string
+	MaxBulk  int
 }
 
 // service returns the exceptions service, EUNAVAILABLE without one.
@@ -152,8 +182,9 @@ func (h *Handler) exceptionQueue(w http.ResponseWriter, r *http.Request) (*view,
 	ctx := r.Context()
 	q := r.URL.Query()
 	d := queueData{Statuses: excStatuses, Ages: ageBuckets, Form: queueForm{Run: q.Get("run_id"), Recipe: q.Get("recipe_id"),
-		Side: q.Get("side"), Reason: q.Get("reason"), Rule: q.Get("rule"), Age: q.Get("age"), Min: q.Get("min_amount"),
-		Max: q.Get("max_amount"), Assignee: q.Get("assignee"), Status: q.Get("status")}}
+		Side: q.Get("side"), Kind: q.Get("kind"), Reason: q.Get("reason"), Rule: q.Get("rule"), Age: q.Get("age"), Min: q.Get("min_amount"),
+		Max: q.Get("max_amount"), Diff: q.Get("max_difference"), Assignee: q.Get("assignee"), Status: q.Get("status")},
+		Codes: svc.Codes(), Approval: svc.ApprovalAmount(), MaxBulk: exceptions.MaxBulkItems}
 	if d.Form.Status == "" {
 		d.Form.Status = kalla.ExcOpen
 	}
@@ -168,7 +199,7 @@ func (h *Handler) exceptionQueue(w http.ResponseWriter, r *http.Request) (*view,
 	if err == nil {
 		var page *exceptions.Page
 		if page, err = svc.List(ctx, f, queuePage, d.Offset); err == nil {
-			d.Items, d.Total = page.Items, page.Total
+			d.Items, d.Total, d.APIQuery = page.Items, page.Total, apiQuery(f)
 		}
 	}
 	if err != nil {

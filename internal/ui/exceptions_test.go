@@ -172,10 +172,12 @@ func TestExceptionQueueInBrowser(t *testing.T) {
 			b.open("/exceptions?run_id=" + runID + "&side=left")
 			b.waitFor("the left records", `document.querySelectorAll("#queue tr[data-id]").length === 4`, 10*time.Second)
 			b.fits(w)
-			b.eval("the reasons are on screen", fmt.Sprintf(`[...document.querySelectorAll("#queue tr[data-id] td.reason:nth-child(2)")].every((c) => {
+			// The reason is the column after the tick box and the item; the
+			// four rows' reasons must be found, so the check cannot pass empty.
+			b.eval("the reasons are on screen", fmt.Sprintf(`(() => { const cells = [...document.querySelectorAll("#queue tr[data-id] td.reason:nth-child(3)")]; return cells.length === 4 && cells.every((c) => {
 				const r = c.getBoundingClientRect();
 				return c.textContent.trim().length > 0 && r.left >= 0 && r.right <= %d && r.width > 100;
-			})`, w))
+			}); })()`, w))
 
 			// j moves down to I8, Enter opens it.
 			b.loaded()

@@ -60,6 +60,7 @@ func TestNarrowScreens(t *testing.T) {
 		{"/runs", rec.RecipeID},
 		{"/runs/" + run, "Pairs 1–"},
 		{"/exceptions", "open"},
+		{"/exceptions?kind=unmatched&status=any&max_difference=", "Select all"},
 		{firstException(t, s, run), "Reason"},
 		{"/no-such-page", "no page"},
 	}

@@ -68,6 +68,214 @@ function typing(ev) {
 
 // ---- The queue --------------------------------------------------------
 
+const verbs = { accept: "Accept", reject: "Reject", resolve: "Resolve", assign: "Assign" };
+const past = { accept: "Accepted", reject: "Rejected", resolve: "Resolved", assign: "Assigned" };
+const plural = (n, one, many) => n + " " + (n === 1 ? one : many);
+
+/**
+ * totals adds amounts per currency exactly (decimal text as scaled
+ * integers) and says them: "1420.00 EUR + 20.00 USD".
+ */
+function totals(items) {
+  const by = new Map();
+  let none = 0;
+  for (const it of items) {
+    if (!it.amount || scaled(it.amount, scaleOf(it.amount)) === null) { none++; continue; }
+    const cur = it.currency || "";
+    const t = by.get(cur) || [];
+    t.push(it.amount);
+    by.set(cur, t);
+  }
+  const parts = [];
+  for (const [cur, amounts] of by) {
+    const scale = Math.max(0, ...amounts.map(scaleOf));
+    const sum = amounts.reduce((a, x) => a + (scaled(x, scale) ?? 0n), 0n);
+    parts.push(fmtScaled(sum, scale) + (cur ? " " + cur : ""));
+  }
+  let text = parts.length ? parts.join(" + ") : "no amount";
+  if (none && parts.length) text += ` (${plural(none, "item has", "items have")} no amount)`;
+  return text;
+}
+
+/**
+ * bulkError says why an all-or-none action changed nothing, naming the
+ * item the server refused (its message says "exception N …").
+ */
+function bulkError(err, action, chosen) {
+  const n = chosen.length;
+  const head = `Nothing was changed: ${verbs[action].toLowerCase()} takes all ${n} items or none, and `;
+  const m = /exception (\d+)/.exec(err.message || "");
+  const it = m && chosen.find((c) => String(c.id) === m[1]);
+  const name = it ? `${it.label} (item ${it.id})` : m ? `item ${m[1]}` : "one item";
+  let why;
+  switch (err.code) {
+    case "conflict":
+      why = /at version/.test(err.message)
+        ? `${name} was changed by someone else after you selected it. Reload the queue to see it as it is now, then select again.`
+        : `${name} is not in a state that allows this (${it ? it.status + " " + it.kind : "see below"}). Untick it, or narrow the filter, and try again.`;
+      break;
+    case "not_found":
+      why = `${name} no longer exists. Reload the queue and select again.`;
+      break;
+    case "four_eyes":
+      why = `${name} was prepared by you, so a second person must approve it.`;
+      break;
+    case "forbidden":
+      why = "your role does not allow this.";
+      break;
+    default:
+      return head + "the server refused: " + err.message;
+  }
+  return head + why + " (The server said: " + err.message + ")";
+}
+
+/**
+ * bulkPage wires the queue's ticks, "select all N matching the filter"
+ * (every page, fetched from the API by the page's own filter), and the
+ * bulk buttons: each asks for confirmation with the number of items and
+ * their total amount, then sends one all-or-none action with the version
+ * of every item as it was fetched.
+ */
+function bulkPage(table, errBox, status) {
+  const bar = document.getElementById("bulk");
+  if (!bar) return { toggle() {} };
+  const ticks = () => [...table.querySelectorAll("input.tick")];
+  const page = document.getElementById("tick-page");
+  const countText = document.getElementById("bulk-count");
+  const allBtn = document.getElementById("bulk-all");
+  const noneBtn = document.getElementById("bulk-none");
+  const total = Number(bar.dataset.total);
+  let all = false; // every item the filter selects, on every page
+  function update() {
+    const n = all ? total : ticks().filter((t) => t.checked).length;
+    countText.textContent = all ? `All ${plural(total, "item", "items")} matching the filter are selected (every page).`
+      : n ? `${plural(n, "item", "items")} ticked on this page.` : "No items ticked.";
+    allBtn.hidden = all;
+    noneBtn.hidden = !all && n === 0;
+    for (const b of bar.querySelectorAll("button[data-bulk]")) b.disabled = n === 0;
+    page.checked = ticks().length > 0 && ticks().every((t) => t.checked);
+  }
+  table.addEventListener("change", (ev) => {
+    if (ev.target === page) for (const t of ticks()) t.checked = page.checked;
+    else if (!ev.target.matches("input.tick")) return;
+    if (all && !ev.target.checked) all = false;
+    update();
+  });
+  allBtn.addEventListener("click", () => {
+    all = true;
+    for (const t of ticks()) t.checked = true;
+    update();
+  });
+  noneBtn.addEventListener("click", () => {
+    all = false;
+    for (const t of ticks()) t.checked = false;
+    update();
+  });
+
+  // chosen returns the selected items as {id, version, label, amount,
+  // currency, status, kind}: the ticked rows, or every page of the filter.
+  async function chosen() {
+    if (!all) {
+      return ticks().filter((t) => t.checked).map((t) => ({ ...t.closest("tr").dataset }));
+    }
+    const out = [];
+    for (let offset = 0; ; offset += 1000) {
+      const p = await api("GET", `/api/exceptions?${bar.dataset.filter}&limit=1000&offset=${offset}`);
+      for (const it of p.items) {
+        out.push({ id: String(it.id), version: String(it.version), label: it.key + (it.right_key ? " ↔ " + it.right_key : ""),
+          amount: it.amount || "", currency: it.currency || "", status: it.status, kind: it.kind });
+      }
+      if (p.items.length < 1000 || out.length >= p.total) break;
+    }
+    return out;
+  }
+
+  const dialog = document.getElementById("bulk-dialog");
+  function ask(question, more, go) {
+    document.getElementById("bulk-q").textContent = question;
+    document.getElementById("bulk-more").textContent = more;
+    document.getElementById("bulk-go").textContent = go;
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => resolve(dialog.returnValue === "go"), { once: true });
+      dialog.returnValue = "";
+      dialog.showModal();
+      document.getElementById("bulk-go").focus();
+    });
+  }
+
+  async function run(action, button) {
+    clearError(errBox);
+    const extra = {};
+    if (action === "resolve") extra.code = document.getElementById("bulk-code").value;
+    if (action === "assign") {
+      extra.assignee = document.getElementById("bulk-assignee").value.trim();
+      if (!extra.assignee) {
+        showError(errBox, "Name the person to assign the items to.");
+        document.getElementById("bulk-assignee").focus();
+        return;
+      }
+    }
+    const max = Number(bar.dataset.max);
+    if (all && max && total > max) {
+      showError(errBox, `The filter selects ${total} items: one action takes at most ${max}. Narrow the filter (a run, a rule, a difference).`);
+      return;
+    }
+    button.disabled = true;
+    try {
+      let items;
+      try {
+        items = await chosen();
+      } catch (e) {
+        showError(errBox, say(e));
+        return;
+      }
+      if (!items.length) {
+        showError(errBox, "The filter selects no items any more: reload the queue.");
+        return;
+      }
+      const what = action === "resolve" ? ` with code “${extra.code}”` : action === "assign" ? ` to ${extra.assignee}` : "";
+      let more = items.slice(0, 5).map((it) => it.label).join(", ") + (items.length > 5 ? `, and ${items.length - 5} more` : "") + ".";
+      if (action === "resolve" && bar.dataset.approval) {
+        more += ` A write-off of ${bar.dataset.approval} or more waits for a second person's approval.`;
+      }
+      const n = plural(items.length, "item", "items");
+      const q = `${verbs[action]} ${n}${what}? Total amount ${totals(items)}. All of them or none.`;
+      if (!(await ask(q, more, `${verbs[action]} ${n}`))) {
+        status.textContent = "Cancelled: nothing was changed.";
+        return;
+      }
+      let res;
+      try {
+        res = await act(action, items, extra);
+      } catch (e) {
+        showError(errBox, bulkError(e, action, items));
+        errBox.scrollIntoView({ block: "nearest" });
+        return;
+      }
+      const pending = action === "resolve" ? res.items.filter((it) => it.status === "pending").length : 0;
+      let text = `${past[action]} ${plural(res.items.length - pending, "item", "items")}${action === "assign" ? " to " + extra.assignee : ""}.`;
+      if (pending) text += ` ${plural(pending, "item waits", "items wait")} for a second person's approval (four eyes).`;
+      reloadSaying(text);
+    } finally {
+      button.disabled = false;
+      update();
+    }
+  }
+  for (const b of bar.querySelectorAll("button[data-bulk]")) {
+    b.addEventListener("click", () => run(b.dataset.bulk, b));
+  }
+  update();
+  return {
+    // toggle ticks a row (the x key).
+    toggle(row) {
+      const t = row && row.querySelector("input.tick");
+      if (!t || !t.getClientRects().length) return;
+      t.checked = !t.checked;
+      t.dispatchEvent(new Event("change", { bubbles: true }));
+    },
+  };
+}
+
 function queuePage(table) {
   const errBox = document.getElementById("queue-error");
   const status = document.getElementById("queue-status");
@@ -91,8 +299,9 @@ function queuePage(table) {
   };
   table.addEventListener("click", (ev) => {
     const row = ev.target.closest("tr[data-id]");
-    if (row && ev.target.tagName !== "A") select(row);
+    if (row && ev.target.tagName !== "A" && ev.target.tagName !== "INPUT") select(row);
   });
+  const bulk = bulkPage(table, errBox, status);
   async function decide(action) {
     if (!current) step(1);
     const row = current;
@@ -133,6 +342,7 @@ function queuePage(table) {
       case "ArrowUp": if (!onQueue) return; step(-1); break;
       case "a": decide("accept"); break;
       case "r": decide("reject"); break;
+      case "x": bulk.toggle(current); break;
       case "Enter":
         if (!current || !onQueue) return;
         location.href = current.querySelector(".exc-item a").href;
