@@ -86,13 +86,15 @@ func TestRulesGoldenBothEngines(t *testing.T) {
 // the Connect driver out of heap before its causes were fixed. The other
 // 17 add time, not features (DESIGN.md "Rules scenarios in the default
 // suite").
+// Seven were chosen first (adding comparisons, normalise and duplicates);
+// they took 427 s on the idle cluster (3 Dec 2026), too much beside the
+// rest of the package in CI's budget, so those three (gt/gte/lt/lte, the
+// eq transforms, assignment rounds) run on Spark only with
+// KALLA_TEST_SPARK_RULES=1 for now: that gap is open.
 var defaultRulesScenarios = map[string]bool{
 	"rules_split_payments": true, // 2 passes: 1:1, then 1:N sums with date_within; strip_right; breaks
 	"rules_cross_month":    true, // N:M sums over three eq conditions, one truncated to the month
-	"rules_comparisons":    true, // gt, gte, lt, lte
 	"rules_scores":         true, // min_score, auto_confirm: suggested pairs
-	"rules_normalise":      true, // eq with trim, casefold, alnum and strip
-	"rules_duplicates":     true, // equally good candidates (assignment rounds)
 	"rules_text_ops":       true, // a fuzzy rule is refused, naming it
 }
 
