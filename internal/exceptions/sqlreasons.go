@@ -27,10 +27,21 @@ type sqlSide struct {
 	cols        map[string]string // lower-case name → the table's spelling
 	typ         map[string]string // the table's spelling → DuckDB type
 	items       []*kalla.ExceptionItem
+	// The side's matched records (matched_left/matched_right, kept by runs
+	// that ask for records) with each one's partner key: the table, ""
+	// when the run kept none, and its columns as cols and typ are.
+	mtable string
+	mcols  map[string]string
+	mtyp   map[string]string
 }
 
 func (s *sqlSide) col(name string) (string, bool) {
 	c, ok := s.cols[strings.ToLower(name)]
+	return c, ok
+}
+
+func (s *sqlSide) mcol(name string) (string, bool) {
+	c, ok := s.mcols[strings.ToLower(name)]
 	return c, ok
 }
 
@@ -56,9 +67,11 @@ func (p pair) words() string {
 // the run's own output files on the columns the match SQL compares
 // (engine.ReadComparisons): equal keys first, then the amount difference.
 // Candidates are the other side's unmatched records; of its matched
-// records only the key values the outputs tell (a primary key, or a key
-// equal by the SQL to the partner's primary key) are searched. Every
-// statement is one Kalla checked: where it cannot tell, it says so.
+// records, every compared value when the run kept them whole (runs from
+// the server do, and `kalla run --records`), else only the key values
+// the pairs file tells (a primary key, or a key equal by the SQL to the
+// partner's primary key). Every statement is one Kalla checked: where it
+// cannot tell, it says so.
 func sqlReasons(ctx context.Context, db *sql.DB, rec *kalla.RunRecord, outDir string, bySide map[string][]*kalla.ExceptionItem) error {
 	r := &rec.Recipe
 	mc, err := engine.ReadComparisons(ctx, r.MatchSQL, r.Sources.Left.Alias, r.Sources.Right.Alias)
@@ -92,7 +105,7 @@ func sqlReasons(ctx context.Context, db *sql.DB, rec *kalla.RunRecord, outDir st
 		} else if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+s.table+" AS SELECT NULL AS __none WHERE false"); err != nil {
 			return fmt.Errorf("closest candidates: %w", err)
 		}
-		if err := describe(ctx, db, s); err != nil {
+		if err := describe(ctx, db, s.table, s.cols, s.typ); err != nil {
 			return err
 		}
 		for _, k := range spec.PrimaryKey {
@@ -103,6 +116,9 @@ func sqlReasons(ctx context.Context, db *sql.DB, rec *kalla.RunRecord, outDir st
 			s.pk = append(s.pk, c)
 		}
 		sides[i] = s
+	}
+	if err := loadMatchedRecords(ctx, db, rec, outDir, sides); err != nil {
+		return err
 	}
 	currency := [2]string{r.Sources.Left.CurrencyColumn, r.Sources.Right.CurrencyColumn}
 	var pairs []pair
@@ -143,24 +159,72 @@ func sqlReasons(ctx context.Context, db *sql.DB, rec *kalla.RunRecord, outDir st
 	return nil
 }
 
-func loadTable(ctx context.Context, db *sql.DB, name string, paths []string, format string) error {
+// loadMatchedRecords loads each side's matched records, when the run kept
+// them (matched_left and matched_right beside the pairs), with the key of
+// one record each was matched to (the first by row), so that a reason can
+// name a matched record sharing any compared value, not only a key the
+// pairs file carries.
+func loadMatchedRecords(ctx context.Context, db *sql.DB, rec *kalla.RunRecord, outDir string, sides [2]*sqlSide) error {
+	q := dialect.DuckDB.QuoteIdent
+	var files [2]string
+	for i, s := range sides {
+		paths, format, ok := outputFile(rec.Summary, outDir, "matched_"+s.name)
+		if !ok {
+			return nil
+		}
+		files[i] = fileSource(paths, format)
+	}
+	paths, format, ok := outputFile(rec.Summary, outDir, kalla.TableMatched)
+	if !ok {
+		return nil
+	}
+	pairs := fileSource(paths, format)
+	rows := [2]string{q(kalla.LeftRowColumn), q(kalla.RightRowColumn)}
+	for i, s := range sides {
+		o := sides[1-i]
+		okey := make([]string, len(o.pk))
+		for j, k := range o.pk {
+			okey[j] = "CAST(p." + q(k) + " AS VARCHAR)"
+		}
+		s.mtable = "__kalla_matched_" + s.name
+		query := fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE %s AS
+SELECT r.*, concat_ws('|', %s) AS __kalla_partner
+FROM %s r JOIN %s m ON m.%s = r.%s JOIN %s p ON p.%s = m.%s
+QUALIFY row_number() OVER (PARTITION BY r.%s ORDER BY p.%s) = 1`,
+			s.mtable, strings.Join(okey, ", "), files[i], pairs, rows[i], rows[i], files[1-i], rows[1-i], rows[1-i], rows[i], rows[1-i])
+		if _, err := db.ExecContext(ctx, query); err != nil {
+			return fmt.Errorf("closest candidates: load the matched %s records: %w", s.name, err)
+		}
+		s.mcols, s.mtyp = map[string]string{}, map[string]string{}
+		if err := describe(ctx, db, s.mtable, s.mcols, s.mtyp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fileSource is the DuckDB table function reading a run's output files.
+func fileSource(paths []string, format string) string {
 	quoted := make([]string, len(paths))
 	for i, p := range paths {
 		quoted[i] = dialect.DuckDB.QuoteString(p)
 	}
 	list := "[" + strings.Join(quoted, ", ") + "]"
-	src := fmt.Sprintf("read_parquet(%s)", list)
 	if format == kalla.FormatCSV {
-		src = fmt.Sprintf("read_csv(%s, header = true, all_varchar = true)", list)
+		return fmt.Sprintf("read_csv(%s, header = true, all_varchar = true)", list)
 	}
-	if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+name+" AS SELECT * FROM "+src); err != nil {
+	return fmt.Sprintf("read_parquet(%s)", list)
+}
+
+func loadTable(ctx context.Context, db *sql.DB, name string, paths []string, format string) error {
+	if _, err := db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+name+" AS SELECT * FROM "+fileSource(paths, format)); err != nil {
 		return fmt.Errorf("closest candidates: load %s: %w", name, err)
 	}
 	return nil
 }
 
-func describe(ctx context.Context, db *sql.DB, s *sqlSide) error {
-	rows, err := db.QueryContext(ctx, "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index", s.table)
+func describe(ctx context.Context, db *sql.DB, table string, cols, typ map[string]string) error {
+	rows, err := db.QueryContext(ctx, "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index", table)
 	if err != nil {
 		return fmt.Errorf("closest candidates: %w", err)
 	}
@@ -170,8 +234,8 @@ func describe(ctx context.Context, db *sql.DB, s *sqlSide) error {
 		if err := rows.Scan(&n, &t); err != nil {
 			return fmt.Errorf("closest candidates: %w", err)
 		}
-		s.cols[strings.ToLower(n)] = n
-		s.typ[n] = t
+		cols[strings.ToLower(n)] = n
+		typ[n] = t
 	}
 	return rows.Err()
 }
@@ -389,6 +453,54 @@ ORDER BY s.rowid, %s, o.rowid`, strings.Join(parts, " UNION "), keyExpr, strings
 				seen[k] = true
 				mcount++
 			}
+		}
+	}
+	// The other side's matched records, when the run kept them whole:
+	// every searched link can be looked up, not only keys.
+	if o.mtable != "" {
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+o.mtable).Scan(&mcount); err != nil {
+			return fmt.Errorf("closest candidates: %w", err)
+		}
+		mkey := make([]string, len(o.pk))
+		for i, k := range o.pk {
+			c, ok := o.mcol(k)
+			if !ok {
+				mkey = nil
+				break
+			}
+			mkey[i] = "CAST(o." + q(c) + " AS VARCHAR)"
+		}
+		for li, p := range searched {
+			oc, ok := o.mcol(other(p))
+			if _, known := mknown[li]; known || !ok || mkey == nil {
+				continue
+			}
+			a, b := "s.v", "o."+q(oc)
+			if s.typ[own(p)] != o.mtyp[oc] {
+				a, b = "CAST("+a+" AS VARCHAR)", "CAST("+b+" AS VARCHAR)"
+			}
+			query := fmt.Sprintf(`SELECT CAST(s.v AS VARCHAR), concat_ws('|', %s), o.__kalla_partner
+FROM (SELECT DISTINCT %s AS v FROM %s) s JOIN %s o ON %s = %s
+QUALIFY row_number() OVER (PARTITION BY s.v ORDER BY o.%s) = 1`,
+				strings.Join(mkey, ", "), q(own(p)), s.table, o.mtable, a, b, q([]string{kalla.LeftRowColumn, kalla.RightRowColumn}[1-si]))
+			rows, err := db.QueryContext(ctx, query)
+			if err != nil {
+				return fmt.Errorf("closest candidates: %w", err)
+			}
+			m := map[string]mrec{}
+			for rows.Next() {
+				var v, key, partner sql.NullString
+				if err := rows.Scan(&v, &key, &partner); err != nil {
+					rows.Close()
+					return fmt.Errorf("closest candidates: %w", err)
+				}
+				m[v.String] = mrec{key: key.String, partner: partner.String}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("closest candidates: %w", err)
+			}
+			mknown[li] = m
 		}
 	}
 	// Records with no candidate sharing a key: the other side's unmatched

@@ -175,6 +175,32 @@ func TestSQLReasonsCannotTell(t *testing.T) {
 	}
 }
 
+// TestSQLReasonsMatchedRecords: a run that kept its matched records whole
+// (`kalla run --records`, as every run from the server does) lets the
+// reasons look up any compared value among the matched records, not only
+// keys: I1/P1 match (customer A, 10.00); I3 (customer A, 30.00) shares
+// its customer with P1, matched to I1; I2 (customer B) and P2 (customer C)
+// share theirs with no record at all, matched or not, which Kalla can
+// now say of every record.
+func TestSQLReasonsMatchedRecords(t *testing.T) {
+	files := [2]string{"id,cust,amt\nI1,A,10.00\nI2,B,20.00\nI3,A,30.00\n", "pid,cust,amt\nP1,A,10.00\nP2,C,5.00\n"}
+	matchSQL := `SELECT l.id, r.pid FROM left_src l JOIN right_src r ON l.cust = r.cust AND tolerance_match(l.amt, r.amt, 0)`
+	for _, extra := range [][]string{{"--records"}, {"--records", "--format", "csv"}} {
+		t.Run(strings.Join(extra, " "), func(t *testing.T) {
+			got := runSQL(t, files, [2]string{"id", "pid"}, matchSQL, extra...)
+			for key, want := range map[string][2]string{
+				"I2": {"no candidate shares a key: no payments record shares cust = cust 'B'", ""},
+				"I3": {"payments P1 shares cust = cust 'A' but was matched to invoices I1 by the match SQL", "P1"},
+				"P2": {"no candidate shares a key: no invoices record shares cust = cust 'C'", ""},
+			} {
+				if it := got[key]; it == nil || it.Reason != want[0] || it.Closest != want[1] {
+					t.Errorf("%s: %+v\nwant reason %q, closest %q", key, it, want[0], want[1])
+				}
+			}
+		})
+	}
+}
+
 // TestSQLReasonsManyCandidates: seven payments as close name the first
 // five by key and count the others.
 func TestSQLReasonsManyCandidates(t *testing.T) {
