@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/kalla-recon/kalla/internal/server"
 	"github.com/kalla-recon/kalla/internal/testenv"
@@ -233,18 +235,32 @@ func (b *tab) typeInto(css, text string) {
 	b.do("type into "+css, chromedp.SendKeys(chromedp.CSS(css), text, chromedp.NodeVisible))
 }
 
-// choose picks an option of a select and tells the page, as a user's
-// choice does.
+// choose picks an option of a select with the keyboard, as a user
+// without a mouse does: it focuses the select and presses the arrow keys
+// until the option is selected (Chromium changes a closed select's value
+// on each arrow key and fires input and change), then checks that the
+// page's select holds the value. Options that are disabled are skipped by
+// the browser itself, so one arrow key may move several options.
 func (b *tab) choose(css, value string) {
 	b.t.Helper()
-	b.eval("choose "+value+" in "+css, fmt.Sprintf(`(() => {
-		const s = document.querySelector(%s);
-		if (!s) throw new Error("no element " + %[1]s);
-		if (![...s.options].some((o) => o.value === %[2]s)) throw new Error("no option " + %[2]s);
-		s.value = %[2]s;
-		s.dispatchEvent(new Event("change", { bubbles: true }));
-		return true;
-	})()`, js(css), js(value)))
+	steps := b.read(css, fmt.Sprintf(`(() => {
+		const want = [...e.options].findIndex((o) => o.value === %s);
+		if (want < 0) return "no option";
+		return String(want - e.selectedIndex);
+	})()`, js(value)), "find "+value+" in "+css)
+	n, err := strconv.Atoi(steps)
+	if err != nil {
+		b.fail("choose "+value+" in "+css, fmt.Errorf("%s", steps))
+	}
+	key := kb.ArrowDown
+	if n < 0 {
+		key, n = kb.ArrowUp, -n
+	}
+	b.do("focus "+css, chromedp.Focus(chromedp.CSS(css), chromedp.NodeVisible))
+	for range n {
+		b.do("press a key in "+css, chromedp.KeyEvent(key))
+	}
+	b.eval("chose "+value+" in "+css, fmt.Sprintf(`document.querySelector(%s).value === %s`, js(css), js(value)))
 }
 
 // eval evaluates a JavaScript expression and fails the test unless its

@@ -109,7 +109,7 @@ func TestErrorsShownInBrowser(t *testing.T) {
 	if n := b.count(`fieldset[data-side="right"] li.chip`); n != 0 {
 		t.Errorf("a chip without a value was added")
 	}
-	b.do("write the SQL", chromedp.SetValue(chromedp.ID("r-sql"), rec.MatchSQL))
+	b.typeInto("#r-sql", rec.MatchSQL)
 	b.click("#validate")
 	b.waitText("#check-result .alert", chk.Problems[0], 20*time.Second)
 	want = serverMessage(t, s, "POST", "/api/recipes/preview", map[string]any{"recipe": rec})

@@ -102,7 +102,7 @@ func TestReconcileInBrowser(t *testing.T) {
 		t.Errorf("SQL written from the ticked pair: %q", sql)
 	}
 	// The generator's match also settles split and near payments.
-	b.do("write the match SQL", chromedp.SetValue(chromedp.ID("r-sql"), gen.MatchSQL))
+	b.typeInto("#r-sql", gen.MatchSQL)
 	b.click("#validate")
 	b.waitText("#check-result", "The recipe would run", 30*time.Second)
 	b.click("#preview-match")
