@@ -177,7 +177,7 @@ func TestBulkActionsInBrowser(t *testing.T) {
 			}
 			// Cancel once: nothing is sent.
 			b.click("#bulk-accept")
-			b.waitText("#bulk-q", "Accept 55 items? Total amount 1420.00 EUR. All of them or none.", 15*time.Second)
+			b.waitText("#bulk-q", "Accept 55 items? Total amount 1,420.00 EUR. All of them or none.", 15*time.Second)
 			b.waitText("#bulk-more", "B01", 5*time.Second)
 			b.fits(w)
 			b.click("#bulk-cancel")
@@ -221,7 +221,7 @@ func TestBulkActionsInBrowser(t *testing.T) {
 			b.waitText("#bulk-count", "3 items ticked on this page.", 5*time.Second)
 			apiCall(t, s.url, ada.Token, "POST", "/api/exceptions/actions", map[string]any{"action": "reject", "items": []int64{items["I06"].ID}}, nil)
 			b.click("#bulk-accept")
-			b.waitText("#bulk-q", "Accept 3 items? Total amount 1175.00 EUR.", 15*time.Second)
+			b.waitText("#bulk-q", "Accept 3 items? Total amount 1,175.00 EUR.", 15*time.Second)
 			b.click("#bulk-go")
 			msg := b.waitText("#queue-error", "Nothing was changed", 15*time.Second)
 			wantMsg := "I06 ↔ P06 (item " + strconv.FormatInt(items["I06"].ID, 10) + ") was changed by someone else after you selected it"
@@ -248,7 +248,7 @@ func TestBulkActionsInBrowser(t *testing.T) {
 			b.waitText("#bulk-count", "2 items ticked on this page.", 5*time.Second)
 			b.choose("#bulk-code", "write-off")
 			b.click("#bulk-resolve")
-			b.waitText("#bulk-q", "Resolve 2 items with code “write-off”? Total amount 1520.00 EUR.", 15*time.Second)
+			b.waitText("#bulk-q", "Resolve 2 items with code “write-off”? Total amount 1,520.00 EUR.", 15*time.Second)
 			b.waitText("#bulk-more", "waits for a second person's approval", 5*time.Second)
 			b.click("#bulk-go")
 			b.waitFlash("Resolved 1 item. 1 item waits for a second person's approval (four eyes).")

@@ -369,8 +369,10 @@ function scaled(s, scale) {
 function fmtScaled(n, scale) {
   const neg = n < 0n;
   let s = (neg ? -n : n).toString().padStart(scale + 1, "0");
-  if (scale > 0) s = s.slice(0, s.length - scale) + "." + s.slice(s.length - scale);
-  return (neg ? "-" : "") + s;
+  let frac = "";
+  if (scale > 0) [s, frac] = [s.slice(0, s.length - scale), "." + s.slice(s.length - scale)];
+  // Thousands separators, as the pages' amounts have them: 27,386.14.
+  return (neg ? "-" : "") + s.replace(/\B(?=(\d{3})+$)/g, ",") + frac;
 }
 
 function itemPage(root) {
