@@ -91,11 +91,19 @@ func TestRulesGoldenBothEngines(t *testing.T) {
 // rest of the package in CI's budget, so those three (gt/gte/lt/lte, the
 // eq transforms, assignment rounds) run on Spark only with
 // KALLA_TEST_SPARK_RULES=1 for now: that gap is open.
+// The four then took 165 s on the idle cluster (split_payments 164 s and
+// cross_month 114 s, two at a time) and over 5 minutes each in CI beside
+// the rest, which ran the package past its 25 minutes (3 Dec). The cause is
+// Spark's analyser, not the data: a JFR profile of the Connect driver on
+// split_payments (26 rows) spent its 283-631 CPU seconds in CheckAnalysis
+// and DeduplicateRelations over the stacked views' plans (each table's
+// plan holds every table under it, a table read twice holding it twice).
+// Until the plan cuts that lineage (DESIGN.md), the sums patterns run on
+// Spark only with KALLA_TEST_SPARK_RULES=1; rules_exact_1to1 runs by
+// default in TestRecordsBothEngines.
 var defaultRulesScenarios = map[string]bool{
-	"rules_split_payments": true, // 2 passes: 1:1, then 1:N sums with date_within; strip_right; breaks
-	"rules_cross_month":    true, // N:M sums over three eq conditions, one truncated to the month
-	"rules_scores":         true, // min_score, auto_confirm: suggested pairs
-	"rules_text_ops":       true, // a fuzzy rule is refused, naming it
+	"rules_scores":   true, // min_score, auto_confirm: suggested pairs
+	"rules_text_ops": true, // a fuzzy rule is refused, naming it
 }
 
 // fuzzyRule names ("rules[i] \"name\"") the first rule with a fuzzy
