@@ -43,6 +43,25 @@ func TestReconcileInBrowser(t *testing.T) {
 	if got := b.text(`tr[data-alias="invoices"] td:nth-child(2)`); got != "csv" {
 		t.Errorf("invoices type shown %q, want csv", got)
 	}
+	// An alias in use: the first press says what it would replace and
+	// registers nothing; the second replaces it. (On a third alias: the
+	// recipe below names the payments file by its path.)
+	b.typeInto("#uri-alias", "spare")
+	b.typeInto("#uri-uri", data.files.Payments)
+	b.click("#uri-form button[type=submit]")
+	b.waitText(".flash", "Registered source “spare”", 30*time.Second)
+	b.typeInto("#up-alias", "spare")
+	b.do("choose the file", chromedp.SetUploadFiles(chromedp.CSS("#up-file"), []string{data.files.Invoices}))
+	b.click("#upload-form button[type=submit]")
+	b.waitText("#upload-form .alert", "A source named “spare” is already registered ("+data.files.Payments+"). Registering replaces it", 10*time.Second)
+	b.eval("focus on the alias", `document.activeElement === document.getElementById("up-alias")`)
+	if got := b.text(`tr[data-alias="spare"] td.mono`); got != data.files.Payments {
+		t.Errorf("spare reads %q after the questioned upload, want %q", got, data.files.Payments)
+	}
+	b.click("#upload-form button[type=submit]")
+	// The page was already /sources?registered=spare: the sign of the
+	// replacement is the row reading the uploaded copy.
+	b.waitText(`tr[data-alias="spare"] td.mono`, "/uploads/", 30*time.Second)
 
 	// Preview: two chips, the true count of rows under both.
 	b.open("/sources/payments")
@@ -130,7 +149,7 @@ func TestReconcileInBrowser(t *testing.T) {
 	// A run, started from the dashboard's button and watched to the end.
 	b.eval("the builder links to starting a run", `document.querySelector("#saved a").getAttribute("href") === "/runs?start=invoices-vs-payments#start"`)
 	b.open("/")
-	b.waitText(".stats", "2 sources", 5*time.Second)
+	b.waitText(".stats", "3 sources", 5*time.Second)
 	b.click(".page-head a.button.primary")
 	b.waitText("#start-form", "Start run", 10*time.Second)
 	b.eval("the recipe is offered", `document.getElementById("start-recipe").value === "invoices-vs-payments"`)
@@ -182,7 +201,7 @@ func TestReconcileInBrowser(t *testing.T) {
 	b.waitText("table.grid tbody", "invoices-vs-payments", 5*time.Second)
 	wantRate := fmt.Sprintf("%.1f%%", 100*float64(data.truth.MatchedInvoices())/float64(data.truth.Invoices))
 	b.waitText("table.grid tbody", wantRate, 5*time.Second)
-	b.waitText(".stats", "2 sources", 5*time.Second)
+	b.waitText(".stats", "3 sources", 5*time.Second)
 	b.waitText(".stats", "1 recipe", 5*time.Second)
 }
 

@@ -41,6 +41,21 @@ export function withPassword(uri, password) {
   return m[1] + user + ":" + encodeURIComponent(password) + "@" + m[2].slice(at + 1) + m[3];
 }
 
+// takenAlias asks before a registration replaces a source of that alias:
+// the server re-registers an alias by design (a moved file, a new
+// password), and every recipe naming the alias then reads the new data,
+// so a user who picked a name already in use is told once, with what it
+// now reads; submitting again with the same alias replaces it.
+function takenAlias(form, box, alias) {
+  const row = [...document.querySelectorAll("tr[data-alias]")].find((r) => r.dataset.alias === alias);
+  if (!row || form.dataset.replace === alias) return false;
+  form.dataset.replace = alias;
+  const uri = row.querySelector("td.mono")?.textContent.trim() || "";
+  showError(box, `A source named “${alias}” is already registered${uri ? ` (${uri})` : ""}. Registering replaces it for every recipe that names it: press the button again to replace it, or choose another alias.`);
+  form.alias.focus();
+  return true;
+}
+
 const uriForm = document.getElementById("uri-form");
 uriForm.addEventListener("submit", async (e) => {
   e.preventDefault();
@@ -57,6 +72,7 @@ uriForm.addEventListener("submit", async (e) => {
     showError(box, err);
     return;
   }
+  if (takenAlias(uriForm, box, alias)) return;
   await busy(uriForm.querySelector("button[type=submit]"), "Testing the connection…", async () => {
     try {
       await api("POST", "/api/sources", { alias, uri, source_type: uriForm.source_type.value });
@@ -150,6 +166,7 @@ upForm.addEventListener("submit", async (e) => {
   const file = upForm.file.files[0];
   if (!alias) { showError(box, "Give the source an alias."); upForm.alias.focus(); return; }
   if (!file) { showError(box, "Choose a file to upload."); upForm.file.focus(); return; }
+  if (takenAlias(upForm, box, alias)) return;
   await busy(upForm.querySelector("button[type=submit]"), "Uploading…", async () => {
     try {
       status.textContent = `Uploading ${file.name} (${fmtInt(file.size)} bytes)…`;
