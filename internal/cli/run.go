@@ -275,11 +275,35 @@ func printSummary(w io.Writer, s *kalla.Summary, out string) {
 	for _, x := range s.Warnings {
 		fmt.Fprintf(w, "Warning    %s\n", x.Message)
 	}
+	fmt.Fprintf(w, "Output     %s: %s, %s\n", out, strings.Join(outputNames(s.Outputs), ", "), recon.SummaryFile)
+}
+
+// outputNames lists a run's outputs as a person reads them: a file by its
+// name, a folder of part files (a Spark run's) once, with its parts
+// counted; the folder's other files (Hadoop's .crc and _SUCCESS, format
+// "meta") have checksums in the summary but are not listed here.
+func outputNames(outs []kalla.OutputFile) []string {
 	var names []string
-	for _, o := range s.Outputs {
-		names = append(names, o.Name)
+	parts := map[string]int{}
+	for _, o := range outs {
+		dir, _, inDir := strings.Cut(o.Name, "/")
+		switch {
+		case !inDir:
+			names = append(names, o.Name)
+		case o.Format == "meta":
+		default:
+			if parts[dir] == 0 {
+				names = append(names, dir+"/")
+			}
+			parts[dir]++
+		}
 	}
-	fmt.Fprintf(w, "Output     %s: %s, %s\n", out, strings.Join(names, ", "), recon.SummaryFile)
+	for i, n := range names {
+		if k := parts[strings.TrimSuffix(n, "/")]; k > 0 {
+			names[i] = fmt.Sprintf("%s (%d %s)", n, k, map[bool]string{true: "part", false: "parts"}[k == 1])
+		}
+	}
+	return names
 }
 
 // thousands formats n with comma separators.
