@@ -228,11 +228,25 @@ func (b *tab) click(css string) {
 	}
 }
 
-// typeInto replaces a field's text by typing it, as a user would.
+// typeInto replaces a field's text by typing it, as a user would. Just
+// after a navigation chromedp's copy of the document can still hold the
+// old page's node for css (its id then unknown to the browser, "Could not
+// find node"): the field is emptied and typed into again, as click does.
 func (b *tab) typeInto(css, text string) {
 	b.t.Helper()
-	b.eval("empty "+css, fmt.Sprintf(`(() => { const e = document.querySelector(%s); e.value = ""; e.dispatchEvent(new Event("input", { bubbles: true })); return true; })()`, js(css)))
-	b.do("type into "+css, chromedp.SendKeys(chromedp.CSS(css), text, chromedp.NodeVisible))
+	for try := 0; ; try++ {
+		b.eval("empty "+css, fmt.Sprintf(`(() => { const e = document.querySelector(%s); if (!e) return false; e.value = ""; e.dispatchEvent(new Event("input", { bubbles: true })); return true; })()`, js(css)))
+		ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+		_, err := chromedp.Run(ctx, chromedp.SendKeys(chromedp.CSS(css), text, chromedp.NodeVisible))
+		cancel()
+		if err == nil {
+			return
+		}
+		if try == 4 || !strings.Contains(err.Error(), "Could not find node") {
+			b.fail("type into "+css, err)
+			return
+		}
+	}
 }
 
 // choose picks an option of a select with the keyboard, as a user
