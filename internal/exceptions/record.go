@@ -151,23 +151,29 @@ func (t *table) get(row []sql.NullString, name string) string {
 	return ""
 }
 
+// fileSource is the DuckDB table function reading a run's output files.
+func fileSource(paths []string, format string) string {
+	quoted := make([]string, len(paths))
+	for i, p := range paths {
+		quoted[i] = dialect.DuckDB.QuoteString(p)
+	}
+	list := "[" + strings.Join(quoted, ", ") + "]"
+	if format == kalla.FormatCSV {
+		return fmt.Sprintf("read_csv(%s, header = true, all_varchar = true)", list)
+	}
+	return fmt.Sprintf("read_parquet(%s)", list)
+}
+
 // readOutput reads a run's output files (Parquet or CSV; several are the
 // parts of one table) with DuckDB, every value as text in file order.
 func readOutput(ctx context.Context, db *sql.DB, paths []string, format string) (*table, error) {
-	quoted := make([]string, len(paths))
-	for i, p := range paths {
+	for _, p := range paths {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("run output %s: %w", filepath.Base(p), err)
 		}
-		quoted[i] = dialect.DuckDB.QuoteString(p)
 	}
 	path := paths[0]
-	list := "[" + strings.Join(quoted, ", ") + "]"
-	src := fmt.Sprintf("read_parquet(%s)", list)
-	if format == kalla.FormatCSV {
-		src = fmt.Sprintf("read_csv(%s, header = true, all_varchar = true)", list)
-	}
-	rows, err := db.QueryContext(ctx, "SELECT CAST(COLUMNS(*) AS VARCHAR) FROM "+src)
+	rows, err := db.QueryContext(ctx, "SELECT CAST(COLUMNS(*) AS VARCHAR) FROM "+fileSource(paths, format))
 	if err != nil {
 		return nil, fmt.Errorf("read run output %s: %w", filepath.Base(path), err)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 
 	"github.com/kalla-recon/kalla/internal/dialect"
@@ -117,9 +118,6 @@ func sqlReasons(ctx context.Context, db *sql.DB, rec *kalla.RunRecord, outDir st
 		}
 		sides[i] = s
 	}
-	if err := loadMatchedRecords(ctx, db, rec, outDir, sides); err != nil {
-		return err
-	}
 	currency := [2]string{r.Sources.Left.CurrencyColumn, r.Sources.Right.CurrencyColumn}
 	var pairs []pair
 	unread := mc.Unread
@@ -145,6 +143,9 @@ func sqlReasons(ctx context.Context, db *sql.DB, rec *kalla.RunRecord, outDir st
 		p.idx = len(pairs)
 		pairs = append(pairs, p)
 	}
+	if err := loadMatchedRecords(ctx, db, rec, outDir, sides, pairs); err != nil {
+		return err
+	}
 	var matched *table
 	if paths, format, ok := outputFile(rec.Summary, outDir, kalla.TableMatched); ok {
 		if matched, err = readOutput(ctx, db, paths, format); err != nil {
@@ -163,8 +164,9 @@ func sqlReasons(ctx context.Context, db *sql.DB, rec *kalla.RunRecord, outDir st
 // them (matched_left and matched_right beside the pairs), with the key of
 // one record each was matched to (the first by row), so that a reason can
 // name a matched record sharing any compared value, not only a key the
-// pairs file carries.
-func loadMatchedRecords(ctx context.Context, db *sql.DB, rec *kalla.RunRecord, outDir string, sides [2]*sqlSide) error {
+// pairs file carries. Only the columns the search reads are loaded: the
+// row, the primary key and the columns the match SQL compares.
+func loadMatchedRecords(ctx context.Context, db *sql.DB, rec *kalla.RunRecord, outDir string, sides [2]*sqlSide, pairs []pair) error {
 	q := dialect.DuckDB.QuoteIdent
 	var files [2]string
 	for i, s := range sides {
@@ -178,7 +180,7 @@ func loadMatchedRecords(ctx context.Context, db *sql.DB, rec *kalla.RunRecord, o
 	if !ok {
 		return nil
 	}
-	pairs := fileSource(paths, format)
+	pairsFile := fileSource(paths, format)
 	rows := [2]string{q(kalla.LeftRowColumn), q(kalla.RightRowColumn)}
 	for i, s := range sides {
 		o := sides[1-i]
@@ -186,12 +188,20 @@ func loadMatchedRecords(ctx context.Context, db *sql.DB, rec *kalla.RunRecord, o
 		for j, k := range o.pk {
 			okey[j] = "CAST(p." + q(k) + " AS VARCHAR)"
 		}
+		cols := []string{"r." + rows[i]}
+		seen := map[string]bool{strings.ToLower(rows[i]): true}
+		for _, c := range append(slices.Clone(s.pk), pairColumns(pairs, i)...) {
+			if !seen[strings.ToLower(c)] {
+				seen[strings.ToLower(c)] = true
+				cols = append(cols, "r."+q(c))
+			}
+		}
 		s.mtable = "__kalla_matched_" + s.name
 		query := fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE %s AS
-SELECT r.*, concat_ws('|', %s) AS __kalla_partner
+SELECT %s, concat_ws('|', %s) AS __kalla_partner
 FROM %s r JOIN %s m ON m.%s = r.%s JOIN %s p ON p.%s = m.%s
 QUALIFY row_number() OVER (PARTITION BY r.%s ORDER BY p.%s) = 1`,
-			s.mtable, strings.Join(okey, ", "), files[i], pairs, rows[i], rows[i], files[1-i], rows[1-i], rows[1-i], rows[i], rows[1-i])
+			s.mtable, strings.Join(cols, ", "), strings.Join(okey, ", "), files[i], pairsFile, rows[i], rows[i], files[1-i], rows[1-i], rows[1-i], rows[i], rows[1-i])
 		if _, err := db.ExecContext(ctx, query); err != nil {
 			return fmt.Errorf("closest candidates: load the matched %s records: %w", s.name, err)
 		}
@@ -203,17 +213,13 @@ QUALIFY row_number() OVER (PARTITION BY r.%s ORDER BY p.%s) = 1`,
 	return nil
 }
 
-// fileSource is the DuckDB table function reading a run's output files.
-func fileSource(paths []string, format string) string {
-	quoted := make([]string, len(paths))
-	for i, p := range paths {
-		quoted[i] = dialect.DuckDB.QuoteString(p)
+// pairColumns lists side i's column of each comparison.
+func pairColumns(pairs []pair, i int) []string {
+	out := make([]string, len(pairs))
+	for j, p := range pairs {
+		out[j] = p.col[i]
 	}
-	list := "[" + strings.Join(quoted, ", ") + "]"
-	if format == kalla.FormatCSV {
-		return fmt.Sprintf("read_csv(%s, header = true, all_varchar = true)", list)
-	}
-	return fmt.Sprintf("read_parquet(%s)", list)
+	return out
 }
 
 func loadTable(ctx context.Context, db *sql.DB, name string, paths []string, format string) error {

@@ -214,36 +214,38 @@ func (b *tab) open(path string) {
 // selector matches now.
 func (b *tab) click(css string) {
 	b.t.Helper()
-	for try := 0; ; try++ {
-		ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
-		_, err := chromedp.Run(ctx, chromedp.Click(chromedp.CSS(css), chromedp.NodeVisible))
-		cancel()
-		if err == nil {
-			return
-		}
-		if try == 4 || !strings.Contains(err.Error(), "Could not find node") {
-			b.fail("click "+css, err)
-			return
-		}
-	}
+	b.onFreshNode("click "+css, nil, chromedp.Click(chromedp.CSS(css), chromedp.NodeVisible))
 }
 
 // typeInto replaces a field's text by typing it, as a user would. Just
 // after a navigation chromedp's copy of the document can still hold the
-// old page's node for css (its id then unknown to the browser, "Could not
-// find node"): the field is emptied and typed into again, as click does.
+// old page's node for css: the field is emptied and typed into again, as
+// click does.
 func (b *tab) typeInto(css, text string) {
 	b.t.Helper()
-	for try := 0; ; try++ {
+	empty := func() {
 		b.eval("empty "+css, fmt.Sprintf(`(() => { const e = document.querySelector(%s); if (!e) return false; e.value = ""; e.dispatchEvent(new Event("input", { bubbles: true })); return true; })()`, js(css)))
+	}
+	b.onFreshNode("type into "+css, empty, chromedp.SendKeys(chromedp.CSS(css), text, chromedp.NodeVisible))
+}
+
+// onFreshNode runs act (after before, when given), up to five times while
+// it fails with "Could not find node": chromedp resolved the selector to a
+// node of its copy of the document that the page has since replaced.
+func (b *tab) onFreshNode(what string, before func(), act chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	for try := 0; ; try++ {
+		if before != nil {
+			before()
+		}
 		ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
-		_, err := chromedp.Run(ctx, chromedp.SendKeys(chromedp.CSS(css), text, chromedp.NodeVisible))
+		_, err := chromedp.Run(ctx, act)
 		cancel()
 		if err == nil {
 			return
 		}
 		if try == 4 || !strings.Contains(err.Error(), "Could not find node") {
-			b.fail("type into "+css, err)
+			b.fail(what, err)
 			return
 		}
 	}
