@@ -479,6 +479,13 @@ start_spark() {
 	command -v java >/dev/null 2>&1 || die "Spark needs Java 17 (java is not on PATH)"
 	local home
 	home=$(spark_home)
+	# Nothing of Spark running (a crash, a machine restart): what the last cluster left is
+	# nobody's now (see stop_spark).
+	local n alive=0
+	for n in connect worker2 worker1 master; do
+		pid_alive "$SPARK_DIR/$n.pid" java && alive=1
+	done
+	((alive)) || rm -rf "$SPARK_DIR/work" "$SPARK_DIR/tmp"
 	mkdir -p "$SPARK_DIR/tmp" "$SPARK_DIR/work" "$SPARK_DIR/conf" "$SPARK_DIR/events"
 	# Small JVMs: the master and workers need little; executors get 1 core and 1 GiB of each
 	# worker's 2 GiB; the Connect server (the driver) 1 GiB.
@@ -555,6 +562,12 @@ stop_spark() {
 		fi
 		kill_pidfile "$SPARK_DIR/$n.pid" java
 	done
+	# Each executor the cluster started left its own copy of the Connect server's jars
+	# (hadoop-aws, the AWS SDK bundle: 550 MB) under work/, and each Connect start 1.1 GB
+	# under tmp/, with the shuffle and spill files of its applications: 35 GB on a
+	# developer's machine after a few days of suites (Dec 3). Nothing reads them once the
+	# cluster is stopped.
+	rm -rf "$SPARK_DIR/work" "$SPARK_DIR/tmp"
 }
 
 # ---------------------------------------------------------------- commands
