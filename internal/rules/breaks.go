@@ -305,7 +305,11 @@ func (p *Plan) Report(ctx context.Context, db DB) (*kalla.RulesReport, error) {
 		}
 		rep.Breaks = append(rep.Breaks, kalla.BreakColumn{LeftColumn: b.col[0].Name, RightColumn: b.col[1].Name, Compared: n, Samples: []kalla.BreakSample{}})
 	}
-	err = db.Query(ctx, fmt.Sprintf("SELECT __kalla_col, count(*), max(abs(difference)), sum(abs(difference)) FROM %s GROUP BY __kalla_col", BreaksTable), func(r Row) error {
+	// The total is summed exactly: each difference (a DOUBLE, exact to
+	// its 15 digits) rounded to 10 decimals first. A sum of DOUBLEs
+	// depends on the order the engine adds them in (9.81 on DuckDB,
+	// 9.809999999999999 on Spark reading Parquet parts, rules_tolerance).
+	err = db.Query(ctx, fmt.Sprintf("SELECT __kalla_col, count(*), max(abs(difference)), CAST(sum(CAST(abs(difference) AS DECIMAL(38,10))) AS DOUBLE) FROM %s GROUP BY __kalla_col", BreaksTable), func(r Row) error {
 		var k int
 		var n int64
 		var mx, tot sql.NullFloat64

@@ -235,7 +235,9 @@ func (p *Plan) nearQueries(ps *pass, s int, key []*cond) (estimate string, build
 		ownRid, ownGid = own+".__kalla_urid", own+".gid"
 	} else {
 		from = p.unmatched(s, own)
-		ownRid, ownGid = own+"."+p.d.Ident(side.RID), "NULL"
+		// Typed: a dialect may write the table to files (Spark's
+		// Parquet has no type for a bare NULL).
+		ownRid, ownGid = own+"."+p.d.Ident(side.RID), "CAST(NULL AS BIGINT)"
 	}
 	var otherFrom, cid string
 	if ps.grouped[o] {
@@ -254,7 +256,7 @@ func (p *Plan) nearQueries(ps *pass, s int, key []*cond) (estimate string, build
 		fails = append(fails, fmt.Sprintf("CASE WHEN NOT %s THEN %s END", holds, p.failure(c, lo, ro)))
 		nfail = append(nfail, fmt.Sprintf("CASE WHEN %s THEN 0 ELSE 1 END", holds))
 	}
-	failText, nfailExpr := "NULL", "0"
+	failText, nfailExpr := p.d.Text("NULL"), "0"
 	if len(others) > 0 {
 		failText = "concat_ws('; ', " + strings.Join(fails, ", ") + ")"
 		nfailExpr = strings.Join(nfail, " + ")

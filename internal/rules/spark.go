@@ -31,17 +31,33 @@ import (
 // that is not a date) therefore surfaces at the first query reading the
 // table, which Execute reports naming the rule as it does a statement's.
 //
+// With a scratch folder (a URI the cluster writes and reads: file:///dir
+// on a folder it shares, s3a://bucket/prefix), each version is instead
+// written there as Parquet by the statement that makes it and read back
+// as a view of those files. That cuts the version's lineage: a cached view
+// keeps the plan of every table under it, and Spark's analyser (which runs
+// before a cached plan is substituted) walks that plan again for every
+// statement that names the view, once per read (a self-join reads it
+// twice), so the plans of a many-pass rules run grew with every table
+// made: rules_split_payments (8 x 18 rows) cost 283-631 CPU seconds on the
+// Connect driver, nearly all in CheckAnalysis and DeduplicateRelations
+// (JFR, Dec 3). A view of Parquet files is a leaf. The caller removes the
+// folder after Cleanup.
+//
 // The plan's SQL needs session settings (Setup): decimal arithmetic that
 // keeps every digit (Spark otherwise rounds a product of two wide decimals
 // to 6 places), ANSI mode (errors, not NULLs, on bad casts) and UTC, so
 // timestamps without time zone never meet a daylight-saving gap; and views
 // that keep their analysed plan, which the stacked views need to be cheap.
-func NewSpark() Dialect { return &spark{current: map[string]string{}} }
+func NewSpark(scratch string) Dialect {
+	return &spark{current: map[string]string{}, scratch: strings.TrimSuffix(scratch, "/")}
+}
 
 type spark struct {
 	n       int               // versions made
 	created []string          // every view made, in order
 	current map[string]string // table -> the version it shows
+	scratch string            // where versions are written; "" caches them
 }
 
 // Cleanup uncaches and drops every view the plan made, newest first. The
@@ -107,6 +123,13 @@ func (s *spark) CreateTableAs(name, query string) []string {
 	s.created = append(s.created, version)
 	views := s.CreateViewAs(name, "SELECT * FROM "+s.Ident(version))
 	s.current[name] = version
+	if s.scratch != "" {
+		dir := s.Str(s.scratch + "/" + version)
+		return append([]string{
+			"INSERT OVERWRITE DIRECTORY " + dir + " USING parquet " + query,
+			"CREATE OR REPLACE TEMPORARY VIEW " + s.Ident(version) + " USING parquet OPTIONS (path " + dir + ")",
+		}, views...)
+	}
 	return append([]string{"CACHE LAZY TABLE " + s.Ident(version) + " AS " + query}, views...)
 }
 

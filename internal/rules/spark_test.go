@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,7 +34,7 @@ func TestSparkRefuses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = Compile(Input{Rules: rec.Rules, Left: l, Right: r}, NewSpark())
+			_, err = Compile(Input{Rules: rec.Rules, Left: l, Right: r}, NewSpark(""))
 			if err == nil || !strings.Contains(err.Error(), c.want) || kalla.ErrorCode(err) != kalla.EINVALID {
 				t.Fatalf("got %v, want EINVALID with %q", err, c.want)
 			}
@@ -76,7 +77,7 @@ func TestJavaRegexp(t *testing.T) {
 // versions its query names, not the names (which would be recursive), and
 // leaves string literals alone.
 func TestSparkResolve(t *testing.T) {
-	d := NewSpark()
+	d := NewSpark("")
 	d.CreateTableAs("__kalla_edges", "SELECT 1 AS a")
 	got := d.InsertInto("__kalla_edges", "SELECT a FROM __kalla_edges e WHERE '__kalla_edges' <> 'it\\'s __kalla_edges'")
 	want := "CACHE LAZY TABLE `__kalla_edges__k2` AS SELECT * FROM `__kalla_edges__k1` UNION ALL SELECT a FROM __kalla_edges__k1 e WHERE '__kalla_edges' <> 'it\\'s __kalla_edges'"
@@ -85,6 +86,28 @@ func TestSparkResolve(t *testing.T) {
 	}
 	if got[1] != "CREATE OR REPLACE TEMPORARY VIEW `__kalla_edges` AS SELECT * FROM `__kalla_edges__k2`" {
 		t.Fatalf("view: %s", got[1])
+	}
+}
+
+// TestSparkScratchCutsLineage checks that with a scratch folder a version
+// is written as Parquet and read back as a view of its files (a leaf
+// plan), its query still reading the versions it names, and that a name
+// with a quote stays one string literal.
+func TestSparkScratchCutsLineage(t *testing.T) {
+	d := NewSpark("file:///out/.kalla-scratch-x/")
+	d.CreateTableAs("__kalla_edges", "SELECT 1 AS a")
+	got := d.InsertInto("__kalla_edges", "SELECT a FROM __kalla_edges")
+	want := []string{
+		"INSERT OVERWRITE DIRECTORY 'file:///out/.kalla-scratch-x/__kalla_edges__k2' USING parquet SELECT * FROM `__kalla_edges__k1` UNION ALL SELECT a FROM __kalla_edges__k1",
+		"CREATE OR REPLACE TEMPORARY VIEW `__kalla_edges__k2` USING parquet OPTIONS (path 'file:///out/.kalla-scratch-x/__kalla_edges__k2')",
+		"CREATE OR REPLACE TEMPORARY VIEW `__kalla_edges` AS SELECT * FROM `__kalla_edges__k2`",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	q := NewSpark("s3a://b/it's").CreateTableAs("t", "SELECT 1 AS a")
+	if !strings.Contains(q[0], `'s3a://b/it\'s/t__k1'`) {
+		t.Fatalf("path not one literal: %s", q[0])
 	}
 }
 

@@ -177,6 +177,7 @@ func (e *Engine) Execute(ctx context.Context, job Job) (sum *kalla.Summary, err 
 	defer func() {
 		stop()
 		r.cleanup()
+		r.removeScratch()
 		if err := s.release(s.sessionID()); err != nil {
 			e.log.Warn("spark release session", "err", kalla.RedactError(err))
 		}

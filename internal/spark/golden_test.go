@@ -286,6 +286,15 @@ func compareEngines(t *testing.T, e *spark.Engine, db *sql.DB, recipePath string
 	readJSON(t, filepath.Join(duckOut, "summary.json"), &duckSum)
 	var fileSum kalla.Summary
 	readJSON(t, filepath.Join(sparkOut, "summary.json"), &fileSum)
+	// A rules run writes its tables under a scratch folder of the output
+	// location; it must be gone once the run has ended.
+	if ents, err := os.ReadDir(sparkOut); err == nil {
+		for _, ent := range ents {
+			if strings.HasPrefix(ent.Name(), ".kalla-scratch") {
+				t.Errorf("the run left its scratch folder %s", ent.Name())
+			}
+		}
+	}
 	compareSummaries(t, &duckSum, sum)
 	compareSummaries(t, &duckSum, &fileSum)
 	tables := []string{"matched", "unmatched_left", "unmatched_right"}

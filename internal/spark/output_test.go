@@ -201,6 +201,27 @@ func TestS3OutputOnSpark(t *testing.T) {
 	}
 	compareOutputs(t, db, duckOut, duckSum, local, &fileSum, formats)
 
+	// A rules run writes its working tables under the prefix too
+	// (.kalla-scratch-<session>/, as s3a://) and removes them at its end.
+	rdir := filepath.Join(scenarios, "rules_multipass")
+	rDuckOut, rDuckSum := duckRun(t, filepath.Join(rdir, "recipe.json"), "parquet")
+	if _, err := e.Execute(t.Context(), spark.Job{Recipe: loadRecipe(t, rdir), OutDir: s3.URI("runs/rules"), RunID: "rules"}); err != nil {
+		t.Fatalf("spark rules run to s3: %v", err)
+	}
+	objs, err := st.List(t.Context(), "runs/rules/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if strings.Contains(o.URI, ".kalla-scratch") {
+			t.Errorf("the rules run left %s", o.URI)
+		}
+	}
+	rLocal := download(t, s3, st, "runs/rules/")
+	var rSum kalla.Summary
+	readJSON(t, filepath.Join(rLocal, "summary.json"), &rSum)
+	compareOutputs(t, db, rDuckOut, rDuckSum, rLocal, &rSum, []string{kalla.FormatParquet})
+
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	_, err = e.Execute(ctx, spark.Job{Recipe: loadRecipe(t, dir), OutDir: s3.URI("runs/r1"), Formats: formats, RunID: "r2",

@@ -3,6 +3,8 @@ package spark
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/kalla-recon/kalla/internal/engine"
@@ -49,14 +51,15 @@ func rulesSide(s *side) rules.Side {
 
 // compileRules compiles the recipe's rules for Spark against the staged
 // sides: a rule Spark cannot compute as DuckDB does (fuzzy) is refused here,
-// naming the rule and the condition, before any rule runs.
-func compileRules(rec *kalla.Recipe, left, right *side) (*rules.Plan, error) {
+// naming the rule and the condition, before any rule runs. scratch is where
+// the plan's tables are written (see rules.NewSpark); "" caches them.
+func compileRules(rec *kalla.Recipe, left, right *side, scratch string) (*rules.Plan, error) {
 	for _, s := range []*side{left, right} {
 		if err := engine.ReasonColumnClash(s.spec.Alias, s.cols); err != nil {
 			return nil, err
 		}
 	}
-	return rules.Compile(rules.Input{Rules: rec.Rules, Left: rulesSide(left), Right: rulesSide(right)}, rules.NewSpark())
+	return rules.Compile(rules.Input{Rules: rec.Rules, Left: rulesSide(left), Right: rulesSide(right)}, rules.NewSpark(scratch))
 }
 
 // matchRules runs the recipe's rules over the staged sides, compiled by the
@@ -66,7 +69,7 @@ func compileRules(rec *kalla.Recipe, left, right *side) (*rules.Plan, error) {
 // makes is dropped by the run's cleanup, also when it fails or is
 // cancelled.
 func (r *run) matchRules(ctx context.Context, rec *kalla.Recipe, left, right *side) (*matchResult, error) {
-	plan, err := compileRules(rec, left, right)
+	plan, err := compileRules(rec, left, right, r.scratchBase())
 	if err != nil {
 		return nil, recipeErr(ctx, err)
 	}
@@ -121,7 +124,7 @@ func (r *run) matchRules(ctx context.Context, rec *kalla.Recipe, left, right *si
 // problem naming it), and the check lists the compared columns matched
 // pairs carry.
 func checkRules(chk *kalla.Check, rec *kalla.Recipe, left, right *side) error {
-	plan, err := compileRules(rec, left, right)
+	plan, err := compileRules(rec, left, right, "")
 	if err != nil {
 		return err
 	}
@@ -140,4 +143,37 @@ func checkRules(chk *kalla.Check, rec *kalla.Recipe, left, right *side) error {
 		}
 	}
 	return nil
+}
+
+// scratchName is the folder, under the output location, where a rules run
+// writes its tables (see rules.NewSpark): one per session, removed when
+// the run ends, whatever its end. It starts with a dot: no output listing
+// shows it, and Spark's readers skip it.
+func (r *run) scratchName() string { return ".kalla-scratch-" + r.s.sessionID() }
+
+// scratchBase is the scratch folder as the cluster writes it; "" for a
+// dry run, which has no output location: its tables are cached instead.
+func (r *run) scratchBase() string {
+	if r.dest == nil {
+		return ""
+	}
+	return r.dest.base + "/" + r.scratchName()
+}
+
+// removeScratch removes the scratch folder, if the run made one.
+func (r *run) removeScratch() {
+	if r.plan == nil || r.dest == nil {
+		return
+	}
+	if r.dest.store == nil {
+		if err := os.RemoveAll(filepath.Join(r.dest.dir, r.scratchName())); err != nil {
+			r.e.log.Warn("spark remove scratch folder", "err", err)
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	if err := r.dest.store.RemoveAll(ctx, r.scratchName()+"/"); err != nil {
+		r.e.log.Warn("spark remove scratch folder", "err", kalla.RedactError(err))
+	}
 }

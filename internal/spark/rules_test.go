@@ -82,28 +82,19 @@ func TestRulesGoldenBothEngines(t *testing.T) {
 // sums (N:M groups both sides, as N:1 groups the left); two passes; scores
 // with suggested and confirmed pairs; reasons per rule and closest
 // candidates; breaks; equally good candidates (assignment rounds); the
-// fuzzy refusal. Three of them (cross_month, comparisons, duplicates) ran
-// the Connect driver out of heap before its causes were fixed. The other
-// 17 add time, not features (DESIGN.md "Rules scenarios in the default
-// suite").
-// Seven were chosen first (adding comparisons, normalise and duplicates);
-// they took 427 s on the idle cluster (3 Dec 2026), too much beside the
-// rest of the package in CI's budget, so those three (gt/gte/lt/lte, the
-// eq transforms, assignment rounds) run on Spark only with
-// KALLA_TEST_SPARK_RULES=1 for now: that gap is open.
-// The four then took 165 s on the idle cluster (split_payments 164 s and
-// cross_month 114 s, two at a time) and over 5 minutes each in CI beside
-// the rest, which ran the package past its 25 minutes (3 Dec). The cause is
-// Spark's analyser, not the data: a JFR profile of the Connect driver on
-// split_payments (26 rows) spent its 283-631 CPU seconds in CheckAnalysis
-// and DeduplicateRelations over the stacked views' plans (each table's
-// plan holds every table under it, a table read twice holding it twice).
-// Until the plan cuts that lineage (DESIGN.md), the sums patterns run on
-// Spark only with KALLA_TEST_SPARK_RULES=1; rules_exact_1to1 runs by
-// default in TestRecordsBothEngines.
+// fuzzy refusal. The other 17 add time, not features: all 24 passed in
+// 419 s two at a time with KALLA_TEST_SPARK_RULES=1 (3 Dec 2026, load 3-7),
+// once the plan's tables were written as Parquet instead of stacked cached
+// views (rules_split_payments 53 s, against 164-479 s before: DESIGN.md
+// "Rules scenarios in the default suite").
 var defaultRulesScenarios = map[string]bool{
-	"rules_scores":   true, // min_score, auto_confirm: suggested pairs
-	"rules_text_ops": true, // a fuzzy rule is refused, naming it
+	"rules_split_payments": true, // 1:N sums, strip, passes, breaks
+	"rules_cross_month":    true, // N:M sums, month truncation, date_within
+	"rules_comparisons":    true, // gt/gte/lt/lte
+	"rules_scores":         true, // min_score, auto_confirm: suggested pairs
+	"rules_normalise":      true, // eq transforms
+	"rules_duplicates":     true, // equally good candidates: assignment rounds
+	"rules_text_ops":       true, // a fuzzy rule is refused, naming it
 }
 
 // fuzzyRule names ("rules[i] \"name\"") the first rule with a fuzzy
@@ -122,13 +113,7 @@ func fuzzyRule(rec *kalla.Recipe) string {
 // TestRulesCLIEngineSpark runs a rules recipe with `kalla run --engine
 // spark` and `kalla recipe check --engine spark`, as a user types them, and
 // checks that a fuzzy rule is refused by the check, naming the rule.
-//
-// Opt-in with TestRulesGoldenBothEngines (KALLA_TEST_SPARK_RULES=1): it was
-// not seen to finish on the overloaded cluster before this was committed.
 func TestRulesCLIEngineSpark(t *testing.T) {
-	if os.Getenv("KALLA_TEST_SPARK_RULES") != "1" {
-		t.Skip("set KALLA_TEST_SPARK_RULES=1 to run a rules recipe through kalla run --engine spark")
-	}
 	rem := remote(t)
 	recipe := filepath.Join(scenarios, "rules_multipass", "recipe.json")
 	out := t.TempDir()

@@ -256,7 +256,9 @@ func TestRulesScenariosOnSpark(t *testing.T) {
 					t.Fatalf("stage %s on Spark: %v", view, err)
 				}
 			}
-			plan, err := rules.Compile(rules.Input{Rules: st.rec.Rules, Left: st.sides[0], Right: st.sides[1]}, rules.NewSpark())
+			// The plan's tables are written as Parquet, as the engine's
+			// runs write them (the cluster runs on this machine).
+			plan, err := rules.Compile(rules.Input{Rules: st.rec.Rules, Left: st.sides[0], Right: st.sides[1]}, rules.NewSpark("file://"+t.TempDir()))
 			if refused(st.rec) != "" {
 				if err == nil || !strings.Contains(err.Error(), refused(st.rec)) || !strings.Contains(err.Error(), "spark engine") {
 					t.Fatalf("compile for Spark: got %v, want a refusal naming %s", err, refused(st.rec))
@@ -334,7 +336,7 @@ func refused(rec *kalla.Recipe) string {
 func TestSparkTextOnSpark(t *testing.T) {
 	db := session(t)
 	ctx := t.Context()
-	d := rules.NewSpark()
+	d := rules.NewSpark("")
 	texts := []string{"INV-001-PART2", "a-PART1\n", "x1\ny\nxy\r\ny", "vo v vv", "inv 17", "Ünïcödé-42", "a.b.c", "x\r\ny", "ΣΑΣ σας", "", "--PART9", `back\slash 'quote' ''`, "tab\tnew\nline"}
 	var lits []string
 	for _, x := range texts {
