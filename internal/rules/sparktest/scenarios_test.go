@@ -220,9 +220,11 @@ func results(t *testing.T, ctx context.Context, db rules.DB, p *rules.Plan, text
 	}
 	// Scores are doubles: compared as the text of the value rounded to the
 	// 6 decimals the plan rounds them to.
-	read("pairs", "SELECT CAST(__kalla_lrid AS "+text+"), CAST(__kalla_rrid AS "+text+"), __kalla_rule, CAST(CAST(__kalla_score AS DECIMAL(10,6)) AS "+text+"), __kalla_status FROM __kalla_match ORDER BY __kalla_lrid, __kalla_rrid", 5)
+	// Texts are named apart from the ids: Spark orders by an output
+	// column of the same name (the text) before the table's.
+	read("pairs", "SELECT CAST(__kalla_lrid AS "+text+") AS l_text, CAST(__kalla_rrid AS "+text+") AS r_text, __kalla_rule, CAST(CAST(__kalla_score AS DECIMAL(10,6)) AS "+text+"), __kalla_status FROM __kalla_match ORDER BY __kalla_lrid, __kalla_rrid", 5)
 	for _, t := range []string{rules.ReasonLeft, rules.ReasonRight} {
-		read(t, "SELECT CAST(rid AS "+text+"), reason, closest, kind FROM "+t+" ORDER BY rid", 4)
+		read(t, "SELECT CAST(rid AS "+text+") AS rid_text, reason, closest, kind FROM "+t+" ORDER BY rid", 4)
 	}
 	read("breaks", "SELECT left_column, right_column, _rule, _left_key, _right_key, left_value, right_value, CAST(CAST(difference AS DECIMAL(38,10)) AS "+text+"), CAST(_left_row AS "+text+"), CAST(_right_row AS "+text+") FROM ("+p.BreaksQuery()+") b", 10)
 	return out
