@@ -76,6 +76,10 @@ func (e *Engine) openDest(ctx context.Context, out string) (*dest, error) {
 		if err := st.Remove(ctx, engine.SummaryFile); err != nil {
 			return nil, fmt.Errorf("output location %s: %w", d.uri, err)
 		}
+		// A rules run killed before its cleanup left its working tables.
+		if err := st.RemoveAll(ctx, scratchPrefix); err != nil {
+			return nil, fmt.Errorf("output location %s: remove stale scratch folders: %w", d.uri, err)
+		}
 		return d, nil
 	}
 	if strings.Contains(out, "://") {
@@ -90,6 +94,13 @@ func (e *Engine) openDest(ctx context.Context, out string) (*dest, error) {
 	}
 	if err := os.Remove(filepath.Join(abs, engine.SummaryFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("remove old summary: %w", err)
+	}
+	// A rules run killed before its cleanup left its working tables.
+	stale, _ := filepath.Glob(filepath.Join(abs, scratchPrefix+"*"))
+	for _, p := range stale {
+		if err := os.RemoveAll(p); err != nil {
+			return nil, fmt.Errorf("remove stale %s: %w", filepath.Base(p), err)
+		}
 	}
 	return &dest{dir: abs, base: "file://" + abs}, nil
 }

@@ -147,9 +147,14 @@ func checkRules(chk *kalla.Check, rec *kalla.Recipe, left, right *side) error {
 
 // scratchName is the folder, under the output location, where a rules run
 // writes its tables (see rules.NewSpark): one per session, removed when
-// the run ends, whatever its end. It starts with a dot: no output listing
-// shows it, and Spark's readers skip it.
-func (r *run) scratchName() string { return ".kalla-scratch-" + r.s.sessionID() }
+// the run ends, whatever its end. It starts with a dot: Spark's readers
+// skip it.
+func (r *run) scratchName() string { return scratchPrefix + r.s.sessionID() }
+
+// scratchPrefix starts every scratch folder's name. A run removes the
+// folders an earlier run to the same location left (killed before its
+// cleanup), as it removes stale partial outputs.
+const scratchPrefix = ".kalla-scratch-"
 
 // scratchBase is the scratch folder as the cluster writes it; "" for a
 // dry run, which has no output location: its tables are cached instead.

@@ -117,6 +117,11 @@ func TestRulesCLIEngineSpark(t *testing.T) {
 	rem := remote(t)
 	recipe := filepath.Join(scenarios, "rules_multipass", "recipe.json")
 	out := t.TempDir()
+	// What a run killed before its cleanup left: the next run removes it.
+	stale := filepath.Join(out, ".kalla-scratch-killed", "__kalla_edges__k1")
+	if err := os.MkdirAll(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	var stdout, stderr bytes.Buffer
 	if code := cli.Main(t.Context(), []string{"run", "--recipe", recipe, "--out", out, "--engine", "spark", "--spark-remote", rem, "--json"},
 		strings.NewReader(""), &stdout, &stderr); code != 0 {
@@ -129,6 +134,9 @@ func TestRulesCLIEngineSpark(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "breaks.parquet")); err != nil {
 		t.Errorf("no breaks output: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(out, ".kalla-scratch*")); len(left) > 0 {
+		t.Errorf("scratch folders left after the run: %v", left)
 	}
 	stdout.Reset()
 	stderr.Reset()
