@@ -24,8 +24,10 @@ import (
 )
 
 // Target is the ratio of Kalla's median time to plain DuckDB's that the
-// project aims for. The benchmark reports it; it never fails on it.
-const Target = 1.25
+// project aims for with a SQL recipe (issue 18: no slower than the same
+// work written by hand, with every guarantee kept). The benchmark reports
+// it; it never fails on it.
+const Target = 1.0
 
 // plainResult is what the baselines print.
 type plainResult = plainsql.Result

@@ -16,9 +16,9 @@ import (
 
 // RulesTarget is the ratio the rules benchmark aims for: a structured-rules
 // recipe (three passes, reasons for every unmatched record, breaks) end to
-// end against the same three passes written by hand. Reported, never
-// asserted.
-const RulesTarget = 1.5
+// end against the same three passes written by hand (issue 18). Reported,
+// never asserted.
+const RulesTarget = 1.25
 
 // rulesRecipe is the three-pass recipe of the benchmark over gen's files:
 // exact, then within 2 % of the invoice, then split payments whose sum is
