@@ -354,9 +354,12 @@ func (r *run) sql(ctx context.Context, q string) (sparksql.DataFrame, error) {
 	df, err := r.s.sql.Sql(ctx, q)
 	r.e.log.Debug("spark sql", "sql", q, "ms", time.Since(t0).Milliseconds())
 	if err != nil {
-		// spark-connect-go quotes the whole statement; Spark's own
-		// message follows it.
-		if m := err.Error(); strings.HasPrefix(m, "failed to execute sql: "+q+": ") {
+		// spark-connect-go quotes the whole statement (which may span
+		// lines); Spark's own message follows it. A command that ran a
+		// job (a rules table written as Parquet) fails as an execution
+		// error with the same text after its own prefix.
+		m := strings.TrimPrefix(err.Error(), "execution error: ")
+		if strings.HasPrefix(m, "failed to execute sql: "+q+": ") {
 			return nil, &sparkErr{msg: firstLine(strings.TrimPrefix(m, "failed to execute sql: "+q+": ")), err: err}
 		}
 		return nil, sparkError(err)
