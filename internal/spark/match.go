@@ -99,6 +99,19 @@ func toSpark(s string) (string, error) {
 			if isCall && refused[lw] {
 				return "", kalla.Errorf(kalla.EINVALID, "match_sql: the function %s is not allowed: match SQL may only read left_src and right_src", word)
 			}
+			if isCall && lw == "count_star" {
+				// DuckDB renders count(*) as count_star(), which Spark
+				// does not know.
+				end, args, err := callArgs(s, k)
+				if err != nil {
+					return "", err
+				}
+				if len(args) == 0 || len(args) == 1 && strings.TrimSpace(args[0]) == "" {
+					b.WriteString("count(*)")
+					i = end
+					continue
+				}
+			}
 			if isCall && lw == "tolerance_match" {
 				end, args, err := callArgs(s, k)
 				if err != nil {
@@ -267,7 +280,10 @@ func (r *run) match(ctx context.Context, matchSQL string, left, right *side) (*m
 // matchError is an error of the user's SQL on Spark.
 func matchError(err error) error {
 	msg := err.Error()
-	if strings.Contains(msg, "__kalla_") {
+	// The identity columns Kalla appends (__kalla_*) are plain columns: an
+	// aggregate over the pairs leaves them without a group (Spark names
+	// them, or says MISSING_GROUP_BY when the SQL has no GROUP BY).
+	if strings.Contains(msg, "__kalla_") || strings.Contains(msg, "[MISSING_GROUP_BY]") || strings.Contains(msg, "[MISSING_AGGREGATION]") {
 		return kalla.Errorf(kalla.EINVALID, "match_sql: Kalla cannot tell which records each output row pairs on Spark (%s): select plain rows from left_src and right_src without aggregating them", msg)
 	}
 	return kalla.WrapError(kalla.EINVALID, err, "match_sql (Spark SQL)")
