@@ -436,6 +436,24 @@ func (b *tab) addChip(column, op, value string) {
 	b.click(".chip-editor button[type=submit]")
 }
 
+// submitURI fills the sources page's register-by-URI form and presses its
+// button; what the page says next is the caller's to wait for.
+func (b *tab) submitURI(alias, uri string) {
+	b.t.Helper()
+	b.typeInto("#uri-alias", alias)
+	b.typeInto("#uri-uri", uri)
+	b.click("#uri-form button[type=submit]")
+}
+
+// submitUpload fills the sources page's upload form with a local file and
+// presses its button; what the page says next is the caller's to wait for.
+func (b *tab) submitUpload(alias, path string) {
+	b.t.Helper()
+	b.typeInto("#up-alias", alias)
+	b.do("choose "+path, chromedp.SetUploadFiles(chromedp.CSS("#up-file"), []string{path}))
+	b.click("#upload-form button[type=submit]")
+}
+
 // acceptDialogs makes confirm() answer yes on the current page.
 func (b *tab) acceptDialogs() {
 	b.t.Helper()

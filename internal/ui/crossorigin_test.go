@@ -156,13 +156,9 @@ func TestCrossOriginInBrowser(t *testing.T) {
 
 	// Kalla's own pages, in the same browser, work as before.
 	b.open("/sources")
-	b.typeInto("#uri-alias", "payments")
-	b.typeInto("#uri-uri", data.files.Payments)
-	b.click("#uri-form button[type=submit]")
+	b.submitURI("payments", data.files.Payments)
 	b.waitText(".flash", "Registered source “payments”", 30*time.Second)
-	b.typeInto("#up-alias", "invoices")
-	b.do("choose the file", chromedp.SetUploadFiles(chromedp.CSS("#up-file"), []string{data.files.Invoices}))
-	b.click("#upload-form button[type=submit]")
+	b.submitUpload("invoices", data.files.Invoices)
 	b.waitText(".flash", "Registered source “invoices”", 30*time.Second)
 	if c := counts(t, s); c[0] != 2 || c[3] != 1 {
 		t.Fatalf("sources, recipes, runs, uploads after using the UI: %v, want 2 sources and 1 upload", c)

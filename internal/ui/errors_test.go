@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
 	"github.com/kalla-recon/kalla/internal/gen"
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
@@ -40,9 +38,7 @@ func TestErrorsShownInBrowser(t *testing.T) {
 	missing := filepath.Join(data.dir, "nope.csv")
 	want := serverMessage(t, s, "POST", "/api/sources", map[string]string{"alias": "nope", "uri": missing, "source_type": ""})
 	b.open("/sources")
-	b.typeInto("#uri-alias", "nope")
-	b.typeInto("#uri-uri", missing)
-	b.click("#uri-form button[type=submit]")
+	b.submitURI("nope", missing)
 	b.waitText("#uri-form .alert", want, 20*time.Second)
 
 	// Uploading a spreadsheet.
@@ -50,9 +46,7 @@ func TestErrorsShownInBrowser(t *testing.T) {
 	if err := os.WriteFile(xlsx, []byte("PK\x03\x04 not really"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b.typeInto("#up-alias", "books")
-	b.do("choose the file", chromedp.SetUploadFiles(chromedp.CSS("#up-file"), []string{xlsx}))
-	b.click("#upload-form button[type=submit]")
+	b.submitUpload("books", xlsx)
 	b.waitText("#upload-form .alert", "upload a .csv, .tsv, .csv.gz or .parquet file", 20*time.Second)
 
 	// A filter the source cannot apply: the message stands by its chip.

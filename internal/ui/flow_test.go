@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
 	"github.com/kalla-recon/kalla/internal/gen"
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
@@ -29,13 +27,9 @@ func TestReconcileInBrowser(t *testing.T) {
 
 	// Sources: the invoices uploaded, the payments registered by path.
 	b.open("/sources")
-	b.typeInto("#up-alias", "invoices")
-	b.do("choose the file", chromedp.SetUploadFiles(chromedp.CSS("#up-file"), []string{data.files.Invoices}))
-	b.click("#upload-form button[type=submit]")
+	b.submitUpload("invoices", data.files.Invoices)
 	b.waitText(".flash", "Registered source “invoices”", 30*time.Second)
-	b.typeInto("#uri-alias", "payments")
-	b.typeInto("#uri-uri", data.files.Payments)
-	b.click("#uri-form button[type=submit]")
+	b.submitURI("payments", data.files.Payments)
 	b.waitText(".flash", "Registered source “payments”", 30*time.Second)
 	b.waitText(`[data-health="invoices"]`, "reachable", 20*time.Second)
 	b.waitText(`[data-health="invoices"]`, fmtInt(int64(data.truth.Invoices))+" rows", 5*time.Second)
@@ -46,13 +40,9 @@ func TestReconcileInBrowser(t *testing.T) {
 	// An alias in use: the first press says what it would replace and
 	// registers nothing; the second replaces it. (On a third alias: the
 	// recipe below names the payments file by its path.)
-	b.typeInto("#uri-alias", "spare")
-	b.typeInto("#uri-uri", data.files.Payments)
-	b.click("#uri-form button[type=submit]")
+	b.submitURI("spare", data.files.Payments)
 	b.waitText(".flash", "Registered source “spare”", 30*time.Second)
-	b.typeInto("#up-alias", "spare")
-	b.do("choose the file", chromedp.SetUploadFiles(chromedp.CSS("#up-file"), []string{data.files.Invoices}))
-	b.click("#upload-form button[type=submit]")
+	b.submitUpload("spare", data.files.Invoices)
 	b.waitText("#upload-form .alert", "A source named “spare” is already registered ("+data.files.Payments+"). Registering replaces it", 10*time.Second)
 	b.eval("focus on the alias", `document.activeElement === document.getElementById("up-alias")`)
 	if got := b.text(`tr[data-alias="spare"] td.mono`); got != data.files.Payments {
