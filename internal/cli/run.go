@@ -299,8 +299,12 @@ func outputNames(outs []kalla.OutputFile) []string {
 		}
 	}
 	for i, n := range names {
-		if k := parts[strings.TrimSuffix(n, "/")]; k > 0 {
-			names[i] = fmt.Sprintf("%s (%d %s)", n, k, map[bool]string{true: "part", false: "parts"}[k == 1])
+		switch k := parts[strings.TrimSuffix(n, "/")]; k {
+		case 0: // a file
+		case 1:
+			names[i] += " (1 part)"
+		default:
+			names[i] += fmt.Sprintf(" (%d parts)", k)
 		}
 	}
 	return names

@@ -190,7 +190,7 @@ func loadMatchedRecords(ctx context.Context, db *sql.DB, rec *kalla.RunRecord, o
 		}
 		cols := []string{"r." + rows[i]}
 		seen := map[string]bool{strings.ToLower(rows[i]): true}
-		for _, c := range append(slices.Clone(s.pk), pairColumns(pairs, i)...) {
+		for _, c := range slices.Concat(s.pk, pairColumns(pairs, i)) {
 			if !seen[strings.ToLower(c)] {
 				seen[strings.ToLower(c)] = true
 				cols = append(cols, "r."+q(c))
