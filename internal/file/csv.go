@@ -27,6 +27,9 @@ type csvPlan struct {
 	// columns are read as VARCHAR and refined after loading.
 	readTypes []string
 	numeric   []bool
+	// declared are the columns the schema gives an exact number type:
+	// read as VARCHAR too, and converted once proven to fit.
+	declared []declaredExact
 }
 
 func (s *Source) delimiter() rune {
@@ -163,6 +166,10 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 			return nil, kalla.Errorf(kalla.EINVALID, "source %s: schema names column %q, which the file does not have (columns: %s)", s.name(), name, kalla.ColumnNames(cols))
 		}
 		p.readTypes[i], p.numeric[i] = typ, false
+		if scale, ok := kalla.ExactScale(typ); ok {
+			p.readTypes[i] = "VARCHAR"
+			p.declared = append(p.declared, declaredExact{name: p.header[i], typ: typ, scale: scale})
+		}
 	}
 	s.mu.Lock()
 	s.plan = p
@@ -510,6 +517,9 @@ func (s *Source) loadCSV(ctx context.Context, x execer, table string) ([]kalla.C
 	if err := s.refineNumeric(ctx, x, table, p); err != nil {
 		return nil, err
 	}
+	if err := s.convertDeclared(ctx, x, table, p.declared, nil); err != nil {
+		return nil, err
+	}
 	return describe(ctx, x, table)
 }
 
@@ -524,20 +534,25 @@ func (s *Source) refineNumeric(ctx context.Context, x execer, table string, p *c
 			idx = append(idx, i)
 		}
 	}
-	if len(idx) == 0 {
-		return nil
-	}
-	if s.opts.CSV != nil && s.opts.CSV.DecimalSeparator == "," {
+	if s.opts.CSV != nil && s.opts.CSV.DecimalSeparator == "," && len(idx)+len(p.declared) > 0 {
 		// Numbers written with a decimal comma: the comma becomes a point,
-		// in the text, before the exact conversion below.
+		// in the text, before the exact conversion below (and of the
+		// declared columns after it).
 		var set []string
 		for _, i := range idx {
 			c := dialect.DuckDB.QuoteIdent(p.header[i])
 			set = append(set, c+" = replace("+c+", ',', '.')")
 		}
+		for _, d := range p.declared {
+			c := dialect.DuckDB.QuoteIdent(d.name)
+			set = append(set, c+" = replace("+c+", ',', '.')")
+		}
 		if _, err := x.ExecContext(ctx, "UPDATE "+table+" SET "+strings.Join(set, ", ")); err != nil {
 			return fmt.Errorf("read decimal commas: %w", err)
 		}
+	}
+	if len(idx) == 0 {
+		return nil
 	}
 	// The measure runs over every value, so it uses the cheapest string
 	// functions that are still exact. Blanks around a value can only make

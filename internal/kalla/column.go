@@ -1,6 +1,11 @@
 package kalla
 
-import "strings"
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
 
 // Column describes one column of a source as its own system reports it.
 // DataType is the source's type name (for example "numeric(12,2)" in
@@ -41,4 +46,50 @@ func ColumnNames(cols []Column) string {
 		names[i] = c.Name
 	}
 	return strings.Join(names, ", ")
+}
+
+// exactTypeRE reads a declared DECIMAL or NUMERIC with its optional
+// precision and scale.
+var exactTypeRE = regexp.MustCompile(`^(?i)(DECIMAL|NUMERIC)\s*(\(\s*([0-9]+)\s*(,\s*([0-9]+)\s*)?\))?$`)
+
+// ExactScale reports whether a recipe schema type (DuckDB's names) is an
+// exact number, an integer or a decimal, and how many decimals it keeps: 0
+// for integers and DECIMAL(p), s for DECIMAL(p,s), 3 for a bare DECIMAL
+// (DuckDB reads it as DECIMAL(18,3)). Both engines convert text to such a
+// type by rounding, so a value with more decimals than it keeps must be
+// refused, not loaded: a declared DECIMAL(12,2) would otherwise turn 10.005
+// into 10.01 and match it.
+func ExactScale(typ string) (scale int, ok bool) {
+	t := strings.ToUpper(strings.TrimSpace(typ))
+	if m := exactTypeRE.FindStringSubmatch(t); m != nil {
+		switch {
+		case m[2] == "":
+			return 3, true
+		case m[5] == "":
+			return 0, true
+		}
+		s, err := strconv.Atoi(m[5])
+		return s, err == nil
+	}
+	switch t {
+	case "TINYINT", "INT1", "SMALLINT", "INT2", "SHORT", "INTEGER", "INT", "INT4", "SIGNED", "BIGINT", "INT8", "LONG", "HUGEINT", "INT128",
+		"UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT":
+		return 0, true
+	}
+	return 0, false
+}
+
+// DeclaredLoss says why a column's values do not fit the exact type the
+// recipe's schema declares: n of them would change, the first val in data
+// row row (0 when the engine does not know it). Both engines say it with this function.
+func DeclaredLoss(name, typ string, scale int, n int64, val string, row int64) string {
+	why := fmt.Sprintf("which keeps %d decimal(s), but %d value(s) have more", scale, n)
+	if strings.ContainsAny(val, "eE") {
+		why = fmt.Sprintf("but %d value(s) are written in exponent notation, which Kalla converts only to DOUBLE", n)
+	}
+	where := ""
+	if row > 0 {
+		where = fmt.Sprintf(" in row %d", row)
+	}
+	return fmt.Sprintf("column %q is declared %s, %s, the first %q%s: converting would change them; declare a type that holds them (a larger scale, or DOUBLE for approximate numbers) or correct the file", name, typ, why, strings.TrimSpace(val), where)
 }

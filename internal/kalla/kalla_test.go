@@ -205,3 +205,16 @@ func TestSourceErrorMessage(t *testing.T) {
 		t.Errorf("code %s; a cancellation must stay itself", kalla.ErrorCode(err))
 	}
 }
+
+func TestExactScale(t *testing.T) {
+	for typ, want := range map[string]int{"DECIMAL(12,2)": 2, "numeric( 10 , 4 )": 4, "DECIMAL": 3, "DECIMAL(9)": 0, "bigint": 0, " INTEGER ": 0, "UBIGINT": 0} {
+		if got, ok := kalla.ExactScale(typ); !ok || got != want {
+			t.Errorf("ExactScale(%q) = %d, %v; want %d", typ, got, ok, want)
+		}
+	}
+	for _, typ := range []string{"DOUBLE", "VARCHAR", "DATE", "FLOAT", "DECIMAL(12,2", "DECIMALS"} {
+		if _, ok := kalla.ExactScale(typ); ok {
+			t.Errorf("ExactScale(%q) says exact", typ)
+		}
+	}
+}

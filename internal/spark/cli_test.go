@@ -62,6 +62,28 @@ func TestCLIEngineSpark(t *testing.T) {
 	if code != 2 || !strings.Contains(stdout.String(), "jaro_winkler_similarity") {
 		t.Errorf("check of a DuckDB-only function: exit %d: %s%s", code, stdout.String(), stderr.String())
 	}
+	// A decimal comma would leave the column text on Spark and make it a
+	// number on DuckDB: the run is refused, naming the setting.
+	comma := `{"recipe_id": "comma", "match_sql": "SELECT l.invoice_id, r.payment_id FROM left_src l JOIN right_src r ON r.reference = l.invoice_id",
+  "sources": {"left": {"alias": "invoices", "uri": "left.csv", "primary_key": ["invoice_id"], "csv": {"delimiter": ";", "decimal_separator": ","}},
+              "right": {"alias": "payments", "uri": "right.csv", "primary_key": ["payment_id"]}}}`
+	if err := os.WriteFile(filepath.Join(dir, "recipe.json"), []byte(comma), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	code = cli.Main(t.Context(), []string{"run", "--recipe", filepath.Join(dir, "recipe.json"), "--out", t.TempDir(), "--engine", "spark", "--spark-remote", rem},
+		strings.NewReader(""), &stdout, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), `decimal_separator "," is not supported on Spark`) {
+		t.Errorf("decimal comma on Spark: exit %d: %s%s", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	code = cli.Main(t.Context(), []string{"recipe", "check", filepath.Join(dir, "recipe.json"), "--engine", "spark", "--spark-remote", rem},
+		strings.NewReader(""), &stdout, &stderr)
+	if code != 2 || !strings.Contains(stdout.String(), `decimal_separator "," is not supported on Spark`) {
+		t.Errorf("check of a decimal comma on Spark: exit %d: %s%s", code, stdout.String(), stderr.String())
+	}
 	// --engine spark without an endpoint is a usage error.
 	t.Setenv("KALLA_SPARK_REMOTE", "")
 	stderr.Reset()

@@ -193,6 +193,11 @@ func (e *Engine) Execute(ctx context.Context, job Job) (sum *kalla.Summary, err 
 // recipe's key names as written (staging resolves their case later). Rules
 // are compiled once the sides' columns are known.
 func precheck(ctx context.Context, rec *kalla.Recipe) error {
+	for _, sp := range []kalla.SourceSpec{rec.Sources.Left, rec.Sources.Right} {
+		if err := sparkCSVOptions(sp); err != nil {
+			return recipeErr(ctx, err)
+		}
+	}
 	if len(rec.Rules) > 0 {
 		return nil
 	}
@@ -203,6 +208,27 @@ func precheck(ctx context.Context, rec *kalla.Recipe) error {
 	r := &side{spec: rec.Sources.Right, pk: rec.Sources.Right.PrimaryKey}
 	_, err := userSQL(ctx, rec.MatchSQL, l, r)
 	return recipeErr(ctx, err)
+}
+
+// sparkCSVOptions refuses the source settings the Spark engine does not
+// carry out yet: read without them, the same file would give other values
+// than on DuckDB (dates read in another order, a decimal-comma column left
+// as text, a Parquet column not converted to its declared type), so the
+// recipe is refused before the cluster is touched.
+func sparkCSVOptions(sp kalla.SourceSpec) error {
+	c := sp.CSV
+	switch {
+	case len(sp.Schema) > 0 && sp.SourceType() != kalla.SourceCSV:
+		// DuckDB converts a Parquet column to the declared type; the
+		// Spark engine reads Parquet as it is.
+		return kalla.Errorf(kalla.EINVALID, "source %s: schema overrides of %s sources are not supported on Spark yet; run this recipe with --engine duckdb", sp.Alias, sp.SourceType())
+	case c == nil:
+	case c.DateFormat != "" || c.TimestampFormat != "":
+		return kalla.Errorf(kalla.EINVALID, "source %s: date_format and timestamp_format are not supported on Spark yet; run this recipe with --engine duckdb", sp.Alias)
+	case c.DecimalSeparator == ",":
+		return kalla.Errorf(kalla.EINVALID, "source %s: decimal_separator \",\" is not supported on Spark yet; run this recipe with --engine duckdb", sp.Alias)
+	}
+	return nil
 }
 
 // recipeErr marks an EINVALID error of the recipe's SQL, keys or rules as

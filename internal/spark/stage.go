@@ -103,8 +103,8 @@ func (r *run) stageFile(ctx context.Context, s *side, typ string) error {
 			case kalla.EncodingWindows1252:
 				rd = rd.Option("encoding", "windows-1252")
 			}
-			if c.DateFormat != "" || c.TimestampFormat != "" {
-				return kalla.Errorf(kalla.EINVALID, "source %s: date_format and timestamp_format are not supported on Spark yet", s.spec.Alias)
+			if err := sparkCSVOptions(s.spec); err != nil {
+				return err // precheck refused it already; kept for callers that stage alone
 			}
 		}
 	}
@@ -148,16 +148,31 @@ func (r *run) stageFile(ctx context.Context, s *side, typ string) error {
 		return kalla.AsSourceError(err, s.name, s.spec.Alias)
 	}
 	r.created = append(r.created, withID)
-	var casts []string
+	var casts, texts []string
+	var declared []declaredExact
 	if typ == kalla.SourceCSV {
 		types, err := r.csvTypes(ctx, s, withID, names)
 		if err != nil {
 			return err
 		}
 		for i, n := range names {
-			if types[i] == "STRING" {
+			texts = append(texts, "d."+qi(n))
+			exact := false
+			for k, given := range s.spec.Schema {
+				if scale, ok := kalla.ExactScale(given); ok && strings.EqualFold(k, n) {
+					declared = append(declared, declaredExact{name: n, typ: given, scale: scale})
+					// Through the decimal the text was proven to fit:
+					// exact, and "4.0" becomes the INT 4 as on DuckDB
+					// (Spark's ANSI cast refuses it).
+					casts = append(casts, fmt.Sprintf("CAST(CAST(trim(d.%s) AS DECIMAL(38,%d)) AS %s) AS %s", qi(n), scale, types[i], qi(n)))
+					exact = true
+				}
+			}
+			switch {
+			case exact:
+			case types[i] == "STRING":
 				casts = append(casts, "d."+qi(n))
-			} else {
+			default:
 				casts = append(casts, fmt.Sprintf("CAST(d.%s AS %s) AS %s", qi(n), types[i], qi(n)))
 			}
 		}
@@ -167,16 +182,31 @@ func (r *run) stageFile(ctx context.Context, s *side, typ string) error {
 		}
 	}
 	typed := s.table + "_typed"
-	q = fmt.Sprintf(`CREATE OR REPLACE TEMP VIEW %[1]s AS
+	view := func(cols []string) string {
+		return fmt.Sprintf(`CREATE OR REPLACE TEMP VIEW %[1]s AS
 WITH g AS (SELECT __kalla_f, __kalla_b, min(__kalla_m) AS m0, count(*) AS n FROM %[2]s GROUP BY __kalla_f, __kalla_b),
 o AS (SELECT __kalla_f, __kalla_b, m0, coalesce(sum(n) OVER (PARTITION BY __kalla_f ORDER BY __kalla_b ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS off,
   coalesce(sum(n) OVER (ORDER BY __kalla_f ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING), 0) AS total FROM g)
 SELECT %[3]s, o.off + (d.__kalla_m - o.m0) AS %[4]s FROM %[2]s d JOIN o ON d.__kalla_f = o.__kalla_f AND d.__kalla_b = o.__kalla_b`,
-		qi(typed), qi(withID), strings.Join(casts, ", "), ridCol)
-	if err := r.exec(ctx, q); err != nil {
+			qi(typed), qi(withID), strings.Join(cols, ", "), ridCol)
+	}
+	if len(declared) > 0 {
+		// The text is proven to fit the declared types first, over the
+		// view with its row ids: Spark's CAST rounds as DuckDB's does.
+		if err := r.exec(ctx, view(texts)); err != nil {
+			return kalla.AsSourceError(err, s.name, s.spec.Alias)
+		}
+		r.created = append(r.created, typed)
+		if err := r.checkDeclared(ctx, s, typed, declared); err != nil {
+			return err
+		}
+	}
+	if err := r.exec(ctx, view(casts)); err != nil {
 		return kalla.AsSourceError(err, s.name, s.spec.Alias)
 	}
-	r.created = append(r.created, typed)
+	if len(declared) == 0 {
+		r.created = append(r.created, typed)
+	}
 	cols, err := r.describe(ctx, typed)
 	if err != nil {
 		return err

@@ -119,3 +119,31 @@ func sparkType(t string) (string, error) {
 	}
 	return "", fmt.Errorf("not supported on Spark")
 }
+
+// declaredExact is a CSV column the recipe's schema gives an exact number
+// type, with the decimals the type keeps.
+type declaredExact struct {
+	name, typ string
+	scale     int
+}
+
+// checkDeclared refuses a side whose text in a declared exact column would
+// be rounded by the cast (more decimals than the type keeps, or exponent
+// notation), as internal/file does on DuckDB and with its message. view
+// holds the columns as text with their row ids.
+func (r *run) checkDeclared(ctx context.Context, s *side, view string, cols []declaredExact) error {
+	for _, d := range cols {
+		c := "trim(" + qi(d.name) + ")"
+		bad := fmt.Sprintf("(%[1]s IS NOT NULL AND (instr(%[1]s, 'e') > 0 OR instr(%[1]s, 'E') > 0 OR (instr(%[1]s, '.') > 0 AND length(TRIM(TRAILING '0' FROM %[1]s)) - instr(%[1]s, '.') > %[2]d)))", c, d.scale)
+		row, err := r.one(ctx, fmt.Sprintf("SELECT count_if(%[1]s), min(CASE WHEN %[1]s THEN %[2]s END), min_by(%[3]s, CASE WHEN %[1]s THEN %[2]s END) FROM %[4]s", bad, ridCol, c, qi(view)))
+		if err != nil {
+			return kalla.AsSourceError(err, s.name, s.spec.Alias)
+		}
+		if n := toInt64(row[0]); n > 0 {
+			val, _ := row[2].(string)
+			err := kalla.Errorf(kalla.EINVALID, "source %s: %s", kalla.Redact(s.spec.URI), kalla.DeclaredLoss(d.name, d.typ, d.scale, n, val, toInt64(row[1])+1))
+			return kalla.AsSourceError(err, s.name, s.spec.Alias)
+		}
+	}
+	return nil
+}
