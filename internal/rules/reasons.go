@@ -417,16 +417,23 @@ func joinAnd(xs []string) string {
 // by the last, loosest rule, since that is the gap to close: a split
 // payment's invoice hears that its payments' sum is off, not that no
 // single payment equals it.
+//
+// Both sides' unmatched tables are built before either side is explained:
+// the search by amount reads the other side's (see nearByAmount).
 func (p *Plan) explain(ctx context.Context, db DB) error {
+	build := func(s int) func(DB) error {
+		return func(d DB) error { return execAll(ctx, d, "rules: explain unmatched records", p.unmatchedSQL(s)...) }
+	}
+	if err := beside(ctx, db, build(0), build(1)); err != nil {
+		return err
+	}
 	return beside(ctx, db, func(d DB) error { return p.explainSide(ctx, d, 0) }, func(d DB) error { return p.explainSide(ctx, d, 1) })
 }
 
-// explainSide builds side s's unmatched table and reasons (see explain).
+// explainSide builds side s's reasons from its unmatched table (see
+// explain).
 func (p *Plan) explainSide(ctx context.Context, db DB, s int) error {
 	run := func(what string, qs ...string) error { return execAll(ctx, db, what, qs...) }
-	if err := run("rules: explain unmatched records", p.unmatchedSQL(s)...); err != nil {
-		return err
-	}
 	estimates := map[string]int64{} // passes often share a key
 	var near []string
 	var skipped []string
@@ -571,10 +578,12 @@ func (p *Plan) nearByAmount(ctx context.Context, db DB, s int, own int64) (bool,
 		aliases = [2]string{"v", "u"}
 	}
 	lo, ro := operand{alias: aliases[0]}, operand{alias: aliases[1]}
-	open := fmt.Sprintf("(SELECT x.* FROM %s x %s (SELECT %s AS id FROM %s) m ON x.%s = m.id) v",
-		p.d.Ident(oside.View), p.d.AntiJoin(), ridCol(o), MatchTable, p.d.Ident(oside.RID))
+	// The other side's open records are its unmatched table (built by
+	// explain before either side), which holds every column used here
+	// (usedCols: the keys and every condition's columns): not the whole
+	// side anti-joined with the matches again.
 	on := p.num(ac, s, "u") + " = " + p.num(ac, o, "v")
-	from := fmt.Sprintf("%s JOIN %s ON %s", p.unmatched(s, "u"), open, on)
+	from := fmt.Sprintf("%s JOIN %s ON %s", p.unmatched(s, "u"), p.unmatched(o, "v"), on)
 	n, err := scalar(ctx, db, fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s LIMIT %d) e", from, nearLimit+1))
 	if err != nil {
 		if ctx.Err() != nil {
