@@ -28,10 +28,10 @@ func exactTextSQL(t string, scale int) string {
 }
 
 // convertDeclared converts each declared column of table to its type after
-// proving that no value changes. origText says the column holds text (a
-// CSV column read as VARCHAR, a Parquet string); otherwise it holds numbers
-// of type orig, and a value must survive the round trip through the
-// declared type.
+// proving that no value changes. orig gives a column's current type when it
+// is not text (a Parquet column): its values must then survive the round
+// trip through the declared type. A column missing from orig, or VARCHAR,
+// holds text (a CSV column, a Parquet string) and is checked as written.
 func (s *Source) convertDeclared(ctx context.Context, x execer, table string, cols []declaredExact, orig map[string]string) error {
 	for _, d := range cols {
 		c := dialect.DuckDB.QuoteIdent(d.name)

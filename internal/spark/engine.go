@@ -194,7 +194,7 @@ func (e *Engine) Execute(ctx context.Context, job Job) (sum *kalla.Summary, err 
 // are compiled once the sides' columns are known.
 func precheck(ctx context.Context, rec *kalla.Recipe) error {
 	for _, sp := range []kalla.SourceSpec{rec.Sources.Left, rec.Sources.Right} {
-		if err := sparkCSVOptions(sp); err != nil {
+		if err := sparkSourceOptions(sp); err != nil {
 			return recipeErr(ctx, err)
 		}
 	}
@@ -210,18 +210,21 @@ func precheck(ctx context.Context, rec *kalla.Recipe) error {
 	return recipeErr(ctx, err)
 }
 
-// sparkCSVOptions refuses the source settings the Spark engine does not
+// sparkSourceOptions refuses the source settings the Spark engine does not
 // carry out yet: read without them, the same file would give other values
 // than on DuckDB (dates read in another order, a decimal-comma column left
 // as text, a Parquet column not converted to its declared type), so the
 // recipe is refused before the cluster is touched.
-func sparkCSVOptions(sp kalla.SourceSpec) error {
+func sparkSourceOptions(sp kalla.SourceSpec) error {
 	c := sp.CSV
 	switch {
-	case len(sp.Schema) > 0 && sp.SourceType() != kalla.SourceCSV:
+	case len(sp.Schema) > 0 && sp.SourceType() == kalla.SourceParquet:
 		// DuckDB converts a Parquet column to the declared type; the
 		// Spark engine reads Parquet as it is.
-		return kalla.Errorf(kalla.EINVALID, "source %s: schema overrides of %s sources are not supported on Spark yet; run this recipe with --engine duckdb", sp.Alias, sp.SourceType())
+		return kalla.Errorf(kalla.EINVALID, "source %s: schema overrides of Parquet sources are not supported on Spark yet; run this recipe with --engine duckdb", sp.Alias)
+	case len(sp.Schema) > 0 && sp.SourceType() != kalla.SourceCSV:
+		// As on DuckDB (internal/sources).
+		return kalla.Errorf(kalla.EINVALID, "source %s: schema overrides apply to file sources; a %s table's types come from its catalog", sp.Alias, sp.SourceType())
 	case c == nil:
 	case c.DateFormat != "" || c.TimestampFormat != "":
 		return kalla.Errorf(kalla.EINVALID, "source %s: date_format and timestamp_format are not supported on Spark yet; run this recipe with --engine duckdb", sp.Alias)

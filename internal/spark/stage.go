@@ -103,7 +103,7 @@ func (r *run) stageFile(ctx context.Context, s *side, typ string) error {
 			case kalla.EncodingWindows1252:
 				rd = rd.Option("encoding", "windows-1252")
 			}
-			if err := sparkCSVOptions(s.spec); err != nil {
+			if err := sparkSourceOptions(s.spec); err != nil {
 				return err // precheck refused it already; kept for callers that stage alone
 			}
 		}
