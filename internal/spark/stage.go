@@ -166,6 +166,7 @@ func (r *run) stageFile(ctx context.Context, s *side, typ string) error {
 					// (Spark's ANSI cast refuses it).
 					casts = append(casts, fmt.Sprintf("CAST(CAST(trim(d.%s) AS DECIMAL(38,%d)) AS %s) AS %s", qi(n), scale, types[i], qi(n)))
 					exact = true
+					break // one cast per column, whatever the case of the schema's keys
 				}
 			}
 			switch {
