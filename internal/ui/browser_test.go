@@ -447,10 +447,27 @@ func (b *tab) submitURI(alias, uri string) {
 
 // submitUpload fills the sources page's upload form with a local file and
 // presses its button; what the page says next is the caller's to wait for.
+//
+// Choosing a CSV or TSV file starts the page's check of it, whose preview
+// is inserted above the buttons when the server answers. A press made
+// before then could land where the button was (a CI run failed so: the
+// page asked whether to replace an alias, and the second press missed), so
+// the check's answer is waited for first: its preview, or its error.
 func (b *tab) submitUpload(alias, path string) {
 	b.t.Helper()
 	b.typeInto("#up-alias", alias)
 	b.do("choose "+path, chromedp.SetUploadFiles(chromedp.CSS("#up-file"), []string{path}))
+	if ext := strings.ToLower(filepath.Ext(path)); ext == ".csv" || ext == ".tsv" {
+		checked := `(() => {
+			const busy = document.getElementById("up-check").getAttribute("aria-busy") === "true";
+			const shown = !document.getElementById("up-preview").hidden;
+			const said = document.querySelector("#upload-form .alert").textContent.trim() !== "";
+			return !busy && (shown || said) ? "answered" : null;
+		})()`
+		if got, err := b.poll(checked, 30*time.Second); got == nil {
+			b.fail("wait for the page's check of "+path, errors.Join(errTimeout, err))
+		}
+	}
 	b.click("#upload-form button[type=submit]")
 }
 
