@@ -33,6 +33,12 @@ func exactTextSQL(t string, scale int) string {
 // trip through the declared type. A column missing from orig, or VARCHAR,
 // holds text (a CSV column, a Parquet string) and is checked as written.
 func (s *Source) convertDeclared(ctx context.Context, x execer, table string, cols []declaredExact, orig map[string]string) error {
+	if len(cols) == 0 {
+		return nil
+	}
+	// One scan proves every column: count, first row and first value of
+	// the values that would change.
+	var sel []string
 	for _, d := range cols {
 		c := dialect.DuckDB.QuoteIdent(d.name)
 		var bad string
@@ -41,19 +47,27 @@ func (s *Source) convertDeclared(ctx context.Context, x execer, table string, co
 		} else {
 			bad = fmt.Sprintf("TRY_CAST(%[1]s AS %[2]s) IS NOT NULL AND CAST(TRY_CAST(%[1]s AS %[2]s) AS %[3]s) <> %[1]s", c, d.typ, o)
 		}
-		var n, row int64
-		var val string
-		q := fmt.Sprintf("SELECT count(*), coalesce(min(rowid) + 1, 0), coalesce(arg_min(CAST(%s AS VARCHAR), rowid), '') FROM %s WHERE %s IS NOT NULL AND %s", c, table, c, bad)
-		if err := x.QueryRowContext(ctx, q).Scan(&n, &row, &val); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("check declared type of %q: %w", d.name, err)
+		f := fmt.Sprintf(" FILTER (WHERE %s IS NOT NULL AND %s)", c, bad)
+		sel = append(sel, "count(*)"+f, "coalesce(min(rowid)"+f+" + 1, 0)", fmt.Sprintf("coalesce(arg_min(CAST(%s AS VARCHAR), rowid)%s, '')", c, f))
+	}
+	n, row, val := make([]int64, len(cols)), make([]int64, len(cols)), make([]string, len(cols))
+	var dest []any
+	for i := range cols {
+		dest = append(dest, &n[i], &row[i], &val[i])
+	}
+	if err := x.QueryRowContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+table).Scan(dest...); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-		if n > 0 {
-			return kalla.Errorf(kalla.EINVALID, "source %s: %s", s.name(), kalla.DeclaredLoss(d.name, d.typ, d.scale, n, val, row))
+		return fmt.Errorf("check declared types: %w", err)
+	}
+	for i, d := range cols {
+		if n[i] > 0 {
+			return kalla.Errorf(kalla.EINVALID, "source %s: %s", s.name(), kalla.DeclaredLoss(d.name, d.typ, d.scale, n[i], val[i], row[i]))
 		}
-		q = fmt.Sprintf("ALTER TABLE %s ALTER %s TYPE %s", table, c, d.typ)
+	}
+	for _, d := range cols {
+		q := fmt.Sprintf("ALTER TABLE %s ALTER %s TYPE %s", table, dialect.DuckDB.QuoteIdent(d.name), d.typ)
 		if _, err := x.ExecContext(ctx, q); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

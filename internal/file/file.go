@@ -339,23 +339,26 @@ func (s *Source) loadParquet(ctx context.Context, x execer, table string) ([]kal
 	if err != nil {
 		return nil, err
 	}
+	var declared []declaredExact
+	orig := map[string]string{}
 	for name, typ := range s.opts.Schema {
 		i := kalla.FindColumn(cols, name)
 		if i < 0 {
 			return nil, kalla.Errorf(kalla.EINVALID, "source %s: schema names column %q, which the file does not have (columns: %s)", s.name(), name, kalla.ColumnNames(cols))
 		}
 		if scale, ok := kalla.ExactScale(typ); ok {
-			// Proven first: DuckDB's conversion rounds.
-			d := declaredExact{name: cols[i].Name, typ: typ, scale: scale}
-			if err := s.convertDeclared(ctx, x, table, []declaredExact{d}, map[string]string{d.name: cols[i].EngineType}); err != nil {
-				return nil, err
-			}
+			// Proven first, below: DuckDB's conversion rounds.
+			declared = append(declared, declaredExact{name: cols[i].Name, typ: typ, scale: scale})
+			orig[cols[i].Name] = cols[i].EngineType
 			continue
 		}
 		q := fmt.Sprintf("ALTER TABLE %s ALTER %s TYPE %s", table, dialect.DuckDB.QuoteIdent(cols[i].Name), typ)
 		if _, err := x.ExecContext(ctx, q); err != nil {
 			return nil, kalla.WrapError(kalla.EINVALID, cleanDuckErr(err), "source %s: cannot convert column %q to %s", s.name(), cols[i].Name, typ)
 		}
+	}
+	if err := s.convertDeclared(ctx, x, table, declared, orig); err != nil {
+		return nil, err
 	}
 	return describe(ctx, x, table)
 }

@@ -48,29 +48,43 @@ func ColumnNames(cols []Column) string {
 	return strings.Join(names, ", ")
 }
 
-// exactTypeRE reads a declared DECIMAL or NUMERIC with its optional
-// precision and scale.
-var exactTypeRE = regexp.MustCompile(`^(?i)(DECIMAL|NUMERIC)\s*(\(\s*([0-9]+)\s*(,\s*([0-9]+)\s*)?\))?$`)
+// decimalRE reads a DECIMAL or NUMERIC with its optional precision and
+// scale.
+var decimalRE = regexp.MustCompile(`^(?i)(DECIMAL|NUMERIC)\s*(\(\s*([0-9]+)\s*(,\s*([0-9]+)\s*)?\))?$`)
+
+// Decimal reads a recipe schema type (DuckDB's names) as a DECIMAL: its
+// precision and scale, DECIMAL(p) being DECIMAL(p,0) and a bare DECIMAL
+// DuckDB's DECIMAL(18,3). ok is false for any other type.
+func Decimal(typ string) (precision, scale int, ok bool) {
+	m := decimalRE.FindStringSubmatch(strings.TrimSpace(typ))
+	switch {
+	case m == nil:
+		return 0, 0, false
+	case m[2] == "":
+		return 18, 3, true
+	}
+	p, err := strconv.Atoi(m[3])
+	if err != nil {
+		return 0, 0, false
+	}
+	if m[5] == "" {
+		return p, 0, true
+	}
+	s, err := strconv.Atoi(m[5])
+	return p, s, err == nil
+}
 
 // ExactScale reports whether a recipe schema type (DuckDB's names) is an
 // exact number, an integer or a decimal, and how many decimals it keeps: 0
-// for integers and DECIMAL(p), s for DECIMAL(p,s), 3 for a bare DECIMAL
-// (DuckDB reads it as DECIMAL(18,3)). Both engines convert text to such a
-// type by rounding, so a value with more decimals than it keeps must be
-// refused, not loaded: a declared DECIMAL(12,2) would otherwise turn 10.005
-// into 10.01 and match it.
+// for integers, the scale for a DECIMAL (see Decimal). Both engines convert
+// text to such a type by rounding, so a value with more decimals than it
+// keeps must be refused, not loaded: a declared DECIMAL(12,2) would
+// otherwise turn 10.005 into 10.01 and match it.
 func ExactScale(typ string) (scale int, ok bool) {
-	t := strings.ToUpper(strings.TrimSpace(typ))
-	if m := exactTypeRE.FindStringSubmatch(t); m != nil {
-		switch {
-		case m[2] == "":
-			return 3, true
-		case m[5] == "":
-			return 0, true
-		}
-		s, err := strconv.Atoi(m[5])
-		return s, err == nil
+	if _, s, ok := Decimal(typ); ok {
+		return s, true
 	}
+	t := strings.ToUpper(strings.TrimSpace(typ))
 	switch t {
 	case "TINYINT", "INT1", "SMALLINT", "INT2", "SHORT", "INTEGER", "INT", "INT4", "SIGNED", "BIGINT", "INT8", "LONG", "HUGEINT", "INT128",
 		"UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT":

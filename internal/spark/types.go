@@ -3,7 +3,6 @@ package spark
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
@@ -85,19 +84,12 @@ func (r *run) csvTypes(ctx context.Context, s *side, table string, names []strin
 	return types, nil
 }
 
-var decimalRE = regexp.MustCompile(`^(?i)(DECIMAL|NUMERIC)\s*\(\s*([0-9]+)\s*(,\s*([0-9]+)\s*)?\)$`)
-
 // sparkType maps a recipe schema type (DuckDB's names) to Spark's.
 func sparkType(t string) (string, error) {
-	u := strings.ToUpper(strings.TrimSpace(t))
-	if m := decimalRE.FindStringSubmatch(u); m != nil {
-		s := m[4]
-		if s == "" {
-			s = "0"
-		}
-		return "DECIMAL(" + m[2] + "," + s + ")", nil
+	if p, s, ok := kalla.Decimal(t); ok {
+		return fmt.Sprintf("DECIMAL(%d,%d)", p, s), nil
 	}
-	switch u {
+	switch strings.ToUpper(strings.TrimSpace(t)) {
 	case "VARCHAR", "TEXT", "STRING":
 		return "STRING", nil
 	case "BIGINT", "INT8", "LONG":
@@ -114,8 +106,6 @@ func sparkType(t string) (string, error) {
 		return "DATE", nil
 	case "TIMESTAMP":
 		return "TIMESTAMP_NTZ", nil
-	case "DECIMAL", "NUMERIC":
-		return "DECIMAL(18,3)", nil
 	}
 	return "", fmt.Errorf("not supported on Spark")
 }
@@ -130,18 +120,23 @@ type declaredExact struct {
 // checkDeclared refuses a side whose text in a declared exact column would
 // be rounded by the cast (more decimals than the type keeps, or exponent
 // notation), as internal/file does on DuckDB and with its message. view
-// holds the columns as text with their row ids.
+// holds the columns as text with their row ids; one query checks every
+// column, since each is a Spark job over the whole file.
 func (r *run) checkDeclared(ctx context.Context, s *side, view string, cols []declaredExact) error {
+	var sel []string
 	for _, d := range cols {
 		c := "trim(" + qi(d.name) + ")"
 		bad := fmt.Sprintf("(%[1]s IS NOT NULL AND (instr(%[1]s, 'e') > 0 OR instr(%[1]s, 'E') > 0 OR (instr(%[1]s, '.') > 0 AND length(TRIM(TRAILING '0' FROM %[1]s)) - instr(%[1]s, '.') > %[2]d)))", c, d.scale)
-		row, err := r.one(ctx, fmt.Sprintf("SELECT count_if(%[1]s), min(CASE WHEN %[1]s THEN %[2]s END), min_by(%[3]s, CASE WHEN %[1]s THEN %[2]s END) FROM %[4]s", bad, ridCol, c, qi(view)))
-		if err != nil {
-			return kalla.AsSourceError(err, s.name, s.spec.Alias)
-		}
-		if n := toInt64(row[0]); n > 0 {
-			val, _ := row[2].(string)
-			err := kalla.Errorf(kalla.EINVALID, "source %s: %s", kalla.Redact(s.spec.URI), kalla.DeclaredLoss(d.name, d.typ, d.scale, n, val, toInt64(row[1])+1))
+		sel = append(sel, fmt.Sprintf("count_if(%[1]s), min(CASE WHEN %[1]s THEN %[2]s END), min_by(%[3]s, CASE WHEN %[1]s THEN %[2]s END)", bad, ridCol, c))
+	}
+	row, err := r.one(ctx, fmt.Sprintf("SELECT %s FROM %s", strings.Join(sel, ", "), qi(view)))
+	if err != nil {
+		return kalla.AsSourceError(err, s.name, s.spec.Alias)
+	}
+	for i, d := range cols {
+		if n := toInt64(row[3*i]); n > 0 {
+			val, _ := row[3*i+2].(string)
+			err := kalla.Errorf(kalla.EINVALID, "source %s: %s", kalla.Redact(s.spec.URI), kalla.DeclaredLoss(d.name, d.typ, d.scale, n, val, toInt64(row[3*i+1])+1))
 			return kalla.AsSourceError(err, s.name, s.spec.Alias)
 		}
 	}
