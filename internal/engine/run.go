@@ -144,7 +144,13 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 	defer func() { e.spill.close(); e.spill = nil }()
 	stage := StageLeft + "/" + StageRight
 	sum, err := e.execute(ctx, r, &stage)
-	if err != nil && ctx.Err() == nil {
+	if err != nil && ctx.Err() != nil {
+		// A statement cut short by the cancellation fails with DuckDB's
+		// "Interrupted", which a step may take for the recipe's fault
+		// (parsing the match SQL, say): the cancellation is the cause.
+		return nil, ctx.Err()
+	}
+	if err != nil {
 		var se *kalla.SourceError
 		if errors.As(err, &se) && se.Side != "" {
 			stage = "stage_" + se.Side
@@ -642,6 +648,9 @@ func (e *Engine) match(ctx context.Context, matchSQL string, left, right *side, 
 	}
 	id, err := e.withIdentity(ctx, matchSQL, left.names, right.names)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, recipeErr(err)
 	}
 	m := &matchResult{table: "__kalla_match"}
