@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/rules"
@@ -100,8 +99,8 @@ func (d loggedDB) Exec(ctx context.Context, q string, args ...any) error {
 }
 
 func (d loggedDB) Query(ctx context.Context, q string, each func(rules.Row) error) error {
-	t0 := time.Now()
+	done := d.e.clock(ctx)
 	err := rules.QuerySQL(ctx, d.e.conn, q, each)
-	d.e.log.Debug("duckdb query", "sql", q, "took", time.Since(t0), "err", err)
+	d.e.log.Debug("duckdb query", append(done(), "sql", q, "err", err)...)
 	return err
 }
