@@ -126,8 +126,10 @@ func (d *dest) writeSummary(ctx context.Context, sum *kalla.Summary) error {
 // csvWriteOptions make Spark's CSV as DuckDB's COPY ... (FORMAT csv,
 // HEADER true) writes it: a header in every part, quotes doubled, NULL as
 // an empty field, an empty string as "", dates and timestamps in ISO order
-// with a space.
+// with a space. Spark's CSV writer trims blanks around every value unless
+// told not to (its reader does not): " A6" would be written as "A6".
 const csvWriteOptions = `header 'true', sep ',', quote '"', escape '"', nullValue '', emptyValue '""', ` +
+	`ignoreLeadingWhiteSpace 'false', ignoreTrailingWhiteSpace 'false', ` +
 	`dateFormat 'yyyy-MM-dd', timestampNTZFormat 'yyyy-MM-dd HH:mm:ss[.SSSSSS]', timestampFormat 'yyyy-MM-dd HH:mm:ss[.SSSSSS]XXX'`
 
 // write has Spark write each table in each format as a folder of part
