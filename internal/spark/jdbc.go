@@ -248,7 +248,11 @@ func (r *run) stageJDBC(ctx context.Context, s *side, typ string) error {
 	}
 	read := func(query string, parts map[string]string) (string, error) {
 		rd := r.s.sql.Read().Format("jdbc").Option("url", src.url).Option("driver", src.driver).
-			Option("dbtable", "("+query+") kalla_src").Option("fetchsize", "10000")
+			Option("dbtable", "("+query+") kalla_src").Option("fetchsize", "10000").
+			// A timestamp without a time zone (Postgres timestamp, MySQL
+			// DATETIME) stays one, as DuckDB's connectors read it; Spark
+			// would otherwise make it an instant in the session's zone.
+			Option("preferTimestampNTZ", "true")
 		if src.user != "" {
 			rd = rd.Option("user", src.user)
 		}

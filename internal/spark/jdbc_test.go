@@ -14,6 +14,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // loads the PostgreSQL table
 
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/spark"
 	"github.com/kalla-recon/kalla/internal/testenv"
 )
 
@@ -132,4 +133,98 @@ func TestS3SourceOnSpark(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	compareEngines(t, e, db, filepath.Join(dir, "recipe.json"), rec)
+}
+
+// TestDatabaseTimestampsBothEngines reads a PostgreSQL table (timestamp,
+// timestamptz) and a MariaDB table (DATETIME, TIMESTAMP) with fractions of
+// a second, none, and NULLs, on both engines, and compares the outputs in
+// Parquet and CSV and the summaries' column types. Spark's JDBC reader
+// made a timestamp without a time zone an instant (TIMESTAMP WITH TIME
+// ZONE in the summary, "+00" in the CSV) until it was told to keep it.
+func TestDatabaseTimestampsBothEngines(t *testing.T) {
+	e := newEngine(t)
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	right := filepath.Join(t.TempDir(), "right.csv")
+	if err := os.WriteFile(right, []byte("line_id,entry_ref\nB1,1\nB9,9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	values := [][3]any{
+		{1, "2026-01-01 00:00:00.1", "2026-01-01 10:00:00.25"},
+		{2, "2026-01-01 10:20:30", nil},
+		{3, nil, "2026-03-01 00:00:00"},
+		{4, "2026-12-31 23:59:59.999999", "2026-06-30 12:00:00.000001"},
+	}
+	for _, c := range []struct {
+		name, driver, ddl, insert string
+		uri                       func(testing.TB) string
+		dsn                       func(string) string
+	}{
+		{"postgres", "pgx", `CREATE TABLE entries (id int PRIMARY KEY, at_local timestamp, at_instant timestamptz)`,
+			`INSERT INTO entries VALUES ($1, $2::timestamp, $3::timestamptz)`, testenv.Postgres, func(u string) string { return u }},
+		{"mariadb", "mysql", `CREATE TABLE entries (id int PRIMARY KEY, at_local datetime(6), at_instant timestamp(6) NULL)`,
+			`INSERT INTO entries VALUES (?, ?, ?)`, testenv.MySQL, func(u string) string {
+				x := strings.TrimPrefix(u, "mysql://")
+				at := strings.LastIndex(x, "@")
+				slash := strings.Index(x[at:], "/")
+				return x[:at] + "@tcp(" + x[at+1:at+slash] + ")" + x[at+slash:] + "?time_zone=%27%2B00%3A00%27"
+			}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			uri := c.uri(t)
+			conn, err := sql.Open(c.driver, c.dsn(uri))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.ExecContext(t.Context(), c.ddl); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range values {
+				if _, err := conn.ExecContext(t.Context(), c.insert, v[0], v[1], v[2]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, err := json.Marshal(map[string]any{
+				"recipe_id": "db-timestamps-" + c.name,
+				"match_sql": "SELECT l.id, r.line_id, l.at_local, l.at_instant FROM left_src l JOIN right_src r ON CAST(r.entry_ref AS BIGINT) = l.id",
+				"sources": map[string]any{
+					"left":  map[string]any{"alias": "entries", "uri": uri + "?table=entries", "primary_key": []string{"id"}},
+					"right": map[string]any{"alias": "lines", "uri": right, "primary_key": []string{"line_id"}},
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "recipe.json")
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			rec, err := kalla.ParseRecipe(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			formats := []string{kalla.FormatParquet, kalla.FormatCSV}
+			duckOut, duckSum := duckRun(t, path, "parquet,csv")
+			out := t.TempDir()
+			if _, err := e.Execute(t.Context(), spark.Job{Recipe: rec, OutDir: out, Formats: formats, RunID: "t"}); err != nil {
+				t.Fatalf("spark run: %v", err)
+			}
+			var sum kalla.Summary
+			readJSON(t, filepath.Join(out, "summary.json"), &sum)
+			compareOutputs(t, db, duckOut, duckSum, out, &sum, formats)
+			for i, cols := range [][]kalla.Column{duckSum.Sources.Left.Columns, sum.Sources.Left.Columns} {
+				var types []string
+				for _, col := range cols {
+					types = append(types, col.Name+" "+col.DataType)
+				}
+				if want := "id INTEGER, at_local TIMESTAMP, at_instant TIMESTAMP WITH TIME ZONE"; strings.Join(types, ", ") != want {
+					t.Errorf("%s: left columns %s, want %s", []string{"duckdb", "spark"}[i], strings.Join(types, ", "), want)
+				}
+			}
+		})
+	}
 }

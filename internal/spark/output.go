@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/spark-connect-go/spark/sql/types"
 
 	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
@@ -132,6 +133,47 @@ const csvWriteOptions = `header 'true', sep ',', quote '"', escape '"', nullValu
 	`ignoreLeadingWhiteSpace 'false', ignoreTrailingWhiteSpace 'false', ` +
 	`dateFormat 'yyyy-MM-dd', timestampNTZFormat 'yyyy-MM-dd HH:mm:ss[.SSSSSS]', timestampFormat 'yyyy-MM-dd HH:mm:ss[.SSSSSS]XXX'`
 
+// csvQuery returns query with its timestamp columns rendered as DuckDB's
+// CSV writer renders them: the fraction of a second without its trailing
+// zeros, none when it is zero ("2026-01-01 00:00:00.1", "... 10:20:30").
+// Spark's timestampFormat always prints the digits it names (".100000",
+// ".000000"), so the same record would read differently from each engine.
+// A timestamp with a time zone is shown in the session's zone (UTC, see
+// configure) with DuckDB's "+00". Other columns are written as they are.
+func (r *run) csvQuery(ctx context.Context, query string) (string, error) {
+	df, err := r.sql(ctx, query)
+	if err != nil {
+		return "", err
+	}
+	st, err := df.Schema(ctx)
+	if err != nil {
+		return "", sparkError(err)
+	}
+	sel := make([]string, len(st.Fields))
+	changed := false
+	for i, f := range st.Fields {
+		c := "q." + qi(f.Name)
+		sel[i] = c
+		switch f.DataType.(type) {
+		case types.TimestampNtzType:
+			sel[i], changed = fmt.Sprintf("%s AS %s", trimmedTimestamp(c), qi(f.Name)), true
+		case types.TimestampType:
+			sel[i], changed = fmt.Sprintf("concat(%s, '+00') AS %s", trimmedTimestamp(c), qi(f.Name)), true
+		}
+	}
+	if !changed {
+		return query, nil
+	}
+	return fmt.Sprintf("SELECT %s FROM (%s) AS q", strings.Join(sel, ", "), query), nil
+}
+
+// trimmedTimestamp renders a timestamp with six digits of fraction, then
+// drops the trailing zeros and, when nothing is left of the fraction, its
+// point. NULL stays NULL.
+func trimmedTimestamp(col string) string {
+	return fmt.Sprintf(`regexp_replace(date_format(%s, 'yyyy-MM-dd HH:mm:ss.SSSSSS'), '\\.?0+$', '')`, col)
+}
+
 // write has Spark write each table in each format as a folder of part
 // files (matched.parquet/, unmatched_left.csv/, ...): locally under
 // temporary names renamed once all are complete, on S3 in place (S3 has
@@ -199,11 +241,14 @@ func (r *run) write(ctx context.Context, d *dest, m *matchResult, left, right *s
 			} else {
 				started = append(started, name)
 			}
-			using := "parquet"
+			using, query := "parquet", o.query
 			if f == kalla.FormatCSV {
 				using = "csv OPTIONS (" + csvWriteOptions + ")"
+				if query, err = r.csvQuery(ctx, o.query); err != nil {
+					return nil, fmt.Errorf("write %s: %w", name, err)
+				}
 			}
-			if err := r.exec(ctx, fmt.Sprintf("INSERT OVERWRITE DIRECTORY %s USING %s %s", sparkString(target), using, o.query)); err != nil {
+			if err := r.exec(ctx, fmt.Sprintf("INSERT OVERWRITE DIRECTORY %s USING %s %s", sparkString(target), using, query)); err != nil {
 				return nil, fmt.Errorf("write %s: %w", name, err)
 			}
 			fs, n, err := r.digest(ctx, d, target, name, o.table, f)

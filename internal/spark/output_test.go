@@ -97,8 +97,8 @@ func compareOutputs(t *testing.T, db *sql.DB, duckOut string, duckSum *kalla.Sum
 
 // TestCSVOutputBothEngines asks both engines for Parquet and CSV (as
 // `kalla run --format parquet,csv` does) on scenarios with quotes,
-// commas, unicode, blanks around values, NULLs, empty strings, decimals and
-// dates, and compares every output as written.
+// commas, unicode, blanks around values, NULLs, empty strings, decimals,
+// dates and timestamps, and compares every output as written.
 func TestCSVOutputBothEngines(t *testing.T) {
 	e := newEngine(t)
 	db, err := sql.Open("duckdb", "")
@@ -110,7 +110,7 @@ func TestCSVOutputBothEngines(t *testing.T) {
 	// empty_one_side: a header-only side's columns have no value to type
 	// them by; both engines show them as untyped NULLs, which a matched
 	// pair's columns are written as (INTEGER), and list them as text.
-	for _, name := range []string{"exact_1to1", "unicode_quoted", "blank_padded", "null_keys", "parquet_left", "empty_one_side"} {
+	for _, name := range []string{"exact_1to1", "unicode_quoted", "blank_padded", "timestamps", "null_keys", "parquet_left", "empty_one_side"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir := filepath.Join(scenarios, name)

@@ -275,7 +275,7 @@ func duckTypeName(t string) string {
 		return "SMALLINT"
 	case u == "BYTE":
 		return "TINYINT"
-	case u == "TIMESTAMP_NTZ":
+	case u == "TIMESTAMP_NTZ", u == "TIMESTAMPNTZ": // SQL's name, spark-connect-go's
 		return "TIMESTAMP"
 	case u == "TIMESTAMP":
 		return "TIMESTAMP WITH TIME ZONE"
