@@ -142,8 +142,9 @@ func readInput(t *testing.T, path string, opts *kalla.CSVOptions) csvTable {
 }
 
 // sameField reports whether Kalla's rendering of a field is the input's
-// text, or the same number, or the same time (Kalla writes a fraction of a
-// second without its trailing zeros: 09:15:00.250 reads 09:15:00.25).
+// text, or the same number, or the same boolean (yes reads true), or the
+// same time (Kalla writes a fraction of a second without its trailing
+// zeros: 09:15:00.250 reads 09:15:00.25; 2026-1-5 reads 2026-01-05).
 func sameField(got, in string) bool {
 	if got == in {
 		return true
@@ -153,8 +154,23 @@ func sameField(got, in string) bool {
 	if ok1 && ok2 {
 		return a.Cmp(b) == 0
 	}
-	const layout = "2006-01-02 15:04:05.999999999"
-	ta, err1 := time.Parse(layout, got)
-	tb, err2 := time.Parse(layout, in)
-	return err1 == nil && err2 == nil && ta.Equal(tb)
+	bools := map[string]string{"t": "true", "true": "true", "yes": "true", "f": "false", "false": "false", "no": "false"}
+	if b, ok := bools[strings.ToLower(in)]; ok {
+		return got == b
+	}
+	ta, ok1 := parseTime(got)
+	tb, ok2 := parseTime(in)
+	return ok1 && ok2 && ta.Equal(tb)
+}
+
+// parseTime reads a date or timestamp in ISO order, with one or two digits
+// of month, day, hour, minute and second, as the CSV inputs write them.
+func parseTime(s string) (time.Time, bool) {
+	s = strings.Replace(s, "T", " ", 1)
+	for _, layout := range []string{"2006-1-2 15:4:5.999999999", "2006-1-2 15:4", "2006-1-2"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }

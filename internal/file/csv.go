@@ -559,6 +559,7 @@ func (s *Source) refineNumeric(ctx context.Context, x execer, table string, p *c
 	// the scale or digit count larger (a wider type, never a lost digit),
 	// except for spotting leading zeros: if any value is padded, measure
 	// again on trimmed values.
+	var notNumbers []int64
 	measure := func(trimmed bool) ([]int64, []int64, []bool, []bool, []bool, error) {
 		var sel []string
 		for _, i := range idx {
@@ -572,14 +573,16 @@ func (s *Source) refineNumeric(ctx context.Context, x execer, table string, p *c
 				fmt.Sprintf("coalesce(bool_or(contains(%[1]s, 'e') OR contains(%[1]s, 'E')), false)", c),
 				fmt.Sprintf(`coalesce(bool_or(strlen(%[1]s) > 1 AND (starts_with(%[1]s, '0') OR starts_with(%[1]s, '-0') OR starts_with(%[1]s, '+0'))
 					AND NOT (starts_with(%[1]s, '0.') OR starts_with(%[1]s, '-0.') OR starts_with(%[1]s, '+0.'))), false)`, c),
-				fmt.Sprintf("coalesce(bool_or(starts_with(%[1]s, ' ') OR ends_with(%[1]s, ' ') OR contains(%[1]s, chr(9))), false)", c))
+				fmt.Sprintf("coalesce(bool_or(starts_with(%[1]s, ' ') OR ends_with(%[1]s, ' ') OR contains(%[1]s, chr(9))), false)", c),
+				fmt.Sprintf("count(*) FILTER (WHERE NOT regexp_full_match(%s, '%s'))", c, kalla.NumberPattern))
 		}
 		n := len(idx)
 		scale, intDigits := make([]int64, n), make([]int64, n)
 		expo, zeros, padded := make([]bool, n), make([]bool, n), make([]bool, n)
-		vals := make([]any, 0, 5*n)
+		notNumbers = make([]int64, n)
+		vals := make([]any, 0, 6*n)
 		for k := range idx {
-			vals = append(vals, &scale[k], &intDigits[k], &expo[k], &zeros[k], &padded[k])
+			vals = append(vals, &scale[k], &intDigits[k], &expo[k], &zeros[k], &padded[k], &notNumbers[k])
 		}
 		if err := x.QueryRowContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+table).Scan(vals...); err != nil {
 			return nil, nil, nil, nil, nil, fmt.Errorf("measure numeric columns: %w", err)
@@ -605,6 +608,12 @@ func (s *Source) refineNumeric(ctx context.Context, x execer, table string, p *c
 	for k, i := range idx {
 		if zeros[k] {
 			// Leading zeros ("00123") mark a code, not a number: keep the text.
+			continue
+		}
+		if notNumbers != nil && notNumbers[k] > 0 {
+			// A value that is not a number (NaN, "+5", "n/a") where the
+			// sniffer's sample had none: the column is text, as it is
+			// when the sniffer sees such a value, and as Spark types it.
 			continue
 		}
 		typ := "BIGINT"

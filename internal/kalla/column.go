@@ -74,6 +74,16 @@ func Decimal(typ string) (precision, scale int, ok bool) {
 	return p, s, err == nil
 }
 
+// NumberPattern is what a CSV value must look like, in full, for its
+// column to be typed as a number when no schema says otherwise: blanks or
+// tabs around it, an optional minus, digits with an optional fraction (or a
+// fraction alone), an optional exponent. It is DuckDB's sniffer's notion
+// of a number (it reads "+5", "NaN" and "Infinity" as text), applied to
+// every value on both engines, so that a column's type does not depend on
+// whether its odd value falls in the sniffer's sample. Leading zeros
+// ("007", "-0") make a code, not a number, by a rule of their own.
+const NumberPattern = `[ \t]*-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t]*`
+
 // ExactScale reports whether a recipe schema type (DuckDB's names) is an
 // exact number, an integer or a decimal, and how many decimals it keeps: 0
 // for integers, the scale for a DECIMAL (see Decimal). Both engines convert

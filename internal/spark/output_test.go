@@ -110,7 +110,7 @@ func TestCSVOutputBothEngines(t *testing.T) {
 	// empty_one_side: a header-only side's columns have no value to type
 	// them by; both engines show them as untyped NULLs, which a matched
 	// pair's columns are written as (INTEGER), and list them as text.
-	for _, name := range []string{"exact_1to1", "unicode_quoted", "blank_padded", "timestamps", "null_keys", "parquet_left", "empty_one_side"} {
+	for _, name := range []string{"exact_1to1", "unicode_quoted", "blank_padded", "timestamps", "number_forms", "text_forms", "null_keys", "parquet_left", "empty_one_side"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir := filepath.Join(scenarios, name)

@@ -172,6 +172,12 @@ func (r *run) stageFile(ctx context.Context, s *side, typ string) error {
 			case exact:
 			case types[i] == "STRING":
 				casts = append(casts, "d."+qi(n))
+			case types[i] == "BIGINT":
+				// Through a decimal: "5." and " 5" are integers to
+				// DuckDB's cast, not to Spark's ANSI cast to BIGINT.
+				casts = append(casts, fmt.Sprintf("CAST(CAST(trim(d.%s) AS DECIMAL(38,0)) AS BIGINT) AS %s", qi(n), qi(n)))
+			case types[i] == "DOUBLE", strings.HasPrefix(types[i], "DECIMAL"):
+				casts = append(casts, fmt.Sprintf("CAST(trim(d.%s) AS %s) AS %s", qi(n), types[i], qi(n)))
 			default:
 				casts = append(casts, fmt.Sprintf("CAST(d.%s AS %s) AS %s", qi(n), types[i], qi(n)))
 			}

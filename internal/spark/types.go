@@ -11,12 +11,17 @@ import (
 // Patterns of the text forms DuckDB's CSV reader (internal/file) types
 // without being told: booleans, numbers, ISO dates and timestamps.
 const (
-	reBool   = `^(?i)(true|false)$`
-	reNumber = `^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$`
-	reExpo   = `^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)[eE][+-]?[0-9]+$`
-	reDate   = `^[0-9]{4}-[0-9]{2}-[0-9]{2}$`
-	reTS     = `^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?$`
-	reZeros  = `^[+-]?0[0-9]`
+	// The words DuckDB's sniffer reads as booleans (not y, n, on, off).
+	reBool = `^(?i)(t|f|true|false|yes|no)$`
+	// A number (kalla.NumberPattern), and one written with an exponent.
+	reNumber = "^(?:" + kalla.NumberPattern + ")$"
+	reExpo   = `[eE]`
+	// ISO order, with one or two digits of month, day and time, as
+	// DuckDB's sniffer reads them (2026-1-5, 2026-01-05 1:02:03).
+	reDate = `^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$`
+	reTS   = `^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}[ T][0-9]{1,2}:[0-9]{1,2}(:[0-9]{1,2}(\.[0-9]{1,6})?)?$`
+	// Leading zeros, tested on the trimmed value ("007", "-0", not "0.5").
+	reZeros = `^[+-]?0`
 )
 
 // csvTypes chooses each CSV column's type by the rules internal/file applies
@@ -32,13 +37,13 @@ func (r *run) csvTypes(ctx context.Context, s *side, table string, names []strin
 		sel = append(sel,
 			fmt.Sprintf("count(%s)", c),
 			fmt.Sprintf("count_if(%s RLIKE %s)", c, sparkString(reBool)),
-			fmt.Sprintf("count_if(%s RLIKE %s)", c, sparkString(reNumber)),
-			fmt.Sprintf("count_if(%s RLIKE %s)", c, sparkString(reExpo)),
+			fmt.Sprintf("count_if(%s RLIKE %s AND NOT %s RLIKE %s)", c, sparkString(reNumber), c, sparkString(reExpo)),
+			fmt.Sprintf("count_if(%s RLIKE %s AND %s RLIKE %s)", c, sparkString(reNumber), c, sparkString(reExpo)),
 			fmt.Sprintf("count_if(%s RLIKE %s AND try_cast(%s AS DATE) IS NOT NULL)", c, sparkString(reDate), c),
 			fmt.Sprintf("count_if((%s RLIKE %s OR %s RLIKE %s) AND try_cast(%s AS TIMESTAMP_NTZ) IS NOT NULL)", c, sparkString(reTS), c, sparkString(reDate), c),
-			fmt.Sprintf("count_if(%s RLIKE %s AND length(%s) > 1 AND NOT %s RLIKE %s)", c, sparkString(reZeros), c, c, sparkString(`^[+-]?0\.`)),
-			fmt.Sprintf("coalesce(max(CASE WHEN instr(%[1]s, '.') > 0 THEN length(%[1]s) - instr(%[1]s, '.') ELSE 0 END), 0)", c),
-			fmt.Sprintf("coalesce(max(CASE WHEN instr(%[1]s, '.') > 0 THEN instr(%[1]s, '.') - 1 ELSE length(%[1]s) END), 0)", c))
+			fmt.Sprintf("count_if(trim(%[1]s) RLIKE %[2]s AND length(trim(%[1]s)) > 1 AND NOT trim(%[1]s) RLIKE %[3]s)", c, sparkString(reZeros), sparkString(`^[+-]?0\.`)),
+			fmt.Sprintf("coalesce(max(CASE WHEN instr(trim(%[1]s), '.') > 0 THEN length(trim(%[1]s)) - instr(trim(%[1]s), '.') ELSE 0 END), 0)", c),
+			fmt.Sprintf("coalesce(max(CASE WHEN instr(trim(%[1]s), '.') > 0 THEN instr(trim(%[1]s), '.') - 1 ELSE length(trim(%[1]s)) END), 0)", c))
 	}
 	row, err := r.one(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+qi(table))
 	if err != nil {
