@@ -56,12 +56,7 @@ func TestDatabaseSourcesBothEngines(t *testing.T) {
 		{"postgres", "pgx", `CREATE TABLE invoices (invoice_id text PRIMARY KEY, customer text, amount numeric(18,2), currency text, issued_on date)`,
 			`INSERT INTO invoices (invoice_id, customer, amount, currency, issued_on) VALUES ($1, $2, $3, $4, $5)`, testenv.Postgres, func(u string) string { return u }},
 		{"mariadb", "mysql", "CREATE TABLE invoices (seq int AUTO_INCREMENT PRIMARY KEY, invoice_id varchar(20) UNIQUE, customer varchar(100), amount decimal(18,2), currency varchar(3), issued_on date)",
-			`INSERT INTO invoices (invoice_id, customer, amount, currency, issued_on) VALUES (?, ?, ?, ?, ?)`, testenv.MySQL, func(u string) string {
-				x := strings.TrimPrefix(u, "mysql://")
-				at := strings.LastIndex(x, "@")
-				slash := strings.Index(x[at:], "/")
-				return x[:at] + "@tcp(" + x[at+1:at+slash] + ")" + x[at+slash:]
-			}},
+			`INSERT INTO invoices (invoice_id, customer, amount, currency, issued_on) VALUES (?, ?, ?, ?, ?)`, testenv.MySQL, mysqlDSN},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			uri := c.uri(t)
@@ -166,12 +161,7 @@ func TestDatabaseTimestampsBothEngines(t *testing.T) {
 		{"postgres", "pgx", `CREATE TABLE entries (id int PRIMARY KEY, at_local timestamp, at_instant timestamptz)`,
 			`INSERT INTO entries VALUES ($1, $2::timestamp, $3::timestamptz)`, testenv.Postgres, func(u string) string { return u }},
 		{"mariadb", "mysql", `CREATE TABLE entries (id int PRIMARY KEY, at_local datetime(6), at_instant timestamp(6) NULL)`,
-			`INSERT INTO entries VALUES (?, ?, ?)`, testenv.MySQL, func(u string) string {
-				x := strings.TrimPrefix(u, "mysql://")
-				at := strings.LastIndex(x, "@")
-				slash := strings.Index(x[at:], "/")
-				return x[:at] + "@tcp(" + x[at+1:at+slash] + ")" + x[at+slash:] + "?time_zone=%27%2B00%3A00%27"
-			}},
+			`INSERT INTO entries VALUES (?, ?, ?)`, testenv.MySQL, func(u string) string { return mysqlDSN(u) + "?time_zone=%27%2B00%3A00%27" }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			uri := c.uri(t)
@@ -227,4 +217,13 @@ func TestDatabaseTimestampsBothEngines(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mysqlDSN turns a mysql:// URL (as Kalla's sources write it) into the Go
+// driver's DSN, user:pass@tcp(host:port)/db, for a test to load its table.
+func mysqlDSN(u string) string {
+	x := strings.TrimPrefix(u, "mysql://")
+	at := strings.LastIndex(x, "@")
+	slash := strings.Index(x[at:], "/")
+	return x[:at] + "@tcp(" + x[at+1:at+slash] + ")" + x[at+slash:]
 }
