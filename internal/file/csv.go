@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +31,19 @@ type csvPlan struct {
 	// declared are the columns the schema gives an exact number type:
 	// read as VARCHAR too, and converted once proven to fit.
 	declared []declaredExact
+	// guess is, per numeric column, the exact type the first rows of the
+	// file call for and the pattern every value must match for that type
+	// to be the one refineNumeric would choose; nil when some numeric
+	// column has no guess (see guessNumeric).
+	guess []numericGuess
+}
+
+// numericGuess is the type a numeric column is loaded as directly, and
+// the pattern that proves it: a value that does not match it (a wider
+// scale, a padded or signed value, a leading zero) makes the load fail
+// and the column is measured the slow way.
+type numericGuess struct {
+	typ, pattern string
 }
 
 func (s *Source) delimiter() rune {
@@ -77,7 +91,7 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 	if p != nil {
 		return p, nil
 	}
-	header, err := s.checkHeader()
+	header, sample, err := s.checkHeader()
 	if err != nil {
 		return nil, err
 	}
@@ -171,33 +185,41 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 			p.declared = append(p.declared, declaredExact{name: p.header[i], typ: typ, scale: scale})
 		}
 	}
+	if s.opts.CSV == nil || s.opts.CSV.DecimalSeparator != "," {
+		p.guess = guessNumeric(p.numeric, sample)
+	}
 	s.mu.Lock()
 	s.plan = p
 	s.mu.Unlock()
 	return p, nil
 }
 
+// sampleRows is how many rows after the header checkHeader keeps for
+// guessNumeric.
+const sampleRows = 1000
+
 // checkHeader rejects what DuckDB would read leniently at the top of the
 // file: an empty file, a header with blank or repeated names. It returns
-// the header.
-func (s *Source) checkHeader() ([]string, error) {
+// the header and up to sampleRows rows after it (fewer when a row does not
+// parse: the sample is only a guess, DuckDB reads and checks the file).
+func (s *Source) checkHeader() ([]string, [][]string, error) {
 	f, err := os.Open(s.path)
 	if err != nil {
-		return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot open file", s.name())
+		return nil, nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot open file", s.name())
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot stat file", s.name())
+		return nil, nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot stat file", s.name())
 	}
 	if st.Size() == 0 {
-		return nil, kalla.Errorf(kalla.EINVALID, "source %s: the file is empty: a CSV source needs at least a header row", s.name())
+		return nil, nil, kalla.Errorf(kalla.EINVALID, "source %s: the file is empty: a CSV source needs at least a header row", s.name())
 	}
 	r := csv.NewReader(bufio.NewReader(f))
 	r.Comma = s.delimiter()
 	header, err := r.Read()
 	if err != nil {
-		return nil, kalla.Errorf(kalla.EINVALID, "source %s: cannot read the header row: %v", s.name(), err)
+		return nil, nil, kalla.Errorf(kalla.EINVALID, "source %s: cannot read the header row: %v", s.name(), err)
 	}
 	if len(header) > 0 {
 		header[0] = strings.TrimPrefix(header[0], "\ufeff")
@@ -205,15 +227,81 @@ func (s *Source) checkHeader() ([]string, error) {
 	seen := map[string]int{}
 	for i, h := range header {
 		if strings.TrimSpace(h) == "" {
-			return nil, kalla.Errorf(kalla.EINVALID, "source %s: header column %d has no name", s.name(), i+1)
+			return nil, nil, kalla.Errorf(kalla.EINVALID, "source %s: header column %d has no name", s.name(), i+1)
 		}
 		if j, dup := seen[strings.ToLower(h)]; dup {
-			return nil, kalla.Errorf(kalla.EINVALID, "source %s: header names column %q twice (columns %d and %d)", s.name(), h, j+1, i+1)
+			return nil, nil, kalla.Errorf(kalla.EINVALID, "source %s: header names column %q twice (columns %d and %d)", s.name(), h, j+1, i+1)
 		}
 		seen[strings.ToLower(h)] = i
 	}
-	return header, nil
+	// The rows after the header, read while the file is open anyway.
+	var sample [][]string
+	for len(sample) < sampleRows {
+		rec, err := r.Read()
+		if err != nil || len(rec) != len(header) {
+			break
+		}
+		sample = append(sample, rec)
+	}
+	return header, sample, nil
 }
+
+// guessNumeric guesses, from the sample rows, the exact type of each
+// numeric column (numeric[i]) that refineNumeric would choose from the
+// whole column, with the pattern that holds for every value exactly when
+// the guess is that choice: BIGINT when the sample has no fraction,
+// DECIMAL(18, s) for the sample's largest scale s. Like measurePlain,
+// the pattern accepts only plainly written numbers and counts a minus
+// sign as a digit; it bounds the scale by s (so the column's largest
+// scale is the sample's) and the digits by 18. It returns nil when some
+// numeric column has no guess (a sample value not plainly written, more
+// than 18 digits, no value in the sample): the load then takes the slow
+// path for every column.
+func guessNumeric(numeric []bool, sample [][]string) []numericGuess {
+	guess := make([]numericGuess, len(numeric))
+	any := false
+	for i, num := range numeric {
+		if !num {
+			continue
+		}
+		any = true
+		scale, seen := 0, false
+		for _, rec := range sample {
+			v := rec[i]
+			if v == "" {
+				continue // NULL
+			}
+			if !plainRe.MatchString(v) {
+				return nil
+			}
+			seen = true
+			intDigits, sc := len(v), 0
+			if dot := strings.IndexByte(v, '.'); dot >= 0 {
+				intDigits, sc = dot, len(v)-dot-1
+			}
+			if intDigits+sc > 18 {
+				return nil
+			}
+			scale = max(scale, sc)
+		}
+		if !seen || scale > 15 {
+			return nil
+		}
+		guess[i] = numericGuess{typ: "BIGINT", pattern: `[1-9][0-9]{0,17}|-[1-9][0-9]{0,16}|0`}
+		if scale > 0 {
+			d := 18 - scale // integer digits, a minus sign counted as one
+			guess[i] = numericGuess{typ: fmt.Sprintf("DECIMAL(18,%d)", scale),
+				pattern: fmt.Sprintf(`[1-9][0-9]{0,%[1]d}(\.[0-9]{1,%[3]d})?|-[1-9][0-9]{0,%[2]d}(\.[0-9]{1,%[3]d})?|-?0\.[0-9]{1,%[3]d}|0`, d-1, d-2, scale)}
+		}
+	}
+	if !any {
+		return nil
+	}
+	return guess
+}
+
+// plainRe is plainNumber for Go.
+var plainRe = regexp.MustCompile(`^(?:` + plainNumber + `)$`)
 
 // scanFile reads the whole file once, while DuckDB sniffs it, for what
 // DuckDB would read silently: a NUL byte (never valid CSV text; DuckDB
@@ -504,15 +592,46 @@ func (s *Source) loadCSV(ctx context.Context, x execer, table string) ([]kalla.C
 		spec.WriteString(dialect.DuckDB.QuoteString(h) + ": " + dialect.DuckDB.QuoteString(p.readTypes[i]))
 	}
 	spec.WriteString("}")
-	q := "CREATE TABLE " + table + " AS SELECT * FROM read_csv(?, " + s.csvOptions() + ", columns = " + spec.String() + ")"
+	from := " FROM read_csv(?, " + s.csvOptions() + ", columns = " + spec.String() + ")"
+	if p.guess != nil {
+		// The guessed types, proven value by value while the file loads:
+		// one pass instead of loading text, measuring it and converting
+		// it. On gen's 1M invoices at rest: 0.32 s against 0.32 + 0.085 +
+		// 0.057 s (DuckDB's own DECIMAL parse in read_csv took 0.40 s).
+		var repl []string
+		for i, g := range p.guess {
+			if g.typ == "" {
+				continue
+			}
+			c := dialect.DuckDB.QuoteIdent(p.header[i])
+			repl = append(repl, fmt.Sprintf("CASE WHEN %[1]s IS NULL OR regexp_full_match(%[1]s, %[2]s) THEN CAST(%[1]s AS %[3]s) ELSE error(%[4]s) END AS %[1]s",
+				c, dialect.DuckDB.QuoteString(g.pattern), g.typ, dialect.DuckDB.QuoteString(guessMissed)))
+		}
+		q := "CREATE TABLE " + table + " AS SELECT * REPLACE (" + strings.Join(repl, ", ") + ")" + from
+		_, err := x.ExecContext(ctx, q, s.path)
+		if err == nil {
+			if err := s.convertDeclared(ctx, x, table, p.declared, nil); err != nil {
+				return nil, err
+			}
+			return describe(ctx, x, table)
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !strings.Contains(err.Error(), guessMissed) {
+			return nil, s.loadError(err)
+		}
+		// A value the guess does not hold: measure the whole column.
+		if _, err := x.ExecContext(ctx, "DROP TABLE IF EXISTS "+table); err != nil {
+			return nil, fmt.Errorf("drop guessed table: %w", err)
+		}
+	}
+	q := "CREATE TABLE " + table + " AS SELECT *" + from
 	if _, err := x.ExecContext(ctx, q, s.path); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if strings.Contains(err.Error(), "Could not convert") || strings.Contains(err.Error(), "Conversion Error") {
-			return nil, kalla.WrapError(kalla.EINVALID, cleanDuckErr(err), "source %s: a value does not fit its column's type (override it with the recipe's schema)", s.name())
-		}
-		return nil, s.locateError(err)
+		return nil, s.loadError(err)
 	}
 	if err := s.refineNumeric(ctx, x, table, p); err != nil {
 		return nil, err
@@ -521,6 +640,19 @@ func (s *Source) loadCSV(ctx context.Context, x execer, table string) ([]kalla.C
 		return nil, err
 	}
 	return describe(ctx, x, table)
+}
+
+// guessMissed is the error a load on guessed numeric types raises for a
+// value the guess does not hold.
+const guessMissed = "kalla: numeric guess missed"
+
+// loadError turns a DuckDB error while loading the file into the user's
+// terms.
+func (s *Source) loadError(err error) error {
+	if strings.Contains(err.Error(), "Could not convert") || strings.Contains(err.Error(), "Conversion Error") {
+		return kalla.WrapError(kalla.EINVALID, cleanDuckErr(err), "source %s: a value does not fit its column's type (override it with the recipe's schema)", s.name())
+	}
+	return s.locateError(err)
 }
 
 // refineNumeric converts the numeric columns (loaded as text) to the

@@ -11,8 +11,11 @@ import (
 
 // TestCSVLateNumbers covers exact typing when the values that decide a
 // numeric column's type come after the sniffer's sample (30,000 plain rows
-// first; DuckDB's sniffer samples 20,480): the type is the one the whole
-// column calls for and the late value reads back with every digit.
+// first; DuckDB's sniffer samples 20,480, and the load on guessed types
+// guesses from the first 1,000): the type is the one the whole column calls
+// for and the late value reads back with every digit, whether the value
+// fits the guess ("money", "16 digits", blanks) or breaks it and the load
+// falls back to measuring the column (the others).
 func TestCSVLateNumbers(t *testing.T) {
 	cases := []struct {
 		name, first, late, want, wantLate string
