@@ -317,8 +317,7 @@ func (s *Source) scanFile(ctx context.Context) (trailingDelim bool, err error) {
 		return false, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot open file", s.name())
 	}
 	defer f.Close()
-	d := string(s.delimiter())
-	endings := [][]byte{[]byte(d + "\n"), []byte(d + "\r\n")}
+	d := []byte(string(s.delimiter()))
 	buf := make([]byte, 1<<20)
 	var off int64 // file offset of buf[0]
 	carry := 0    // bytes kept at the start of buf from the last read
@@ -363,29 +362,36 @@ func (s *Source) scanFile(ctx context.Context) (trailingDelim bool, err error) {
 			}
 			return false, kalla.Errorf(kalla.EINVALID, "source %s: line %d is not UTF-8 text (byte 0x%02X): Kalla reads CSV as UTF-8; %s", s.name(), line, b[i], encodingHint)
 		}
-		for _, e := range endings {
-			trailingDelim = trailingDelim || bytes.Contains(b, e)
+		// A line that ends with the delimiter, found by walking the
+		// newlines: bytes.Contains(b, ",\n") stops at every comma, and
+		// took 55 ms for gen's 62 MB of payments, twice (with "\r\n"),
+		// against 13 ms for the walk.
+		for i := bytes.IndexByte(b, '\n'); i >= 0 && !trailingDelim; {
+			trailingDelim = bytes.HasSuffix(bytes.TrimSuffix(b[:i], []byte("\r")), d)
+			j := bytes.IndexByte(b[i+1:], '\n')
+			if j < 0 {
+				break
+			}
+			i += j + 1
 		}
 		if rerr == io.EOF {
-			trailingDelim = trailingDelim || bytes.HasSuffix(b, []byte(d))
+			trailingDelim = trailingDelim || bytes.HasSuffix(b, d)
 			return trailingDelim, nil
 		}
 		if rerr != nil {
 			return false, kalla.WrapError(kalla.EUNAVAILABLE, rerr, "source %s: read file", s.name())
 		}
-		// Keep the cut rune, and the last byte so that a delimiter and
-		// the newline after it are seen together across two reads.
-		// The last byte kept for the delimiter check was checked with
-		// this read (it may end a multi-byte rune: alone it is not
-		// UTF-8); a cut rune was not.
-		keep := max(len(b)-valid, 1)
+		// Keep the cut rune, and the last bytes so that a delimiter, a
+		// carriage return and the newline after them are seen together
+		// across two reads. The bytes kept for the delimiter check were
+		// checked with this read (they may start inside a multi-byte
+		// rune: alone they are not UTF-8); a cut rune was not.
+		cut := len(b) - valid
+		keep := min(max(cut, len(d)+1), len(b))
 		copy(buf, b[len(b)-keep:])
 		off += int64(len(b) - keep)
 		carry = keep
-		checked = 0
-		if valid == len(b) {
-			checked = keep
-		}
+		checked = keep - cut
 	}
 }
 

@@ -151,6 +151,22 @@ func TestCSVExtraFields(t *testing.T) {
 	err = columnsErr(t, "id,name\n1,a,x\n", file.Options{})
 	wantAll(t, err, "line 2", "the row has 3 fields but the header has 2")
 
+	// The delimiter, "\r" and "\n" of a line split by the scanner's
+	// 1 MiB reads, at each of their edges, past the sniffer's sample
+	// (which would see the extra field itself).
+	for cut := 0; cut <= 3; cut++ {
+		head := "id,name\r\n" + strings.Repeat("1,x\r\n", 30000) + "1,"
+		// The bad line "2,b,\r\n" starts so that cut of its last three
+		// bytes fall before the edge.
+		pad := 1<<20 - len(head) - len("\r\n2,b") - cut
+		body := head + strings.Repeat("x", pad) + "\r\n2,b,\r\n3,c\r\n"
+		if edge := len(head) + pad + len("\r\n2,b"); edge+cut != 1<<20 || body[edge:edge+3] != ",\r\n" {
+			t.Fatalf("cut %d: the test's line end is not at the read edge", cut)
+		}
+		err := columnsErr(t, body, file.Options{})
+		wantAll(t, err, "line 3", "the row has 3 fields but the header has 2")
+	}
+
 	// A quoted field ending in a comma and a newline is not a trailing
 	// delimiter: the file reads.
 	s := open(t, writeFile(t, "ok.csv", "id,name\n1,\"a,\nb\"\n2,c\n"), file.Options{})
