@@ -12,9 +12,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	_ "github.com/duckdb/duckdb-go/v2" // the "duckdb" driver
-
 	"github.com/kalla-recon/kalla/internal/dialect"
+	"github.com/kalla-recon/kalla/internal/duck"
 	"github.com/kalla-recon/kalla/internal/file"
 	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/recon"
@@ -221,7 +220,7 @@ func (h *Handler) results() (*sql.DB, error) {
 	if h.resultsDB != nil {
 		return h.resultsDB, nil
 	}
-	db, err := sql.Open("duckdb", "")
+	db, err := duck.Open(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("open results database: %w", err)
 	}

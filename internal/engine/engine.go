@@ -15,6 +15,7 @@ import (
 
 	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/dialect"
+	"github.com/kalla-recon/kalla/internal/duck"
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
@@ -90,10 +91,10 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("create temp dir: %w", err)
 	}
 	e.tempDir, e.ownTemp = d, true
-	db, err := sql.Open("duckdb", "")
+	db, err := duck.Open(ctx)
 	if err != nil {
 		e.removeTemp()
-		return nil, fmt.Errorf("open duckdb: %w", err)
+		return nil, err
 	}
 	e.db = db
 	conn, err := db.Conn(ctx)

@@ -11,9 +11,8 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/duckdb/duckdb-go/v2" // the "duckdb" driver reads the run's output files
-
 	"github.com/kalla-recon/kalla/internal/dialect"
+	"github.com/kalla-recon/kalla/internal/duck"
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
@@ -211,9 +210,9 @@ func Items(ctx context.Context, rec *kalla.RunRecord, outDir string) ([]*kalla.E
 	if sum == nil {
 		return nil, kalla.Errorf(kalla.ECONFLICT, "run %q has no summary: only a completed run has exceptions", rec.ID)
 	}
-	db, err := sql.Open("duckdb", "")
+	db, err := duck.Open(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("open duckdb: %w", err)
+		return nil, err
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)

@@ -10,9 +10,9 @@ import (
 	"os"
 	"time"
 
-	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
 	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/dialect"
+	"github.com/kalla-recon/kalla/internal/duck"
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
@@ -39,7 +39,7 @@ func (s *Source) open(ctx context.Context) (*previewDB, error) {
 	if err := s.fetchWhole(ctx); err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("duckdb", "")
+	db, err := duck.Open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open preview database: %w", err)
 	}

@@ -14,7 +14,6 @@ package learn
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -22,9 +21,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	_ "github.com/duckdb/duckdb-go/v2" // the "duckdb" driver copies the runs' records
-
 	"github.com/kalla-recon/kalla/internal/connector"
+	"github.com/kalla-recon/kalla/internal/duck"
 	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/store"
@@ -242,9 +240,9 @@ func (l *Learner) Propose(ctx context.Context, recipeID, runID string) (*Proposa
 		return nil, fmt.Errorf("learn: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	db, err := sql.Open("duckdb", "")
+	db, err := duck.Open(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("open duckdb: %w", err)
+		return nil, err
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
