@@ -36,6 +36,10 @@ type csvPlan struct {
 	// to be the one refineNumeric would choose; nil when some numeric
 	// column has no guess (see guessNumeric).
 	guess []numericGuess
+	// sniffed marks the columns read as a type the sniffer chose from its
+	// sample (a date, a timestamp, a boolean), which a later value may
+	// not fit: such a column is then read as text (see execLoad).
+	sniffed []bool
 }
 
 // numericGuess is the type a numeric column is loaded as directly, and
@@ -150,7 +154,7 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 		}
 		return nil, kalla.Errorf(kalla.EINVALID, "source %s: the header has %d columns but DuckDB read %d; check the delimiter and quoting", s.name(), len(header), len(sniffed))
 	}
-	p = &csvPlan{header: header, readTypes: make([]string, len(header)), numeric: make([]bool, len(header))}
+	p = &csvPlan{header: header, readTypes: make([]string, len(header)), numeric: make([]bool, len(header)), sniffed: make([]bool, len(header))}
 	given := func(f func(*kalla.CSVOptions) string) bool { return s.opts.CSV != nil && f(s.opts.CSV) != "" }
 	guessedDate := !isoFormat(dateFmt.String) && !given(func(c *kalla.CSVOptions) string { return c.DateFormat })
 	guessedTS := !isoFormat(tsFmt.String) && !given(func(c *kalla.CSVOptions) string { return c.TimestampFormat })
@@ -169,6 +173,7 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 		default:
 			p.readTypes[i] = c.Type
 		}
+		p.sniffed[i] = p.readTypes[i] != "VARCHAR" && !p.numeric[i]
 	}
 	cols := make([]kalla.Column, len(header))
 	for i, h := range header {
@@ -179,7 +184,7 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 		if i < 0 {
 			return nil, kalla.Errorf(kalla.EINVALID, "source %s: schema names column %q, which the file does not have (columns: %s)", s.name(), name, kalla.ColumnNames(cols))
 		}
-		p.readTypes[i], p.numeric[i] = typ, false
+		p.readTypes[i], p.numeric[i], p.sniffed[i] = typ, false, false
 		if scale, ok := kalla.ExactScale(typ); ok {
 			p.readTypes[i] = "VARCHAR"
 			p.declared = append(p.declared, declaredExact{name: p.header[i], typ: typ, scale: scale})
@@ -589,16 +594,6 @@ func (s *Source) loadCSV(ctx context.Context, x execer, table string) ([]kalla.C
 	if err != nil {
 		return nil, err
 	}
-	var spec strings.Builder
-	spec.WriteString("{")
-	for i, h := range p.header {
-		if i > 0 {
-			spec.WriteString(", ")
-		}
-		spec.WriteString(dialect.DuckDB.QuoteString(h) + ": " + dialect.DuckDB.QuoteString(p.readTypes[i]))
-	}
-	spec.WriteString("}")
-	from := " FROM read_csv(?, " + s.csvOptions() + ", columns = " + spec.String() + ")"
 	typed := false // the numeric columns hold their exact types already
 	if p.guess != nil {
 		// The guessed types, proven value by value while the file loads:
@@ -614,8 +609,7 @@ func (s *Source) loadCSV(ctx context.Context, x execer, table string) ([]kalla.C
 			repl = append(repl, fmt.Sprintf("CASE WHEN %[1]s IS NULL OR regexp_full_match(%[1]s, %[2]s) THEN CAST(%[1]s AS %[3]s) ELSE error(%[4]s) END AS %[1]s",
 				c, dialect.DuckDB.QuoteString(g.pattern), g.typ, dialect.DuckDB.QuoteString(guessMissed)))
 		}
-		q := "CREATE TABLE " + table + " AS SELECT * REPLACE (" + strings.Join(repl, ", ") + ")" + from
-		_, err := x.ExecContext(ctx, q, s.path)
+		err := s.execLoad(ctx, x, table, p, "CREATE TABLE "+table+" AS SELECT * REPLACE ("+strings.Join(repl, ", ")+")")
 		switch {
 		case err == nil:
 			typed = true
@@ -631,8 +625,7 @@ func (s *Source) loadCSV(ctx context.Context, x execer, table string) ([]kalla.C
 		}
 	}
 	if !typed {
-		q := "CREATE TABLE " + table + " AS SELECT *" + from
-		if _, err := x.ExecContext(ctx, q, s.path); err != nil {
+		if err := s.execLoad(ctx, x, table, p, "CREATE TABLE "+table+" AS SELECT *"); err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -646,6 +639,64 @@ func (s *Source) loadCSV(ctx context.Context, x execer, table string) ([]kalla.C
 		return nil, err
 	}
 	return describe(ctx, x, table)
+}
+
+// execLoad runs a load, create followed by FROM read_csv of the file with
+// the plan's column types. A value past the sniffer's sample (20,480 rows)
+// that does not fit its column's sniffed type, a date, a timestamp or a
+// boolean, makes that column text and the load runs again, one column at a
+// time: the whole column decides its type, as it does for numbers here
+// and for every column on the Spark engine, instead of the run failing on
+// line 25,000 of a file whose column was never all dates. A column whose
+// type the recipe's schema gives keeps failing: that is the user's word.
+func (s *Source) execLoad(ctx context.Context, x execer, table string, p *csvPlan, create string) error {
+	for {
+		var spec strings.Builder
+		spec.WriteString("{")
+		for i, h := range p.header {
+			if i > 0 {
+				spec.WriteString(", ")
+			}
+			spec.WriteString(dialect.DuckDB.QuoteString(h) + ": " + dialect.DuckDB.QuoteString(p.readTypes[i]))
+		}
+		spec.WriteString("}")
+		_, err := x.ExecContext(ctx, create+" FROM read_csv(?, "+s.csvOptions()+", columns = "+spec.String()+")", s.path)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		i := p.misfit(err)
+		if i < 0 {
+			return err
+		}
+		s.mu.Lock()
+		p.readTypes[i], p.sniffed[i] = "VARCHAR", false
+		s.mu.Unlock()
+		if _, err := x.ExecContext(ctx, "DROP TABLE IF EXISTS "+table); err != nil {
+			return fmt.Errorf("drop table of a failed load: %w", err)
+		}
+	}
+}
+
+// misfitRe finds the column in DuckDB's error for a CSV value that does not
+// convert to the column's type.
+var misfitRe = regexp.MustCompile(`(?m)^Column (.+) is being converted as type `)
+
+// misfit returns the sniffed column a load error is about, or -1.
+func (p *csvPlan) misfit(err error) int {
+	msg := err.Error()
+	if !strings.Contains(msg, "Conversion Error") {
+		return -1
+	}
+	m := misfitRe.FindStringSubmatch(msg)
+	if m == nil {
+		return -1
+	}
+	for i, h := range p.header {
+		if h == m[1] && p.sniffed[i] {
+			return i
+		}
+	}
+	return -1
 }
 
 // guessMissed is the error a load on guessed numeric types raises for a

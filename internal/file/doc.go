@@ -17,4 +17,9 @@
 // text, measured, and converted to an exact DECIMAL wide enough for every
 // value (or BIGINT when no value has a fraction). Money therefore compares
 // exactly at its scale and no digit is ever lost.
+//
+// The other types the sniffer picks from its 20,480-row sample (dates,
+// timestamps, booleans) are loaded as such; a later value that is not one
+// makes that column text and the file is read again (execLoad), so a column
+// gets the type its whole content calls for, as on the Spark engine.
 package file

@@ -393,6 +393,13 @@ func cleanDuckErr(err error) error {
 		// Keep DuckDB's line/position hints, which name the place at fault.
 		for _, l := range strings.Split(rest, "\n") {
 			l = strings.TrimSpace(l)
+			// "Column at position: 0 Set type: VARCHAR Sniffed type:
+			// BIGINT" lines are about the types Kalla set on other
+			// columns (numbers are read as text, then typed), not the
+			// value at fault.
+			if strings.HasPrefix(l, "Column at position:") {
+				continue
+			}
 			if strings.HasPrefix(l, "Line:") || strings.HasPrefix(l, "Original Line:") || strings.HasPrefix(l, "Column ") {
 				msg += "; " + l
 			}

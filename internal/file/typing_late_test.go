@@ -60,3 +60,64 @@ func TestCSVLateNumbers(t *testing.T) {
 		})
 	}
 }
+
+// TestCSVLateMisfits covers a date, timestamp or boolean column whose value
+// that breaks the type comes after the sniffer's sample (30,000 fitting rows
+// first): the column is read as text with every value as written, as the
+// Spark engine types it from the whole column, instead of failing the
+// load; the other columns keep their types. A type the recipe's schema
+// gives is the user's word: a value that does not fit it is still an error
+// naming the line.
+func TestCSVLateMisfits(t *testing.T) {
+	cases := []struct {
+		name, first, late, want, wantLate string
+	}{
+		{"date", "2024-01-%02d", "2024-02-30", "VARCHAR", "2024-02-30"},
+		{"date fits", "2024-01-%02d", "2024-02-29", "DATE", "2024-02-29"},
+		{"timestamp", "2024-01-%02d 10:00:00", "yesterday", "VARCHAR", "yesterday"},
+		{"boolean", "", "maybe", "VARCHAR", "maybe"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			first := func(i int) string {
+				if c.first == "" {
+					return []string{"true", "false"}[i%2]
+				}
+				return fmt.Sprintf(c.first, i%28+1)
+			}
+			var b strings.Builder
+			b.WriteString("id,v,w,n\n")
+			for i := 1; i <= 30000; i++ {
+				fmt.Fprintf(&b, "%d,%s,%s,%d\n", i, first(i), []string{"true", "false"}[i%2], i)
+			}
+			// w breaks too, later still: a second pass makes it text.
+			fmt.Fprintf(&b, "30001,%s,false,1\n30002,%s,unknown,2\n", c.late, first(1))
+			s := open(t, writeFile(t, "g.csv", b.String()), file.Options{})
+			types := colTypes(t, s)
+			if types["v"] != c.want || types["w"] != "VARCHAR" || types["n"] != "BIGINT" {
+				t.Fatalf("types v %s, w %s, n %s; want %s, VARCHAR, BIGINT", types["v"], types["w"], types["n"], c.want)
+			}
+			rows, err := s.Sample(context.Background(), nil, 30002)
+			if err != nil {
+				t.Fatal(err)
+			}
+			late := deref(rows[30000:])
+			if late[0][1] != c.wantLate || late[0][2] != "false" || late[1][2] != "unknown" {
+				t.Errorf("late rows read back as %q, want v %q and w false, unknown", late, c.wantLate)
+			}
+		})
+	}
+	t.Run("declared", func(t *testing.T) {
+		var b strings.Builder
+		b.WriteString("id,v\n")
+		for i := 1; i <= 30000; i++ {
+			fmt.Fprintf(&b, "%d,2024-01-%02d\n", i, i%28+1)
+		}
+		b.WriteString("30001,2024-02-30\n")
+		s := open(t, writeFile(t, "g.csv", b.String()), file.Options{Schema: map[string]string{"v": "DATE"}})
+		_, err := s.Columns(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "30002") || !strings.Contains(err.Error(), "2024-02-30") {
+			t.Fatalf("a declared DATE with 2024-02-30 on line 30002: err = %v, want an error naming the line and value", err)
+		}
+	})
+}
