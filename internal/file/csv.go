@@ -40,6 +40,16 @@ type csvPlan struct {
 	// sample (a date, a timestamp, a boolean), which a later value may
 	// not fit: such a column is then read as text (see execLoad).
 	sniffed []bool
+	// stamps are the timestamp columns read as text because the file
+	// writes some time with more than six decimals of a second, which
+	// DuckDB's TIMESTAMP would cut (see refineStamps).
+	stamps []stampCol
+}
+
+// stampCol is a column the sniffer typed as a timestamp, read as text.
+type stampCol struct {
+	index int
+	typ   string
 }
 
 // numericGuess is the type a numeric column is loaded as directly, and
@@ -111,13 +121,13 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 	// text that is not UTF-8 is the first thing to report, whatever
 	// DuckDB made of it.
 	type scanned struct {
-		trailingDelim bool
-		err           error
+		found scanFound
+		err   error
 	}
 	scan := make(chan scanned, 1)
 	go func() {
-		t, err := s.scanFile(ctx)
-		scan <- scanned{t, err}
+		f, err := s.scanFile(ctx)
+		scan <- scanned{f, err}
 	}()
 	var raw string
 	var dateFmt, tsFmt sql.NullString
@@ -137,7 +147,7 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 		}
 		return nil, s.locateError(err)
 	}
-	if sc.trailingDelim {
+	if sc.found.trailingDelim {
 		// Some line ends with the delimiter; DuckDB drops that empty last
 		// field, so Go's reader checks every row's field count.
 		if err := s.locateError(nil); err != nil {
@@ -167,8 +177,12 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 				p.readTypes[i] = "VARCHAR" // a guessed non-ISO date order: see CSVOptions
 			}
 		case "TIMESTAMP", "TIMESTAMP WITH TIME ZONE":
-			if p.readTypes[i] = c.Type; guessedTS {
+			switch p.readTypes[i] = c.Type; {
+			case guessedTS:
 				p.readTypes[i] = "VARCHAR"
+			case sc.found.longFraction:
+				p.readTypes[i] = "VARCHAR"
+				p.stamps = append(p.stamps, stampCol{i, c.Type})
 			}
 		default:
 			p.readTypes[i] = c.Type
@@ -185,6 +199,7 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 			return nil, kalla.Errorf(kalla.EINVALID, "source %s: schema names column %q, which the file does not have (columns: %s)", s.name(), name, kalla.ColumnNames(cols))
 		}
 		p.readTypes[i], p.numeric[i], p.sniffed[i] = typ, false, false
+		p.stamps = slices.DeleteFunc(p.stamps, func(c stampCol) bool { return c.index == i })
 		if scale, ok := kalla.ExactScale(typ); ok {
 			p.readTypes[i] = "VARCHAR"
 			p.declared = append(p.declared, declaredExact{name: p.header[i], typ: typ, scale: scale})
@@ -316,10 +331,10 @@ var plainRe = regexp.MustCompile(`^(?:` + plainNumber + `)$`)
 // header as two fields, so such a file is checked row by row afterwards.
 // Lines are counted only once something is found. It stops when ctx is
 // done.
-func (s *Source) scanFile(ctx context.Context) (trailingDelim bool, err error) {
+func (s *Source) scanFile(ctx context.Context) (found scanFound, err error) {
 	f, err := os.Open(s.path)
 	if err != nil {
-		return false, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot open file", s.name())
+		return found, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot open file", s.name())
 	}
 	defer f.Close()
 	d, cr := []byte(string(s.delimiter())), []byte("\r")
@@ -329,16 +344,16 @@ func (s *Source) scanFile(ctx context.Context) (trailingDelim bool, err error) {
 	checked := 0  // of those, how many are already known to be UTF-8
 	for {
 		if err := ctx.Err(); err != nil {
-			return false, err
+			return found, err
 		}
 		n, rerr := f.Read(buf[carry:])
 		b := buf[:carry+n]
 		if i := bytes.IndexByte(b, 0); i >= 0 {
 			line, lerr := s.lineAt(off + int64(i))
 			if lerr != nil {
-				return false, lerr
+				return found, lerr
 			}
-			return false, kalla.Errorf(kalla.EINVALID, "source %s: line %d contains a NUL byte: the file is binary or not UTF-8 text", s.name(), line)
+			return found, kalla.Errorf(kalla.EINVALID, "source %s: line %d contains a NUL byte: the file is binary or not UTF-8 text", s.name(), line)
 		}
 		// A rune cut by the end of the buffer is kept for the next read.
 		valid := len(b)
@@ -363,41 +378,116 @@ func (s *Source) scanFile(ctx context.Context) (trailingDelim bool, err error) {
 			}
 			line, lerr := s.lineAt(off + int64(i))
 			if lerr != nil {
-				return false, lerr
+				return found, lerr
 			}
-			return false, kalla.Errorf(kalla.EINVALID, "source %s: line %d is not UTF-8 text (byte 0x%02X): Kalla reads CSV as UTF-8; %s", s.name(), line, b[i], encodingHint)
+			return found, kalla.Errorf(kalla.EINVALID, "source %s: line %d is not UTF-8 text (byte 0x%02X): Kalla reads CSV as UTF-8; %s", s.name(), line, b[i], encodingHint)
 		}
 		// A line that ends with the delimiter, found by walking the
 		// newlines: bytes.Contains(b, ",\n") stops at every comma, and
 		// took 55 ms for gen's 62 MB of payments, twice (with "\r\n"),
 		// against 13 ms for the walk.
-		for i := bytes.IndexByte(b, '\n'); i >= 0 && !trailingDelim; {
-			trailingDelim = bytes.HasSuffix(bytes.TrimSuffix(b[:i], cr), d)
+		for i := bytes.IndexByte(b, '\n'); i >= 0 && !found.trailingDelim; {
+			found.trailingDelim = bytes.HasSuffix(bytes.TrimSuffix(b[:i], cr), d)
 			j := bytes.IndexByte(b[i+1:], '\n')
 			if j < 0 {
 				break
 			}
 			i += j + 1
 		}
+		found.longFraction = found.longFraction || longFraction(b)
 		if rerr == io.EOF {
-			trailingDelim = trailingDelim || bytes.HasSuffix(b, d)
-			return trailingDelim, nil
+			found.trailingDelim = found.trailingDelim || bytes.HasSuffix(b, d)
+			return found, nil
 		}
 		if rerr != nil {
-			return false, kalla.WrapError(kalla.EUNAVAILABLE, rerr, "source %s: read file", s.name())
+			return found, kalla.WrapError(kalla.EUNAVAILABLE, rerr, "source %s: read file", s.name())
 		}
 		// Keep the cut rune, and the last bytes so that a delimiter, a
-		// carriage return and the newline after them are seen together
-		// across two reads. The bytes kept for the delimiter check were
+		// carriage return and the newline after them, or a time's ":ss."
+		// and its seven decimals, are seen together across two reads. The bytes kept for the delimiter check were
 		// checked with this read (they may start inside a multi-byte
 		// rune: alone they are not UTF-8); a cut rune was not.
 		cut := len(b) - valid
-		keep := min(max(cut, len(d)+1), len(b))
+		keep := min(max(cut, len(d)+1, longFractionLen-1), len(b))
 		copy(buf, b[len(b)-keep:])
 		off += int64(len(b) - keep)
 		carry = keep
 		checked = keep - cut
 	}
+}
+
+// scanFound is what scanFile found that the sniffer does not tell.
+type scanFound struct {
+	// trailingDelim: some line ends with the delimiter.
+	trailingDelim bool
+	// longFraction: some time of day is written with more than six
+	// decimals of a second (SQL Server's datetime2 and .NET write seven).
+	longFraction bool
+}
+
+// longFractionLen is the length of the shortest text longFraction looks
+// for: ":ss." and seven digits.
+const longFractionLen = 11
+
+// longFraction reports whether b holds a colon, two digits, a point and
+// seven digits: a time with more than six decimals. It walks the colons,
+// which a file without times has none of (gen's payments: no cost beyond
+// one search), and checks the bytes after each. It is only a hint that a
+// timestamp column may need its text (refineStamps decides per column).
+func longFraction(b []byte) bool {
+	digit := func(c byte) bool { return c >= '0' && c <= '9' }
+	for i := bytes.IndexByte(b, ':'); i >= 0; {
+		if i+longFractionLen <= len(b) && digit(b[i+1]) && digit(b[i+2]) && b[i+3] == '.' {
+			n := 0
+			for n < 7 && digit(b[i+4+n]) {
+				n++
+			}
+			if n == 7 {
+				return true
+			}
+		}
+		j := bytes.IndexByte(b[i+1:], ':')
+		if j < 0 {
+			return false
+		}
+		i += j + 1
+	}
+	return false
+}
+
+// refineStamps types the timestamp columns read as text because the file
+// writes a time with more than six decimals somewhere: a column with such
+// a value, or one that is not a timestamp, stays text, every digit kept
+// (DuckDB's TIMESTAMP holds microseconds and cut the rest silently; the
+// Spark engine reads such a column as text too); the others get the type
+// the sniffer chose, as if read as it.
+func (s *Source) refineStamps(ctx context.Context, x execer, table string, p *csvPlan) error {
+	if len(p.stamps) == 0 {
+		return nil
+	}
+	sel := make([]string, len(p.stamps))
+	for k, c := range p.stamps {
+		col := dialect.DuckDB.QuoteIdent(p.header[c.index])
+		sel[k] = fmt.Sprintf("count(*) FILTER (WHERE regexp_matches(%[1]s, ':[0-9][0-9]\\.[0-9]{7}') OR (TRY_CAST(%[1]s AS %[2]s) IS NULL AND %[1]s IS NOT NULL))", col, c.typ)
+	}
+	n := make([]int64, len(p.stamps))
+	ptrs := make([]any, len(n))
+	for k := range n {
+		ptrs[k] = &n[k]
+	}
+	if err := x.QueryRowContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+table).Scan(ptrs...); err != nil {
+		return fmt.Errorf("measure timestamps: %w", err)
+	}
+	for k, c := range p.stamps {
+		if n[k] > 0 {
+			continue
+		}
+		col := dialect.DuckDB.QuoteIdent(p.header[c.index])
+		if _, err := x.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ALTER %s TYPE %s USING CAST(%s AS %s)", table, col, c.typ, col, c.typ)); err != nil {
+			return fmt.Errorf("type timestamp column: %w", err)
+		}
+	}
+	return nil
 }
 
 // lineAt is the 1-based line number of byte offset pos of the file.
@@ -634,6 +724,9 @@ func (s *Source) loadCSV(ctx context.Context, x execer, table string) ([]kalla.C
 		if err := s.refineNumeric(ctx, x, table, p); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.refineStamps(ctx, x, table, p); err != nil {
+		return nil, err
 	}
 	if err := s.convertDeclared(ctx, x, table, p.declared, nil); err != nil {
 		return nil, err

@@ -22,4 +22,7 @@
 // timestamps, booleans) are loaded as such; a later value that is not one
 // makes that column text and the file is read again (execLoad), so a column
 // gets the type its whole content calls for, as on the Spark engine.
+// A timestamp column stays text when a time in it has more than six
+// decimals of a second, which DuckDB's TIMESTAMP would cut: the file scan
+// notices such a time anywhere and refineStamps decides per column.
 package file

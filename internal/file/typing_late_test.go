@@ -121,3 +121,73 @@ func TestCSVLateMisfits(t *testing.T) {
 		}
 	})
 }
+
+// TestCSVLongFractions: DuckDB's TIMESTAMP holds microseconds and cut a
+// seventh decimal of a second silently (SQL Server's datetime2 and .NET
+// write seven). A timestamp column with such a value anywhere, even
+// across the scanner's 1 MiB reads, is text with every digit, as on the
+// Spark engine; a timestamp column with at most six decimals stays a
+// timestamp when the seven digits are in another column.
+func TestCSVLongFractions(t *testing.T) {
+	row := func(i int, ts, note string) string {
+		return fmt.Sprintf("%d,2024-01-%02d 10:00:%02d%s,%s\n", i, i%28+1, i%60, ts, note)
+	}
+	cases := []struct {
+		name   string
+		file   func() string
+		want   string // type of ts
+		row    int    // a row whose ts reads back as wantTS
+		wantTS string
+	}{
+		{"early", func() string { return "id,ts,note\n" + row(1, ".1234567", "a") + row(2, ".5", "b") }, "VARCHAR", 0, "2024-01-02 10:00:01.1234567"},
+		{"late", func() string {
+			var b strings.Builder
+			b.WriteString("id,ts,note\n")
+			for i := 1; i <= 30000; i++ {
+				b.WriteString(row(i, ".123456", "x"))
+			}
+			b.WriteString(row(30001, ".9999999", "y"))
+			return b.String()
+		}, "VARCHAR", 30000, "2024-01-14 10:00:01.9999999"},
+		{"other column", func() string {
+			return "id,ts,note\n" + row(1, ".123456", "logged at 10:00:01.1234567") + row(2, "", "b")
+		}, "TIMESTAMP", 0, "2024-01-02 10:00:01.123456"},
+		{"across reads", func() string {
+			var b strings.Builder
+			b.WriteString("id,ts,note\n")
+			for i := 1; b.Len() < 1<<20-100; i++ {
+				b.WriteString(row(i, "", "x"))
+			}
+			// The point of the last row's time falls two bytes before the
+			// end of the scanner's first 1 MiB read.
+			last := "99999,2024-01-01 10:00:00.1234567,y\n"
+			pad := 1<<20 - 2 - b.Len() - strings.Index(last, ".")
+			b.WriteString(fmt.Sprintf("99998,2024-01-01 10:00:00,%s\n", strings.Repeat("p", pad-len("99998,2024-01-01 10:00:00,\n"))))
+			b.WriteString(last)
+			return b.String()
+		}, "VARCHAR", -1, "2024-01-01 10:00:00.1234567"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			data := c.file()
+			if c.row < 0 && strings.Index(data, ".1234567") != 1<<20-2 {
+				t.Fatalf("the point is at byte %d, want %d", strings.Index(data, ".1234567"), 1<<20-2)
+			}
+			s := open(t, writeFile(t, "t.csv", data), file.Options{})
+			if got := colTypes(t, s)["ts"]; got != c.want {
+				t.Fatalf("ts typed %s, want %s", got, c.want)
+			}
+			rows, err := s.Sample(context.Background(), nil, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := c.row
+			if r < 0 {
+				r = len(rows) - 1
+			}
+			if got := deref(rows[r : r+1])[0][1]; got != c.wantTS {
+				t.Errorf("ts of row %d read back as %q, want %q", r+1, got, c.wantTS)
+			}
+		})
+	}
+}
