@@ -404,9 +404,10 @@ func (s *Source) scanFile(ctx context.Context) (found scanFound, err error) {
 		}
 		// Keep the cut rune, and the last bytes so that a delimiter, a
 		// carriage return and the newline after them, or a time's ":ss."
-		// and its seven decimals, are seen together across two reads. The bytes kept for the delimiter check were
-		// checked with this read (they may start inside a multi-byte
-		// rune: alone they are not UTF-8); a cut rune was not.
+		// and its seven decimals, are seen together across two reads.
+		// The bytes kept for those checks were checked with this read
+		// (they may start inside a multi-byte rune: alone they are not
+		// UTF-8); a cut rune was not.
 		cut := len(b) - valid
 		keep := min(max(cut, len(d)+1, longFractionLen-1), len(b))
 		copy(buf, b[len(b)-keep:])
@@ -744,20 +745,25 @@ func (s *Source) loadCSV(ctx context.Context, x execer, table string) ([]kalla.C
 // type the recipe's schema gives keeps failing: that is the user's word.
 func (s *Source) execLoad(ctx context.Context, x execer, table string, p *csvPlan, create string) error {
 	for {
+		// The plan is shared by concurrent loads of the source: each
+		// load reads it, and widens it, under the lock.
+		s.mu.Lock()
+		types, sniffed := slices.Clone(p.readTypes), slices.Clone(p.sniffed)
+		s.mu.Unlock()
 		var spec strings.Builder
 		spec.WriteString("{")
 		for i, h := range p.header {
 			if i > 0 {
 				spec.WriteString(", ")
 			}
-			spec.WriteString(dialect.DuckDB.QuoteString(h) + ": " + dialect.DuckDB.QuoteString(p.readTypes[i]))
+			spec.WriteString(dialect.DuckDB.QuoteString(h) + ": " + dialect.DuckDB.QuoteString(types[i]))
 		}
 		spec.WriteString("}")
 		_, err := x.ExecContext(ctx, create+" FROM read_csv(?, "+s.csvOptions()+", columns = "+spec.String()+")", s.path)
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		i := p.misfit(err)
+		i := misfit(err, p.header, sniffed)
 		if i < 0 {
 			return err
 		}
@@ -774,8 +780,9 @@ func (s *Source) execLoad(ctx context.Context, x execer, table string, p *csvPla
 // convert to the column's type.
 var misfitRe = regexp.MustCompile(`(?m)^Column (.+) is being converted as type `)
 
-// misfit returns the sniffed column a load error is about, or -1.
-func (p *csvPlan) misfit(err error) int {
+// misfit returns the column a load error is about when the load read it
+// as a type the sniffer chose, or -1.
+func misfit(err error, header []string, sniffed []bool) int {
 	msg := err.Error()
 	if !strings.Contains(msg, "Conversion Error") {
 		return -1
@@ -784,8 +791,8 @@ func (p *csvPlan) misfit(err error) int {
 	if m == nil {
 		return -1
 	}
-	for i, h := range p.header {
-		if h == m[1] && p.sniffed[i] {
+	for i, h := range header {
+		if h == m[1] && sniffed[i] {
 			return i
 		}
 	}
