@@ -187,7 +187,7 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 		default:
 			p.readTypes[i] = c.Type
 		}
-		p.sniffed[i] = p.readTypes[i] != "VARCHAR" && !p.numeric[i]
+		p.sniffed[i] = p.readTypes[i] != "VARCHAR" // numbers are read as text
 	}
 	cols := make([]kalla.Column, len(header))
 	for i, h := range header {
@@ -484,7 +484,7 @@ func (s *Source) refineStamps(ctx context.Context, x execer, table string, p *cs
 			continue
 		}
 		col := dialect.DuckDB.QuoteIdent(p.header[c.index])
-		if _, err := x.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ALTER %s TYPE %s USING CAST(%s AS %s)", table, col, c.typ, col, c.typ)); err != nil {
+		if _, err := x.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ALTER %s TYPE %s", table, col, c.typ)); err != nil {
 			return fmt.Errorf("type timestamp column: %w", err)
 		}
 	}
