@@ -11,7 +11,8 @@ import (
 
 // TestKeyWarnings checks the duplicate and NULL key counts against counts
 // made in Go, for keys in every order the fast path may see: rising,
-// falling, unsorted, with neighbours equal and with duplicates apart.
+// falling, unsorted, with neighbours equal and with duplicates apart, and
+// across the two halves the fast path compares at once.
 func TestKeyWarnings(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
@@ -32,6 +33,11 @@ func TestKeyWarnings(t *testing.T) {
 		{"composite rising", [][2]any{{1, 1}, {1, 2}, {2, 1}}, 2},
 		{"composite equal neighbours", [][2]any{{1, 1}, {1, 1}, {2, 1}}, 2},
 		{"composite NULL part", [][2]any{{1, 1}, {1, nil}, {1, nil}, {1, 1}}, 2},
+		{"each half rising, repeated across", [][2]any{{1, 0}, {2, 0}, {1, 0}, {2, 0}}, 1},
+		{"equal at the halves' seam", [][2]any{{1, 0}, {2, 0}, {2, 0}, {3, 0}}, 1},
+		{"each half falling, rising at the seam", [][2]any{{2, 0}, {1, 0}, {4, 0}, {3, 0}}, 1},
+		{"rising across the seam", [][2]any{{1, 0}, {2, 0}, {3, 0}, {4, 0}, {5, 0}}, 1},
+		{"NULLs at the seam", [][2]any{{1, 0}, {nil, 0}, {nil, 0}, {1, 0}}, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -45,7 +51,7 @@ func TestKeyWarnings(t *testing.T) {
 				}
 			}
 			pk := []string{"k1", "k2"}[:c.pk]
-			s := &side{name: "left", table: "t", pk: pk, spec: kalla.SourceSpec{Alias: "src"}}
+			s := &side{name: "left", table: "t", pk: pk, spec: kalla.SourceSpec{Alias: "src"}, ids: int64(len(c.keys))}
 			ws, err := e.keyWarnings(ctx, s)
 			if err != nil {
 				t.Fatal(err)
@@ -73,6 +79,41 @@ func TestKeyWarnings(t *testing.T) {
 			}
 			if got[kalla.WarnDuplicateKeys] != dupRows || got[kalla.WarnNullKeys] != nulls {
 				t.Errorf("warnings %+v; want %d duplicate rows and %d NULL rows", ws, dupRows, nulls)
+			}
+		})
+	}
+}
+
+// TestKeysOrderedHalves checks that the fast path proves keys in order
+// through both halves and their seam, and refuses a repeat on either
+// side of the seam or across it.
+func TestKeysOrderedHalves(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		sql  string // the keys, in row order
+		want bool
+	}{
+		{"rising", "SELECT i FROM range(1000) r(i)", true},
+		{"falling", "SELECT 1000 - i FROM range(1000) r(i)", true},
+		{"repeat across the seam", "SELECT CASE WHEN i = 600 THEN 100 ELSE i END FROM range(1000) r(i)", false},
+		{"equal at the seam", "SELECT CASE WHEN i = 500 THEN 499 ELSE i END FROM range(1000) r(i)", false},
+		{"halves rising, second below first", "SELECT CASE WHEN i < 500 THEN i + 1000 ELSE i END FROM range(1000) r(i)", false},
+		{"repeat inside the first half", "SELECT CASE WHEN i = 10 THEN 9 ELSE i END FROM range(1000) r(i)", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := openTest(t)
+			if _, err := e.exec(ctx, "CREATE TABLE t AS SELECT * FROM ("+c.sql+") r(k)"); err != nil {
+				t.Fatal(err)
+			}
+			s := &side{name: "left", table: "t", pk: []string{"k"}, ids: 1000}
+			got, err := e.keysOrdered(ctx, s, qi("k"), qi("k")+" IS NULL")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want {
+				t.Errorf("keysOrdered = %v, want %v", got, c.want)
 			}
 		})
 	}
