@@ -2,6 +2,7 @@ package spark
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"os"
@@ -43,9 +44,11 @@ func OptionsFromEnv(remote string, log *slog.Logger) Options {
 }
 
 // Engine runs match-SQL recipes on a Spark cluster through Spark Connect.
-// Each run gets a Spark session of its own (its temp views, cache entries
-// and settings), released at the end of the run, so runs never see each
-// other's tables and a cancelled run leaves nothing behind on the cluster.
+// Each run gets a Spark session of its own (its temp views and settings),
+// released at the end of the run, so runs never see each other's tables
+// and a cancelled run leaves nothing behind on the cluster. Cached data is
+// the server's, not the session's: each run marks what it caches as its
+// own (see run.mark).
 type Engine struct {
 	opts Options
 	log  *slog.Logger
@@ -102,6 +105,25 @@ type run struct {
 	created []string
 	// plan is a rules recipe's compiled rules, whose tables cleanup drops.
 	plan *rules.Plan
+	// id is the run's mark (see mark); empty until first asked for.
+	id string
+}
+
+// mark is a literal unique to the run, which every source's staged rows
+// carry as a column so that no other run's plan is ever the same.
+//
+// Spark's cache belongs to the server, is shared by every session, and
+// finds cached data by plan: two runs reading the same file or table made
+// the same plan. A run that started while another held the source cached
+// used that run's rows, read before the file changed (the file as it was,
+// silently), and the first run's cleanup (UNCACHE) dropped the rows the
+// second was still using, which it then read again from the changed
+// source. TestConcurrentRunsOwnTheirData shows both.
+func (r *run) mark() string {
+	if r.id == "" {
+		r.id = rand.Text() // base32: letters and digits only
+	}
+	return r.id
 }
 
 // smallRun is the most records (both sides) a run may have for its match,

@@ -131,8 +131,9 @@ func (r *run) stageFile(ctx context.Context, s *side, typ string) error {
 	// whose monotonically_increasing_id values are consecutive; a block's
 	// first row is the number of rows in the file's earlier blocks. The
 	// file's hidden _metadata column resolves on the reader's DataFrame,
-	// not through a view.
-	df, err = df.SelectExpr(ctx, "*", "_metadata.file_path AS __kalla_f", "_metadata.file_block_start AS __kalla_b", "monotonically_increasing_id() AS __kalla_m")
+	// not through a view. The run's mark makes the cached rows its own.
+	df, err = df.SelectExpr(ctx, "*", "_metadata.file_path AS __kalla_f", "_metadata.file_block_start AS __kalla_b", "monotonically_increasing_id() AS __kalla_m",
+		sparkString(r.mark())+" AS __kalla_run")
 	if err != nil {
 		return kalla.AsSourceError(sparkError(err), s.name, s.spec.Alias)
 	}
