@@ -113,12 +113,12 @@ type run struct {
 // carry as a column so that no other run's plan is ever the same.
 //
 // Spark's cache belongs to the server, is shared by every session, and
-// finds cached data by plan: two runs reading the same file or table made
-// the same plan. A run that started while another held the source cached
-// used that run's rows, read before the file changed (the file as it was,
-// silently), and the first run's cleanup (UNCACHE) dropped the rows the
-// second was still using, which it then read again from the changed
-// source. TestConcurrentRunsOwnTheirData shows both.
+// finds cached data by plan: two runs reading the same file made the same
+// plan. A run that started while another held the file cached used that
+// run's rows, read before the file changed (the file as it was, silently:
+// TestConcurrentRunsOwnTheirData failed so), and the first run's cleanup
+// (UNCACHE) dropped rows the second was still using, which it then read
+// again from the changed file.
 func (r *run) mark() string {
 	if r.id == "" {
 		r.id = rand.Text() // base32: letters and digits only
