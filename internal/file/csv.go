@@ -307,17 +307,34 @@ func guessNumeric(numeric []bool, sample [][]string) []numericGuess {
 		if !seen || scale > 15 {
 			return nil
 		}
-		guess[i] = numericGuess{typ: "BIGINT", pattern: `[1-9][0-9]{0,17}|-[1-9][0-9]{0,16}|0`}
+		guess[i] = numericGuess{typ: "BIGINT", pattern: guessPattern(0)}
 		if scale > 0 {
-			d := 18 - scale // integer digits, a minus sign counted as one
-			guess[i] = numericGuess{typ: fmt.Sprintf("DECIMAL(18,%d)", scale),
-				pattern: fmt.Sprintf(`[1-9][0-9]{0,%[1]d}(\.[0-9]{1,%[3]d})?|-[1-9][0-9]{0,%[2]d}(\.[0-9]{1,%[3]d})?|-?0\.[0-9]{1,%[3]d}|0`, d-1, d-2, scale)}
+			guess[i] = numericGuess{typ: fmt.Sprintf("DECIMAL(18,%d)", scale), pattern: guessPattern(scale)}
 		}
 	}
 	if !any {
 		return nil
 	}
 	return guess
+}
+
+// guessPattern is the pattern a value of a column guessed BIGINT (scale 0)
+// or DECIMAL(18, scale) must match in full: a plain number (see
+// plainNumber) of at most 18 digits, a minus sign counted as one, and at
+// most scale decimals.
+//
+// Each branch starts with its own character and no two ways through it
+// read the same text, so RE2 matches it in one pass: 69 ns a value against
+// 96 ns for the same language written as four alternatives, two of them
+// starting with a minus and two with a zero (8M amounts on one thread),
+// the cost the load pays for every value of such a column.
+// TestGuessPatternLanguage checks it against that form.
+func guessPattern(scale int) string {
+	if scale == 0 {
+		return `-[1-9][0-9]{0,16}|[1-9][0-9]{0,17}|0`
+	}
+	d := 18 - scale // integer digits, a minus sign counted as one
+	return fmt.Sprintf(`-(?:[1-9][0-9]{0,%[2]d}(?:\.[0-9]{1,%[3]d})?|0\.[0-9]{1,%[3]d})|[1-9][0-9]{0,%[1]d}(?:\.[0-9]{1,%[3]d})?|0(?:\.[0-9]{1,%[3]d})?`, d-1, d-2, scale)
 }
 
 // plainRe is plainNumber for Go.
@@ -928,7 +945,8 @@ func (s *Source) refineNumeric(ctx context.Context, x execer, table string, p *c
 // plainNumber matches a number written the plain way: an optional minus,
 // no leading zero (but "0" and "0.5"), digits, an optional fraction. "-0" is
 // left out because the full measure reads it as a code with a leading zero.
-const plainNumber = `-?[1-9][0-9]*(\.[0-9]+)?|-?0\.[0-9]+|0`
+// It is written so that RE2 reads it in one pass (see guessPattern).
+const plainNumber = `-(?:[1-9][0-9]*(?:\.[0-9]+)?|0\.[0-9]+)|[1-9][0-9]*(?:\.[0-9]+)?|0(?:\.[0-9]+)?`
 
 // measurePlain is the fast path of refineNumeric: when every value of the
 // numeric columns is a plain number (no blanks, exponent, sign or leading
