@@ -58,6 +58,14 @@ type Sink interface {
 	Append(ctx context.Context, cols []kalla.Column, fill func(w RowWriter) error) (int64, error)
 }
 
+// DistinctNoter is a Sink that takes note of a column whose staged values
+// the source proved pairwise distinct (NULLs aside) while reading them, at
+// no extra pass: a CSV file whose first column rises strictly from line to
+// line. The engine then skips its own search for repeats of that key.
+type DistinctNoter interface {
+	NoteDistinct(column string)
+}
+
 // RowWriter receives one row at a time from a source, values in column
 // order as Go values the DuckDB appender accepts (nil for NULL).
 type RowWriter interface {

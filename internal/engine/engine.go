@@ -323,9 +323,16 @@ type sink struct {
 	table    string // unquoted
 	progress func(rows int64)
 	wd       *connector.Watchdog // told of every row; nil when not watched
+	distinct string              // a column the source proved distinct
 }
 
-var _ connector.Sink = (*sink)(nil)
+var (
+	_ connector.Sink          = (*sink)(nil)
+	_ connector.DistinctNoter = (*sink)(nil)
+)
+
+// NoteDistinct keeps the column for the key checks (side.distinct).
+func (s *sink) NoteDistinct(column string) { s.distinct = column }
 
 func (s *sink) Table() string { return qi(s.table) }
 

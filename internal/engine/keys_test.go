@@ -3,9 +3,12 @@ package engine
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/kalla-recon/kalla/internal/file"
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
@@ -114,6 +117,64 @@ func TestKeysOrderedHalves(t *testing.T) {
 			}
 			if got != c.want {
 				t.Errorf("keysOrdered = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+// TestKeysProvenBySource stages real CSV files: a key the file source
+// proved distinct while it read it (connector.DistinctNoter) skips the
+// search for repeats, and its NULLs are still counted; a proof of another
+// column than the key, or a file that proves nothing, leaves the search to
+// DuckDB, which finds the repeats.
+func TestKeysProvenBySource(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name, text, pk, distinct string
+		dups, nulls              int64
+	}{
+		{"sorted key with a NULL", "ref,name\nA,x\n,y\nB,z\n", "ref", "ref", 0, 1},
+		{"repeated key", "ref,name\nA,x\nB,y\nA,z\n", "ref", "", 2, 0},
+		{"another column proven", "ref,name\nA,x\nB,x\nC,y\n", "name", "ref", 2, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := openTest(t)
+			path := filepath.Join(t.TempDir(), "src.csv")
+			if err := os.WriteFile(path, []byte(c.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			src, err := file.Open(ctx, path, file.Options{Type: kalla.SourceCSV})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			s := &side{name: "left", table: "__kalla_left", stage: StageLeft, names: sideNames{view: "left_src", alias: "src"},
+				spec: kalla.SourceSpec{Alias: "src", PrimaryKey: []string{c.pk}}}
+			if err := e.stageSide(ctx, s, src, nil, func(int64) {}); err != nil {
+				t.Fatal(err)
+			}
+			if s.distinct != c.distinct {
+				t.Errorf("distinct = %q, want %q", s.distinct, c.distinct)
+			}
+			ws, err := e.keyWarnings(ctx, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var dups, nulls int64
+			for _, w := range ws {
+				switch w.Code {
+				case kalla.WarnDuplicateKeys:
+					dups = w.Count
+				case kalla.WarnNullKeys:
+					nulls = w.Count
+				}
+			}
+			if dups != c.dups || nulls != c.nulls {
+				t.Errorf("warnings %+v: %d duplicate and %d NULL rows, want %d and %d", ws, dups, nulls, c.dups, c.nulls)
+			}
+			if want := c.dups == 0 && c.nulls == 0; s.uniqueKey != want {
+				t.Errorf("uniqueKey = %v, want %v", s.uniqueKey, want)
 			}
 		})
 	}

@@ -99,7 +99,10 @@ type side struct {
 	pk    []string // real column names of the primary key
 	// uniqueKey is set once keyWarnings found no NULL and no repeated key.
 	uniqueKey bool
-	count     int64 // records staged
+	// distinct names a column the source proved to hold no value twice
+	// while it staged it (connector.DistinctNoter), or is empty.
+	distinct string
+	count    int64 // records staged
 	// ids bounds the staged row ids, which lie in [0, ids): more than
 	// count when filters deleted rows in place.
 	ids   int64
@@ -425,16 +428,17 @@ func (e *Engine) stageJob(ctx context.Context, i int, j *stageJob, emit func(Eve
 // the hidden row id, and the recipe's alias.
 func (e *Engine) stageSide(ctx context.Context, s *side, src connector.Source, filters []kalla.Filter, progress func(int64)) error {
 	var n int64
+	sk := &sink{e: e, table: s.table, progress: progress}
 	err := connector.WithIdle(ctx, e.idle, func(ctx context.Context) error {
-		wd := connector.WatchdogOf(ctx)
+		sk.wd = connector.WatchdogOf(ctx)
 		var err error
-		n, err = src.Stage(ctx, filters, &sink{e: e, table: s.table, progress: progress, wd: wd})
+		n, err = src.Stage(ctx, filters, sk)
 		return err
 	})
 	if err != nil {
 		return kalla.AsSourceError(err, s.name, s.spec.Alias)
 	}
-	s.count = n
+	s.count, s.distinct = n, sk.distinct
 	// Filters delete rows in place, so row ids are file positions with
 	// gaps: sets of row ids are sized by the largest.
 	if err := e.queryRow(ctx, "SELECT coalesce(max(rowid) + 1, 0) FROM "+qi(s.table)).Scan(&s.ids); err != nil {
@@ -556,9 +560,14 @@ func (e *Engine) keyWarnings(ctx context.Context, s *side) ([]kalla.Warning, err
 	if err := e.queryRow(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE %s", qi(s.table), anyNull)).Scan(&nullRows); err != nil {
 		return nil, fmt.Errorf("check null keys of %s: %w", s.name, err)
 	}
-	unique, err := e.keysOrdered(ctx, s, list, anyNull)
-	if err != nil {
-		return nil, err
+	// A key the source proved distinct while it read it needs no search
+	// for repeats; NULLs are counted either way.
+	unique := len(s.pk) == 1 && s.pk[0] == s.distinct
+	if !unique {
+		var err error
+		if unique, err = e.keysOrdered(ctx, s, list, anyNull); err != nil {
+			return nil, err
+		}
 	}
 	var groups, rows int64
 	if !unique {

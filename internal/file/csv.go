@@ -44,6 +44,10 @@ type csvPlan struct {
 	// writes some time with more than six decimals of a second, which
 	// DuckDB's TIMESTAMP would cut (see refineStamps).
 	stamps []stampCol
+	// firstDistinct: scanFile proved the first column's values distinct,
+	// provided the load reads dataLines rows (see keyWalk).
+	firstDistinct bool
+	dataLines     int64
 }
 
 // stampCol is a column the sniffer typed as a timestamp, read as text.
@@ -164,7 +168,8 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 		}
 		return nil, kalla.Errorf(kalla.EINVALID, "source %s: the header has %d columns but DuckDB read %d; check the delimiter and quoting", s.name(), len(header), len(sniffed))
 	}
-	p = &csvPlan{header: header, readTypes: make([]string, len(header)), numeric: make([]bool, len(header)), sniffed: make([]bool, len(header))}
+	p = &csvPlan{header: header, readTypes: make([]string, len(header)), numeric: make([]bool, len(header)), sniffed: make([]bool, len(header)),
+		firstDistinct: sc.found.firstDistinct, dataLines: sc.found.dataLines}
 	given := func(f func(*kalla.CSVOptions) string) bool { return s.opts.CSV != nil && f(s.opts.CSV) != "" }
 	guessedDate := !isoFormat(dateFmt.String) && !given(func(c *kalla.CSVOptions) string { return c.DateFormat })
 	guessedTS := !isoFormat(tsFmt.String) && !given(func(c *kalla.CSVOptions) string { return c.TimestampFormat })
@@ -343,10 +348,9 @@ var plainRe = regexp.MustCompile(`^(?:` + plainNumber + `)$`)
 // scanFile reads the whole file once, while DuckDB sniffs it, for what
 // DuckDB would read silently: a NUL byte (never valid CSV text; DuckDB
 // reads it as a space) and bytes that are not UTF-8 (the file is in
-// another encoding), each named with its line. It also reports whether a
-// line ends with the delimiter: DuckDB reads "1,a," under a two-column
-// header as two fields, so such a file is checked row by row afterwards.
-// Lines are counted only once something is found. It stops when ctx is
+// another encoding), each named with its line. Its lineWalk reports
+// whether a line ends with the delimiter and whether the first column is
+// distinct. Lines are counted only once something is found. It stops when ctx is
 // done.
 func (s *Source) scanFile(ctx context.Context) (found scanFound, err error) {
 	f, err := os.Open(s.path)
@@ -354,17 +358,20 @@ func (s *Source) scanFile(ctx context.Context) (found scanFound, err error) {
 		return found, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot open file", s.name())
 	}
 	defer f.Close()
-	d, cr := []byte(string(s.delimiter())), []byte("\r")
 	buf := make([]byte, 1<<20)
 	var off int64 // file offset of buf[0]
 	carry := 0    // bytes kept at the start of buf from the last read
 	checked := 0  // of those, how many are already known to be UTF-8
+	// The lines are walked as they arrive (see lineWalk): a line that
+	// ends with the delimiter, and whether the first column is distinct.
+	lines := newLineWalk(s.delimiter())
 	for {
 		if err := ctx.Err(); err != nil {
 			return found, err
 		}
 		n, rerr := f.Read(buf[carry:])
 		b := buf[:carry+n]
+		lines.feed(b[carry:])
 		if i := bytes.IndexByte(b, 0); i >= 0 {
 			line, lerr := s.lineAt(off + int64(i))
 			if lerr != nil {
@@ -399,34 +406,21 @@ func (s *Source) scanFile(ctx context.Context) (found scanFound, err error) {
 			}
 			return found, kalla.Errorf(kalla.EINVALID, "source %s: line %d is not UTF-8 text (byte 0x%02X): Kalla reads CSV as UTF-8; %s", s.name(), line, b[i], encodingHint)
 		}
-		// A line that ends with the delimiter, found by walking the
-		// newlines: bytes.Contains(b, ",\n") stops at every comma, and
-		// took 55 ms for gen's 62 MB of payments, twice (with "\r\n"),
-		// against 13 ms for the walk.
-		for i := bytes.IndexByte(b, '\n'); i >= 0 && !found.trailingDelim; {
-			found.trailingDelim = bytes.HasSuffix(bytes.TrimSuffix(b[:i], cr), d)
-			j := bytes.IndexByte(b[i+1:], '\n')
-			if j < 0 {
-				break
-			}
-			i += j + 1
-		}
 		found.longFraction = found.longFraction || longFraction(b)
 		if rerr == io.EOF {
-			found.trailingDelim = found.trailingDelim || bytes.HasSuffix(b, d)
+			found.trailingDelim, found.firstDistinct, found.dataLines = lines.end()
 			return found, nil
 		}
 		if rerr != nil {
 			return found, kalla.WrapError(kalla.EUNAVAILABLE, rerr, "source %s: read file", s.name())
 		}
-		// Keep the cut rune, and the last bytes so that a delimiter, a
-		// carriage return and the newline after them, or a time's ":ss."
-		// and its seven decimals, are seen together across two reads.
-		// The bytes kept for those checks were checked with this read
-		// (they may start inside a multi-byte rune: alone they are not
-		// UTF-8); a cut rune was not.
+		// Keep the cut rune, and the last bytes so that a time's ":ss."
+		// and its seven decimals are seen together across two reads (the
+		// line walk keeps its own). The bytes kept for that were checked
+		// with this read (they may start inside a multi-byte rune: alone
+		// they are not UTF-8); a cut rune was not.
 		cut := len(b) - valid
-		keep := min(max(cut, len(d)+1, longFractionLen-1), len(b))
+		keep := min(max(cut, longFractionLen-1), len(b))
 		copy(buf, b[len(b)-keep:])
 		off += int64(len(b) - keep)
 		carry = keep
@@ -441,6 +435,10 @@ type scanFound struct {
 	// longFraction: some time of day is written with more than six
 	// decimals of a second (SQL Server's datetime2 and .NET write seven).
 	longFraction bool
+	// firstDistinct: no two data lines have the same first field, as
+	// DuckDB reads it (see keyWalk), provided DuckDB reads dataLines rows.
+	firstDistinct bool
+	dataLines     int64
 }
 
 // longFractionLen is the length of the shortest text longFraction looks

@@ -312,6 +312,9 @@ func (s *Source) load(ctx context.Context, x execer, table string, filters []kal
 	if err != nil {
 		return 0, err
 	}
+	if err := s.noteDistinct(ctx, x, table, cols); err != nil {
+		return 0, err
+	}
 	if len(filters) > 0 {
 		// Deleting rows outside the scope keeps the row ids of the rest, so
 		// a record's row number stays its position in the file.
@@ -329,6 +332,32 @@ func (s *Source) load(ctx context.Context, x execer, table string, filters []kal
 		return 0, fmt.Errorf("count staged rows: %w", err)
 	}
 	return n, nil
+}
+
+// noteDistinct tells a sink that takes note of it (the engine's) that the
+// staged table's first column holds no value twice, when scanFile proved
+// it: the column is text, read as the file's bytes, and the table has a
+// row for every data line the proof walked. Filters applied after only
+// remove rows.
+func (s *Source) noteDistinct(ctx context.Context, x execer, table string, cols []kalla.Column) error {
+	noter, ok := x.(connector.DistinctNoter)
+	if !ok || s.typ != kalla.SourceCSV || len(cols) == 0 || cols[0].DataType != "VARCHAR" {
+		return nil
+	}
+	s.mu.Lock()
+	p := s.plan
+	s.mu.Unlock()
+	if p == nil || !p.firstDistinct || p.header[0] != cols[0].Name {
+		return nil
+	}
+	var n int64
+	if err := x.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+		return fmt.Errorf("count loaded rows: %w", err)
+	}
+	if n == p.dataLines {
+		noter.NoteDistinct(cols[0].Name)
+	}
+	return nil
 }
 
 func (s *Source) loadParquet(ctx context.Context, x execer, table string) ([]kalla.Column, error) {
