@@ -1030,7 +1030,7 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 	}
 	asideDone.Wait()
 	if err == nil && m.plan != nil {
-		for _, t := range []string{unmatchedRows + "left", unmatchedRows + "right", unmatchedReasons + "left", unmatchedReasons + "right"} {
+		for _, t := range []string{unmatchedRows + "left", unmatchedRows + "right"} {
 			if _, err = e.exec(ctx, "DROP TABLE IF EXISTS "+qi(t)); err != nil {
 				err = fmt.Errorf("drop %s: %w", t, err)
 				break
@@ -1171,27 +1171,26 @@ func (e *Engine) unmatchedQuery(ctx context.Context, s *side, m *matchResult) (s
 		strings.Join(s.out, ", "), qi(s.table), ridOfSide, paired, ridOfSide), nil
 }
 
-// Prefixes (+ side name) of the tables unmatchedWithReasons lines up; the
-// write drops them once written.
-const (
-	unmatchedRows    = "__kalla_unmatched_rows_"
-	unmatchedReasons = "__kalla_unmatched_reasons_"
-)
+// Prefix (+ side name) of the table unmatchedWithReasons lines up; the
+// write drops it once written.
+const unmatchedRows = "__kalla_unmatched_rows_"
 
 // unmatchedWithReasons selects a rules recipe's unmatched records of a side
 // with their _reason and _closest_candidate, in source order. The rules'
-// reason table lists exactly the side's unmatched records, one row each.
+// reason table lists exactly the side's unmatched records, one row each,
+// in row-id order (rules.Dialect.Ordered).
 //
 // It lines up two narrow sorted tables instead of joining: the records,
 // picked from the staging table by a bitstring of the reason table's row
-// ids (as the SQL recipe's unmatched files are), and the reasons sorted by
-// row id, read side by side with a POSITIONAL JOIN of the two tables
-// (DuckDB's POSITIONAL_SCAN: no hash table, nothing held while the file is
-// written). The plain form, reasons JOIN staging ON rowid ORDER BY rowid,
-// held a hash table of every reason while it sorted the joined rows: at
-// gen.Standard(5M) under --memory-limit 512MB it ran out of memory beside
-// the break report's sort (DESIGN.md, "Scale findings"); alone it took 8.5 s
-// of CPU against 7.3 s for these three statements, same file bytes.
+// ids (as the SQL recipe's unmatched files are), and the reason table,
+// read side by side with a POSITIONAL JOIN (DuckDB's POSITIONAL_SCAN: no
+// hash table, nothing held while the file is written). The plain form,
+// reasons JOIN staging ON rowid ORDER BY rowid, held a hash table of every
+// reason while it sorted the joined rows: at gen.Standard(5M) under
+// --memory-limit 512MB it ran out of memory beside the break report's
+// sort (DESIGN.md, "Scale findings"); alone it took 8.5 s of CPU against
+// 7.3 s for these statements, same file bytes. The reasons were copied
+// into a table sorted by row id until the rules wrote them sorted.
 func (e *Engine) unmatchedWithReasons(ctx context.Context, s *side) (string, error) {
 	reasons := qi(rulesReasonTable(s))
 	set := rules.DuckDB.IDSet("rid", s.ids)
@@ -1200,10 +1199,9 @@ func (e *Engine) unmatchedWithReasons(ctx context.Context, s *side) (string, err
 		return fmt.Sprintf(`SELECT %s, x.reason AS _reason, x.closest AS _closest_candidate FROM %s x JOIN %s s ON s.rowid = x.rid ORDER BY s.rowid`,
 			strings.Join(s.out, ", "), reasons, qi(s.table)), nil
 	}
-	ids, recs, why := "__kalla_unmatched_"+s.name, unmatchedRows+s.name, unmatchedReasons+s.name
+	ids, recs := "__kalla_unmatched_"+s.name, unmatchedRows+s.name
 	stmts := []string{
 		rules.DuckDB.SetVariable(ids, "SELECT "+set+" FROM "+reasons),
-		fmt.Sprintf(`CREATE OR REPLACE TABLE %s AS SELECT reason, closest FROM %s ORDER BY rid`, qi(why), reasons),
 		fmt.Sprintf(`CREATE OR REPLACE TABLE %s AS SELECT %s FROM %s s WHERE NOT (%s) ORDER BY s.rowid`,
 			qi(recs), strings.Join(s.out, ", "), qi(s.table), rules.DuckDB.IDNotIn(rules.DuckDB.Variable(ids), "s.rowid")),
 	}
@@ -1212,5 +1210,5 @@ func (e *Engine) unmatchedWithReasons(ctx context.Context, s *side) (string, err
 			return "", fmt.Errorf("collect unmatched %s records: %w", s.name, err)
 		}
 	}
-	return fmt.Sprintf(`SELECT u.*, x.reason AS _reason, x.closest AS _closest_candidate FROM %s u POSITIONAL JOIN %s x`, qi(recs), qi(why)), nil
+	return fmt.Sprintf(`SELECT u.*, x.reason AS _reason, x.closest AS _closest_candidate FROM %s u POSITIONAL JOIN %s x`, qi(recs), reasons), nil
 }

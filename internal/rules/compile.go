@@ -38,7 +38,8 @@ const (
 	// the compared columns of both records.
 	MatchTable = "__kalla_match"
 	// ReasonLeft and ReasonRight hold, per unmatched record (rid), its
-	// reason and closest candidate.
+	// reason and closest candidate; on DuckDB in rid order, the order of
+	// the unmatched files they are read beside (Dialect.Ordered).
 	ReasonLeft  = "__kalla_reason_l"
 	ReasonRight = "__kalla_reason_r"
 	// BreaksTable holds one row per compared value that differs within a

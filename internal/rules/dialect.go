@@ -31,6 +31,11 @@ type Dialect interface {
 	// view name as the query; InsertInto appends the query's rows to
 	// table; RenameTable renames table from to to, replacing to.
 	CreateTableAs(name, query string) []string
+	// Ordered is the query with its rows in the order of by, for a table
+	// made of it that is read back by position (DuckDB keeps a table's
+	// insertion order); Spark's tables keep no order, and the query is
+	// returned as it is.
+	Ordered(query, by string) string
 	CreateViewAs(name, query string) []string
 	InsertInto(table, query string) []string
 	RenameTable(from, to string) []string
@@ -125,8 +130,10 @@ func (duckDB) StartsWith(h, n string) string { return "starts_with(" + h + ", " 
 func (duckDB) EndsWith(h, n string) string   { return "ends_with(" + h + ", " + n + ")" }
 func (duckDB) Timestamp(x string) string     { return "CAST(" + x + " AS TIMESTAMP)" }
 func (duckDB) SemiJoin() string              { return "SEMI JOIN" }
-func (duckDB) AntiJoin() string              { return "ANTI JOIN" }
-func (duckDB) ArgMin(x, by string) string    { return "arg_min(" + x + ", " + by + ")" }
+
+func (duckDB) Ordered(query, by string) string { return query + " ORDER BY " + by }
+func (duckDB) AntiJoin() string                { return "ANTI JOIN" }
+func (duckDB) ArgMin(x, by string) string      { return "arg_min(" + x + ", " + by + ")" }
 
 // CountIDs sets one bit per id in a bitstring of n bits and counts them:
 // about a seventh of the time of count(DISTINCT), which hashes every value

@@ -533,7 +533,7 @@ func (p *Plan) explainSide(ctx context.Context, db DB, s int) error {
 		q = fmt.Sprintf("SELECT q.rid, CASE WHEN q.closest IS NULL AND a.closest IS NOT NULL THEN %s ELSE q.reason END AS reason, coalesce(q.closest, a.closest) AS closest, q.kind FROM (%s) q LEFT JOIN %s a ON a.rid = q.rid",
 			p.d.Concat("q.reason", "' | closest by amount: '", "a.said"), q, amountTable(s))
 	}
-	if err := run("rules: explain unmatched records", p.d.CreateTableAs([]string{ReasonLeft, ReasonRight}[s], q)...); err != nil {
+	if err := run("rules: explain unmatched records", p.d.CreateTableAs([]string{ReasonLeft, ReasonRight}[s], p.d.Ordered(q, "rid"))...); err != nil {
 		return err
 	}
 	return nil

@@ -101,8 +101,10 @@ func (*spark) Contains(h, n string) string   { return "contains(" + h + ", " + n
 func (*spark) StartsWith(h, n string) string { return "startswith(" + h + ", " + n + ")" }
 func (*spark) EndsWith(h, n string) string   { return "endswith(" + h + ", " + n + ")" }
 func (*spark) SemiJoin() string              { return "LEFT SEMI JOIN" }
-func (*spark) AntiJoin() string              { return "LEFT ANTI JOIN" }
-func (*spark) ArgMin(x, by string) string    { return "min_by(" + x + ", " + by + ")" }
+
+func (*spark) Ordered(query, by string) string { return query }
+func (*spark) AntiJoin() string                { return "LEFT ANTI JOIN" }
+func (*spark) ArgMin(x, by string) string      { return "min_by(" + x + ", " + by + ")" }
 
 func (*spark) CountIDs(x string, _ int64) string { return "count(DISTINCT " + x + ")" }
 func (*spark) IDSet(string, int64) string        { return "" }
