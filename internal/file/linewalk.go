@@ -22,8 +22,10 @@ const maxKeyField = 4096
 //
 // The proof holds only for what DuckDB reads the same way. Rows end at a
 // newline outside quotes (a doubled quote inside quotes is one quote
-// character: it toggles twice). A first field that holds a quote ends the
-// proof: DuckDB's value is then not the field's bytes. The delimiter is
+// character: it toggles twice); a quote that neither starts nor ends a
+// field (x"y, which DuckDB reads as a character) ends the proof, and so
+// does a first field that holds a quote: DuckDB's value is then not the
+// field's bytes. The delimiter is
 // one byte. An empty first field is NULL to DuckDB and skipped, as the key
 // checks skip NULLs. A blank line ends the proof. And load trusts the
 // proof only when DuckDB read as many rows as the walk counted
@@ -46,11 +48,12 @@ type lineWalk struct {
 	// otherwise the rest of the row is skipped up to its newline.
 	inKey bool
 	// quoted: the rest of the row being skipped is inside a quoted field,
-	// where a newline does not end the row.
-	quoted bool
-	cur    []byte
-	prev   []byte // the last key: in the read buffer, or buf once owned
-	buf    []byte
+	// where a newline does not end the row. closed: the last read ended
+	// on a closing quote (see quoteFits).
+	quoted, closed bool
+	cur            []byte
+	prev           []byte // the last key: in the read buffer, or buf once owned
+	buf            []byte
 	// have: prev holds a value; owned: prev is in buf.
 	have, owned bool
 	up, down    bool // every step so far rose / fell
@@ -74,6 +77,10 @@ func (w *lineWalk) feed(b []byte) {
 		if q = bytes.IndexByte(b, '"'); q < 0 {
 			q = len(b)
 		}
+		if w.closed && len(b) > 0 {
+			// The last read ended on a closing quote: what follows it.
+			w.closed, w.keys = false, w.afterClose(b[0])
+		}
 	}
 	for p < len(b) {
 		if !w.keys {
@@ -90,13 +97,17 @@ func (w *lineWalk) feed(b []byte) {
 		if !w.inKey {
 			// The rest of a row (the header's, or a data row's after its
 			// first field), up to the newline that begins the next.
-			for q < nl {
+			for q < nl && w.keys {
+				w.keys = w.quoteFits(b, q)
 				w.quoted = !w.quoted
 				if n := bytes.IndexByte(b[q+1:], '"'); n >= 0 {
 					q += n + 1
 				} else {
 					q = len(b)
 				}
+			}
+			if !w.keys {
+				continue
 			}
 			if nl == len(b) {
 				return
@@ -137,6 +148,36 @@ func (w *lineWalk) feed(b []byte) {
 			w.inKey = false
 		}
 	}
+}
+
+// quoteFits reports whether the quote at b[q] is one DuckDB reads as
+// quoting, as the parity count assumes: an opening quote starts a field
+// (after the delimiter, a newline, or the quote that closed a doubled
+// one), a closing quote ends one (before the delimiter, a line end, or the
+// other quote of a doubled one). A quote inside an unquoted field (x"y)
+// is a character to DuckDB but would flip the count, so it ends the proof.
+// A closing quote at the end of b is judged by the next read's first byte.
+func (w *lineWalk) quoteFits(b []byte, q int) bool {
+	if !w.quoted {
+		var prev byte = '\n' // the file's first byte starts a field
+		switch {
+		case q > 0:
+			prev = b[q-1]
+		case len(w.tail) > 0:
+			prev = w.tail[len(w.tail)-1]
+		}
+		return prev == w.delim || prev == '\n' || prev == '"'
+	}
+	if q+1 == len(b) {
+		w.closed = true
+		return true
+	}
+	return w.afterClose(b[q+1])
+}
+
+// afterClose reports whether c may follow a closing quote.
+func (w *lineWalk) afterClose(c byte) bool {
+	return c == w.delim || c == '\n' || c == '\r' || c == '"'
 }
 
 // linesOnly looks at the line ends in b from p on, once the proof failed,

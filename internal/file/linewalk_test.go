@@ -58,6 +58,11 @@ func TestLineWalkKeys(t *testing.T) {
 		{"quoted header", "\"id\",\"x\"\nA,1\nB,2\n", true, 2},
 		{"header with a quoted newline", "id,\"x\ny\"\nA,1\nB,2\n", true, 2},
 		{"quoted key", "id,x\n\"A\",1\nB,2\n", false, 2},
+		{"a quote inside an unquoted field", "id,x\nA,x\"y\nB,z\n", false, 2},
+		{"a stray quote, then a quoted newline: the lines are not DuckDB's rows", "id,x,y\nA,x\"y,\"multi\nC,z\",1\nA,w,2\n", false, 2},
+		{"text after a closing quote", "id,x\nA,\"a\"b\nB,1\n", false, 2},
+		{"doubled quotes at a field's edges", "id,x\nA,\"\"\"q\"\"\"\nB,2\n", true, 2},
+		{"a closing quote before CRLF", "id,x\r\nA,\"q\"\r\nB,2\r\n", true, 2},
 		{"quote inside a key", "id,x\nA\"b,1\nB,2\n", false, 2},
 		{"one column, CRLF", "id\r\nA\r\nB\r\n", true, 2},
 		{"one column, CR kept out of the key", "id\r\nA\r\nA\r\n", false, 2},
@@ -240,6 +245,7 @@ func TestDistinctNotedHoldsInDuckDB(t *testing.T) {
 		{"blank line inside", "id,name\nA,x\n\nB,y\n", false},
 		{"blank line at the end", "id,name\nA,x\nB,y\n\n", false},
 		{"one column", "id\nA\nB\nC\n", true},
+		{"stray quotes inside unquoted fields", "id,name\nA,x\"y\nA,z\"w\nC,v\n", false},
 		{"key padded with blanks stays as written", "id,name\n A,x\nA,y\nA ,z\n", true},
 	}
 	for _, c := range fixed {
