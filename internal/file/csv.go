@@ -45,7 +45,7 @@ type csvPlan struct {
 	// DuckDB's TIMESTAMP would cut (see refineStamps).
 	stamps []stampCol
 	// firstDistinct: scanFile proved the first column's values distinct,
-	// provided the load reads dataLines rows (see keyWalk).
+	// provided the load reads dataLines rows (see lineWalk).
 	firstDistinct bool
 	dataLines     int64
 }
@@ -350,8 +350,8 @@ var plainRe = regexp.MustCompile(`^(?:` + plainNumber + `)$`)
 // reads it as a space) and bytes that are not UTF-8 (the file is in
 // another encoding), each named with its line. Its lineWalk reports
 // whether a line ends with the delimiter and whether the first column is
-// distinct. Lines are counted only once something is found. It stops when ctx is
-// done.
+// distinct. Lines are counted only once something is found. It stops when
+// ctx is done.
 func (s *Source) scanFile(ctx context.Context) (found scanFound, err error) {
 	f, err := os.Open(s.path)
 	if err != nil {
@@ -436,7 +436,7 @@ type scanFound struct {
 	// decimals of a second (SQL Server's datetime2 and .NET write seven).
 	longFraction bool
 	// firstDistinct: no two data lines have the same first field, as
-	// DuckDB reads it (see keyWalk), provided DuckDB reads dataLines rows.
+	// DuckDB reads it (see lineWalk), provided DuckDB reads dataLines rows.
 	firstDistinct bool
 	dataLines     int64
 }

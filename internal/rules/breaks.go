@@ -133,7 +133,7 @@ func (p *Plan) breaksSQL() []string {
 	for i, b := range cols {
 		lv, rv := p.breakValue(b, 0, "m."+p.d.Ident(b.name[0])), p.breakValue(b, 1, "m."+p.d.Ident(b.name[1]))
 		notSums := ""
-		skip := append(slices.Clone(b.sums), b.equal...)
+		skip := slices.Concat(b.sums, b.equal)
 		if len(skip) > 0 {
 			notSums = fmt.Sprintf(" AND m.__kalla_pass NOT IN (%s)", intList(skip))
 		}
@@ -141,7 +141,7 @@ func (p *Plan) breaksSQL() []string {
 		// pair to list: its branch would scan every pair for nothing.
 		// One branch stays, so that the table exists with its columns.
 		slices.Sort(skip)
-		if len(slices.Compact(slices.Clone(skip))) < len(p.passes) || (i == len(cols)-1 && len(parts) == 0) {
+		if len(slices.Compact(skip)) < len(p.passes) || (i == len(cols)-1 && len(parts) == 0) {
 			parts = append(parts, fmt.Sprintf(`SELECT %d AS __kalla_col, %s AS left_column, %s AS right_column, m.__kalla_rule AS _rule, %s AS _left_key, %s AS _right_key,
   %s AS left_value, %s AS right_value, %s AS difference, m.__kalla_lrid + 1 AS _left_row, m.__kalla_rrid + 1 AS _right_row, m.__kalla_lrid AS __kalla_o1, m.__kalla_rrid AS __kalla_o2
 FROM %s m WHERE %s IS DISTINCT FROM %s%s`,
