@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 
 	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/recon"
+	"github.com/kalla-recon/kalla/internal/scratch"
 )
 
 // previewResultRows is how many rows of each output table a match preview
@@ -108,15 +108,14 @@ func (h *Handler) previewRecipe(w http.ResponseWriter, r *http.Request) (any, er
 		}
 	}
 	out := &previewResponse{Limit: limit, Warnings: []kalla.Warning{}}
-	tmp := filepath.Join(h.cfg.DataDir, "tmp")
-	if err := os.MkdirAll(tmp, 0o750); err != nil {
-		return nil, fmt.Errorf("create preview folder: %w", err)
-	}
-	dir, err := os.MkdirTemp(tmp, "preview-")
+	// A folder this process holds (package scratch): a process starting
+	// on the same data folder leaves it alone while this one lives.
+	own, _, err := scratch.Make(filepath.Join(h.cfg.DataDir, "tmp"), "kalla-preview-")
 	if err != nil {
 		return nil, fmt.Errorf("create preview folder: %w", err)
 	}
-	defer os.RemoveAll(dir)
+	defer own.Remove()
+	dir := own.Path()
 	// The service validates each side's filters, counts its rows under
 	// them (the whole source) and runs on the first limit rows.
 	sum, err := h.recon.Run(ctx, recon.Default, recon.Job{

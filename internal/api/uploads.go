@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/scratch"
 )
 
 // uploadResponse is the answer of POST /api/uploads: where the file now
@@ -147,14 +148,20 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (any, error) {
 	} else {
 		dir := filepath.Join(h.uploadDir(), uploadID)
 		if checkOnly {
-			dir = filepath.Join(h.cfg.DataDir, "tmp", "upload-check-"+uploadID)
-		}
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("create upload folder: %w", err)
-		}
-		remove = func() { os.RemoveAll(dir) }
-		if checkOnly {
+			// Checked and dropped: a folder this process holds (package
+			// scratch), which a process starting on the same data
+			// folder leaves alone while this one lives.
+			own, _, err := scratch.Make(filepath.Join(h.cfg.DataDir, "tmp"), "kalla-upload-check-")
+			if err != nil {
+				return nil, fmt.Errorf("create upload folder: %w", err)
+			}
+			dir, remove = own.Path(), func() { own.Remove() }
 			defer remove()
+		} else {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return nil, fmt.Errorf("create upload folder: %w", err)
+			}
+			remove = func() { os.RemoveAll(dir) }
 		}
 		uri = filepath.Join(dir, name)
 		if err := writeFileAtomic(uri, body); err != nil {
@@ -248,6 +255,13 @@ func writeFileAtomic(path string, r io.Reader) error {
 	tmp := kalla.PartialPath(path)
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
+		return fmt.Errorf("create upload file: %w", err)
+	}
+	// Held while it is written: a process starting on the same data
+	// folder removes only the partial files of dead processes.
+	if err := scratch.Hold(f); err != nil {
+		f.Close()
+		os.Remove(tmp)
 		return fmt.Errorf("create upload file: %w", err)
 	}
 	if _, err := io.Copy(f, r); err != nil {

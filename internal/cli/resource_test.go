@@ -137,14 +137,14 @@ JOIN (SELECT list(repeat(customer, 50)) AS xs FROM left_src) x ON len(x.xs) > 0`
 	})
 }
 
-// TestInterruptRemovesSpill: Ctrl-C (SIGINT) during a run that spills stops
-// it, leaves no spill folder and no summary behind.
-func TestInterruptRemovesSpill(t *testing.T) {
-	bin := kallaBinary(t)
+// startStaged starts a spilling run of the padded recipe with --temp-dir
+// spill and returns once it has made its spill folder and staged a side,
+// with its stderr and a channel that receives its exit.
+func startStaged(t *testing.T, bin, spill, out string) (*exec.Cmd, *syncBuffer, chan error) {
+	t.Helper()
 	recipe := resourceRecipe(t, t.TempDir(), paddedSQL)
-	spill, out := t.TempDir(), t.TempDir()
-	// A generous limit so the run completes if never interrupted; it
-	// still spills while sorting the padded match table.
+	// A generous limit so the run completes if never stopped; it still
+	// spills while sorting the padded match table.
 	cmd := exec.Command(bin, "run", "--recipe", recipe, "--out", out, "--memory-limit", "300MB", "--temp-dir", spill, "--threads", "1")
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
@@ -153,19 +153,32 @@ func TestInterruptRemovesSpill(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	// Interrupt once the run has made its spill folder and staged a side.
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
 	deadline := time.After(2 * time.Minute)
 	for staged := false; !staged; {
 		select {
 		case err := <-exited:
-			t.Fatalf("run ended before it could be interrupted: %v\n%s", err, stderr.String())
+			t.Fatalf("run ended before it could be stopped: %v\n%s", err, stderr.String())
 		case <-deadline:
-			cmd.Process.Kill()
 			t.Fatalf("no spill folder appeared\n%s", stderr.String())
 		case <-time.After(20 * time.Millisecond):
 			staged = len(spillFolders(t, spill)) > 0 && strings.Contains(stderr.String(), "done")
 		}
 	}
+	return cmd, stderr, exited
+}
+
+// TestInterruptRemovesSpill: Ctrl-C (SIGINT) during a run that spills stops
+// it, leaves no spill folder and no summary behind.
+func TestInterruptRemovesSpill(t *testing.T) {
+	bin := kallaBinary(t)
+	spill, out := t.TempDir(), t.TempDir()
+	cmd, stderr, exited := startStaged(t, bin, spill, out)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -182,6 +195,35 @@ func TestInterruptRemovesSpill(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "summary.json")); err == nil {
 		t.Errorf("an interrupted run wrote a summary")
+	}
+}
+
+// TestKilledRunSpillRemovedByNext: a run killed outright (SIGKILL, as the
+// kernel's out-of-memory killer does) cannot clean up: its spill folder
+// stays. The next run on the same --temp-dir removes it and says so, and
+// leaves nothing of its own.
+func TestKilledRunSpillRemovedByNext(t *testing.T) {
+	bin := kallaBinary(t)
+	spill := t.TempDir()
+	cmd, _, exited := startStaged(t, bin, spill, t.TempDir())
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	killed := spillFolders(t, spill)
+	if len(killed) != 1 {
+		t.Fatalf("after SIGKILL: spill folders %v, want the killed run's one", killed)
+	}
+	recipe := resourceRecipe(t, t.TempDir(), gen.MatchSQL)
+	code, stderr := runBinary(t, bin, "run", "--recipe", recipe, "--out", t.TempDir(), "--temp-dir", spill)
+	if code != cli.ExitOK {
+		t.Fatalf("next run exited %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "removed the spill folder of a process that is gone") || !strings.Contains(stderr, killed[0]) {
+		t.Errorf("the next run did not say it removed %s:\n%s", killed[0], stderr)
+	}
+	if left, _ := os.ReadDir(spill); len(left) > 0 {
+		t.Errorf("left in the spill folder: %v", left)
 	}
 }
 

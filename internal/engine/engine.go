@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/kalla-recon/kalla/internal/dialect"
 	"github.com/kalla-recon/kalla/internal/duck"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/scratch"
 )
 
 // Options configure the DuckDB database of a run.
@@ -42,11 +42,11 @@ type Options struct {
 
 // Engine is one DuckDB database, used for one run or one recipe check.
 type Engine struct {
-	db      *sql.DB
-	conn    *sql.Conn
-	log     *slog.Logger
-	tempDir string
-	ownTemp bool
+	db       *sql.DB
+	conn     *sql.Conn
+	log      *slog.Logger
+	tempDir  string
+	spillDir *scratch.Dir
 	// sandboxed is set once the database is closed to the outside (see
 	// sandbox); no match runs before.
 	sandboxed bool
@@ -72,6 +72,9 @@ CREATE OR REPLACE MACRO tolerance_match(a, b, t) AS
   __kalla_exact(a) >= __kalla_exact(b) - __kalla_exact(t)
   AND __kalla_exact(a) <= __kalla_exact(b) + __kalla_exact(t)`
 
+// SpillPrefix begins the name of each engine's spill folder.
+const SpillPrefix = "kalla-duckdb-"
+
 // Open starts a fresh in-memory DuckDB database with the given limits.
 func Open(ctx context.Context, opts Options) (*Engine, error) {
 	log := opts.Logger
@@ -79,18 +82,19 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{log: log, idle: opts.SourceIdleTimeout, memLimit: opts.MemoryLimit, spillBase: opts.TempDir}
-	if opts.TempDir != "" {
-		if err := os.MkdirAll(opts.TempDir, 0o750); err != nil {
-			return nil, fmt.Errorf("create temp dir: %w", err)
-		}
-	}
 	// Always a folder of its own, even inside a given one: DuckDB lets
-	// sandboxed SQL read the spill folder (see sandbox).
-	d, err := os.MkdirTemp(opts.TempDir, "kalla-duckdb-")
+	// sandboxed SQL read the spill folder (see sandbox). It is locked
+	// while this process lives, so the spill folder of a killed process
+	// (the out-of-memory killer's SIGKILL included) is removed by the
+	// next engine opened on the same folder (package scratch).
+	d, removed, err := scratch.Make(opts.TempDir, SpillPrefix)
+	for _, r := range removed {
+		log.Warn("removed the spill folder of a process that is gone", "path", r.Path, "bytes", r.Bytes)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)
 	}
-	e.tempDir, e.ownTemp = d, true
+	e.tempDir, e.spillDir = d.Path(), d
 	db, err := duck.Open(ctx)
 	if err != nil {
 		e.removeTemp()
@@ -221,7 +225,7 @@ func (e *Engine) fork(ctx context.Context) (*Engine, func(), error) {
 		return nil, nil, fmt.Errorf("connect duckdb: %w", err)
 	}
 	w := *e
-	w.conn, w.ownTemp = c, false
+	w.conn, w.spillDir = c, nil
 	return &w, func() { c.Close() }, nil
 }
 
@@ -250,8 +254,8 @@ func (e *Engine) Release() {
 }
 
 func (e *Engine) removeTemp() {
-	if e.ownTemp {
-		os.RemoveAll(e.tempDir)
+	if e.spillDir != nil {
+		e.spillDir.Remove()
 	}
 }
 

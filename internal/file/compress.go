@@ -14,6 +14,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/scratch"
 )
 
 // Codecs a CSV file may be compressed with, by its name's last extension.
@@ -74,14 +75,14 @@ func (s *Source) inflate(ctx context.Context, r io.Reader, limit int64, dir stri
 		return "", false, nil, s.codecError(err)
 	}
 	defer dec.Close()
-	out, err := os.CreateTemp(dir, "kalla-plain-*.csv")
+	out, remove, err := tempFile(dir, "kalla-plain-", "*.csv")
 	if err != nil {
 		return "", false, nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: create the decompressed copy", s.name())
 	}
 	name := out.Name()
 	fail := func(err error) (string, bool, func(), error) {
 		out.Close()
-		os.Remove(name)
+		remove()
 		return "", false, nil, err
 	}
 	src := io.Reader(&ctxReader{ctx: ctx, r: dec})
@@ -114,10 +115,28 @@ func (s *Source) inflate(ctx context.Context, r io.Reader, limit int64, dir stri
 		}
 	}
 	if err := out.Close(); err != nil {
-		os.Remove(name)
+		remove()
 		return "", false, nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: write the decompressed copy", s.name())
 	}
-	return name, whole, func() { os.Remove(name) }, nil
+	return name, whole, remove, nil
+}
+
+// tempFile creates a temporary file named by pattern (os.CreateTemp) in a
+// folder of its own under dir (the system's temporary folder when empty),
+// named by prefix and held by this process (package scratch), so that the
+// copy a killed run left is removed by the next one. remove removes the
+// folder with the file.
+func tempFile(dir, prefix, pattern string) (f *os.File, remove func(), err error) {
+	own, _, err := scratch.Make(dir, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err = os.CreateTemp(own.Path(), pattern)
+	if err != nil {
+		own.Remove()
+		return nil, nil, err
+	}
+	return f, func() { own.Remove() }, nil
 }
 
 // codecError is the EINVALID error for a stream that does not decompress.

@@ -36,11 +36,10 @@ func (s *Source) transcode(path, enc, dir string) (string, func(), error) {
 		return "", nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot open file", s.name())
 	}
 	defer in.Close()
-	out, err := os.CreateTemp(dir, "kalla-utf8-*.csv")
+	out, remove, err := tempFile(dir, "kalla-utf8-", "*.csv")
 	if err != nil {
 		return "", nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot create the UTF-8 copy", s.name())
 	}
-	remove := func() { os.Remove(out.Name()) }
 	fail := func(err error) (string, func(), error) {
 		out.Close()
 		remove()

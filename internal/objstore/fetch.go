@@ -12,13 +12,13 @@ import (
 	"os"
 	"path"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 
 	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/scratch"
 )
 
 // Defaults for the zero values of FetcherConfig.
@@ -355,23 +355,30 @@ func hostAllowed(list []string, u *url.URL) bool {
 	return false
 }
 
-// writeTemp streams r into a new temporary file. name is the redacted source
-// for messages; want is the declared size, or -1; causes are redacted.
-// The file is removed on any error.
+// writeTemp streams r into a new temporary file, in a folder of its own
+// that this process holds (package scratch: the copy of a killed run is
+// removed by the next fetch). name is the redacted source for messages;
+// want is the declared size, or -1; causes are redacted. The file is
+// removed on any error.
 func (f *Fetcher) writeTemp(ctx context.Context, name, suffix string, r io.Reader, want int64) (string, func(), error) {
 	dir := f.cfg.TempDir
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	tmp, err := os.CreateTemp(dir, "kalla-fetch-*"+suffix)
+	own, _, err := scratch.Make(dir, "kalla-fetch-")
 	if err != nil {
+		return "", nil, kalla.WrapError(kalla.EINTERNAL, err, "fetch %s: create a temporary file in %s", name, dir)
+	}
+	tmp, err := os.CreateTemp(own.Path(), "fetched-*"+suffix)
+	if err != nil {
+		own.Remove()
 		return "", nil, kalla.WrapError(kalla.EINTERNAL, err, "fetch %s: create a temporary file in %s", name, dir)
 	}
 	keep := false
 	defer func() {
 		if !keep {
 			tmp.Close()
-			os.Remove(tmp.Name())
+			own.Remove()
 		}
 	}()
 
@@ -393,9 +400,7 @@ func (f *Fetcher) writeTemp(ctx context.Context, name, suffix string, r io.Reade
 		return "", nil, kalla.WrapError(kalla.EINTERNAL, err, "fetch %s: write temporary file in %s", name, dir)
 	}
 	keep = true
-	p := tmp.Name()
-	var once sync.Once
-	return p, func() { once.Do(func() { os.Remove(p) }) }, nil
+	return tmp.Name(), func() { own.Remove() }, nil
 }
 
 // guardReader stops at the first read after ctx ends, whatever the

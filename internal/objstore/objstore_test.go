@@ -131,8 +131,10 @@ func TestFetchS3CSV(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
-	if filepath.Dir(path) != dir || !strings.HasSuffix(path, ".csv") {
-		t.Errorf("path = %s, want a .csv file in %s", path, dir)
+	// In a folder of its own under dir, held by this process (package
+	// scratch): a killed run's copy is removed by the next fetch.
+	if own := filepath.Dir(path); filepath.Dir(own) != dir || !strings.HasPrefix(filepath.Base(own), "kalla-fetch-") || !strings.HasSuffix(path, ".csv") {
+		t.Errorf("path = %s, want a .csv file in a kalla-fetch- folder in %s", path, dir)
 	}
 	if got := readFetched(t, path, cleanup); !bytes.Equal(got, csv) {
 		t.Errorf("fetched %q, want %q", got, csv)

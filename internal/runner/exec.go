@@ -248,11 +248,6 @@ func (p *Pool) run(ctx context.Context, rec *kalla.RunRecord, tr *tracker) (*kal
 	// sources from here on, and says so, rather than looking not started.
 	tr.event(recon.Event{Stage: recon.StageLeft})
 	tr.event(recon.Event{Stage: recon.StageRight})
-	tmp := filepath.Join(p.cfg.DataDir, "tmp", rec.ID)
-	if err := os.MkdirAll(tmp, 0o750); err != nil {
-		return nil, fmt.Errorf("create spill folder: %w", err)
-	}
-	defer os.RemoveAll(tmp)
 	// The engine was chosen (and checked) when the run was queued; the
 	// pool runs it wherever the service says, knowing no engine itself.
 	return p.recon.Run(ctx, rec.Engine, recon.Job{
@@ -266,7 +261,10 @@ func (p *Pool) run(ctx context.Context, rec *kalla.RunRecord, tr *tracker) (*kal
 		Records:  true,
 		RunID:    rec.ID,
 		Progress: tr.event,
-		TempDir:  tmp,
+		// The engine spills to a folder of its own in there, locked
+		// while this process lives: a process starting on the same
+		// (perhaps shared) data folder removes only a dead one's.
+		TempDir: filepath.Join(p.cfg.DataDir, "tmp"),
 	})
 }
 

@@ -80,7 +80,7 @@ type Config struct {
 	// bounds the server's memory and CPU use.
 	Workers int
 	// DataDir holds each run's outputs under runs/<id>/ and its DuckDB
-	// spill files under tmp/<id>/.
+	// spill files under tmp/, in a folder per run (engine.SpillPrefix).
 	DataDir string
 	// PollInterval is how often an idle worker looks for queued runs when
 	// nobody wakes it: runs queued by another process are picked up
@@ -111,7 +111,7 @@ type Config struct {
 	// it.
 	RetryInterrupted bool
 	// Engine configures each run's DuckDB (memory limit, threads) when
-	// Recon is nil. TempDir is replaced by a per-run folder under DataDir.
+	// Recon is nil. TempDir is replaced by DataDir's tmp/.
 	Engine recon.DuckDBOptions
 	// Recon is the reconciliation service runs execute through; nil
 	// means one made from Engine, the pool's Opener and CheckSource.

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/runner"
@@ -115,6 +117,30 @@ func TestManyProcessesOneStore(t *testing.T) {
 	if victim == nil {
 		t.Fatalf("run %s is held by %q, not by one of the workers", slow, rec.Owner)
 	}
+	// A process starting on the shared data folder while the run goes on
+	// leaves the run's spill folder alone: it removes only what dead
+	// processes left, and what a Kalla before locked folders left.
+	spillOf := func(pid int) []string {
+		m, _ := filepath.Glob(filepath.Join(dataDir, "tmp", fmt.Sprintf("%s%d-*", engine.SpillPrefix, pid)))
+		return m
+	}
+	live := spillOf(victim.cmd.Process.Pid)
+	if len(live) != 1 {
+		t.Fatalf("spill folders of the running run: %v", live)
+	}
+	legacy := filepath.Join(dataDir, "tmp", "run-of-an-older-kalla")
+	if err := os.MkdirAll(legacy, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	late := startProcess(t, dataDir, append(common, "--role", "web")...)
+	if _, err := os.Stat(live[0]); err != nil {
+		t.Fatalf("a starting process removed the spill folder of another's running run: %v", err)
+	}
+	if _, err := os.Stat(legacy); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the folder an older Kalla left is still there: %v", err)
+	}
+	late.cmd.Process.Signal(syscall.SIGTERM)
+	<-late.exited
 	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +203,11 @@ func TestManyProcessesOneStore(t *testing.T) {
 		if err := json.Unmarshal(s.call("GET", "/api/runs/"+id+"/files/"+recon.SummaryFile, nil, 200, nil), &sum); err != nil || sum.RunID != id {
 			t.Fatalf("summary of run %s from the web process: %+v, %v", id, sum, err)
 		}
+	}
+	// The killed worker's spill folder went with the first engine a live
+	// worker opened after it died.
+	if left := spillOf(victim.cmd.Process.Pid); len(left) > 0 {
+		t.Errorf("the killed worker's spill folder is still there: %v", left)
 	}
 	t.Logf("runs per worker: %v", perWorker)
 	if len(perWorker) != 2 {

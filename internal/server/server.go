@@ -14,11 +14,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +37,7 @@ import (
 	"github.com/kalla-recon/kalla/internal/objstore"
 	"github.com/kalla-recon/kalla/internal/recon"
 	"github.com/kalla-recon/kalla/internal/runner"
+	"github.com/kalla-recon/kalla/internal/scratch"
 	"github.com/kalla-recon/kalla/internal/sources"
 	"github.com/kalla-recon/kalla/internal/store"
 	"github.com/kalla-recon/kalla/internal/ui"
@@ -136,8 +139,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return kalla.WrapError(kalla.EINVALID, err, "cannot create the data folder %s", d)
 		}
 	}
-	// Spill files of runs a dead process left behind.
-	os.RemoveAll(filepath.Join(m.dataDir, "tmp"))
+	m.removeDeadTemp()
 	if err := m.removePartialUploads(); err != nil {
 		return err
 	}
@@ -367,10 +369,38 @@ func (m *Main) Close() error {
 	return m.closeErr
 }
 
+// removeDeadTemp removes what processes that are gone left in the data
+// folder's tmp/: their runs' spill folders, previews and upload checks.
+// Only theirs: several processes may share the data folder, and each
+// holds its own folders locked while it lives (package scratch), where
+// removing all of tmp/ took the spill files from under the others' runs.
+// Entries not named as scratch folders are from a Kalla before it locked
+// them, and go.
+func (m *Main) removeDeadTemp() {
+	tmp := filepath.Join(m.dataDir, "tmp")
+	var bytes int64
+	removed := scratch.Sweep(tmp, "kalla-")
+	for _, r := range removed {
+		bytes += r.Bytes
+	}
+	entries, _ := os.ReadDir(tmp)
+	for _, e := range entries {
+		if name := e.Name(); !strings.HasPrefix(name, "kalla-") && !strings.HasPrefix(name, ".pending-kalla-") {
+			if os.RemoveAll(filepath.Join(tmp, name)) == nil {
+				removed = append(removed, scratch.Removed{Path: filepath.Join(tmp, name)})
+			}
+		}
+	}
+	if len(removed) > 0 {
+		m.log.Info("removed temporary folders left by stopped processes", "folders", len(removed), "bytes", bytes)
+	}
+}
+
 // removePartialUploads deletes the upload files a killed process was still
 // writing (uploads/<id>/.<name>.partial), and the upload folders left
 // empty: nothing will finish them, and a half file must never be read as
-// a source (file sources refuse such names too).
+// a source (file sources refuse such names too). A partial file a live
+// process holds, on this host or another sharing the data folder, stays.
 func (m *Main) removePartialUploads() error {
 	dirs, err := os.ReadDir(filepath.Join(m.dataDir, "uploads"))
 	if err != nil {
@@ -391,11 +421,16 @@ func (m *Main) removePartialUploads() error {
 			if !kalla.IsPartialPath(f.Name()) {
 				continue
 			}
-			if err := os.Remove(filepath.Join(dir, f.Name())); err != nil {
+			// Only a dead process's: one sharing this data folder may be
+			// writing it now, and holds it (scratch.Hold).
+			gone, err := scratch.RemoveUnheld(filepath.Join(dir, f.Name()))
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("remove a partial upload: %w", err)
 			}
-			removed++
-			left--
+			if gone {
+				removed++
+				left--
+			}
 		}
 		if left == 0 {
 			os.Remove(dir)
