@@ -11,6 +11,7 @@ import (
 	"github.com/kalla-recon/kalla/internal/kalla"
 	"github.com/kalla-recon/kalla/internal/learn"
 	"github.com/kalla-recon/kalla/internal/runner"
+	"github.com/kalla-recon/kalla/internal/scratch"
 )
 
 // learnRequest is the body of POST /api/recipes/{id}/learn/accept.
@@ -96,11 +97,17 @@ func (h *Handler) runEvidence(w http.ResponseWriter, r *http.Request) (any, erro
 	}
 	// Packed into a temporary file first: a refusal (a changed output)
 	// is then an error response, not a cut-off download.
-	f, err := os.CreateTemp("", "kalla-evidence-*.zip")
+	// In a folder this process holds (package scratch): the copy of a
+	// killed process is removed by the next one.
+	own, _, err := scratch.Make("", "kalla-evidence-")
 	if err != nil {
 		return nil, fmt.Errorf("evidence: %w", err)
 	}
-	defer os.Remove(f.Name())
+	defer own.Remove()
+	f, err := os.CreateTemp(own.Path(), "*.zip")
+	if err != nil {
+		return nil, fmt.Errorf("evidence: %w", err)
+	}
 	defer f.Close()
 	if _, err := svc.WriteEvidence(r.Context(), f, rec.ID, runner.OutDir(h.cfg.DataDir, rec.ID)); err != nil {
 		return nil, err

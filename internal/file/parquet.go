@@ -129,7 +129,7 @@ func sampleParquet(r io.ReaderAt, size, budget int64) (*parquetSample, error) {
 	if _, err := sub.WriteTo(&footer, nil); err != nil {
 		return nil, fmt.Errorf("write the sample's footer: %w", err)
 	}
-	out, err := os.CreateTemp("", "kalla-sample-*.parquet")
+	out, remove, err := tempFile("", "kalla-sample-", "*.parquet")
 	if err != nil {
 		return nil, err
 	}
@@ -149,12 +149,12 @@ func sampleParquet(r io.ReaderAt, size, budget int64) (*parquetSample, error) {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(name)
+		remove()
 		return nil, err
 	}
 	return &parquetSample{
 		path:    name,
-		cleanup: func() { os.Remove(name) },
+		cleanup: remove,
 		rows:    meta.NumRows,
 		whole:   len(groups) == len(meta.RowGroups),
 	}, nil

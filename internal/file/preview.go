@@ -178,7 +178,7 @@ func copyPrefix(path string, n int64) (string, func(), error) {
 		return "", nil, err
 	}
 	defer in.Close()
-	out, err := os.CreateTemp("", "kalla-sample-*.csv")
+	out, remove, err := tempFile("", "kalla-sample-", "*.csv")
 	if err != nil {
 		return "", nil, err
 	}
@@ -188,10 +188,10 @@ func copyPrefix(path string, n int64) (string, func(), error) {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(name)
+		remove()
 		return "", nil, err
 	}
-	return name, func() { os.Remove(name) }, nil
+	return name, remove, nil
 }
 
 // cutAtLastLine truncates the file at path after its last newline, so that

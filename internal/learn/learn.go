@@ -17,7 +17,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/kalla-recon/kalla/internal/duck"
 	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/scratch"
 	"github.com/kalla-recon/kalla/internal/store"
 	"github.com/kalla-recon/kalla/internal/suggest"
 )
@@ -235,11 +235,14 @@ func (l *Learner) Propose(ctx context.Context, recipeID, runID string) (*Proposa
 		learnRuns = append(learnRuns, run)
 	}
 
-	tmp, err := os.MkdirTemp("", "kalla-learn-")
+	// A folder this process holds (package scratch): what a killed
+	// process left is removed by the next one.
+	own, _, err := scratch.Make("", "kalla-learn-")
 	if err != nil {
 		return nil, fmt.Errorf("learn: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer own.Remove()
+	tmp := own.Path()
 	db, err := duck.Open(ctx)
 	if err != nil {
 		return nil, err
