@@ -23,11 +23,13 @@ const maxKeyField = 4096
 // The proof holds only for what DuckDB reads the same way. Rows end at a
 // newline outside quotes (a doubled quote inside quotes is one quote
 // character: it toggles twice); a quote that neither starts nor ends a
-// field (x"y, which DuckDB reads as a character) ends the proof, and so
-// does a first field that holds a quote: DuckDB's value is then not the
-// field's bytes. The delimiter is
-// one byte. An empty first field is NULL to DuckDB and skipped, as the key
-// checks skip NULLs. A blank line ends the proof. And load trusts the
+// field (x"y, which DuckDB reads as a character) ends the proof. A first
+// field in quotes, as exports that quote every field write it, is
+// compared by its value, the bytes between the quotes with each doubled
+// quote made one (see quotedKey); a quote inside an unquoted first field
+// ends the proof. The delimiter is one byte. An empty first field is NULL
+// to DuckDB and skipped, as the key checks skip NULLs. A blank line ends
+// the proof. And load trusts the
 // proof only when DuckDB read as many rows as the walk counted
 // (noteDistinct): a carriage return alone, which DuckDB may take for a
 // line end, makes them differ.
@@ -47,6 +49,11 @@ type lineWalk struct {
 	// inKey: the current row's first field is still arriving (cur);
 	// otherwise the rest of the row is skipped up to its newline.
 	inKey bool
+	// qkey: the first field is quoted and its closing quote has not come
+	// (cur holds its value so far, doubled quotes made one); qpend: the
+	// last read ended on a quote inside it, a closing one or the first of
+	// a doubled one, as the next byte tells.
+	qkey, qpend bool
 	// quoted: the rest of the row being skipped is inside a quoted field,
 	// where a newline does not end the row. closed: the last read ended
 	// on a closing quote (see quoteFits).
@@ -119,6 +126,25 @@ func (w *lineWalk) feed(b []byte) {
 			}
 			continue
 		}
+		if w.qkey || (len(w.cur) == 0 && b[p] == '"') {
+			// A quoted key: its value is between the quotes.
+			if !w.qkey {
+				w.qkey = true
+				p++
+			}
+			done := false
+			if p, done = w.quotedKey(b, p); !done || !w.keys {
+				continue // the rest of it in the next read, or no proof
+			}
+			if q < p {
+				if q = bytes.IndexByte(b[p:], '"'); q < 0 {
+					q = len(b)
+				} else {
+					q += p
+				}
+			}
+			continue
+		}
 		// The first field ends at the delimiter, or at the newline when
 		// the row has one field, or goes on past b into the next read.
 		end, rowEnd := nl, true
@@ -148,6 +174,68 @@ func (w *lineWalk) feed(b []byte) {
 			w.inKey = false
 		}
 	}
+}
+
+// quotedKey takes the bytes of a quoted key from b[p] on, after its
+// opening quote: up to its closing quote, where it returns the position
+// after it and done; or to the end of b (done false: the rest comes in the
+// next read). A doubled quote is one quote character of the value, as
+// DuckDB reads it. A newline or carriage return inside the key, an empty
+// key ("", which DuckDB reads as NULL by a setting that could change) or
+// anything but the delimiter or a line end after the closing quote ends
+// the proof.
+func (w *lineWalk) quotedKey(b []byte, p int) (next int, done bool) {
+	if w.qpend {
+		w.qpend = false
+		if b[p] != '"' {
+			return w.closeKey(b, p)
+		}
+		w.cur = append(w.cur, '"')
+		p++
+	}
+	for {
+		j := bytes.IndexByte(b[p:], '"')
+		end := len(b)
+		if j >= 0 {
+			end = p + j
+		}
+		seg := b[p:end]
+		if bytes.IndexByte(seg, '\n') >= 0 || bytes.IndexByte(seg, '\r') >= 0 || len(w.cur)+len(seg) > maxKeyField {
+			w.keys = false
+			return p, false
+		}
+		w.cur = append(w.cur, seg...)
+		switch {
+		case j < 0:
+			return len(b), false
+		case end+1 == len(b):
+			w.qpend = true
+			return len(b), false
+		case b[end+1] == '"':
+			w.cur = append(w.cur, '"')
+			p = end + 2
+		default:
+			return w.closeKey(b, end+1)
+		}
+	}
+}
+
+// closeKey ends a quoted key whose closing quote is just before b[p]:
+// the key counts, and the row goes on at the delimiter's next byte, or at
+// the line end, which the rest of the walk takes as any row's.
+func (w *lineWalk) closeKey(b []byte, p int) (int, bool) {
+	w.qkey = false
+	c := b[p]
+	if len(w.cur) == 0 || (c != w.delim && c != '\n' && c != '\r') {
+		w.keys = false
+		return p, false
+	}
+	w.key(nil, false)
+	w.inKey = false
+	if c == w.delim {
+		return p + 1, true
+	}
+	return p, true
 }
 
 // quoteFits reports whether the quote at b[q] is one DuckDB reads as
@@ -282,12 +370,22 @@ func (w *lineWalk) key(rest []byte, rowEnd bool) {
 // newline counts; nothing after the last newline is no row.
 func (w *lineWalk) end() (trailing, distinct bool, rows int64) {
 	rows = w.rows
-	if w.keys && w.inKey {
+	if w.keys && w.qpend {
+		// The file ends on the closing quote of a one-column row's key.
+		w.qpend, w.qkey = false, false
+		if len(w.cur) == 0 {
+			w.keys = false
+		} else {
+			w.key(nil, false)
+			w.inKey = false
+		}
+	}
+	if w.keys && w.inKey && !w.qkey {
 		if len(w.cur) == 0 {
 			rows-- // the file ends with a newline
 		} else {
 			w.key(nil, true)
 		}
 	}
-	return w.trailing || bytes.HasSuffix(w.tail, w.d), w.keys && !w.quoted, rows
+	return w.trailing || bytes.HasSuffix(w.tail, w.d), w.keys && !w.quoted && !w.qkey, rows
 }

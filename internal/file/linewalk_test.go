@@ -57,7 +57,23 @@ func TestLineWalkKeys(t *testing.T) {
 		{"a quoted field with a comma and a newline at its end", "id,x\nA,\"a,\n\"\nB,1\n", true, 2},
 		{"quoted header", "\"id\",\"x\"\nA,1\nB,2\n", true, 2},
 		{"header with a quoted newline", "id,\"x\ny\"\nA,1\nB,2\n", true, 2},
-		{"quoted key", "id,x\n\"A\",1\nB,2\n", false, 2},
+		{"quoted key", "id,x\n\"A\",1\nB,2\n", true, 2},
+		{"quoted keys, sorted", "id,x\n\"A\",1\n\"B\",2\n\"C\",3\n", true, 3},
+		{"quoted keys, repeated", "id,x\n\"A\",1\n\"A\",2\n", false, 2},
+		{"a quoted and an unquoted key of the same value", "id,x\n\"A\",1\nA,2\n", false, 2},
+		{"a quoted key is compared by its value", "id,x\n\"B\",1\nA,2\n", true, 2},
+		{"doubled quotes in keys", "id,x\n\"A\"\"1\",1\n\"A\"\"2\",2\n", true, 2},
+		{"doubled quotes making keys equal", "id,x\n\"A\"\"\",1\n\"A\"\"\",2\n", false, 2},
+		{"a delimiter inside quoted keys", "id,x\n\"A,1\",1\n\"A,2\",2\n", true, 2},
+		{"a quoted key, then quoted fields", "id,x\n\"A\",\"x,\ny\"\n\"B\",\"\"\n", true, 2},
+		{"one quoted column, CRLF", "id\r\n\"A\"\r\n\"B\"\r\n", true, 2},
+		{"one quoted column, no newline at the end", "id\n\"A\"\n\"B\"", true, 2},
+		{"one quoted column, last repeats without newline", "id\n\"A\"\n\"A\"", false, 2},
+		{"an empty quoted key ends the proof", "id,x\n\"\",1\nB,2\n", false, 2},
+		{"a newline inside a quoted key ends the proof", "id,x\n\"A\nB\",1\nC,2\n", false, 2},
+		{"text after a quoted key's closing quote", "id,x\n\"A\"b,1\nB,2\n", false, 2},
+		{"an unterminated quoted key", "id,x\nA,1\n\"B,2\n", false, 2},
+		{"an unterminated one-column quoted key", "id\nA\n\"B", false, 2},
 		{"a quote inside an unquoted field", "id,x\nA,x\"y\nB,z\n", false, 2},
 		{"a stray quote, then a quoted newline: the lines are not DuckDB's rows", "id,x,y\nA,x\"y,\"multi\nC,z\",1\nA,w,2\n", false, 2},
 		{"text after a closing quote", "id,x\nA,\"a\"b\nB,1\n", false, 2},
@@ -116,6 +132,12 @@ func randomCSV(rng *rand.Rand, keys []string, crlf bool) string {
 	var b strings.Builder
 	b.WriteString("id,name,amount" + nl)
 	for _, k := range keys {
+		// A key with a quote or a comma is quoted, its quotes doubled;
+		// others are quoted at random (an empty one never: "" ends the
+		// proof).
+		if strings.ContainsAny(k, `",`) || (k != "" && rng.IntN(3) == 0) {
+			k = `"` + strings.ReplaceAll(k, `"`, `""`) + `"`
+		}
 		b.WriteString(k + ",")
 		switch rng.IntN(4) {
 		case 0:
@@ -142,14 +164,14 @@ func TestLineWalkKeysRandom(t *testing.T) {
 		keys := make([]string, count)
 		for i := range keys {
 			if rng.IntN(8) > 0 {
-				keys[i] = fmt.Sprintf("K%02d", rng.IntN(20))
+				keys[i] = fmt.Sprintf("K%s%02d", []string{"", `"`, ","}[rng.IntN(3)], rng.IntN(20))
 			}
 		}
 		if rng.IntN(2) == 0 {
 			// Mostly sorted ones, where the proof holds.
 			for i := range keys {
 				if keys[i] != "" {
-					keys[i] = fmt.Sprintf("K%03d", i*(1+rng.IntN(2)))
+					keys[i] = fmt.Sprintf("K%s%03d", []string{"", `"`, ","}[rng.IntN(3)], i*(1+rng.IntN(2)))
 				}
 			}
 		}
@@ -229,7 +251,7 @@ func stageNoted(t *testing.T, text string, filters []kalla.Filter) (*sql.Conn, s
 // TestDistinctNotedHoldsInDuckDB stages files through the real load and
 // checks every claim against DuckDB's own count of the staged column: a
 // column noted distinct has as many distinct values as non-NULL ones.
-// Sorted keys are noted; repeated, typed and quoted ones are not.
+// Sorted keys are noted, quoted ones too; repeated and typed ones are not.
 func TestDistinctNotedHoldsInDuckDB(t *testing.T) {
 	fixed := []struct {
 		name, text string
@@ -241,7 +263,10 @@ func TestDistinctNotedHoldsInDuckDB(t *testing.T) {
 		{"repeated key", "id,name\nA,x\nB,y\nB,z\n", false},
 		{"unsorted distinct keys: DuckDB checks them", "id,name\nB,x\nA,y\nC,z\n", false},
 		{"a number key is typed, not text", "id,name\n1,x\n2,y\n10,z\n", false},
-		{"a quoted key", "id,name\n\"A\",x\nB,y\n", false},
+		{"a quoted key", "id,name\n\"A\",x\nB,y\n", true},
+		{"quoted keys with doubled quotes and commas", "id,name\n\"A\"\"1\",x\n\"A,2\",y\n\"B\",z\n", true},
+		{"a quoted and an unquoted key of the same value", "id,name\n\"A\",x\nA,y\n", false},
+		{"an empty quoted key", "id,name\n\"\",x\nA,y\n", false},
 		{"blank line inside", "id,name\nA,x\n\nB,y\n", false},
 		{"blank line at the end", "id,name\nA,x\nB,y\n\n", false},
 		{"one column", "id\nA\nB\nC\n", true},
@@ -312,7 +337,8 @@ func TestLineWalkTrailing(t *testing.T) {
 		{"header", "a,b,\n1,2\n", ",", true},
 		{"inside quotes, as a line", "a,b\n1,\"x,\ny\"\n", ",", true},
 		{"after the proof failed on order", "id,x\nB,1\nA,2\nC,3\nD,4,\n", ",", true},
-		{"after the proof failed on a quoted key", "id,x\n\"q\",1\nB,2,\n", ",", true},
+		{"after a quoted key", "id,x\n\"q\",1\nB,2,\n", ",", true},
+		{"after the proof failed after a quoted key", "id,x\n\"q\"r,1\nB,2,\n", ",", true},
 		{"a CR alone is not a line end", "a,b\n1,2,\r3,4\n", ",", false},
 		{"semicolon", "a;b\n1;2;\n", ";", true},
 		{"two-byte delimiter", "a¦b\n1¦2¦\n", "¦", true},
