@@ -20,6 +20,9 @@ type focusInfo struct {
 	Text    string `json:"text"`
 	Outline string `json:"outline"`
 	Visible bool   `json:"visible"`
+	// Focused: the document has focus (document.hasFocus()), without
+	// which no focus ring shows; said when a ring is missing.
+	Focused bool `json:"focused"`
 }
 
 const focusedJS = `(() => {
@@ -27,7 +30,7 @@ const focusedJS = `(() => {
 	if (!e || e === document.body) return { id: "", tag: "BODY", text: "", outline: "", visible: false };
 	const s = getComputedStyle(e);
 	const visible = (s.outlineStyle !== "none" && parseFloat(s.outlineWidth) >= 2) || (s.boxShadow && s.boxShadow !== "none");
-	return { id: e.id, tag: e.tagName, text: (e.textContent || e.value || "").trim().slice(0, 40), outline: s.outlineStyle + " " + s.outlineWidth, visible };
+	return { id: e.id, tag: e.tagName, text: (e.textContent || e.value || "").trim().slice(0, 40), outline: s.outlineStyle + " " + s.outlineWidth, visible, focused: document.hasFocus() };
 })()`
 
 // unlabelledJS lists the visible form fields and buttons that have no
@@ -120,7 +123,7 @@ func TestKeyboardAndLabels(t *testing.T) {
 					}
 				}
 				if !f.Visible {
-					t.Errorf("focus on <%s id=%q> %q does not show (outline %s)", f.Tag, f.ID, f.Text, f.Outline)
+					t.Errorf("focus on <%s id=%q> %q does not show (outline %s, document focused %v)", f.Tag, f.ID, f.Text, f.Outline, f.Focused)
 				}
 				reached[f.ID] = true
 			}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -115,6 +116,13 @@ func newTab(t *testing.T, base string, extra ...chromedp.ExecAllocatorOption) *t
 	t.Cleanup(tb.screenshotOnFailure) // runs first: cleanups run last-in first-out
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
+	}
+	// The page behaves as focused whatever the browser's own window
+	// does: a Tab past the last control hands focus to the browser's
+	// toolbar, and a page without focus shows no focus ring. Focus rings
+	// are the page's business; the window's focus is not.
+	if _, err := chromedp.Call(ctx, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
+		t.Fatalf("emulate focus: %v", err)
 	}
 	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
 		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: tb.downloads, EventsEnabled: new(true),
