@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 
 	"github.com/kalla-recon/kalla/internal/exceptions"
@@ -99,15 +98,11 @@ func (h *Handler) runEvidence(w http.ResponseWriter, r *http.Request) (any, erro
 	// is then an error response, not a cut-off download.
 	// In a folder this process holds (package scratch): the copy of a
 	// killed process is removed by the next one.
-	own, _, err := scratch.Make("", "kalla-evidence-")
+	f, remove, err := scratch.CreateTemp("", "kalla-evidence-", "*.zip")
 	if err != nil {
 		return nil, fmt.Errorf("evidence: %w", err)
 	}
-	defer own.Remove()
-	f, err := os.CreateTemp(own.Path(), "*.zip")
-	if err != nil {
-		return nil, fmt.Errorf("evidence: %w", err)
-	}
+	defer remove()
 	defer f.Close()
 	if _, err := svc.WriteEvidence(r.Context(), f, rec.ID, runner.OutDir(h.cfg.DataDir, rec.ID)); err != nil {
 		return nil, err

@@ -75,7 +75,7 @@ func (s *Source) inflate(ctx context.Context, r io.Reader, limit int64, dir stri
 		return "", false, nil, s.codecError(err)
 	}
 	defer dec.Close()
-	out, remove, err := tempFile(dir, "kalla-plain-", "*.csv")
+	out, remove, err := scratch.CreateTemp(dir, "kalla-plain-", "*.csv")
 	if err != nil {
 		return "", false, nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: create the decompressed copy", s.name())
 	}
@@ -119,24 +119,6 @@ func (s *Source) inflate(ctx context.Context, r io.Reader, limit int64, dir stri
 		return "", false, nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: write the decompressed copy", s.name())
 	}
 	return name, whole, remove, nil
-}
-
-// tempFile creates a temporary file named by pattern (os.CreateTemp) in a
-// folder of its own under dir (the system's temporary folder when empty),
-// named by prefix and held by this process (package scratch), so that the
-// copy a killed run left is removed by the next one. remove removes the
-// folder with the file.
-func tempFile(dir, prefix, pattern string) (f *os.File, remove func(), err error) {
-	own, _, err := scratch.Make(dir, prefix)
-	if err != nil {
-		return nil, nil, err
-	}
-	f, err = os.CreateTemp(own.Path(), pattern)
-	if err != nil {
-		own.Remove()
-		return nil, nil, err
-	}
-	return f, func() { own.Remove() }, nil
 }
 
 // codecError is the EINVALID error for a stream that does not decompress.

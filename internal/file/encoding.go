@@ -9,6 +9,7 @@ import (
 	"golang.org/x/text/encoding/charmap"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/scratch"
 )
 
 // charmaps are the single-byte encodings a CSV file may be transcoded from.
@@ -36,7 +37,7 @@ func (s *Source) transcode(path, enc, dir string) (string, func(), error) {
 		return "", nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot open file", s.name())
 	}
 	defer in.Close()
-	out, remove, err := tempFile(dir, "kalla-utf8-", "*.csv")
+	out, remove, err := scratch.CreateTemp(dir, "kalla-utf8-", "*.csv")
 	if err != nil {
 		return "", nil, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot create the UTF-8 copy", s.name())
 	}

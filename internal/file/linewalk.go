@@ -81,9 +81,7 @@ func (w *lineWalk) feed(b []byte) {
 	// is -1 while not searched.
 	p, q, nl := 0, len(b), -1
 	if w.keys {
-		if q = bytes.IndexByte(b, '"'); q < 0 {
-			q = len(b)
-		}
+		q = indexFrom(b, 0, '"')
 		if w.closed && len(b) > 0 {
 			// The last read ended on a closing quote: what follows it.
 			w.closed, w.keys = false, w.afterClose(b[0])
@@ -95,11 +93,7 @@ func (w *lineWalk) feed(b []byte) {
 			return
 		}
 		if nl < p {
-			if nl = bytes.IndexByte(b[p:], '\n'); nl < 0 {
-				nl = len(b)
-			} else {
-				nl += p
-			}
+			nl = indexFrom(b, p, '\n')
 		}
 		if !w.inKey {
 			// The rest of a row (the header's, or a data row's after its
@@ -107,11 +101,7 @@ func (w *lineWalk) feed(b []byte) {
 			for q < nl && w.keys {
 				w.keys = w.quoteFits(b, q)
 				w.quoted = !w.quoted
-				if n := bytes.IndexByte(b[q+1:], '"'); n >= 0 {
-					q += n + 1
-				} else {
-					q = len(b)
-				}
+				q = indexFrom(b, q+1, '"')
 			}
 			if !w.keys {
 				continue
@@ -137,11 +127,7 @@ func (w *lineWalk) feed(b []byte) {
 				continue // the rest of it in the next read, or no proof
 			}
 			if q < p {
-				if q = bytes.IndexByte(b[p:], '"'); q < 0 {
-					q = len(b)
-				} else {
-					q += p
-				}
+				q = indexFrom(b, p, '"')
 			}
 			continue
 		}
@@ -176,6 +162,15 @@ func (w *lineWalk) feed(b []byte) {
 	}
 }
 
+// indexFrom is the index of the first c in b at or after i, len(b) when
+// there is none.
+func indexFrom(b []byte, i int, c byte) int {
+	if n := bytes.IndexByte(b[i:], c); n >= 0 {
+		return i + n
+	}
+	return len(b)
+}
+
 // quotedKey takes the bytes of a quoted key from b[p] on, after its
 // opening quote: up to its closing quote, where it returns the position
 // after it and done; or to the end of b (done false: the rest comes in the
@@ -194,19 +189,15 @@ func (w *lineWalk) quotedKey(b []byte, p int) (next int, done bool) {
 		p++
 	}
 	for {
-		j := bytes.IndexByte(b[p:], '"')
-		end := len(b)
-		if j >= 0 {
-			end = p + j
-		}
+		end := indexFrom(b, p, '"')
 		seg := b[p:end]
-		if bytes.IndexByte(seg, '\n') >= 0 || bytes.IndexByte(seg, '\r') >= 0 || len(w.cur)+len(seg) > maxKeyField {
+		if bytes.ContainsAny(seg, "\r\n") || len(w.cur)+len(seg) > maxKeyField {
 			w.keys = false
 			return p, false
 		}
 		w.cur = append(w.cur, seg...)
 		switch {
-		case j < 0:
+		case end == len(b):
 			return len(b), false
 		case end+1 == len(b):
 			w.qpend = true

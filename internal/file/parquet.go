@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/scratch"
 )
 
 // footerGuess is how much of a Parquet file's end the first read takes: the
@@ -129,7 +130,7 @@ func sampleParquet(r io.ReaderAt, size, budget int64) (*parquetSample, error) {
 	if _, err := sub.WriteTo(&footer, nil); err != nil {
 		return nil, fmt.Errorf("write the sample's footer: %w", err)
 	}
-	out, remove, err := tempFile("", "kalla-sample-", "*.parquet")
+	out, remove, err := scratch.CreateTemp("", "kalla-sample-", "*.parquet")
 	if err != nil {
 		return nil, err
 	}

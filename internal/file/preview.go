@@ -14,6 +14,7 @@ import (
 	"github.com/kalla-recon/kalla/internal/dialect"
 	"github.com/kalla-recon/kalla/internal/duck"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/scratch"
 )
 
 // previewDB is a private in-memory DuckDB holding the file, so that
@@ -178,7 +179,7 @@ func copyPrefix(path string, n int64) (string, func(), error) {
 		return "", nil, err
 	}
 	defer in.Close()
-	out, remove, err := tempFile("", "kalla-sample-", "*.csv")
+	out, remove, err := scratch.CreateTemp("", "kalla-sample-", "*.csv")
 	if err != nil {
 		return "", nil, err
 	}

@@ -365,20 +365,15 @@ func (f *Fetcher) writeTemp(ctx context.Context, name, suffix string, r io.Reade
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	own, _, err := scratch.Make(dir, "kalla-fetch-")
+	tmp, remove, err := scratch.CreateTemp(dir, "kalla-fetch-", "fetched-*"+suffix)
 	if err != nil {
-		return "", nil, kalla.WrapError(kalla.EINTERNAL, err, "fetch %s: create a temporary file in %s", name, dir)
-	}
-	tmp, err := os.CreateTemp(own.Path(), "fetched-*"+suffix)
-	if err != nil {
-		own.Remove()
 		return "", nil, kalla.WrapError(kalla.EINTERNAL, err, "fetch %s: create a temporary file in %s", name, dir)
 	}
 	keep := false
 	defer func() {
 		if !keep {
 			tmp.Close()
-			own.Remove()
+			remove()
 		}
 	}()
 
@@ -400,7 +395,7 @@ func (f *Fetcher) writeTemp(ctx context.Context, name, suffix string, r io.Reade
 		return "", nil, kalla.WrapError(kalla.EINTERNAL, err, "fetch %s: write temporary file in %s", name, dir)
 	}
 	keep = true
-	return tmp.Name(), func() { own.Remove() }, nil
+	return tmp.Name(), remove, nil
 }
 
 // guardReader stops at the first read after ctx ends, whatever the

@@ -89,6 +89,22 @@ func Make(base, prefix string) (*Dir, []Removed, error) {
 	return &Dir{path: path, lock: lock}, removed, nil
 }
 
+// CreateTemp creates a temporary file named by pattern (as os.CreateTemp
+// does) in a folder of its own made by Make(base, prefix): one copy, one
+// folder, so that a killed process's copy is swept like its spill. remove
+// removes the folder with the file; calling it again does nothing.
+func CreateTemp(base, prefix, pattern string) (f *os.File, remove func(), err error) {
+	own, _, err := Make(base, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f, err = os.CreateTemp(own.Path(), pattern); err != nil {
+		own.Remove()
+		return nil, nil, err
+	}
+	return f, func() { own.Remove() }, nil
+}
+
 // Path is the folder's path.
 func (d *Dir) Path() string { return d.path }
 
