@@ -315,18 +315,41 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 		sum.DurationMS = time.Since(start).Milliseconds()
 		return sum, nil
 	}
-	if err := timed(StageWrite, func() error {
+	// A rules recipe's money totals read the staging tables and the
+	// reasons, which the writes only read: they are summed on a connection
+	// of their own while the files are written (at gen.Standard(1M) about
+	// 40 ms that came after the last file). A SQL recipe's read the paired
+	// row ids the writes leave in this connection, and come after them; so
+	// do both under a memory limit, where one statement runs at a time.
+	var amounts *kalla.Amounts
+	var amountsErr error
+	var summing sync.WaitGroup
+	if m.plan != nil && e.memLimit == "" {
+		w, release, err := e.fork(ctx)
+		if err != nil {
+			return nil, err
+		}
+		summing.Go(func() {
+			defer release()
+			amounts, amountsErr = w.amounts(ctx, rec, m, left, right)
+		})
+	}
+	err := timed(StageWrite, func() error {
 		emit(Event{Stage: StageWrite})
 		outs, err := e.writeOutputs(ctx, r, m, left, right)
 		sum.Outputs = outs
 		return err
-	}); err != nil {
+	})
+	summing.Wait()
+	if err != nil {
 		return nil, err
 	}
 	matchCounts(sum, m, left, right)
-	amounts, err := e.amounts(ctx, rec, m, left, right)
-	if err != nil {
-		return nil, err
+	if m.plan == nil || e.memLimit != "" {
+		amounts, amountsErr = e.amounts(ctx, rec, m, left, right)
+	}
+	if amountsErr != nil {
+		return nil, amountsErr
 	}
 	sum.Amounts = amounts
 	sum.Status = "completed"
