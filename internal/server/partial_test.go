@@ -71,7 +71,27 @@ func TestKillDuringUpload(t *testing.T) {
 		t.Fatalf("after SIGKILL: partial uploads %v", left)
 	}
 
+	// Two upload folders without a file: one a live process has just made
+	// (its file comes next) and must keep, one left long ago.
+	fresh := filepath.Join(dataDir, "uploads", "fresh")
+	stale := filepath.Join(dataDir, "uploads", "stale")
+	for _, d := range []string{fresh, stale} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Minute)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+
 	p = startProcess(t, dataDir)
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("the restart removed an empty upload folder made just before it (a live upload's): %v", err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the restart left an empty upload folder two minutes old: %v", err)
+	}
 	if got := partialUploads(t, dataDir); len(got) != 0 {
 		t.Fatalf("partial uploads remain after restart: %v", got)
 	}

@@ -396,11 +396,20 @@ func (m *Main) removeDeadTemp() {
 	}
 }
 
+// emptyUploadAge is how old an empty upload folder must be before a
+// starting server removes it (see removePartialUploads).
+const emptyUploadAge = time.Minute
+
 // removePartialUploads deletes the upload files a killed process was still
-// writing (uploads/<id>/.<name>.partial), and the upload folders left
-// empty: nothing will finish them, and a half file must never be read as
-// a source (file sources refuse such names too). A partial file a live
-// process holds, on this host or another sharing the data folder, stays.
+// writing (uploads/<id>/.<name>.partial), and the upload folders they
+// leave empty: nothing will finish them, and a half file must never be
+// read as a source (file sources refuse such names too). A partial file a
+// live process holds, on this host or another sharing the data folder,
+// stays.
+//
+// A folder found empty is removed only once it is a minute old
+// (emptyUploadAge): a live process makes the folder, then the file in it,
+// and removing the folder in between failed that upload.
 func (m *Main) removePartialUploads() error {
 	dirs, err := os.ReadDir(filepath.Join(m.dataDir, "uploads"))
 	if err != nil {
@@ -412,29 +421,39 @@ func (m *Main) removePartialUploads() error {
 			continue
 		}
 		dir := filepath.Join(m.dataDir, "uploads", d.Name())
+		info, err := d.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
 		files, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // another starting process removed it
+		}
 		if err != nil {
 			return fmt.Errorf("list uploads: %w", err)
 		}
-		left := len(files)
+		left, gone := len(files), 0
 		for _, f := range files {
 			if !kalla.IsPartialPath(f.Name()) {
 				continue
 			}
 			// Only a dead process's: one sharing this data folder may be
 			// writing it now, and holds it (scratch.Hold).
-			gone, err := scratch.RemoveUnheld(filepath.Join(dir, f.Name()))
+			ok, err := scratch.RemoveUnheld(filepath.Join(dir, f.Name()))
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("remove a partial upload: %w", err)
 			}
-			if gone {
-				removed++
+			if ok {
+				gone++
 				left--
 			}
 		}
-		if left == 0 {
+		// Each upload has a folder of its own: once its dead partial file
+		// is gone, nothing else will use it.
+		if left == 0 && (gone > 0 || time.Since(info.ModTime()) >= emptyUploadAge) {
 			os.Remove(dir)
 		}
+		removed += gone
 	}
 	if removed > 0 {
 		m.log.Info("removed partial uploads left by a stopped process", "files", removed)
