@@ -657,7 +657,7 @@ func (p *Plan) groupSQL(ps *pass, s int) []string {
 	// The group id comes from an aggregate joined back, not from
 	// min(rid) OVER (PARTITION BY key): a hash aggregate and a hash join
 	// instead of partitioning and sorting every record (gen.Standard(1M)'s
-	// split pass: 0.068 s against 0.092 s).
+	// split pass, replayed four times: median 0.076 s against 0.093 s).
 	on := make([]string, len(keys))
 	for i, k := range keys {
 		on[i] = "g." + k + " = t." + k
