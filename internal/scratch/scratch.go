@@ -131,10 +131,10 @@ func Sweep(base, prefix string) []Removed {
 	var removed []Removed
 	for _, e := range entries {
 		name := e.Name()
-		pending := strings.HasPrefix(name, pendingPrefix+prefix)
-		if !e.IsDir() || !(pending || strings.HasPrefix(name, prefix)) {
+		if !e.IsDir() || !Named(name, prefix) {
 			continue
 		}
+		pending := strings.HasPrefix(name, pendingPrefix)
 		path := filepath.Join(base, name)
 		if pending {
 			if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < pendingAge {
@@ -146,6 +146,12 @@ func Sweep(base, prefix string) []Removed {
 		}
 	}
 	return removed
+}
+
+// Named reports whether name is one Make gives a folder of prefix,
+// while it is being made or after: the entries Sweep looks at.
+func Named(name, prefix string) bool {
+	return strings.HasPrefix(name, prefix) || strings.HasPrefix(name, pendingPrefix+prefix)
 }
 
 // sweepOne removes the folder at path if no process holds its lock,

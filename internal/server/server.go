@@ -20,7 +20,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -385,7 +384,7 @@ func (m *Main) removeDeadTemp() {
 	}
 	entries, _ := os.ReadDir(tmp)
 	for _, e := range entries {
-		if name := e.Name(); !strings.HasPrefix(name, "kalla-") && !strings.HasPrefix(name, ".pending-kalla-") {
+		if name := e.Name(); !scratch.Named(name, "kalla-") {
 			if os.RemoveAll(filepath.Join(tmp, name)) == nil {
 				removed = append(removed, scratch.Removed{Path: filepath.Join(tmp, name)})
 			}
