@@ -215,18 +215,31 @@ func (w *lineWalk) quotedKey(b []byte, p int) (next int, done bool) {
 // the key counts, and the row goes on at the delimiter's next byte, or at
 // the line end, which the rest of the walk takes as any row's.
 func (w *lineWalk) closeKey(b []byte, p int) (int, bool) {
-	w.qkey = false
 	c := b[p]
-	if len(w.cur) == 0 || (c != w.delim && c != '\n' && c != '\r') {
-		w.keys = false
+	if c != w.delim && c != '\n' && c != '\r' {
+		w.qkey, w.keys = false, false
 		return p, false
 	}
-	w.key(nil, false)
-	w.inKey = false
+	if !w.quotedDone() {
+		return p, false
+	}
 	if c == w.delim {
 		return p + 1, true
 	}
 	return p, true
+}
+
+// quotedDone counts the quoted key just closed, or ends the proof when it
+// is empty ("", see quotedKey).
+func (w *lineWalk) quotedDone() bool {
+	w.qkey = false
+	if len(w.cur) == 0 {
+		w.keys = false
+		return false
+	}
+	w.key(nil, false)
+	w.inKey = false
+	return true
 }
 
 // quoteFits reports whether the quote at b[q] is one DuckDB reads as
@@ -363,13 +376,8 @@ func (w *lineWalk) end() (trailing, distinct bool, rows int64) {
 	rows = w.rows
 	if w.keys && w.qpend {
 		// The file ends on the closing quote of a one-column row's key.
-		w.qpend, w.qkey = false, false
-		if len(w.cur) == 0 {
-			w.keys = false
-		} else {
-			w.key(nil, false)
-			w.inKey = false
-		}
+		w.qpend = false
+		w.quotedDone()
 	}
 	if w.keys && w.inKey && !w.qkey {
 		if len(w.cur) == 0 {
