@@ -3,9 +3,11 @@ package engine_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/csv"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -201,4 +203,70 @@ func runFiles(t *testing.T, files map[string]string) run {
 		t.Fatalf("kalla run exited %d: %s", r.code, r.stderr)
 	}
 	return r
+}
+
+// TestRulesUnmatchedReasonsLineUp checks that each unmatched record of a
+// rules run carries its own reason, over more records than a few DuckDB
+// row groups, so that scans run on several threads: the unmatched files
+// put the records and the reasons side by side by position, which holds
+// only while both come in row-id order. Every invoice INV-i has one
+// payment PAY-i with its reference and twice its amount, so nothing
+// matches and each record's closest candidate is its partner.
+func TestRulesUnmatchedReasonsLineUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large data set")
+	}
+	const n = 300_000
+	var left, right strings.Builder
+	left.WriteString("invoice_id,reference,amount\n")
+	right.WriteString("payment_id,reference,amount\n")
+	for i := range n {
+		fmt.Fprintf(&left, "INV-%07d,R%07d,%d.%02d\n", i, i, 10+i%9000, i%100)
+		// The payments come in another order than their invoices.
+		j := (i*7919 + 13) % n
+		fmt.Fprintf(&right, "PAY-%07d,R%07d,%d.%02d\n", j, j, 2*(10+j%9000), 2*(j%100)%100)
+	}
+	r := t.TempDir()
+	writeFiles(t, r, map[string]string{"left.csv": left.String(), "right.csv": right.String(),
+		"recipe.json": `{"recipe_id": "apart", "sources": {
+		  "left": {"alias": "invoices", "uri": "left.csv", "primary_key": ["invoice_id"]},
+		  "right": {"alias": "payments", "uri": "right.csv", "primary_key": ["payment_id"]}},
+		 "rules": [{"name": "near", "conditions": [{"op": "eq", "left": "reference", "right": "reference"},
+		   {"op": "tolerance", "left": "amount", "right": "amount", "pct": 0.02}]}]}`})
+	res := runKalla(t, filepath.Join(r, "recipe.json"))
+	if res.code != 0 {
+		t.Fatalf("kalla run exited %d: %s", res.code, res.stderr)
+	}
+	for _, side := range []struct{ file, own, other string }{
+		{"unmatched_left.csv", "INV-", "PAY-"}, {"unmatched_right.csv", "PAY-", "INV-"},
+	} {
+		f, err := os.Open(filepath.Join(res.out, side.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := csv.NewReader(f).ReadAll()
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", side.file, err)
+		}
+		if len(rows) != n+1 {
+			t.Fatalf("%s: %d rows, want %d", side.file, len(rows)-1, n)
+		}
+		closest := slices.Index(rows[0], "_closest_candidate")
+		if closest < 0 {
+			t.Fatalf("%s: no _closest_candidate column in %v", side.file, rows[0])
+		}
+		bad := 0
+		for k, row := range rows[1:] {
+			own := strings.TrimPrefix(row[0], side.own)
+			if want := side.other + own; row[closest] != want {
+				if bad++; bad <= 3 {
+					t.Errorf("%s row %d (%s): closest candidate %q, want %q", side.file, k+1, row[0], row[closest], want)
+				}
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%s: %d of %d records carry another record's reason", side.file, bad, n)
+		}
+	}
 }

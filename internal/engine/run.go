@@ -1062,14 +1062,6 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 		}
 	}
 	asideDone.Wait()
-	if err == nil && m.plan != nil {
-		for _, t := range []string{unmatchedRows + "left", unmatchedRows + "right"} {
-			if _, err = e.exec(ctx, "DROP TABLE IF EXISTS "+qi(t)); err != nil {
-				err = fmt.Errorf("drop %s: %w", t, err)
-				break
-			}
-		}
-	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -1204,26 +1196,24 @@ func (e *Engine) unmatchedQuery(ctx context.Context, s *side, m *matchResult) (s
 		strings.Join(s.out, ", "), qi(s.table), ridOfSide, paired, ridOfSide), nil
 }
 
-// Prefix (+ side name) of the table unmatchedWithReasons lines up; the
-// write drops it once written.
-const unmatchedRows = "__kalla_unmatched_rows_"
-
 // unmatchedWithReasons selects a rules recipe's unmatched records of a side
 // with their _reason and _closest_candidate, in source order. The rules'
 // reason table lists exactly the side's unmatched records, one row each,
 // in row-id order (rules.Dialect.Ordered).
 //
-// It lines up two narrow sorted tables instead of joining: the records,
-// picked from the staging table by a bitstring of the reason table's row
-// ids (as the SQL recipe's unmatched files are), and the reason table,
-// read side by side with a POSITIONAL JOIN (DuckDB's POSITIONAL_SCAN: no
-// hash table, nothing held while the file is written). The plain form,
-// reasons JOIN staging ON rowid ORDER BY rowid, held a hash table of every
-// reason while it sorted the joined rows: at gen.Standard(5M) under
-// --memory-limit 512MB it ran out of memory beside the break report's
-// sort (DESIGN.md, "Scale findings"); alone it took 8.5 s of CPU against
-// 7.3 s for these statements, same file bytes. The reasons were copied
-// into a table sorted by row id until the rules wrote them sorted.
+// It lines up the records and the reasons instead of joining them: the
+// records, picked from the staging table by a bitstring of the reason
+// table's row ids (as the SQL recipe's unmatched files are), and the reason
+// table, side by side with a POSITIONAL JOIN. DuckDB runs a pipeline holding
+// a positional join on one thread (the operator is not parallel), so the
+// records come in staging order, which is row-id order, and the reasons in
+// theirs; the reasons are collected first (spillable, no hash table). The
+// plain form, reasons JOIN staging ON rowid ORDER BY rowid, held a hash
+// table of every reason while it sorted the joined rows: at
+// gen.Standard(5M) under --memory-limit 512MB it ran out of memory beside
+// the break report's sort (DESIGN.md, "Scale findings"). Copying the
+// records into a table first, to read both with a POSITIONAL_SCAN, wrote
+// the same bytes for about 0.1 s more CPU a side at gen.Standard(1M).
 func (e *Engine) unmatchedWithReasons(ctx context.Context, s *side) (string, error) {
 	reasons := qi(rulesReasonTable(s))
 	set := rules.DuckDB.IDSet("rid", s.ids)
@@ -1232,16 +1222,10 @@ func (e *Engine) unmatchedWithReasons(ctx context.Context, s *side) (string, err
 		return fmt.Sprintf(`SELECT %s, x.reason AS _reason, x.closest AS _closest_candidate FROM %s x JOIN %s s ON s.rowid = x.rid ORDER BY s.rowid`,
 			strings.Join(s.out, ", "), reasons, qi(s.table)), nil
 	}
-	ids, recs := "__kalla_unmatched_"+s.name, unmatchedRows+s.name
-	stmts := []string{
-		rules.DuckDB.SetVariable(ids, "SELECT "+set+" FROM "+reasons),
-		fmt.Sprintf(`CREATE OR REPLACE TABLE %s AS SELECT %s FROM %s s WHERE NOT (%s) ORDER BY s.rowid`,
-			qi(recs), strings.Join(s.out, ", "), qi(s.table), rules.DuckDB.IDNotIn(rules.DuckDB.Variable(ids), "s.rowid")),
+	ids := "__kalla_unmatched_" + s.name
+	if _, err := e.exec(ctx, rules.DuckDB.SetVariable(ids, "SELECT "+set+" FROM "+reasons)); err != nil {
+		return "", fmt.Errorf("collect unmatched %s records: %w", s.name, err)
 	}
-	for _, q := range stmts {
-		if _, err := e.exec(ctx, q); err != nil {
-			return "", fmt.Errorf("collect unmatched %s records: %w", s.name, err)
-		}
-	}
-	return fmt.Sprintf(`SELECT u.*, x.reason AS _reason, x.closest AS _closest_candidate FROM %s u POSITIONAL JOIN %s x`, qi(recs), reasons), nil
+	return fmt.Sprintf(`SELECT u.*, x.reason AS _reason, x.closest AS _closest_candidate FROM (SELECT %s FROM %s s WHERE NOT (%s)) u POSITIONAL JOIN %s x`,
+		strings.Join(s.out, ", "), qi(s.table), rules.DuckDB.IDNotIn(rules.DuckDB.Variable(ids), "s.rowid"), reasons), nil
 }
