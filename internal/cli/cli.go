@@ -25,6 +25,9 @@ const (
 	ExitOK      = 0
 	ExitFailed  = 1
 	ExitInvalid = 2
+	// ExitInterrupted is a command stopped by Ctrl-C or SIGTERM before it
+	// finished: 128 + SIGINT, as shells report it.
+	ExitInterrupted = 130
 )
 
 // usageError marks an error as bad usage (exit 2).
@@ -89,6 +92,13 @@ func run(e *env, args []string) int {
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Go's "context canceled" says nothing to the person who pressed
+		// Ctrl-C; a run removes its partial files and spill folder on the
+		// way out, so nothing half-written is left to mistake for a result.
+		fmt.Fprintln(stderr, "kalla: interrupted: stopped before finishing (a run keeps no partial outputs, summary or spill folder)")
+		return ExitInterrupted
 	}
 	fmt.Fprintf(stderr, "kalla: %s\n", message(err))
 	var ue usageError

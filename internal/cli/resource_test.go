@@ -174,7 +174,8 @@ func startStaged(t *testing.T, bin, spill, out string) (*exec.Cmd, *syncBuffer, 
 }
 
 // TestInterruptRemovesSpill: Ctrl-C (SIGINT) during a run that spills stops
-// it, leaves no spill folder and no summary behind.
+// it, says so in words, exits ExitInterrupted, and leaves no spill folder
+// and no summary behind.
 func TestInterruptRemovesSpill(t *testing.T) {
 	bin := kallaBinary(t)
 	spill, out := t.TempDir(), t.TempDir()
@@ -187,8 +188,11 @@ func TestInterruptRemovesSpill(t *testing.T) {
 		// It finished between the check and the signal: nothing to test.
 		t.Skipf("the run completed before SIGINT arrived\n%s", stderr.String())
 	}
-	if code := cmd.ProcessState.ExitCode(); code == cli.ExitOK || code == cli.ExitInvalid {
-		t.Errorf("interrupted run exited %d\n%s", code, stderr.String())
+	if code := cmd.ProcessState.ExitCode(); code != cli.ExitInterrupted {
+		t.Errorf("interrupted run exited %d, want %d\n%s", code, cli.ExitInterrupted, stderr.String())
+	}
+	if msg := stderr.String(); !strings.Contains(msg, "kalla: interrupted: stopped before finishing") || strings.Contains(msg, "context canceled") {
+		t.Errorf("an interrupted run should say it was interrupted, in words:\n%s", msg)
 	}
 	if left := spillFolders(t, spill); len(left) > 0 {
 		t.Errorf("spill folder left behind after SIGINT: %v\n%s", left, stderr.String())
