@@ -95,9 +95,10 @@ func run(e *env, args []string) int {
 	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		// Go's "context canceled" says nothing to the person who pressed
-		// Ctrl-C; a run removes its partial files and spill folder on the
-		// way out, so nothing half-written is left to mistake for a result.
-		fmt.Fprintln(stderr, "kalla: interrupted: stopped before finishing (a run keeps no partial outputs, summary or spill folder)")
+		// Ctrl-C. A run removes its half-written files and its spill folder
+		// on the way out and writes no summary, whose presence is what
+		// marks a complete set of outputs.
+		fmt.Fprintln(stderr, "kalla: interrupted: stopped before finishing (a run leaves no summary, no half-written file and no spill folder)")
 		return ExitInterrupted
 	}
 	fmt.Fprintf(stderr, "kalla: %s\n", message(err))
