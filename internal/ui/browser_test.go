@@ -453,6 +453,17 @@ func (b *tab) submitURI(alias, uri string) {
 	b.click("#uri-form button[type=submit]")
 }
 
+// chooseUpload chooses a local file in the sources page's upload form once
+// the page's script listens for it (the form's data-ready): a file chosen
+// while the page was still loading fired its change event unheard (a CI
+// run waited 30 s for a check that never started, just after the redirect
+// of a first upload).
+func (b *tab) chooseUpload(path string) {
+	b.t.Helper()
+	b.do("choose "+path, chromedp.WaitReady(chromedp.CSS("#upload-form[data-ready]")),
+		chromedp.SetUploadFiles(chromedp.CSS("#up-file"), []string{path}))
+}
+
 // submitUpload fills the sources page's upload form with a local file and
 // presses its button; what the page says next is the caller's to wait for.
 //
@@ -464,7 +475,7 @@ func (b *tab) submitURI(alias, uri string) {
 func (b *tab) submitUpload(alias, path string) {
 	b.t.Helper()
 	b.typeInto("#up-alias", alias)
-	b.do("choose "+path, chromedp.SetUploadFiles(chromedp.CSS("#up-file"), []string{path}))
+	b.chooseUpload(path)
 	if ext := strings.ToLower(filepath.Ext(path)); ext == ".csv" || ext == ".tsv" {
 		checked := `(() => {
 			const busy = document.getElementById("up-check").getAttribute("aria-busy") === "true";

@@ -140,13 +140,13 @@ func TestProofFlow(t *testing.T) {
 			// rows previewed as they will be read, before anything is kept.
 			b.open("/sources")
 			b.typeInto("#up-alias", "invoices")
-			b.do("choose the invoices", chromedp.SetUploadFiles(chromedp.CSS("#up-file"), []string{filepath.Join(dir, "invoices.csv")}))
+			b.chooseUpload(filepath.Join(dir, "invoices.csv"))
 			b.waitText("#up-detected", "columns separated by comma", 30*time.Second)
 			b.click("#upload-form button[type=submit]")
 			b.waitText(".flash", "Registered source “invoices”", 30*time.Second)
 
 			b.typeInto("#up-alias", "payments")
-			b.do("choose the payments", chromedp.SetUploadFiles(chromedp.CSS("#up-file"), []string{filepath.Join(dir, "payments.csv")}))
+			b.chooseUpload(filepath.Join(dir, "payments.csv"))
 			det := b.waitText("#up-detected", "semicolon", 30*time.Second)
 			for _, want := range []string{"decimal comma", "dates written %d.%m.%Y", "Decimal commas read in paid_amount", "Dates read in paid_on"} {
 				if !strings.Contains(det, want) {
@@ -175,7 +175,7 @@ func TestProofFlow(t *testing.T) {
 			}
 			kept, _ := os.ReadDir(filepath.Join(s.dataDir, "uploads"))
 			b.typeInto("#up-alias", "bad")
-			b.do("choose the bad file", chromedp.SetUploadFiles(chromedp.CSS("#up-file"), []string{bad}))
+			b.chooseUpload(bad)
 			b.waitText("#up-detected", "semicolon", 30*time.Second)
 			b.choose("#up-decimal", ",")
 			b.waitText("#upload-form .alert", `line 3, column amount: "12.5" is not a number written with a decimal comma`, 30*time.Second)
