@@ -156,13 +156,6 @@ async function checkUpload() {
 upForm.file.addEventListener("change", () => { for (const f of upFields) upForm[f].value = ""; checkUpload(); });
 for (const f of upFields) upForm[f].addEventListener("change", () => { if (upForm.file.files[0]) checkUpload(); });
 document.getElementById("up-check").addEventListener("click", checkUpload);
-// A file chosen before this script ran (a slow page load, or a form the
-// browser restored) fired its change event with nobody listening: check it
-// now. Then the form is marked ready for whoever waits on it (the browser
-// tests choose a file only once it is).
-if (upForm.file.files[0]) checkUpload();
-upForm.dataset.ready = "true";
-
 upForm.addEventListener("submit", async (e) => {
   e.preventDefault();
   const box = upForm.querySelector(".alert");
@@ -194,3 +187,11 @@ upForm.addEventListener("submit", async (e) => {
     }
   });
 });
+
+// A file chosen before this script ran (a slow page load, or a form the
+// browser restored) fired its change event with nobody listening: check it
+// now. Every handler of the form is attached by here, so the form is marked
+// ready for whoever waits on it (the browser tests choose a file only once
+// it is).
+if (upForm.file.files[0]) checkUpload();
+upForm.dataset.ready = "true";
