@@ -48,6 +48,64 @@ type csvPlan struct {
 	// provided the load reads dataLines rows (see lineWalk).
 	firstDistinct bool
 	dataLines     int64
+	// unmeasured, when set, is this plan without the exact types scanFile
+	// measured for some numeric columns (see withNumbers), which hold only
+	// if DuckDB reads measuredRows rows.
+	unmeasured   *csvPlan
+	measuredRows int64
+}
+
+// withNumbers is p with the numeric columns scanFile measured as all plain
+// numbers read as their exact type (see numWalk), which they then need no
+// proof or measure in DuckDB for, and p kept as its unmeasured plan; or p
+// itself when no such column is numeric. A column whose values need a
+// DOUBLE (more than 38 digits) keeps its usual path.
+func (p *csvPlan) withNumbers(found scanFound, sample [][]string) *csvPlan {
+	q := *p
+	q.readTypes, q.numeric, q.sniffed = slices.Clone(p.readTypes), slices.Clone(p.numeric), slices.Clone(p.sniffed)
+	measured := false
+	for _, n := range found.numbers {
+		i := n.index
+		if i >= len(q.numeric) || !q.numeric[i] {
+			continue
+		}
+		typ := exactType(int64(n.scale), int64(n.intDigits), false)
+		if typ == "DOUBLE" {
+			continue
+		}
+		q.readTypes[i], q.numeric[i], q.sniffed[i] = typ, false, false
+		measured = true
+	}
+	if !measured {
+		return p
+	}
+	q.guess = guessNumeric(q.numeric, sample)
+	q.unmeasured, q.measuredRows = p, found.numberRows
+	return &q
+}
+
+// plainColumns are the positions of the columns after the first whose
+// values in sample are all plain numbers or empty, with at least one
+// number (numWalk measures the rest of each row after its first field).
+func plainColumns(width int, sample [][]string) []int {
+	var cols []int
+	for i := 1; i < width; i++ {
+		seen := false
+		for _, rec := range sample {
+			if rec[i] == "" {
+				continue
+			}
+			if _, _, ok := plainDigits([]byte(rec[i])); !ok {
+				seen = false
+				break
+			}
+			seen = true
+		}
+		if seen {
+			cols = append(cols, i)
+		}
+	}
+	return cols
 }
 
 // stampCol is a column the sniffer typed as a timestamp, read as text.
@@ -129,8 +187,12 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 		err   error
 	}
 	scan := make(chan scanned, 1)
+	var numCols []int // the columns to measure: see numWalk
+	if s.opts.CSV == nil || s.opts.CSV.DecimalSeparator != "," {
+		numCols = plainColumns(len(header), sample)
+	}
 	go func() {
-		f, err := s.scanFile(ctx)
+		f, err := s.scanFile(ctx, numCols)
 		scan <- scanned{f, err}
 	}()
 	var raw string
@@ -212,6 +274,7 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 	}
 	if s.opts.CSV == nil || s.opts.CSV.DecimalSeparator != "," {
 		p.guess = guessNumeric(p.numeric, sample)
+		p = p.withNumbers(sc.found, sample)
 	}
 	s.mu.Lock()
 	s.plan = p
@@ -350,9 +413,10 @@ var plainRe = regexp.MustCompile(`^(?:` + plainNumber + `)$`)
 // reads it as a space) and bytes that are not UTF-8 (the file is in
 // another encoding), each named with its line. Its lineWalk reports
 // whether a line ends with the delimiter and whether the first column is
-// distinct. Lines are counted only once something is found. It stops when
-// ctx is done.
-func (s *Source) scanFile(ctx context.Context) (found scanFound, err error) {
+// distinct, and measures the numbers of the columns numCols gives (the
+// ones that look numeric in the first rows: see numWalk). Lines are
+// counted only once something is found. It stops when ctx is done.
+func (s *Source) scanFile(ctx context.Context, numCols []int) (found scanFound, err error) {
 	f, err := os.Open(s.path)
 	if err != nil {
 		return found, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot open file", s.name())
@@ -365,6 +429,8 @@ func (s *Source) scanFile(ctx context.Context) (found scanFound, err error) {
 	// The lines are walked as they arrive (see lineWalk): a line that
 	// ends with the delimiter, and whether the first column is distinct.
 	lines := newLineWalk(s.delimiter())
+	// And it measures the columns that look numeric (see numWalk).
+	lines.nums = newNumWalk(s.delimiter(), numCols)
 	for {
 		if err := ctx.Err(); err != nil {
 			return found, err
@@ -409,6 +475,7 @@ func (s *Source) scanFile(ctx context.Context) (found scanFound, err error) {
 		found.longFraction = found.longFraction || longFraction(b)
 		if rerr == io.EOF {
 			found.trailingDelim, found.firstDistinct, found.dataLines = lines.end()
+			found.numbers, found.numberRows = lines.nums.end(found.dataLines), found.dataLines
 			return found, nil
 		}
 		if rerr != nil {
@@ -439,6 +506,10 @@ type scanFound struct {
 	// DuckDB reads it (see lineWalk), provided DuckDB reads dataLines rows.
 	firstDistinct bool
 	dataLines     int64
+	// numbers are the measured columns whose values are all plain
+	// numbers, provided DuckDB reads numberRows rows (see numWalk).
+	numbers    []numStat
+	numberRows int64
 }
 
 // longFractionLen is the length of the shortest text longFraction looks
@@ -700,6 +771,33 @@ func (s *Source) loadCSV(ctx context.Context, x execer, table string) ([]kalla.C
 	if err != nil {
 		return nil, err
 	}
+	cols, err := s.loadPlan(ctx, x, table, p)
+	if p.unmeasured == nil || ctx.Err() != nil {
+		return cols, err
+	}
+	if err == nil {
+		// The measured types hold for the lines numWalk walked; DuckDB
+		// must have read them as its rows.
+		var n int64
+		if err := x.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count loaded rows: %w", err)
+		}
+		if n == p.measuredRows {
+			return cols, nil
+		}
+	}
+	// DuckDB read other rows than the walk's lines, or the load failed: a
+	// measured column that does not read as its type can only mean other
+	// rows, and any other error comes again from the unmeasured load,
+	// which reports it as it always did.
+	if _, err := x.ExecContext(ctx, "DROP TABLE IF EXISTS "+table); err != nil {
+		return nil, fmt.Errorf("drop table of a measured load: %w", err)
+	}
+	return s.loadPlan(ctx, x, table, p.unmeasured)
+}
+
+// loadPlan creates table from the file as plan p says.
+func (s *Source) loadPlan(ctx context.Context, x execer, table string, p *csvPlan) ([]kalla.Column, error) {
 	typed := false // the numeric columns hold their exact types already
 	if p.guess != nil {
 		// The guessed types, proven value by value while the file loads:
@@ -920,17 +1018,7 @@ func (s *Source) refineNumeric(ctx context.Context, x execer, table string, p *c
 			// when the sniffer sees such a value, and as Spark types it.
 			continue
 		}
-		typ := "BIGINT"
-		switch digits := intDigits[k] + scale[k]; {
-		case expo[k] || digits > 38:
-			typ = "DOUBLE"
-		case scale[k] == 0 && intDigits[k] <= 18:
-			typ = "BIGINT"
-		case digits <= 18:
-			typ = fmt.Sprintf("DECIMAL(18,%d)", scale[k])
-		default:
-			typ = fmt.Sprintf("DECIMAL(38,%d)", scale[k])
-		}
+		typ := exactType(scale[k], intDigits[k], expo[k])
 		// CAST accepts blanks around a number itself.
 		q := fmt.Sprintf("ALTER TABLE %s ALTER %s TYPE %s", table, dialect.DuckDB.QuoteIdent(p.header[i]), typ)
 		if _, err := x.ExecContext(ctx, q); err != nil {
@@ -938,6 +1026,24 @@ func (s *Source) refineNumeric(ctx context.Context, x execer, table string, p *c
 		}
 	}
 	return nil
+}
+
+// exactType is the type of a numeric column whose values have at most
+// scale decimals and intDigits integer digits (a minus sign counted as
+// one), expo when some value has an exponent: the narrowest exact type,
+// BIGINT or DECIMAL(18, s) when they fit, DOUBLE beyond DECIMAL's 38
+// digits.
+func exactType(scale, intDigits int64, expo bool) string {
+	switch digits := intDigits + scale; {
+	case expo || digits > 38:
+		return "DOUBLE"
+	case scale == 0 && intDigits <= 18:
+		return "BIGINT"
+	case digits <= 18:
+		return fmt.Sprintf("DECIMAL(18,%d)", scale)
+	default:
+		return fmt.Sprintf("DECIMAL(38,%d)", scale)
+	}
 }
 
 // plainNumber matches a number written the plain way: an optional minus,

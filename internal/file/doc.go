@@ -13,10 +13,14 @@
 // reconciliation tool must not be (a ragged file collapses into one text
 // column, an unclosed quote becomes a stray character, "1.5" is rounded into
 // an integer column), so the package checks what the sniffer decided and
-// infers numeric types itself: every column DuckDB calls numeric is staged as
-// text, measured, and converted to an exact DECIMAL wide enough for every
-// value (or BIGINT when no value has a fraction). Money therefore compares
-// exactly at its scale and no digit is ever lost.
+// infers numeric types itself: every column DuckDB calls numeric gets an
+// exact DECIMAL wide enough for every value (or BIGINT when no value has a
+// fraction), measured from every value. Money therefore compares exactly at
+// its scale and no digit is ever lost. Where the scan that reads the file
+// anyway can follow its rows, it measures the columns written as plain
+// numbers itself and DuckDB reads them straight as their type (numWalk);
+// otherwise they are loaded as text, proven or measured in DuckDB, and
+// converted.
 //
 // The other types the sniffer picks from its 20,480-row sample (dates,
 // timestamps, booleans) are loaded as such; a later value that is not one

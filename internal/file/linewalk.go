@@ -36,6 +36,12 @@ const maxKeyField = 4096
 //
 // Once the proof fails the walk only looks at line ends, and once a
 // trailing delimiter is found as well it stops.
+//
+// While the proof holds the walk knows where each row's rest begins (after
+// its first field) and ends, so it hands that rest to its numWalk, which
+// measures the number columns without searching for the rows again. Keys
+// out of order end the proof of distinct keys, but not the walk while its
+// numWalk measures: the rows can still be followed.
 type lineWalk struct {
 	d     []byte // the delimiter
 	delim byte   // the delimiter, when it is one byte the proof can use
@@ -64,6 +70,9 @@ type lineWalk struct {
 	// have: prev holds a value; owned: prev is in buf.
 	have, owned bool
 	up, down    bool // every step so far rose / fell
+	// nums, when set, measures number columns from each data row's rest
+	// while the key proof holds (see numWalk).
+	nums *numWalk
 }
 
 func newLineWalk(delim rune) *lineWalk {
@@ -88,7 +97,13 @@ func (w *lineWalk) feed(b []byte) {
 		}
 	}
 	for p < len(b) {
+		if w.keys && !w.up && !w.down && !w.measuring() {
+			w.keys = false // keys out of order, and no number left to measure
+		}
 		if !w.keys {
+			if w.nums != nil {
+				w.nums.stop() // the rows are no longer followed
+			}
 			w.linesOnly(b, p)
 			return
 		}
@@ -98,6 +113,7 @@ func (w *lineWalk) feed(b []byte) {
 		if !w.inKey {
 			// The rest of a row (the header's, or a data row's after its
 			// first field), up to the newline that begins the next.
+			from, quotes := p, q < nl
 			for q < nl && w.keys {
 				w.keys = w.quoteFits(b, q)
 				w.quoted = !w.quoted
@@ -105,6 +121,16 @@ func (w *lineWalk) feed(b []byte) {
 			}
 			if !w.keys {
 				continue
+			}
+			if w.nums != nil && w.rows > 0 {
+				switch {
+				case nl == len(b):
+					w.nums.restPart(b[from:], quotes)
+				case w.quoted:
+					w.nums.stop() // a newline inside quotes: the row goes on
+				default:
+					w.nums.rest(b[from:nl], quotes)
+				}
 			}
 			if nl == len(b) {
 				return
@@ -153,6 +179,9 @@ func (w *lineWalk) feed(b []byte) {
 		}
 		w.key(b[p:end], rowEnd)
 		p = end + 1 // q > end: b[end] is no quote
+		if rowEnd && w.nums != nil {
+			w.nums.rest(nil, false) // a row of one field
+		}
 		if rowEnd {
 			w.lineEnd(b, end)
 			w.begin()
@@ -328,6 +357,11 @@ func (w *lineWalk) keep(b []byte) {
 	}
 }
 
+// measuring reports whether the numWalk still measures: keys out of order
+// end the proof of distinct keys but not the walk's following of the rows,
+// which the numbers still need.
+func (w *lineWalk) measuring() bool { return w.nums != nil && !w.nums.off }
+
 // begin starts a data row.
 func (w *lineWalk) begin() {
 	w.inKey = true
@@ -355,7 +389,7 @@ func (w *lineWalk) key(rest []byte, rowEnd bool) {
 		c := bytes.Compare(k, w.prev)
 		w.up = w.up && c > 0
 		w.down = w.down && c < 0
-		if !w.up && !w.down {
+		if !w.up && !w.down && !w.measuring() {
 			w.keys = false
 		}
 	}
@@ -386,5 +420,8 @@ func (w *lineWalk) end() (trailing, distinct bool, rows int64) {
 			w.key(nil, true)
 		}
 	}
-	return w.trailing || bytes.HasSuffix(w.tail, w.d), w.keys && !w.quoted && !w.qkey, rows
+	if w.nums != nil && w.keys && !w.inKey && !w.quoted && len(w.nums.part) > 0 {
+		w.nums.rest(nil, false) // the last row, without a newline
+	}
+	return w.trailing || bytes.HasSuffix(w.tail, w.d), w.keys && (w.up || w.down) && !w.quoted && !w.qkey, rows
 }

@@ -1,0 +1,333 @@
+package file
+
+import "bytes"
+
+// maxNumRest bounds the part of a row numWalk holds while the row arrives
+// in pieces; a longer one ends the measure.
+const maxNumRest = 1 << 16
+
+// numWalk measures number columns as scanFile reads a CSV file, so that the
+// load can read them as their exact type directly. Without it, a column the
+// sniffer calls numeric is read as text and proven value by value in
+// DuckDB (a regular expression per value, then a cast), because DuckDB's
+// CSV reader rounds a number to the column's scale without a word ("1.005"
+// into DECIMAL(18,2) is 1.01) and takes padded, signed or zero-led text
+// ("007") as a number.
+//
+// It measures what refineNumeric's fast path (measurePlain) measures in
+// DuckDB, over the same values: for each column it is given (the ones
+// after the first whose sampled values are all plain numbers), whether
+// every value is a plain number (see plainNumber) or empty (NULL), the
+// largest scale and the largest count of integer digits, a minus sign
+// counted as one. A column that is all plain then has exactly the type
+// refineNumeric would give it, and DuckDB's parse of a plain number into
+// that type is exact.
+//
+// The line walk drives it, row by row, with the rest of each row after its
+// first field: the walk already finds every row's newline and first
+// delimiter, so the measure costs one delimiter search per column before
+// the last measured one and a look at each measured value. It holds only
+// while the walk's rows are DuckDB's rows: the walk stops it where it can
+// no longer follow them (see lineWalk: a stray quote, a blank line, a key
+// too long or with a newline inside quotes), and at a row that goes on
+// past a newline inside quotes. The load also checks that DuckDB read as many rows as
+// were measured, and loads the file without the measured types when not.
+type numWalk struct {
+	delim byte
+	cols  []int     // the columns measured, ascending, none the first
+	stats []numStat // per column of cols
+	live  int       // columns of cols still all plain
+	rows  int64     // data rows measured
+	// part is a row's rest begun in the last read; partQuoted: it holds a
+	// quote.
+	part       []byte
+	partQuoted bool
+	off        bool // the measure ended: it proves nothing
+}
+
+// numStat is what numWalk found in one column.
+type numStat struct {
+	index int // the column's position in the header
+	// plain: every value so far is a plain number or empty; seen: some
+	// value is not empty.
+	plain, seen bool
+	// scale and intDigits are the largest over the values.
+	scale, intDigits int
+}
+
+// newNumWalk measures the given columns (ascending positions after the
+// first) of a file with the given delimiter; nil when there is none.
+func newNumWalk(delim rune, cols []int) *numWalk {
+	if len(cols) == 0 || cols[0] < 1 || delim >= 0x80 {
+		return nil
+	}
+	w := &numWalk{delim: byte(delim), cols: cols, live: len(cols)}
+	for _, c := range cols {
+		w.stats = append(w.stats, numStat{index: c, plain: true})
+	}
+	return w
+}
+
+// stop ends the measure: the rows can no longer be followed.
+func (w *numWalk) stop() {
+	w.off = true
+	w.part = nil
+}
+
+// restPart takes the start of a data row's rest that goes on in the next
+// read.
+func (w *numWalk) restPart(r []byte, quoted bool) {
+	if w.off {
+		return
+	}
+	if len(w.part)+len(r) > maxNumRest {
+		w.stop()
+		return
+	}
+	w.part = append(w.part, r...)
+	w.partQuoted = w.partQuoted || quoted
+}
+
+// rest takes a data row's rest: the bytes after its first field's
+// delimiter, up to its newline, after what restPart held. nil (or only a
+// carriage return) is a row with one field. quoted: r may hold a quote,
+// which the line walk found well placed and closed by the row's end.
+func (w *numWalk) rest(r []byte, quoted bool) {
+	if w.off {
+		return
+	}
+	if len(w.part) > 0 {
+		if len(w.part)+len(r) > maxNumRest {
+			w.stop()
+			return
+		}
+		w.part = append(w.part, r...)
+		r, quoted = w.part, quoted || w.partQuoted
+		w.part, w.partQuoted = w.part[:0], false
+	}
+	w.rows++
+	if n := len(r); n > 0 && r[n-1] == '\r' {
+		r = r[:n-1]
+	}
+	if len(r) == 0 {
+		w.missing(0)
+		return
+	}
+	if quoted {
+		w.fields(r)
+		return
+	}
+	// No quote: the fields are between the delimiters. Each measured
+	// field is read where it starts, up to the delimiter after it.
+	col, start := 1, 0
+	for k, c := range w.cols {
+		for col < c {
+			d := bytes.IndexByte(r[start:], w.delim)
+			if d < 0 {
+				w.missing(k)
+				return
+			}
+			start += d + 1
+			col++
+		}
+		start += w.number(k, r[start:])
+		if start == len(r) {
+			w.missing(k + 1)
+			return
+		}
+		start, col = start+1, col+1
+	}
+}
+
+// fields walks a rest that holds a quote field by field, as DuckDB reads
+// it: a field that starts with a quote ends at the quote before the
+// delimiter or the end, a doubled quote inside it being one quote. The
+// line walk has checked that every quote is placed so (see quoteFits);
+// what it did not see ends the measure.
+func (w *numWalk) fields(r []byte) {
+	col, k, i := 1, 0, 0
+	for k < len(w.cols) {
+		var v []byte
+		next, quoted := 0, i < len(r) && r[i] == '"'
+		if quoted {
+			j := i + 1
+			for {
+				e := bytes.IndexByte(r[j:], '"')
+				if e < 0 {
+					w.stop()
+					return
+				}
+				j += e
+				if j+1 < len(r) && r[j+1] == '"' {
+					j += 2
+					continue
+				}
+				break
+			}
+			v, next = r[i+1:j], j+1
+			if next < len(r) && r[next] != w.delim {
+				w.stop()
+				return
+			}
+		} else {
+			next = indexFrom(r, i, w.delim)
+			v = r[i:next]
+		}
+		if col == w.cols[k] {
+			if quoted && len(v) == 0 {
+				w.drop(k) // "": NULL or empty text, as a setting says
+			} else if len(v) > 0 {
+				w.value(k, v)
+			}
+			k++
+		}
+		if next == len(r) {
+			w.missing(k)
+			return
+		}
+		i, col = next+1, col+1
+	}
+}
+
+// value measures v, a whole value of cols[k].
+func (w *numWalk) value(k int, v []byte) {
+	st := &w.stats[k]
+	if !st.plain {
+		return
+	}
+	intDigits, scale, ok := plainDigits(v)
+	if !ok {
+		w.drop(k)
+		return
+	}
+	st.seen = true
+	st.intDigits = max(st.intDigits, intDigits)
+	st.scale = max(st.scale, scale)
+}
+
+// missing marks the columns from cols[k] on, which a row does not reach,
+// as unproven (DuckDB refuses such a row anyway).
+func (w *numWalk) missing(k int) {
+	for ; k < len(w.stats); k++ {
+		w.drop(k)
+	}
+}
+
+// drop marks cols[k] as holding a value that is not a plain number, and
+// ends the measure once no column is left.
+func (w *numWalk) drop(k int) {
+	if w.stats[k].plain {
+		w.stats[k].plain = false
+		if w.live--; w.live == 0 {
+			w.stop()
+		}
+	}
+}
+
+// number measures the value of cols[k] that starts v and returns its
+// length: up to the delimiter after it, or the end of v. It reads what
+// plainDigits accepts without looking for the field's end first (the byte
+// after a plain number must be the delimiter or the end).
+func (w *numWalk) number(k int, v []byte) int {
+	st := &w.stats[k]
+	if len(v) == 0 || v[0] == w.delim {
+		return 0 // NULL
+	}
+	if !st.plain {
+		return indexFrom(v, 0, w.delim)
+	}
+	i := 0
+	if v[0] == '-' {
+		i = 1
+	}
+	j := i
+	for j < len(v) && v[j]-'0' < 10 {
+		j++
+	}
+	intDigits, scale := j, 0
+	// Digits, and no leading zero but a lone one.
+	ok := j > i && (v[i] != '0' || j == i+1)
+	if j < len(v) && v[j] == '.' {
+		j++
+		f := j
+		for j < len(v) && v[j]-'0' < 10 {
+			j++
+		}
+		scale = j - f
+		ok = ok && scale > 0
+	} else if i == 1 && j == 2 && v[1] == '0' {
+		ok = false // "-0"
+	}
+	if ok && j < len(v) && v[j] != w.delim {
+		ok = false
+	}
+	if !ok {
+		w.drop(k)
+		return indexFrom(v, 0, w.delim)
+	}
+	st.seen = true
+	st.intDigits = max(st.intDigits, intDigits)
+	st.scale = max(st.scale, scale)
+	return j
+}
+
+// plainDigits reports whether v is a plain number (plainNumber, without a
+// regular expression) and, if so, its integer digits (a minus sign
+// counted as one, as measurePlain counts them) and its scale.
+func plainDigits(v []byte) (intDigits, scale int, ok bool) {
+	if len(v) == 0 {
+		return 0, 0, false
+	}
+	i := 0
+	if v[0] == '-' {
+		i = 1
+	}
+	switch {
+	case i == len(v):
+		return 0, 0, false
+	case v[i] == '0':
+		i++
+		if i == len(v) {
+			return i, 0, i == 1 // "0", but not "-0"
+		}
+		if v[i] != '.' {
+			return 0, 0, false // a leading zero
+		}
+	case v[i] >= '1' && v[i] <= '9':
+		i++
+		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+			i++
+		}
+	default:
+		return 0, 0, false
+	}
+	if i == len(v) {
+		return i, 0, true
+	}
+	if v[i] != '.' || i+1 == len(v) {
+		return 0, 0, false
+	}
+	for _, c := range v[i+1:] {
+		if c < '0' || c > '9' {
+			return 0, 0, false
+		}
+	}
+	return i, len(v) - i - 1, true
+}
+
+// end is told the file ended, after the line walk's end, which counted
+// rows data rows. It returns the columns proven all plain (with at least
+// one value); nothing when the measure ended early or did not see every
+// row.
+func (w *numWalk) end(rows int64) []numStat {
+	if w == nil || w.off || len(w.part) > 0 || w.rows != rows {
+		return nil
+	}
+	var proven []numStat
+	for _, st := range w.stats {
+		if st.plain && st.seen {
+			proven = append(proven, st)
+		}
+	}
+	return proven
+}
