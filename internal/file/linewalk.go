@@ -37,11 +37,11 @@ const maxKeyField = 4096
 // Once the proof fails the walk only looks at line ends, and once a
 // trailing delimiter is found as well it stops.
 //
-// While the proof holds the walk knows where each row's rest begins (after
-// its first field) and ends, so it hands that rest to its numWalk, which
-// measures the number columns without searching for the rows again. Keys
-// out of order end the proof of distinct keys, but not the walk while its
-// numWalk measures: the rows can still be followed.
+// While the walk follows the rows it knows where each row's rest begins
+// (after its first field) and ends, so it hands that rest to its numWalk,
+// which measures the number columns without searching for the rows again.
+// Keys out of order end the proof of distinct keys but, while its numWalk
+// measures, not the following of the rows, which they do not disturb.
 type lineWalk struct {
 	d     []byte // the delimiter
 	delim byte   // the delimiter, when it is one byte the proof can use
@@ -71,7 +71,7 @@ type lineWalk struct {
 	have, owned bool
 	up, down    bool // every step so far rose / fell
 	// nums, when set, measures number columns from each data row's rest
-	// while the key proof holds (see numWalk).
+	// while the walk follows the rows (see numWalk).
 	nums *numWalk
 }
 
