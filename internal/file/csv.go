@@ -80,7 +80,7 @@ func (p *csvPlan) withNumbers(found scanFound, sample [][]string) *csvPlan {
 		return p
 	}
 	q.guess = guessNumeric(q.numeric, sample)
-	q.unmeasured, q.measuredRows = p, found.numberRows
+	q.unmeasured, q.measuredRows = p, found.dataLines
 	return &q
 }
 
@@ -475,7 +475,7 @@ func (s *Source) scanFile(ctx context.Context, numCols []int) (found scanFound, 
 		found.longFraction = found.longFraction || longFraction(b)
 		if rerr == io.EOF {
 			found.trailingDelim, found.firstDistinct, found.dataLines = lines.end()
-			found.numbers, found.numberRows = lines.nums.end(found.dataLines), found.dataLines
+			found.numbers = lines.nums.end(found.dataLines)
 			return found, nil
 		}
 		if rerr != nil {
@@ -507,9 +507,8 @@ type scanFound struct {
 	firstDistinct bool
 	dataLines     int64
 	// numbers are the measured columns whose values are all plain
-	// numbers, provided DuckDB reads numberRows rows (see numWalk).
-	numbers    []numStat
-	numberRows int64
+	// numbers, provided DuckDB reads dataLines rows (see numWalk).
+	numbers []numStat
 }
 
 // longFractionLen is the length of the shortest text longFraction looks

@@ -389,9 +389,6 @@ func (w *lineWalk) key(rest []byte, rowEnd bool) {
 		c := bytes.Compare(k, w.prev)
 		w.up = w.up && c > 0
 		w.down = w.down && c < 0
-		if !w.up && !w.down && !w.measuring() {
-			w.keys = false
-		}
 	}
 	if held {
 		w.buf = append(w.buf[:0], k...)
