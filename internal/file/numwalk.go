@@ -225,50 +225,13 @@ func (w *numWalk) drop(k int) {
 }
 
 // number measures the value of cols[k] that starts v and returns its
-// length: up to the delimiter after it, or the end of v. It reads what
-// plainDigits accepts without looking for the field's end first (the byte
-// after a plain number must be the delimiter or the end).
+// length: up to the delimiter after it, or the end of v.
 func (w *numWalk) number(k int, v []byte) int {
-	st := &w.stats[k]
-	if len(v) == 0 || v[0] == w.delim {
-		return 0 // NULL
+	end := indexFrom(v, 0, w.delim)
+	if end > 0 {
+		w.value(k, v[:end])
 	}
-	if !st.plain {
-		return indexFrom(v, 0, w.delim)
-	}
-	i := 0
-	if v[0] == '-' {
-		i = 1
-	}
-	j := i
-	for j < len(v) && v[j]-'0' < 10 {
-		j++
-	}
-	intDigits, scale := j, 0
-	// Digits, and no leading zero but a lone one.
-	ok := j > i && (v[i] != '0' || j == i+1)
-	if j < len(v) && v[j] == '.' {
-		j++
-		f := j
-		for j < len(v) && v[j]-'0' < 10 {
-			j++
-		}
-		scale = j - f
-		ok = ok && scale > 0
-	} else if i == 1 && j == 2 && v[1] == '0' {
-		ok = false // "-0"
-	}
-	if ok && j < len(v) && v[j] != w.delim {
-		ok = false
-	}
-	if !ok {
-		w.drop(k)
-		return indexFrom(v, 0, w.delim)
-	}
-	st.seen = true
-	st.intDigits = max(st.intDigits, intDigits)
-	st.scale = max(st.scale, scale)
-	return j
+	return end
 }
 
 // plainDigits reports whether v is a plain number (plainNumber, without a
