@@ -240,9 +240,15 @@ func (p *Plan) nearQueries(ps *pass, s int, key []*cond) (estimate string, build
 		ownRid, ownGid = own+"."+p.d.Ident(side.RID), "CAST(NULL AS BIGINT)"
 	}
 	var otherFrom, cid string
-	if ps.grouped[o] {
+	switch {
+	case ps.grouped[o]:
 		otherFrom, cid = groups(o, ps.index)+" "+other, other+".gid"
-	} else {
+	case p.onlyOpenShare(s, eqs):
+		// Every record sharing the key is still open: searching the other
+		// side's unmatched records finds the same candidates as searching
+		// all of them, without hashing the whole side.
+		otherFrom, cid = p.unmatched(o, other), other+"."+p.d.Ident(oside.RID)
+	default:
 		otherFrom, cid = p.d.Ident(oside.View)+" "+other, other+"."+p.d.Ident(oside.RID)
 	}
 	var on, eqNames []string
@@ -374,6 +380,53 @@ FROM %s m JOIN %s v ON v.%s = m.rid WHERE m.gid IN (SELECT %s FROM %s) GROUP BY 
 	// the limit to detect.
 	estimate = fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s JOIN %s ON %s LIMIT %d) e", from, otherFrom, strings.Join(on, " AND "), nearLimit+1)
 	return estimate, build
+}
+
+// onlyOpenShare reports whether no matched record of the other side can
+// share key with an unmatched record of side s, so the search may read the
+// other side's unmatched table instead of all its records. It holds when
+// key compares side s's primary key, checked unique (no NULL, no repeat),
+// with an exact eq, and every pass compares the same two columns that way:
+// a matched record r of the other side was paired with a record l of side
+// s by some pass, so l.pk = r.col; an unmatched record u with u.pk = r.col
+// would share l's key, and keys are unique. Exact means the values compare
+// as themselves, by one equality that is transitive: text with text,
+// integers and decimals with each other, dates with dates (no normalising,
+// no truncation, no binary floats, whose -0 equals 0).
+//
+// At gen's 1M invoices, the open invoices' search for payments sharing
+// their invoice_id hashed all 1.05M payments (0.18 s of CPU) to find none.
+func (p *Plan) onlyOpenShare(s int, key []*cond) bool {
+	side := p.side(s)
+	if !side.UniqueKey || len(side.PK) != 1 {
+		return false
+	}
+	exact := func(c *cond) bool {
+		if c.Op != kalla.CondEq || c.texty() || c.Truncate != "" {
+			return false
+		}
+		a, b := c.col[0].class, c.col[1].class
+		number := func(x class) bool { return x == classInt || x == classDecimal }
+		return (a == classText && b == classText) || (a == classDate && b == classDate) || (number(a) && number(b))
+	}
+	for _, c := range key {
+		if !exact(c) || c.col[s].Name != side.PK[0] {
+			continue
+		}
+		every := true
+		for _, ps := range p.passes {
+			if !slices.ContainsFunc(ps.conds, func(d *cond) bool {
+				return exact(d) && d.col[0].Name == c.col[0].Name && d.col[1].Name == c.col[1].Name
+			}) {
+				every = false
+				break
+			}
+		}
+		if every {
+			return true
+		}
+	}
+	return false
 }
 
 // nearKeys lists the keys a rule may search for the closest candidates of
