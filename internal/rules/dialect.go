@@ -99,6 +99,9 @@ type Dialect interface {
 	// IDNotIn is true when row id x is not in set (an IDSet value; NULL,
 	// the set of no rows, holds none).
 	IDNotIn(set, x string) string
+	// IDUnion is an aggregate of IDSet values x of the same n: the set of
+	// the ids in any of them (NULLs hold none).
+	IDUnion(x string) string
 	// SetVariable stores the one value query selects under name, for
 	// the connection it runs on; Variable reads it back as a constant, so
 	// a statement using it joins nothing for it.
@@ -163,6 +166,8 @@ func (duckDB) SetVariable(name, query string) string {
 func (duckDB) Variable(name string) string {
 	return "getvariable(" + dialect.DuckDB.QuoteString(name) + ")"
 }
+
+func (duckDB) IDUnion(x string) string { return "bit_or(" + x + ")" }
 
 func (duckDB) IDNotIn(set, x string) string {
 	return fmt.Sprintf("coalesce(get_bit(%s, CAST(%s AS INTEGER)), 0) = 0", set, x)

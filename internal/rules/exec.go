@@ -85,7 +85,7 @@ var (
 // naming the rule; context errors are returned as they are.
 func (p *Plan) Execute(ctx context.Context, db DB) error {
 	run := func(what string, qs ...string) error { return execAll(ctx, db, what, qs...) }
-	p.records, p.pairs, p.sumsEqual = p.records[:0], p.pairs[:0], map[int]bool{}
+	p.records, p.pairs, p.sumsEqual, p.taken = p.records[:0], p.pairs[:0], map[int]bool{}, ""
 	if err := run("rules: prepare the session", p.d.Setup()...); err != nil {
 		return err
 	}
@@ -140,8 +140,15 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 		}
 		pairs, stmts := p.expand(ps)
 		p.pairs = append(p.pairs, pairs)
-		if err := run(what, append(stmts, p.pairsSQL()...)...); err != nil {
+		stmts = append(stmts, p.pairsSQL()...)
+		if p.useSets() {
+			stmts = append(stmts, p.takenAddSQL(ps.index, pairs)...)
+		}
+		if err := run(what, stmts...); err != nil {
 			return err
+		}
+		if p.useSets() {
+			p.taken = takenTable(ps.index)
 		}
 	}
 	if err := run("rules: collect matches", p.matchSQL()...); err != nil {

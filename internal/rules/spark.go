@@ -109,6 +109,7 @@ func (*spark) ArgMin(x, by string) string      { return "min_by(" + x + ", " + b
 func (*spark) CountIDs(x string, _ int64) string { return "count(DISTINCT " + x + ")" }
 func (*spark) IDSet(string, int64) string        { return "" }
 func (*spark) IDNotIn(set, x string) string      { panic("rules: spark has no id sets") }
+func (*spark) IDUnion(x string) string           { panic("rules: spark has no id sets") }
 func (*spark) SetVariable(name, q string) string { panic("rules: spark has no id sets") }
 func (*spark) Variable(name string) string       { panic("rules: spark has no id sets") }
 
