@@ -105,6 +105,9 @@ func (in *Inspection) TryRules(ctx context.Context, rules []kalla.Rule) (*Trial,
 	}
 	rec := &kalla.Recipe{RecipeID: "trial", Rules: rules, Sources: kalla.Sources{Left: l.spec, Right: r.spec}}
 	m, err := in.e.matchRules(ctx, rec, l, r)
+	if err == nil {
+		err = m.reportDetails(ctx, in.e)
+	}
 	if err != nil {
 		if rerr := in.e.resourceFailure(StageMatch, "", err); rerr != nil && ctx.Err() == nil {
 			return nil, rerr

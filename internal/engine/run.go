@@ -308,6 +308,9 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 	sum.Rules = m.report
 
 	if r.DryRun {
+		if err := m.reportDetails(ctx, e); err != nil {
+			return nil, err
+		}
 		matchCounts(sum, m, left, right)
 		sum.Status = "dry_run"
 		sum.Outputs = []kalla.OutputFile{}
@@ -318,20 +321,24 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 	// A rules recipe's money totals read the staging tables and the
 	// reasons, which the writes only read: they are summed on a connection
 	// of their own while the files are written (at gen.Standard(1M) about
-	// 40 ms that came after the last file). A SQL recipe's read the paired
-	// row ids the writes leave in this connection, and come after them; so
-	// do both under a memory limit, where one statement runs at a time.
+	// 40 ms that came after the last file), and the rest of its report is
+	// made there too. A SQL recipe's totals read the paired row ids the
+	// writes leave in this connection, and come after them; so do both
+	// under a memory limit, where one statement runs at a time.
 	var amounts *kalla.Amounts
 	var amountsErr error
 	var summing sync.WaitGroup
-	if m.plan != nil && e.memLimit == "" {
+	aside := m.plan != nil && e.memLimit == ""
+	if aside {
 		w, release, err := e.fork(ctx)
 		if err != nil {
 			return nil, err
 		}
 		summing.Go(func() {
 			defer release()
-			amounts, amountsErr = w.amounts(ctx, rec, m, left, right)
+			if amountsErr = m.reportDetails(ctx, w); amountsErr == nil {
+				amounts, amountsErr = w.amounts(ctx, rec, m, left, right)
+			}
 		})
 	}
 	err := timed(StageWrite, func() error {
@@ -345,8 +352,10 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 		return nil, err
 	}
 	matchCounts(sum, m, left, right)
-	if m.plan == nil || e.memLimit != "" {
-		amounts, amountsErr = e.amounts(ctx, rec, m, left, right)
+	if !aside {
+		if amountsErr = m.reportDetails(ctx, e); amountsErr == nil {
+			amounts, amountsErr = e.amounts(ctx, rec, m, left, right)
+		}
 	}
 	if amountsErr != nil {
 		return nil, amountsErr

@@ -224,8 +224,25 @@ func (p *Plan) BreaksQuery() string {
 }
 
 // Report counts what each rule matched, how unmatched records were
-// explained, and the breaks per compared column with samples.
+// explained, and the breaks per compared column with samples:
+// ReportCounts, then ReportDetails.
 func (p *Plan) Report(ctx context.Context, db DB) (*kalla.RulesReport, error) {
+	rep, err := p.ReportCounts(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.ReportDetails(ctx, db, rep); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// ReportCounts is the part of the report that writing the files needs:
+// the pairs and records of each rule, and the differing values of each
+// compared column (the rows of the break file). ReportDetails adds the
+// rest; the engine runs it beside the writes, which only read what it
+// reads.
+func (p *Plan) ReportCounts(ctx context.Context, db DB) (*kalla.RulesReport, error) {
 	rep := &kalla.RulesReport{Rules: []kalla.RuleStats{}, Breaks: []kalla.BreakColumn{}, Reasons: map[string]map[string]int64{}}
 	for _, ps := range p.passes {
 		rep.Rules = append(rep.Rules, kalla.RuleStats{Name: ps.rule.Name, Pattern: ps.pattern})
@@ -251,67 +268,11 @@ func (p *Plan) Report(ctx context.Context, db DB) (*kalla.RulesReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rules: count matches per rule: %w", err)
 	}
-	// Both sides in one query each (kinds, samples): each query is a
-	// round trip, and on Spark a job.
-	sides := []string{"left", "right"}
-	err = db.Query(ctx, fmt.Sprintf("SELECT 0 AS s, kind, count(*) FROM %s GROUP BY kind UNION ALL SELECT 1 AS s, kind, count(*) FROM %s GROUP BY kind", ReasonLeft, ReasonRight), func(r Row) error {
-		var s int
-		var k string
-		var n int64
-		if err := r.Scan(&s, &k, &n); err != nil {
-			return err
-		}
-		if rep.Reasons[sides[s]] == nil {
-			rep.Reasons[sides[s]] = map[string]int64{}
-		}
-		rep.Reasons[sides[s]][k] = n
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("rules: count reasons: %w", err)
+	for _, b := range p.breakCols() {
+		rep.Breaks = append(rep.Breaks, kalla.BreakColumn{LeftColumn: b.col[0].Name, RightColumn: b.col[1].Name, Samples: []kalla.BreakSample{}})
 	}
-	rep.UnmatchedSamples = map[string][]kalla.UnmatchedSample{}
-	var samples []string
-	for s, t := range []string{ReasonLeft, ReasonRight} {
-		side := p.side(s)
-		// The first records are chosen before the join, which then looks
-		// up a handful of rows instead of every unmatched one.
-		samples = append(samples, fmt.Sprintf("SELECT %d AS s, x.rid + 1 AS r, %s AS k, x.reason, coalesce(x.closest, '') AS c FROM (SELECT * FROM %s ORDER BY rid LIMIT %d) x JOIN %s v ON v.%s = x.rid",
-			s, p.pkText(s, "v"), t, unmatchedSamples, p.d.Ident(side.View), p.d.Ident(side.RID)))
-	}
-	err = db.Query(ctx, strings.Join(samples, " UNION ALL ")+" ORDER BY s, r", func(r Row) error {
-		var s int
-		var u kalla.UnmatchedSample
-		if err := r.Scan(&s, &u.Row, &u.Key, &u.Reason, &u.ClosestCandidate); err != nil {
-			return err
-		}
-		rep.UnmatchedSamples[sides[s]] = append(rep.UnmatchedSamples[sides[s]], u)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("rules: sample unmatched records: %w", err)
-	}
-	cols := p.breakCols()
-	if len(cols) == 0 {
+	if len(rep.Breaks) == 0 {
 		return rep, nil
-	}
-	// Columns compared the same way (most) share one count: each query is
-	// a round trip, and on Spark a job.
-	counted := map[string]int64{}
-	for _, b := range cols {
-		q := fmt.Sprintf("SELECT count(*) FROM %s WHERE __kalla_pass NOT IN (%s)", MatchTable, intList(append([]int{-1}, b.sums...)))
-		if len(b.sums) > 0 {
-			q = fmt.Sprintf("SELECT (%s) + (SELECT count(*) FROM (SELECT DISTINCT __kalla_ua, __kalla_ub FROM %s WHERE __kalla_pass IN (%s)) x)", q, MatchTable, intList(b.sums))
-		}
-		n, ok := counted[q]
-		if !ok {
-			var err error
-			if n, err = scalar(ctx, db, q); err != nil {
-				return nil, fmt.Errorf("rules: count compared pairs: %w", err)
-			}
-			counted[q] = n
-		}
-		rep.Breaks = append(rep.Breaks, kalla.BreakColumn{LeftColumn: b.col[0].Name, RightColumn: b.col[1].Name, Compared: n, Samples: []kalla.BreakSample{}})
 	}
 	// The total is summed exactly: each difference (a DOUBLE, exact to
 	// its 15 digits) rounded to 10 decimals first. A sum of DOUBLEs
@@ -333,6 +294,75 @@ func (p *Plan) Report(ctx context.Context, db DB) (*kalla.RulesReport, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rules: summarise breaks: %w", err)
+	}
+	return rep, nil
+}
+
+// ReportDetails completes a report ReportCounts made: the reasons of the
+// unmatched records by kind, a few of them, how many pairs each column
+// compared, and its largest differences.
+func (p *Plan) ReportDetails(ctx context.Context, db DB, rep *kalla.RulesReport) error {
+	// Both sides in one query each (kinds, samples): each query is a
+	// round trip, and on Spark a job.
+	sides := []string{"left", "right"}
+	err := db.Query(ctx, fmt.Sprintf("SELECT 0 AS s, kind, count(*) FROM %s GROUP BY kind UNION ALL SELECT 1 AS s, kind, count(*) FROM %s GROUP BY kind", ReasonLeft, ReasonRight), func(r Row) error {
+		var s int
+		var k string
+		var n int64
+		if err := r.Scan(&s, &k, &n); err != nil {
+			return err
+		}
+		if rep.Reasons[sides[s]] == nil {
+			rep.Reasons[sides[s]] = map[string]int64{}
+		}
+		rep.Reasons[sides[s]][k] = n
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rules: count reasons: %w", err)
+	}
+	rep.UnmatchedSamples = map[string][]kalla.UnmatchedSample{}
+	var samples []string
+	for s, t := range []string{ReasonLeft, ReasonRight} {
+		side := p.side(s)
+		// The first records are chosen before the join, which then looks
+		// up a handful of rows instead of every unmatched one.
+		samples = append(samples, fmt.Sprintf("SELECT %d AS s, x.rid + 1 AS r, %s AS k, x.reason, coalesce(x.closest, '') AS c FROM (SELECT * FROM %s ORDER BY rid LIMIT %d) x JOIN %s v ON v.%s = x.rid",
+			s, p.pkText(s, "v"), t, unmatchedSamples, p.d.Ident(side.View), p.d.Ident(side.RID)))
+	}
+	err = db.Query(ctx, strings.Join(samples, " UNION ALL ")+" ORDER BY s, r", func(r Row) error {
+		var s int
+		var u kalla.UnmatchedSample
+		if err := r.Scan(&s, &u.Row, &u.Key, &u.Reason, &u.ClosestCandidate); err != nil {
+			return err
+		}
+		rep.UnmatchedSamples[sides[s]] = append(rep.UnmatchedSamples[sides[s]], u)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rules: sample unmatched records: %w", err)
+	}
+	cols := p.breakCols()
+	if len(cols) == 0 {
+		return nil
+	}
+	// Columns compared the same way (most) share one count: each query is
+	// a round trip, and on Spark a job.
+	counted := map[string]int64{}
+	for i, b := range cols {
+		q := fmt.Sprintf("SELECT count(*) FROM %s WHERE __kalla_pass NOT IN (%s)", MatchTable, intList(append([]int{-1}, b.sums...)))
+		if len(b.sums) > 0 {
+			q = fmt.Sprintf("SELECT (%s) + (SELECT count(*) FROM (SELECT DISTINCT __kalla_ua, __kalla_ub FROM %s WHERE __kalla_pass IN (%s)) x)", q, MatchTable, intList(b.sums))
+		}
+		n, ok := counted[q]
+		if !ok {
+			var err error
+			if n, err = scalar(ctx, db, q); err != nil {
+				return fmt.Errorf("rules: count compared pairs: %w", err)
+			}
+			counted[q] = n
+		}
+		rep.Breaks[i].Compared = n
 	}
 	// The largest differences of each column: a top-N per column, which
 	// keeps a few rows instead of ordering every break.
@@ -366,7 +396,7 @@ ORDER BY __kalla_col, %s`, strings.Join(tops, "\nUNION ALL\n"), order), func(r R
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("rules: sample breaks: %w", err)
+		return fmt.Errorf("rules: sample breaks: %w", err)
 	}
-	return rep, nil
+	return nil
 }
