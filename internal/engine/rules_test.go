@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/kalla-recon/kalla/internal/cli"
+	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
 // writeTieHeavy writes invoices and payments in blocks of ten that share a
@@ -268,5 +270,48 @@ func TestRulesUnmatchedReasonsLineUp(t *testing.T) {
 		if bad > 0 {
 			t.Errorf("%s: %d of %d records carry another record's reason", side.file, bad, n)
 		}
+	}
+}
+
+// TestRulesReportComplete checks that a rules run's summary carries the
+// whole report however its details were made: beside the writes (the
+// default), after them under a memory limit, and on a dry run, which
+// writes nothing. The three reports must be the same, with reason counts,
+// unmatched samples, compared pairs and break samples filled in.
+func TestRulesReportComplete(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"left.csv":  "id,ref,amount\nI1,R1,100.00\nI2,R2,100.00\nI3,R3,50.00\nI4,R4,10.00\nI5,R5,7.00\n",
+		"right.csv": "id,ref,amount\nP1,R1,100.00\nP2,R2,98.50\nP3a,R3,20.00\nP3b,R3,30.50\nP4,R4,99.00\nP9,R9,1.00\n",
+		"recipe.json": `{"recipe_id": "report", "sources": {
+		  "left": {"alias": "invoices", "uri": "left.csv", "primary_key": ["id"]},
+		  "right": {"alias": "payments", "uri": "right.csv", "primary_key": ["id"]}},
+		 "rules": [{"name": "tol", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "tolerance", "left": "amount", "right": "amount", "pct": 0.02}]},
+		   {"name": "split", "pattern": "1:N", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "tolerance", "left": "amount", "right": "amount", "abs": 1}]}]}`})
+	recipe := filepath.Join(dir, "recipe.json")
+	var reports []string
+	for _, extra := range [][]string{nil, {"--memory-limit", "256MB"}, {"--dry-run"}} {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"run", "--recipe", recipe, "--out", t.TempDir(), "--json"}, extra...)
+		if code := cli.Main(t.Context(), args, strings.NewReader(""), &stdout, &stderr); code != 0 {
+			t.Fatalf("kalla %v exited %d: %s", extra, code, stderr.String())
+		}
+		var sum kalla.Summary
+		if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
+			t.Fatal(err)
+		}
+		rep := sum.Rules
+		if rep == nil || len(rep.Reasons["left"]) == 0 || len(rep.Reasons["right"]) == 0 ||
+			len(rep.UnmatchedSamples["left"]) == 0 || len(rep.Breaks) == 0 || rep.Breaks[0].Compared == 0 {
+			t.Fatalf("kalla %v: incomplete report %+v", extra, rep)
+		}
+		b, _ := json.Marshal(rep)
+		reports = append(reports, string(b))
+	}
+	if reports[1] != reports[0] || reports[2] != reports[0] {
+		t.Errorf("the reports differ:\n  beside the writes  %s\n  memory limit       %s\n  dry run            %s", reports[0], reports[1], reports[2])
+	}
+	if !strings.Contains(reports[0], `"samples":[{`) {
+		t.Errorf("no break sample: %s", reports[0])
 	}
 }
