@@ -119,3 +119,25 @@ func TestRemainderPathsAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestRightColumnsFromLeft checks sameAsLeft: a pair shows a right column
+// from the left record only where an exact eq of its rule makes the two
+// the same value of the same type. Normalised text, or numbers of another
+// type (5 against 5.00), keep the right record's own value.
+func TestRightColumnsFromLeft(t *testing.T) {
+	left := "id,ref,code,n\nI1,R1,ab,5.00\nI2,R2,cd,7.00\n"
+	right := "id,ref,code,n\nP1,R1, AB ,5\nP2,R2,CD,7\n"
+	d := newTestDB(t, left, right, []string{"id"}, []string{"id"}, 0)
+	p := d.compile(`[{"name": "r", "conditions": [{"op": "eq", "left": "ref", "right": "ref"},
+	  {"op": "eq", "left": "code", "right": "code", "normalize": ["trim", "casefold"]}, {"op": "eq", "left": "n", "right": "n"}]}]`)
+	ps := p.passes[0]
+	if got := []string{ps.sameAsLeft("ref"), ps.sameAsLeft("code"), ps.sameAsLeft("n")}; !slices.Equal(got, []string{"ref", "", ""}) {
+		t.Errorf("sameAsLeft(ref, code, n) = %q, want [ref \"\" \"\"]", got)
+	}
+	d.execute(p)
+	got := d.query(`SELECT CAST(__kalla_rpk0 AS VARCHAR), right_ref, right_code, CAST(right_n AS VARCHAR), typeof(right_n) FROM __kalla_match ORDER BY __kalla_rrid`)
+	want := []string{"P1 | R1 |  AB  | 5 | BIGINT", "P2 | R2 | CD | 7 | BIGINT"}
+	if !slices.Equal(got, want) {
+		t.Errorf("matched right columns:\n  got  %q\n  want %q", got, want)
+	}
+}

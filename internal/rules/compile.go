@@ -672,7 +672,7 @@ func (p *Plan) groupSQL(ps *pass, s int) []string {
 	for i, k := range keys {
 		notNull[i] = k + " IS NOT NULL"
 	}
-	sel = append(sel, p.carrySelect(s, "s", false)...)
+	sel = append(sel, p.carrySelect(ps, s, "s", false)...)
 	// The group id comes from an aggregate joined back, not from
 	// min(rid) OVER (PARTITION BY key): a hash aggregate and a hash join
 	// instead of partitioning and sorting every record (gen.Standard(1M)'s
@@ -718,7 +718,7 @@ func (p *Plan) candidates(ps *pass) []string {
 		for i, k := range side.PK {
 			sel = append(sel, fmt.Sprintf("CAST(%s.%s AS %s) AS k%s%d", o.alias, p.d.Ident(k), p.stagedType(s, k), unit, i))
 		}
-		sel = append(sel, p.carrySelect(s, o.alias, true)...)
+		sel = append(sel, p.carrySelect(ps, s, o.alias, true)...)
 	}
 	preds := make([]string, len(ps.conds))
 	for i, c := range ps.conds {
@@ -835,6 +835,35 @@ func (p *Plan) stagedType(s int, col string) string {
 	return p.d.TextType()
 }
 
+// exact reports whether c is an eq that compares values as themselves, by
+// one equality that is transitive and holds only between equal values:
+// text with text, integers and decimals with each other, dates with dates;
+// no normalising, no truncation, no binary floats (whose -0 equals 0).
+func (c *cond) exact() bool {
+	if c.Op != kalla.CondEq || c.texty() || c.Truncate != "" {
+		return false
+	}
+	a, b := c.col[0].class, c.col[1].class
+	number := func(x class) bool { return x == classInt || x == classDecimal }
+	return (a == classText && b == classText) || (a == classDate && b == classDate) || (number(a) && number(b))
+}
+
+// sameAsLeft names the left column that holds, in every pair the pass
+// makes, exactly the value of right column col: one an exact eq of the
+// pass compares it with, of the same type (so the same value is written
+// the same way); "" when there is none. The pairs show such a right column
+// from the left record instead of carrying it through the pass: at gen's
+// 1M invoices the exact pass carried the reference and the amount of
+// 600,000 payments that equal the invoice's.
+func (ps *pass) sameAsLeft(col string) string {
+	for _, c := range ps.conds {
+		if c.col[1].Name == col && c.exact() && strings.EqualFold(c.col[0].EngineType, c.col[1].EngineType) {
+			return c.col[0].Name
+		}
+	}
+	return ""
+}
+
 // carryName is the name under which edges (record) or group members carry
 // side s's column src: a record's primary key is already there as the
 // unit's key column (ka<i>, kb<i>), anything else once per column, however
@@ -865,12 +894,12 @@ func (p *Plan) carryName(s int, src string, record bool) string {
 // carrySelect selects side s's carried columns from a record under alias,
 // each once and cast to its staged type (see remainSQL); for a record unit
 // (record) the primary key is left to the unit's key columns.
-func (p *Plan) carrySelect(s int, alias string, record bool) []string {
+func (p *Plan) carrySelect(ps *pass, s int, alias string, record bool) []string {
 	var sel []string
 	seen := map[string]bool{}
 	for _, c := range p.carried(s) {
 		name := p.carryName(s, c[0], record)
-		if seen[name] || (record && strings.HasPrefix(name, "k")) {
+		if seen[name] || (record && strings.HasPrefix(name, "k")) || (s == 1 && ps.sameAsLeft(c[0]) != "") {
 			continue
 		}
 		seen[name] = true
@@ -939,7 +968,18 @@ func (p *Plan) expand(ps *pass) (pairs string, stmts []string) {
 			join += fmt.Sprintf(" JOIN %s %s ON %s.gid = c.%s", members(s, ps.index), alias, alias, unit)
 		}
 		for _, c := range p.carried(s) {
-			sel = append(sel, fmt.Sprintf("%s.%s AS %s", alias, p.carryName(s, c[0], !ps.grouped[s]), c[1]))
+			from := alias + "." + p.carryName(s, c[0], !ps.grouped[s])
+			if left := ps.sameAsLeft(c[0]); s == 1 && left != "" {
+				// Equal to a left column in every pair of the pass:
+				// carried from the left record (or the group's first
+				// member) instead.
+				la := "c"
+				if ps.grouped[0] {
+					la = "ma"
+				}
+				from = la + "." + p.carryName(0, left, !ps.grouped[0])
+			}
+			sel = append(sel, fmt.Sprintf("%s AS %s", from, c[1]))
 		}
 	}
 	q := fmt.Sprintf("SELECT %s FROM %s c%s", strings.Join(sel, ", "), from, join)

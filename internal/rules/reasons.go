@@ -401,22 +401,14 @@ func (p *Plan) onlyOpenShare(s int, key []*cond) bool {
 	if !side.UniqueKey || len(side.PK) != 1 {
 		return false
 	}
-	exact := func(c *cond) bool {
-		if c.Op != kalla.CondEq || c.texty() || c.Truncate != "" {
-			return false
-		}
-		a, b := c.col[0].class, c.col[1].class
-		number := func(x class) bool { return x == classInt || x == classDecimal }
-		return (a == classText && b == classText) || (a == classDate && b == classDate) || (number(a) && number(b))
-	}
 	for _, c := range key {
-		if !exact(c) || c.col[s].Name != side.PK[0] {
+		if !c.exact() || c.col[s].Name != side.PK[0] {
 			continue
 		}
 		every := true
 		for _, ps := range p.passes {
 			if !slices.ContainsFunc(ps.conds, func(d *cond) bool {
-				return exact(d) && d.col[0].Name == c.col[0].Name && d.col[1].Name == c.col[1].Name
+				return d.exact() && d.col[0].Name == c.col[0].Name && d.col[1].Name == c.col[1].Name
 			}) {
 				every = false
 				break
