@@ -277,7 +277,7 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 		// materialization packs short strings and narrow integers before
 		// a sort or a hash table and unpacks them after: for match SQL's
 		// sorted match table it cost more CPU than it saved
-		// (gen.Standard(1M), 16 alternating runs: 1.697 s against 1.741 s;
+		// (gen.Standard(1M), 12 alternating runs: 1.632 s against 1.685 s;
 		// at 50M under --memory-limit 4GB 130 s against 139 s, the same
 		// peak RSS, the files byte-identical). A rules recipe's many joins
 		// and groups gained nothing from it either way (2.385 s against

@@ -971,8 +971,8 @@ func (p *Plan) expand(ps *pass) (pairs string, stmts []string) {
 			from := alias + "." + p.carryName(s, c[0], !ps.grouped[s])
 			if left := ps.sameAsLeft(c[0]); s == 1 && left != "" {
 				// Equal to a left column in every pair of the pass:
-				// carried from the left record (or the group's first
-				// member) instead.
+				// shown from the pair's left record (a member, when the
+				// left side is grouped) instead.
 				la := "c"
 				if ps.grouped[0] {
 					la = "ma"
