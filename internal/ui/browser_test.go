@@ -94,7 +94,19 @@ type tab struct {
 func newTab(t *testing.T, base string, extra ...chromedp.ExecAllocatorOption) *tab {
 	t.Helper()
 	exe := chromium(t)
+	// Chromium keeps its singleton socket in a folder of its own under
+	// TMPDIR (org.chromium.Chromium.*), which it leaves behind when it is
+	// stopped: about 36 folders in /tmp after each run of the suite. A
+	// short folder of the test's own (a socket's path is limited to 108
+	// bytes) is removed once the browser is gone: cleanups run last-in
+	// first-out, and the browser's is registered below.
+	tmp, err := os.MkdirTemp("", "kalla-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.Env("TMPDIR="+tmp),
 		chromedp.ExecPath(exe),
 		chromedp.Headless,
 		chromedp.NoSandbox,
