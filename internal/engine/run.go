@@ -342,6 +342,12 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 	var amounts *kalla.Amounts
 	var amountsErr error
 	var summing sync.WaitGroup
+	finish := func(w *Engine) (*kalla.Amounts, error) {
+		if err := m.reportDetails(ctx, w); err != nil {
+			return nil, err
+		}
+		return w.amounts(ctx, rec, m, left, right)
+	}
 	aside := m.plan != nil && e.memLimit == ""
 	if aside {
 		w, release, err := e.fork(ctx)
@@ -350,9 +356,7 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 		}
 		summing.Go(func() {
 			defer release()
-			if amountsErr = m.reportDetails(ctx, w); amountsErr == nil {
-				amounts, amountsErr = w.amounts(ctx, rec, m, left, right)
-			}
+			amounts, amountsErr = finish(w)
 		})
 	}
 	err := timed(StageWrite, func() error {
@@ -367,9 +371,7 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 	}
 	matchCounts(sum, m, left, right)
 	if !aside {
-		if amountsErr = m.reportDetails(ctx, e); amountsErr == nil {
-			amounts, amountsErr = e.amounts(ctx, rec, m, left, right)
-		}
+		amounts, amountsErr = finish(e)
 	}
 	if amountsErr != nil {
 		return nil, amountsErr

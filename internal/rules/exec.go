@@ -143,12 +143,10 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 		stmts = append(stmts, p.pairsSQL()...)
 		if p.useSets() {
 			stmts = append(stmts, p.takenAddSQL(ps.index, pairs)...)
+			p.taken = takenTable(ps.index)
 		}
 		if err := run(what, stmts...); err != nil {
 			return err
-		}
-		if p.useSets() {
-			p.taken = takenTable(ps.index)
 		}
 	}
 	if err := run("rules: collect matches", p.matchSQL()...); err != nil {
