@@ -47,6 +47,7 @@ func (e *Engine) matchRules(ctx context.Context, rec *kalla.Recipe, left, right 
 		return names
 	}
 	m.leftKeys, m.rightKeys = keys(0, "l"), keys(1, "r")
+	m.same = plan.SameColumns()
 	// The counts are what the writes need (rows each file must have);
 	// the rest of the report is added by reportDetails.
 	if m.report, err = plan.ReportCounts(ctx, loggedDB{e}); err != nil {

@@ -141,3 +141,35 @@ func TestRightColumnsFromLeft(t *testing.T) {
 		t.Errorf("matched right columns:\n  got  %q\n  want %q", got, want)
 	}
 }
+
+// TestSameColumns: a right column is named the same as a left one only
+// when every pass shows it from that left column; a later rule that does
+// not compare it by an exact eq keeps the right record's own value.
+func TestSameColumns(t *testing.T) {
+	left := "id,ref,code\nI1,R1,ab\nI2,R2,cd\n"
+	right := "id,ref,code\nP1,R1,ab\nP2,X2, CD \n"
+	d := newTestDB(t, left, right, []string{"id"}, []string{"id"}, 0)
+	one := `{"name": "byref", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "eq", "left": "code", "right": "code"}]}`
+	two := `{"name": "bycode", "conditions": [{"op": "eq", "left": "code", "right": "code", "normalize": ["trim", "casefold"]}]}`
+	for _, tc := range []struct {
+		rules string
+		want  []string
+	}{
+		{"[" + one + "]", []string{"", "left_ref", "", "left_code"}},
+		{"[" + one + ", " + two + "]", []string{"", "", "", ""}},
+	} {
+		p := d.compile(tc.rules)
+		if got := p.ShownColumns(); !slices.Equal(got, []string{"left_ref", "right_ref", "left_code", "right_code"}) {
+			t.Fatalf("shown columns %q", got)
+		}
+		if got := p.SameColumns(); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: SameColumns = %q, want %q", tc.rules, got, tc.want)
+		}
+	}
+	p := d.compile("[" + one + ", " + two + "]")
+	d.execute(p)
+	got := d.query(`SELECT CAST(__kalla_rpk0 AS VARCHAR), right_ref, right_code FROM __kalla_match ORDER BY __kalla_rrid`)
+	if want := []string{"P1 | R1 | ab", "P2 | X2 |  CD "}; !slices.Equal(got, want) {
+		t.Errorf("matched right columns:\n  got  %q\n  want %q", got, want)
+	}
+}

@@ -1055,6 +1055,33 @@ func (p *Plan) KeyColumns(s int) []string {
 	return out
 }
 
+// SameColumns names, for each shown column (in ShownColumns' order), the
+// other shown column that holds the same value in every pair, or "": a
+// right column that every pass shows from the same left column (see
+// sameAsLeft), when that left column is shown too. A writer may copy it
+// after a sort instead of carrying both through it, as with KeyColumns: at
+// gen's 1M invoices every pass compares reference_number with invoice_id.
+func (p *Plan) SameColumns() []string {
+	out := make([]string, len(p.shown))
+	for i, c := range p.shown {
+		if c.side != 1 || len(p.passes) == 0 {
+			continue
+		}
+		left := p.passes[0].sameAsLeft(c.col.Name)
+		for _, ps := range p.passes[1:] {
+			if ps.sameAsLeft(c.col.Name) != left {
+				left = ""
+			}
+		}
+		for _, d := range p.shown {
+			if left != "" && d.side == 0 && d.col.Name == left {
+				out[i] = d.name
+			}
+		}
+	}
+	return out
+}
+
 // Cleanup lists the statements that drop what Execute made, for an engine
 // whose session outlives the run (Spark); DuckDB's database is thrown away
 // with the run, so there it is nil.
