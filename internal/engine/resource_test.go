@@ -11,6 +11,7 @@ import (
 	"github.com/kalla-recon/kalla/internal/file"
 	"github.com/kalla-recon/kalla/internal/gen"
 	"github.com/kalla-recon/kalla/internal/kalla"
+	"github.com/kalla-recon/kalla/internal/rules"
 )
 
 // TestResourceKind: DuckDB's own messages (as this version writes them)
@@ -125,6 +126,30 @@ func TestMemoryLimitFlushesAllocator(t *testing.T) {
 		if flush != c.flush || bulk != c.bulk || bgt != c.bgt {
 			t.Errorf("limit %q: allocator_flush_threshold %s, allocator_bulk_deallocation_flush_threshold %s, allocator_background_threads %s; want %s, %s, %s",
 				c.limit, flush, bulk, bgt, c.flush, c.bulk, c.bgt)
+		}
+	}
+}
+
+// TestRulesSerialUnderMemoryLimit checks that a rules plan gets no second
+// connection under a memory limit (its statements run one at a time, as
+// the writes do) and gets one without a limit: at gen.Standard(10M) under
+// 800MB the two sides' reasons, built at once, ran out of memory.
+func TestRulesSerialUnderMemoryLimit(t *testing.T) {
+	for _, c := range []struct {
+		limit string
+		fork  bool
+	}{
+		{"1GB", false},
+		{"", true},
+	} {
+		e, err := Open(t.Context(), Options{MemoryLimit: c.limit, TempDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, fork := e.rulesDB().(rules.Forker)
+		e.Close()
+		if fork != c.fork {
+			t.Errorf("limit %q: the rules plan can fork a connection: %v, want %v", c.limit, fork, c.fork)
 		}
 	}
 }

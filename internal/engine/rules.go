@@ -25,7 +25,7 @@ func (e *Engine) matchRules(ctx context.Context, rec *kalla.Recipe, left, right 
 	if err != nil {
 		return nil, recipeErr(err)
 	}
-	if err := plan.Execute(ctx, loggedDB{e}); err != nil {
+	if err := plan.Execute(ctx, e.rulesDB()); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -105,6 +105,23 @@ func ReasonColumnClash(alias string, cols []kalla.Column) error {
 func rulesSide(s *side) rules.Side {
 	return rules.Side{Name: s.name, Alias: s.spec.Alias, View: s.names.view, RID: s.names.rid(), Cols: s.cols, PK: s.pk, UniqueKey: s.uniqueKey, IDs: s.ids}
 }
+
+// rulesDB is the connection a plan runs on. Under a memory limit it lends
+// no second one, so the rules run one statement at a time, as the writes
+// do (see writeOutputs): two statements each size their hash tables and
+// sorts to the limit on their own. At gen.Standard(10M) under 800MB the
+// reasons of both sides, built at once (a join and a sort each), ran out
+// of memory in two runs of five.
+func (e *Engine) rulesDB() rules.DB {
+	if e.memLimit != "" {
+		return serialDB{loggedDB{e}}
+	}
+	return loggedDB{e}
+}
+
+// serialDB is a rules.DB that hides its Fork: the plan then runs the work
+// it would run beside the main connection after it instead.
+type serialDB struct{ rules.DB }
 
 // loggedDB runs a plan's statements through the engine, so they are logged
 // like every other statement of a run.
