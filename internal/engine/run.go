@@ -1067,6 +1067,38 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 		// passed (peak RSS 544 MB) with the report written after it.
 		queries, aside = append(queries, aside...), nil
 	}
+	// A rules recipe's two unmatched files are each a positional join of
+	// the staging table and the reason table, which DuckDB runs on one
+	// thread and streams (no hash table, no sort sized to the limit):
+	// under a limit they are written side by side, on a core each, before
+	// the rest. gen.Standard(10M) under 800MB wrote them one after the
+	// other in 2.3 s and 3.7 s, each on one core.
+	if e.memLimit != "" && m.plan != nil && positional(left) && positional(right) {
+		ul := slices.IndexFunc(queries, func(q output) bool { return q.table == TableUnmatchedLeft })
+		ur := slices.IndexFunc(queries, func(q output) bool { return q.table == TableUnmatchedRight })
+		if ul >= 0 && ur >= 0 && queries[ul].rows != nil && queries[ur].rows != nil {
+			l, r := queries[ul], queries[ur]
+			queries = slices.DeleteFunc(queries, func(q output) bool { return q.table == l.table || q.table == r.table })
+			w, release, err := e.fork(ctx)
+			if err != nil {
+				return nil, err
+			}
+			var lerr error
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				defer release()
+				lerr = write(w, l)
+			})
+			rerr := write(e, r)
+			wg.Wait()
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if err := errors.Join(lerr, rerr); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var asideErr error
 	var asideDone sync.WaitGroup
 	if len(aside) > 0 {
@@ -1251,6 +1283,11 @@ func (e *Engine) unmatchedQuery(ctx context.Context, s *side, m *matchResult) (s
 		strings.Join(s.out, ", "), qi(s.table), ridOfSide, paired, ridOfSide), nil
 }
 
+// positional reports whether unmatchedWithReasons lines side s's records
+// up with their reasons by a positional join (the side's row ids fit a
+// bitstring) rather than joining them.
+func positional(s *side) bool { return rules.DuckDB.IDSet("rid", s.ids) != "" }
+
 // unmatchedWithReasons selects a rules recipe's unmatched records of a side
 // with their _reason and _closest_candidate, in source order. The rules'
 // reason table lists exactly the side's unmatched records, one row each,
@@ -1272,7 +1309,7 @@ func (e *Engine) unmatchedQuery(ctx context.Context, s *side, m *matchResult) (s
 func (e *Engine) unmatchedWithReasons(ctx context.Context, s *side) (string, error) {
 	reasons := qi(rulesReasonTable(s))
 	set := rules.DuckDB.IDSet("rid", s.ids)
-	if set == "" {
+	if !positional(s) {
 		// More row ids than a bitstring takes: the join.
 		return fmt.Sprintf(`SELECT %s, x.reason AS _reason, x.closest AS _closest_candidate FROM %s x JOIN %s s ON s.rowid = x.rid ORDER BY s.rowid`,
 			strings.Join(s.out, ", "), reasons, qi(s.table)), nil
