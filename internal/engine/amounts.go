@@ -39,6 +39,15 @@ func (e *Engine) amounts(ctx context.Context, rec *kalla.Recipe, m *matchResult,
 		}
 		var open string
 		switch {
+		case m.plan != nil && positional(s):
+			// The reasons' row ids as a bitstring, as the unmatched file
+			// picks its records: a bit per row instead of a semi join
+			// hashing every open record's id.
+			name := "__kalla_open_" + s.name
+			if _, err := e.exec(ctx, rules.DuckDB.SetVariable(name, "SELECT "+rules.DuckDB.IDSet("rid", s.ids)+" FROM "+qi(rulesReasonTable(s)))); err != nil {
+				return nil, fmt.Errorf("collect open %s records: %w", s.name, err)
+			}
+			open = "NOT (" + rules.DuckDB.IDNotIn(rules.DuckDB.Variable(name), "s.rowid") + ")"
 		case m.plan != nil:
 			open = fmt.Sprintf("s.rowid IN (SELECT rid FROM %s)", qi(rulesReasonTable(s)))
 		case rules.DuckDB.IDSet(rid, s.ids) != "":
