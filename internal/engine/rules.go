@@ -111,7 +111,7 @@ func rulesSide(s *side) rules.Side {
 // do (see writeOutputs): two statements each size their hash tables and
 // sorts to the limit on their own. At gen.Standard(10M) under 800MB the
 // reasons of both sides, built at once (a join and a sort each), ran out
-// of memory in two runs of five.
+// of memory in 4 runs of 8.
 func (e *Engine) rulesDB() rules.DB {
 	if e.memLimit != "" {
 		return serialDB{loggedDB{e}}
