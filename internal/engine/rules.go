@@ -148,3 +148,11 @@ func (d loggedDB) Query(ctx context.Context, q string, each func(rules.Row) erro
 	d.e.log.Debug("duckdb query", append(done(), "sql", q, "err", err)...)
 	return err
 }
+
+// sideIndex is a rules plan's number for side s: 0 left, 1 right.
+func sideIndex(s *side) int {
+	if s.name == "left" {
+		return 0
+	}
+	return 1
+}

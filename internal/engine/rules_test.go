@@ -326,3 +326,101 @@ func TestRulesReportComplete(t *testing.T) {
 		t.Errorf("no break sample: %s", reports[0])
 	}
 }
+
+// TestRulesOwnReasons runs rules whose searches find no candidate for any
+// unmatched record (no key shared, no rule naming amounts), so every
+// reason is words about the record's own keys and the unmatched files
+// compute it from the records they write instead of lining them up with a
+// table of reasons. Every reason must be what the record's key says, the
+// files must hold every unmatched record once in source order, and the
+// bytes must not depend on the thread count or a memory limit.
+func TestRulesOwnReasons(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large data set")
+	}
+	const n = 200_000 // over one row group: the scans run on several threads
+	var left, right strings.Builder
+	left.WriteString("invoice_id,reference,amount,currency\n")
+	right.WriteString("payment_id,reference,amount,currency\n")
+	for i := range n {
+		ref := fmt.Sprintf("R%07d", i)
+		if i%3 == 0 {
+			ref = fmt.Sprintf("X%07d", i) // no payment carries it
+		}
+		if i%7 == 0 {
+			ref = "" // no key at all
+		}
+		fmt.Fprintf(&left, "INV-%07d,%s,%d.%02d,EUR\n", i, ref, 10+i%900, i%100)
+		pref := fmt.Sprintf("R%07d", i)
+		if i%5 == 0 {
+			pref = fmt.Sprintf("Y%07d", i)
+		}
+		fmt.Fprintf(&right, "PAY-%07d,%s,%d.%02d,EUR\n", i, pref, 10+i%900, i%100)
+	}
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"left.csv": left.String(), "right.csv": right.String(),
+		"recipe.json": `{"recipe_id": "own", "sources": {
+		  "left": {"alias": "invoices", "uri": "left.csv", "primary_key": ["invoice_id"]},
+		  "right": {"alias": "payments", "uri": "right.csv", "primary_key": ["payment_id"]}},
+		 "rules": [{"name": "exact", "conditions": [{"op": "eq", "left": "reference", "right": "reference"}, {"op": "eq", "left": "amount", "right": "amount"}]},
+		   {"name": "currency", "conditions": [{"op": "eq", "left": "reference", "right": "reference"}, {"op": "eq", "left": "currency", "right": "currency"}]}]}`})
+	recipe := filepath.Join(dir, "recipe.json")
+	// The ground truth, from the generator's rules alone: an invoice is
+	// open when its reference is empty or no payment carries it, and a
+	// payment when no invoice carries its reference.
+	want := map[string][]string{}
+	for i := range n {
+		switch {
+		case i%7 == 0:
+			want["left"] = append(want["left"], fmt.Sprintf("INV-%07d|exact, currency: reference is empty", i))
+		case i%3 == 0 || i%5 == 0:
+			want["left"] = append(want["left"], fmt.Sprintf("INV-%07d|exact, currency: no payments record matches on reference", i))
+		}
+		if i%5 == 0 || i%3 == 0 || i%7 == 0 {
+			want["right"] = append(want["right"], fmt.Sprintf("PAY-%07d|exact, currency: no invoices record matches on reference", i))
+		}
+	}
+	t.Setenv("KALLA_DEBUG", "1") // the log shows how the files were written
+	var sums []string
+	for _, extra := range [][]string{nil, {"--threads", "1"}, {"--memory-limit", "256MB"}} {
+		out := t.TempDir()
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"run", "--recipe", recipe, "--out", out, "--format", "parquet,csv", "--json"}, extra...)
+		if code := cli.Main(t.Context(), args, strings.NewReader(""), &stdout, &stderr); code != 0 {
+			t.Fatalf("kalla %v exited %d: %s", extra, code, stderr.String())
+		}
+		// Two unmatched files, each in two formats.
+		if got := strings.Count(stderr.String(), "_reason, CAST(NULL AS VARCHAR) AS _closest_candidate"); got != 4 {
+			t.Errorf("kalla %v: %d unmatched files computed their reasons from the records, want 4", extra, got)
+		}
+		var sum kalla.Summary
+		if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
+			t.Fatal(err)
+		}
+		var files []string
+		for _, o := range sum.Outputs {
+			files = append(files, fmt.Sprintf("%s %d %s", o.Name, o.Rows, o.SHA256))
+		}
+		sums = append(sums, strings.Join(files, "\n"))
+		for _, side := range []string{"left", "right"} {
+			tab := readCSV(t, filepath.Join(out, "unmatched_"+side+".csv"))
+			reason, closest := slices.Index(tab.header, "_reason"), slices.Index(tab.header, "_closest_candidate")
+			var got []string
+			for _, row := range tab.rows {
+				got = append(got, row[0]+"|"+row[reason])
+				if row[closest] != "" {
+					t.Fatalf("kalla %v: %s has a closest candidate %q", extra, row[0], row[closest])
+				}
+			}
+			if !slices.Equal(got, want[side]) {
+				t.Fatalf("kalla %v: unmatched %s: %d rows, want %d; first %q, want %q", extra, side, len(got), len(want[side]), got[:min(3, len(got))], want[side][:3])
+			}
+			if k := sum.Rules.Reasons[side]["no_candidate"]; k != int64(len(want[side])) {
+				t.Errorf("kalla %v: %d %s reasons counted no_candidate, want %d", extra, k, side, len(want[side]))
+			}
+		}
+	}
+	if sums[1] != sums[0] || sums[2] != sums[0] {
+		t.Errorf("the files differ:\n  default\n%s\n  --threads 1\n%s\n  --memory-limit\n%s", sums[0], sums[1], sums[2])
+	}
+}

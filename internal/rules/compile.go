@@ -80,6 +80,11 @@ type Plan struct {
 	// sumsEqual[k] is true when every unit pair grouped pass k chose had
 	// equal amounts on its tolerance columns (see sumsMayDiffer).
 	sumsEqual map[int]bool
+	// ownReason[s] is, when side s's reasons read nothing but the
+	// record's own columns, the reason as an expression over them (see
+	// OwnReason); explain sets it, each side's only from its own
+	// goroutine.
+	ownReason [2]string
 }
 
 // shownCol is a compared column copied into matched pairs.
