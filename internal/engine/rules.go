@@ -21,7 +21,9 @@ func (e *Engine) matchRules(ctx context.Context, rec *kalla.Recipe, left, right 
 			return nil, recipeErr(err)
 		}
 	}
-	plan, err := rules.Compile(rules.Input{Rules: rec.Rules, Left: rulesSide(left), Right: rulesSide(right)}, rules.DuckDB)
+	// Under a memory limit the staged sides are taken not to fit in
+	// memory, as rulesDB takes it.
+	plan, err := rules.Compile(rules.Input{Rules: rec.Rules, Left: rulesSide(left), Right: rulesSide(right), CopyLast: e.memLimit != ""}, rules.DuckDB)
 	if err != nil {
 		return nil, recipeErr(err)
 	}

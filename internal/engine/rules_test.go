@@ -289,7 +289,7 @@ func TestRulesReportComplete(t *testing.T) {
 		 "rules": [{"name": "tol", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "tolerance", "left": "amount", "right": "amount", "pct": 0.02}]},
 		   {"name": "split", "pattern": "1:N", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "tolerance", "left": "amount", "right": "amount", "abs": 1}]}]}`})
 	recipe := filepath.Join(dir, "recipe.json")
-	var reports []string
+	var reports, amounts []string
 	var files [2][]string // name and checksum of each file, without and with a memory limit
 	for i, extra := range [][]string{nil, {"--memory-limit", "256MB"}, {"--dry-run"}} {
 		var stdout, stderr bytes.Buffer
@@ -312,7 +312,14 @@ func TestRulesReportComplete(t *testing.T) {
 			for _, o := range sum.Outputs {
 				files[i] = append(files[i], fmt.Sprintf("%s %d %s", o.Name, o.Rows, o.SHA256))
 			}
+			// The money totals: summed beside the writes without a
+			// limit, after them under one.
+			b, _ := json.Marshal(sum.Amounts)
+			amounts = append(amounts, string(b))
 		}
+	}
+	if want := `{"left_column":"amount","right_column":"amount","from":"rule","totals":[{"left_matched":"250.00","left_open":"17.00","right_matched":"249.00","right_open":"100.00","matched_difference":"1.00"}]}`; amounts[0] != want || amounts[1] != want {
+		t.Errorf("money totals:\n  without a limit %s\n  with a limit    %s\n  want            %s", amounts[0], amounts[1], want)
 	}
 	// Under a limit the files are written in another order, the two
 	// unmatched ones side by side: the same bytes.

@@ -1073,7 +1073,7 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 	// under a limit they are written side by side, on a core each, before
 	// the rest. gen.Standard(10M) under 800MB wrote them one after the
 	// other in 2.3 s and 3.7 s, each on one core.
-	if e.memLimit != "" && m.plan != nil && positional(left) && positional(right) {
+	if e.memLimit != "" && m.plan != nil && linedUp(left, m.plan) && linedUp(right, m.plan) {
 		ul := slices.IndexFunc(queries, func(q output) bool { return q.table == TableUnmatchedLeft })
 		ur := slices.IndexFunc(queries, func(q output) bool { return q.table == TableUnmatchedRight })
 		if ul >= 0 && ur >= 0 && queries[ul].rows != nil && queries[ur].rows != nil {
@@ -1283,6 +1283,16 @@ func (e *Engine) unmatchedQuery(ctx context.Context, s *side, m *matchResult) (s
 		strings.Join(s.out, ", "), qi(s.table), ridOfSide, paired, ridOfSide), nil
 }
 
+// linedUp reports whether a rules recipe's unmatched file of side s is a
+// positional join of its records and reasons (see unmatchedWithReasons):
+// a pipeline that streams on one thread. A file whose reasons come from
+// the records themselves sorts them instead, on every core, with a sort
+// sized to the memory limit.
+func linedUp(s *side, plan *rules.Plan) bool {
+	_, own := plan.OwnReason(sideIndex(s))
+	return positional(s) && !own
+}
+
 // positional reports whether unmatchedWithReasons lines side s's records
 // up with their reasons by a positional join (the side's row ids fit a
 // bitstring) rather than joining them.
@@ -1313,7 +1323,8 @@ func positional(s *side) bool { return rules.DuckDB.IDSet("rid", s.ids) != "" }
 // recipe: there is nothing to line up, so the scan and the file's encoding
 // run on every core. At gen.Standard(50M) under --memory-limit 4GB (10M
 // unmatched records a side) the positional form took 31 s and 35 s, side
-// by side, each on one core.
+// by side, each on one core. Its sort is sized to the memory limit, so
+// under one it is written alone, not beside the other side's (linedUp).
 func (e *Engine) unmatchedWithReasons(ctx context.Context, s *side, plan *rules.Plan) (string, error) {
 	reasons := qi(rulesReasonTable(s))
 	set := rules.DuckDB.IDSet("rid", s.ids)

@@ -28,6 +28,12 @@ type Side struct {
 type Input struct {
 	Rules       []kalla.Rule
 	Left, Right Side
+	// CopyLast makes the last pass of several read a copy of what the
+	// earlier passes left (see lastCopied): for sides that do not fit in
+	// memory, where each scan of them reads the spill folder back. In
+	// memory the copy costs what it saves (gen.Standard(1M): the
+	// statements it touches took 0.28 s either way).
+	CopyLast bool
 }
 
 // Tables the plan writes. They all carry Kalla's reserved prefix.
@@ -37,9 +43,9 @@ const (
 	// plus __kalla_rule, __kalla_score, __kalla_status, __kalla_pass and
 	// the compared columns of both records.
 	MatchTable = "__kalla_match"
-	// ReasonLeft and ReasonRight hold, per unmatched record (rid), its
-	// reason and closest candidate; on DuckDB in rid order, the order of
-	// the unmatched files they are read beside (Dialect.Ordered).
+	// ReasonLeft and ReasonRight are views of, per unmatched record (rid),
+	// its reason and closest candidate; on DuckDB in rid order, the order
+	// of the unmatched files they are read beside (Dialect.Ordered).
 	ReasonLeft  = "__kalla_reason_l"
 	ReasonRight = "__kalla_reason_r"
 	// BreaksTable holds one row per compared value that differs within a
@@ -536,9 +542,33 @@ func (p *Plan) available(ps *pass, s int) string {
 		return p.d.Ident(p.side(s).View)
 	}
 	if p.useSets() {
+		if p.lastCopied(ps) {
+			return lastTable(s)
+		}
 		return "(" + p.notTaken(s) + ")"
 	}
 	return remainTable(s, ps.index)
+}
+
+// lastTable holds, with sets, the records of side s that the passes
+// before the last left over: their used columns and row id (remainCols).
+func lastTable(s int) string { return "__kalla_last_" + "lr"[s:s+1] }
+
+// lastCopied reports whether pass ps reads lastTable instead of the side's
+// view minus the taken set: the last pass of several, with sets, when the
+// input asks for it (Input.CopyLast). The last
+// pass and the unmatched tables of the explanations (see unmatchedSQL)
+// then read a narrow copy of what is left instead of scanning the whole
+// staged side twice more: at gen.Standard(50M) under 4GB the staged sides
+// are mostly spilled, and each such scan read them back from disk.
+func (p *Plan) lastCopied(ps *pass) bool {
+	return p.in.CopyLast && p.useSets() && ps.index > 0 && ps.index == len(p.passes)-1
+}
+
+// lastSQL builds lastTable(s) (see lastCopied), on the connection it runs on.
+func (p *Plan) lastSQL(s int) []string {
+	return append([]string{p.takenSQL(s)}, p.d.CreateTableAs(lastTable(s),
+		fmt.Sprintf("SELECT %s FROM (%s) x", p.remainCols(s), p.notTaken(s)))...)
 }
 
 // takenVar names the variable holding the set of side s's records that

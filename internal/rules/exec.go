@@ -96,6 +96,8 @@ func (p *Plan) Execute(ctx context.Context, db DB) error {
 		var sides [2][]string
 		for s := range 2 {
 			switch {
+			case p.lastCopied(ps):
+				sides[s] = append(sides[s], p.lastSQL(s)...)
 			case ps.index > 0 && p.useSets():
 				if ps.grouped[s] {
 					sides[s] = append(sides[s], p.takenSQL(s)) // the groups read what is left

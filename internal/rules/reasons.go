@@ -64,6 +64,16 @@ func (p *Plan) unmatched(s int, a string) string { return unmatchedTable(s) + " 
 // unmatchedSQL builds unmatchedTable(s): what the last pass left over.
 func (p *Plan) unmatchedSQL(s int) []string {
 	if p.useSets() {
+		if last := p.passes[len(p.passes)-1]; p.lastCopied(last) {
+			// What the last pass read, minus what it matched: the
+			// columns are remainCols already. The copy is dropped
+			// once read: at 50M it held 12.5M and 15M records that
+			// would otherwise push the staged sides out of memory
+			// while the files are written.
+			return append(append([]string{p.takenSQL(s)}, p.d.CreateTableAs(unmatchedTable(s),
+				fmt.Sprintf("SELECT * FROM %s x WHERE %s", lastTable(s), p.d.IDNotIn(p.d.Variable(takenVar(s)), "x."+p.d.Ident(p.side(s).RID))))...),
+				"DROP TABLE "+lastTable(s))
+		}
 		return append([]string{p.takenSQL(s)}, p.d.CreateTableAs(unmatchedTable(s),
 			fmt.Sprintf("SELECT %s FROM (%s) x", p.remainCols(s), p.notTaken(s)))...)
 	}
