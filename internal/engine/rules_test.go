@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/kalla-recon/kalla/internal/cli"
+	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
@@ -340,7 +341,8 @@ func TestRulesReportComplete(t *testing.T) {
 // compute it from the records they write instead of lining them up with a
 // table of reasons. Every reason must be what the record's key says, the
 // files must hold every unmatched record once in source order, and the
-// bytes must not depend on the thread count or a memory limit.
+// bytes must not depend on the thread count, a memory limit or how the
+// set of open records is held.
 func TestRulesOwnReasons(t *testing.T) {
 	if testing.Short() {
 		t.Skip("large data set")
@@ -389,7 +391,12 @@ func TestRulesOwnReasons(t *testing.T) {
 	}
 	t.Setenv("KALLA_DEBUG", "1") // the log shows how the files were written
 	var sums []string
-	for _, extra := range [][]string{nil, {"--threads", "1"}, {"--memory-limit", "256MB"}} {
+	for i, extra := range [][]string{nil, {"--threads", "1"}, {"--memory-limit", "256MB"}, nil} {
+		if i == 3 {
+			// The sets of open records in pieces, as for sides of
+			// millions of rows (engine.SetPiecesAbove).
+			defer engine.SetPiecesAbove(-1)()
+		}
 		out := t.TempDir()
 		var stdout, stderr bytes.Buffer
 		args := append([]string{"run", "--recipe", recipe, "--out", out, "--format", "parquet,csv", "--json"}, extra...)
@@ -399,6 +406,11 @@ func TestRulesOwnReasons(t *testing.T) {
 		// Two unmatched files, each in two formats.
 		if got := strings.Count(stderr.String(), "_reason, CAST(NULL AS VARCHAR) AS _closest_candidate"); got != 4 {
 			t.Errorf("kalla %v: %d unmatched files computed their reasons from the records, want 4", extra, got)
+		}
+		// The files (two, in two formats) tested the open records
+		// through pieces joined by row group.
+		if got := strings.Count(stderr.String(), "p ON p.k = CAST(s.rowid // 122880 AS INTEGER)"); (got >= 4) != (i == 3) {
+			t.Errorf("kalla %v: %d scans joined sets in pieces", extra, got)
 		}
 		var sum kalla.Summary
 		if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
@@ -427,7 +439,7 @@ func TestRulesOwnReasons(t *testing.T) {
 			}
 		}
 	}
-	if sums[1] != sums[0] || sums[2] != sums[0] {
-		t.Errorf("the files differ:\n  default\n%s\n  --threads 1\n%s\n  --memory-limit\n%s", sums[0], sums[1], sums[2])
+	if sums[1] != sums[0] || sums[2] != sums[0] || sums[3] != sums[0] {
+		t.Errorf("the files differ:\n  default\n%s\n  --threads 1\n%s\n  --memory-limit\n%s\n  sets in pieces\n%s", sums[0], sums[1], sums[2], sums[3])
 	}
 }

@@ -1272,12 +1272,12 @@ func (e *Engine) unmatchedQuery(ctx context.Context, s *side, m *matchResult) (s
 		// this connection: the scan tests each row's bit instead of an
 		// anti join hashing the side (about 35 ms less per file at 1M),
 		// and the file is byte for byte the same.
-		name := "__kalla_paired_" + s.name
-		if _, err := e.exec(ctx, rules.DuckDB.SetVariable(name, "SELECT "+set+" "+paired)); err != nil {
+		ps, err := e.makeRowSet(ctx, s, pairedSet(s).name, "SELECT "+ridOfSide+" "+paired)
+		if err != nil {
 			return "", fmt.Errorf("collect matched %s records: %w", s.name, err)
 		}
-		return fmt.Sprintf(`SELECT %s FROM %s s WHERE %s ORDER BY s.rowid`,
-			strings.Join(s.out, ", "), qi(s.table), rules.DuckDB.IDNotIn(rules.DuckDB.Variable(name), "s.rowid")), nil
+		return fmt.Sprintf(`SELECT %s FROM %s s%s WHERE NOT (%s) ORDER BY s.rowid`,
+			strings.Join(s.out, ", "), qi(s.table), ps.join("s"), ps.in("s")), nil
 	}
 	return fmt.Sprintf(`SELECT %s FROM %s s ANTI JOIN (SELECT %s %s) m ON s.rowid = m.%s ORDER BY s.rowid`,
 		strings.Join(s.out, ", "), qi(s.table), ridOfSide, paired, ridOfSide), nil
@@ -1329,15 +1329,16 @@ func (e *Engine) unmatchedWithReasons(ctx context.Context, s *side, plan *rules.
 	reasons := qi(rulesReasonTable(s))
 	set := rules.DuckDB.IDSet("rid", s.ids)
 	if own, ok := plan.OwnReason(sideIndex(s)); ok && set != "" {
-		ids := "__kalla_unmatched_" + s.name
-		if _, err := e.exec(ctx, rules.DuckDB.SetVariable(ids, "SELECT "+set+" FROM "+reasons)); err != nil {
+		open, err := e.makeRowSet(ctx, s, "__kalla_unmatched_"+s.name, "SELECT rid FROM "+reasons)
+		if err != nil {
 			return "", fmt.Errorf("collect unmatched %s records: %w", s.name, err)
 		}
 		// Sorted by row id as the SQL recipe's unmatched files are: the
-		// scan is in that order already, but the sort makes the Parquet
-		// row groups the same on any number of threads (DESIGN.md).
-		return fmt.Sprintf(`SELECT u.* EXCLUDE (__kalla_rowid), %s AS _reason, CAST(NULL AS VARCHAR) AS _closest_candidate FROM (SELECT %s, s.rowid AS __kalla_rowid FROM %s s WHERE NOT (%s)) u ORDER BY u.__kalla_rowid`,
-			own, strings.Join(s.out, ", "), qi(s.table), rules.DuckDB.IDNotIn(rules.DuckDB.Variable(ids), "s.rowid")), nil
+		// scan is in that order already (not through a set in pieces),
+		// and the sort makes the Parquet row groups the same on any
+		// number of threads (DESIGN.md).
+		return fmt.Sprintf(`SELECT u.* EXCLUDE (__kalla_rowid), %s AS _reason, CAST(NULL AS VARCHAR) AS _closest_candidate FROM (SELECT %s, s.rowid AS __kalla_rowid FROM %s s%s WHERE %s) u ORDER BY u.__kalla_rowid`,
+			own, strings.Join(s.out, ", "), qi(s.table), open.join("s"), open.in("s")), nil
 	}
 	if !positional(s) {
 		// More row ids than a bitstring takes: the join.
