@@ -98,14 +98,10 @@ func (e *Engine) amounts(ctx context.Context, rec *kalla.Recipe, m *matchResult,
 // join.
 var piecesAbove int64 = 4_000_000
 
-// pieceRows is the row ids one piece holds: a DuckDB row group, so that a
-// scan's vectors meet few pieces.
-const pieceRows = 122880
-
 // rowSet is a set of a side's row ids as a scan of the side tests it: a
 // bitstring in a variable of the connection that made it, or, for a side
-// above piecesAbove rows, a table of pieces (k, b) with bit i of b set for
-// row id k*pieceRows+i, joined to the rows by row group. A join keeps no
+// above piecesAbove rows, a table of pieces (rules.PiecesSQL) joined to
+// the rows by row group. A join keeps no
 // order: a query reading the side in row-id order through a set in pieces
 // must sort (the unmatched files do).
 type rowSet struct {
@@ -117,8 +113,7 @@ type rowSet struct {
 // row ids, on the engine's connection.
 func (e *Engine) makeRowSet(ctx context.Context, s *side, name, src string) (rowSet, error) {
 	set := rowSet{name: name, pieces: s.ids > piecesAbove}
-	q := fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT CAST(x // %d AS INTEGER) AS k, bitstring_agg(CAST(x %% %d AS INTEGER), 0, %d) AS b FROM (%s) t(x) GROUP BY ALL",
-		qi(name), pieceRows, pieceRows, pieceRows-1, src)
+	q := rules.PiecesSQL(name, src)
 	if !set.pieces {
 		q = rules.DuckDB.SetVariable(name, fmt.Sprintf("SELECT %s FROM (%s) t(x)", rules.DuckDB.IDSet("x", s.ids), src))
 	}
@@ -132,7 +127,7 @@ func (r rowSet) join(a string) string {
 	if !r.pieces {
 		return ""
 	}
-	return fmt.Sprintf(" LEFT JOIN %s p ON p.k = CAST(%s.rowid // %d AS INTEGER)", qi(r.name), a, pieceRows)
+	return fmt.Sprintf(" LEFT JOIN %s p ON p.k = CAST(%s.rowid // %d AS INTEGER)", qi(r.name), a, rules.PieceRows)
 }
 
 // in is true for a row of alias a whose row id is in the set.
@@ -140,7 +135,7 @@ func (r rowSet) in(a string) string {
 	if !r.pieces {
 		return "NOT (" + rules.DuckDB.IDNotIn(rules.DuckDB.Variable(r.name), a+".rowid") + ")"
 	}
-	return fmt.Sprintf("coalesce(get_bit(p.b, CAST(%s.rowid %% %d AS INTEGER)), 0) = 1", a, pieceRows)
+	return fmt.Sprintf("coalesce(get_bit(p.b, CAST(%s.rowid %% %d AS INTEGER)), 0) = 1", a, rules.PieceRows)
 }
 
 // pairedSet is the set of side s's paired row ids that a SQL recipe's

@@ -78,13 +78,16 @@ func TestBreaksEqualGroupSums(t *testing.T) {
 	}
 }
 
-// TestRemainderPathsAgree runs the same passes three ways: reading what
+// TestRemainderPathsAgree runs the same passes five ways: reading what
 // earlier passes left as each side's view minus a set of taken row ids (the
 // default), keeping it in tables (the path for sides too large for a set,
-// forced here by hiding the row counts), and with sets but the last pass
-// reading a copy (Input.CopyLast). Pairs, reasons and the report must be
-// the same.
+// forced here by hiding the row counts), with sets but the last pass
+// reading a copy (Input.CopyLast), and both set paths again with the sets
+// in pieces (inPieces, forced). Pairs, reasons and the report must be the
+// same. Not parallel: it sets piecesAbove.
 func TestRemainderPathsAgree(t *testing.T) {
+	orig := piecesAbove
+	defer func() { piecesAbove = orig }()
 	left := "id,ref,amount,d\nI1,R1,100.00,2026-01-01\nI2,R2,100.00,2026-01-01\nI3,R3,50.00,2026-01-01\nI4,R4,10.00,2026-01-01\nI5,R5,7.00,2026-01-01\nI6,R1,100.00,2026-01-02\n"
 	right := "id,ref,amount,d\nP1,R1,100.00,2026-01-01\nP2,R2,98.00,2026-01-03\nP3a,R3,20.00,2026-01-02\nP3b,R3,31.00,2026-01-04\nP4,R4,99.00,2026-01-01\nP9,R9,1.00,2026-01-01\nP6,R1,101.00,2026-01-02\n"
 	exact := `{"name": "exact", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "eq", "left": "amount", "right": "amount"}]}`
@@ -96,23 +99,29 @@ func TestRemainderPathsAgree(t *testing.T) {
 		return fmt.Sprintf(`{"name": "never%d", "conditions": [{"op": "eq", "left": "id", "right": "id"}]}`, n)
 	}
 	for _, rules := range [][]string{{exact, tol, split}, {never(1), exact, never(2), tol, split, never(3)}} {
-		var got [3]string
-		for i, path := range []struct{ sets, copyLast bool }{{true, false}, {false, false}, {true, true}} {
+		var got [5]string
+		for i, path := range []struct{ sets, copyLast, pieces bool }{{true, false, false}, {false, false, false}, {true, true, false}, {true, false, true}, {true, true, true}} {
 			d := newTestDB(t, left, right, []string{"id"}, []string{"id"}, 0)
 			if !path.sets {
 				d.left.IDs, d.right.IDs = 0, 0
 			}
 			p := d.compile("[" + strings.Join(rules, ", ") + "]")
 			p.in.CopyLast = path.copyLast
-			if p.useSets() != path.sets || p.lastCopied(p.passes[len(p.passes)-1]) != path.copyLast {
-				t.Fatalf("useSets = %v, lastCopied = %v, want %+v", p.useSets(), p.lastCopied(p.passes[len(p.passes)-1]), path)
+			piecesAbove = orig
+			if path.pieces {
+				piecesAbove = -1
+			}
+			if p.useSets() != path.sets || p.lastCopied(p.passes[len(p.passes)-1]) != path.copyLast || p.inPieces(0) != path.pieces {
+				t.Fatalf("useSets = %v, lastCopied = %v, inPieces = %v, want %+v", p.useSets(), p.lastCopied(p.passes[len(p.passes)-1]), p.inPieces(0), path)
 			}
 			r, _ := json.Marshal(d.execute(p))
 			got[i] = strings.Join(d.pairs(), "\n") + "\n" + strings.Join(d.query("SELECT rid, reason, closest FROM __kalla_reason_l ORDER BY rid"), "\n") +
 				"\n" + strings.Join(d.query("SELECT rid, reason, closest FROM __kalla_reason_r ORDER BY rid"), "\n") + "\n" + string(r)
 		}
-		if got[0] != got[1] || got[2] != got[0] {
-			t.Errorf("the paths differ:\nsets:\n%s\ntables:\n%s\nsets, the last pass on a copy:\n%s", got[0], got[1], got[2])
+		for i, name := range []string{"tables", "sets, the last pass on a copy", "sets in pieces", "sets in pieces, the last pass on a copy"} {
+			if got[i+1] != got[0] {
+				t.Errorf("%s differs from sets:\n%s\nsets:\n%s", name, got[i+1], got[0])
+			}
 		}
 		// I1/P1 pair exactly; I6/P6 are within 5 %, and P1 must not be
 		// paired again; I3 takes both P3 payments.

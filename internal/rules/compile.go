@@ -587,9 +587,45 @@ func (p *Plan) useSets() bool {
 // table takenAddSQL made last), on the connection it runs on: each
 // connection that reads notTaken(s) runs it first. The set is a constant
 // to the statements that test it, which therefore join nothing for it.
+// A side in pieces (inPieces) gets takenPieces(s) instead, from the pairs
+// of the passes run so far.
 func (p *Plan) takenSQL(s int) string {
+	if p.inPieces(s) {
+		return PiecesSQL(takenPieces(s), fmt.Sprintf("SELECT %s FROM %s", pairCol(s), pairsTable))
+	}
 	return p.d.SetVariable(takenVar(s), fmt.Sprintf("SELECT %s FROM %s", "lr"[s:s+1], p.taken))
 }
+
+// piecesAbove is the number of row ids above which a side's set of taken
+// records is held in pieces (inPieces); a variable for tests.
+var piecesAbove int64 = 4_000_000
+
+// PieceRows is the row ids one piece of a set holds (see PiecesSQL): a
+// DuckDB row group, so that a scan's vectors meet few pieces.
+const PieceRows = 122880
+
+// PiecesSQL makes DuckDB table name of the row ids src selects (one
+// column; NULLs are skipped) as pieces: k is the piece, b has bit i set
+// for row id k*PieceRows+i; a piece with no id is absent. A scan tests a
+// row by joining its piece on rowid // PieceRows (see inPieces).
+func PiecesSQL(name, src string) string {
+	return fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT CAST(x // %d AS INTEGER) AS k, bitstring_agg(CAST(x %% %d AS INTEGER), 0, %d) AS b FROM (%s) t(x) WHERE x IS NOT NULL GROUP BY ALL",
+		DuckDB.Ident(name), PieceRows, PieceRows, PieceRows-1, src)
+}
+
+// inPieces reports whether the statements test side s's set of taken
+// records through takenPieces(s), one bitstring per PieceRows row ids
+// joined by row group, rather than one bitstring in a variable. DuckDB
+// materialises a constant for every vector it evaluates: a 6.5 MB
+// bitstring tested over 52.5M rows took 3.35 s in memory, the same set in
+// pieces 0.72-0.77 s (engine/DESIGN.md). At 1M rows the copies cost about
+// 5 ms a scan, less than the join. Only the statements that read a side's
+// records through notTaken or notTakenIn test the set; none of them needs
+// the records in order.
+func (p *Plan) inPieces(s int) bool { return p.useSets() && p.side(s).IDs > piecesAbove }
+
+// takenPieces names the table of side s's taken set in pieces.
+func takenPieces(s int) string { return "__kalla_takenp_" + "lr"[s:s+1] }
 
 // takenTable holds, after pass k, the sets of both sides' records that
 // passes 0 to k matched (columns l and r).
@@ -609,9 +645,18 @@ func (p *Plan) takenAddSQL(k int, pairs string) []string {
 
 // notTaken selects side s's records that no pass so far matched.
 func (p *Plan) notTaken(s int) string {
-	side := p.side(s)
-	return fmt.Sprintf("SELECT * FROM %s x WHERE %s", p.d.Ident(side.View),
-		p.d.IDNotIn(p.d.Variable(takenVar(s)), "x."+p.d.Ident(side.RID)))
+	return p.notTakenIn(s, p.d.Ident(p.side(s).View))
+}
+
+// notTakenIn selects the records of relation from (side s's row id and
+// columns) that no pass so far matched.
+func (p *Plan) notTakenIn(s int, from string) string {
+	rid := "x." + p.d.Ident(p.side(s).RID)
+	if p.inPieces(s) {
+		return fmt.Sprintf("SELECT x.* FROM %s x LEFT JOIN %s p ON p.k = CAST(%s // %d AS INTEGER) WHERE coalesce(get_bit(p.b, CAST(%s %% %d AS INTEGER)), 0) = 0",
+			from, takenPieces(s), rid, PieceRows, rid, PieceRows)
+	}
+	return fmt.Sprintf("SELECT * FROM %s x WHERE %s", from, p.d.IDNotIn(p.d.Variable(takenVar(s)), rid))
 }
 
 // usedCols lists, in the side's order, the columns of side s that the
