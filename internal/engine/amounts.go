@@ -127,7 +127,7 @@ func (r rowSet) join(a string) string {
 	if !r.pieces {
 		return ""
 	}
-	return fmt.Sprintf(" LEFT JOIN %s p ON p.k = CAST(%s.rowid // %d AS INTEGER)", qi(r.name), a, rules.PieceRows)
+	return rules.PieceJoin(r.name, a+".rowid")
 }
 
 // in is true for a row of alias a whose row id is in the set.
@@ -135,7 +135,7 @@ func (r rowSet) in(a string) string {
 	if !r.pieces {
 		return "NOT (" + rules.DuckDB.IDNotIn(rules.DuckDB.Variable(r.name), a+".rowid") + ")"
 	}
-	return fmt.Sprintf("coalesce(get_bit(p.b, CAST(%s.rowid %% %d AS INTEGER)), 0) = 1", a, rules.PieceRows)
+	return rules.PieceBit(a+".rowid") + " = 1"
 }
 
 // pairedSet is the set of side s's paired row ids that a SQL recipe's

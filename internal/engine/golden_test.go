@@ -960,3 +960,39 @@ func TestAmountsThroughPieces(t *testing.T) {
 		t.Fatalf("only %d scenarios pin their amounts", n)
 	}
 }
+
+// TestPiecesBesideSourceColumns runs a SQL recipe and a rules recipe whose
+// sources have columns named like a set's pieces would be without Kalla's
+// prefix (k, b, p), with every set in pieces: the scans that join the
+// pieces to a side's rows must not find a column ambiguous. The unmatched
+// records and the open totals are known: I2 and P3 are open.
+func TestPiecesBesideSourceColumns(t *testing.T) {
+	defer engine.SetPiecesAbove(-1)()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"left.csv":  "id,k,b,p,amount\nI1,K1,x,y,10.00\nI2,K2,x,y,20.00\n",
+		"right.csv": "id,k,b,p,amount\nP1,K1,x,y,10.00\nP3,K3,x,y,5.00\n",
+		"sql.json": `{"recipe_id": "sql", "match_sql": "SELECT l.id, r.id AS rid FROM left_src l JOIN right_src r ON r.k = l.k WHERE tolerance_match(l.amount, r.amount, 0.01)",
+		  "sources": {"left": {"alias": "l", "uri": "left.csv", "primary_key": ["id"]}, "right": {"alias": "r", "uri": "right.csv", "primary_key": ["id"]}}}`,
+		"rules.json": `{"recipe_id": "rules", "rules": [{"name": "k", "conditions": [{"op": "eq", "left": "k", "right": "k"}, {"op": "tolerance", "left": "amount", "right": "amount", "abs": 0.01}]}],
+		  "sources": {"left": {"alias": "l", "uri": "left.csv", "primary_key": ["id"]}, "right": {"alias": "r", "uri": "right.csv", "primary_key": ["id"]}}}`})
+	for _, recipe := range []string{"sql.json", "rules.json"} {
+		r := runKalla(t, filepath.Join(dir, recipe))
+		if r.code != 0 {
+			t.Fatalf("%s: kalla run exited %d: %s", recipe, r.code, r.stderr)
+		}
+		for file, want := range map[string]string{"unmatched_left.csv": "I2", "unmatched_right.csv": "P3"} {
+			tab := readCSV(t, filepath.Join(r.out, file))
+			if len(tab.rows) != 1 || tab.rows[0][0] != want {
+				t.Errorf("%s: %s holds %v, want %s alone", recipe, file, tab.rows, want)
+			}
+		}
+		var sum kalla.Summary
+		if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
+			t.Fatal(err)
+		}
+		if sum.Amounts == nil || len(sum.Amounts.Totals) != 1 || sum.Amounts.Totals[0].LeftOpen != "20.00" || sum.Amounts.Totals[0].RightOpen != "5.00" {
+			t.Errorf("%s: amounts %+v, want 20.00 open on the left and 5.00 on the right", recipe, sum.Amounts)
+		}
+	}
+}

@@ -409,7 +409,7 @@ func TestRulesOwnReasons(t *testing.T) {
 		}
 		// The files (two, in two formats) tested the open records
 		// through pieces joined by row group.
-		if got := strings.Count(stderr.String(), "p ON p.k = CAST(s.rowid // 122880 AS INTEGER)"); (got >= 4) != (i == 3) {
+		if got := strings.Count(stderr.String(), "__kalla_p ON __kalla_p.__kalla_k = CAST(s.rowid // 122880 AS INTEGER)"); (got >= 4) != (i == 3) {
 			t.Errorf("kalla %v: %d scans joined sets in pieces", extra, got)
 		}
 		var sum kalla.Summary

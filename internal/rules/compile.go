@@ -605,12 +605,25 @@ var piecesAbove int64 = 4_000_000
 const PieceRows = 122880
 
 // PiecesSQL makes DuckDB table name of the row ids src selects (one
-// column; NULLs are skipped) as pieces: k is the piece, b has bit i set
-// for row id k*PieceRows+i; a piece with no id is absent. A scan tests a
-// row by joining its piece on rowid // PieceRows (see inPieces).
+// column; NULLs are skipped) as pieces: __kalla_k is the piece, __kalla_b
+// has bit i set for row id __kalla_k*PieceRows+i; a piece with no id is
+// absent. A scan tests a row by joining its piece on rowid // PieceRows
+// (PieceJoin, PieceBit). The columns carry Kalla's reserved prefix, so
+// that no column of a source joined to them is ambiguous.
 func PiecesSQL(name, src string) string {
-	return fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT CAST(x // %d AS INTEGER) AS k, bitstring_agg(CAST(x %% %d AS INTEGER), 0, %d) AS b FROM (%s) t(x) WHERE x IS NOT NULL GROUP BY ALL",
+	return fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT CAST(x // %d AS INTEGER) AS __kalla_k, bitstring_agg(CAST(x %% %d AS INTEGER), 0, %d) AS __kalla_b FROM (%s) t(x) WHERE x IS NOT NULL GROUP BY ALL",
 		DuckDB.Ident(name), PieceRows, PieceRows, PieceRows-1, src)
+}
+
+// PieceJoin joins the pieces of table name (PiecesSQL), under alias
+// __kalla_p, to the rows whose row id is rid: at most one piece a row.
+func PieceJoin(name, rid string) string {
+	return fmt.Sprintf(" LEFT JOIN %s __kalla_p ON __kalla_p.__kalla_k = CAST(%s // %d AS INTEGER)", DuckDB.Ident(name), rid, PieceRows)
+}
+
+// PieceBit is 1 when row id rid is in the set PieceJoin joined, else 0.
+func PieceBit(rid string) string {
+	return fmt.Sprintf("coalesce(get_bit(__kalla_p.__kalla_b, CAST(%s %% %d AS INTEGER)), 0)", rid, PieceRows)
 }
 
 // inPieces reports whether the statements test side s's set of taken
@@ -653,8 +666,7 @@ func (p *Plan) notTaken(s int) string {
 func (p *Plan) notTakenIn(s int, from string) string {
 	rid := "x." + p.d.Ident(p.side(s).RID)
 	if p.inPieces(s) {
-		return fmt.Sprintf("SELECT x.* FROM %s x LEFT JOIN %s p ON p.k = CAST(%s // %d AS INTEGER) WHERE coalesce(get_bit(p.b, CAST(%s %% %d AS INTEGER)), 0) = 0",
-			from, takenPieces(s), rid, PieceRows, rid, PieceRows)
+		return fmt.Sprintf("SELECT x.* FROM %s x%s WHERE %s = 0", from, PieceJoin(takenPieces(s), rid), PieceBit(rid))
 	}
 	return fmt.Sprintf("SELECT * FROM %s x WHERE %s", from, p.d.IDNotIn(p.d.Variable(takenVar(s)), rid))
 }
