@@ -44,8 +44,11 @@ const (
 	// the compared columns of both records.
 	MatchTable = "__kalla_match"
 	// ReasonLeft and ReasonRight are views of, per unmatched record (rid),
-	// its reason and closest candidate; on DuckDB in rid order, the order
-	// of the unmatched files they are read beside (Dialect.Ordered).
+	// its reason and closest candidate: of a table in rid order on DuckDB,
+	// the order of the unmatched files it is read beside
+	// (Dialect.Ordered), or, when the reasons read only the records' own
+	// columns (Plan.OwnReason), of the unmatched table, in no promised
+	// order (what reads it then sorts or counts).
 	ReasonLeft  = "__kalla_reason_l"
 	ReasonRight = "__kalla_reason_r"
 	// BreaksTable holds one row per compared value that differs within a

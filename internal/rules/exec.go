@@ -85,7 +85,7 @@ var (
 // naming the rule; context errors are returned as they are.
 func (p *Plan) Execute(ctx context.Context, db DB) error {
 	run := func(what string, qs ...string) error { return execAll(ctx, db, what, qs...) }
-	p.records, p.pairs, p.sumsEqual, p.taken = p.records[:0], p.pairs[:0], map[int]bool{}, ""
+	p.records, p.pairs, p.sumsEqual, p.taken, p.ownReason = p.records[:0], p.pairs[:0], map[int]bool{}, "", [2]string{}
 	if err := run("rules: prepare the session", p.d.Setup()...); err != nil {
 		return err
 	}
