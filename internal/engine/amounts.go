@@ -54,7 +54,7 @@ func (e *Engine) amounts(ctx context.Context, rec *kalla.Recipe, m *matchResult,
 			// The set of paired row ids the unmatched file made on this
 			// connection (unmatchedQuery).
 			set := pairedSet(s)
-			join, open = set.join("s"), "NOT ("+set.in("s")+")"
+			join, open = set.join("s"), set.notIn("s")
 		default:
 			open = fmt.Sprintf("s.rowid NOT IN (SELECT %s FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL)", rid, qi(m.table), leftRid, rightRid)
 		}
@@ -89,18 +89,9 @@ func (e *Engine) amounts(ctx context.Context, rec *kalla.Recipe, m *matchResult,
 	return kalla.MakeAmounts(spec, sums)
 }
 
-// piecesAbove is the number of row ids above which a side's set of row ids
-// is tested through pieces (see rowSet) rather than one bitstring in a
-// variable. DuckDB materialises a constant for every vector it evaluates:
-// a 6.5 MB bitstring tested over 52.5M rows took 3.35 s (6.7 s of CPU) in
-// memory, the same set in pieces joined by row group 0.72-0.77 s
-// (DESIGN.md). At 1M rows the copies cost about 5 ms a scan, less than a
-// join.
-var piecesAbove int64 = 4_000_000
-
 // rowSet is a set of a side's row ids as a scan of the side tests it: a
 // bitstring in a variable of the connection that made it, or, for a side
-// above piecesAbove rows, a table of pieces (rules.PiecesSQL) joined to
+// above rules.PiecesAbove rows, a table of pieces (rules.PiecesSQL) joined to
 // the rows by row group. A join keeps no
 // order: a query reading the side in row-id order through a set in pieces
 // must sort (the unmatched files do).
@@ -112,7 +103,7 @@ type rowSet struct {
 // makeRowSet makes set name of side s from src, a query of one column of
 // row ids, on the engine's connection.
 func (e *Engine) makeRowSet(ctx context.Context, s *side, name, src string) (rowSet, error) {
-	set := rowSet{name: name, pieces: s.ids > piecesAbove}
+	set := rowSet{name: name, pieces: s.ids > rules.PiecesAbove}
 	q := rules.PiecesSQL(name, src)
 	if !set.pieces {
 		q = rules.DuckDB.SetVariable(name, fmt.Sprintf("SELECT %s FROM (%s) t(x)", rules.DuckDB.IDSet("x", s.ids), src))
@@ -130,6 +121,14 @@ func (r rowSet) join(a string) string {
 	return rules.PieceJoin(r.name, a+".rowid")
 }
 
+// notIn is true for a row of alias a whose row id is not in the set.
+func (r rowSet) notIn(a string) string {
+	if !r.pieces {
+		return rules.DuckDB.IDNotIn(rules.DuckDB.Variable(r.name), a+".rowid")
+	}
+	return rules.PieceBit(a+".rowid") + " = 0"
+}
+
 // in is true for a row of alias a whose row id is in the set.
 func (r rowSet) in(a string) string {
 	if !r.pieces {
@@ -141,5 +140,5 @@ func (r rowSet) in(a string) string {
 // pairedSet is the set of side s's paired row ids that a SQL recipe's
 // unmatched file made (unmatchedQuery).
 func pairedSet(s *side) rowSet {
-	return rowSet{name: "__kalla_paired_" + s.name, pieces: s.ids > piecesAbove}
+	return rowSet{name: "__kalla_paired_" + s.name, pieces: s.ids > rules.PiecesAbove}
 }

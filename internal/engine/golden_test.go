@@ -911,7 +911,7 @@ func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // TestAmountsThroughPieces runs every scenario whose money totals are
-// pinned with the open records told by sets in pieces (see piecesAbove),
+// pinned with the open records told by sets in pieces (see rules.PiecesAbove),
 // the path of sides above a few million rows: the totals must be the
 // pinned ones, worked out by hand, and the files the same bytes as with
 // the sets in variables. Not parallel: it sets a package knob.

@@ -1276,8 +1276,8 @@ func (e *Engine) unmatchedQuery(ctx context.Context, s *side, m *matchResult) (s
 		if err != nil {
 			return "", fmt.Errorf("collect matched %s records: %w", s.name, err)
 		}
-		return fmt.Sprintf(`SELECT %s FROM %s s%s WHERE NOT (%s) ORDER BY s.rowid`,
-			strings.Join(s.out, ", "), qi(s.table), ps.join("s"), ps.in("s")), nil
+		return fmt.Sprintf(`SELECT %s FROM %s s%s WHERE %s ORDER BY s.rowid`,
+			strings.Join(s.out, ", "), qi(s.table), ps.join("s"), ps.notIn("s")), nil
 	}
 	return fmt.Sprintf(`SELECT %s FROM %s s ANTI JOIN (SELECT %s %s) m ON s.rowid = m.%s ORDER BY s.rowid`,
 		strings.Join(s.out, ", "), qi(s.table), ridOfSide, paired, ridOfSide), nil

@@ -84,10 +84,10 @@ func TestBreaksEqualGroupSums(t *testing.T) {
 // forced here by hiding the row counts), with sets but the last pass
 // reading a copy (Input.CopyLast), and both set paths again with the sets
 // in pieces (inPieces, forced). Pairs, reasons and the report must be the
-// same. Not parallel: it sets piecesAbove.
+// same. Not parallel: it sets PiecesAbove.
 func TestRemainderPathsAgree(t *testing.T) {
-	orig := piecesAbove
-	defer func() { piecesAbove = orig }()
+	orig := PiecesAbove
+	defer func() { PiecesAbove = orig }()
 	left := "id,ref,amount,d\nI1,R1,100.00,2026-01-01\nI2,R2,100.00,2026-01-01\nI3,R3,50.00,2026-01-01\nI4,R4,10.00,2026-01-01\nI5,R5,7.00,2026-01-01\nI6,R1,100.00,2026-01-02\n"
 	right := "id,ref,amount,d\nP1,R1,100.00,2026-01-01\nP2,R2,98.00,2026-01-03\nP3a,R3,20.00,2026-01-02\nP3b,R3,31.00,2026-01-04\nP4,R4,99.00,2026-01-01\nP9,R9,1.00,2026-01-01\nP6,R1,101.00,2026-01-02\n"
 	exact := `{"name": "exact", "conditions": [{"op": "eq", "left": "ref", "right": "ref"}, {"op": "eq", "left": "amount", "right": "amount"}]}`
@@ -107,9 +107,9 @@ func TestRemainderPathsAgree(t *testing.T) {
 			}
 			p := d.compile("[" + strings.Join(rules, ", ") + "]")
 			p.in.CopyLast = path.copyLast
-			piecesAbove = orig
+			PiecesAbove = orig
 			if path.pieces {
-				piecesAbove = -1
+				PiecesAbove = -1
 			}
 			if p.useSets() != path.sets || p.lastCopied(p.passes[len(p.passes)-1]) != path.copyLast || p.inPieces(0) != path.pieces {
 				t.Fatalf("useSets = %v, lastCopied = %v, inPieces = %v, want %+v", p.useSets(), p.lastCopied(p.passes[len(p.passes)-1]), p.inPieces(0), path)

@@ -599,9 +599,11 @@ func (p *Plan) takenSQL(s int) string {
 	return p.d.SetVariable(takenVar(s), fmt.Sprintf("SELECT %s FROM %s", "lr"[s:s+1], p.taken))
 }
 
-// piecesAbove is the number of row ids above which a side's set of taken
-// records is held in pieces (inPieces); a variable for tests.
-var piecesAbove int64 = 4_000_000
+// PiecesAbove is the number of row ids above which a side's set of row
+// ids is held in pieces (PiecesSQL) rather than one bitstring in a
+// variable, here (inPieces) and in the engine's own scans; a variable so
+// that tests can force pieces on small data.
+var PiecesAbove int64 = 4_000_000
 
 // PieceRows is the row ids one piece of a set holds (see PiecesSQL): a
 // DuckDB row group, so that a scan's vectors meet few pieces.
@@ -638,7 +640,7 @@ func PieceBit(rid string) string {
 // 5 ms a scan, less than the join. Only the statements that read a side's
 // records through notTaken or notTakenIn test the set; none of them needs
 // the records in order.
-func (p *Plan) inPieces(s int) bool { return p.useSets() && p.side(s).IDs > piecesAbove }
+func (p *Plan) inPieces(s int) bool { return p.useSets() && p.side(s).IDs > PiecesAbove }
 
 // takenPieces names the table of side s's taken set in pieces.
 func takenPieces(s int) string { return "__kalla_takenp_" + "lr"[s:s+1] }
