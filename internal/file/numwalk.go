@@ -1,6 +1,9 @@
 package file
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // maxNumRest bounds the part of a row numWalk holds while the row arrives
 // in pieces; a longer one ends the measure.
@@ -34,10 +37,14 @@ const maxNumRest = 1 << 16
 // were measured, and loads the file without the measured types when not.
 type numWalk struct {
 	delim byte
-	cols  []int     // the columns measured, ascending, none the first
-	stats []numStat // per column of cols
-	live  int       // columns of cols still all plain
-	rows  int64     // data rows measured
+	// inNumber: the delimiter can be part of a plain number (a digit, a
+	// minus sign or a point), so number cannot read a value's digits up
+	// to it and searches for it first.
+	inNumber bool
+	cols     []int     // the columns measured, ascending, none the first
+	stats    []numStat // per column of cols
+	live     int       // columns of cols still all plain
+	rows     int64     // data rows measured
 	// part is a row's rest begun in the last read; partQuoted: it holds a
 	// quote.
 	part       []byte
@@ -61,7 +68,7 @@ func newNumWalk(delim rune, cols []int) *numWalk {
 	if len(cols) == 0 || cols[0] < 1 || delim >= 0x80 {
 		return nil
 	}
-	w := &numWalk{delim: byte(delim), cols: cols, live: len(cols)}
+	w := &numWalk{delim: byte(delim), inNumber: strings.ContainsRune("-.0123456789", delim), cols: cols, live: len(cols)}
 	for _, c := range cols {
 		w.stats = append(w.stats, numStat{index: c, plain: true})
 	}
@@ -226,12 +233,28 @@ func (w *numWalk) drop(k int) {
 
 // number measures the value of cols[k] that starts v and returns its
 // length: up to the delimiter after it, or the end of v. A plain number
-// is read in the same pass that finds its end, as plainDigits reads it:
-// a search for the delimiter and a second walk over the value cost about
-// a third more of gen's scan. Anything else ends at the delimiter found
-// by search, and value judges it.
+// is read in the pass that finds its end (plainAt): a search for the
+// delimiter and a second walk over the value cost about a third more of
+// gen's scan. Anything else ends at the delimiter found by search, and
+// value judges it.
 func (w *numWalk) number(k int, v []byte) int {
-	st := &w.stats[k]
+	if !w.inNumber {
+		if n, ok := w.plainAt(k, v); ok {
+			return n
+		}
+	}
+	end := indexFrom(v, 0, w.delim)
+	if end > 0 {
+		w.value(k, v[:end])
+	}
+	return end
+}
+
+// plainAt reads the value of cols[k] that starts v when it is a plain
+// number, as plainDigits reads one, or empty (NULL), up to the delimiter
+// or the end of v: it measures the number and returns its length. ok is
+// false for anything else, measured by nothing.
+func (w *numWalk) plainAt(k int, v []byte) (n int, ok bool) {
 	i := 0
 	if i < len(v) && v[i] == '-' {
 		i++
@@ -247,32 +270,25 @@ func (w *numWalk) number(k int, v []byte) int {
 		for i < len(v) && v[i]-'0' <= 9 {
 			i++
 		}
-		scale = i - f
-		if scale == 0 {
-			i = -1 // "5." is no plain number
+		if scale = i - f; scale == 0 {
+			return 0, false // "5."
 		}
 	}
-	ints := intEnd - first
-	switch {
-	case i < 0, i < len(v) && v[i] != w.delim:
-		// Something else follows: not a plain number, unless empty.
-	case i == 0:
-		return 0 // empty: NULL
-	case ints == 0, ints > 1 && v[first] == '0', ints == 1 && v[first] == '0' && first == 1 && scale == 0:
-		// No integer digit (".5", "-"), a leading zero ("007"), or "-0".
-	default:
-		if st.plain {
-			st.seen = true
-			st.intDigits = max(st.intDigits, intEnd)
-			st.scale = max(st.scale, scale)
-		}
-		return i
+	if i < len(v) && v[i] != w.delim {
+		return 0, false
 	}
-	end := indexFrom(v, 0, w.delim)
-	if end > 0 {
-		w.value(k, v[:end])
+	if i == 0 {
+		return 0, true // empty: NULL
 	}
-	return end
+	if ints := intEnd - first; ints == 0 || (v[first] == '0' && (ints > 1 || (first == 1 && scale == 0))) {
+		return 0, false // no integer digit (".5", "-"), a leading zero ("007"), or "-0"
+	}
+	if st := &w.stats[k]; st.plain {
+		st.seen = true
+		st.intDigits = max(st.intDigits, intEnd)
+		st.scale = max(st.scale, scale)
+	}
+	return i, true
 }
 
 // plainDigits reports whether v is a plain number (plainNumber, without a

@@ -71,6 +71,33 @@ func TestPlainDigits(t *testing.T) {
 	}
 }
 
+// TestNumberDelimiterInNumber: a delimiter that a plain number can hold (a
+// point, a minus sign, a digit) ends the value where it stands, as DuckDB
+// splits the row, not where the number's digits end.
+func TestNumberDelimiterInNumber(t *testing.T) {
+	for _, c := range []struct {
+		delim      rune
+		rest       string
+		n          int
+		plain      bool
+		int, scale int
+	}{
+		{'.', "5.25", 1, true, 1, 0},
+		{'.', "-5.x", 2, true, 2, 0},
+		{'-', "12-3", 2, true, 2, 0},
+		{'7', "1.5712", 3, true, 1, 1},
+		{'.', "007.1", 3, false, 0, 0},
+		{';', "5.25;x", 4, true, 1, 2},
+	} {
+		w := newNumWalk(c.delim, []int{1})
+		n := w.number(0, []byte(c.rest))
+		st := w.stats[0]
+		if n != c.n || st.plain != c.plain || (c.plain && (st.intDigits != c.int || st.scale != c.scale)) {
+			t.Errorf("delimiter %q, number(%q) = %d, %+v; want %d, plain %v, %d digits, scale %d", c.delim, c.rest, n, st, c.n, c.plain, c.int, c.scale)
+		}
+	}
+}
+
 // walkNumbers walks text cut into the given pieces, measuring cols, as
 // scanFile does. The line walk's own answers must be those of a walk that
 // measures nothing (its row count too, when it proves the keys distinct:
