@@ -50,7 +50,7 @@ func (e *Engine) amounts(ctx context.Context, rec *kalla.Recipe, m *matchResult,
 			join, open = set.join("s"), set.in("s")
 		case m.plan != nil:
 			open = fmt.Sprintf("s.rowid IN (SELECT rid FROM %s)", qi(rulesReasonTable(s)))
-		case rules.DuckDB.IDSet(rid, s.ids) != "":
+		case fitsRowSet(s):
 			// The set of paired row ids the unmatched file made on this
 			// connection (unmatchedQuery).
 			set := pairedSet(s)
@@ -100,8 +100,13 @@ type rowSet struct {
 	pieces bool
 }
 
-// makeRowSet makes set name of side s from src, a query of one column of
-// row ids, on the engine's connection.
+// fitsRowSet reports whether side s's row ids can be held as a rowSet:
+// there are few enough for a bitstring (DuckDB's bitstring_agg takes up to
+// 2^31 - 1 bits), whether the set is then kept in one or in pieces.
+func fitsRowSet(s *side) bool { return rules.DuckDB.IDSet("rid", s.ids) != "" }
+
+// makeRowSet makes set name of side s (fitsRowSet) from src, a query of
+// one column of row ids, on the engine's connection.
 func (e *Engine) makeRowSet(ctx context.Context, s *side, name, src string) (rowSet, error) {
 	set := rowSet{name: name, pieces: s.ids > rules.PiecesAbove}
 	q := rules.PiecesSQL(name, src)

@@ -1267,11 +1267,11 @@ func (e *Engine) unmatchedQuery(ctx context.Context, s *side, m *matchResult) (s
 		return e.unmatchedWithReasons(ctx, s, m.plan)
 	}
 	paired := fmt.Sprintf("FROM %s WHERE %s IS NOT NULL AND %s IS NOT NULL", qi(m.table), leftRid, rightRid)
-	if set := rules.DuckDB.IDSet(ridOfSide, s.ids); set != "" {
-		// The side's row ids in pairs, as a bitstring in a variable of
-		// this connection: the scan tests each row's bit instead of an
-		// anti join hashing the side (about 35 ms less per file at 1M),
-		// and the file is byte for byte the same.
+	if fitsRowSet(s) {
+		// The side's row ids in pairs as a set (rowSet) made on this
+		// connection: the scan tests each row's bit instead of an anti
+		// join hashing the side (about 35 ms less per file at 1M), and
+		// the file is byte for byte the same.
 		ps, err := e.makeRowSet(ctx, s, pairedSet(s).name, "SELECT "+ridOfSide+" "+paired)
 		if err != nil {
 			return "", fmt.Errorf("collect matched %s records: %w", s.name, err)
@@ -1296,7 +1296,7 @@ func linedUp(s *side, plan *rules.Plan) bool {
 // positional reports whether unmatchedWithReasons lines side s's records
 // up with their reasons by a positional join (the side's row ids fit a
 // bitstring) rather than joining them.
-func positional(s *side) bool { return rules.DuckDB.IDSet("rid", s.ids) != "" }
+func positional(s *side) bool { return fitsRowSet(s) }
 
 // unmatchedWithReasons selects a rules recipe's unmatched records of a side
 // with their _reason and _closest_candidate, in source order. The rules'
@@ -1327,8 +1327,7 @@ func positional(s *side) bool { return rules.DuckDB.IDSet("rid", s.ids) != "" }
 // under one it is written alone, not beside the other side's (linedUp).
 func (e *Engine) unmatchedWithReasons(ctx context.Context, s *side, plan *rules.Plan) (string, error) {
 	reasons := qi(rulesReasonTable(s))
-	set := rules.DuckDB.IDSet("rid", s.ids)
-	if own, ok := plan.OwnReason(sideIndex(s)); ok && set != "" {
+	if own, ok := plan.OwnReason(sideIndex(s)); ok && fitsRowSet(s) {
 		open, err := e.makeRowSet(ctx, s, "__kalla_unmatched_"+s.name, "SELECT rid FROM "+reasons)
 		if err != nil {
 			return "", fmt.Errorf("collect unmatched %s records: %w", s.name, err)
@@ -1345,8 +1344,10 @@ func (e *Engine) unmatchedWithReasons(ctx context.Context, s *side, plan *rules.
 		return fmt.Sprintf(`SELECT %s, x.reason AS _reason, x.closest AS _closest_candidate FROM %s x JOIN %s s ON s.rowid = x.rid ORDER BY s.rowid`,
 			strings.Join(s.out, ", "), reasons, qi(s.table)), nil
 	}
+	// A variable, never pieces: the positional join needs the records in
+	// row-id order, which a join to pieces does not keep.
 	ids := "__kalla_unmatched_" + s.name
-	if _, err := e.exec(ctx, rules.DuckDB.SetVariable(ids, "SELECT "+set+" FROM "+reasons)); err != nil {
+	if _, err := e.exec(ctx, rules.DuckDB.SetVariable(ids, "SELECT "+rules.DuckDB.IDSet("rid", s.ids)+" FROM "+reasons)); err != nil {
 		return "", fmt.Errorf("collect unmatched %s records: %w", s.name, err)
 	}
 	return fmt.Sprintf(`SELECT u.*, x.reason AS _reason, x.closest AS _closest_candidate FROM (SELECT %s FROM %s s WHERE NOT (%s)) u POSITIONAL JOIN %s x`,
