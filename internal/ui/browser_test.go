@@ -240,11 +240,16 @@ func (b *tab) click(css string) {
 // typeInto replaces a field's text by typing it, as a user would. Just
 // after a navigation chromedp's copy of the document can still hold the
 // old page's node for css: the field is emptied and typed into again, as
-// click does.
+// click does. The field is emptied once the page has it: a page still
+// being parsed can show what comes before the field (a flash message a
+// test waited for) and not yet the field (TestProofFlow failed so once).
 func (b *tab) typeInto(css, text string) {
 	b.t.Helper()
 	empty := func() {
-		b.eval("empty "+css, fmt.Sprintf(`(() => { const e = document.querySelector(%s); if (!e) return false; e.value = ""; e.dispatchEvent(new Event("input", { bubbles: true })); return true; })()`, js(css)))
+		expr := fmt.Sprintf(`(() => { const e = document.querySelector(%s); if (!e) return null; e.value = ""; e.dispatchEvent(new Event("input", { bubbles: true })); return "emptied"; })()`, js(css))
+		if got, err := b.poll(expr, 30*time.Second); got == nil {
+			b.fail("empty "+css, fmt.Errorf("no such field within 30s (last error: %v)", err))
+		}
 	}
 	b.onFreshNode("type into "+css, empty, chromedp.SendKeys(chromedp.CSS(css), text, chromedp.NodeVisible))
 }
