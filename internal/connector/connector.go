@@ -66,6 +66,29 @@ type DistinctNoter interface {
 	NoteDistinct(column string)
 }
 
+// Prover is a Sink that lets a source stage on what the start of its data
+// shows and prove the rest while the run goes on: a CSV file's column
+// types and ordered keys come from its first rows, and the scan of the
+// whole file that proves them runs only when the cores have nothing else
+// to do (about 0.1 s of both cores that otherwise delayed every load of a
+// 1M-row file).
+type Prover interface {
+	// Proves reports whether the sink takes a proof now. When it does
+	// not, the source proves before it stages, as it always did.
+	Proves() bool
+	// Prove hands the sink the proof of what the source staged. The run
+	// calls prove exactly once, before it reports anything: prove waits
+	// for the proof, which then runs at full priority, and returns nil
+	// when the staged table is the one a proving stage makes, an error
+	// wrapping ErrUnproven when it is not (the run stages again, with
+	// the sink taking no proof), or ctx's error, which stops the proof.
+	Prove(prove func(ctx context.Context) error)
+}
+
+// ErrUnproven is wrapped by a Prover's proof that found the source's data
+// other than its start showed: the run must stage it again.
+var ErrUnproven = errors.New("the data disproved what its first rows showed")
+
 // RowWriter receives one row at a time from a source, values in column
 // order as Go values the DuckDB appender accepts (nil for NULL).
 type RowWriter interface {

@@ -56,6 +56,12 @@ type Engine struct {
 	memLimit, spillBase string
 	// spill samples the spill folder while Execute runs; nil otherwise.
 	spill *spillWatch
+	// opts are the options the database was opened with, for renew.
+	opts Options
+	// proofs, while Execute stages on proofs, collects them from the
+	// sources (connector.Prover); nil when the sources must prove before
+	// they stage.
+	proofs *proofList
 }
 
 // toleranceMacro defines tolerance_match(a, b, t): true when |a - b| <= t.
@@ -95,16 +101,25 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("create temp dir: %w", err)
 	}
 	e.tempDir, e.spillDir = d.Path(), d
+	e.opts = opts
+	if err := e.connect(ctx); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// connect opens the database and configures it as e.opts say.
+func (e *Engine) connect(ctx context.Context) error {
+	opts := e.opts
 	db, err := duck.Open(ctx)
 	if err != nil {
-		e.removeTemp()
-		return nil, err
+		return err
 	}
 	e.db = db
 	conn, err := db.Conn(ctx)
 	if err != nil {
-		e.Close()
-		return nil, fmt.Errorf("connect duckdb: %w", err)
+		return fmt.Errorf("connect duckdb: %w", err)
 	}
 	e.conn = conn
 	settings := []string{
@@ -126,20 +141,31 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	for _, q := range settings {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
-			e.Close()
 			if strings.HasPrefix(q, "SET memory_limit") {
-				return nil, kalla.WrapError(kalla.EINVALID, err, "invalid memory limit %q (use a size such as 4GB or 512MB)", opts.MemoryLimit)
+				return kalla.WrapError(kalla.EINVALID, err, "invalid memory limit %q (use a size such as 4GB or 512MB)", opts.MemoryLimit)
 			}
-			return nil, fmt.Errorf("configure duckdb: %w", err)
+			return fmt.Errorf("configure duckdb: %w", err)
 		}
 	}
 	if opts.MemoryLimit != "" {
-		if err := e.leaveRoomOutsideBuffers(ctx); err != nil {
-			e.Close()
-			return nil, err
-		}
+		return e.leaveRoomOutsideBuffers(ctx)
 	}
-	return e, nil
+	return nil
+}
+
+// renew replaces the database with a new one, configured alike, for a run
+// that must stage again: once sandboxed, a database reads no more files.
+// The spill folder stays.
+func (e *Engine) renew(ctx context.Context) error {
+	err := e.conn.Close()
+	if cerr := e.db.Close(); err == nil {
+		err = cerr
+	}
+	e.conn, e.db, e.sandboxed = nil, nil, false
+	if err != nil {
+		return fmt.Errorf("close duckdb: %w", err)
+	}
+	return e.connect(ctx)
 }
 
 // allocatorSettings make DuckDB's allocator (jemalloc, linked into the
@@ -333,7 +359,14 @@ type sink struct {
 var (
 	_ connector.Sink          = (*sink)(nil)
 	_ connector.DistinctNoter = (*sink)(nil)
+	_ connector.Prover        = (*sink)(nil)
 )
+
+// Proves reports whether the run stages on proofs (Engine.proofs).
+func (s *sink) Proves() bool { return s.e.proofs != nil }
+
+// Prove keeps the proof for the end of the run (see proofList).
+func (s *sink) Prove(prove func(ctx context.Context) error) { s.e.proofs.add(prove) }
 
 // NoteDistinct keeps the column for the key checks (side.distinct).
 func (s *sink) NoteDistinct(column string) { s.distinct = column }

@@ -146,7 +146,22 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 	e.spill = watchSpill(e.tempDir)
 	defer func() { e.spill.close(); e.spill = nil }()
 	stage := StageLeft + "/" + StageRight
+	e.proofs = &proofList{}
 	sum, err := e.execute(ctx, r, &stage)
+	if perr := e.proofs.settle(ctx, err); perr != nil {
+		// A source's data disproved what its first rows showed (a
+		// rare file: its types or key order change past them); the
+		// database, sandboxed, reads no more files. The run is made
+		// again in a new one, every source proving before it stages.
+		e.log.Info("staging again, proving each source first", "run_id", r.RunID, "reason", perr)
+		e.proofs = nil
+		if err := e.renew(ctx); err != nil {
+			return nil, err
+		}
+		stage = StageLeft + "/" + StageRight
+		sum, err = e.execute(ctx, r, &stage)
+	}
+	e.proofs = nil
 	if err != nil && ctx.Err() != nil {
 		// A statement cut short by the cancellation fails with DuckDB's
 		// "Interrupted", which a step may take for the recipe's fault
@@ -325,6 +340,9 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 		if err := m.reportDetails(ctx, e); err != nil {
 			return nil, err
 		}
+		if err := e.proofs.prove(ctx); err != nil {
+			return nil, err
+		}
 		matchCounts(sum, m, left, right)
 		sum.Status = "dry_run"
 		sum.Outputs = []kalla.OutputFile{}
@@ -377,6 +395,11 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 		return nil, amountsErr
 	}
 	sum.Amounts = amounts
+	// What was staged on the sources' first rows is proven by now, or
+	// the run is made again (see Execute).
+	if err := e.proofs.prove(ctx); err != nil {
+		return nil, err
+	}
 	sum.Status = "completed"
 	sum.FinishedAt = time.Now().UTC()
 	sum.DurationMS = time.Since(start).Milliseconds()

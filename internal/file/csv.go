@@ -17,6 +17,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/kalla-recon/kalla/internal/connector"
 	"github.com/kalla-recon/kalla/internal/dialect"
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
@@ -44,18 +45,18 @@ type csvPlan struct {
 	// writes some time with more than six decimals of a second, which
 	// DuckDB's TIMESTAMP would cut (see refineStamps).
 	stamps []stampCol
-	// firstDistinct: scanFile proved the first column's values distinct,
+	// firstDistinct: the file scan (fileScan) proved the first column's values distinct,
 	// provided the load reads dataLines rows (see lineWalk).
 	firstDistinct bool
 	dataLines     int64
-	// unmeasured, when set, is this plan without the exact types scanFile
+	// unmeasured, when set, is this plan without the exact types the file scan
 	// measured for some numeric columns (see withNumbers), which hold only
 	// if DuckDB reads measuredRows rows.
 	unmeasured   *csvPlan
 	measuredRows int64
 }
 
-// withNumbers is p with the numeric columns scanFile measured as all plain
+// withNumbers is p with the numeric columns the file scan measured as all plain
 // numbers read as their exact type (see numWalk), which they then need no
 // proof or measure in DuckDB for, and p kept as its unmeasured plan; or p
 // itself when no such column is numeric. A column whose values need a
@@ -159,42 +160,61 @@ func isoFormat(f string) bool {
 	return f == "" || strings.HasPrefix(f, "%Y-%m-%d")
 }
 
-// prepare checks the file and learns its header and column types.
+// prepare checks the file and learns its header and column types, proven
+// against the whole file before it returns.
 func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
+	p, _, err := s.prepareFor(ctx, x, false)
+	return p, err
+}
+
+// prepareFor is prepare; with deferred set, the plan it returns rests on
+// the file's first rows (see assumedFound) and the scan that proves it
+// runs in the background: proof proves it (nil when the plan was proven
+// already). A deferred plan is not kept for other loads until proven.
+func (s *Source) prepareFor(ctx context.Context, x execer, deferred bool) (p *csvPlan, proof *planProof, err error) {
 	s.mu.Lock()
-	p := s.plan
+	p = s.plan
 	s.mu.Unlock()
 	if p != nil {
-		return p, nil
+		return p, nil, nil
 	}
 	header, sample, err := s.checkHeader()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// A header that is one column here but splits evenly on another
 	// delimiter, as the first row does, is a file with that delimiter:
 	// read as one text column it would match nothing, silently.
 	if len(header) == 1 && (s.opts.CSV == nil || s.opts.CSV.Delimiter == "") {
 		if hint := s.delimiterHint(); hint != "" {
-			return nil, kalla.Errorf(kalla.EINVALID, "source %s: the header is one column, %q; %s", s.name(), header[0], hint)
+			return nil, nil, kalla.Errorf(kalla.EINVALID, "source %s: the header is one column, %q; %s", s.name(), header[0], hint)
 		}
 	}
-	// The whole file is scanned while DuckDB sniffs it; a NUL byte or
-	// text that is not UTF-8 is the first thing to report, whatever
-	// DuckDB made of it.
-	type scanned struct {
-		found scanFound
-		err   error
-	}
-	scan := make(chan scanned, 1)
+	// The whole file is scanned while DuckDB sniffs it, or in the
+	// background for a deferred plan.
 	var numCols []int // the columns to measure: see numWalk
 	if s.opts.CSV == nil || s.opts.CSV.DecimalSeparator != "," {
 		numCols = plainColumns(len(header), sample)
 	}
-	go func() {
-		f, err := s.scanFile(ctx, numCols)
-		scan <- scanned{f, err}
-	}()
+	sc := s.newFileScan(numCols)
+	var pp *planProof // the deferred scan, until the proof takes it over
+	if deferred {
+		pp = startProof(ctx, s, sc)
+		defer func() {
+			if proof == nil {
+				pp.quit()
+			}
+		}()
+	} else {
+		done := make(chan struct{})
+		go func() {
+			for !sc.step(ctx) {
+			}
+			close(done)
+		}()
+		defer func() { <-done }()
+		pp = &planProof{scanned: done}
+	}
 	var raw string
 	var dateFmt, tsFmt sql.NullString
 	// The sniffer reads rows from the start until it has its sample,
@@ -203,83 +223,105 @@ func (s *Source) prepare(ctx context.Context, x execer) (*csvPlan, error) {
 	// file, to sample the same 20,480 rows a 2 MB buffer yields.
 	q := "SELECT CAST(to_json(Columns) AS VARCHAR), DateFormat, TimestampFormat FROM sniff_csv(?, " + s.csvOptions() + ", buffer_size = 2097152, auto_type_candidates = " + typeCandidates + ")"
 	err = x.QueryRowContext(ctx, q, s.path).Scan(&raw, &dateFmt, &tsFmt)
-	sc := <-scan
-	if sc.err != nil {
-		return nil, sc.err
+	if err != nil || !deferred {
+		// A NUL byte or text that is not UTF-8 is the first thing to
+		// report, whatever DuckDB made of it.
+		if werr := pp.wait(ctx); werr != nil {
+			return nil, nil, werr
+		}
+		if sc.err != nil {
+			return nil, nil, sc.err
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
-		return nil, s.locateError(err)
-	}
-	if sc.found.trailingDelim {
-		// Some line ends with the delimiter; DuckDB drops that empty last
-		// field, so Go's reader checks every row's field count.
-		if err := s.locateError(nil); err != nil {
-			return nil, err
-		}
+		return nil, nil, s.locateError(err)
 	}
 	var sniffed []struct{ Name, Type string }
 	if err := json.Unmarshal([]byte(raw), &sniffed); err != nil {
-		return nil, fmt.Errorf("read sniffer result: %w", err)
+		return nil, nil, fmt.Errorf("read sniffer result: %w", err)
 	}
-	if len(sniffed) != len(header) {
-		if err := s.locateError(nil); err != nil {
-			return nil, err
-		}
-		return nil, kalla.Errorf(kalla.EINVALID, "source %s: the header has %d columns but DuckDB read %d; check the delimiter and quoting", s.name(), len(header), len(sniffed))
-	}
-	p = &csvPlan{header: header, readTypes: make([]string, len(header)), numeric: make([]bool, len(header)), sniffed: make([]bool, len(header)),
-		firstDistinct: sc.found.firstDistinct, dataLines: sc.found.dataLines}
-	given := func(f func(*kalla.CSVOptions) string) bool { return s.opts.CSV != nil && f(s.opts.CSV) != "" }
-	guessedDate := !isoFormat(dateFmt.String) && !given(func(c *kalla.CSVOptions) string { return c.DateFormat })
-	guessedTS := !isoFormat(tsFmt.String) && !given(func(c *kalla.CSVOptions) string { return c.TimestampFormat })
-	for i, c := range sniffed {
-		switch c.Type {
-		case "BIGINT", "DOUBLE", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "FLOAT":
-			p.readTypes[i], p.numeric[i] = "VARCHAR", true
-		case "DATE":
-			if p.readTypes[i] = c.Type; guessedDate {
-				p.readTypes[i] = "VARCHAR" // a guessed non-ISO date order: see CSVOptions
+	// build is the plan for what the scan found.
+	build := func(found scanFound) (*csvPlan, error) {
+		if found.trailingDelim {
+			// Some line ends with the delimiter; DuckDB drops that empty last
+			// field, so Go's reader checks every row's field count.
+			if err := s.locateError(nil); err != nil {
+				return nil, err
 			}
-		case "TIMESTAMP", "TIMESTAMP WITH TIME ZONE":
-			switch p.readTypes[i] = c.Type; {
-			case guessedTS:
-				p.readTypes[i] = "VARCHAR"
-			case sc.found.longFraction:
-				p.readTypes[i] = "VARCHAR"
-				p.stamps = append(p.stamps, stampCol{i, c.Type})
+		}
+		if len(sniffed) != len(header) {
+			if err := s.locateError(nil); err != nil {
+				return nil, err
 			}
-		default:
-			p.readTypes[i] = c.Type
+			return nil, kalla.Errorf(kalla.EINVALID, "source %s: the header has %d columns but DuckDB read %d; check the delimiter and quoting", s.name(), len(header), len(sniffed))
 		}
-		p.sniffed[i] = p.readTypes[i] != "VARCHAR" // numbers are read as text
-	}
-	cols := make([]kalla.Column, len(header))
-	for i, h := range header {
-		cols[i] = kalla.Column{Name: h}
-	}
-	for name, typ := range s.opts.Schema {
-		i := kalla.FindColumn(cols, name)
-		if i < 0 {
-			return nil, kalla.Errorf(kalla.EINVALID, "source %s: schema names column %q, which the file does not have (columns: %s)", s.name(), name, kalla.ColumnNames(cols))
+		p := &csvPlan{header: header, readTypes: make([]string, len(header)), numeric: make([]bool, len(header)), sniffed: make([]bool, len(header)),
+			firstDistinct: found.firstDistinct, dataLines: found.dataLines}
+		given := func(f func(*kalla.CSVOptions) string) bool { return s.opts.CSV != nil && f(s.opts.CSV) != "" }
+		guessedDate := !isoFormat(dateFmt.String) && !given(func(c *kalla.CSVOptions) string { return c.DateFormat })
+		guessedTS := !isoFormat(tsFmt.String) && !given(func(c *kalla.CSVOptions) string { return c.TimestampFormat })
+		for i, c := range sniffed {
+			switch c.Type {
+			case "BIGINT", "DOUBLE", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "FLOAT":
+				p.readTypes[i], p.numeric[i] = "VARCHAR", true
+			case "DATE":
+				if p.readTypes[i] = c.Type; guessedDate {
+					p.readTypes[i] = "VARCHAR" // a guessed non-ISO date order: see CSVOptions
+				}
+			case "TIMESTAMP", "TIMESTAMP WITH TIME ZONE":
+				switch p.readTypes[i] = c.Type; {
+				case guessedTS:
+					p.readTypes[i] = "VARCHAR"
+				case found.longFraction:
+					p.readTypes[i] = "VARCHAR"
+					p.stamps = append(p.stamps, stampCol{i, c.Type})
+				}
+			default:
+				p.readTypes[i] = c.Type
+			}
+			p.sniffed[i] = p.readTypes[i] != "VARCHAR" // numbers are read as text
 		}
-		p.readTypes[i], p.numeric[i], p.sniffed[i] = typ, false, false
-		p.stamps = slices.DeleteFunc(p.stamps, func(c stampCol) bool { return c.index == i })
-		if scale, ok := kalla.ExactScale(typ); ok {
-			p.readTypes[i] = "VARCHAR"
-			p.declared = append(p.declared, declaredExact{name: p.header[i], typ: typ, scale: scale})
+		cols := make([]kalla.Column, len(header))
+		for i, h := range header {
+			cols[i] = kalla.Column{Name: h}
 		}
+		for name, typ := range s.opts.Schema {
+			i := kalla.FindColumn(cols, name)
+			if i < 0 {
+				return nil, kalla.Errorf(kalla.EINVALID, "source %s: schema names column %q, which the file does not have (columns: %s)", s.name(), name, kalla.ColumnNames(cols))
+			}
+			p.readTypes[i], p.numeric[i], p.sniffed[i] = typ, false, false
+			p.stamps = slices.DeleteFunc(p.stamps, func(c stampCol) bool { return c.index == i })
+			if scale, ok := kalla.ExactScale(typ); ok {
+				p.readTypes[i] = "VARCHAR"
+				p.declared = append(p.declared, declaredExact{name: p.header[i], typ: typ, scale: scale})
+			}
+		}
+		if s.opts.CSV == nil || s.opts.CSV.DecimalSeparator != "," {
+			p.guess = guessNumeric(p.numeric, sample)
+			p = p.withNumbers(found, sample)
+		}
+		return p, nil
 	}
-	if s.opts.CSV == nil || s.opts.CSV.DecimalSeparator != "," {
-		p.guess = guessNumeric(p.numeric, sample)
-		p = p.withNumbers(sc.found, sample)
+	if !deferred {
+		p, err := build(sc.found)
+		if err != nil {
+			return nil, nil, err
+		}
+		s.mu.Lock()
+		s.plan = p
+		s.mu.Unlock()
+		return p, nil, nil
 	}
-	s.mu.Lock()
-	s.plan = p
-	s.mu.Unlock()
-	return p, nil
+	pp.assumed = assumedFound(sample, numCols, s.delimiter())
+	if p, err = build(pp.assumed); err != nil {
+		return nil, nil, err
+	}
+	pp.build = build
+	return p, pp, nil
 }
 
 // sampleRows is how many rows after the header checkHeader keeps for
@@ -408,94 +450,123 @@ func guessPattern(scale int) string {
 // plainRe is plainNumber for Go.
 var plainRe = regexp.MustCompile(`^(?:` + plainNumber + `)$`)
 
-// scanFile reads the whole file once, while DuckDB sniffs it, for what
+// fileScan reads the whole file once, one read at a time (step), for what
 // DuckDB would read silently: a NUL byte (never valid CSV text; DuckDB
 // reads it as a space) and bytes that are not UTF-8 (the file is in
 // another encoding), each named with its line. Its lineWalk reports
 // whether a line ends with the delimiter and whether the first column is
 // distinct, and measures the numbers of the columns numCols gives (the
 // ones that look numeric in the first rows: see numWalk). Lines are
-// counted only once something is found. It stops when ctx is done.
-func (s *Source) scanFile(ctx context.Context, numCols []int) (found scanFound, err error) {
-	f, err := os.Open(s.path)
-	if err != nil {
-		return found, kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot open file", s.name())
-	}
-	defer f.Close()
-	buf := make([]byte, 1<<20)
-	var off int64 // file offset of buf[0]
-	carry := 0    // bytes kept at the start of buf from the last read
-	checked := 0  // of those, how many are already known to be UTF-8
+// counted only once something is found. It stops when ctx is done. It
+// runs while DuckDB sniffs the file, or in the background (see
+// background), changing threads between reads.
+type fileScan struct {
+	s       *Source
+	f       *os.File
+	buf     []byte
+	off     int64 // file offset of buf[0]
+	carry   int   // bytes kept at the start of buf from the last read
+	checked int   // of those, how many are already known to be UTF-8
 	// The lines are walked as they arrive (see lineWalk): a line that
-	// ends with the delimiter, and whether the first column is distinct.
-	lines := newLineWalk(s.delimiter())
-	// And it measures the columns that look numeric (see numWalk).
-	lines.nums = newNumWalk(s.delimiter(), numCols)
-	for {
-		if err := ctx.Err(); err != nil {
-			return found, err
-		}
-		n, rerr := f.Read(buf[carry:])
-		b := buf[:carry+n]
-		lines.feed(b[carry:])
-		if i := bytes.IndexByte(b, 0); i >= 0 {
-			line, lerr := s.lineAt(off + int64(i))
-			if lerr != nil {
-				return found, lerr
-			}
-			return found, kalla.Errorf(kalla.EINVALID, "source %s: line %d contains a NUL byte: the file is binary or not UTF-8 text", s.name(), line)
-		}
-		// A rune cut by the end of the buffer is kept for the next read.
-		valid := len(b)
-		if rerr != io.EOF {
-			for k := 1; k <= utf8.UTFMax-1 && k <= len(b); k++ {
-				if utf8.RuneStart(b[len(b)-k]) {
-					if !utf8.FullRune(b[len(b)-k:]) {
-						valid = len(b) - k
-					}
-					break
-				}
-			}
-		}
-		if !utf8.Valid(b[checked:valid]) {
-			i := checked
-			for i < valid {
-				r, size := utf8.DecodeRune(b[i:valid])
-				if r == utf8.RuneError && size <= 1 {
-					break
-				}
-				i += size
-			}
-			line, lerr := s.lineAt(off + int64(i))
-			if lerr != nil {
-				return found, lerr
-			}
-			return found, kalla.Errorf(kalla.EINVALID, "source %s: line %d is not UTF-8 text (byte 0x%02X): Kalla reads CSV as UTF-8; %s", s.name(), line, b[i], encodingHint)
-		}
-		found.longFraction = found.longFraction || longFraction(b)
-		if rerr == io.EOF {
-			found.trailingDelim, found.firstDistinct, found.dataLines = lines.end()
-			found.numbers = lines.nums.end(found.dataLines)
-			return found, nil
-		}
-		if rerr != nil {
-			return found, kalla.WrapError(kalla.EUNAVAILABLE, rerr, "source %s: read file", s.name())
-		}
-		// Keep the cut rune, and the last bytes so that a time's ":ss."
-		// and its seven decimals are seen together across two reads (the
-		// line walk keeps its own). The bytes kept for that were checked
-		// with this read (they may start inside a multi-byte rune: alone
-		// they are not UTF-8); a cut rune was not.
-		cut := len(b) - valid
-		keep := min(max(cut, longFractionLen-1), len(b))
-		copy(buf, b[len(b)-keep:])
-		off += int64(len(b) - keep)
-		carry = keep
-		checked = keep - cut
-	}
+	// ends with the delimiter, and whether the first column is distinct;
+	// and its numWalk measures the columns that look numeric.
+	lines *lineWalk
+	// found and err are the result once step has returned true.
+	found scanFound
+	err   error
 }
 
-// scanFound is what scanFile found that the sniffer does not tell.
+func (s *Source) newFileScan(numCols []int) *fileScan {
+	lines := newLineWalk(s.delimiter())
+	lines.nums = newNumWalk(s.delimiter(), numCols)
+	return &fileScan{s: s, lines: lines}
+}
+
+// step reads the next part of the file; true when the scan is over, its
+// result in found and err.
+func (sc *fileScan) step(ctx context.Context) (done bool) {
+	s := sc.s
+	fail := func(err error) bool {
+		sc.err = err
+		if sc.f != nil {
+			sc.f.Close()
+		}
+		return true
+	}
+	if sc.f == nil {
+		f, err := os.Open(s.path)
+		if err != nil {
+			return fail(kalla.WrapError(kalla.EUNAVAILABLE, err, "source %s: cannot open file", s.name()))
+		}
+		sc.f, sc.buf = f, make([]byte, 1<<20)
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	buf, carry, checked := sc.buf, sc.carry, sc.checked
+	n, rerr := sc.f.Read(buf[carry:])
+	b := buf[:carry+n]
+	sc.lines.feed(b[carry:])
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		line, lerr := s.lineAt(sc.off + int64(i))
+		if lerr != nil {
+			return fail(lerr)
+		}
+		return fail(kalla.Errorf(kalla.EINVALID, "source %s: line %d contains a NUL byte: the file is binary or not UTF-8 text", s.name(), line))
+	}
+	// A rune cut by the end of the buffer is kept for the next read.
+	valid := len(b)
+	if rerr != io.EOF {
+		for k := 1; k <= utf8.UTFMax-1 && k <= len(b); k++ {
+			if utf8.RuneStart(b[len(b)-k]) {
+				if !utf8.FullRune(b[len(b)-k:]) {
+					valid = len(b) - k
+				}
+				break
+			}
+		}
+	}
+	if !utf8.Valid(b[checked:valid]) {
+		i := checked
+		for i < valid {
+			r, size := utf8.DecodeRune(b[i:valid])
+			if r == utf8.RuneError && size <= 1 {
+				break
+			}
+			i += size
+		}
+		line, lerr := s.lineAt(sc.off + int64(i))
+		if lerr != nil {
+			return fail(lerr)
+		}
+		return fail(kalla.Errorf(kalla.EINVALID, "source %s: line %d is not UTF-8 text (byte 0x%02X): Kalla reads CSV as UTF-8; %s", s.name(), line, b[i], encodingHint))
+	}
+	found := &sc.found
+	found.longFraction = found.longFraction || longFraction(b)
+	if rerr == io.EOF {
+		found.trailingDelim, found.firstDistinct, found.dataLines = sc.lines.end()
+		found.numbers = sc.lines.nums.end(found.dataLines)
+		sc.f.Close()
+		return true
+	}
+	if rerr != nil {
+		return fail(kalla.WrapError(kalla.EUNAVAILABLE, rerr, "source %s: read file", s.name()))
+	}
+	// Keep the cut rune, and the last bytes so that a time's ":ss."
+	// and its seven decimals are seen together across two reads (the
+	// line walk keeps its own). The bytes kept for that were checked
+	// with this read (they may start inside a multi-byte rune: alone
+	// they are not UTF-8); a cut rune was not.
+	cut := len(b) - valid
+	keep := min(max(cut, longFractionLen-1), len(b))
+	copy(buf, b[len(b)-keep:])
+	sc.off += int64(len(b) - keep)
+	sc.carry = keep
+	sc.checked = keep - cut
+	return false
+}
+
+// scanFound is what fileScan found that the sniffer does not tell.
 type scanFound struct {
 	// trailingDelim: some line ends with the delimiter.
 	trailingDelim bool
@@ -764,17 +835,57 @@ func (s *Source) delimiterHint() string {
 	return ""
 }
 
-// loadCSV creates table from the file and returns its columns.
-func (s *Source) loadCSV(ctx context.Context, x execer, table string) ([]kalla.Column, error) {
-	p, err := s.prepare(ctx, x)
+// loadCSV creates table from the file and returns its columns and the
+// plan it loaded with. When x is a sink that takes proofs now
+// (connector.Prover), the plan rests on the file's first rows, the scan
+// that proves it runs in the background and the sink gets its proof; a
+// load on such a plan that fails is made again on the proven plan, so
+// that it fails as a proven load does, with the same message.
+func (s *Source) loadCSV(ctx context.Context, x execer, table string) ([]kalla.Column, *csvPlan, error) {
+	prover, _ := x.(connector.Prover)
+	p, proof, err := s.prepareFor(ctx, x, prover != nil && prover.Proves())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	cols, err := s.loadMeasured(ctx, x, table, p)
+	if proof == nil {
+		return cols, p, err
+	}
+	if err == nil {
+		var n int64
+		if err := x.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			proof.stop()
+			return nil, nil, fmt.Errorf("count loaded rows: %w", err)
+		}
+		prover.Prove(func(ctx context.Context) error { return proof.prove(ctx, n) })
+		return cols, p, nil
+	}
+	if ctx.Err() != nil {
+		proof.stop()
+		return nil, nil, ctx.Err()
+	}
+	exact, err := proof.exact(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := x.ExecContext(ctx, "DROP TABLE IF EXISTS "+table); err != nil {
+		return nil, nil, fmt.Errorf("drop table of a load on the first rows: %w", err)
+	}
+	cols, err = s.loadMeasured(ctx, x, table, exact)
+	return cols, exact, err
+}
+
+// loadMeasured creates table from the file as plan p says, with the
+// number types its scan measured when they hold (see withNumbers).
+func (s *Source) loadMeasured(ctx context.Context, x execer, table string, p *csvPlan) ([]kalla.Column, error) {
 	cols, err := s.loadPlan(ctx, x, table, p)
 	if p.unmeasured == nil || ctx.Err() != nil {
 		return cols, err
 	}
 	if err == nil {
+		if p.measuredRows < 0 {
+			return cols, nil // measured on the first rows: its proof counts the rows
+		}
 		// The measured types hold for the lines numWalk walked; DuckDB
 		// must have read them as its rows.
 		var n int64

@@ -302,17 +302,18 @@ type execer interface {
 // load creates table (a quoted name) from the file and returns its row count.
 func (s *Source) load(ctx context.Context, x execer, table string, filters []kalla.Filter) (int64, error) {
 	var cols []kalla.Column
+	var p *csvPlan
 	var err error
 	switch s.typ {
 	case kalla.SourceCSV:
-		cols, err = s.loadCSV(ctx, x, table)
+		cols, p, err = s.loadCSV(ctx, x, table)
 	default:
 		cols, err = s.loadParquet(ctx, x, table)
 	}
 	if err != nil {
 		return 0, err
 	}
-	if err := s.noteDistinct(ctx, x, table, cols); err != nil {
+	if err := s.noteDistinct(ctx, x, table, cols, p); err != nil {
 		return 0, err
 	}
 	if len(filters) > 0 {
@@ -335,19 +336,21 @@ func (s *Source) load(ctx context.Context, x execer, table string, filters []kal
 }
 
 // noteDistinct tells a sink that takes note of it (the engine's) that the
-// staged table's first column holds no value twice, when scanFile proved
-// it: the column is text, read as the file's bytes, and the table has a
-// row for every data line the proof walked. Filters applied after only
-// remove rows.
-func (s *Source) noteDistinct(ctx context.Context, x execer, table string, cols []kalla.Column) error {
+// staged table's first column holds no value twice, when the scan of plan
+// p proved it: the column is text, read as the file's bytes, and the table
+// has a row for every data line the proof walked. Filters applied after
+// only remove rows. A plan built on the file's first rows (dataLines
+// unknown) is proven later, its rows counted then (see planProof).
+func (s *Source) noteDistinct(ctx context.Context, x execer, table string, cols []kalla.Column, p *csvPlan) error {
 	noter, ok := x.(connector.DistinctNoter)
 	if !ok || s.typ != kalla.SourceCSV || len(cols) == 0 || cols[0].DataType != "VARCHAR" {
 		return nil
 	}
-	s.mu.Lock()
-	p := s.plan
-	s.mu.Unlock()
 	if p == nil || !p.firstDistinct || p.header[0] != cols[0].Name {
+		return nil
+	}
+	if p.dataLines < 0 {
+		noter.NoteDistinct(cols[0].Name)
 		return nil
 	}
 	var n int64

@@ -6,7 +6,7 @@ import "bytes"
 // pieces; a longer one ends the proof (no key is that long).
 const maxKeyField = 4096
 
-// lineWalk follows the lines of a CSV file as scanFile reads it, for two
+// lineWalk follows the lines of a CSV file as fileScan reads it, for two
 // things DuckDB does not tell:
 //
 //   - whether a line ends with the delimiter (trailing): DuckDB reads
@@ -82,7 +82,7 @@ func newLineWalk(delim rune) *lineWalk {
 // feed takes the file's next bytes, each byte once, in order. A row costs
 // it two IndexByte calls, one for its newline and one for the delimiter
 // before it: a loop over the bytes would cost more than the rest of
-// scanFile.
+// fileScan.
 func (w *lineWalk) feed(b []byte) {
 	defer w.keep(b)
 	// p is where the walk is in b; q is the index of the next quote at or

@@ -29,7 +29,7 @@ func walkAll(text, delim string, cuts []int) (trailing, distinct bool, rows int6
 	prev := 0
 	for _, c := range append(cuts, len(text)) {
 		// Each piece in a buffer of its own, overwritten after the
-		// feed as scanFile's next read overwrites its buffer.
+		// feed as fileScan's next read overwrites its buffer.
 		buf := []byte(text[prev:c])
 		w.feed(buf)
 		for i := range buf {

@@ -9,7 +9,7 @@ import (
 // in pieces; a longer one ends the measure.
 const maxNumRest = 1 << 16
 
-// numWalk measures number columns as scanFile reads a CSV file, so that the
+// numWalk measures number columns as fileScan reads a CSV file, so that the
 // load can read them as their exact type directly. Without it, a column the
 // sniffer calls numeric is read as text and proven value by value in
 // DuckDB (a regular expression per value, then a cast), because DuckDB's

@@ -99,7 +99,7 @@ func TestNumberDelimiterInNumber(t *testing.T) {
 }
 
 // walkNumbers walks text cut into the given pieces, measuring cols, as
-// scanFile does. The line walk's own answers must be those of a walk that
+// fileScan does. The line walk's own answers must be those of a walk that
 // measures nothing (its row count too, when it proves the keys distinct:
 // a walk that measures nothing stops counting where the proof ends).
 func walkNumbers(t *testing.T, text string, cols []int, cuts []int) ([]numStat, int64) {
