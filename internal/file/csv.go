@@ -190,8 +190,8 @@ func (s *Source) prepareFor(ctx context.Context, x execer, deferred bool) (p *cs
 			return nil, nil, kalla.Errorf(kalla.EINVALID, "source %s: the header is one column, %q; %s", s.name(), header[0], hint)
 		}
 	}
-	// The whole file is scanned while DuckDB sniffs it, or in the
-	// background for a deferred plan.
+	// The whole file is scanned while DuckDB sniffs it, or, for a
+	// deferred plan, in the background once the file is loaded.
 	var numCols []int // the columns to measure: see numWalk
 	if s.opts.CSV == nil || s.opts.CSV.DecimalSeparator != "," {
 		numCols = plainColumns(len(header), sample)
@@ -199,7 +199,7 @@ func (s *Source) prepareFor(ctx context.Context, x execer, deferred bool) (p *cs
 	sc := s.newFileScan(numCols)
 	var pp *planProof // the deferred scan, until the proof takes it over
 	if deferred {
-		pp = startProof(ctx, s, sc)
+		pp = newProof(ctx, s, sc)
 		defer func() {
 			if proof == nil {
 				pp.quit()
@@ -857,6 +857,12 @@ func (s *Source) loadCSV(ctx context.Context, x execer, table string) ([]kalla.C
 			proof.stop()
 			return nil, nil, fmt.Errorf("count loaded rows: %w", err)
 		}
+		// The scan begins once the file is loaded, not beside the load:
+		// at 1M that was as fast (1.615 s against 1.634 s a run, ten
+		// alternations), and beside a load it can only compete with it
+		// (a load that spills waits on the disk, and an idle-class
+		// thread runs then).
+		proof.begin()
 		prover.Prove(func(ctx context.Context) error { return proof.prove(ctx, n) })
 		return cols, p, nil
 	}

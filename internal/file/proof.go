@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/kalla-recon/kalla/internal/connector"
 )
@@ -57,10 +58,14 @@ func monotone(sample [][]string) bool {
 // planProof proves a plan built on assumedFound against the scan of the
 // whole file, which runs in the background meanwhile.
 type planProof struct {
-	s       *Source
-	scan    *fileScan
-	scanned <-chan struct{} // closed when the scan is over
-	hurry   chan struct{}   // closed to run the scan at full priority
+	s    *Source
+	scan *fileScan
+	// scanned is closed when the scan is over, once it has begun (see
+	// begin); hurry is closed to run it at full priority.
+	scanned <-chan struct{}
+	hurry   chan struct{}
+	began   sync.Once
+	bctx    context.Context
 	stop    context.CancelFunc
 	// build makes the plan for what a scan found; assumed is what the
 	// loaded plan was built on.
@@ -68,18 +73,23 @@ type planProof struct {
 	assumed scanFound
 }
 
-// startProof starts scan sc of source s in the background (see
-// background) for a plan built on the file's first rows. The scan
-// outlives the call that starts it: until the proof waits for it or quits
-// it, which one of them must.
-func startProof(ctx context.Context, s *Source, sc *fileScan) *planProof {
+// newProof is the proof, by scan sc of source s, of a plan built on the
+// file's first rows. The scan outlives the call that begins it (see
+// begin): until the proof waits for it or quits it, which one of them
+// must.
+func newProof(ctx context.Context, s *Source, sc *fileScan) *planProof {
 	bctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	hurry := make(chan struct{})
-	return &planProof{s: s, scan: sc, hurry: hurry, stop: stop,
-		scanned: background(func() bool { return sc.step(bctx) }, hurry)}
+	return &planProof{s: s, scan: sc, hurry: make(chan struct{}), bctx: bctx, stop: stop}
 }
 
-// quit stops the scan without waiting for it.
+// begin starts the scan in the background (see background), once.
+func (pp *planProof) begin() {
+	pp.began.Do(func() {
+		pp.scanned = background(func() bool { return pp.scan.step(pp.bctx) }, pp.hurry)
+	})
+}
+
+// quit stops the scan, begun or not, without waiting for it.
 func (pp *planProof) quit() {
 	pp.stop()
 	pp.raise()
@@ -107,6 +117,7 @@ func (pp *planProof) wait(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	pp.begin()
 	pp.raise()
 	select {
 	case <-pp.scanned:
