@@ -163,8 +163,8 @@ func (pp *planProof) prove(ctx context.Context, rows int64) error {
 	}
 	found := pp.scan.found
 	switch {
-	case pp.scan.err != nil:
-		return unproven("%v", pp.scan.err)
+	case pp.scan.err != nil: // it names the source
+		return fmt.Errorf("%w: %w", pp.scan.err, connector.ErrUnproven)
 	case found.trailingDelim:
 		return unproven("a line ends with the delimiter")
 	}
@@ -202,6 +202,9 @@ func (p *csvPlan) differs(q *csvPlan) string {
 	}
 	for i, t := range p.readTypes {
 		if i < len(q.readTypes) && q.readTypes[i] != t {
+			if q.numeric[i] {
+				return fmt.Sprintf("column %q holds plain numbers (%s) in its first rows, values not written as plain numbers further on", p.header[i], t)
+			}
 			return fmt.Sprintf("column %q reads as %s in the whole file, as %s in its first rows", p.header[i], q.readTypes[i], t)
 		}
 	}
