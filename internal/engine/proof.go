@@ -54,6 +54,9 @@ func (l *proofList) prove(ctx context.Context) error {
 // failed because of what a source assumed, so its proofs are waited for;
 // unless the run is cancelled, which only stops them.
 func (l *proofList) settle(ctx context.Context, err error) error {
+	if l == nil {
+		return nil
+	}
 	if errors.Is(err, connector.ErrUnproven) {
 		l.prove(cancelled(ctx))
 		return err

@@ -23,7 +23,8 @@ import (
 // before staging it ends (the same values, warnings or error), and say in
 // its log that it staged again (unless DuckDB refuses the file on its own
 // first, and the load reports what the scan found); a file that holds what its first rows
-// show must not make it stage again.
+// show must not make it stage again, nor a run under a memory limit,
+// where every file proves before it stages.
 func TestStagedOnFirstRows(t *testing.T) {
 	// Past the first rows and past what DuckDB's sniffer reads (its 2 MB
 	// buffer: see the file package), which would see the line otherwise.
@@ -57,6 +58,7 @@ func TestStagedOnFirstRows(t *testing.T) {
 	cases := []struct {
 		name  string
 		left  string
+		limit string // the run's memory limit: under one, files prove first
 		again bool   // the run must stage again
 		err   string // the run's error, "" for none
 		check func(t *testing.T, sum *kalla.Summary, out string)
@@ -68,6 +70,11 @@ func TestStagedOnFirstRows(t *testing.T) {
 		}},
 		{name: "wider scale", again: true, left: with("{id},12.345,n\n"), check: func(t *testing.T, sum *kalla.Summary, out string) {
 			// DuckDB would have read 12.345 into DECIMAL(18,2) as 12.35.
+			if got := unmatchedValue(t, out, fmt.Sprintf("L%06d", odd), "amount"); got != "12.345" {
+				t.Errorf("amount of line %d = %q, want 12.345", odd, got)
+			}
+		}},
+		{name: "wider scale, under a memory limit", limit: "1GB", left: with("{id},12.345,n\n"), check: func(t *testing.T, sum *kalla.Summary, out string) {
 			if got := unmatchedValue(t, out, fmt.Sprintf("L%06d", odd), "amount"); got != "12.345" {
 				t.Errorf("amount of line %d = %q, want 12.345", odd, got)
 			}
@@ -115,7 +122,7 @@ func TestStagedOnFirstRows(t *testing.T) {
 			}
 			defer r.Close()
 			var logs bytes.Buffer
-			e, err := Open(t.Context(), Options{TempDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			e, err := Open(t.Context(), Options{TempDir: dir, MemoryLimit: c.limit, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err != nil {
 				t.Fatal(err)
 			}
