@@ -45,19 +45,21 @@ type csvPlan struct {
 	// writes some time with more than six decimals of a second, which
 	// DuckDB's TIMESTAMP would cut (see refineStamps).
 	stamps []stampCol
-	// firstDistinct: the file scan (fileScan) proved the first column's values distinct,
-	// provided the load reads dataLines rows (see lineWalk).
+	// firstDistinct: the file scan (fileScan) proved the first column's
+	// values distinct, provided the load reads dataLines rows (see
+	// lineWalk); dataLines is -1 for a plan on the first rows (see
+	// assumedFound), whose proof counts them.
 	firstDistinct bool
 	dataLines     int64
-	// unmeasured, when set, is this plan without the exact types the file scan
-	// measured for some numeric columns (see withNumbers), which hold only
-	// if DuckDB reads measuredRows rows.
+	// unmeasured, when set, is this plan without the exact types the file
+	// scan measured for some numeric columns (see withNumbers), which hold
+	// only if DuckDB reads measuredRows rows.
 	unmeasured   *csvPlan
 	measuredRows int64
 }
 
-// withNumbers is p with the numeric columns the file scan measured as all plain
-// numbers read as their exact type (see numWalk), which they then need no
+// withNumbers is p with the numeric columns the file scan measured as all
+// plain numbers read as their exact type (see numWalk), which they then need no
 // proof or measure in DuckDB for, and p kept as its unmeasured plan; or p
 // itself when no such column is numeric. A column whose values need a
 // DOUBLE (more than 38 digits) keeps its usual path.
@@ -318,6 +320,15 @@ func (s *Source) prepareFor(ctx context.Context, x execer, deferred bool) (p *cs
 	}
 	pp.assumed = assumedFound(sample, numCols, s.delimiter())
 	if p, err = build(pp.assumed); err != nil {
+		// Refused for what the scan does not change (the columns DuckDB
+		// read, the schema): as a proving prepare refuses it, after
+		// what the scan found.
+		if werr := pp.wait(ctx); werr != nil {
+			return nil, nil, werr
+		}
+		if sc.err != nil {
+			return nil, nil, sc.err
+		}
 		return nil, nil, err
 	}
 	pp.build = build
