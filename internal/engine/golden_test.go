@@ -164,11 +164,11 @@ type run struct {
 
 // runKalla runs `kalla run` on a recipe into a fresh folder, the way a user
 // does.
-func runKalla(t *testing.T, recipe string) run {
+func runKalla(t *testing.T, recipe string, flags ...string) run {
 	t.Helper()
 	r := run{out: t.TempDir()}
 	var stdout, stderr bytes.Buffer
-	r.code = cli.Main(t.Context(), []string{"run", "--recipe", recipe, "--out", r.out, "--format", "parquet,csv", "--json"},
+	r.code = cli.Main(t.Context(), append([]string{"run", "--recipe", recipe, "--out", r.out, "--format", "parquet,csv", "--json"}, flags...),
 		strings.NewReader(""), &stdout, &stderr)
 	r.stdout, r.stderr = stdout.String(), stderr.String()
 	return r
@@ -937,23 +937,28 @@ func TestAmountsThroughPieces(t *testing.T) {
 		if err := json.Unmarshal([]byte(plain.stdout), &plainSum); plain.code != 0 || err != nil {
 			t.Fatalf("%s: kalla run exited %d (%v): %s", name, plain.code, err, plain.stderr)
 		}
-		restore := engine.SetPiecesAbove(-1)
-		r := runKalla(t, filepath.Join(dir, "recipe.json"))
-		restore()
-		if r.code != 0 {
-			t.Fatalf("%s: kalla run exited %d: %s", name, r.code, r.stderr)
-		}
-		var sum kalla.Summary
-		if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		g, _ := json.Marshal(sum.Amounts)
-		w, _ := json.Marshal(want.Amounts)
-		if string(g) != string(w) {
-			t.Errorf("%s: amounts through pieces:\n  got  %s\n  want %s", name, g, w)
-		}
-		if f, pf := files(&sum), files(&plainSum); f != pf {
-			t.Errorf("%s: the files differ with the sets in pieces:\n%s\n  with variables:\n%s", name, f, pf)
+		// Without a memory limit a rules recipe's totals are summed
+		// beside the writes; under one, after them, from the sets the
+		// unmatched files made.
+		for _, flags := range [][]string{nil, {"--memory-limit", "1GB"}} {
+			restore := engine.SetPiecesAbove(-1)
+			r := runKalla(t, filepath.Join(dir, "recipe.json"), flags...)
+			restore()
+			if r.code != 0 {
+				t.Fatalf("%s %v: kalla run exited %d: %s", name, flags, r.code, r.stderr)
+			}
+			var sum kalla.Summary
+			if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
+				t.Fatalf("%s %v: %v", name, flags, err)
+			}
+			g, _ := json.Marshal(sum.Amounts)
+			w, _ := json.Marshal(want.Amounts)
+			if string(g) != string(w) {
+				t.Errorf("%s %v: amounts through pieces:\n  got  %s\n  want %s", name, flags, g, w)
+			}
+			if f, pf := files(&sum), files(&plainSum); f != pf {
+				t.Errorf("%s %v: the files differ with the sets in pieces:\n%s\n  with variables:\n%s", name, flags, f, pf)
+			}
 		}
 	}
 	if n < 2 {
@@ -965,7 +970,9 @@ func TestAmountsThroughPieces(t *testing.T) {
 // sources have columns named like a set's pieces would be without Kalla's
 // prefix (k, b, p), with every set in pieces: the scans that join the
 // pieces to a side's rows must not find a column ambiguous. The unmatched
-// records and the open totals are known: I2 and P3 are open.
+// records and the open totals are known: I2 and P3 are open. Under a
+// memory limit the rules recipe's totals read the sets its unmatched
+// files made.
 func TestPiecesBesideSourceColumns(t *testing.T) {
 	defer engine.SetPiecesAbove(-1)()
 	dir := t.TempDir()
@@ -976,8 +983,12 @@ func TestPiecesBesideSourceColumns(t *testing.T) {
 		  "sources": {"left": {"alias": "l", "uri": "left.csv", "primary_key": ["id"]}, "right": {"alias": "r", "uri": "right.csv", "primary_key": ["id"]}}}`,
 		"rules.json": `{"recipe_id": "rules", "rules": [{"name": "k", "conditions": [{"op": "eq", "left": "k", "right": "k"}, {"op": "tolerance", "left": "amount", "right": "amount", "abs": 0.01}]}],
 		  "sources": {"left": {"alias": "l", "uri": "left.csv", "primary_key": ["id"]}, "right": {"alias": "r", "uri": "right.csv", "primary_key": ["id"]}}}`})
-	for _, recipe := range []string{"sql.json", "rules.json"} {
-		r := runKalla(t, filepath.Join(dir, recipe))
+	for _, run := range []struct {
+		recipe string
+		flags  []string
+	}{{"sql.json", nil}, {"rules.json", nil}, {"rules.json", []string{"--memory-limit", "1GB"}}} {
+		r := runKalla(t, filepath.Join(dir, run.recipe), run.flags...)
+		recipe := strings.TrimSpace(run.recipe + " " + strings.Join(run.flags, " ")) // for the messages
 		if r.code != 0 {
 			t.Fatalf("%s: kalla run exited %d: %s", recipe, r.code, r.stderr)
 		}
