@@ -16,11 +16,8 @@ import (
 // records are told the way the unmatched file told them (the rules'
 // reasons table, or the paired row ids' bitstring the write left in this
 // connection), so the totals agree with the files. nil when Kalla cannot
-// tell which columns are amounts. written: the files are written, and a
-// rules recipe's set of a side's open records the unmatched file made in
-// pieces (side.unmatched) is read instead of made again from the same
-// reasons (at 50M, a GROUP BY of 10M row ids a side).
-func (e *Engine) amounts(ctx context.Context, rec *kalla.Recipe, m *matchResult, left, right *side, written bool) (*kalla.Amounts, error) {
+// tell which columns are amounts.
+func (e *Engine) amounts(ctx context.Context, rec *kalla.Recipe, m *matchResult, left, right *side) (*kalla.Amounts, error) {
 	spec, ok := kalla.AmountColumns(rec)
 	if !ok {
 		return nil, nil
@@ -42,8 +39,6 @@ func (e *Engine) amounts(ctx context.Context, rec *kalla.Recipe, m *matchResult,
 		}
 		var open, join string
 		switch {
-		case m.plan != nil && written && s.unmatched != nil:
-			join, open = s.unmatched.join("s"), s.unmatched.in("s")
 		case m.plan != nil && positional(s):
 			// The reasons' row ids, as the unmatched file picks its
 			// records: a bit per row instead of a semi join hashing

@@ -938,8 +938,7 @@ func TestAmountsThroughPieces(t *testing.T) {
 			t.Fatalf("%s: kalla run exited %d (%v): %s", name, plain.code, err, plain.stderr)
 		}
 		// Without a memory limit a rules recipe's totals are summed
-		// beside the writes; under one, after them, from the sets the
-		// unmatched files made.
+		// beside the writes; under one, after them.
 		for _, flags := range [][]string{nil, {"--memory-limit", "1GB"}} {
 			restore := engine.SetPiecesAbove(-1)
 			r := runKalla(t, filepath.Join(dir, "recipe.json"), flags...)
@@ -970,9 +969,9 @@ func TestAmountsThroughPieces(t *testing.T) {
 // sources have columns named like a set's pieces would be without Kalla's
 // prefix (k, b, p), with every set in pieces: the scans that join the
 // pieces to a side's rows must not find a column ambiguous. The unmatched
-// records and the open totals are known: I2 and P3 are open. Under a
-// memory limit the rules recipe's totals read the sets its unmatched
-// files made.
+// records and the open totals are known: I2 and P3 are open. The rules
+// recipe runs under a memory limit too, where its totals are summed after
+// the writes rather than beside them.
 func TestPiecesBesideSourceColumns(t *testing.T) {
 	defer engine.SetPiecesAbove(-1)()
 	dir := t.TempDir()

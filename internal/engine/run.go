@@ -110,11 +110,6 @@ type side struct {
 	// out lists, per column, the expression that yields the column as the
 	// source has it (renamed back where Kalla had to rename it).
 	out []string
-	// unmatched is the set of the side's unmatched row ids a rules
-	// recipe's unmatched file made, when in pieces (tables, which every
-	// connection reads); nil otherwise. The money totals read it once the
-	// files are written (amounts).
-	unmatched *rowSet
 }
 
 // ErrRecipe marks errors that are the recipe's fault (its SQL, its keys)
@@ -375,15 +370,13 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 	var amounts *kalla.Amounts
 	var amountsErr error
 	var summing sync.WaitGroup
-	aside := m.plan != nil && e.memLimit == ""
 	finish := func(w *Engine) (*kalla.Amounts, error) {
 		if err := m.reportDetails(ctx, w); err != nil {
 			return nil, err
 		}
-		// After the writes, the totals may read the sets of open
-		// records the unmatched files made; beside them, not.
-		return w.amounts(ctx, rec, m, left, right, !aside)
+		return w.amounts(ctx, rec, m, left, right)
 	}
+	aside := m.plan != nil && e.memLimit == ""
 	if aside {
 		w, release, err := e.fork(ctx)
 		if err != nil {
@@ -1371,9 +1364,6 @@ func (e *Engine) unmatchedWithReasons(ctx context.Context, s *side, plan *rules.
 		open, err := e.makeRowSet(ctx, s, "__kalla_unmatched_"+s.name, "SELECT rid FROM "+reasons)
 		if err != nil {
 			return "", fmt.Errorf("collect unmatched %s records: %w", s.name, err)
-		}
-		if open.pieces {
-			s.unmatched = &open
 		}
 		// Sorted by row id as the SQL recipe's unmatched files are: the
 		// scan is in that order already (not through a set in pieces),
