@@ -142,6 +142,12 @@ func (r recipeError) Is(target error) bool { return target == ErrRecipe }
 // (never a recipe error): its message names the stage and what to change
 // (--memory-limit, --temp-dir, the free space needed, measured from the
 // spill folder).
+//
+// Without a memory limit a CSV source is staged on what its first rows
+// show and proven while the run matches and writes (connector.Prover);
+// when its data disproves them, the run is made again in a new database,
+// every source proving first, and its progress events start again from
+// staging (a runner keeps the largest fraction it was told).
 func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 	e.spill = watchSpill(e.tempDir)
 	defer func() { e.spill.close(); e.spill = nil }()
