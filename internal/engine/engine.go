@@ -157,11 +157,8 @@ func (e *Engine) connect(ctx context.Context) error {
 // that must stage again: once sandboxed, a database reads no more files.
 // The spill folder stays.
 func (e *Engine) renew(ctx context.Context) error {
-	err := e.conn.Close()
-	if cerr := e.db.Close(); err == nil {
-		err = cerr
-	}
-	e.conn, e.db, e.sandboxed = nil, nil, false
+	err := e.closeDB()
+	e.sandboxed = false
 	if err != nil {
 		return fmt.Errorf("close duckdb: %w", err)
 	}
@@ -257,6 +254,13 @@ func (e *Engine) fork(ctx context.Context) (*Engine, func(), error) {
 
 // Close closes the database and removes its spill folder if Open made it.
 func (e *Engine) Close() error {
+	err := e.closeDB()
+	e.removeTemp()
+	return err
+}
+
+// closeDB closes the connection and the database, if open.
+func (e *Engine) closeDB() error {
 	var err error
 	if e.conn != nil {
 		err = e.conn.Close()
@@ -266,7 +270,7 @@ func (e *Engine) Close() error {
 			err = cerr
 		}
 	}
-	e.removeTemp()
+	e.conn, e.db = nil, nil
 	return err
 }
 

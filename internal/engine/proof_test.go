@@ -1,15 +1,16 @@
-package engine
+package engine_test
 
 import (
 	"bytes"
-	"encoding/csv"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/kalla-recon/kalla/internal/engine"
 	"github.com/kalla-recon/kalla/internal/file"
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
@@ -122,7 +123,7 @@ func TestStagedOnFirstRows(t *testing.T) {
 			}
 			defer r.Close()
 			var logs bytes.Buffer
-			e, err := Open(t.Context(), Options{TempDir: dir, MemoryLimit: c.limit, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			e, err := engine.Open(t.Context(), engine.Options{TempDir: dir, MemoryLimit: c.limit, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,7 +134,7 @@ func TestStagedOnFirstRows(t *testing.T) {
 					Right: kalla.SourceSpec{Alias: "payments", Type: kalla.SourceCSV, URI: rp, PrimaryKey: []string{"id"}},
 				}}
 			out := filepath.Join(dir, "out")
-			sum, err := e.Execute(t.Context(), Run{Recipe: rec, Left: l, Right: r, OutDir: out, Formats: []string{FormatCSV}})
+			sum, err := e.Execute(t.Context(), engine.Run{Recipe: rec, Left: l, Right: r, OutDir: out, Formats: []string{engine.FormatCSV}})
 			if again := strings.Contains(logs.String(), "staging again"); again != c.again {
 				t.Errorf("staged again: %v, want %v; log:\n%s", again, c.again, logs.String())
 			}
@@ -141,7 +142,7 @@ func TestStagedOnFirstRows(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), c.err) {
 					t.Fatalf("error %v, want one saying %q", err, c.err)
 				}
-				if _, serr := os.Stat(filepath.Join(out, SummaryFile)); !os.IsNotExist(serr) {
+				if _, serr := os.Stat(filepath.Join(out, engine.SummaryFile)); !os.IsNotExist(serr) {
 					t.Errorf("a failed run left a summary: %v", serr)
 				}
 				return
@@ -161,25 +162,12 @@ func TestStagedOnFirstRows(t *testing.T) {
 // unmatched_left.csv, as written.
 func unmatchedValue(t *testing.T, out, id, col string) string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(out, "unmatched_left.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := -1
-	for i, h := range recs[0] {
-		if h == col {
-			at = i
-		}
-	}
+	tab := readCSV(t, filepath.Join(out, "unmatched_left.csv"))
+	at := slices.Index(tab.header, col)
 	if at < 0 {
-		t.Fatalf("no column %s in %v", col, recs[0])
+		t.Fatalf("no column %s in %v", col, tab.header)
 	}
-	for _, rec := range recs[1:] {
+	for _, rec := range tab.rows {
 		if rec[0] == id {
 			return rec[at]
 		}

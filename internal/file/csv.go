@@ -200,6 +200,7 @@ func (s *Source) prepareFor(ctx context.Context, x execer, deferred bool) (p *cs
 	}
 	sc := s.newFileScan(numCols)
 	var pp *planProof // the deferred scan, until the proof takes it over
+	var wait func() error
 	if deferred {
 		pp = newProof(ctx, s, sc)
 		defer func() {
@@ -207,6 +208,7 @@ func (s *Source) prepareFor(ctx context.Context, x execer, deferred bool) (p *cs
 				pp.quit()
 			}
 		}()
+		wait = func() error { return pp.wait(ctx) }
 	} else {
 		done := make(chan struct{})
 		go func() {
@@ -214,8 +216,7 @@ func (s *Source) prepareFor(ctx context.Context, x execer, deferred bool) (p *cs
 			}
 			close(done)
 		}()
-		defer func() { <-done }()
-		pp = &planProof{scanned: done}
+		wait = func() error { <-done; return nil } // the scan stops on ctx too
 	}
 	var raw string
 	var dateFmt, tsFmt sql.NullString
@@ -228,7 +229,7 @@ func (s *Source) prepareFor(ctx context.Context, x execer, deferred bool) (p *cs
 	if err != nil || !deferred {
 		// A NUL byte or text that is not UTF-8 is the first thing to
 		// report, whatever DuckDB made of it.
-		if werr := pp.wait(ctx); werr != nil {
+		if werr := wait(); werr != nil {
 			return nil, nil, werr
 		}
 		if sc.err != nil {
@@ -323,7 +324,7 @@ func (s *Source) prepareFor(ctx context.Context, x execer, deferred bool) (p *cs
 		// Refused for what the scan does not change (the columns DuckDB
 		// read, the schema): as a proving prepare refuses it, after
 		// what the scan found.
-		if werr := pp.wait(ctx); werr != nil {
+		if werr := wait(); werr != nil {
 			return nil, nil, werr
 		}
 		if sc.err != nil {

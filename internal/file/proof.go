@@ -108,15 +108,6 @@ func (pp *planProof) raise() {
 // ctx is done first (and waits for that: the scan reads the file, which
 // the source may remove when it closes).
 func (pp *planProof) wait(ctx context.Context) error {
-	if pp.hurry == nil { // a scan at full priority from the start
-		select {
-		case <-pp.scanned:
-			return nil
-		case <-ctx.Done():
-			<-pp.scanned // the scan stops on ctx too
-			return ctx.Err()
-		}
-	}
 	pp.begin()
 	pp.raise()
 	select {
@@ -143,12 +134,18 @@ func (pp *planProof) exact(ctx context.Context) (*csvPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	pp.keep(p)
+	return p, nil
+}
+
+// keep keeps proven plan p for the source's other loads, unless one was
+// kept meanwhile.
+func (pp *planProof) keep(p *csvPlan) {
 	pp.s.mu.Lock()
+	defer pp.s.mu.Unlock()
 	if pp.s.plan == nil {
 		pp.s.plan = p
 	}
-	pp.s.mu.Unlock()
-	return p, nil
 }
 
 // prove reports whether the table a load made on the assumed plan, rows
@@ -185,11 +182,7 @@ func (pp *planProof) prove(ctx context.Context, rows int64) error {
 	if (used.firstDistinct || used.unmeasured != nil) && rows != exact.dataLines {
 		return unproven("DuckDB read %d rows, the scan %d lines", rows, exact.dataLines)
 	}
-	pp.s.mu.Lock()
-	if pp.s.plan == nil {
-		pp.s.plan = exact
-	}
-	pp.s.mu.Unlock()
+	pp.keep(exact)
 	return nil
 }
 
