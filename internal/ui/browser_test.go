@@ -231,10 +231,39 @@ func (b *tab) open(path string) {
 // then clicks it by its id: when the page replaces that part of the
 // document in between (a live table's refresh re-reads chromedp's DOM
 // tree), the id is gone and the click is made again on the element the
-// selector matches now.
+// selector matches now. chromedp clicks at the point where it measured
+// the element, so the click first waits for the element's box to stay
+// put: a page that fills a table cell after loading moves the cells
+// beside it, and TestRulesInBuilder once followed a row's "Use in
+// recipe" link where that row's Delete button had been a moment before.
 func (b *tab) click(css string) {
 	b.t.Helper()
-	b.onFreshNode("click "+css, nil, chromedp.Click(chromedp.CSS(css), chromedp.NodeVisible))
+	b.onFreshNode("click "+css, func() { b.still(css) }, chromedp.Click(chromedp.CSS(css), chromedp.NodeVisible))
+}
+
+// still waits until the first element matching css has a box and reads
+// the same box twice in a row, the readings one poll apart.
+func (b *tab) still(css string) {
+	b.t.Helper()
+	expr := fmt.Sprintf(`(() => { const e = document.querySelector(%s); if (!e) return null; const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height].join(" "); })()`, js(css))
+	deadline := time.Now().Add(30 * time.Second)
+	last := ""
+	for {
+		got, err := b.poll(expr, time.Until(deadline))
+		if got == nil {
+			b.fail("find "+css, fmt.Errorf("no such element within 30s (last error: %v)", err))
+			return
+		}
+		if *got == last {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.fail("wait for "+css+" to stay put", fmt.Errorf("its box still moved after 30s (last %s)", *got))
+			return
+		}
+		last = *got
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // typeInto replaces a field's text by typing it, as a user would. Just

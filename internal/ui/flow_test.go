@@ -247,6 +247,11 @@ func TestRulesInBuilder(t *testing.T) {
 	}
 	b.open("/sources")
 	b.acceptDialogs()
+	// Each row's health check rewrites its cell when it answers, which
+	// widens the columns; a user clicks once the table has settled.
+	if got, err := b.poll(`[...document.querySelectorAll("[data-health]")].every((c) => !c.textContent.includes("checking")) ? "settled" : null`, 30*time.Second); got == nil {
+		t.Fatalf("the sources' health checks did not answer within 30s (last error: %v)", err)
+	}
 	b.click(`button[data-delete="payments"]`)
 	b.waitText(".flash", "Deleted source “payments”", 10*time.Second)
 	if n := b.count(`tr[data-alias="payments"]`); n != 0 {
