@@ -160,7 +160,10 @@ func (e *Engine) Execute(ctx context.Context, r Run) (*kalla.Summary, error) {
 		// rules recipe took 252.9 s against 201.1 s proving first (its
 		// match stage 132.6 s against 87.7 s), the SQL recipe 141.3 s
 		// against 165.3 s: the hand-written SQL's own time moves more
-		// than that, the rules' loss does not.
+		// than that, the rules' loss does not. With the scan's reads in
+		// the idle I/O class as well (tried, not kept), 50M staged 6-10 s
+		// sooner, but the rules recipe at 100M under 8GB took 950 s, 518 s
+		// of it after its last stage (engine/DESIGN.md).
 		e.proofs = &proofList{}
 	}
 	sum, err := e.execute(ctx, r, &stage)
