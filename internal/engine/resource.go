@@ -17,10 +17,15 @@ import (
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
-// Resource kinds a run can run out of.
+// Resource kinds a run can run out of, or lose.
 const (
 	resourceMemory = "memory"
 	resourceDisk   = "disk"
+	// resourceSpill: DuckDB could not open, read or write one of the files
+	// it spills to. Something outside the run removed or changed them (a
+	// clean-up of the temporary folder while the run worked): the recipe
+	// was fine, and the run fails with the spill folder named.
+	resourceSpill = "spill"
 )
 
 // resourceKind tells whether err is DuckDB (or the file system) running out
@@ -29,7 +34,9 @@ const (
 // allocate" when the memory limit is reached and nothing more can be
 // evicted, "failed to offload" when the spill folder reached
 // max_temp_directory_size (by default 90% of the free space on its disk).
-// A disk that fills before that limit fails the write with ENOSPC.
+// A disk that fills before that limit fails the write with ENOSPC. An
+// "IO Error" naming one of DuckDB's spill files (duckdb_temp_storage_*,
+// duckdb_temp_block-*) is the spill folder lost under the run.
 func resourceKind(err error) string {
 	if err == nil {
 		return ""
@@ -39,6 +46,9 @@ func resourceKind(err error) string {
 	case errors.Is(err, syscall.ENOSPC), strings.Contains(msg, "No space left on device"),
 		strings.Contains(msg, "failed to offload"), strings.Contains(msg, "max_temp_directory_size"):
 		return resourceDisk
+	}
+	if strings.Contains(msg, "IO Error") && strings.Contains(msg, "duckdb_temp_") {
+		return resourceSpill
 	}
 	var de *duckdb.Error
 	if errors.As(err, &de) && de.Type == duckdb.ErrorTypeOutOfMemory || strings.Contains(msg, "Out of Memory Error") {
@@ -82,6 +92,11 @@ func (e *Engine) resourceFailure(stage, outDir string, err error) error {
 	where := e.spillBase
 	if where == "" {
 		where = os.TempDir() + " (the system temporary folder)"
+	}
+	if kind == resourceSpill {
+		return kalla.WrapError(kalla.ERESOURCE, cause,
+			"the spill folder failed in stage %s: DuckDB could not use a file it had spilled to %s: something removed or changed files there while the run worked (a clean-up of the temporary folder?): give --temp-dir a folder nothing else cleans up, and run again",
+			stage, e.tempDir)
 	}
 	if kind == resourceDisk {
 		if outDir != "" && strings.Contains(err.Error(), outDir) && !strings.Contains(err.Error(), e.tempDir) {

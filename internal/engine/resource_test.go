@@ -26,6 +26,10 @@ func TestResourceKind(t *testing.T) {
 		{recipeErr(fmt.Errorf("match_sql: %w", errors.New("Out of Memory Error: failed to allocate data of size 4.0 KiB"))), resourceMemory},
 		{errors.New("Out of Memory Error: failed to offload data block of size 256.0 KiB (2.5 MiB/2.6 MiB used).\nThis limit was set by the 'max_temp_directory_size' setting."), resourceDisk},
 		{fmt.Errorf("write: %w", syscall.ENOSPC), resourceDisk},
+		// Seen when a clean-up removed the spill folder during a 50M match.
+		{recipeErr(fmt.Errorf("match_sql: %w", errors.New(`IO Error: Cannot open file "spill/kalla-duckdb-4608-2073892474/duckdb_temp_storage_DEFAULT-2.tmp": No such file or directory`))), resourceSpill},
+		{errors.New(`IO Error: Could not read from file "/tmp/x/duckdb_temp_block-4611686018427388128.block": Input/output error`), resourceSpill},
+		{errors.New(`IO Error: Cannot open file "/data/out/matched.parquet.partial": No such file or directory`), ""},
 		{errors.New("Binder Error: column nope not found"), ""},
 		{nil, ""},
 	} {
@@ -41,6 +45,11 @@ func TestResourceKind(t *testing.T) {
 	err := e.resourceFailure(StageMatch, "", recipeErr(errors.New("match_sql: Out of Memory Error: could not allocate block")))
 	if kalla.ErrorCode(err) != kalla.ERESOURCE || errors.Is(err, ErrRecipe) || !strings.Contains(err.Error(), "--memory-limit 4GB") {
 		t.Errorf("resource failure: code %q, recipe %v: %v", kalla.ErrorCode(err), errors.Is(err, ErrRecipe), err)
+	}
+	e.tempDir = "/spill/kalla-duckdb-1-2"
+	err = e.resourceFailure(StageMatch, "", recipeErr(errors.New(`match_sql: IO Error: Cannot open file "/spill/kalla-duckdb-1-2/duckdb_temp_storage_DEFAULT-2.tmp": No such file or directory`)))
+	if kalla.ErrorCode(err) != kalla.ERESOURCE || errors.Is(err, ErrRecipe) || !strings.Contains(err.Error(), "stage match") || !strings.Contains(err.Error(), "/spill/kalla-duckdb-1-2") || !strings.Contains(err.Error(), "--temp-dir") {
+		t.Errorf("lost spill file: code %q, recipe %v: %v", kalla.ErrorCode(err), errors.Is(err, ErrRecipe), err)
 	}
 }
 
