@@ -134,7 +134,6 @@ func (e *Engine) connect(ctx context.Context) error {
 	}
 	if opts.MemoryLimit != "" {
 		settings = append(settings, "SET memory_limit = "+dialect.DuckDB.QuoteString(opts.MemoryLimit))
-		settings = append(settings, allocatorSettings...)
 	}
 	if opts.Threads > 0 {
 		settings = append(settings, fmt.Sprintf("SET threads = %d", opts.Threads))
@@ -166,19 +165,28 @@ func (e *Engine) renew(ctx context.Context) error {
 }
 
 // allocatorSettings make DuckDB's allocator (jemalloc, linked into the
-// binary) hand freed memory back to the system soon, for runs under a
-// memory limit. By default each thread keeps up to 128 MiB it freed in its
-// cache before flushing, a bulk free below 512 MiB is not flushed, and
-// freed pages are returned only on the next allocation: memory
-// memory_limit no longer counts but the process still holds. Measured at
-// gen.Standard(5M) with --memory-limit 512MB (DESIGN.md, "Scale
-// findings"): peak RSS 597 MB (1.17x the limit) with the defaults, 505 MB
-// (0.99x) with these, for about 3 % more CPU (system time of returning
-// pages). Runs without a limit keep the defaults: nothing bounds them.
-var allocatorSettings = []string{
-	"SET allocator_flush_threshold = '8MB'",
-	"SET allocator_bulk_deallocation_flush_threshold = '32MB'",
-	"SET allocator_background_threads = true",
+// binary) hand freed memory back to the system soon, for a run under a
+// memory limit of limit bytes. By default each thread keeps up to 128 MiB
+// it freed in its cache before flushing, a bulk free below 512 MiB is not
+// flushed, and freed pages are returned only on the next allocation:
+// memory memory_limit no longer counts but the process still holds.
+// Measured at gen.Standard(5M) with --memory-limit 512MB (DESIGN.md,
+// "Scale findings"): peak RSS 597 MB (1.17x the limit) with the defaults,
+// 505 MB (0.99x) with 8 MB and 32 MB. The thresholds scale with the limit
+// (a thread keeps up to 1/64 of it, a bulk free of 1/32 of it is flushed;
+// never below those 8 MB and 32 MB, never above the defaults): at 50M
+// under 4GB the fixed 8 MB and 32 MB made the two CSV loads, which free
+// and take 32 MB buffers all the time, give pages back and fault them in
+// again, and staging took 51-53 s against 37-38 s with 64 MB and 128 MB,
+// at the same peak RSS. Runs without a limit keep the defaults: nothing
+// bounds them.
+func allocatorSettings(limit int64) []string {
+	size := func(n, floor, ceil int64) string { return fmt.Sprintf("'%dKiB'", min(max(n, floor), ceil)>>10) }
+	return []string{
+		"SET allocator_flush_threshold = " + size(limit/64, 8<<20, 128<<20),
+		"SET allocator_bulk_deallocation_flush_threshold = " + size(limit/32, 32<<20, 512<<20),
+		"SET allocator_background_threads = true",
+	}
 }
 
 // Memory a run uses beyond DuckDB's buffer manager, measured (see
@@ -196,9 +204,10 @@ const (
 	smallLimit = 256 << 20
 )
 
-// leaveRoomOutsideBuffers lowers DuckDB's memory_limit, which bounds its
-// buffer manager only, so that the whole process stays within about
-// rssSlack of the limit the user gave: memory_limit = (rssSlack x limit -
+// leaveRoomOutsideBuffers sets the allocator's flushing for the limit the
+// user gave (allocatorSettings) and lowers DuckDB's memory_limit, which
+// bounds its buffer manager only, so that the whole process stays within
+// about rssSlack of that limit: memory_limit = (rssSlack x limit -
 // outsideFixed) / (1 + outsideShare), never below the smaller of the
 // limit and smallLimit.
 func (e *Engine) leaveRoomOutsideBuffers(ctx context.Context) error {
@@ -209,8 +218,14 @@ func (e *Engine) leaveRoomOutsideBuffers(ctx context.Context) error {
 		return fmt.Errorf("read memory limit: %w", err)
 	}
 	limit := parseDuckSize(text)
+	// A form this does not read (0) flushes as the smallest limits do.
+	for _, q := range allocatorSettings(limit) {
+		if _, err := e.conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("configure duckdb allocator: %w", err)
+		}
+	}
 	if limit <= 0 {
-		// A form this does not read: the limit stays as given.
+		// The limit stays as given.
 		e.log.Debug("duckdb memory_limit kept as given", "setting", text)
 		return nil
 	}

@@ -111,15 +111,20 @@ func TestMemoryLimitLeavesRoom(t *testing.T) {
 }
 
 // TestMemoryLimitFlushesAllocator checks that a run under a memory limit
-// has DuckDB's allocator return freed memory early (the settings that kept
-// peak RSS within the limit at 5M rows) and that a run without a limit
-// keeps DuckDB's defaults.
+// has DuckDB's allocator return freed memory early, by thresholds that
+// grow with the limit (8 MB and 32 MB kept peak RSS within 512MB at 5M
+// rows; 1/64 and 1/32 of 4GB kept 50M staging from faulting its pages in
+// again and again), and that a run without a limit keeps DuckDB's
+// defaults.
 func TestMemoryLimitFlushesAllocator(t *testing.T) {
 	for _, c := range []struct {
 		limit            string
 		flush, bulk, bgt string
 	}{
-		{"1GB", "7.6 MiB", "30.5 MiB", "true"},
+		{"512MB", "8.0 MiB", "32.0 MiB", "true"},
+		{"1GB", "14.8 MiB", "32.0 MiB", "true"},
+		{"4GB", "59.1 MiB", "118.3 MiB", "true"}, // 3.7 GiB as DuckDB prints 4GB
+		{"16GB", "128.0 MiB", "476.7 MiB", "true"},
 		{"", "128.0 MiB", "512.0 MiB", "false"},
 	} {
 		e, err := Open(t.Context(), Options{MemoryLimit: c.limit, TempDir: t.TempDir()})
