@@ -183,8 +183,8 @@ func (e *Engine) renew(ctx context.Context) error {
 func allocatorSettings(limit int64) []string {
 	size := func(n, floor, ceil int64) string { return fmt.Sprintf("'%dKiB'", min(max(n, floor), ceil)>>10) }
 	return []string{
-		"SET allocator_flush_threshold = " + size(limit/64, 8<<20, 128<<20),
-		"SET allocator_bulk_deallocation_flush_threshold = " + size(limit/32, 32<<20, 512<<20),
+		"SET allocator_flush_threshold = " + size(limit/64, 8e6, 128<<20),
+		"SET allocator_bulk_deallocation_flush_threshold = " + size(limit/32, 32e6, 512<<20),
 		"SET allocator_background_threads = true",
 	}
 }

@@ -121,8 +121,8 @@ func TestMemoryLimitFlushesAllocator(t *testing.T) {
 		limit            string
 		flush, bulk, bgt string
 	}{
-		{"512MB", "8.0 MiB", "32.0 MiB", "true"},
-		{"1GB", "14.8 MiB", "32.0 MiB", "true"},
+		{"512MB", "7.6 MiB", "30.5 MiB", "true"}, // as before 6 Dec
+		{"1GB", "14.8 MiB", "30.5 MiB", "true"},
 		{"4GB", "59.1 MiB", "118.3 MiB", "true"}, // 3.7 GiB as DuckDB prints 4GB
 		{"16GB", "128.0 MiB", "476.7 MiB", "true"},
 		{"", "128.0 MiB", "512.0 MiB", "false"},
