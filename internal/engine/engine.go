@@ -172,7 +172,8 @@ func (e *Engine) renew(ctx context.Context) error {
 // memory memory_limit no longer counts but the process still holds.
 // Measured at gen.Standard(5M) with --memory-limit 512MB (DESIGN.md,
 // "Scale findings"): peak RSS 597 MB (1.17x the limit) with the defaults,
-// 505 MB (0.99x) with 8 MB and 32 MB. The thresholds scale with the limit
+// 505 MB (0.99x) with 8 MB and 32 MB, on 3 Dec (on the code of 6 Dec,
+// 1.11-1.29x with the same thresholds). The thresholds scale with the limit
 // (a thread keeps up to 1/64 of it, a bulk free of 1/32 of it is flushed;
 // never below those 8 MB and 32 MB, never above the defaults): at 50M
 // under 4GB the fixed 8 MB and 32 MB made the two CSV loads, which free
