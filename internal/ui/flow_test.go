@@ -252,6 +252,23 @@ func TestRulesInBuilder(t *testing.T) {
 	if got, err := b.poll(`[...document.querySelectorAll("[data-health]")].every((c) => !c.textContent.includes("checking")) ? "settled" : null`, 30*time.Second); got == nil {
 		t.Fatalf("the sources' health checks did not answer within 30s (last error: %v)", err)
 	}
+	// ...and the row actions must not move meanwhile: the Delete buttons
+	// stand where they stood while every cell said "checking…", and where
+	// they would stand with a long error in every cell (each state put in
+	// place of the answers, measured, and the answers put back).
+	b.eval("the row actions stay put while the health checks answer", `(() => {
+  const at = () => [...document.querySelectorAll("button[data-delete]")].map((e) => Math.round(e.getBoundingClientRect().left)).join();
+  const cells = [...document.querySelectorAll("[data-health]")];
+  const answers = cells.map((c) => c.innerHTML);
+  const settled = at();
+  cells.forEach((c) => { c.innerHTML = '<span class="muted">checking…</span>'; });
+  const checking = at();
+  cells.forEach((c) => { c.innerHTML = '<span class="health-bad">● failing</span> <span class="health-msg">source "payments": open /srv/finance/exports/2026/december/payments-of-the-whole-year-from-the-bank.csv: no such file or directory</span>'; });
+  const failing = at();
+  cells.forEach((c, i) => { c.innerHTML = answers[i]; });
+  console.log("row actions at", settled, checking, failing);
+  return settled === checking && checking === failing;
+})()`)
 	b.click(`button[data-delete="payments"]`)
 	b.waitText(".flash", "Deleted source “payments”", 10*time.Second)
 	if n := b.count(`tr[data-alias="payments"]`); n != 0 {
