@@ -266,7 +266,6 @@ func TestRulesInBuilder(t *testing.T) {
   cells.forEach((c) => { c.innerHTML = '<span class="health-bad">● failing</span> <span class="health-msg">source "payments": open /srv/finance/exports/2026/december/payments-of-the-whole-year-from-the-bank.csv: no such file or directory</span>'; });
   const failing = at();
   cells.forEach((c, i) => { c.innerHTML = answers[i]; });
-  console.log("row actions at", settled, checking, failing);
   return settled === checking && checking === failing;
 })()`)
 	b.click(`button[data-delete="payments"]`)
