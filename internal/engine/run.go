@@ -1185,51 +1185,59 @@ func (e *Engine) writeOutputs(ctx context.Context, r Run, m *matchResult, left, 
 // matchedSelect builds the query for matched pairs: the match's own columns,
 // then each record's primary key and row number, the rule and the score.
 func matchedSelect(m *matchResult, left, right *side) (string, error) {
-	type item struct{ expr, name string }
+	// post marks an expression over the sorted rows (alias x), computed
+	// after the sort instead of carried through it.
+	type item struct {
+		expr, name string
+		post       bool
+	}
 	sel := make([]item, 0, len(m.userCols)+2*len(left.pk)+6)
 	for i, c := range m.userCols {
 		expr := "m." + qi(c)
 		if i < len(m.same) && m.same[i] != "" {
 			expr = "m." + qi(m.same[i])
 		}
-		sel = append(sel, item{expr, c})
+		sel = append(sel, item{expr: expr, name: c})
 	}
 	taken := map[string]bool{}
 	for _, c := range m.userCols {
 		taken[strings.ToLower(c)] = true
 	}
-	add := func(expr, name string) error {
+	add := func(expr, name string, post bool) error {
 		if taken[strings.ToLower(name)] {
 			return recipeErr(kalla.Errorf(kalla.EINVALID, "match_sql: output column %q clashes with a column Kalla adds to matched pairs; rename it with AS", name))
 		}
 		taken[strings.ToLower(name)] = true
-		sel = append(sel, item{expr, name})
+		sel = append(sel, item{expr, name, post})
 		return nil
 	}
 	for i, k := range left.pk {
-		if err := add("m."+qi(m.keyCol("l", i)), "_left_"+k); err != nil {
+		if err := add("m."+qi(m.keyCol("l", i)), "_left_"+k, false); err != nil {
 			return "", err
 		}
 	}
 	for i, k := range right.pk {
-		if err := add("m."+qi(m.keyCol("r", i)), "_right_"+k); err != nil {
+		if err := add("m."+qi(m.keyCol("r", i)), "_right_"+k, false); err != nil {
 			return "", err
 		}
 	}
-	tail := [][2]string{
-		{"m." + leftRid + " + 1", "_left_row"},
-		{"m." + rightRid + " + 1", "_right_row"},
-		{enumOf("'match_sql'", "match_sql"), "_rule"},
-		{"CAST(1.0 AS DOUBLE)", "_score"},
+	tail := []item{
+		{"m." + leftRid + " + 1", "_left_row", false},
+		{"m." + rightRid + " + 1", "_right_row", false},
+		{enumOf("'match_sql'", "match_sql"), "_rule", false},
+		{"CAST(1.0 AS DOUBLE)", "_score", false},
 	}
 	if m.plan != nil {
-		tail = append(tail[:2], [][2]string{
-			{enumOf("m.__kalla_rule", m.plan.RuleNames()...), "_rule"},
-			{"m.__kalla_score", "_score"},
-			{enumOf("m.__kalla_status", rules.StatusConfirmed, rules.StatusSuggested), "_status"}}...)
+		// Computed above the sort from the columns it carries (below).
+		tail = []item{
+			{"x." + leftRid + " + 1", "_left_row", true},
+			{"x." + rightRid + " + 1", "_right_row", true},
+			{enumOf(m.plan.RuleOf("x.__kalla_pass"), m.plan.RuleNames()...), "_rule", true},
+			{"x.__kalla_score", "_score", true},
+			{enumOf(m.plan.StatusOf("x.__kalla_pass", "x.__kalla_score"), rules.StatusConfirmed, rules.StatusSuggested), "_status", true}}
 	}
 	for _, x := range tail {
-		if err := add(x[0], x[1]); err != nil {
+		if err := add(x.expr, x.name, x.post); err != nil {
 			return "", err
 		}
 	}
@@ -1245,14 +1253,23 @@ func matchedSelect(m *matchResult, left, right *side) (string, error) {
 		}
 		return fmt.Sprintf("SELECT %s %s", strings.Join(cols, ", "), where), nil
 	}
-	// A rules match is a view over the passes' pairs, sorted here. A
-	// column shown twice (a compared key column, again as _left_<key>; a
-	// right column every rule equals to a left one) is copied after the
-	// sort instead of carried through it: at 850k pairs the sort of one
-	// text column less saves about 0.06 s of CPU.
-	var inner, outer []string
+	// A rules match is a view over the passes' pairs, sorted here. The
+	// sort carries as little as it can, since at 50M pairs it spills all
+	// it carries: a column shown twice (a compared key column, again as
+	// _left_<key>; a right column every rule equals to a left one) is
+	// copied after the sort, and the row numbers, rule and status are
+	// computed after it from the row ids, pass number and score. At 50M
+	// invoices (42.5M pairs, 4GB) that made the sorted COPY about 3 s
+	// faster, the file byte for byte the same.
+	inner := []string{"m." + leftRid + " AS " + leftRid, "m." + rightRid + " AS " + rightRid,
+		"m.__kalla_pass AS __kalla_pass", "m.__kalla_score AS __kalla_score"}
+	var outer []string
 	first := map[string]string{}
 	for _, c := range sel {
+		if c.post {
+			outer = append(outer, c.expr+" AS "+qi(c.name))
+			continue
+		}
 		if f, ok := first[c.expr]; ok {
 			outer = append(outer, "x."+qi(f)+" AS "+qi(c.name))
 			continue
@@ -1261,7 +1278,7 @@ func matchedSelect(m *matchResult, left, right *side) (string, error) {
 		inner = append(inner, c.expr+" AS "+qi(c.name))
 		outer = append(outer, "x."+qi(c.name))
 	}
-	return fmt.Sprintf("SELECT %s FROM (SELECT %s %s ORDER BY m.%s, m.%s) x",
+	return fmt.Sprintf("SELECT %s FROM (SELECT %s %s ORDER BY %s, %s) x",
 		strings.Join(outer, ", "), strings.Join(inner, ", "), where, leftRid, rightRid), nil
 }
 

@@ -1100,22 +1100,34 @@ func (p *Plan) matchSQL() []string {
 			sel = append(sel, fmt.Sprintf("p.__%sk%d AS __kalla_%spk%d", lr, i, lr, i))
 		}
 	}
-	var names []string
-	for _, ps := range p.passes {
-		names = append(names, fmt.Sprintf("WHEN %d THEN %s", ps.index, p.d.Str(ps.rule.Name)))
-	}
-	sel = append(sel, "CASE p.pass "+strings.Join(names, " ")+" END AS __kalla_rule", "p.score AS __kalla_score",
+	sel = append(sel, p.RuleOf("p.pass")+" AS __kalla_rule", "p.score AS __kalla_score",
 		p.status("p")+" AS __kalla_status", "p.pass AS __kalla_pass", "p.ua AS __kalla_ua", "p.ub AS __kalla_ub")
 	return p.d.CreateViewAs(MatchTable, fmt.Sprintf("SELECT %s FROM %s p", strings.Join(sel, ", "), pairsTable))
 }
 
-// status is a pair's status (confirmed, or suggested below its rule's
-// auto_confirm) from the pairs table under alias a.
-func (p *Plan) status(a string) string {
+// RuleOf is the name of the rule whose pass number is pass (an
+// expression), as the match table's __kalla_rule shows it. With StatusOf
+// it lets a reader carry the pass number instead of the two labels, as
+// the matched file's sort does.
+func (p *Plan) RuleOf(pass string) string {
+	var names []string
+	for _, ps := range p.passes {
+		names = append(names, fmt.Sprintf("WHEN %d THEN %s", ps.index, p.d.Str(ps.rule.Name)))
+	}
+	return "CASE " + pass + " " + strings.Join(names, " ") + " END"
+}
+
+// status is a pair's status from the pairs table under alias a.
+func (p *Plan) status(a string) string { return p.StatusOf(a+".pass", a+".score") }
+
+// StatusOf is a pair's status (confirmed, or suggested below its rule's
+// auto_confirm) from its pass number and score, both expressions, as the
+// match table's __kalla_status shows it.
+func (p *Plan) StatusOf(pass, score string) string {
 	var status []string
 	for _, ps := range p.passes {
 		if ps.rule.AutoConfirm != nil {
-			status = append(status, fmt.Sprintf("WHEN %s.pass = %d AND %s.score < %v THEN '%s'", a, ps.index, a, *ps.rule.AutoConfirm, StatusSuggested))
+			status = append(status, fmt.Sprintf("WHEN %s = %d AND %s < %v THEN '%s'", pass, ps.index, score, *ps.rule.AutoConfirm, StatusSuggested))
 		}
 	}
 	st := "'" + StatusConfirmed + "'"
