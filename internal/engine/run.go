@@ -1258,9 +1258,9 @@ func matchedSelect(m *matchResult, left, right *side) (string, error) {
 	// it carries: a column shown twice (a compared key column, again as
 	// _left_<key>; a right column every rule equals to a left one) is
 	// copied after the sort, and the row numbers, rule and status are
-	// computed after it from the row ids, pass number and score. At 50M
-	// invoices (42.5M pairs, 4GB) that made the sorted COPY about 3 s
-	// faster, the file byte for byte the same.
+	// computed after it from the row ids, pass number and score. In
+	// isolation, 42.5M pairs under 4GB, that made the sorted COPY about
+	// 3 s faster, the file byte for byte the same (DESIGN.md).
 	inner := []string{"m." + leftRid + " AS " + leftRid, "m." + rightRid + " AS " + rightRid,
 		"m.__kalla_pass AS __kalla_pass", "m.__kalla_score AS __kalla_score"}
 	var outer []string
@@ -1395,9 +1395,9 @@ func (e *Engine) unmatchedWithReasons(ctx context.Context, s *side, plan *rules.
 		// scan is in that order already (not through a set in pieces),
 		// and the sort makes the Parquet row groups the same on any
 		// number of threads (DESIGN.md). The reason is computed above
-		// the sort, not carried through it: at 10M records a side (50M
-		// invoices, 4GB) its text made the sort spill more, and the file
-		// took 1.3-5.7 s longer, byte for byte the same.
+		// the sort, not carried through it: in isolation, 10M records
+		// under 4GB, its text carried made the file take 1.3-5.7 s
+		// longer, byte for byte the same.
 		return fmt.Sprintf(`SELECT u.* EXCLUDE (__kalla_rowid), %s AS _reason, CAST(NULL AS VARCHAR) AS _closest_candidate FROM (SELECT %s, s.rowid AS __kalla_rowid FROM %s s%s WHERE %s ORDER BY s.rowid) u`,
 			own, strings.Join(s.out, ", "), qi(s.table), open.join("s"), open.in("s")), nil
 	}
