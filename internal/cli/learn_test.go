@@ -196,7 +196,8 @@ func changeRow(t *testing.T, backend, url, q string) {
 		}
 		return
 	}
-	db, err := sql.Open("sqlite", url)
+	// busy_timeout: wait for a store connection's lock, as the store does.
+	db, err := sql.Open("sqlite", url+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -193,7 +193,8 @@ func opener(t *testing.T, url string) func(string) error {
 		}
 	}
 	return func(q string) error {
-		db, err := sql.Open("sqlite", strings.TrimPrefix(url, "sqlite://"))
+		// busy_timeout: wait for a store connection's lock, as the store does.
+		db, err := sql.Open("sqlite", strings.TrimPrefix(url, "sqlite://")+"?_pragma=busy_timeout(5000)")
 		if err != nil {
 			return err
 		}

@@ -229,7 +229,10 @@ func tamper(t *testing.T, databaseURL, dataDir, q string) {
 		}
 		return
 	}
-	db, err := sql.Open("sqlite", filepath.Join(dataDir, "kalla.db"))
+	// The server is still up and may be writing (its workers' leases):
+	// wait for its lock as the store does, instead of failing at once
+	// with SQLITE_BUSY.
+	db, err := sql.Open("sqlite", filepath.Join(dataDir, "kalla.db")+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}
