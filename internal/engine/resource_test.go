@@ -91,8 +91,8 @@ func TestMemoryLimitLeavesRoom(t *testing.T) {
 		limit string
 		want  int64 // memory_limit in bytes, within 2 % (DuckDB prints it rounded)
 	}{
-		{"4GiB", 3817148416},  // (1.15 x 4 GiB - 160 MiB) / 1.25
-		{"512MiB", 359703986}, // (1.15 x 512 MiB - 160 MiB) / 1.25
+		{"4GiB", 3758431928},  // (1.15 x 4 GiB - 230 MiB) / 1.25
+		{"512MiB", 300983255}, // (1.15 x 512 MiB - 230 MiB) / 1.25
 		{"200MiB", 200 << 20},
 	} {
 		e, err := Open(t.Context(), Options{MemoryLimit: c.limit, TempDir: t.TempDir()})
