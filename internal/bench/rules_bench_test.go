@@ -126,13 +126,7 @@ func writeRulesReport(w io.Writer, r *report) {
 	}
 	row("median", medians(r.kallaTimings()), medians(r.plainTimings()))
 	tw.Flush()
-	verdict := "within target"
-	if r.ratio() > RulesTarget {
-		verdict = "OVER TARGET"
-	}
-	// Three decimals: at two, a ratio just over the target prints as the
-	// target itself beside "OVER TARGET" (1.2527 on 7 Dec).
-	fmt.Fprintf(w, "\nratio kalla/plain (median wall times) = %.3f   target <= %.2f: %s\n", r.ratio(), RulesTarget, verdict)
+	writeVerdict(w, r.ratio(), RulesTarget)
 	if sk, sp := spread(r.kallaTimings()), spread(r.plainTimings()); sk > 1.25 || sp > 1.25 {
 		fmt.Fprintf(w, "NOTE: runs of one side differ by up to %.0f%% (kalla) and %.0f%% (plain): the machine was not quiet.\n", (sk-1)*100, (sp-1)*100)
 	}
