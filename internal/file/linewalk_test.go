@@ -95,6 +95,13 @@ func TestLineWalkKeys(t *testing.T) {
 		{"an empty first field is NULL, not a blank line", "id,x\nA,1\n,\nB,2\n", true, 3},
 		{"unbalanced quote", "id,x\nA,\"open\nB,2\n", false, 1},
 		{"bytes compare, not letters", "id,x\nZ,1\na,2\n", true, 2},
+		{"numbers without leading zeros rise by length first", "id,x\nK8,1\nK9,2\nK10,3\nK11,4\n", true, 4},
+		{"and fall by length first", "id,x\nK11,1\nK10,2\nK9,3\n", true, 3},
+		{"by length first, a repeat", "id,x\nK9,1\nK10,2\nK10,3\n", false, 3},
+		{"by length first, then back", "id,x\nK9,1\nK10,2\nK8,3\n", false, 3},
+		{"rising by length first where the bytes fall", "id,x\nA,1\nB,2\nAA,3\n", true, 3},
+		{"one order for the whole file: falling, then rising", "id,x\nB,1\nA,2\nAA,3\n", false, 3},
+		{"quoted keys by length first", "id,x\n\"9\",1\n\"10\",2\n", true, 2},
 		{"unicode keys", "id,x\nÄ,1\nÖ,2\nÜ,3\n", true, 3},
 	}
 	for _, c := range cases {
@@ -167,11 +174,20 @@ func TestLineWalkKeysRandom(t *testing.T) {
 				keys[i] = fmt.Sprintf("K%s%02d", []string{"", `"`, ","}[rng.IntN(3)], rng.IntN(20))
 			}
 		}
-		if rng.IntN(2) == 0 {
+		switch rng.IntN(3) {
+		case 0:
 			// Mostly sorted ones, where the proof holds.
 			for i := range keys {
 				if keys[i] != "" {
 					keys[i] = fmt.Sprintf("K%s%03d", []string{"", `"`, ","}[rng.IntN(3)], i*(1+rng.IntN(2)))
+				}
+			}
+		case 1:
+			// Numbers without leading zeros, which rise by length
+			// first, not byte by byte, across 9 to 10 and 99 to 100.
+			for i := range keys {
+				if keys[i] != "" {
+					keys[i] = fmt.Sprintf("K%s%d", []string{"", `"`, ","}[rng.IntN(3)], 6+i*(1+rng.IntN(15)))
 				}
 			}
 		}
@@ -182,12 +198,17 @@ func TestLineWalkKeysRandom(t *testing.T) {
 				seen = append(seen, k)
 			}
 		}
-		up, down := true, true
+		// The orders, by their definitions: byte by byte, and by
+		// length first.
+		shortlex := func(a, b string) bool { return len(a) < len(b) || (len(a) == len(b) && a < b) }
+		up, down, lenUp, lenDown := true, true, true, true
 		for i := 1; i < len(seen); i++ {
 			up = up && seen[i] > seen[i-1]
 			down = down && seen[i] < seen[i-1]
+			lenUp = lenUp && shortlex(seen[i-1], seen[i])
+			lenDown = lenDown && shortlex(seen[i], seen[i-1])
 		}
-		want := up || down
+		want := up || down || lenUp || lenDown
 		var cuts []int
 		for p := rng.IntN(7) + 1; p < len(text); p += rng.IntN(7) + 1 {
 			cuts = append(cuts, p)
@@ -272,6 +293,8 @@ func TestDistinctNotedHoldsInDuckDB(t *testing.T) {
 		{"one column", "id\nA\nB\nC\n", true},
 		{"stray quotes inside unquoted fields", "id,name\nA,x\"y\nA,z\"w\nC,v\n", false},
 		{"key padded with blanks stays as written", "id,name\n A,x\nA,y\nA ,z\n", true},
+		{"numbered keys without leading zeros, by length first", "id,name\nINV-9,x\nINV-10,y\nINV-11,z\n", true},
+		{"numbered keys without leading zeros, one repeated", "id,name\nINV-9,x\nINV-10,y\nINV-10,z\n", false},
 	}
 	for _, c := range fixed {
 		t.Run(c.name, func(t *testing.T) {
@@ -295,8 +318,10 @@ func TestDistinctNotedHoldsInDuckDB(t *testing.T) {
 		for i := range keys {
 			switch {
 			case rng.IntN(10) == 0:
-			case n%2 == 0:
+			case n%4 == 0:
 				keys[i] = fmt.Sprintf("R%03d", i)
+			case n%4 == 2:
+				keys[i] = fmt.Sprintf("R%d", 5+i) // by length first past R9
 			default:
 				keys[i] = fmt.Sprintf("R%03d", rng.IntN(40))
 			}

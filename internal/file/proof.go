@@ -37,22 +37,21 @@ func assumedFound(sample [][]string, numCols []int, delim rune) scanFound {
 }
 
 // monotone reports whether the sample's first fields, empty ones skipped,
-// rise strictly or fall strictly, as lineWalk's proof of distinct keys
-// needs them to.
+// rise strictly or fall strictly in one order, as lineWalk's proof of
+// distinct keys needs them to (see keyOrder).
 func monotone(sample [][]string) bool {
-	up, down := true, true
+	order := newKeyOrder()
 	prev, have := "", false
 	for _, rec := range sample {
 		if len(rec) == 0 || rec[0] == "" {
 			continue
 		}
 		if have {
-			c := strings.Compare(prev, rec[0])
-			up, down = up && c < 0, down && c > 0
+			order.next(strings.Compare(rec[0], prev), len(rec[0]), len(prev))
 		}
 		prev, have = rec[0], true
 	}
-	return up || down
+	return order.holds()
 }
 
 // planProof proves a plan built on assumedFound against the scan of the
