@@ -103,6 +103,12 @@ func TestKeysOrderedHalves(t *testing.T) {
 		{"equal at the seam", "SELECT CASE WHEN i = 500 THEN 499 ELSE i END FROM range(1000) r(i)", false},
 		{"halves rising, second below first", "SELECT CASE WHEN i < 500 THEN i + 1000 ELSE i END FROM range(1000) r(i)", false},
 		{"repeat inside the first half", "SELECT CASE WHEN i = 10 THEN 9 ELSE i END FROM range(1000) r(i)", false},
+		{"text rising by length first", "SELECT 'K' || i FROM range(1000) r(i)", true},
+		{"text falling by length first", "SELECT 'K' || (1000 - i) FROM range(1000) r(i)", true},
+		{"text by length first, repeat across the seam", "SELECT 'K' || CASE WHEN i = 600 THEN 100 ELSE i END FROM range(1000) r(i)", false},
+		{"text by length first, then shorter", "SELECT 'K' || CASE WHEN i = 700 THEN 5 ELSE i END FROM range(1000) r(i)", false},
+		{"text, the second half below the first", "SELECT 'K' || CASE WHEN i < 500 THEN i + 100 ELSE i END FROM range(1000) r(i)", false},
+		{"text, distinct halves rising byte by byte across the seam", "SELECT 'K' || CASE WHEN i < 500 THEN i + 1000 ELSE i END FROM range(1000) r(i)", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -111,6 +117,10 @@ func TestKeysOrderedHalves(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := &side{name: "left", table: "t", pk: []string{"k"}, ids: 1000}
+			var err error
+			if s.cols, err = e.describe(ctx, "t"); err != nil {
+				t.Fatal(err)
+			}
 			got, err := e.keysOrdered(ctx, s, qi("k"), qi("k")+" IS NULL")
 			if err != nil {
 				t.Fatal(err)
