@@ -8,7 +8,9 @@
 # baseline (plainduck for the SQL recipe, plainrules for the three-pass
 # rules recipe) alternating, both with the same --memory-limit and a spill
 # folder under DIR, and prints for each stage its time, peak RSS and peak
-# spill. Every answer is checked against gen's ground truth.
+# spill. Every answer is checked against gen's ground truth, and Kalla's
+# spill folder must be empty once it exits; a wrong answer, a failed run or
+# a leftover fails the benchmark (the tables are printed all the same).
 #
 # Environment: KALLA_BENCH_SCALE (default "50000000:4GB,100000000:8GB":
 # invoices:memory-limit pairs), KALLA_BENCH_SCALE_RECIPES ("sql", "rules"

@@ -196,6 +196,9 @@ type scaleRun struct {
 	stages   []window
 	err      error
 	checkErr error
+	// left is what the process left in its spill folder: Kalla must
+	// leave nothing there (checked for Kalla's runs only).
+	left []string
 }
 
 // runMeasured runs a command with its spill folder spill, sampling it.
@@ -221,6 +224,11 @@ func runMeasured(ctx context.Context, spill string, name string, args ...string)
 		r.peakRSS = ru.Maxrss << 10
 	}
 	time.Sleep(300 * time.Millisecond) // let the sampler see stop
+	if entries, rerr := os.ReadDir(spill); rerr == nil {
+		for _, e := range entries {
+			r.left = append(r.left, e.Name())
+		}
+	}
 	if err != nil {
 		r.err = fmt.Errorf("%s: %v\n%s", filepath.Base(name), err, lastLines(stderr.String(), 5))
 	}
@@ -310,15 +318,25 @@ func BenchmarkScale(b *testing.B) {
 					warm()
 					k := scaleKalla(ctx, kallaBin, dir, recipePath, sz.limit, truth, kind == "rules")
 					fmt.Fprintf(os.Stderr, "%s %s rep %d: kalla %s %v\n", thousands(sz.invoices), kind, i+1, secs(k.wall), errText(k))
+					failed(b, k, sz, kind, i)
 					runs = append(runs, k)
 					warm()
 					p := scalePlain(ctx, plain[kind], dir, files, sz.limit, truth)
 					fmt.Fprintf(os.Stderr, "%s %s rep %d: plain %s %v\n", thousands(sz.invoices), kind, i+1, secs(p.wall), errText(p))
+					failed(b, p, sz, kind, i)
 					runs = append(runs, p)
 				}
 				writeScale(os.Stdout, kind, runs)
 			}
 		}
+	}
+}
+
+// failed fails the benchmark, which goes on, when run r failed or gave a
+// wrong answer: a wrong answer is never a measurement.
+func failed(b *testing.B, r scaleRun, sz scaleSize, kind string, i int) {
+	if r.err != nil || r.checkErr != nil {
+		b.Errorf("%s %s rep %d: %s %s", thousands(sz.invoices), kind, i+1, r.who, errText(r))
 	}
 }
 
@@ -328,6 +346,9 @@ func errText(r scaleRun) string {
 		return "FAILED: " + r.err.Error()
 	case r.checkErr != nil:
 		return "WRONG: " + r.checkErr.Error()
+	}
+	if r.who == "kalla" {
+		return "ok, answers checked, spill folder empty"
 	}
 	return "ok, answers checked"
 }
@@ -353,6 +374,9 @@ func scaleKalla(ctx context.Context, bin, dir, recipe, limit string, truth gen.T
 	r.checkErr = checkKalla(&s, truth)
 	if r.checkErr == nil && rules {
 		r.checkErr = checkRules(&s, truth)
+	}
+	if r.checkErr == nil && len(r.left) > 0 {
+		r.checkErr = fmt.Errorf("kalla left %s in its --temp-dir %s", strings.Join(r.left, ", "), spill)
 	}
 	// The stages in time: both sides stage at once from StartedAt, then
 	// the match, then the write.
