@@ -726,12 +726,8 @@ func textKey(s *side) bool {
 	if len(s.pk) != 1 {
 		return false
 	}
-	for _, c := range s.cols {
-		if c.Name == s.pk[0] {
-			return c.DataType == "VARCHAR"
-		}
-	}
-	return false
+	i := kalla.FindColumn(s.cols, s.pk[0])
+	return i >= 0 && s.cols[i].EngineType == "VARCHAR"
 }
 
 // matchResult is the match output held in the engine.
