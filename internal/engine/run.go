@@ -288,11 +288,16 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 		return nil, err
 	}
 	// What DuckDB moved to disk beyond its memory limit, sampled at the
-	// end of each stage (the staged tables stay spilled), for the log.
+	// end of each stage (the staged tables stay spilled), for the log,
+	// with the limit it went beyond: without one given, DuckDB's default.
 	spilled := e.Spilled(ctx)
 	defer func() {
 		if spilled > 0 {
-			e.log.Info("run spilled to disk beyond its memory limit", "run_id", r.RunID, "spilled_bytes", spilled)
+			limit := e.memLimit
+			if limit == "" {
+				limit = "none given (DuckDB's default, 80% of the machine's memory)"
+			}
+			e.log.Info("run spilled to disk beyond its memory limit", "run_id", r.RunID, "spilled_bytes", spilled, "memory_limit", limit)
 		}
 	}()
 	// The sides stage at once: they share one spill figure.

@@ -459,9 +459,13 @@ func TestMemoryBudget(t *testing.T) {
 			Msg   string `json:"msg"`
 			RunID string `json:"run_id"`
 			Bytes int64  `json:"spilled_bytes"`
+			Limit string `json:"memory_limit"`
 		}
 		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "run spilled to disk beyond its memory limit" {
 			spilled[l.RunID] = l.Bytes
+			if l.Limit == "" || strings.Contains(l.Limit, "default") {
+				t.Errorf("run %s: the spill log names the limit %q, not the engine's share of the budget", l.RunID, l.Limit)
+			}
 		}
 	}
 	for _, id := range ids {
