@@ -85,7 +85,7 @@ func (e *Engine) resourceFailure(stage, outDir string, err error) error {
 	}
 	cause := errors.New(duckdbLine(err))
 	spilled := e.spill.peakNow()
-	limit := "DuckDB's default of 80% of the machine's memory"
+	limit := defaultLimit
 	if e.memLimit != "" {
 		limit = "--memory-limit " + e.memLimit
 	}
@@ -119,6 +119,10 @@ func (e *Engine) resourceFailure(stage, outDir string, err error) error {
 		"out of memory in stage %s: DuckDB needed more than %s for a part of this stage it could not spill to disk (%s): raise --memory-limit, or lower --threads (each thread holds its own buffers)",
 		stage, limit, spillNote)
 }
+
+// defaultLimit names the memory limit of a run given none, in messages
+// and the log.
+const defaultLimit = "DuckDB's default of 80% of the machine's memory"
 
 // offloadedRe finds the spill folder's size in DuckDB's "failed to offload
 // data block of size 256.0 KiB (2.5 MiB/2.6 MiB used)".

@@ -295,7 +295,7 @@ func (e *Engine) execute(ctx context.Context, r Run, stage *string) (*kalla.Summ
 		if spilled > 0 {
 			limit := e.memLimit
 			if limit == "" {
-				limit = "none given (DuckDB's default, 80% of the machine's memory)"
+				limit = "none given (" + defaultLimit + ")"
 			}
 			e.log.Info("run spilled to disk beyond its memory limit", "run_id", r.RunID, "spilled_bytes", spilled, "memory_limit", limit)
 		}
@@ -702,11 +702,12 @@ func (e *Engine) keysOrdered(ctx context.Context, s *side, list, anyNull string)
 	// Breaks of each order: byte by byte (or as the type compares),
 	// rising and falling; then by length first, for a text key only (a
 	// constant 1 otherwise: not proven).
-	counts := "count(*) FILTER (WHERE k <= p), count(*) FILTER (WHERE k >= p), 1, 1"
+	counts := "count(*) FILTER (WHERE k <= p), count(*) FILTER (WHERE k >= p), "
 	if textKey(s) {
-		counts = `count(*) FILTER (WHERE k <= p), count(*) FILTER (WHERE k >= p),
-  count(*) FILTER (WHERE strlen(k) < strlen(p) OR (strlen(k) = strlen(p) AND k <= p)),
+		counts += `count(*) FILTER (WHERE strlen(k) < strlen(p) OR (strlen(k) = strlen(p) AND k <= p)),
   count(*) FILTER (WHERE strlen(k) > strlen(p) OR (strlen(k) = strlen(p) AND k >= p))`
+	} else {
+		counts += "1, 1"
 	}
 	var up, down, lenUp, lenDown int64
 	// A comparison of neighbours streams on one thread, so the rows are
