@@ -39,5 +39,30 @@ func Open(ctx context.Context) (*sql.DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("set duckdb time zone: %w", err)
 	}
+	for _, q := range sameSQL {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("configure duckdb: %w", err)
+		}
+	}
 	return db, nil
+}
+
+// sameSQL keeps two things DuckDB 2.0 changed as they were in 1.5, the
+// version Kalla's recipes and outputs were written against:
+//   - A column that is NULL in every row and has no other type (a
+//     header-only side's columns, a user's NULL AS x) is INTEGER, as 1.5
+//     and Kalla's Spark engine write it. 2.0 lets the NULL type through,
+//     and the matched file's Parquet schema changed with it.
+//   - A lambda may still be written x -> x + 1, beside 2.0's lambda x: x +
+//     1. 2.0 refuses the arrow and tells the user to SET lambda_syntax,
+//     which match SQL cannot do (the sandbox locks every setting).
+//
+// Integer division and modulo by zero are errors in 2.0 ("Use TRY(...)"),
+// where 1.5 gave NULL; Kalla keeps 2.0's way, which is also its Spark
+// engine's (ANSI mode): a zero divisor in a user's SQL fails the run and
+// names the expression instead of matching on a NULL.
+var sameSQL = []string{
+	"SET GLOBAL legacy_disable_null_type = true",
+	"SET GLOBAL lambda_syntax = 'ENABLE_SINGLE_ARROW'",
 }

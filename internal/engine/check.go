@@ -2,7 +2,7 @@ package engine
 
 import (
 	"context"
-	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -124,41 +124,46 @@ func (e *Engine) CheckRecipe(ctx context.Context, rec *kalla.Recipe, left, right
 // no equality to join on (a nested loop). Either is slow on large sides
 // and usually pairs records that have nothing to do with each other.
 func (e *Engine) joinWarnings(ctx context.Context, matchSQL string) ([]string, error) {
-	rows, err := e.conn.QueryContext(ctx, "EXPLAIN "+strings.TrimRight(strings.TrimSpace(matchSQL), ";"))
+	// The JSON form names operators as DuckDB's code does (CROSS_PRODUCT);
+	// the text form is for people, and DuckDB 2.0 renamed its boxes
+	// ("Cross Product").
+	var key, plan string
+	err := e.conn.QueryRowContext(ctx, "EXPLAIN (FORMAT json) "+strings.TrimRight(strings.TrimSpace(matchSQL), ";")).Scan(&key, &plan)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("explain match: %w", err)
 	}
-	defer rows.Close()
-	var plan strings.Builder
-	cols, _ := rows.Columns()
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("read match plan: %w", err)
-		}
-		for _, v := range vals {
-			plan.WriteString(v.String)
-			plan.WriteByte('\n')
-		}
-	}
-	if err := rows.Err(); err != nil {
+	var nodes []planNode
+	if err := json.Unmarshal([]byte(plan), &nodes); err != nil {
 		return nil, fmt.Errorf("read match plan: %w", err)
 	}
-	p := plan.String()
+	ops := map[string]bool{}
+	var walk func([]planNode)
+	walk = func(ns []planNode) {
+		for _, n := range ns {
+			ops[n.Name] = true
+			walk(n.Children)
+		}
+	}
+	walk(nodes)
 	switch {
-	case strings.Contains(p, "CROSS_PRODUCT"):
+	case ops["CROSS_PRODUCT"]:
 		return []string{"match_sql compares every left record with every right record (a cross join, such as FROM left_src l, right_src r with no condition linking them): join the sides on a reference, e.g. JOIN right_src r ON l.invoice_id = r.reference_number"}, nil
-	case strings.Contains(p, "NESTED_LOOP_JOIN") || strings.Contains(p, "BLOCKWISE_NL_JOIN"):
+	case ops["NESTED_LOOP_JOIN"] || ops["BLOCKWISE_NL_JOIN"]:
 		return []string{"match_sql has no equality to join on, so it compares every left record with every right record (slow on large sides, and it may pair unrelated records): add a condition such as l.invoice_id = r.reference_number"}, nil
 	}
+	if len(ops) == 0 {
+		return nil, fmt.Errorf("read match plan: no operators in %.200s", plan)
+	}
 	return nil, nil
+}
+
+// planNode is one operator of DuckDB's EXPLAIN (FORMAT json).
+type planNode struct {
+	Name     string     `json:"name"`
+	Children []planNode `json:"children"`
 }
 
 // splitProblems turns a message listing several problems ("invalid

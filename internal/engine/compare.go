@@ -170,7 +170,7 @@ func ReadComparisons(ctx context.Context, matchSQL, leftAlias, rightAlias string
 				return
 			}
 		case c["class"] == "FUNCTION" && strings.EqualFold(fmt.Sprint(c["function_name"]), "tolerance_match"):
-			kids, _ := c["children"].([]any)
+			kids := functionArgs(c)
 			if len(kids) == 3 {
 				s1, c1, ok1 := column(kids[0])
 				s2, c2, ok2 := column(kids[1])
@@ -190,4 +190,20 @@ func ReadComparisons(ctx context.Context, matchSQL, leftAlias, rightAlias string
 		read(c)
 	}
 	return mc, nil
+}
+
+// functionArgs returns the argument expressions of a parsed function call.
+// DuckDB 2.0 serializes each as {"name": ..., "expression": ...} under
+// "arguments" (1.5 listed the bare expressions under "children"). A named
+// argument (name := value) is none that tolerance_match takes: it comes
+// back as nil, and the call is left unread.
+func functionArgs(c map[string]any) []any {
+	args, _ := c["arguments"].([]any)
+	out := make([]any, len(args))
+	for i, a := range args {
+		if m, _ := a.(map[string]any); m != nil && m["name"] == "" {
+			out[i] = m["expression"]
+		}
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -117,15 +118,17 @@ func TestMemoryLimitLeavesRoom(t *testing.T) {
 // 1/32 of 4GB, which kept 50M staging from faulting its pages in again
 // and again), and that a run without a limit keeps DuckDB's defaults.
 func TestMemoryLimitFlushesAllocator(t *testing.T) {
+	const mib = 1 << 20
 	for _, c := range []struct {
-		limit            string
-		flush, bulk, bgt string
+		limit       string
+		flush, bulk float64 // MiB
+		bgt         string
 	}{
-		{"512MB", "7.6 MiB", "30.5 MiB", "true"}, // as before 6 Dec
-		{"1GB", "14.8 MiB", "30.5 MiB", "true"},
-		{"4GB", "59.1 MiB", "118.3 MiB", "true"}, // 3.7 GiB as DuckDB prints 4GB
-		{"16GB", "128.0 MiB", "476.7 MiB", "true"},
-		{"", "128.0 MiB", "512.0 MiB", "false"},
+		{"512MB", 7.6, 30.5, "true"}, // as before 6 Dec
+		{"1GB", 14.8, 30.5, "true"},
+		{"4GB", 59.1, 118.3, "true"}, // 3.7 GiB as DuckDB reads 4GB
+		{"16GB", 128, 476.7, "true"},
+		{"", 128, 512, "false"},
 	} {
 		e, err := Open(t.Context(), Options{MemoryLimit: c.limit, TempDir: t.TempDir()})
 		if err != nil {
@@ -137,11 +140,31 @@ func TestMemoryLimitFlushesAllocator(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if flush != c.flush || bulk != c.bulk || bgt != c.bgt {
-			t.Errorf("limit %q: allocator_flush_threshold %s, allocator_bulk_deallocation_flush_threshold %s, allocator_background_threads %s; want %s, %s, %s",
+		// DuckDB 2.0 prints a size as it was set ("7812KiB") or in bytes
+		// ("134217728B"), 1.5 always rounded ("7.6 MiB", which is 1 % off).
+		near := func(text string, want float64) bool {
+			got := float64(settingBytes(t, text)) / mib
+			return got >= want*0.99 && got <= want*1.01
+		}
+		if !near(flush, c.flush) || !near(bulk, c.bulk) || bgt != c.bgt {
+			t.Errorf("limit %q: allocator_flush_threshold %s, allocator_bulk_deallocation_flush_threshold %s, allocator_background_threads %s; want %.1f MiB, %.1f MiB, %s",
 				c.limit, flush, bulk, bgt, c.flush, c.bulk, c.bgt)
 		}
 	}
+}
+
+// settingBytes reads a size setting as DuckDB prints it: a number, an
+// optional space, and B, bytes, KiB, MiB or GiB.
+func settingBytes(t *testing.T, s string) int64 {
+	t.Helper()
+	num := strings.TrimRight(s, "BKMGibytes ")
+	unit := strings.TrimSpace(strings.TrimPrefix(s, num))
+	mult, ok := map[string]float64{"B": 1, "bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
+	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if !ok || err != nil {
+		t.Fatalf("size setting %q: not a number and a unit", s)
+	}
+	return int64(n * mult)
 }
 
 // TestRulesSerialUnderMemoryLimit checks that a rules plan gets no second

@@ -893,8 +893,15 @@ func sqlError(err error, matchSQL string, cols [2][]kalla.Column) error {
 		head = internalName.ReplaceAllString(head, "the record id")
 		return kalla.Errorf(kalla.EINVALID, "match_sql: Kalla cannot tell which records each output row pairs (%s): select plain rows from left_src and right_src without aggregating them", head)
 	}
-	return kalla.Errorf(kalla.EINVALID, "match_sql: %s", head)
+	return kalla.Errorf(kalla.EINVALID, "match_sql: %s", settingAdvice.ReplaceAllString(head, ""))
 }
+
+// settingAdvice is the way out DuckDB offers in some messages ("Use
+// TRY(...) to return NULL for this expression, or SET
+// error_on_division_by_zero=false to return NULL for all divisions by
+// zero."): the sandbox locks every setting, so only the advice to change the
+// SQL stays.
+var settingAdvice = regexp.MustCompile(`,? or SET [a-z_]+ ?= ?'?[A-Za-z_0-9]+'? to [^.]*`)
 
 var (
 	refColumn   = regexp.MustCompile(`Referenced column "([^"]+)" not found`)

@@ -24,7 +24,7 @@ import (
 //
 // writes are the only files the run may still write, each by its exact
 // path (the outputs under their temporary names). The settings, each proven
-// by sandbox_test.go against DuckDB 1.5:
+// by sandbox_test.go against DuckDB 2.0 (and before it 1.5):
 //   - allowed_paths lists the writes. It must be set before external access
 //     goes off: DuckDB refuses to change it afterwards.
 //   - enable_external_access = false: no file, URL, ATTACH, COPY, INSTALL or

@@ -21,6 +21,11 @@ var sparkWording = map[string]map[string]string{
 	// A text that is not a date: DuckDB says "Conversion Error", Spark
 	// names its error class.
 	"rules_not_a_date": {"Conversion Error": "CAST_INVALID_INPUT"},
+	// A zero divisor: Spark names its error class and its own way out.
+	"division_by_zero": {
+		"Division by zero in expression":                   "DIVIDE_BY_ZERO",
+		"Use TRY(...) to return NULL for this expression.": "try_divide",
+	},
 }
 
 // sparkCannot lists, per error case, the words of expected_error.txt that
@@ -34,6 +39,9 @@ var sparkCannot = map[string]map[string]string{
 	"ragged_row":     {"line 4": "Spark names the file, not the line"},
 	"unclosed_quote": {"line 3": "Spark names the file, not the line"},
 	"both_sides_bad": {"line 3": "Spark names the file, not the line"},
+	// Spark's DIVIDE_BY_ZERO message, as Kalla passes it on, names no
+	// expression.
+	"division_by_zero": {"instalments": "Spark's message names no expression"},
 }
 
 // TestErrorsBothEngines runs every error case of the engine's golden tests

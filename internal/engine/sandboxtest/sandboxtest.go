@@ -70,6 +70,11 @@ var Attempts = []Attempt{
 	{"read_csv_auto", sel("(SELECT string_agg(column0, '') FROM read_csv_auto('{secret}', header = false))"), "read_csv_auto(...)", true},
 	{"read_parquet", sel("(SELECT count(*) FROM read_parquet('{secret}'))"), "read_parquet(...)", true},
 	{"read_json", sel("(SELECT count(*) FROM read_json('{secret}'))"), "read_json(...)", true},
+	// New in DuckDB 2.0: a reader of one file, which reads the secret
+	// when external access is on.
+	{"read_single_csv_file", sel("(SELECT string_agg(column0, '') FROM read_single_csv_file('{secret}', header = false))"), "read_single_csv_file(...)", true},
+	// New in DuckDB 2.0, built in: generates TPC-H tables into the database.
+	{"dbgen", sel("(SELECT count(*) FROM dbgen(sf = 0.01))"), "dbgen(...)", false},
 	{"parquet_metadata", sel("(SELECT count(*) FROM parquet_metadata('{secret}'))"), "parquet_metadata(...)", true},
 	{"glob of the secret folder", sel("(SELECT string_agg(file, ',') FROM glob('{secretdir}/*'))"), "glob(...)", true},
 	{"a quoted path as a table", sel("(SELECT string_agg(column0, '') FROM '{secret}')"), "{secret}", true},
