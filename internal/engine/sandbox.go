@@ -164,7 +164,16 @@ func checkReads(tree map[string]any, left, right sideNames) error {
 				}
 			}
 			typ, _ := t["type"].(string)
-			if _, isExpr := t["class"]; isExpr {
+			if class, isExpr := t["class"]; isExpr {
+				if class == "PARAMETER" {
+					// DuckDB would say "incorrect argument count": Kalla
+					// binds no value to the match SQL.
+					p := "?"
+					if id, _ := t["identifier"].(string); id != "" && strings.Trim(id, "0123456789") != "" {
+						p = "$" + id
+					}
+					return kalla.Errorf(kalla.EINVALID, "match_sql: %s is a parameter, and match SQL is given none: write the value itself", p)
+				}
 				if typ == "FUNCTION" {
 					name, _ := t["function_name"].(string)
 					if refusedFunctions[strings.ToLower(name)] {

@@ -91,6 +91,7 @@ var Attempts = []Attempt{
 	{"PRAGMA in a second statement", sel("1") + "; PRAGMA enable_profiling", "exactly one SELECT statement", false},
 	{"stacked SELECT reading a file", sel("1") + "; SELECT content FROM read_text('{secret}')", "exactly one SELECT statement", true},
 	{"getenv", sel("getenv('HOME')"), "getenv(...)", false},
+	{"a named parameter", sel("$kalla_secret"), "$kalla_secret is a parameter", false},
 	{"current_setting of a path", sel("current_setting('temp_directory')"), "current_setting(...)", false},
 	{"duckdb_settings()", sel("(SELECT string_agg(value, ',') FROM duckdb_settings())"), "duckdb_settings(...)", false},
 	{"duckdb_extensions()", sel("(SELECT string_agg(extension_name, ',') FROM duckdb_extensions())"), "duckdb_extensions(...)", true},
