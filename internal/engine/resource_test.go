@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -143,7 +142,7 @@ func TestMemoryLimitFlushesAllocator(t *testing.T) {
 		// DuckDB 2.0 prints a size as it was set ("7812KiB") or in bytes
 		// ("134217728B"), 1.5 always rounded ("7.6 MiB", which is 1 % off).
 		near := func(text string, want float64) bool {
-			got := float64(settingBytes(t, text)) / mib
+			got := float64(parseDuckSize(text)) / mib
 			return got >= want*0.99 && got <= want*1.01
 		}
 		if !near(flush, c.flush) || !near(bulk, c.bulk) || bgt != c.bgt {
@@ -151,20 +150,6 @@ func TestMemoryLimitFlushesAllocator(t *testing.T) {
 				c.limit, flush, bulk, bgt, c.flush, c.bulk, c.bgt)
 		}
 	}
-}
-
-// settingBytes reads a size setting as DuckDB prints it: a number, an
-// optional space, and B, bytes, KiB, MiB or GiB.
-func settingBytes(t *testing.T, s string) int64 {
-	t.Helper()
-	num := strings.TrimRight(s, "BKMGibytes ")
-	unit := strings.TrimSpace(strings.TrimPrefix(s, num))
-	mult, ok := map[string]float64{"B": 1, "bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
-	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-	if !ok || err != nil {
-		t.Fatalf("size setting %q: not a number and a unit", s)
-	}
-	return int64(n * mult)
 }
 
 // TestRulesSerialUnderMemoryLimit checks that a rules plan gets no second
