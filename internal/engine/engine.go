@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -248,18 +247,11 @@ func (e *Engine) leaveRoomOutsideBuffers(ctx context.Context) error {
 	return nil
 }
 
-// parseDuckSize reads a size as DuckDB prints a setting: rounded
-// ("488.2 MiB"), or as it was set ("7812KiB", "134217728B", DuckDB 2.0);
+// parseDuckSize reads a size setting as DuckDB prints it (duck.ParseSize);
 // 0 when it cannot.
 func parseDuckSize(s string) int64 {
-	s = strings.TrimSpace(s)
-	num := strings.TrimRight(s, "BKMGTibytes ")
-	n, err := strconv.ParseFloat(num, 64)
-	if err != nil {
-		return 0
-	}
-	mult := map[string]float64{"B": 1, "bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[strings.TrimSpace(s[len(num):])]
-	return int64(n * mult)
+	n, _ := duck.ParseSize(s)
+	return n
 }
 
 // fork returns the engine working through a new connection to the same

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/duckdb/duckdb-go/v2"
 
+	"github.com/kalla-recon/kalla/internal/duck"
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
@@ -134,13 +134,8 @@ func offloadedBytes(msg string) int64 {
 	if m == nil {
 		return 0
 	}
-	v, err := strconv.ParseFloat(m[1], 64)
-	if err != nil {
-		return 0
-	}
-	unit := map[string]float64{"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
-		"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}[m[2]]
-	return int64(v * unit)
+	n, _ := duck.ParseSize(m[1] + m[2])
+	return n
 }
 
 // sizeText writes a byte count the way DuckDB does (1.5 GiB).

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kalla-recon/kalla/internal/duck"
 	"github.com/kalla-recon/kalla/internal/kalla"
 )
 
@@ -20,22 +21,15 @@ const DefaultEngineSlots = 2
 // whatever else runs on the machine.
 const memoryShare = 0.5
 
-// ParseSize reads a memory size as DuckDB writes them: a number and a unit,
-// KB, MB, GB, TB in powers of 1000, KiB, MiB, GiB, TiB in powers of 1024,
-// or B. Errors: EINVALID.
+// ParseSize reads a memory size as DuckDB writes them (duck.ParseSize): a
+// number and a unit, KB, MB, GB, TB in powers of 1000, KiB, MiB, GiB, TiB
+// in powers of 1024, or B. Errors: EINVALID.
 func ParseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	if i <= 0 {
+	n, ok := duck.ParseSize(s)
+	if !ok || n <= 0 {
 		return 0, kalla.Errorf(kalla.EINVALID, "memory size %q must be a number and a unit, such as 8GB or 512MiB", s)
 	}
-	v, err := strconv.ParseFloat(t[:i], 64)
-	unit := map[string]float64{"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
-		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}[strings.ToLower(strings.TrimSpace(t[i:]))]
-	if err != nil || unit == 0 || v <= 0 {
-		return 0, kalla.Errorf(kalla.EINVALID, "memory size %q must be a number and a unit, such as 8GB or 512MiB", s)
-	}
-	return int64(v * unit), nil
+	return n, nil
 }
 
 // machineMemory returns the memory this process may use: the machine's
